@@ -1,0 +1,46 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { ErrorObject } from 'ajv';
+import { VigilError, type ErrorKind } from '../shared/errors.js';
+import { describeValidation, fieldOf } from './validation.js';
+
+const STATUS: Record<ErrorKind, number> = {
+  invalid_argument: 400,
+  not_found: 404,
+  conflict: 409,
+  failed_precondition: 409,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** The one place errors become status codes. 5xx details stay in the log, never in the response. */
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof VigilError) {
+      const status = STATUS[err.kind];
+      if (status >= 500) return internal(err);
+      return reply.code(status).send({ error: err.kind, message: err.message, ...(err.field ? { field: err.field } : {}) });
+    }
+    if (err.validation) {
+      const first = err.validation[0] as ErrorObject | undefined;
+      const where = err.validationContext ?? 'request';
+      const field = first ? fieldOf(first) : undefined;
+      const message = first ? `${where}${field ? ` field "${field}"` : ''} ${describeValidation(first)}` : err.message;
+      return reply.code(400).send({ error: 'invalid_argument', message, ...(field ? { field } : {}) });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const kind = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_argument';
+      return reply.code(status).send({ error: kind, message: err.message });
+    }
+    return internal(err);
+
+    function internal(e: Error) {
+      req.log.error({ err: e }, 'request failed');
+      return reply.code(500).send({ error: 'internal', message: 'internal error', request_id: req.id });
+    }
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` });
+  });
+}

@@ -1,0 +1,75 @@
+import type { CameraStatus } from '../db/camera-status.repo.js';
+import type { CameraRow } from '../db/camera.repo.js';
+import type { EventRow } from '../db/event.repo.js';
+import type { Gap } from '../db/gap.repo.js';
+import type { Segment } from '../db/segment.repo.js';
+import { redactUrl } from '../shared/redact.js';
+import { toIso, toIsoOrNull } from '../shared/time.js';
+
+/** Rows → JSON: snake_case, ISO-8601 times, credentials masked. */
+export const cameraOut = (c: CameraRow) => ({
+  id: c.id,
+  name: c.name,
+  main_url: redactUrl(c.mainUrl),
+  sub_url: c.subUrl === null ? null : redactUrl(c.subUrl),
+  segment_seconds: c.segmentSeconds,
+  retention_hours: c.retentionHours,
+  storage_quota_bytes: c.storageQuotaBytes,
+  enabled: c.enabled,
+  origin: c.origin,
+  created_at: toIso(c.createdAtMs),
+  updated_at: toIso(c.updatedAtMs),
+});
+
+export const statusOut = (cam: CameraRow, s: CameraStatus | undefined) => ({
+  camera_id: cam.id,
+  state: s?.state ?? (cam.enabled ? 'connecting' : 'disabled'),
+  pid: s?.pid ?? null,
+  last_error: s?.lastError ? redactUrl(s.lastError) : null,
+  last_started_at: toIsoOrNull(s?.lastStartedAtMs),
+  reconnect_count: s?.reconnectCount ?? 0,
+  segments_written: s?.segmentsWritten ?? 0,
+  last_segment_at: toIsoOrNull(s?.lastSegmentAtMs),
+  bitrate_bps: s?.bitrateBps ?? null,
+  fps: s?.fps ?? null,
+  updated_at: toIsoOrNull(s?.updatedAtMs),
+});
+
+export const segmentOut = (s: Segment) => ({
+  id: s.id,
+  camera_id: s.cameraId,
+  path: s.path,
+  start: toIso(s.startMs),
+  end: toIso(s.endMs),
+  duration_ms: s.durationMs,
+  size_bytes: s.sizeBytes,
+  codec: s.codec,
+  width: s.width,
+  height: s.height,
+  source: s.source,
+  locked: s.locked,
+  evidence_locked: s.evidenceLocked,
+  incident_id: s.incidentId,
+});
+
+export const gapOut = (g: Gap) => ({
+  id: g.id,
+  camera_id: g.cameraId,
+  gap_start: toIso(g.gapStartMs),
+  gap_end: toIso(g.gapEndMs),
+  seconds: (g.gapEndMs - g.gapStartMs) / 1000,
+  fill_state: g.fillState,
+  fill_attempts: g.fillAttempts,
+  last_error: g.lastError === null ? null : redactUrl(g.lastError),
+  detected_at: toIso(g.detectedAtMs),
+});
+
+export const eventOut = (e: EventRow) => ({
+  id: e.id,
+  ts: toIso(e.tsMs),
+  type: e.type,
+  severity: e.severity,
+  camera_id: e.cameraId,
+  payload: e.payload,
+  request_id: e.requestId,
+});

@@ -1,0 +1,32 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { IsoTimeOut, NullableIsoTimeOut } from './common.js';
+
+export const CameraOut = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  main_url: Type.String({ description: 'Credentials masked: rtsp://user:***@host/…' }),
+  sub_url: Type.Union([Type.String(), Type.Null()]),
+  segment_seconds: Type.Integer(),
+  retention_hours: Type.Union([Type.Integer(), Type.Null()]),
+  storage_quota_bytes: Type.Union([Type.Integer(), Type.Null()]),
+  enabled: Type.Boolean(),
+  origin: Type.String({ description: 'config (declared in vigil.yml, re-applied at start), api, or demo' }),
+  created_at: IsoTimeOut,
+  updated_at: IsoTimeOut,
+});
+export type CameraOut = Static<typeof CameraOut>;
+
+export const CameraStatusOut = Type.Object({
+  camera_id: Type.String(),
+  state: Type.String({ description: 'disabled | connecting | recording | offline | error' }),
+  pid: Type.Union([Type.Integer(), Type.Null()]),
+  last_error: Type.Union([Type.String(), Type.Null()]),
+  last_started_at: NullableIsoTimeOut,
+  reconnect_count: Type.Integer(),
+  segments_written: Type.Integer(),
+  last_segment_at: NullableIsoTimeOut,
+  bitrate_bps: Type.Union([Type.Integer(), Type.Null()]),
+  fps: Type.Union([Type.Number(), Type.Null()]),
+  updated_at: NullableIsoTimeOut,
+});
+export type CameraStatusOut = Static<typeof CameraStatusOut>;

@@ -1,0 +1,81 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { IsoTime, IsoTimeOut } from './common.js';
+
+export const RangeQuery = Type.Object(
+  { from: Type.Optional(IsoTime), to: Type.Optional(IsoTime) },
+  { additionalProperties: false },
+);
+
+export const SegmentsQuery = Type.Object(
+  {
+    from: Type.Optional(IsoTime),
+    to: Type.Optional(IsoTime),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'next_cursor of the previous page' })),
+  },
+  { additionalProperties: false },
+);
+export type SegmentsQuery = Static<typeof SegmentsQuery>;
+
+export const SegmentOut = Type.Object({
+  id: Type.Integer(),
+  camera_id: Type.String(),
+  path: Type.String({ description: 'Relative to the data dir.' }),
+  start: IsoTimeOut,
+  end: IsoTimeOut,
+  duration_ms: Type.Integer(),
+  size_bytes: Type.Integer(),
+  codec: Type.Union([Type.String(), Type.Null()]),
+  width: Type.Union([Type.Integer(), Type.Null()]),
+  height: Type.Union([Type.Integer(), Type.Null()]),
+  source: Type.String({ description: 'live | recovered | edge' }),
+  locked: Type.Integer({ description: 'Read-lock reference count.' }),
+  evidence_locked: Type.Boolean(),
+  incident_id: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const SegmentPage = Type.Object({
+  segments: Type.Array(SegmentOut),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const GapOut = Type.Object({
+  id: Type.Integer(),
+  camera_id: Type.String(),
+  gap_start: IsoTimeOut,
+  gap_end: IsoTimeOut,
+  seconds: Type.Number(),
+  fill_state: Type.String({ description: 'pending | filling | filled | partial | failed' }),
+  fill_attempts: Type.Integer(),
+  last_error: Type.Union([Type.String(), Type.Null()]),
+  detected_at: IsoTimeOut,
+});
+
+export const TimelineOut = Type.Object({
+  camera_id: Type.String(),
+  from: IsoTimeOut,
+  to: IsoTimeOut,
+  spans: Type.Array(Type.Object({ start: IsoTimeOut, end: IsoTimeOut, segments: Type.Integer() })),
+  gaps: Type.Array(GapOut),
+  recorded_seconds: Type.Number(),
+});
+
+export const EventsQuery = Type.Object(
+  {
+    camera_id: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' })),
+    type: Type.Optional(Type.String({ pattern: '^[a-z0-9_]{1,64}$' })),
+    since: Type.Optional(IsoTime),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const EventOut = Type.Object({
+  id: Type.Integer(),
+  ts: IsoTimeOut,
+  type: Type.String(),
+  severity: Type.String(),
+  camera_id: Type.Union([Type.String(), Type.Null()]),
+  payload: Type.Record(Type.String(), Type.Unknown()),
+  request_id: Type.Union([Type.String(), Type.Null()]),
+});

@@ -1,0 +1,40 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { FastifySchemaCompiler } from 'fastify';
+
+// ajv-formats is CommonJS; its default export arrives wrapped under NodeNext resolution.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/**
+ * Two validators: bodies are checked strictly (no type coercion, unknown fields refused instead of
+ * silently dropped), while query strings and path params, which are text on the wire, are coerced.
+ */
+function makeAjv(coerce: boolean): Ajv {
+  const ajv = new Ajv({ coerceTypes: coerce, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
+  addFormats(ajv);
+  return ajv;
+}
+
+const bodyAjv = makeAjv(false);
+const textAjv = makeAjv(true);
+
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
+  (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object);
+
+/** The field a validation error is about, as the client wrote it (`segment_seconds`, `from`). */
+export function fieldOf(err: ErrorObject): string | undefined {
+  const base = err.instancePath.split('/').slice(1).join('.');
+  const params = err.params as { additionalProperty?: string; missingProperty?: string };
+  const child = params.additionalProperty ?? params.missingProperty;
+  if (child) return base ? `${base}.${child}` : child;
+  return base || undefined;
+}
+
+export function describeValidation(err: ErrorObject): string {
+  const params = err.params as { additionalProperty?: string };
+  if (err.keyword === 'additionalProperties' && params.additionalProperty) return 'unknown field';
+  if (err.keyword === 'pattern') {
+    return fieldOf(err)?.endsWith('url') ? 'must be an rtsp:// or rtsps:// URL without spaces' : 'has an invalid format';
+  }
+  return err.message ?? 'is invalid';
+}

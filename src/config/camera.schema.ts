@@ -1,0 +1,73 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * One schema for a camera as a person writes it, in `vigil.yml` or in an API body.
+ * Field names are the product's public contract (snake_case, as in the YAML file).
+ */
+export const CAMERA_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
+/** rtsp:// or rtsps:// with no whitespace or control characters; anything else reaches ffmpeg as one argv element. */
+export const RTSP_URL_PATTERN = '^rtsps?://[^\\s\\x00-\\x1f\\x7f]+$';
+
+export const SEGMENT_SECONDS_MIN = 2;
+export const SEGMENT_SECONDS_MAX = 3600;
+
+const CameraFields = {
+  name: Type.String({ minLength: 1, maxLength: 200, description: 'Display name.' }),
+  main_url: Type.String({
+    pattern: RTSP_URL_PATTERN,
+    maxLength: 2048,
+    description: 'Main stream, rtsp:// or rtsps://, credentials allowed (never printed back).',
+  }),
+  sub_url: Type.Union([Type.String({ pattern: RTSP_URL_PATTERN, maxLength: 2048 }), Type.Null()], {
+    description: 'Optional low-resolution sub-stream.',
+  }),
+  segment_seconds: Type.Integer({
+    minimum: SEGMENT_SECONDS_MIN,
+    maximum: SEGMENT_SECONDS_MAX,
+    description: 'Target length of one recorded segment file, in seconds (cut at the next keyframe).',
+  }),
+  retention_hours: Type.Union([Type.Integer({ minimum: 1, maximum: 876_000 }), Type.Null()], {
+    description: 'Keep footage this many hours; null = until a quota or the disk floor says otherwise.',
+  }),
+  storage_quota_bytes: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+    description: 'Most bytes of footage kept for this camera; null = no per-camera quota.',
+  }),
+  enabled: Type.Boolean({ description: 'Record this camera.' }),
+};
+
+export const CameraCreate = Type.Object(
+  {
+    id: Type.String({ pattern: CAMERA_ID_PATTERN, description: 'Slug: a-z, 0-9, _ and -, at most 63.' }),
+    name: Type.Optional(CameraFields.name),
+    main_url: CameraFields.main_url,
+    sub_url: Type.Optional(CameraFields.sub_url),
+    segment_seconds: Type.Optional(CameraFields.segment_seconds),
+    retention_hours: Type.Optional(CameraFields.retention_hours),
+    storage_quota_bytes: Type.Optional(CameraFields.storage_quota_bytes),
+    enabled: Type.Optional(CameraFields.enabled),
+  },
+  { additionalProperties: false},
+);
+export type CameraCreate = Static<typeof CameraCreate>;
+
+export const CameraPatch = Type.Object(
+  {
+    name: Type.Optional(CameraFields.name),
+    main_url: Type.Optional(CameraFields.main_url),
+    sub_url: Type.Optional(CameraFields.sub_url),
+    segment_seconds: Type.Optional(CameraFields.segment_seconds),
+    retention_hours: Type.Optional(CameraFields.retention_hours),
+    storage_quota_bytes: Type.Optional(CameraFields.storage_quota_bytes),
+    enabled: Type.Optional(CameraFields.enabled),
+  },
+  { additionalProperties: false, minProperties: 1},
+);
+export type CameraPatch = Static<typeof CameraPatch>;
+
+export const CAMERA_DEFAULTS = {
+  segment_seconds: 60,
+  retention_hours: null,
+  storage_quota_bytes: null,
+  enabled: true,
+  sub_url: null,
+} as const;

@@ -1,0 +1,34 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { CameraCreate } from './camera.schema.js';
+
+/** The YAML file (`vigil.yml`). Every key is optional; defaults live in `config.ts`. */
+export const ConfigFile = Type.Object(
+  {
+    data_dir: Type.Optional(Type.String({ minLength: 1 })),
+    listen: Type.Optional(Type.String({ minLength: 1 })),
+    log_level: Type.Optional(
+      Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    ),
+    /** Built-in demo cameras when no camera is configured: auto (default), always on, or never. */
+    demo: Type.Optional(Type.Union([Type.Literal('auto'), Type.Boolean()])),
+    /** Allow listening on a non-loopback address before authentication exists. */
+    insecure_remote_access: Type.Optional(Type.Boolean()),
+    recorder: Type.Optional(
+      Type.Object(
+        {
+          ffmpeg_path: Type.Optional(Type.String({ minLength: 1 })),
+          rtsp_timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 300 })),
+          backoff_initial_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
+          backoff_max_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
+          healthy_run_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+          stall_floor_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+          stop_timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    cameras: Type.Optional(Type.Array(CameraCreate, { maxItems: 1024 })),
+  },
+  { additionalProperties: false },
+);
+export type ConfigFile = Static<typeof ConfigFile>;

@@ -1,0 +1,161 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { VigilError } from '../shared/errors.js';
+import { CAMERA_DEFAULTS, type CameraCreate } from './camera.schema.js';
+import { ConfigFile } from './config.schema.js';
+import { describeSchemaError } from './schema-errors.js';
+
+export interface CameraConfig {
+  id: string;
+  name: string;
+  mainUrl: string;
+  subUrl: string | null;
+  segmentSeconds: number;
+  retentionHours: number | null;
+  storageQuotaBytes: number | null;
+  enabled: boolean;
+}
+
+export interface RecorderConfig {
+  ffmpegPath: string;
+  rtspTimeoutSeconds: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** A run that lasted this long resets the backoff to its initial value. */
+  healthyRunSeconds: number;
+  /** A recorder with no new segment for max(3 × segment, this) is killed and restarted. */
+  stallFloorSeconds: number;
+  /** Graceful stop (SIGINT, last segment closed) before SIGKILL. */
+  stopTimeoutMs: number;
+}
+
+export interface Config {
+  dataDir: string;
+  listen: { host: string; port: number };
+  logLevel: string;
+  demo: 'auto' | boolean;
+  insecureRemoteAccess: boolean;
+  recorder: RecorderConfig;
+  cameras: CameraConfig[];
+  /** The file the config came from, if any. */
+  source: string | null;
+}
+
+export interface LoadOptions {
+  /** Explicit `--config`; must exist. Without it `./vigil.yml` is read if present. */
+  configPath?: string | undefined;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** CLI flags win over environment, which wins over the file. */
+  overrides?: { dataDir?: string | undefined; listen?: string | undefined };
+}
+
+const DEFAULT_LISTEN = '127.0.0.1:8080';
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const cwd = opts.cwd ?? process.cwd();
+  const env = opts.env ?? process.env;
+  let source: string | null = null;
+  let raw: unknown = {};
+  const path = opts.configPath ? resolve(cwd, opts.configPath) : resolve(cwd, 'vigil.yml');
+  if (opts.configPath || existsSync(path)) {
+    if (!existsSync(path)) throw configError(`config file not found: ${path}`, 'config');
+    source = path;
+    try {
+      raw = parseYaml(readFileSync(path, 'utf8')) ?? {};
+    } catch (err) {
+      throw configError(`${path}: not valid YAML: ${(err as Error).message}`, 'config');
+    }
+  }
+  return buildConfig(raw, { source, cwd, env, overrides: opts.overrides ?? {} });
+}
+
+export function buildConfig(
+  raw: unknown,
+  ctx: { source: string | null; cwd: string; env: NodeJS.ProcessEnv; overrides: LoadOptions['overrides'] },
+): Config {
+  if (!Value.Check(ConfigFile, raw)) {
+    const first = Value.Errors(ConfigFile, raw).First();
+    const { field, message } = describeSchemaError(first);
+    const where = ctx.source ? `${ctx.source}: ` : '';
+    throw configError(`${where}${field}: ${message}`, field);
+  }
+  const file = raw;
+  const dataDirRaw = ctx.overrides?.dataDir ?? ctx.env['VIGIL_DATA_DIR'] ?? file.data_dir ?? './vigil-data';
+  const listenRaw = ctx.overrides?.listen ?? ctx.env['VIGIL_LISTEN'] ?? file.listen ?? DEFAULT_LISTEN;
+  const listen = parseListen(listenRaw);
+  const insecureRemoteAccess = file.insecure_remote_access ?? false;
+  if (!isLoopback(listen.host) && !insecureRemoteAccess) {
+    throw configError(
+      `listen: ${listenRaw} is not a loopback address; Vigil has no authentication yet, so it only ` +
+        `listens on 127.0.0.1/::1 unless insecure_remote_access: true is set`,
+      'listen',
+    );
+  }
+  const cameras = (file.cameras ?? []).map(cameraFromInput);
+  const ids = new Set<string>();
+  cameras.forEach((c, i) => {
+    if (ids.has(c.id)) throw configError(`cameras[${i}].id: duplicate camera id "${c.id}"`, `cameras[${i}].id`);
+    ids.add(c.id);
+  });
+  const rec = file.recorder ?? {};
+  const config: Config = {
+    dataDir: isAbsolute(dataDirRaw) ? dataDirRaw : resolve(ctx.cwd, dataDirRaw),
+    listen,
+    logLevel: ctx.env['VIGIL_LOG_LEVEL'] ?? file.log_level ?? 'info',
+    demo: file.demo ?? 'auto',
+    insecureRemoteAccess,
+    recorder: {
+      ffmpegPath: rec.ffmpeg_path ?? 'ffmpeg',
+      rtspTimeoutSeconds: rec.rtsp_timeout_seconds ?? 10,
+      backoffInitialMs: rec.backoff_initial_ms ?? 1000,
+      backoffMaxMs: rec.backoff_max_ms ?? 30_000,
+      healthyRunSeconds: rec.healthy_run_seconds ?? 60,
+      stallFloorSeconds: rec.stall_floor_seconds ?? 30,
+      stopTimeoutMs: rec.stop_timeout_ms ?? 5000,
+    },
+    cameras,
+    source: ctx.source,
+  };
+  return deepFreeze(config);
+}
+
+export function cameraFromInput(c: CameraCreate): CameraConfig {
+  return {
+    id: c.id,
+    name: c.name ?? c.id,
+    mainUrl: c.main_url,
+    subUrl: c.sub_url ?? CAMERA_DEFAULTS.sub_url,
+    segmentSeconds: c.segment_seconds ?? CAMERA_DEFAULTS.segment_seconds,
+    retentionHours: c.retention_hours ?? CAMERA_DEFAULTS.retention_hours,
+    storageQuotaBytes: c.storage_quota_bytes ?? CAMERA_DEFAULTS.storage_quota_bytes,
+    enabled: c.enabled ?? CAMERA_DEFAULTS.enabled,
+  };
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw configError(`listen: "${value}" is not host:port (e.g. 127.0.0.1:8080)`, 'listen');
+  }
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function configError(message: string, field: string): VigilError {
+  return new VigilError('invalid_argument', `invalid configuration: ${message}`, { field });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,121 @@
+import type { Selectable } from 'kysely';
+import type { CameraConfig } from '../config/config.js';
+import type { Db } from './connection.js';
+import type { CamerasTable } from './schema.js';
+
+export interface CameraRow extends CameraConfig {
+  origin: CamerasTable['origin'];
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+function toCamera(r: Selectable<CamerasTable>): CameraRow {
+  return {
+    id: r.id,
+    name: r.name,
+    mainUrl: r.main_url,
+    subUrl: r.sub_url,
+    segmentSeconds: r.segment_seconds,
+    retentionHours: r.retention_hours,
+    storageQuotaBytes: r.storage_quota_bytes,
+    enabled: r.enabled === 1,
+    origin: r.origin,
+    createdAtMs: r.created_at_ms,
+    updatedAtMs: r.updated_at_ms,
+  };
+}
+
+function toColumns(c: CameraConfig) {
+  return {
+    name: c.name,
+    main_url: c.mainUrl,
+    sub_url: c.subUrl,
+    segment_seconds: c.segmentSeconds,
+    retention_hours: c.retentionHours,
+    storage_quota_bytes: c.storageQuotaBytes,
+    enabled: c.enabled ? 1 : 0,
+  };
+}
+
+/** Cameras that are not deleted, ordered by id. */
+export async function listCameras(db: Db): Promise<CameraRow[]> {
+  const rows = await db.selectFrom('cameras').selectAll().where('deleted_at_ms', 'is', null).orderBy('id').execute();
+  return rows.map(toCamera);
+}
+
+export async function getCamera(db: Db, id: string): Promise<CameraRow | undefined> {
+  const row = await db
+    .selectFrom('cameras')
+    .selectAll()
+    .where('id', '=', id)
+    .where('deleted_at_ms', 'is', null)
+    .executeTakeFirst();
+  return row && toCamera(row);
+}
+
+/** True when the id exists, deleted or not (footage of a deleted camera still carries its id). */
+export async function cameraIdTaken(db: Db, id: string): Promise<{ live: boolean; deleted: boolean }> {
+  const row = await db.selectFrom('cameras').select('deleted_at_ms').where('id', '=', id).executeTakeFirst();
+  return { live: !!row && row.deleted_at_ms === null, deleted: !!row && row.deleted_at_ms !== null };
+}
+
+/**
+ * Inserts a camera, or revives a deleted one with the same id (its kept footage stays attached).
+ * Fails with a UNIQUE error if a live camera has the id; callers check first.
+ */
+export async function insertCamera(db: Db, c: CameraConfig, origin: CamerasTable['origin'], nowMs: number): Promise<CameraRow> {
+  const cols = toColumns(c);
+  await db
+    .insertInto('cameras')
+    .values({ id: c.id, ...cols, origin, created_at_ms: nowMs, updated_at_ms: nowMs, deleted_at_ms: null })
+    .onConflict((oc) =>
+      oc
+        .column('id')
+        .doUpdateSet({ ...cols, origin, updated_at_ms: nowMs, deleted_at_ms: null })
+        .where('cameras.deleted_at_ms', 'is not', null),
+    )
+    .execute();
+  const row = await getCamera(db, c.id);
+  if (!row) throw new Error(`camera ${c.id} vanished after insert`);
+  return row;
+}
+
+/** Declared by the file (or the built-in demo): the declaration wins at every start. */
+export async function upsertDeclaredCamera(db: Db, c: CameraConfig, origin: 'config' | 'demo', nowMs: number): Promise<void> {
+  const cols = toColumns(c);
+  await db
+    .insertInto('cameras')
+    .values({ id: c.id, ...cols, origin, created_at_ms: nowMs, updated_at_ms: nowMs, deleted_at_ms: null })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ ...cols, origin, updated_at_ms: nowMs, deleted_at_ms: null }))
+    .execute();
+}
+
+export async function updateCamera(db: Db, c: CameraConfig, nowMs: number): Promise<number> {
+  const res = await db
+    .updateTable('cameras')
+    .set({ ...toColumns(c), updated_at_ms: nowMs })
+    .where('id', '=', c.id)
+    .where('deleted_at_ms', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+/** Soft delete: the row stays so that segments keep their camera; returns rows affected. */
+export async function deleteCamera(db: Db, id: string, nowMs: number): Promise<number> {
+  const res = await db
+    .updateTable('cameras')
+    .set({ deleted_at_ms: nowMs, enabled: 0, updated_at_ms: nowMs })
+    .where('id', '=', id)
+    .where('deleted_at_ms', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+export async function setDemoCamerasEnabled(db: Db, enabled: boolean, nowMs: number): Promise<void> {
+  await db
+    .updateTable('cameras')
+    .set({ enabled: enabled ? 1 : 0, updated_at_ms: nowMs })
+    .where('origin', '=', 'demo')
+    .where('deleted_at_ms', 'is', null)
+    .execute();
+}

@@ -1,0 +1,61 @@
+import type { Selectable } from 'kysely';
+import type { Db } from './connection.js';
+import type { EventsTable, Severity } from './schema.js';
+
+export interface NewEvent {
+  tsMs: number;
+  type: string;
+  severity: Severity;
+  cameraId: string | null;
+  payload: Record<string, unknown>;
+  /** The request that caused it; null when a background service acted on its own. */
+  requestId: string | null;
+}
+
+export interface EventRow extends NewEvent {
+  id: number;
+}
+
+function toEvent(r: Selectable<EventsTable>): EventRow {
+  return {
+    id: r.id,
+    tsMs: r.ts_ms,
+    type: r.type,
+    severity: r.severity,
+    cameraId: r.camera_id,
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    requestId: r.request_id,
+  };
+}
+
+export async function logEvent(db: Db, e: NewEvent): Promise<number> {
+  const r = await db
+    .insertInto('events')
+    .values({
+      ts_ms: e.tsMs,
+      type: e.type,
+      severity: e.severity,
+      camera_id: e.cameraId,
+      payload: JSON.stringify(e.payload),
+      request_id: e.requestId,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return r.id;
+}
+
+export interface EventQuery {
+  cameraId?: string | undefined;
+  type?: string | undefined;
+  sinceMs?: number | undefined;
+  limit: number;
+}
+
+/** Newest first. */
+export async function listEvents(db: Db, q: EventQuery): Promise<EventRow[]> {
+  let query = db.selectFrom('events').selectAll();
+  if (q.cameraId !== undefined) query = query.where('camera_id', '=', q.cameraId);
+  if (q.type !== undefined) query = query.where('type', '=', q.type);
+  if (q.sinceMs !== undefined) query = query.where('ts_ms', '>=', q.sinceMs);
+  return (await query.orderBy('id', 'desc').limit(q.limit).execute()).map(toEvent);
+}

@@ -1,0 +1,56 @@
+import type { Selectable } from 'kysely';
+import type { Db } from './connection.js';
+import type { FillState, RecordingGapsTable } from './schema.js';
+
+export interface Gap {
+  id: number;
+  cameraId: string;
+  gapStartMs: number;
+  gapEndMs: number;
+  fillState: FillState;
+  fillAttempts: number;
+  lastError: string | null;
+  detectedAtMs: number;
+}
+
+function toGap(r: Selectable<RecordingGapsTable>): Gap {
+  return {
+    id: r.id,
+    cameraId: r.camera_id,
+    gapStartMs: r.gap_start_ms,
+    gapEndMs: r.gap_end_ms,
+    fillState: r.fill_state,
+    fillAttempts: r.fill_attempts,
+    lastError: r.last_error,
+    detectedAtMs: r.detected_at_ms,
+  };
+}
+
+/**
+ * Records a hole > 3 s between consecutive segments, for refill from edge storage.
+ * Ignore-on-conflict by (camera_id, gap_start): a re-scan never duplicates a gap.
+ * Returns the gap only when this call inserted it.
+ */
+export async function upsertRecordingGap(
+  db: Db,
+  cameraId: string,
+  gapStartMs: number,
+  gapEndMs: number,
+  nowMs: number,
+): Promise<Gap | undefined> {
+  if (gapEndMs - gapStartMs <= 3000) return undefined;
+  const row = await db
+    .insertInto('recording_gaps')
+    .values({ camera_id: cameraId, gap_start_ms: gapStartMs, gap_end_ms: gapEndMs, last_error: null, detected_at_ms: nowMs })
+    .onConflict((oc) => oc.columns(['camera_id', 'gap_start_ms']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  return row && toGap(row);
+}
+
+export async function listGaps(db: Db, cameraId: string, fromMs?: number, toMs?: number): Promise<Gap[]> {
+  let q = db.selectFrom('recording_gaps').selectAll().where('camera_id', '=', cameraId);
+  if (fromMs !== undefined) q = q.where('gap_end_ms', '>', fromMs);
+  if (toMs !== undefined) q = q.where('gap_start_ms', '<', toMs);
+  return (await q.orderBy('gap_start_ms').execute()).map(toGap);
+}

@@ -1,0 +1,86 @@
+import type { Generated } from 'kysely';
+
+/** Row types as Kysely sees them. Columns are documented in the migrations that create them. */
+export interface CamerasTable {
+  id: string;
+  name: string;
+  main_url: string;
+  sub_url: string | null;
+  segment_seconds: number;
+  retention_hours: number | null;
+  storage_quota_bytes: number | null;
+  enabled: number;
+  origin: 'config' | 'api' | 'demo';
+  created_at_ms: number;
+  updated_at_ms: number;
+  deleted_at_ms: number | null;
+}
+
+export type CameraState = 'disabled' | 'connecting' | 'recording' | 'offline' | 'error';
+
+export interface CameraStatusTable {
+  camera_id: string;
+  state: CameraState;
+  pid: number | null;
+  last_error: string | null;
+  last_started_at_ms: number | null;
+  reconnect_count: Generated<number>;
+  segments_written: Generated<number>;
+  last_segment_at_ms: number | null;
+  bitrate_bps: number | null;
+  fps: number | null;
+  updated_at_ms: number;
+}
+
+export type SegmentSource = 'live' | 'recovered' | 'edge';
+
+export interface SegmentsTable {
+  id: Generated<number>;
+  camera_id: string;
+  path: string;
+  start_ms: number;
+  end_ms: number;
+  duration_ms: number;
+  size_bytes: number;
+  codec: string | null;
+  width: number | null;
+  height: number | null;
+  source: SegmentSource;
+  locked: Generated<number>;
+  evidence_locked: Generated<number>;
+  incident_id: string | null;
+  indexed_at_ms: number;
+}
+
+export type FillState = 'pending' | 'filling' | 'filled' | 'partial' | 'failed';
+
+export interface RecordingGapsTable {
+  id: Generated<number>;
+  camera_id: string;
+  gap_start_ms: number;
+  gap_end_ms: number;
+  fill_state: Generated<FillState>;
+  fill_attempts: Generated<number>;
+  last_error: string | null;
+  detected_at_ms: number;
+}
+
+export type Severity = 'info' | 'warning' | 'critical';
+
+export interface EventsTable {
+  id: Generated<number>;
+  ts_ms: number;
+  type: string;
+  severity: Severity;
+  camera_id: string | null;
+  payload: string;
+  request_id: string | null;
+}
+
+export interface Database {
+  cameras: CamerasTable;
+  camera_status: CameraStatusTable;
+  segments: SegmentsTable;
+  recording_gaps: RecordingGapsTable;
+  events: EventsTable;
+}

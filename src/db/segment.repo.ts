@@ -1,0 +1,193 @@
+import { sql, type Selectable } from 'kysely';
+import type { Db } from './connection.js';
+import { recordSegmentIndexed } from './camera-status.repo.js';
+import { upsertRecordingGap, type Gap } from './gap.repo.js';
+import type { SegmentSource, SegmentsTable } from './schema.js';
+
+/** Longest segment the table accepts (CHECK on duration_ms); lets range queries bound start_ms. */
+export const MAX_SEGMENT_MS = 7_200_000;
+
+export interface Segment {
+  id: number;
+  cameraId: string;
+  path: string;
+  startMs: number;
+  endMs: number;
+  durationMs: number;
+  sizeBytes: number;
+  codec: string | null;
+  width: number | null;
+  height: number | null;
+  source: SegmentSource;
+  locked: number;
+  evidenceLocked: boolean;
+  incidentId: string | null;
+  indexedAtMs: number;
+}
+
+function toSegment(r: Selectable<SegmentsTable>): Segment {
+  return {
+    id: r.id,
+    cameraId: r.camera_id,
+    path: r.path,
+    startMs: r.start_ms,
+    endMs: r.end_ms,
+    durationMs: r.duration_ms,
+    sizeBytes: r.size_bytes,
+    codec: r.codec,
+    width: r.width,
+    height: r.height,
+    source: r.source,
+    locked: r.locked,
+    evidenceLocked: r.evidence_locked === 1,
+    incidentId: r.incident_id,
+    indexedAtMs: r.indexed_at_ms,
+  };
+}
+
+export interface NewSegment {
+  cameraId: string;
+  path: string;
+  startMs: number;
+  endMs: number;
+  sizeBytes: number;
+  codec: string | null;
+  width: number | null;
+  height: number | null;
+  source: SegmentSource;
+  fps: number | null;
+}
+
+export interface IndexResult {
+  /** Undefined when the file added nothing: it lay entirely within footage already indexed. */
+  segment: Segment | undefined;
+  /** Milliseconds cut from the start so it would not overlap the previous segment. */
+  clampedMs: number;
+  /** The hole before this segment, when one > 3 s was recorded for the first time. */
+  gap: Gap | undefined;
+}
+
+/**
+ * Indexes one closed segment file, in one transaction: clamp its start so it never overlaps the
+ * camera's previous segment (invariant 4), insert the row, bump the camera's counters, and record
+ * the hole before it when longer than 3 s (once per camera and gap start).
+ */
+export async function indexSegment(db: Db, s: NewSegment, nowMs: number): Promise<IndexResult> {
+  return db.transaction().execute(async (trx) => {
+    const prev = await trx
+      .selectFrom('segments')
+      .select(['end_ms'])
+      .where('camera_id', '=', s.cameraId)
+      .where('start_ms', '<', s.endMs)
+      .orderBy('start_ms', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const prevEnd = prev?.end_ms;
+    const startMs = prevEnd !== undefined && prevEnd > s.startMs ? prevEnd : s.startMs;
+    if (startMs >= s.endMs) return { segment: undefined, clampedMs: s.endMs - s.startMs, gap: undefined };
+    const durationMs = s.endMs - startMs;
+    const row = await trx
+      .insertInto('segments')
+      .values({
+        camera_id: s.cameraId,
+        path: s.path,
+        start_ms: startMs,
+        end_ms: s.endMs,
+        duration_ms: durationMs,
+        size_bytes: s.sizeBytes,
+        codec: s.codec,
+        width: s.width,
+        height: s.height,
+        source: s.source,
+        indexed_at_ms: nowMs,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const bitrate = durationMs > 0 ? Math.round((s.sizeBytes * 8 * 1000) / durationMs) : null;
+    await recordSegmentIndexed(trx, s.cameraId, s.endMs, bitrate, s.fps, nowMs);
+    const gap =
+      prevEnd !== undefined && startMs - prevEnd > 3000
+        ? await upsertRecordingGap(trx, s.cameraId, prevEnd, startMs, nowMs)
+        : undefined;
+    return { segment: toSegment(row), clampedMs: startMs - s.startMs, gap };
+  });
+}
+
+export interface SegmentPageQuery {
+  cameraId: string;
+  fromMs: number;
+  toMs: number;
+  limit: number;
+  after?: { startMs: number; id: number } | undefined;
+}
+
+/** Segments overlapping [from, to), oldest first, keyset-paginated by (start_ms, id). */
+export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment[]> {
+  let query = db
+    .selectFrom('segments')
+    .selectAll()
+    .where('camera_id', '=', q.cameraId)
+    .where('start_ms', '>', q.fromMs - MAX_SEGMENT_MS)
+    .where('start_ms', '<', q.toMs)
+    .where('end_ms', '>', q.fromMs);
+  if (q.after) {
+    const a = q.after;
+    query = query.where((eb) =>
+      eb.or([eb('start_ms', '>', a.startMs), eb.and([eb('start_ms', '=', a.startMs), eb('id', '>', a.id)])]),
+    );
+  }
+  const rows = await query.orderBy('start_ms').orderBy('id').limit(q.limit).execute();
+  return rows.map(toSegment);
+}
+
+/** Start/end of every segment overlapping [from, to), for the timeline; only two columns are read. */
+export async function listSpans(db: Db, cameraId: string, fromMs: number, toMs: number): Promise<Array<[number, number]>> {
+  const rows = await db
+    .selectFrom('segments')
+    .select(['start_ms', 'end_ms'])
+    .where('camera_id', '=', cameraId)
+    .where('start_ms', '>', fromMs - MAX_SEGMENT_MS)
+    .where('start_ms', '<', toMs)
+    .where('end_ms', '>', fromMs)
+    .orderBy('start_ms')
+    .execute();
+  return rows.map((r) => [r.start_ms, r.end_ms]);
+}
+
+export async function lastSegment(db: Db, cameraId: string): Promise<Segment | undefined> {
+  const r = await db
+    .selectFrom('segments')
+    .selectAll()
+    .where('camera_id', '=', cameraId)
+    .orderBy('start_ms', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return r && toSegment(r);
+}
+
+export async function getSegmentByPath(db: Db, path: string): Promise<Segment | undefined> {
+  const r = await db.selectFrom('segments').selectAll().where('path', '=', path).executeTakeFirst();
+  return r && toSegment(r);
+}
+
+/** Every indexed path under a prefix (e.g. `recordings/cam1/`), for start-up reconciliation. */
+export async function listPathsUnder(db: Db, prefix: string): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('segments')
+    .select('path')
+    .where('path', '>=', prefix)
+    .where('path', '<', `${prefix}\uffff`)
+    .execute();
+  return new Set(rows.map((r) => r.path));
+}
+
+export async function listAllPaths(db: Db): Promise<Array<{ id: number; cameraId: string; path: string }>> {
+  const rows = await db.selectFrom('segments').select(['id', 'camera_id', 'path']).execute();
+  return rows.map((r) => ({ id: r.id, cameraId: r.camera_id, path: r.path }));
+}
+
+export async function countSegments(db: Db, cameraId?: string): Promise<number> {
+  let q = db.selectFrom('segments').select(sql<number>`count(*)`.as('n'));
+  if (cameraId !== undefined) q = q.where('camera_id', '=', cameraId);
+  return Number((await q.executeTakeFirstOrThrow()).n);
+}

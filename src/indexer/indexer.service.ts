@@ -1,0 +1,134 @@
+import { rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import type { Logger } from 'pino';
+import type { Db } from '../db/connection.js';
+import { indexSegment, type IndexResult } from '../db/segment.repo.js';
+import type { SegmentSource } from '../db/schema.js';
+import type { EventLog } from '../events/event-log.js';
+import { scanFmp4, type Fmp4Scan } from '../media/fmp4.js';
+import type { Clock } from '../shared/clock.js';
+import { sleep } from '../shared/sleep.js';
+import { fsyncPath } from './fsync.js';
+
+export interface ClosedFile {
+  cameraId: string;
+  /** Absolute path inside `<data>/recordings/<camera>/`. */
+  absPath: string;
+  startMs: number;
+  endMs: number;
+  source: SegmentSource;
+}
+
+export interface IndexerDeps {
+  db: Db;
+  dataDir: string;
+  clock: Clock;
+  events: EventLog;
+  log: Logger;
+}
+
+/** ffmpeg lists a segment just before it closes the file; wait this long at most for the last bytes. */
+const COMPLETE_WAIT_MS = 3000;
+
+/** Turns closed segment files into rows, gaps and counters. Reads the file in-process (no ffprobe). */
+export class Indexer {
+  constructor(private readonly d: IndexerDeps) {}
+
+  /** Path as stored: relative to the data dir, with forward slashes. */
+  relPath(absPath: string): string {
+    return relative(this.d.dataDir, absPath).split(sep).join('/');
+  }
+
+  /**
+   * Indexes a file its recorder reported complete. The report can precede the final flush by a
+   * moment, so the file is read until its last box is whole (or the wait runs out and only whole
+   * fragments count). A file with no playable fragment is removed with an event.
+   */
+  async indexClosed(f: ClosedFile, signal?: AbortSignal): Promise<IndexResult | undefined> {
+    const scan = await this.waitComplete(f.absPath, signal);
+    if (!scan || scan.fragmentCount === 0) {
+      await this.discard(f.cameraId, f.absPath, scan ? 'no complete fragment' : 'not a readable MP4');
+      return undefined;
+    }
+    return this.insert(f, scan);
+  }
+
+  /** Indexes a file whose bounds were worked out by the caller from its scan (start-up recovery). */
+  async insert(f: ClosedFile, scan: Fmp4Scan): Promise<IndexResult | undefined> {
+    await fsyncPath(f.absPath);
+    await fsyncPath(dirname(f.absPath));
+    const video = scan.tracks.find((t) => t.kind === 'video') ?? scan.tracks[0];
+    const durationS = (f.endMs - f.startMs) / 1000;
+    const fps = durationS > 0 && scan.sampleCount > 0 ? Math.round((scan.sampleCount / durationS) * 100) / 100 : null;
+    const sizeBytes = (await stat(f.absPath)).size;
+    const result = await indexSegment(
+      this.d.db,
+      {
+        cameraId: f.cameraId,
+        path: this.relPath(f.absPath),
+        startMs: f.startMs,
+        endMs: f.endMs,
+        sizeBytes,
+        codec: video?.codec ?? null,
+        width: video?.width ?? null,
+        height: video?.height ?? null,
+        source: f.source,
+        fps,
+      },
+      this.d.clock.nowMs(),
+    );
+    if (!result.segment) {
+      // Entirely inside footage already indexed: keeping it would leave a file without a row.
+      await this.discard(f.cameraId, f.absPath, 'overlaps footage already indexed');
+      return result;
+    }
+    if (result.gap) {
+      await this.d.events.emit({
+        type: 'recording_gap',
+        severity: 'warning',
+        cameraId: f.cameraId,
+        requestId: null,
+        payload: {
+          gap_id: result.gap.id,
+          gap_start: new Date(result.gap.gapStartMs).toISOString(),
+          gap_end: new Date(result.gap.gapEndMs).toISOString(),
+          seconds: (result.gap.gapEndMs - result.gap.gapStartMs) / 1000,
+        },
+      });
+    }
+    return result;
+  }
+
+  private async waitComplete(absPath: string, signal?: AbortSignal): Promise<Fmp4Scan | undefined> {
+    const deadline = this.d.clock.nowMs() + COMPLETE_WAIT_MS;
+    let delay = 5;
+    for (;;) {
+      let scan: Fmp4Scan | undefined;
+      try {
+        scan = await scanFmp4(absPath);
+        if (scan.complete) return scan;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      }
+      if (this.d.clock.nowMs() >= deadline || signal?.aborted) return scan;
+      await sleep(delay, signal);
+      delay = Math.min(delay * 2, 200);
+    }
+  }
+
+  /** Removes a file that holds nothing to index, and says so in the event log. */
+  async discard(cameraId: string, absPath: string, reason: string): Promise<void> {
+    await rm(absPath, { force: true });
+    await this.d.events.emit({
+      type: 'segment_discarded',
+      severity: 'info',
+      cameraId,
+      requestId: null,
+      payload: { file: basename(absPath), reason },
+    });
+  }
+
+  cameraDir(cameraId: string): string {
+    return join(this.d.dataDir, 'recordings', cameraId);
+  }
+}

@@ -1,0 +1,127 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Db } from '../db/connection.js';
+import { lastSegment, listPathsUnder } from '../db/segment.repo.js';
+import { Fmp4Error, scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4.js';
+import { SEGMENT_NAME_PATTERN } from '../media/recorder-args.js';
+import { errorMessage } from '../shared/errors.js';
+import type { Indexer } from './indexer.service.js';
+import type { EventLog } from '../events/event-log.js';
+
+export interface ReconcileDeps {
+  db: Db;
+  indexer: Indexer;
+  events: EventLog;
+}
+
+export interface ReconcileReport {
+  recovered: number;
+  discarded: number;
+  missing: number;
+}
+
+/** `20261125T101500Z` → ms since the epoch. */
+export function nameTimeMs(stamp: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
+  if (!m) return NaN;
+  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+}
+
+/**
+ * Indexes the camera's files that have no row: files a crash (of Vigil or of ffmpeg) left behind.
+ * Each is cut back to its last whole fragment (fragmented MP4 survives truncation) and indexed, or
+ * removed with an event if nothing in it is playable. With `runId`, only that recorder run's files
+ * are considered (the others may belong to a recorder that is still writing).
+ * With `reportMissing`, rows whose file is gone are reported (start-up only).
+ */
+export async function reconcileCamera(
+  d: ReconcileDeps,
+  cameraId: string,
+  opts: { runId?: string; reportMissing?: boolean } = {},
+): Promise<ReconcileReport> {
+  const report: ReconcileReport = { recovered: 0, discarded: 0, missing: 0 };
+  const dir = d.indexer.cameraDir(cameraId);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = [];
+    else throw err;
+  }
+  const prefix = `recordings/${cameraId}/`;
+  const indexed = await listPathsUnder(d.db, prefix);
+  for (const name of names) {
+    const m = SEGMENT_NAME_PATTERN.exec(name);
+    if (!m || indexed.has(prefix + name)) continue;
+    const [, stamp, runId] = m as unknown as [string, string, string];
+    if (opts.runId !== undefined && runId !== opts.runId) continue;
+    const absPath = join(dir, name);
+    const outcome = await recoverFile(d, cameraId, absPath, name, stamp, runId);
+    if (outcome === 'recovered') report.recovered++;
+    else report.discarded++;
+  }
+  if (opts.reportMissing) {
+    const onDisk = new Set(names.map((n) => prefix + n));
+    for (const path of indexed) {
+      if (onDisk.has(path)) continue;
+      report.missing++;
+      await d.events.emit({
+        type: 'segment_missing',
+        severity: 'critical',
+        cameraId,
+        requestId: null,
+        payload: { path, reason: 'indexed segment file is not on disk' },
+      });
+    }
+  }
+  return report;
+}
+
+async function recoverFile(
+  d: ReconcileDeps,
+  cameraId: string,
+  absPath: string,
+  name: string,
+  stamp: string,
+  runId: string,
+): Promise<'recovered' | 'discarded'> {
+  let scan: Fmp4Scan;
+  let truncatedBytes = 0;
+  try {
+    scan = await scanFmp4(absPath);
+    if (!scan.complete && scan.fragmentCount > 0) {
+      const before = scan.fileSizeBytes;
+      scan = await truncateToLastCompleteFragment(absPath);
+      truncatedBytes = before - scan.fileSizeBytes;
+    }
+  } catch (err) {
+    if (!(err instanceof Fmp4Error)) throw err;
+    await d.indexer.discard(cameraId, absPath, `not a readable MP4: ${errorMessage(err)}`);
+    return 'discarded';
+  }
+  if (scan.fragmentCount === 0 || scan.videoDurationSeconds <= 0) {
+    await d.indexer.discard(cameraId, absPath, 'no complete fragment');
+    return 'discarded';
+  }
+  // Best start estimate: right after the same run's previous segment (the run's media timeline is
+  // continuous); otherwise the UTC second ffmpeg opened the file, which its name records.
+  const prev = await lastSegment(d.db, cameraId);
+  const prevRun = prev ? SEGMENT_NAME_PATTERN.exec(prev.path.slice(prev.path.lastIndexOf('/') + 1))?.[2] : undefined;
+  const startMs = prev && prevRun === runId ? prev.endMs : nameTimeMs(stamp);
+  const endMs = startMs + Math.round(scan.videoDurationSeconds * 1000);
+  const result = await d.indexer.insert({ cameraId, absPath, startMs, endMs, source: 'recovered' }, scan);
+  if (!result?.segment) return 'discarded';
+  await d.events.emit({
+    type: 'segment_recovered',
+    severity: 'info',
+    cameraId,
+    requestId: null,
+    payload: {
+      segment_id: result.segment.id,
+      file: name,
+      seconds: result.segment.durationMs / 1000,
+      truncated_bytes: truncatedBytes,
+    },
+  });
+  return 'recovered';
+}

@@ -1,0 +1,95 @@
+import { join } from 'node:path';
+
+export interface RecorderArgsInput {
+  /** The camera's RTSP URL, passed to ffmpeg as one argv element whatever it contains. */
+  url: string;
+  /** Absolute folder the segment files go to (`<data>/recordings/<camera>`). */
+  outputDir: string;
+  segmentSeconds: number;
+  /** RTSP socket I/O timeout: a silent camera makes ffmpeg exit instead of hanging. */
+  socketTimeoutSeconds: number;
+  /** Distinguishes this process's files from another run's that opened in the same second. */
+  runId: string;
+}
+
+/** fd numbers of the extra pipes the recorder's ffmpeg writes to (see `spawnFfmpeg`). */
+export const SEGMENT_LIST_FD = 1;
+export const PROGRESS_FD = 3;
+
+/** File names are the UTC instant ffmpeg opened the file (ffmpeg runs with TZ=UTC), plus the run id. */
+export const SEGMENT_NAME_PATTERN = /^(\d{8}T\d{6}Z)-([a-z0-9]+)\.mp4$/;
+
+/**
+ * argv (without the program) for recording one camera: RTSP over TCP, stream copy of the first video
+ * stream, fragmented-MP4 segment files, the segment list (one CSV line per closed file) on stdout and
+ * progress (media time as it is muxed) on fd 3.
+ */
+export function buildRecorderArgs(i: RecorderArgsInput): string[] {
+  // -strftime expands % in the whole path; a literal % in the data dir must not be read as a conversion.
+  const pattern = join(i.outputDir.replace(/%/g, '%%'), `%Y%m%dT%H%M%SZ-${i.runId}.mp4`);
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-loglevel', 'level+warning',
+    '-progress', `pipe:${PROGRESS_FD}`,
+    '-stats_period', '0.25',
+    '-rtsp_transport', 'tcp',
+    '-timeout', String(Math.round(i.socketTimeoutSeconds * 1_000_000)),
+    '-i', i.url,
+    // Video only: many cameras send G.711 audio, which the MP4 muxer refuses and which would stop recording.
+    '-map', '0:v:0',
+    '-c', 'copy',
+    '-f', 'segment',
+    '-segment_time', String(i.segmentSeconds),
+    '-segment_format', 'mp4',
+    '-segment_format_options', 'movflags=+frag_keyframe+empty_moov+default_base_moof',
+    '-segment_list', `pipe:${SEGMENT_LIST_FD}`,
+    '-segment_list_type', 'csv',
+    '-segment_list_flags', 'live',
+    '-strftime', '1',
+    pattern,
+  ];
+}
+
+export interface SegmentListEntry {
+  fileName: string;
+  /** Media time (seconds) of the file's first and last+1 frame, on the process's output timeline. */
+  startSeconds: number;
+  endSeconds: number;
+}
+
+/** One line of ffmpeg's CSV segment list: `file,start,end` (file quoted when it holds a comma). */
+export function parseSegmentListLine(line: string): SegmentListEntry | undefined {
+  const m = /^(?:"((?:[^"]|"")*)"|([^,]*)),(-?[\d.]+),(-?[\d.]+)\s*$/.exec(line);
+  if (!m) return undefined;
+  const fileName = m[1] !== undefined ? m[1].replace(/""/g, '"') : (m[2] as string);
+  const startSeconds = Number(m[3]);
+  const endSeconds = Number(m[4]);
+  if (!fileName || !Number.isFinite(startSeconds) || !Number.isFinite(endSeconds)) return undefined;
+  return { fileName, startSeconds, endSeconds };
+}
+
+/** Accumulates `-progress` key=value lines; returns the block when a `progress=` line ends it. */
+export class ProgressParser {
+  private block: Record<string, string> = {};
+
+  push(line: string): { outTimeUs: number; frame: number; ended: boolean } | undefined {
+    const eq = line.indexOf('=');
+    if (eq <= 0) return undefined;
+    const key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 1).trim();
+    if (key !== 'progress') {
+      this.block[key] = value;
+      return undefined;
+    }
+    const b = this.block;
+    this.block = {};
+    const outTimeUs = Number(b['out_time_us'] ?? b['out_time_ms']);
+    return {
+      outTimeUs: Number.isFinite(outTimeUs) ? outTimeUs : NaN,
+      frame: Number(b['frame'] ?? 0) || 0,
+      ended: value === 'end',
+    };
+  }
+}

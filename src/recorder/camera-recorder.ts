@@ -1,0 +1,186 @@
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { RecorderConfig } from '../config/config.js';
+import type { Db } from '../db/connection.js';
+import { bumpReconnect, setRunning, setState } from '../db/camera-status.repo.js';
+import type { CameraRow } from '../db/camera.repo.js';
+import type { EventLog } from '../events/event-log.js';
+import type { Indexer } from '../indexer/indexer.service.js';
+import { reconcileCamera } from '../indexer/reconcile.js';
+import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
+import { buildRecorderArgs, type SegmentListEntry } from '../media/recorder-args.js';
+import type { Clock } from '../shared/clock.js';
+import { redactSecrets, redactUrl, urlSecrets } from '../shared/redact.js';
+import { sleep } from '../shared/sleep.js';
+import { AnchorEstimator } from './anchor.js';
+import { Backoff } from './backoff.js';
+import { join } from 'node:path';
+
+export interface CameraRecorderDeps {
+  db: Db;
+  clock: Clock;
+  events: EventLog;
+  indexer: Indexer;
+  launcher: RecorderLauncher;
+  config: RecorderConfig;
+  log: Logger;
+}
+
+/** Within a run, a segment starting this close to where the previous one ended is snapped to it. */
+const SNAP_MS = 250;
+
+/**
+ * Supervises the ffmpeg that records one camera: start, watch (segments, progress, stalls), restart
+ * with backoff, stop cleanly. Every event it emits carries a NULL request id: it acts on its own.
+ */
+export class CameraRecorder {
+  private readonly abort = new AbortController();
+  private proc: RecorderProcess | undefined;
+  private loopDone: Promise<void> | undefined;
+  private readonly log: Logger;
+  private readonly secrets: string[];
+
+  constructor(
+    readonly camera: CameraRow,
+    private readonly d: CameraRecorderDeps,
+  ) {
+    this.log = d.log.child({ cameraId: camera.id });
+    this.secrets = urlSecrets(camera.mainUrl);
+  }
+
+  start(): void {
+    this.loopDone ??= this.loop().catch((err: unknown) => this.log.error({ err }, 'recorder loop failed'));
+  }
+
+  /** Graceful: ffmpeg gets SIGINT, closes and lists its last segment, which is indexed before this resolves. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.proc?.stop(this.d.config.stopTimeoutMs);
+    await this.loopDone;
+  }
+
+  private redact(text: string): string {
+    return redactSecrets(text, this.secrets);
+  }
+
+  private async loop(): Promise<void> {
+    const { config, clock } = this.d;
+    const backoff = new Backoff(config.backoffInitialMs, config.backoffMaxMs);
+    const signal = this.abort.signal;
+    const outputDir = this.d.indexer.cameraDir(this.camera.id);
+    await mkdir(outputDir, { recursive: true });
+    while (!signal.aborted) {
+      const startedAtMs = clock.nowMs();
+      const outcome = await this.runOnce(outputDir, startedAtMs.toString(36));
+      if (signal.aborted) break;
+      const runMs = clock.nowMs() - startedAtMs;
+      const reason = outcome.stalled
+        ? `no new segment for ${outcome.stalled / 1000} s; recorder killed`
+        : describeExit(outcome.exit);
+      const lastError = this.redact(`${reason}\n${outcome.exit.stderrTail}`.trim());
+      // A stall, or an ffmpeg that could not even start, is an error; a lost connection is offline.
+      const state = outcome.stalled || outcome.exit.code === null && outcome.exit.signal === null ? 'error' : 'offline';
+      await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs());
+      const delayMs = backoff.next(runMs, config.healthyRunSeconds * 1000);
+      await this.d.events.emit({
+        type: outcome.stalled ? 'recorder_stalled' : 'recorder_exited',
+        severity: 'warning',
+        cameraId: this.camera.id,
+        requestId: null,
+        payload: {
+          reason,
+          exit_code: outcome.exit.code,
+          signal: outcome.exit.signal,
+          ran_seconds: Math.round(runMs / 100) / 10,
+          restart_in_ms: delayMs,
+          stderr_tail: this.redact(outcome.exit.stderrTail).slice(-400),
+        },
+      });
+      await sleep(delayMs, signal);
+    }
+    await setState(this.d.db, this.camera.id, 'disabled', undefined, clock.nowMs());
+  }
+
+  private async runOnce(outputDir: string, runId: string): Promise<{ exit: ExitInfo; stalled: number }> {
+    const { db, clock, config } = this.d;
+    const cam = this.camera;
+    const anchor = new AnchorEstimator();
+    let lastEndMs: number | undefined;
+    let lastEndSeconds: number | undefined;
+    let lastActivityMs = clock.nowMs();
+    let recording = false;
+    let indexing: Promise<unknown> = Promise.resolve();
+    await setState(db, cam.id, 'connecting', undefined, clock.nowMs());
+
+    const onSegment = (entry: SegmentListEntry, wallMs: number) => {
+      lastActivityMs = wallMs;
+      const anchorMs = anchor.anchorMs() ?? wallMs - entry.endSeconds * 1000;
+      let startMs = Math.round(anchorMs + entry.startSeconds * 1000);
+      if (lastEndMs !== undefined && lastEndSeconds === entry.startSeconds && Math.abs(startMs - lastEndMs) <= SNAP_MS) {
+        startMs = lastEndMs;
+      }
+      const endMs = startMs + Math.round((entry.endSeconds - entry.startSeconds) * 1000);
+      lastEndMs = endMs;
+      lastEndSeconds = entry.endSeconds;
+      // Index in order, one at a time per camera, without blocking the reading of ffmpeg's output.
+      indexing = indexing.then(() =>
+        this.d.indexer
+          .indexClosed({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live' })
+          .catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'indexing failed')),
+      );
+    };
+    const args = buildRecorderArgs({
+      url: cam.mainUrl,
+      outputDir,
+      segmentSeconds: cam.segmentSeconds,
+      socketTimeoutSeconds: config.rtspTimeoutSeconds,
+      runId,
+    });
+    const proc = this.d.launcher(config.ffmpegPath, args, {
+      onSegment,
+      onProgress: (outTimeUs, _frame, wallMs) => {
+        anchor.add(wallMs, outTimeUs);
+        if (!recording && outTimeUs > 0) {
+          recording = true;
+          void this.markRecording(proc.pid, wallMs);
+        }
+      },
+    }, () => clock.nowMs());
+    this.proc = proc;
+    if (proc.pid > 0) await setRunning(db, cam.id, 'connecting', proc.pid, clock.nowMs());
+    this.log.info({ pid: proc.pid, url: redactUrl(cam.mainUrl) }, 'recorder started');
+
+    // Stall watch: alive but no new segment for max(3 × segment, floor) → kill and restart.
+    const stallMs = Math.max(3 * cam.segmentSeconds, config.stallFloorSeconds) * 1000;
+    let stalled = 0;
+    const watchdog = setInterval(() => {
+      if (clock.nowMs() - lastActivityMs > stallMs && !stalled) {
+        stalled = stallMs;
+        void proc.kill();
+      }
+    }, Math.min(1000, stallMs / 4));
+    let exit: ExitInfo;
+    try {
+      exit = await proc.exited;
+    } finally {
+      clearInterval(watchdog);
+      this.proc = undefined;
+    }
+    await indexing;
+    // Whatever this run left unlisted (killed mid-segment) is indexed up to its last whole fragment.
+    await reconcileCamera({ db, indexer: this.d.indexer, events: this.d.events }, cam.id, { runId }).catch((err: unknown) =>
+      this.log.error({ err }, 'reconciling the run failed'),
+    );
+    return { exit, stalled };
+  }
+
+  private async markRecording(pid: number, wallMs: number): Promise<void> {
+    await setState(this.d.db, this.camera.id, 'recording', undefined, wallMs);
+    await this.d.events.emit({ type: 'recording_started', cameraId: this.camera.id, requestId: null, payload: { pid } });
+  }
+}
+
+function describeExit(exit: ExitInfo): string {
+  if (exit.signal) return `ffmpeg killed by ${exit.signal}`;
+  return `ffmpeg exited with code ${String(exit.code)}`;
+}

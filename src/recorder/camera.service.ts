@@ -1,0 +1,87 @@
+import type { CameraCreate, CameraPatch } from '../config/camera.schema.js';
+import { cameraFromInput, type CameraConfig } from '../config/config.js';
+import type { Db } from '../db/connection.js';
+import {
+  cameraIdTaken,
+  deleteCamera,
+  getCamera,
+  insertCamera,
+  listCameras,
+  updateCamera,
+  type CameraRow,
+} from '../db/camera.repo.js';
+import type { EventLog } from '../events/event-log.js';
+import type { Clock } from '../shared/clock.js';
+import { conflict, notFound } from '../shared/errors.js';
+import { redactUrl } from '../shared/redact.js';
+import type { RecorderManager } from './recorder-manager.js';
+
+/** Who asked: routes pass their request id, so the events they cause carry it. */
+export interface Actor {
+  requestId: string | null;
+}
+
+/** Camera management: the cameras table, its events, and keeping recorders in step with it. */
+export class CameraService {
+  constructor(
+    private readonly d: { db: Db; clock: Clock; events: EventLog; recorders: RecorderManager },
+  ) {}
+
+  list(): Promise<CameraRow[]> {
+    return listCameras(this.d.db);
+  }
+
+  async get(id: string): Promise<CameraRow> {
+    const cam = await getCamera(this.d.db, id);
+    if (!cam) throw notFound(`camera "${id}" not found`, 'id');
+    return cam;
+  }
+
+  async create(input: CameraCreate, actor: Actor): Promise<CameraRow> {
+    const taken = await cameraIdTaken(this.d.db, input.id);
+    if (taken.live) throw conflict(`camera "${input.id}" already exists`, 'id');
+    const cam = await insertCamera(this.d.db, cameraFromInput(input), 'api', this.d.clock.nowMs());
+    await this.d.events.emit({
+      type: 'camera_created',
+      cameraId: cam.id,
+      requestId: actor.requestId,
+      payload: { main_url: redactUrl(cam.mainUrl), enabled: cam.enabled, revived: taken.deleted },
+    });
+    await this.syncRecorders();
+    return cam;
+  }
+
+  async update(id: string, patch: CameraPatch, actor: Actor): Promise<CameraRow> {
+    const cur = await this.get(id);
+    const next: CameraConfig = {
+      id,
+      name: patch.name ?? cur.name,
+      mainUrl: patch.main_url ?? cur.mainUrl,
+      subUrl: patch.sub_url === undefined ? cur.subUrl : patch.sub_url,
+      segmentSeconds: patch.segment_seconds ?? cur.segmentSeconds,
+      retentionHours: patch.retention_hours === undefined ? cur.retentionHours : patch.retention_hours,
+      storageQuotaBytes: patch.storage_quota_bytes === undefined ? cur.storageQuotaBytes : patch.storage_quota_bytes,
+      enabled: patch.enabled ?? cur.enabled,
+    };
+    if ((await updateCamera(this.d.db, next, this.d.clock.nowMs())) === 0) throw notFound(`camera "${id}" not found`, 'id');
+    await this.d.events.emit({
+      type: 'camera_updated',
+      cameraId: id,
+      requestId: actor.requestId,
+      payload: { fields: Object.keys(patch).sort() },
+    });
+    await this.syncRecorders();
+    return this.get(id);
+  }
+
+  /** Stops recording and hides the camera; its footage stays until retention removes it. */
+  async delete(id: string, actor: Actor): Promise<void> {
+    if ((await deleteCamera(this.d.db, id, this.d.clock.nowMs())) === 0) throw notFound(`camera "${id}" not found`, 'id');
+    await this.d.events.emit({ type: 'camera_deleted', cameraId: id, requestId: actor.requestId, payload: {} });
+    await this.syncRecorders();
+  }
+
+  async syncRecorders(): Promise<void> {
+    await this.d.recorders.sync(await this.list());
+  }
+}

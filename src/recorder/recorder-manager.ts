@@ -1,0 +1,58 @@
+import type { CameraRow } from '../db/camera.repo.js';
+import { CameraRecorder, type CameraRecorderDeps } from './camera-recorder.js';
+import { setState } from '../db/camera-status.repo.js';
+
+/** Fields whose change needs a new ffmpeg; a new name does not. */
+function recordingKey(c: CameraRow): string {
+  return JSON.stringify([c.mainUrl, c.segmentSeconds]);
+}
+
+/** One recorder per enabled camera; brings the running set in line with the cameras table. */
+export class RecorderManager {
+  private readonly recorders = new Map<string, CameraRecorder>();
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: CameraRecorderDeps) {}
+
+  /** Start, stop or restart recorders so that exactly the enabled cameras record. Calls are serialised. */
+  sync(cameras: CameraRow[]): Promise<void> {
+    const run = this.chain.then(() => this.apply(cameras));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async apply(cameras: CameraRow[]): Promise<void> {
+    const wanted = new Map(cameras.filter((c) => c.enabled).map((c) => [c.id, c]));
+    const stops: Promise<void>[] = [];
+    for (const [id, rec] of this.recorders) {
+      const want = wanted.get(id);
+      if (!want || recordingKey(want) !== recordingKey(rec.camera)) {
+        this.recorders.delete(id);
+        stops.push(rec.stop());
+      }
+    }
+    await Promise.all(stops);
+    const now = this.deps.clock.nowMs();
+    for (const c of cameras) {
+      if (!c.enabled) await setState(this.deps.db, c.id, 'disabled', undefined, now);
+    }
+    for (const [id, cam] of wanted) {
+      if (this.recorders.has(id)) continue;
+      const rec = new CameraRecorder(cam, this.deps);
+      this.recorders.set(id, rec);
+      rec.start();
+    }
+  }
+
+  /** Stops every recorder gracefully (in parallel); their last segments are indexed before this resolves. */
+  async stopAll(): Promise<void> {
+    await this.chain;
+    const all = [...this.recorders.values()];
+    this.recorders.clear();
+    await Promise.all(all.map((r) => r.stop()));
+  }
+
+  runningIds(): string[] {
+    return [...this.recorders.keys()];
+  }
+}

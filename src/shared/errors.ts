@@ -1,0 +1,32 @@
+/** The one error type services throw; only the API's error mapper turns `kind` into a status code. */
+export type ErrorKind =
+  | 'not_found'
+  | 'invalid_argument'
+  | 'conflict'
+  | 'failed_precondition'
+  | 'unavailable'
+  | 'internal';
+
+export class VigilError extends Error {
+  readonly kind: ErrorKind;
+  /** The request or config field the error is about, when there is one (e.g. `segment_seconds`). */
+  readonly field: string | undefined;
+
+  constructor(kind: ErrorKind, message: string, opts: { field?: string; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'VigilError';
+    this.kind = kind;
+    this.field = opts.field;
+  }
+}
+
+export const notFound = (message: string, field?: string) =>
+  new VigilError('not_found', message, field === undefined ? {} : { field });
+export const invalidArgument = (message: string, field?: string) =>
+  new VigilError('invalid_argument', message, field === undefined ? {} : { field });
+export const conflict = (message: string, field?: string) =>
+  new VigilError('conflict', message, field === undefined ? {} : { field });
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
