@@ -80,6 +80,15 @@ export async function setRunning(db: Db, cameraId: string, state: CameraState, p
     .execute();
 }
 
+/** The recorder was stopped on purpose (disabled, deleted, shutdown): state and no pid. Counters untouched. */
+export async function setStopped(db: Db, cameraId: string, state: CameraState, nowMs: number): Promise<void> {
+  await db
+    .insertInto('camera_status')
+    .values({ camera_id: cameraId, state, pid: null, updated_at_ms: nowMs })
+    .onConflict((oc) => oc.column('camera_id').doUpdateSet({ state, pid: null, updated_at_ms: nowMs }))
+    .execute();
+}
+
 /** The recorder exited and will be restarted: count it, clear the pid, keep why. */
 export async function bumpReconnect(db: Db, cameraId: string, state: CameraState, lastError: string | null, nowMs: number): Promise<void> {
   const err = errorTail(lastError);

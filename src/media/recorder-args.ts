@@ -43,7 +43,9 @@ export function buildRecorderArgs(i: RecorderArgsInput): string[] {
     '-f', 'segment',
     '-segment_time', String(i.segmentSeconds),
     '-segment_format', 'mp4',
-    '-segment_format_options', 'movflags=+frag_keyframe+empty_moov+default_base_moof',
+    // flush_packets=1: each fragment reaches the file as soon as it ends, so a crash loses at most one GOP
+    // (the segment muxer does not pass the global -flush_packets on to the files it opens).
+    '-segment_format_options', 'movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1',
     '-segment_list', `pipe:${SEGMENT_LIST_FD}`,
     '-segment_list_type', 'csv',
     '-segment_list_flags', 'live',

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { RecorderConfig } from '../config/config.js';
 import type { Db } from '../db/connection.js';
-import { bumpReconnect, setRunning, setState } from '../db/camera-status.repo.js';
+import { bumpReconnect, setRunning, setState, setStopped } from '../db/camera-status.repo.js';
 import type { CameraRow } from '../db/camera.repo.js';
 import type { EventLog } from '../events/event-log.js';
 import type { Indexer } from '../indexer/indexer.service.js';
@@ -98,7 +98,7 @@ export class CameraRecorder {
       });
       await sleep(delayMs, signal);
     }
-    await setState(this.d.db, this.camera.id, 'disabled', undefined, clock.nowMs());
+    await setStopped(this.d.db, this.camera.id, 'disabled', clock.nowMs());
   }
 
   private async runOnce(outputDir: string, runId: string): Promise<{ exit: ExitInfo; stalled: number }> {

@@ -1,0 +1,398 @@
+#!/usr/bin/python3
+"""Vigil demo RTSP server: synthetic H.264 cameras served by GStreamer's gst-rtsp-server.
+
+Used for demo cameras, integration tests and benchmarks.
+
+  rtsp-server.py --port 0 --mount cam1 --mount 'cam2:width=1280,height=720,pattern=snow,bitrate=2000'
+
+stdout carries machine-readable JSON lines only (one object per line, flushed):
+  {"event":"ready","port":N,"address":"127.0.0.1","pid":P,"mounts":["/cam1",...]}
+  {"event":"first_rtp","mount":"/cam1","media":1,"wall_ms":1712345678901.2}
+  {"event":"first_keyframe","mount":"/cam1","media":1,"wall_ms":1712345678899.7}
+  {"event":"media_unprepared","mount":"/cam1","media":1,"wall_ms":...}
+  {"event":"play","mount":"/cam1","wall_ms":...}            (a client's PLAY request, every client)
+Human-readable logs (client connects, errors) go to stderr.
+
+Mount SPEC: name[:key=value,...] with keys width, height, fps, bitrate (kbps), pattern
+(videotestsrc pattern nick, e.g. ball, smpte, snow), gop (keyframe interval in frames,
+default = fps i.e. 1 s), shared (1/0), clock (1/0), user, pass (RTSP basic auth for this mount).
+--auth user:pass applies basic auth to every mount that has no user/pass of its own.
+
+Exit codes: 0 on SIGTERM/SIGINT, 2 on a bad command line / SPEC, 3 on missing GStreamer
+pieces, 4 when the port cannot be bound.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+
+EXIT_USAGE = 2
+EXIT_MISSING = 3
+EXIT_BIND = 4
+
+
+def log(msg):
+    # Never raise: once the parent is gone stderr is a broken pipe, and an exception here
+    # would abort a GLib callback (e.g. the SIGTERM handler) half-way.
+    try:
+        sys.stderr.write("rtsp-server: %s\n" % msg)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def die(code, msg):
+    log("error: %s" % msg)
+    sys.exit(code)
+
+
+_out_lock = threading.Lock()
+
+
+def emit(obj):
+    line = json.dumps(obj, separators=(",", ":"))
+    with _out_lock:
+        try:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+
+# ---------------------------------------------------------------------------
+# SPEC parsing (pure python, done before importing GStreamer so errors are fast)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
+            "bitrate": (16, 100000), "gop": (1, 100000)}
+BOOL_KEYS = ("shared", "clock")
+STR_KEYS = ("pattern", "user", "pass")
+
+
+def parse_bool(key, value):
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("%s must be 1 or 0, got %r" % (key, value))
+
+
+def parse_mount(spec):
+    name, _, rest = spec.partition(":")
+    name = name.strip().strip("/")
+    if not name or not NAME_RE.match(name):
+        raise ValueError("bad mount name %r (allowed: letters, digits, '_', '-', '.', '/')" % name)
+    m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
+         "pattern": "ball", "gop": None, "shared": True, "clock": True,
+         "user": None, "pass": None}
+    if rest:
+        for item in rest.split(","):
+            if not item.strip():
+                continue
+            if "=" not in item:
+                raise ValueError("bad option %r in mount %r (expected key=value)" % (item, name))
+            k, v = item.split("=", 1)
+            k = k.strip().lower()
+            if k in INT_KEYS:
+                try:
+                    iv = int(v.strip())
+                except ValueError:
+                    raise ValueError("%s must be an integer, got %r" % (k, v))
+                lo, hi = INT_KEYS[k]
+                if not lo <= iv <= hi:
+                    raise ValueError("%s=%d out of range [%d, %d]" % (k, iv, lo, hi))
+                m[k] = iv
+            elif k in BOOL_KEYS:
+                m[k] = parse_bool(k, v)
+            elif k in STR_KEYS:
+                m[k] = v
+            else:
+                raise ValueError("unknown option %r in mount %r (known: %s)" % (
+                    k, name, ", ".join(list(INT_KEYS) + list(BOOL_KEYS) + list(STR_KEYS))))
+    if not PATTERN_RE.match(m["pattern"]):
+        raise ValueError("bad pattern %r" % m["pattern"])
+    if (m["user"] is None) != (m["pass"] is None):
+        raise ValueError("mount %r: user and pass must be given together" % name)
+    if m["user"] is not None and (":" in m["user"] or not m["user"]):
+        raise ValueError("mount %r: user must be non-empty and contain no ':'" % name)
+    if m["gop"] is None:
+        m["gop"] = m["fps"]
+    return m
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Synthetic H.264 RTSP cameras (gst-rtsp-server).")
+    p.add_argument("--port", type=int, default=8554, help="TCP port, 0 = pick a free one (default 8554)")
+    p.add_argument("--address", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--mount", action="append", default=[], metavar="SPEC",
+                   help="name[:key=value,...]; repeatable (default: one mount 'cam1')")
+    p.add_argument("--auth", metavar="USER:PASS",
+                   help="basic auth for every mount without its own user/pass")
+    p.add_argument("--exit-on-stdin-eof", action="store_true",
+                   help="exit when stdin reaches EOF (parent died)")
+    args = p.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        die(EXIT_USAGE, "--port must be in 0..65535")
+    specs = args.mount or ["cam1"]
+    mounts = []
+    seen = set()
+    for s in specs:
+        try:
+            m = parse_mount(s)
+        except ValueError as e:
+            die(EXIT_USAGE, "bad --mount %r: %s" % (s, e))
+        if m["name"] in seen:
+            die(EXIT_USAGE, "duplicate mount %r" % m["name"])
+        seen.add(m["name"])
+        mounts.append(m)
+    if args.auth is not None:
+        user, sep, pw = args.auth.partition(":")
+        if not sep or not user:
+            die(EXIT_USAGE, "--auth must be USER:PASS")
+        for m in mounts:
+            if m["user"] is None:
+                m["user"], m["pass"] = user, pw
+    return args, mounts
+
+
+# ---------------------------------------------------------------------------
+
+def main(argv):
+    args, mounts = parse_args(argv)
+
+    try:
+        import gi
+        gi.require_version("Gst", "1.0")
+        gi.require_version("GstRtspServer", "1.0")
+        from gi.repository import GLib, Gst, GstRtspServer
+    except (ImportError, ValueError) as e:
+        die(EXIT_MISSING, "cannot import GStreamer RTSP server bindings (%s); "
+            "apt-get install python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0" % e)
+
+    Gst.init(None)
+
+    required = {"videotestsrc": "gstreamer1.0-plugins-base", "videoconvert": "gstreamer1.0-plugins-base",
+                "x264enc": "gstreamer1.0-plugins-ugly", "h264parse": "gstreamer1.0-plugins-bad",
+                "rtph264pay": "gstreamer1.0-plugins-good"}
+    missing = [(e, pkg) for e, pkg in required.items() if Gst.ElementFactory.find(e) is None]
+    if missing:
+        die(EXIT_MISSING, "missing GStreamer elements: %s; apt-get install %s" % (
+            ", ".join(e for e, _ in missing), " ".join(sorted(set(p for _, p in missing)))))
+    have_clock = Gst.ElementFactory.find("clockoverlay") is not None
+    if not have_clock and any(m["clock"] for m in mounts):
+        log("clockoverlay not available (gstreamer1.0-plugins-base pango plugin); streams will have no clock")
+
+    # Validate videotestsrc patterns against the real enum.
+    vts = Gst.ElementFactory.make("videotestsrc", None)
+    for m in mounts:
+        try:
+            Gst.util_set_object_arg(vts, "pattern", m["pattern"])
+        except Exception:  # pragma: no cover - set_object_arg only warns
+            pass
+        enum_val = vts.get_property("pattern")
+        nick = getattr(enum_val, "value_nick", None)
+        if nick != m["pattern"] and str(int(enum_val)) != m["pattern"]:
+            die(EXIT_USAGE, "mount %r: unknown videotestsrc pattern %r" % (m["name"], m["pattern"]))
+        Gst.util_set_object_arg(vts, "pattern", "smpte")
+
+    loop = GLib.MainLoop()
+    server = GstRtspServer.RTSPServer()
+    server.set_address(args.address)
+    server.set_service(str(args.port))
+
+    media_counter = {"n": 0}
+    counter_lock = threading.Lock()
+
+    def make_launch(m):
+        overlay = ""
+        if m["clock"] and have_clock:
+            overlay = ('clockoverlay text="%s" time-format="%%Y-%%m-%%d %%H:%%M:%%S" '
+                       'halignment=left valignment=top shaded-background=true font-desc="Sans 14" ! ' % m["name"])
+        return ("( videotestsrc is-live=true pattern=%s "
+                "! video/x-raw,width=%d,height=%d,framerate=%d/1 "
+                "! %svideoconvert "
+                "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
+                "! h264parse name=parse0 "
+                "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+                % (m["pattern"], m["width"], m["height"], m["fps"], overlay,
+                   m["bitrate"], m["gop"]))
+
+    def on_media_configure(factory, media, mount_path):
+        with counter_lock:
+            media_counter["n"] += 1
+            media_id = media_counter["n"]
+        log("media %d configured for %s" % (media_id, mount_path))
+        element = media.get_element()
+        pay = element.get_by_name("pay0") if element is not None else None
+        if pay is None:
+            log("warning: no pay0 in media for %s" % mount_path)
+            return
+        state = {"rtp": False, "key": False}
+
+        def on_rtp(pad, info):
+            if not state["rtp"]:
+                state["rtp"] = True
+                emit({"event": "first_rtp", "mount": mount_path, "media": media_id,
+                      "wall_ms": time.time() * 1000.0})
+            return Gst.PadProbeReturn.REMOVE
+
+        def on_encoded(pad, info):
+            buf = info.get_buffer()
+            if buf is not None and not buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
+                if not state["key"]:
+                    state["key"] = True
+                    emit({"event": "first_keyframe", "mount": mount_path, "media": media_id,
+                          "wall_ms": time.time() * 1000.0})
+                return Gst.PadProbeReturn.REMOVE
+            return Gst.PadProbeReturn.OK
+
+        pay.get_static_pad("src").add_probe(
+            Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, on_rtp)
+        pay.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_encoded)
+
+        def on_unprepared(_media):
+            log("media %d for %s unprepared" % (media_id, mount_path))
+            emit({"event": "media_unprepared", "mount": mount_path, "media": media_id,
+                  "wall_ms": time.time() * 1000.0})
+
+        media.connect("unprepared", on_unprepared)
+
+    # --- auth: one RTSPAuth for the server; each credential gets its own role, each
+    # factory grants access to the roles allowed on it (anonymous everywhere unprotected).
+    cred_roles = {}  # (user, pass) -> role
+    for m in mounts:
+        if m["user"] is not None:
+            key = (m["user"], m["pass"])
+            if key not in cred_roles:
+                cred_roles[key] = "cred%d" % len(cred_roles)
+    all_roles = ["anonymous"] + list(cred_roles.values())
+
+    if cred_roles:
+        auth = GstRtspServer.RTSPAuth()
+        anon = GstRtspServer.RTSPToken()
+        anon.set_string("media.factory.role", "anonymous")
+        auth.set_default_token(anon)
+        for (user, pw), role in cred_roles.items():
+            tok = GstRtspServer.RTSPToken()
+            tok.set_string("media.factory.role", role)
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, pw), tok)
+        server.set_auth(auth)
+
+    mount_points = server.get_mount_points()
+    mount_paths = []
+    for m in mounts:
+        path = "/" + m["name"]
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(make_launch(m))
+        factory.set_shared(m["shared"])
+        factory.connect("media-configure", on_media_configure, path)
+        if cred_roles:
+            # Every role may *access* every factory; only allowed roles may *construct*.
+            # gst-rtsp-server answers a failed access check with 404 but a failed construct
+            # check with 401 + WWW-Authenticate, and clients (ffmpeg) only send credentials
+            # after a 401 challenge.
+            allowed = [cred_roles[(m["user"], m["pass"])]] if m["user"] is not None else all_roles
+            for role in all_roles:
+                st = Gst.Structure.new_from_string(
+                    "%s, media.factory.access=(boolean)true, media.factory.construct=(boolean)%s"
+                    % (role, "true" if role in allowed else "false"))
+                factory.add_role_from_structure(st)
+        mount_points.add_factory(path, factory)
+        mount_paths.append(path)
+        log("mount %s: %dx%d@%d %dkbps gop=%d pattern=%s shared=%d clock=%d auth=%s" % (
+            path, m["width"], m["height"], m["fps"], m["bitrate"], m["gop"], m["pattern"],
+            int(m["shared"]), int(m["clock"] and have_clock), "yes" if m["user"] is not None else "no"))
+
+    def match_mount(path):
+        if not path:
+            return None
+        path = path.rstrip("/")
+        best = None
+        for mp in mount_paths:
+            if path == mp or path.startswith(mp + "/"):
+                if best is None or len(mp) > len(best):
+                    best = mp
+        return best or path
+
+    def on_client_connected(_server, client):
+        conn = client.get_connection()
+        ip = conn.get_ip() if conn is not None else "?"
+        log("client connected from %s" % ip)
+
+        def on_closed(_client):
+            log("client %s closed" % ip)
+        client.connect("closed", on_closed)
+
+        def on_play(_client, ctx):
+            now = time.time() * 1000.0
+            path = None
+            try:
+                path = ctx.uri.abspath if ctx.uri is not None else None
+            except Exception:
+                path = None
+            mount = match_mount(path)
+            log("PLAY %s from %s" % (path, ip))
+            emit({"event": "play", "mount": mount, "wall_ms": now})
+        client.connect("play-request", on_play)
+
+    server.connect("client-connected", on_client_connected)
+
+    try:
+        source = server.create_source(None)
+    except GLib.Error as e:
+        die(EXIT_BIND, "cannot listen on %s:%d: %s" % (args.address, args.port, e.message))
+    source.attach(None)
+    port = server.get_bound_port()
+    if port <= 0:
+        die(EXIT_BIND, "cannot determine bound port on %s" % args.address)
+
+    def on_signal(signame):
+        loop.quit()
+        log("%s received, exiting" % signame)
+        return GLib.SOURCE_REMOVE
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, on_signal, "SIGTERM")
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, on_signal, "SIGINT")
+
+    if args.exit_on_stdin_eof:
+        def on_stdin(fd, cond):
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                data = b""
+            if not data or cond & (GLib.IOCondition.HUP | GLib.IOCondition.ERR):
+                loop.quit()
+                log("stdin closed, exiting")
+                return GLib.SOURCE_REMOVE
+            return GLib.SOURCE_CONTINUE
+        GLib.unix_fd_add_full(GLib.PRIORITY_DEFAULT, sys.stdin.fileno(),
+                              GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
+                              on_stdin)
+
+    log("listening on rtsp://%s:%d (pid %d)" % (args.address, port, os.getpid()))
+    emit({"event": "ready", "port": port, "address": args.address, "pid": os.getpid(),
+          "mounts": mount_paths})
+
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    # Streaming threads may still be running inside GStreamer; don't let interpreter
+    # finalization race with them.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,618 @@
+/**
+ * Launcher for scripts/rtsp-server.py: a real RTSP server (GStreamer gst-rtsp-server) serving
+ * synthetic H.264 cameras. Used for demo cameras, integration tests and benchmarks.
+ *
+ * The Python process prints JSON lines on stdout (`ready`, `first_rtp`, `first_keyframe`,
+ * `media_unprepared`, `play`); logs go to stderr, of which the tail is kept for error messages.
+ *
+ * Timing notes (gst-rtsp-server 1.22): a live media is prepared on DESCRIBE, so `first_rtp` /
+ * `first_keyframe` fire ~50-100 ms *before* the client's PLAY; that first buffer is held by the
+ * server until PLAY and then delivered, so its wall_ms is the capture time of the first frame the
+ * client gets. A client joining an already-running shared media gets no new `first_rtp`, only `play`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const DEFAULT_PYTHON = '/usr/bin/python3';
+const READY_TIMEOUT_MS = 15_000;
+const STOP_GRACE_MS = 3_000;
+const STDERR_TAIL_BYTES = 8 * 1024;
+
+export interface RtspMountSpec {
+  /** Mount path without the leading slash, e.g. `cam1` or `site/cam1`. */
+  name: string;
+  /** Default 640. */
+  width?: number;
+  /** Default 360. */
+  height?: number;
+  /** Default 15. */
+  fps?: number;
+  /** x264 target bitrate, default 800 kbps. */
+  bitrateKbps?: number;
+  /** videotestsrc pattern nick (`ball`, `smpte`, `snow`, ...). Default `ball`; `snow` is a realistic high-bitrate load. */
+  pattern?: string;
+  /** Keyframe interval in frames. Default = fps (1 s GOP). */
+  gop?: number;
+  /** One encoder pipeline shared by all clients of the mount. Default true. */
+  shared?: boolean;
+  /** Burn the wall clock into the picture (clockoverlay, if installed). Default true. */
+  clock?: boolean;
+  /** RTSP basic auth for this mount only (both or neither; no ',' allowed). */
+  user?: string;
+  pass?: string;
+}
+
+export interface RtspServerOptions {
+  /** TCP port; 0 (default) picks a free one. */
+  port?: number;
+  /** Bind address, default 127.0.0.1. */
+  address?: string;
+  mounts: RtspMountSpec[];
+  /** RTSP basic auth for every mount that has no user/pass of its own. */
+  auth?: { user: string; pass: string };
+  /** Python interpreter with PyGObject; default /usr/bin/python3. */
+  python?: string;
+  /** Override the script location (default: scriptPath()). */
+  script?: string;
+  /** How long to wait for the `ready` line, default 15 s. */
+  readyTimeoutMs?: number;
+  /** Forward the server's stderr lines: true = to process.stderr, or a callback. */
+  stderr?: boolean | ((line: string) => void);
+}
+
+export interface RtspReadyEvent {
+  event: 'ready';
+  port: number;
+  address: string;
+  pid: number;
+  mounts: string[];
+}
+/** Emitted once per media instance (a shared mount has one instance while clients are attached). */
+export interface RtspMediaEvent {
+  event: 'first_rtp' | 'first_keyframe' | 'media_unprepared';
+  /** Mount path with leading slash, e.g. `/cam1`. */
+  mount: string;
+  /** Media instance counter inside the server process (1, 2, ...). */
+  media: number;
+  /** Date.now()-compatible wall clock (ms, fractional) when the event happened in the server. */
+  wall_ms: number;
+}
+/** A client's PLAY request (every client, also those joining an already-running shared media). */
+export interface RtspPlayEvent {
+  event: 'play';
+  /** Mount path with leading slash, or null if the request URL matched no mount. */
+  mount: string | null;
+  wall_ms: number;
+}
+export type RtspServerEvent = RtspReadyEvent | RtspMediaEvent | RtspPlayEvent;
+export type RtspTimedEventKind = 'first_rtp' | 'first_keyframe' | 'media_unprepared' | 'play';
+
+export interface RtspServerEvents {
+  /** Every JSON line from the server. */
+  event: [RtspServerEvent];
+  first_rtp: [RtspMediaEvent];
+  first_keyframe: [RtspMediaEvent];
+  media_unprepared: [RtspMediaEvent];
+  play: [RtspPlayEvent];
+  /** The server process ended (for any reason). */
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+}
+
+/** Resolves scripts/rtsp-server.py from src/demo (tsx) and dist/demo (compiled) alike. */
+export function scriptPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  let dir = here;
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'scripts', 'rtsp-server.py');
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  // src/demo/ and dist/demo/ are both two levels below the package root.
+  return resolve(here, '..', '..', 'scripts', 'rtsp-server.py');
+}
+
+export type RtspServerAvailability = { ok: true } | { ok: false; reason: string };
+
+const AVAILABILITY_PROBE = `
+import json, sys
+def out(o):
+    sys.stdout.write(json.dumps(o)); sys.stdout.flush(); sys.exit(0)
+try:
+    import gi
+except ImportError as e:
+    out({"ok": False, "missing": "gi", "detail": str(e)})
+try:
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+except (ImportError, ValueError) as e:
+    out({"ok": False, "missing": "Gst", "detail": str(e)})
+try:
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GstRtspServer
+except (ImportError, ValueError) as e:
+    out({"ok": False, "missing": "GstRtspServer", "detail": str(e)})
+Gst.init(None)
+need = ["videotestsrc", "videoconvert", "x264enc", "h264parse", "rtph264pay"]
+out({"ok": True, "missingElements": [n for n in need if Gst.ElementFactory.find(n) is None]})
+`;
+
+const ELEMENT_PACKAGES: Record<string, string> = {
+  videotestsrc: 'gstreamer1.0-plugins-base',
+  videoconvert: 'gstreamer1.0-plugins-base',
+  x264enc: 'gstreamer1.0-plugins-ugly',
+  h264parse: 'gstreamer1.0-plugins-bad',
+  rtph264pay: 'gstreamer1.0-plugins-good',
+};
+
+const availabilityCache = new Map<string, Promise<RtspServerAvailability>>();
+
+/** Checks that python3 + PyGObject + GstRtspServer + the needed GStreamer elements are present. */
+export function rtspServerAvailable(python: string = DEFAULT_PYTHON): Promise<RtspServerAvailability> {
+  let p = availabilityCache.get(python);
+  if (!p) {
+    p = checkAvailability(python);
+    availabilityCache.set(python, p);
+  }
+  return p;
+}
+
+async function checkAvailability(python: string): Promise<RtspServerAvailability> {
+  const script = scriptPath();
+  if (!existsSync(script)) return { ok: false, reason: `RTSP server script not found at ${script}` };
+  const res = await runCapture(python, ['-c', AVAILABILITY_PROBE], 15_000);
+  if (res.error) {
+    return { ok: false, reason: `cannot run ${python} (${res.error}); apt-get install python3 python3-gi` };
+  }
+  let parsed: { ok: boolean; missing?: string; detail?: string; missingElements?: string[] };
+  try {
+    parsed = JSON.parse(res.stdout.trim()) as typeof parsed;
+  } catch {
+    return {
+      ok: false,
+      reason: `${python} availability probe failed (exit ${res.code ?? res.signal}): ${res.stderr.trim().slice(-500)}`,
+    };
+  }
+  if (!parsed.ok) {
+    const pkgs: Record<string, string> = {
+      gi: 'python3-gi',
+      Gst: 'gir1.2-gstreamer-1.0',
+      GstRtspServer: 'gir1.2-gst-rtsp-server-1.0',
+    };
+    const pkg = pkgs[parsed.missing ?? ''] ?? 'python3-gi gir1.2-gst-rtsp-server-1.0';
+    return {
+      ok: false,
+      reason: `${python} cannot import ${parsed.missing} (${parsed.detail ?? ''}); apt-get install ${pkg} gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly`,
+    };
+  }
+  const missing = parsed.missingElements ?? [];
+  if (missing.length > 0) {
+    const pkgs = [...new Set(missing.map((e) => ELEMENT_PACKAGES[e] ?? 'gstreamer1.0-plugins-good'))];
+    return {
+      ok: false,
+      reason: `missing GStreamer elements ${missing.join(', ')}; apt-get install ${pkgs.join(' ')}`,
+    };
+  }
+  return { ok: true };
+}
+
+interface CaptureResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  error?: string;
+}
+
+function runCapture(cmd: string, args: string[], timeoutMs: number): Promise<CaptureResult> {
+  return new Promise((resolvePromise) => {
+    let stdout = '';
+    let stderr = '';
+    let error: string | undefined;
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      error = err.message;
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr, ...(error !== undefined ? { error } : {}) });
+    });
+  });
+}
+
+const MOUNT_NAME_RE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+
+function normalizeMount(mount: string): string {
+  return mount.replace(/^\/+/, '');
+}
+
+function positiveInt(label: string, v: number | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`RtspServer: ${label} must be a positive integer, got ${v}`);
+  return String(v);
+}
+
+/** Builds the script's `--mount` SPEC (`name:key=value,...`). Exported for tests/tools. */
+export function mountSpecArg(m: RtspMountSpec): string {
+  const name = normalizeMount(m.name);
+  if (!MOUNT_NAME_RE.test(name)) throw new Error(`RtspServer: bad mount name ${JSON.stringify(m.name)}`);
+  const kv: string[] = [];
+  const add = (k: string, v: string | undefined) => {
+    if (v !== undefined) kv.push(`${k}=${v}`);
+  };
+  add('width', positiveInt('width', m.width));
+  add('height', positiveInt('height', m.height));
+  add('fps', positiveInt('fps', m.fps));
+  add('bitrate', positiveInt('bitrateKbps', m.bitrateKbps));
+  add('gop', positiveInt('gop', m.gop));
+  if (m.pattern !== undefined) {
+    if (!/^[A-Za-z0-9_-]+$/.test(m.pattern)) throw new Error(`RtspServer: bad pattern ${JSON.stringify(m.pattern)}`);
+    add('pattern', m.pattern);
+  }
+  if (m.shared !== undefined) add('shared', m.shared ? '1' : '0');
+  if (m.clock !== undefined) add('clock', m.clock ? '1' : '0');
+  if ((m.user === undefined) !== (m.pass === undefined)) {
+    throw new Error(`RtspServer: mount ${name}: user and pass must be given together`);
+  }
+  if (m.user !== undefined && m.pass !== undefined) {
+    if (!m.user || /[,:]/.test(m.user) || m.pass.includes(',')) {
+      throw new Error(
+        `RtspServer: mount ${name}: user must be non-empty without ',' or ':', pass without ',' (use options.auth for arbitrary passwords)`,
+      );
+    }
+    add('user', m.user);
+    add('pass', m.pass);
+  }
+  return kv.length > 0 ? `${name}:${kv.join(',')}` : name;
+}
+
+/** Live servers, SIGKILLed if the Node process exits without stopping them (a SIGSTOPped child would never see stdin EOF). */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  live.add(child);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const c of live) {
+        try {
+          c.kill('SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    });
+  }
+}
+
+export class RtspServer extends EventEmitter<RtspServerEvents> {
+  readonly port: number;
+  readonly address: string;
+  readonly pid: number;
+  /** Mount paths with leading slash, as reported by the server. */
+  readonly mounts: readonly string[];
+
+  private readonly child: ChildProcess;
+  private readonly exitPromise: Promise<void>;
+  private readonly creds = new Map<string, { user: string; pass: string }>();
+  private readonly history = new Map<RtspTimedEventKind, Map<string, number[]>>();
+  private stderrBuf: string;
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private isPaused = false;
+
+  private constructor(init: {
+    child: ChildProcess;
+    exitPromise: Promise<void>;
+    ready: RtspReadyEvent;
+    urlHost: string;
+    opts: RtspServerOptions;
+    stderrBuf: string;
+  }) {
+    super();
+    this.child = init.child;
+    this.exitPromise = init.exitPromise;
+    this.port = init.ready.port;
+    this.address = init.urlHost;
+    this.pid = init.child.pid ?? init.ready.pid;
+    this.mounts = init.ready.mounts;
+    this.stderrBuf = init.stderrBuf;
+    for (const m of init.opts.mounts) {
+      const c = m.user !== undefined && m.pass !== undefined ? { user: m.user, pass: m.pass } : init.opts.auth;
+      if (c) this.creds.set('/' + normalizeMount(m.name), c);
+    }
+  }
+
+  /** Spawns the server; resolves once it listens. Rejects (with the stderr tail) on early exit or after 15 s. */
+  static async start(opts: RtspServerOptions): Promise<RtspServer> {
+    const python = opts.python ?? DEFAULT_PYTHON;
+    const script = opts.script ?? scriptPath();
+    const address = opts.address ?? '127.0.0.1';
+    const port = opts.port ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`RtspServer: bad port ${port}`);
+    if (opts.mounts.length === 0) throw new Error('RtspServer: at least one mount is required');
+    const args = [script, '--port', String(port), '--address', address, '--exit-on-stdin-eof'];
+    for (const m of opts.mounts) args.push('--mount', mountSpecArg(m));
+    if (opts.auth) {
+      if (!opts.auth.user || opts.auth.user.includes(':')) throw new Error('RtspServer: auth.user must be non-empty without ":"');
+      args.push('--auth', `${opts.auth.user}:${opts.auth.pass}`);
+    }
+
+    const child = spawn(python, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: false,
+      env: { ...process.env, PYTHONUNBUFFERED: '1' },
+    });
+    track(child);
+    // The pipe may break when the child dies; that's expected.
+    child.stdin?.on('error', () => {});
+
+    let stderrBuf = '';
+    let server: RtspServer | undefined;
+    const forward: ((line: string) => void) | undefined =
+      opts.stderr === true
+        ? (l) => void process.stderr.write(`[rtsp-server] ${l}\n`)
+        : typeof opts.stderr === 'function'
+          ? opts.stderr
+          : undefined;
+    const stderrLines = createInterface({ input: child.stderr! });
+    stderrLines.on('line', (line) => {
+      if (server) server.appendStderr(line);
+      else stderrBuf = tail(stderrBuf + line + '\n');
+      forward?.(line);
+    });
+
+    let spawnError: Error | undefined;
+    let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    const exitPromise = new Promise<void>((res) => {
+      child.once('error', (err) => {
+        spawnError = err;
+        // A failed spawn never emits 'exit'.
+        if (child.pid === undefined) {
+          live.delete(child);
+          res();
+        }
+      });
+      child.once('exit', () => live.delete(child));
+      // 'close' comes after 'exit' (the process is reaped) and after stdout/stderr are drained,
+      // so every JSON line and the full stderr tail have been seen by then.
+      child.once('close', (code, signal) => {
+        exitInfo = { code, signal };
+        live.delete(child);
+        if (server) {
+          server.exitInfo = exitInfo;
+          server.emit('exit', code, signal);
+        }
+        res();
+      });
+    });
+
+    const pending: RtspServerEvent[] = [];
+    const ready = await new Promise<RtspReadyEvent>((resolveReady, rejectReady) => {
+      let settled = false;
+      const fail = (why: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const errTail = stderrBuf.trim();
+        rejectReady(new Error(`RtspServer: ${why}${errTail ? `\n--- rtsp-server stderr ---\n${errTail}` : ''}`));
+      };
+      const timeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
+      const timer = setTimeout(() => {
+        fail(`not ready after ${timeoutMs} ms`);
+        child.kill('SIGKILL');
+      }, timeoutMs);
+      const stdoutLines = createInterface({ input: child.stdout! });
+      stdoutLines.on('line', (line) => {
+        let ev: RtspServerEvent;
+        try {
+          ev = JSON.parse(line) as RtspServerEvent;
+        } catch {
+          stderrBuf = tail(stderrBuf + `(stdout) ${line}\n`);
+          return;
+        }
+        if (server) {
+          server.handleEvent(ev);
+        } else if (ev.event === 'ready' && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          resolveReady(ev);
+        } else {
+          pending.push(ev);
+        }
+      });
+      exitPromise.then(() => {
+        if (spawnError) fail(`cannot spawn ${python}: ${spawnError.message}`);
+        else fail(`exited before ready (code ${exitInfo?.code ?? 'null'}, signal ${exitInfo?.signal ?? 'null'})`);
+      });
+    }).catch(async (err: unknown) => {
+      if (!exitInfo && !spawnError) child.kill('SIGKILL');
+      await exitPromise;
+      throw err;
+    });
+
+    const urlHost = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
+    server = new RtspServer({ child, exitPromise, ready, urlHost, opts, stderrBuf });
+    for (const ev of pending) server.handleEvent(ev);
+    return server;
+  }
+
+  /** rtsp://host:port/mount; with `credentials: true`, user:pass@ is included for protected mounts. */
+  url(mount: string, opts: { credentials?: boolean } = {}): string {
+    const path = '/' + normalizeMount(mount);
+    const host = this.address.includes(':') ? `[${this.address}]` : this.address;
+    const c = opts.credentials ? this.creds.get(path) : undefined;
+    const userinfo = c ? `${encodeURIComponent(c.user)}:${encodeURIComponent(c.pass)}@` : '';
+    return `rtsp://${userinfo}${host}:${this.port}${path}`;
+  }
+
+  /** wall_ms values of the `first_rtp` events seen so far for the mount (one per media instance). */
+  firstRtp(mount: string): number[] {
+    return this.eventTimes('first_rtp', mount);
+  }
+
+  /** wall_ms values of the `first_keyframe` events seen so far for the mount. */
+  firstKeyframe(mount: string): number[] {
+    return this.eventTimes('first_keyframe', mount);
+  }
+
+  /** wall_ms values of all events of `kind` seen so far for the mount, in arrival order. */
+  eventTimes(kind: RtspTimedEventKind, mount: string): number[] {
+    return [...(this.history.get(kind)?.get('/' + normalizeMount(mount)) ?? [])];
+  }
+
+  /**
+   * Resolves with the wall_ms of the first `first_rtp` for `mount` with wall_ms >= `after`
+   * (already-seen events count). Rejects after `timeoutMs` (default 10 s) or if the server exits.
+   */
+  waitForFirstRtp(mount: string, opts: { after?: number; timeoutMs?: number } = {}): Promise<number> {
+    return this.waitForEvent('first_rtp', mount, opts);
+  }
+
+  /** Like waitForFirstRtp, for `first_keyframe`. */
+  waitForFirstKeyframe(mount: string, opts: { after?: number; timeoutMs?: number } = {}): Promise<number> {
+    return this.waitForEvent('first_keyframe', mount, opts);
+  }
+
+  /**
+   * Resolves with the wall_ms of the first `kind` event for `mount` with wall_ms >= `after`
+   * (already-seen events count). Rejects after `timeoutMs` (default 10 s) or if the server exits.
+   */
+  waitForEvent(
+    kind: RtspTimedEventKind,
+    mount: string,
+    opts: { after?: number; timeoutMs?: number } = {},
+  ): Promise<number> {
+    const path = '/' + normalizeMount(mount);
+    const after = opts.after ?? -Infinity;
+    const hit = this.history.get(kind)?.get(path)?.find((t) => t >= after);
+    if (hit !== undefined) return Promise.resolve(hit);
+    if (this.exited) return Promise.reject(new Error(`RtspServer: exited while waiting for ${kind} on ${path}`));
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    return new Promise<number>((resolveWait, rejectWait) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.off('event', onEvent);
+        this.off('exit', onExit);
+      };
+      const onEvent = (ev: RtspServerEvent) => {
+        if (ev.event === kind && ev.mount === path && ev.wall_ms >= after) {
+          cleanup();
+          resolveWait(ev.wall_ms);
+        }
+      };
+      const onExit = () => {
+        cleanup();
+        rejectWait(new Error(`RtspServer: exited while waiting for ${kind} on ${path}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        rejectWait(new Error(`RtspServer: no ${kind} on ${path} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on('event', onEvent);
+      this.on('exit', onExit);
+    });
+  }
+
+  /** True once the process has exited. */
+  get exited(): boolean {
+    return this.exitInfo !== undefined;
+  }
+  get exitCode(): number | null {
+    return this.exitInfo?.code ?? null;
+  }
+  get exitSignal(): NodeJS.Signals | null {
+    return this.exitInfo?.signal ?? null;
+  }
+  get paused(): boolean {
+    return this.isPaused && !this.exited;
+  }
+
+  /** Last ~8 KiB of the server's stderr. */
+  stderrTail(): string {
+    return this.stderrBuf;
+  }
+
+  /** Resolves when the process has exited (and been reaped). */
+  waitForExit(): Promise<void> {
+    return this.exitPromise;
+  }
+
+  /** SIGTERM (clean exit 0), SIGKILL after 3 s; resolves once the process has exited. */
+  async stop(): Promise<void> {
+    if (this.exited) return this.exitPromise;
+    this.signal('SIGTERM');
+    // A stopped process only acts on SIGTERM once continued.
+    if (this.isPaused) this.resume();
+    const timedOut = await Promise.race([
+      this.exitPromise.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), STOP_GRACE_MS).unref()),
+    ]);
+    if (timedOut && !this.exited) this.signal('SIGKILL');
+    await this.exitPromise;
+  }
+
+  /** SIGKILL (simulates a camera dying) and wait for the exit. */
+  async kill(): Promise<void> {
+    if (!this.exited) this.signal('SIGKILL');
+    await this.exitPromise;
+  }
+
+  /** SIGSTOP: the server freezes (connections stay open, nothing is sent) — a stalled camera. */
+  pause(): void {
+    if (this.exited) return;
+    this.signal('SIGSTOP');
+    this.isPaused = true;
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    if (this.exited) return;
+    this.signal('SIGCONT');
+    this.isPaused = false;
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    try {
+      this.child.kill(sig);
+    } catch {
+      /* already exited */
+    }
+  }
+
+  private appendStderr(line: string): void {
+    this.stderrBuf = tail(this.stderrBuf + line + '\n');
+  }
+
+  private handleEvent(ev: RtspServerEvent): void {
+    if (ev.event !== 'ready' && ev.mount) {
+      let byMount = this.history.get(ev.event);
+      if (!byMount) this.history.set(ev.event, (byMount = new Map()));
+      let list = byMount.get(ev.mount);
+      if (!list) byMount.set(ev.mount, (list = []));
+      list.push(ev.wall_ms);
+    }
+    this.emit('event', ev);
+    switch (ev.event) {
+      case 'first_rtp':
+      case 'first_keyframe':
+      case 'media_unprepared':
+        this.emit(ev.event, ev);
+        break;
+      case 'play':
+        this.emit('play', ev);
+        break;
+    }
+  }
+}
+
+function tail(s: string): string {
+  return s.length > STDERR_TAIL_BYTES ? s.slice(s.length - STDERR_TAIL_BYTES) : s;
+}

@@ -1,0 +1,256 @@
+/**
+ * In-process reader for the fragmented MP4 files the recorder writes (ftyp, moov, (moof, mdat)*, mfra?):
+ * duration, codecs and the last whole fragment without spawning ffprobe. Only box headers and the
+ * small moov/moof bodies are read; mdat payloads are skipped by seeking.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import {
+  Fmp4Error,
+  isSyncSample,
+  parseMoof,
+  parseMoov,
+  readBoxHeader,
+  type InitInfo,
+  type TrackInfo,
+  type TrafInfo,
+} from './fmp4-boxes.js';
+
+export { Fmp4Error, type Fmp4ErrorReason, type TrackInfo } from './fmp4-boxes.js';
+
+/** One complete moof+mdat pair; times are those of the main (video) track. */
+export interface FragmentInfo {
+  /** Byte offset of the moof. */
+  offset: number;
+  /** Byte offset just after the mdat. */
+  endOffset: number;
+  decodeTimeSeconds?: number;
+  durationSeconds: number;
+  sampleCount: number;
+  /** First main-track sample is a sync sample (ffmpeg's frag_keyframe makes this always true). */
+  startsWithKeyframe: boolean;
+}
+
+export interface Fmp4Scan {
+  tracks: TrackInfo[];
+  /** Track the duration fields describe: the first video track, else the first track. */
+  mainTrackId: number | undefined;
+  /** Offset of the first moof (end of moov when there is none). */
+  initEndOffset: number;
+  fragmentCount: number;
+  /** Offset just after the last whole box that is not part of an unfinished fragment. */
+  completeEndOffset: number;
+  fileSizeBytes: number;
+  /** Every box is whole and nothing trails. A crash exactly at a fragment boundary also reads as complete. */
+  complete: boolean;
+  /** ffmpeg writes mfra in its trailer: present only if the writer closed the file cleanly. */
+  hasMfra: boolean;
+  videoDurationSeconds: number;
+  firstDecodeTimeSeconds?: number;
+  sampleCount: number;
+  fragments: FragmentInfo[];
+}
+
+/** Random-access bytes; `read` may return fewer bytes than asked at the end of the data. */
+export interface ByteSource {
+  size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+interface ReadRequest {
+  offset: number;
+  length: number;
+}
+
+/** moov/moof bodies beyond this are treated as corruption rather than allocated. */
+const MAX_META_BOX = 64 * 1024 * 1024;
+
+/**
+ * The scan as a generator of read requests, so one implementation serves both the synchronous
+ * buffer reader and the asynchronous positioned-read file reader.
+ */
+function* scanSteps(fileSize: number): Generator<ReadRequest, Fmp4Scan, Buffer> {
+  let off = 0;
+  let sawFtyp = false;
+  let init: InitInfo | undefined;
+  let initEnd = 0;
+  let firstMoof: number | undefined;
+  let completeEnd = 0;
+  let complete = false;
+  let hasMfra = false;
+  let pending: { offset: number; trafs: TrafInfo[] } | undefined;
+  const fragments: FragmentInfo[] = [];
+  const firstDecode = new Map<number, number>();
+  let main: TrackInfo | undefined;
+
+  const commit = (frag: { offset: number; trafs: TrafInfo[] }, endOffset: number) => {
+    const info: FragmentInfo = { offset: frag.offset, endOffset, durationSeconds: 0, sampleCount: 0, startsWithKeyframe: false };
+    for (const traf of frag.trafs) {
+      const track = init?.tracks.find((t) => t.trackId === traf.trackId);
+      if (!track) continue; // a traf for a track the moov does not declare carries nothing we can time
+      track.durationSeconds += traf.durationTicks / track.timescale;
+      track.sampleCount += traf.sampleCount;
+      if (traf.baseDecodeTime !== undefined && !firstDecode.has(track.trackId)) {
+        firstDecode.set(track.trackId, traf.baseDecodeTime);
+      }
+      if (track !== main) continue;
+      info.durationSeconds += traf.durationTicks / track.timescale;
+      if (info.sampleCount === 0 && traf.sampleCount > 0) {
+        info.startsWithKeyframe = isSyncSample(traf.firstSampleFlags ?? 0);
+        if (traf.baseDecodeTime !== undefined) info.decodeTimeSeconds = traf.baseDecodeTime / track.timescale;
+      }
+      info.sampleCount += traf.sampleCount;
+    }
+    fragments.push(info);
+  };
+
+  while (off < fileSize) {
+    const head = yield { offset: off, length: Math.min(16, fileSize - off) };
+    const h = readBoxHeader(head);
+    if (!h) break; // partial header at the end
+    if (!sawFtyp) {
+      if (h.type !== 'ftyp') throw new Fmp4Error('not_mp4', `first box is '${h.type}', not 'ftyp'`);
+      sawFtyp = true;
+    }
+    // size 0 ("to end of file") on a file that may still grow cannot be trusted to be whole;
+    // a zero-filled tail after a power loss also reads as size 0.
+    if (h.size === 0 || off + h.size > fileSize) break;
+    if (h.size < h.headerSize) {
+      if (!init) throw new Fmp4Error('malformed', `box '${h.type}' at ${off} has size ${h.size}`);
+      break; // garbage after the init segment: keep what precedes it
+    }
+    const end = off + h.size;
+    const bodyLength = h.size - h.headerSize;
+    const bodyRequest: ReadRequest = { offset: off + h.headerSize, length: bodyLength };
+
+    if (!init) {
+      if (h.type === 'moov') {
+        if (bodyLength > MAX_META_BOX) throw new Fmp4Error('malformed', `moov of ${bodyLength} bytes`);
+        const body = yield bodyRequest;
+        if (body.length < bodyLength) break; // file shrank under us
+        init = parseMoov(body);
+        if (!init.fragmented) throw new Fmp4Error('not_fragmented', 'moov has no mvex: not a fragmented MP4');
+        main = init.tracks.find((t) => t.kind === 'video') ?? init.tracks[0];
+        initEnd = completeEnd = end;
+      } else if (h.type === 'moof') {
+        throw new Fmp4Error('malformed', 'moof before moov');
+      }
+    } else if (h.type === 'moof') {
+      if (bodyLength > MAX_META_BOX) break;
+      firstMoof ??= off;
+      const body = yield bodyRequest;
+      if (body.length < bodyLength) break;
+      try {
+        pending = { offset: off, trafs: parseMoof(body, init.trex) };
+      } catch (err) {
+        if (!(err instanceof Fmp4Error)) throw err;
+        pending = undefined; // a corrupt moof ends the usable data, like a truncation would
+        break;
+      }
+    } else if (h.type === 'mdat' && pending) {
+      commit(pending, end);
+      pending = undefined;
+      completeEnd = end;
+    } else {
+      // mfra, free, an orphan mdat: whole boxes, but they do not finish an open fragment.
+      if (h.type === 'mfra') hasMfra = true;
+      if (!pending) completeEnd = end;
+    }
+    off = end;
+    if (off === fileSize) complete = pending === undefined;
+  }
+
+  if (!init) {
+    throw new Fmp4Error('truncated_init', `no complete ftyp+moov in ${fileSize} bytes`);
+  }
+  const mainFirst = main && firstDecode.get(main.trackId);
+  const scan: Fmp4Scan = {
+    tracks: init.tracks,
+    mainTrackId: main?.trackId,
+    initEndOffset: firstMoof ?? initEnd,
+    fragmentCount: fragments.length,
+    completeEndOffset: completeEnd,
+    fileSizeBytes: fileSize,
+    complete,
+    hasMfra,
+    videoDurationSeconds: main?.durationSeconds ?? 0,
+    sampleCount: main?.sampleCount ?? 0,
+    fragments,
+  };
+  if (main && mainFirst !== undefined) scan.firstDecodeTimeSeconds = mainFirst / main.timescale;
+  return scan;
+}
+
+/** Scans an fMP4 held in memory (tests, small files). */
+export function scanFmp4Buffer(buf: Buffer): Fmp4Scan {
+  const steps = scanSteps(buf.length);
+  let r = steps.next();
+  while (!r.done) r = steps.next(buf.subarray(r.value.offset, r.value.offset + r.value.length));
+  return r.value;
+}
+
+/** Scans from any random-access source (used by the file reader; lets tests count bytes read). */
+export async function scanFmp4Source(src: ByteSource): Promise<Fmp4Scan> {
+  const steps = scanSteps(src.size);
+  let r = steps.next();
+  while (!r.done) r = steps.next(await src.read(r.value.offset, r.value.length));
+  return r.value;
+}
+
+/** Reads at least 4 KiB per call and serves later requests from that chunk: moof + next mdat header in one read. */
+const MIN_READ = 4096;
+
+function fileSource(fh: FileHandle, size: number): ByteSource {
+  let cacheOffset = 0;
+  let cache = Buffer.alloc(0);
+  return {
+    size,
+    async read(offset, length) {
+      const rel = offset - cacheOffset;
+      if (rel >= 0 && rel + length <= cache.length) return cache.subarray(rel, rel + length);
+      const want = Math.max(0, Math.min(Math.max(length, MIN_READ), size - offset));
+      const buf = Buffer.allocUnsafe(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
+        if (bytesRead === 0) break; // the file shrank since stat
+        got += bytesRead;
+      }
+      cacheOffset = offset;
+      cache = buf.subarray(0, got);
+      return cache.subarray(0, Math.min(length, got));
+    },
+  };
+}
+
+async function scanHandle(fh: FileHandle): Promise<Fmp4Scan> {
+  const { size } = await fh.stat();
+  return scanFmp4Source(fileSource(fh, size));
+}
+
+/** Scans an fMP4 file; throws Fmp4Error when it has no whole ftyp+moov (or is not fragmented MP4). */
+export async function scanFmp4(path: string): Promise<Fmp4Scan> {
+  const fh = await open(path, 'r');
+  try {
+    return await scanHandle(fh);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Crash recovery: cuts a partial trailing fragment (or partial mfra) so the file ends after its last
+ * whole box, fsyncs, and returns the new scan. A file without any complete fragment is left untouched
+ * (fragmentCount 0: the caller decides to delete it). Must not be called while a writer has the file open.
+ */
+export async function truncateToLastCompleteFragment(path: string): Promise<Fmp4Scan> {
+  const fh = await open(path, 'r+');
+  try {
+    const scan = await scanHandle(fh);
+    if (scan.complete || scan.fragmentCount === 0) return scan;
+    await fh.truncate(scan.completeEndOffset);
+    await fh.sync();
+    return await scanHandle(fh);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,54 @@
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { filesUnder } from './harness.js';
+
+export interface SegRow {
+  id: number;
+  camera_id: string;
+  path: string;
+  start_ms: number;
+  end_ms: number;
+  duration_ms: number;
+  size_bytes: number;
+  source: string;
+}
+
+/** Reads the catalog straight from the SQLite file (a second connection, as an auditor would). */
+export function readCatalog(dataDir: string) {
+  const db = new Database(join(dataDir, 'vigil.db'), { readonly: true, fileMustExist: true });
+  try {
+    return {
+      segments: db.prepare('SELECT * FROM segments ORDER BY camera_id, start_ms').all() as SegRow[],
+      gaps: db.prepare('SELECT * FROM recording_gaps ORDER BY camera_id, gap_start_ms').all() as Array<Record<string, number | string>>,
+      events: db.prepare('SELECT * FROM events ORDER BY id').all() as Array<{ type: string; camera_id: string | null; request_id: string | null; payload: string }>,
+      status: db.prepare('SELECT * FROM camera_status').all() as Array<Record<string, number | string | null>>,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** The invariants the catalog and the disk must satisfy once no recorder is writing. */
+export async function checkConsistency(dataDir: string): Promise<string[]> {
+  const problems: string[] = [];
+  const { segments } = readCatalog(dataDir);
+  const files = new Set((await filesUnder(join(dataDir, 'recordings'))).map((f) => f.slice(dataDir.length + 1)));
+  const rows = new Set<string>();
+  for (const s of segments) {
+    if (rows.has(s.path)) problems.push(`two rows for ${s.path}`);
+    rows.add(s.path);
+    if (!existsSync(join(dataDir, s.path))) problems.push(`row ${s.id} without file ${s.path}`);
+  }
+  for (const f of files) if (!rows.has(f)) problems.push(`file without row ${f}`);
+  const byCam = new Map<string, SegRow[]>();
+  for (const s of segments) byCam.set(s.camera_id, [...(byCam.get(s.camera_id) ?? []), s]);
+  for (const [cam, list] of byCam) {
+    for (let i = 1; i < list.length; i++) {
+      const a = list[i - 1] as SegRow;
+      const b = list[i] as SegRow;
+      if (a.end_ms > b.start_ms) problems.push(`${cam}: segment ${a.id} overlaps ${b.id} by ${a.end_ms - b.start_ms} ms`);
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,100 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { createApp, type VigilApp } from '../../src/app.js';
+import type { CameraCreate } from '../../src/config/camera.schema.js';
+import { buildConfig } from '../../src/config/config.js';
+import type { Logger } from '../../src/shared/logger.js';
+import { sleep } from '../../src/shared/sleep.js';
+
+export async function tempDir(prefix = 'vigil-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Polls `fn` until it returns a truthy value; throws with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 100): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+/** A pino logger whose lines are kept in memory, so tests can search them (e.g. for leaked secrets). */
+export function memoryLogger(): { log: Logger; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug' }, stream), text: () => chunks.join('') };
+}
+
+export interface TestVigil {
+  app: VigilApp;
+  dataDir: string;
+  logs: () => string;
+  /** `fetch` against the running API, path relative to /api/v1. */
+  api(path: string, init?: RequestInit): Promise<Response>;
+}
+
+/** Starts a real Vigil (real SQLite file, real ffmpeg, real HTTP on a free port) in this process. */
+export async function startVigil(opts: { dataDir?: string; cameras?: CameraCreate[]; recorder?: Record<string, number> } = {}): Promise<TestVigil> {
+  const dataDir = opts.dataDir ?? (await tempDir());
+  const config = buildConfig(
+    {
+      demo: false,
+      listen: '127.0.0.1:0',
+      recorder: { rtsp_timeout_seconds: 3, backoff_initial_ms: 500, backoff_max_ms: 2000, stop_timeout_ms: 5000, ...opts.recorder },
+      cameras: opts.cameras ?? [],
+    },
+    { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
+  );
+  const { log, text } = memoryLogger();
+  const app = await createApp(config, { log });
+  await app.start();
+  return {
+    app,
+    dataDir,
+    logs: text,
+    api: (path, init) => fetch(`${app.url}/api/v1${path}`, init),
+  };
+}
+
+/** Pids of running ffmpeg processes whose command line mentions `needle` (e.g. a data dir). */
+export async function ffmpegPidsFor(needle: string): Promise<number[]> {
+  const { readFile } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
+    const stat = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
+    if (/\) Z /.test(stat)) continue;
+    const argv = cmd.split('\0');
+    if (argv.some((a) => /(^|\/)ffmpeg$/.test(a)) && cmd.includes(needle)) pids.push(Number(e));
+  }
+  return pids;
+}
+
+export async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+  }
+  return out;
+}
