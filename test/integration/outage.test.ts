@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { sleep } from '../../src/shared/sleep.js';
+import { checkConsistency, readCatalog } from '../support/footage.js';
+import { removeDir, startVigil, waitFor } from '../support/harness.js';
+
+type Status = { state: string; last_error: string | null; reconnect_count: number; segments_written: number };
+
+describe('a camera that goes away and comes back', () => {
+  it('leaves recording with an error and event, reconnects by itself, and records exactly one gap', async () => {
+    let server = await RtspServer.start({ mounts: [{ name: 'cam1' }] });
+    const port = server.port;
+    const vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }] });
+    const status = async () => (await (await vigil.api('/cameras/cam1/status')).json()) as Status;
+    // Counters are sampled all along: they must never move backwards.
+    const samples: Status[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        samples.push(await status());
+        await sleep(200);
+      }
+    })();
+    try {
+      await waitFor('3 segments', async () => (await status()).segments_written >= 3, 30_000);
+      const beforeOutage = await status();
+      expect(beforeOutage.state).toBe('recording');
+      expect(beforeOutage.reconnect_count).toBe(0);
+
+      const downAt = Date.now();
+      await server.kill();
+      const down = await waitFor('state to leave recording', async () => {
+        const s = await status();
+        return s.state !== 'recording' ? s : undefined;
+      }, 20_000);
+      expect(['offline', 'error']).toContain(down.state);
+      expect(down.last_error).toBeTruthy();
+      expect(down.reconnect_count).toBeGreaterThan(0);
+      await sleep(Math.max(0, 10_000 - (Date.now() - downAt)));
+
+      server = await RtspServer.start({ port, mounts: [{ name: 'cam1' }] });
+      const upAt = Date.now();
+      const resumed = await waitFor('recording again', async () => {
+        const s = await status();
+        return s.state === 'recording' && s.segments_written >= beforeOutage.segments_written + 3 ? s : undefined;
+      }, 40_000);
+      expect(resumed.reconnect_count).toBeGreaterThan(0);
+
+      const { gaps, events, segments } = readCatalog(vigil.dataDir);
+      expect(gaps).toHaveLength(1);
+      const gap = gaps[0] as { gap_start_ms: number; gap_end_ms: number };
+      // The hole covers the outage: it starts before the camera died and ends after it came back.
+      expect(gap.gap_start_ms).toBeLessThanOrEqual(downAt + 500);
+      expect(gap.gap_end_ms).toBeGreaterThanOrEqual(upAt - 1500);
+      expect(gap.gap_end_ms - gap.gap_start_ms).toBeGreaterThan(9_000);
+      expect(gap.gap_end_ms - gap.gap_start_ms).toBeLessThan(20_000);
+      expect(events.filter((e) => e.type === 'recording_gap')).toHaveLength(1);
+      expect(events.some((e) => e.type === 'recorder_exited' && e.camera_id === 'cam1')).toBe(true);
+      // Every exit was counted once: one recorder_exited event per reconnect.
+      expect(events.filter((e) => e.type === 'recorder_exited').length).toBe(resumed.reconnect_count);
+      // Footage either side of the gap is contiguous with it.
+      expect(segments.some((s) => s.end_ms === gap.gap_start_ms)).toBe(true);
+      expect(segments.some((s) => s.start_ms === gap.gap_end_ms)).toBe(true);
+
+      const timeline = (await (await vigil.api('/cameras/cam1/timeline')).json()) as { spans: unknown[]; gaps: unknown[] };
+      expect(timeline.spans).toHaveLength(2);
+      expect(timeline.gaps).toHaveLength(1);
+    } finally {
+      sampling = false;
+      await sampler;
+      await vigil.app.stop();
+      await server.stop();
+    }
+    for (let i = 1; i < samples.length; i++) {
+      expect(samples[i]!.reconnect_count).toBeGreaterThanOrEqual(samples[i - 1]!.reconnect_count);
+      expect(samples[i]!.segments_written).toBeGreaterThanOrEqual(samples[i - 1]!.segments_written);
+    }
+    expect(await checkConsistency(vigil.dataDir)).toEqual([]);
+    await removeDir(vigil.dataDir);
+  });
+
+  it('kills a recorder whose camera stalls (alive, silent), marks it error with an event, and recovers', async () => {
+    const server = await RtspServer.start({ mounts: [{ name: 'cam1' }] });
+    // A long socket timeout so that the stall watchdog, not ffmpeg, notices the silence.
+    const vigil = await startVigil({
+      cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }],
+      recorder: { rtsp_timeout_seconds: 120, stall_floor_seconds: 6 },
+    });
+    const status = async () => (await (await vigil.api('/cameras/cam1/status')).json()) as Status;
+    try {
+      await waitFor('2 segments', async () => (await status()).segments_written >= 2, 30_000);
+      server.pause();
+      const stalled = await waitFor('error state', async () => {
+        const s = await status();
+        return s.state === 'error' ? s : undefined;
+      }, 30_000);
+      expect(stalled.last_error).toMatch(/no new segment/);
+      expect(readCatalog(vigil.dataDir).events.some((e) => e.type === 'recorder_stalled' && e.request_id === null)).toBe(true);
+      server.resume();
+      const before = stalled.segments_written;
+      await waitFor('recording again', async () => {
+        const s = await status();
+        return s.state === 'recording' && s.segments_written > before + 1;
+      }, 40_000);
+    } finally {
+      server.resume();
+      await vigil.app.stop();
+      await server.stop();
+    }
+    expect(await checkConsistency(vigil.dataDir)).toEqual([]);
+    await removeDir(vigil.dataDir);
+  });
+});
