@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import { createRequire } from 'node:module';
 import { serve } from './serve.js';
+
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 const program = new Command()
   .name('vigil')
   .description('Vigil — an open-source network video recorder.')
+  .version(VERSION)
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(`vigil: ${str}`) });
 

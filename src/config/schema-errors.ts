@@ -1,4 +1,4 @@
-import type { ValueError } from '@sinclair/typebox/value';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 
 /**
  * Turns a TypeBox validation error into `{field, message}` with the field written the way a person
@@ -6,21 +6,11 @@ import type { ValueError } from '@sinclair/typebox/value';
  */
 export function describeSchemaError(err: ValueError | undefined): { field: string; message: string } {
   if (!err) return { field: '(root)', message: 'invalid value' };
-  let field = pointerToField(err.path);
-  let message = err.message;
-  // An unknown key is reported on the parent object; name the key itself.
-  if (err.schema && (err.schema as { additionalProperties?: unknown }).additionalProperties === false) {
-    const known = Object.keys((err.schema as { properties?: object }).properties ?? {});
-    const extra =
-      err.value && typeof err.value === 'object'
-        ? Object.keys(err.value as object).find((k) => !known.includes(k))
-        : undefined;
-    if (extra !== undefined) {
-      field = field === '(root)' ? extra : `${field}.${extra}`;
-      message = 'unknown field';
-    }
-  }
-  return { field, message: message.toLowerCase() };
+  const field = pointerToField(err.path);
+  // TypeBox reports an unknown key at the key's own path (its value in `err.value`); say what it is.
+  let message = err.type === ValueErrorType.ObjectAdditionalProperties ? 'unknown field' : err.message;
+  if (err.type === ValueErrorType.StringPattern) message = patternHint(field) ?? message;
+  return { field, message };
 }
 
 export function pointerToField(pointer: string): string {
@@ -30,4 +20,11 @@ export function pointerToField(pointer: string): string {
     .slice(1)
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
     .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+/** Regex patterns mean nothing to a person writing YAML; say what the field wants instead. */
+function patternHint(field: string): string | undefined {
+  if (field.endsWith('_url')) return 'must be an rtsp:// or rtsps:// URL without spaces';
+  if (field.endsWith('id')) return 'must be a slug: a-z, 0-9, _ and -, starting with a letter or digit, at most 63 characters';
+  return undefined;
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the system packages Vigil needs on Debian/Ubuntu: ffmpeg (recording), GStreamer's RTSP
+# server (demo cameras and the test cameras). Safe to run again: it installs only what is missing.
+set -euo pipefail
+packages=(
+  ffmpeg
+  python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all system packages present"
+  exit 0
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "install-deps: not a Debian/Ubuntu system; install these by hand: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root, or install sudo, to apt-get install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,255 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { VigilError } from '../shared/errors.js';
+import { buildConfig, loadConfig, type Config, type LoadOptions } from './config.js';
+
+const CWD = '/srv/vigil';
+
+function build(raw: unknown, opts: { env?: NodeJS.ProcessEnv; overrides?: LoadOptions['overrides']; source?: string } = {}): Config {
+  return buildConfig(raw, { source: opts.source ?? null, cwd: CWD, env: opts.env ?? {}, overrides: opts.overrides ?? {} });
+}
+
+/** The VigilError `fn` throws; fails the test when it throws anything else or nothing. */
+function configErrorOf(fn: () => unknown): VigilError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(VigilError);
+    return err as VigilError;
+  }
+  throw new Error('expected a configuration error, got none');
+}
+
+const cam = (extra: Record<string, unknown> = {}) => ({ id: 'front', main_url: 'rtsp://cam.local/stream1', ...extra });
+
+describe('buildConfig defaults', () => {
+  it('an empty file gives a data dir of ./vigil-data under cwd and a loopback listen on 8080', () => {
+    const c = build({});
+    expect(c.dataDir).toBe(join(CWD, 'vigil-data'));
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.cameras).toEqual([]);
+    expect(c.source).toBeNull();
+    expect(c.insecureRemoteAccess).toBe(false);
+  });
+
+  it('a camera with only id and URL gets 60 s segments, enabled, no sub stream, named by its id', () => {
+    const c = build({ cameras: [cam()] });
+    expect(c.cameras).toEqual([
+      {
+        id: 'front',
+        name: 'front',
+        mainUrl: 'rtsp://cam.local/stream1',
+        subUrl: null,
+        segmentSeconds: 60,
+        retentionHours: null,
+        storageQuotaBytes: null,
+        enabled: true,
+      },
+    ]);
+  });
+
+  it('a relative data_dir in the file is resolved against cwd; an absolute one is kept', () => {
+    expect(build({ data_dir: 'footage' }).dataDir).toBe(join(CWD, 'footage'));
+    expect(build({ data_dir: '/mnt/nvr' }).dataDir).toBe('/mnt/nvr');
+  });
+
+  it('the result is deeply frozen', () => {
+    const c = build({ cameras: [cam()] });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.listen)).toBe(true);
+    expect(Object.isFrozen(c.recorder)).toBe(true);
+    expect(Object.isFrozen(c.cameras)).toBe(true);
+    expect(Object.isFrozen(c.cameras[0])).toBe(true);
+    expect(() => {
+      (c as { dataDir: string }).dataDir = '/elsewhere';
+    }).toThrow(TypeError);
+  });
+});
+
+describe('buildConfig precedence: CLI over environment over file', () => {
+  const file = { data_dir: '/from-file', listen: '127.0.0.1:1111' };
+  const env = { VIGIL_DATA_DIR: '/from-env', VIGIL_LISTEN: '127.0.0.2:2222' };
+
+  it('environment overrides the file', () => {
+    const c = build(file, { env });
+    expect(c.dataDir).toBe('/from-env');
+    expect(c.listen).toEqual({ host: '127.0.0.2', port: 2222 });
+  });
+
+  it('CLI overrides win over the environment', () => {
+    const c = build(file, { env, overrides: { dataDir: '/from-cli', listen: '127.0.0.3:3333' } });
+    expect(c.dataDir).toBe('/from-cli');
+    expect(c.listen).toEqual({ host: '127.0.0.3', port: 3333 });
+  });
+
+  it('an absent CLI flag (undefined) falls back to the environment', () => {
+    const c = build(file, { env, overrides: { dataDir: undefined, listen: undefined } });
+    expect(c.dataDir).toBe('/from-env');
+    expect(c.listen.port).toBe(2222);
+  });
+
+  it('a relative VIGIL_DATA_DIR is resolved against cwd', () => {
+    expect(build({}, { env: { VIGIL_DATA_DIR: 'rel/data' } }).dataDir).toBe(join(CWD, 'rel/data'));
+  });
+});
+
+describe('buildConfig errors name the field', () => {
+  it('an unknown camera key is named cameras[0].bogus', () => {
+    const err = configErrorOf(() => build({ cameras: [cam({ bogus: 1 })] }));
+    expect(err.kind).toBe('invalid_argument');
+    expect(err.field).toBe('cameras[0].bogus');
+    expect(err.message).toContain('cameras[0].bogus: unknown field');
+  });
+
+  it('an unknown key whose value is an object is named itself, not one of its children', () => {
+    const nested = configErrorOf(() => build({ cameras: [cam({ bogus: { x: 1 } })] }));
+    expect(nested.field).toBe('cameras[0].bogus');
+    expect(nested.message).toContain('unknown field');
+    const topLevel = configErrorOf(() => build({ recorders: { ffmpeg_path: '/usr/bin/ffmpeg' } }));
+    expect(topLevel.field).toBe('recorders');
+  });
+
+  it('a file that is a list, not a mapping, is reported as such at the root', () => {
+    const err = configErrorOf(() => build([1, 2]));
+    expect(err.field).toBe('(root)');
+    expect(err.message).toContain('expected object');
+  });
+
+  it('the file path prefixes the message when the config came from a file', () => {
+    const err = configErrorOf(() => build({ bogus: 1 }, { source: '/etc/vigil.yml' }));
+    expect(err.field).toBe('bogus');
+    expect(err.message).toContain('/etc/vigil.yml: bogus');
+  });
+
+  it.each([1, 3601])('segment_seconds %i on the second camera is refused as cameras[1].segment_seconds', (n) => {
+    const err = configErrorOf(() => build({ cameras: [cam(), cam({ id: 'back', segment_seconds: n })] }));
+    expect(err.field).toBe('cameras[1].segment_seconds');
+  });
+
+  it.each([2, 3600])('segment_seconds %i is accepted', (n) => {
+    expect(build({ cameras: [cam({ segment_seconds: n })] }).cameras[0]?.segmentSeconds).toBe(n);
+  });
+
+  it('a non-integer segment_seconds is refused', () => {
+    expect(configErrorOf(() => build({ cameras: [cam({ segment_seconds: 2.5 })] })).field).toBe('cameras[0].segment_seconds');
+  });
+
+  it.each(['http://cam.local/stream', 'rtsp://cam.local/a b', 'rtsp://cam\n.local', 'file:///etc/passwd', '-i rtsp://x'])(
+    'main_url %j is refused as cameras[0].main_url',
+    (url) => {
+      expect(configErrorOf(() => build({ cameras: [cam({ main_url: url })] })).field).toBe('cameras[0].main_url');
+    },
+  );
+
+  it('rtsps:// is accepted', () => {
+    expect(build({ cameras: [cam({ main_url: 'rtsps://u:p@cam/x' })] }).cameras[0]?.mainUrl).toBe('rtsps://u:p@cam/x');
+  });
+
+  it('a missing main_url is reported on cameras[0].main_url', () => {
+    expect(configErrorOf(() => build({ cameras: [{ id: 'front' }] })).field).toBe('cameras[0].main_url');
+  });
+
+  it.each(['Front Door', '../x', 'UPPER', '-leading-dash', '', 'a'.repeat(64), 'a/b'])('camera id %j is refused', (id) => {
+    expect(configErrorOf(() => build({ cameras: [cam({ id })] })).field).toBe('cameras[0].id');
+  });
+
+  it('a duplicate camera id is refused on the second occurrence', () => {
+    const err = configErrorOf(() => build({ cameras: [cam(), cam({ id: 'back' }), cam()] }));
+    expect(err.field).toBe('cameras[2].id');
+    expect(err.message).toContain('duplicate');
+  });
+
+  it.each(['0.0.0.0:8080', '192.168.1.10:8080', '[::]:8080', 'example.com:80'])(
+    'non-loopback listen %s is refused without insecure_remote_access',
+    (listen) => {
+      const err = configErrorOf(() => build({ listen }));
+      expect(err.field).toBe('listen');
+      expect(err.message).toContain('insecure_remote_access');
+    },
+  );
+
+  it('non-loopback listen is accepted with insecure_remote_access: true', () => {
+    const c = build({ listen: '0.0.0.0:8080', insecure_remote_access: true });
+    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(c.insecureRemoteAccess).toBe(true);
+  });
+
+  it('a non-loopback listen from the environment is refused too', () => {
+    expect(configErrorOf(() => build({}, { env: { VIGIL_LISTEN: '0.0.0.0:80' } })).field).toBe('listen');
+  });
+
+  it.each(['127.0.0.2:9000', 'localhost:80', '[::1]:8080'])('loopback listen %s is accepted', (listen) => {
+    expect(() => build({ listen })).not.toThrow();
+  });
+
+  it('an IPv6 loopback listen keeps the host without brackets', () => {
+    expect(build({ listen: '[::1]:8443' }).listen).toEqual({ host: '::1', port: 8443 });
+  });
+
+  it.each(['8080', 'localhost', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:http', ':8080', '127.0.0.1:8080:1'])(
+    'bad listen string %j is refused naming listen',
+    (listen) => {
+      const err = configErrorOf(() => build({ listen }));
+      expect(err.field).toBe('listen');
+      expect(err.message).toContain('host:port');
+    },
+  );
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vigil-config-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an explicit config path that does not exist is an error that says the file was not found', () => {
+    const err = configErrorOf(() => loadConfig({ configPath: 'missing.yml', cwd: dir, env: {} }));
+    expect(err.kind).toBe('invalid_argument');
+    expect(err.message).toContain('not found');
+    expect(err.message).toContain(join(dir, 'missing.yml'));
+  });
+
+  it('a file that is not valid YAML is an error that says so', async () => {
+    await writeFile(join(dir, 'bad.yml'), 'cameras: [\n  - id: front\n    main_url: "unterminated\n');
+    const err = configErrorOf(() => loadConfig({ configPath: 'bad.yml', cwd: dir, env: {} }));
+    expect(err.message).toContain('not valid YAML');
+    expect(err.message).toContain(join(dir, 'bad.yml'));
+  });
+
+  it('without a file and without --config the defaults apply and there is no source', () => {
+    const c = loadConfig({ cwd: dir, env: {} });
+    expect(c.source).toBeNull();
+    expect(c.dataDir).toBe(join(dir, 'vigil-data'));
+  });
+
+  it('./vigil.yml is read when present and its path is the source', async () => {
+    await writeFile(join(dir, 'vigil.yml'), 'data_dir: footage\ncameras:\n  - id: yard\n    main_url: rtsp://10.0.0.5/live\n');
+    const c = loadConfig({ cwd: dir, env: {} });
+    expect(c.source).toBe(join(dir, 'vigil.yml'));
+    expect(c.dataDir).toBe(join(dir, 'footage'));
+    expect(c.cameras.map((x) => x.id)).toEqual(['yard']);
+  });
+
+  it('an empty file is an empty config', async () => {
+    await writeFile(join(dir, 'vigil.yml'), '');
+    expect(loadConfig({ cwd: dir, env: {} }).listen.port).toBe(8080);
+  });
+
+  it('a schema error in a file names the file and the field', async () => {
+    await writeFile(join(dir, 'v.yml'), 'cameras:\n  - id: yard\n    main_url: http://10.0.0.5/live\n');
+    const err = configErrorOf(() => loadConfig({ configPath: 'v.yml', cwd: dir, env: {} }));
+    expect(err.field).toBe('cameras[0].main_url');
+    expect(err.message).toContain(join(dir, 'v.yml'));
+  });
+
+  it('CLI overrides passed to loadConfig win over the file', async () => {
+    await writeFile(join(dir, 'vigil.yml'), 'listen: 127.0.0.1:1111\n');
+    const c = loadConfig({ cwd: dir, env: { VIGIL_LISTEN: '127.0.0.1:2222' }, overrides: { listen: '127.0.0.1:3333' } });
+    expect(c.listen.port).toBe(3333);
+  });
+});
