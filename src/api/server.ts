@@ -29,7 +29,6 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     genReqId: requestIdFor,
     bodyLimit: 64 * 1024,
     requestTimeout: 30_000,
-    disableRequestLogging: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
