@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpServer } from './api/server.js';
@@ -11,13 +11,13 @@ import { EventLog } from './events/event-log.js';
 import { FootageService } from './indexer/footage.service.js';
 import { Indexer } from './indexer/indexer.service.js';
 import { reconcileCamera } from './indexer/reconcile.js';
+import { ffmpegVersion } from './media/ffmpeg-check.js';
 import { spawnRecorder, type RecorderLauncher } from './media/ffmpeg-process.js';
 import { CameraService } from './recorder/camera.service.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
-import { readdir } from 'node:fs/promises';
 
 export interface AppOptions {
   clock?: Clock;
@@ -98,6 +98,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     },
     url: '',
     async start() {
+      const ffmpeg = await ffmpegVersion(config.recorder.ffmpegPath);
+      log.info({ ffmpeg }, 'ffmpeg found');
       const orphans = await findOrphanRecorders(recordingsDir);
       if (orphans.length > 0) {
         await killAndWait(orphans);

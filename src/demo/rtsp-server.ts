@@ -347,7 +347,9 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
 
     const child = spawn(python, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      detached: false,
+      // Own process group: a Ctrl-C in Vigil's terminal reaches Vigil, which stops the recorders before
+      // the cameras; the server still exits with Vigil through --exit-on-stdin-eof.
+      detached: true,
       env: { ...process.env, PYTHONUNBUFFERED: '1' },
     });
     track(child);

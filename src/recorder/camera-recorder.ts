@@ -12,6 +12,7 @@ import { buildRecorderArgs, type SegmentListEntry } from '../media/recorder-args
 import type { Clock } from '../shared/clock.js';
 import { redactSecrets, redactUrl, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
+import { errorMessage } from '../shared/errors.js';
 import { AnchorEstimator } from './anchor.js';
 import { Backoff } from './backoff.js';
 import { join } from 'node:path';
@@ -71,7 +72,14 @@ export class CameraRecorder {
     await mkdir(outputDir, { recursive: true });
     while (!signal.aborted) {
       const startedAtMs = clock.nowMs();
-      const outcome = await this.runOnce(outputDir, startedAtMs.toString(36));
+      let outcome: { exit: ExitInfo; stalled: number };
+      try {
+        outcome = await this.runOnce(outputDir, startedAtMs.toString(36));
+      } catch (err) {
+        // A failure around the process (database, file system) must not end supervision.
+        this.log.error({ err }, 'recorder run failed');
+        outcome = { exit: { code: null, signal: null, stderrTail: errorMessage(err) }, stalled: 0 };
+      }
       if (signal.aborted) break;
       const runMs = clock.nowMs() - startedAtMs;
       const reason = outcome.stalled
@@ -142,7 +150,7 @@ export class CameraRecorder {
         anchor.add(wallMs, outTimeUs);
         if (!recording && outTimeUs > 0) {
           recording = true;
-          void this.markRecording(proc.pid, wallMs);
+          this.markRecording(proc.pid, wallMs).catch((err: unknown) => this.log.error({ err }, 'marking recording failed'));
         }
       },
     }, () => clock.nowMs());

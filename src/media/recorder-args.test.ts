@@ -1,0 +1,151 @@
+import { basename, dirname } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  buildRecorderArgs,
+  parseSegmentListLine,
+  ProgressParser,
+  SEGMENT_NAME_PATTERN,
+  type RecorderArgsInput,
+} from './recorder-args.js';
+
+const HOSTILE_URL = 'rtsp://u:p;rm -rf ~$(touch /tmp/x)@h:554/../../etc/passwd?a=1&b=2|c';
+
+const input = (over: Partial<RecorderArgsInput> = {}): RecorderArgsInput => ({
+  url: 'rtsp://cam.local/live',
+  outputDir: '/var/lib/vigil/recordings/front',
+  segmentSeconds: 60,
+  socketTimeoutSeconds: 10,
+  runId: 'r1a2b3',
+  ...over,
+});
+
+/** The value following `flag` in argv. */
+function valueOf(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+describe('buildRecorderArgs', () => {
+  it('passes a URL with shell metacharacters and ../ as exactly one argv element right after -i', () => {
+    const args = buildRecorderArgs(input({ url: HOSTILE_URL }));
+    expect(args.filter((a) => a === '-i')).toHaveLength(1);
+    expect(valueOf(args, '-i')).toBe(HOSTILE_URL);
+    // No other element carries any part of it (nothing was split or re-quoted).
+    expect(args.filter((a) => a.includes('touch') || a.includes('passwd') || a.includes('rm -rf'))).toEqual([HOSTILE_URL]);
+  });
+
+  it('records RTSP over TCP as a stream copy of the first video stream into fMP4 segments', () => {
+    const args = buildRecorderArgs(input({ segmentSeconds: 17 }));
+    expect(valueOf(args, '-rtsp_transport')).toBe('tcp');
+    expect(valueOf(args, '-c')).toBe('copy');
+    expect(valueOf(args, '-f')).toBe('segment');
+    expect(valueOf(args, '-segment_time')).toBe('17');
+    expect(valueOf(args, '-map')).toBe('0:v:0');
+    const movflags = valueOf(args, '-segment_format_options') ?? '';
+    expect(movflags).toMatch(/movflags=\S*\+frag_keyframe/);
+    expect(movflags).toContain('+empty_moov');
+    expect(movflags).toContain('+default_base_moof');
+  });
+
+  it('puts input options before -i and output options after it', () => {
+    const args = buildRecorderArgs(input());
+    const i = args.indexOf('-i');
+    expect(args.indexOf('-rtsp_transport')).toBeLessThan(i);
+    expect(args.indexOf('-timeout')).toBeLessThan(i);
+    for (const flag of ['-map', '-c', '-f', '-segment_time']) expect(args.indexOf(flag)).toBeGreaterThan(i);
+  });
+
+  it('gives the RTSP socket timeout in microseconds', () => {
+    expect(valueOf(buildRecorderArgs(input({ socketTimeoutSeconds: 7 })), '-timeout')).toBe('7000000');
+  });
+
+  it('writes the segments inside the output dir, named <utc start>-<runId>.mp4', () => {
+    const args = buildRecorderArgs(input({ runId: 'abc123' }));
+    const pattern = args.at(-1) as string;
+    expect(dirname(pattern)).toBe('/var/lib/vigil/recordings/front');
+    expect(pattern.endsWith('-abc123.mp4')).toBe(true);
+    expect(valueOf(args, '-strftime')).toBe('1');
+    // What ffmpeg's strftime makes of the pattern is a name the indexer recognises.
+    const expanded = basename(pattern)
+      .replace('%Y', '2024')
+      .replace('%m', '03')
+      .replace('%d', '09')
+      .replace('%H', '07')
+      .replace('%M', '05')
+      .replace('%S', '01');
+    expect(SEGMENT_NAME_PATTERN.exec(expanded)?.slice(1)).toEqual(['20240309T070501Z', 'abc123']);
+  });
+
+  it('escapes a % in the output dir as %% so strftime leaves it literal', () => {
+    const pattern = buildRecorderArgs(input({ outputDir: '/data/100%disk/%Y/front' })).at(-1) as string;
+    expect(dirname(pattern)).toBe('/data/100%%disk/%%Y/front');
+    expect(basename(pattern)).toBe('%Y%m%dT%H%M%SZ-r1a2b3.mp4');
+  });
+
+  it('sends the segment list and progress to pipes, not files', () => {
+    const args = buildRecorderArgs(input());
+    expect(valueOf(args, '-segment_list')).toMatch(/^pipe:\d+$/);
+    expect(valueOf(args, '-progress')).toMatch(/^pipe:\d+$/);
+    expect(valueOf(args, '-segment_list')).not.toBe(valueOf(args, '-progress'));
+  });
+});
+
+describe('parseSegmentListLine', () => {
+  it('parses a plain file,start,end line', () => {
+    expect(parseSegmentListLine('20240309T070501Z-abc.mp4,0.000000,60.040000')).toEqual({
+      fileName: '20240309T070501Z-abc.mp4',
+      startSeconds: 0,
+      endSeconds: 60.04,
+    });
+  });
+
+  it('parses a quoted file name that holds a comma and doubled quotes', () => {
+    expect(parseSegmentListLine('"a,b ""c"".mp4",12.5,24.75')).toEqual({ fileName: 'a,b "c".mp4', startSeconds: 12.5, endSeconds: 24.75 });
+  });
+
+  it('tolerates a trailing carriage return and a slightly negative start', () => {
+    expect(parseSegmentListLine('x.mp4,-0.021,5.0\r')).toEqual({ fileName: 'x.mp4', startSeconds: -0.021, endSeconds: 5 });
+  });
+
+  it.each(['', 'garbage', 'x.mp4,1', 'x.mp4,a,b', ',1,2', 'x.mp4,1,2,3', 'x.mp4,1.2.3,4'])(
+    'returns undefined for %j',
+    (line) => {
+      expect(parseSegmentListLine(line)).toBeUndefined();
+    },
+  );
+});
+
+describe('ProgressParser', () => {
+  it('yields the block with media time and frame on progress=continue', () => {
+    const p = new ProgressParser();
+    for (const line of ['frame=150', 'fps=25.0', 'out_time_us=6000000', 'out_time=00:00:06.000000']) {
+      expect(p.push(line)).toBeUndefined();
+    }
+    expect(p.push('progress=continue')).toEqual({ outTimeUs: 6_000_000, frame: 150, ended: false });
+  });
+
+  it('reports ended on progress=end', () => {
+    const p = new ProgressParser();
+    p.push('frame=3');
+    p.push('out_time_us=120000');
+    expect(p.push('progress=end')).toEqual({ outTimeUs: 120_000, frame: 3, ended: true });
+  });
+
+  it('starts each block afresh', () => {
+    const p = new ProgressParser();
+    p.push('frame=10');
+    p.push('out_time_us=400000');
+    p.push('progress=continue');
+    expect(p.push('progress=continue')).toEqual({ outTimeUs: NaN, frame: 0, ended: false });
+  });
+
+  it('gives NaN media time when ffmpeg has none yet (N/A) and ignores lines without a key', () => {
+    const p = new ProgressParser();
+    expect(p.push('no equals sign')).toBeUndefined();
+    expect(p.push('=value')).toBeUndefined();
+    p.push('out_time_us=N/A');
+    const block = p.push('progress=continue');
+    expect(block?.outTimeUs).toBeNaN();
+    expect(block?.frame).toBe(0);
+  });
+});
