@@ -53,6 +53,7 @@ export interface LoadOptions {
 }
 
 const DEFAULT_LISTEN = '127.0.0.1:8080';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(opts: LoadOptions = {}): Config {
   const cwd = opts.cwd ?? process.cwd();
@@ -83,8 +84,9 @@ export function buildConfig(
     throw configError(`${where}${field}: ${message}`, field);
   }
   const file = raw;
-  const dataDirRaw = ctx.overrides?.dataDir ?? ctx.env['VIGIL_DATA_DIR'] ?? file.data_dir ?? './vigil-data';
-  const listenRaw = ctx.overrides?.listen ?? ctx.env['VIGIL_LISTEN'] ?? file.listen ?? DEFAULT_LISTEN;
+  const env = (name: string) => ctx.env[name] || undefined; // an empty variable counts as unset
+  const dataDirRaw = ctx.overrides?.dataDir ?? env('VIGIL_DATA_DIR') ?? file.data_dir ?? './vigil-data';
+  const listenRaw = ctx.overrides?.listen ?? env('VIGIL_LISTEN') ?? file.listen ?? DEFAULT_LISTEN;
   const listen = parseListen(listenRaw);
   const insecureRemoteAccess = file.insecure_remote_access ?? false;
   if (!isLoopback(listen.host) && !insecureRemoteAccess) {
@@ -93,6 +95,10 @@ export function buildConfig(
         `listens on 127.0.0.1/::1 unless insecure_remote_access: true is set`,
       'listen',
     );
+  }
+  const logLevel = env('VIGIL_LOG_LEVEL') ?? file.log_level ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw configError(`VIGIL_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`, 'VIGIL_LOG_LEVEL');
   }
   const cameras = (file.cameras ?? []).map(cameraFromInput);
   const ids = new Set<string>();
@@ -104,7 +110,7 @@ export function buildConfig(
   const config: Config = {
     dataDir: isAbsolute(dataDirRaw) ? dataDirRaw : resolve(ctx.cwd, dataDirRaw),
     listen,
-    logLevel: ctx.env['VIGIL_LOG_LEVEL'] ?? file.log_level ?? 'info',
+    logLevel,
     demo: file.demo ?? 'auto',
     insecureRemoteAccess,
     recorder: {

@@ -232,6 +232,16 @@ describe('segment repository: indexSegment', () => {
     for (let i = 1; i < all.length; i++) expect((all[i - 1] as Segment).endMs).toBeLessThanOrEqual((all[i] as Segment).startMs);
   });
 
+  it('a file that fills a hole is clamped at both ends and never deleted for overlapping the segment after it', async () => {
+    await indexSegment(db, seg(T0, T0 + 10_000), T0);
+    await indexSegment(db, seg(T0 + 30_000, T0 + 40_000), T0);
+    const r = await indexSegment(db, { ...seg(T0 + 9_000, T0 + 31_000), path: 'recordings/front/fill.mp4' }, T0);
+    expect(r.segment).toMatchObject({ startMs: T0 + 10_000, endMs: T0 + 30_000 });
+    expect(r.clampedMs).toBe(2_000);
+    const all = await listSegments(db, { cameraId: 'front', fromMs: T0 - 1, toMs: T0 + 60_000, limit: 100 });
+    expect(all.map((x) => [x.startMs - T0, x.endMs - T0])).toEqual([[0, 10_000], [10_000, 30_000], [30_000, 40_000]]);
+  });
+
   it('a segment wholly inside the previous one inserts nothing and counts nothing', async () => {
     await indexSegment(db, seg(T0, T0 + 10_000), T0);
     const r = await indexSegment(db, seg(T0 + 2_000, T0 + 8_000), T0);

@@ -65,12 +65,15 @@ export interface IndexResult {
   clampedMs: number;
   /** The hole before this segment, when one > 3 s was recorded for the first time. */
   gap: Gap | undefined;
+  /** Why recording the gap failed (best-effort: the segment is indexed all the same). */
+  gapError?: unknown;
 }
 
 /**
- * Indexes one closed segment file, in one transaction: clamp its start so it never overlaps the
- * camera's previous segment (invariant 4), insert the row, bump the camera's counters, and record
- * the hole before it when longer than 3 s (once per camera and gap start).
+ * Indexes one closed segment file, in one transaction: clamp it between the camera's neighbouring
+ * segments so it never overlaps them (invariant 4), insert the row, bump the camera's counters, and
+ * record the hole before it when longer than 3 s (once per camera and gap start). Recording the gap
+ * is best-effort, as the contract says: it runs under a savepoint, so its failure never loses the row.
  */
 export async function indexSegment(db: Db, s: NewSegment, nowMs: number): Promise<IndexResult> {
   return db.transaction().execute(async (trx) => {
@@ -78,21 +81,30 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number): Promis
       .selectFrom('segments')
       .select(['end_ms'])
       .where('camera_id', '=', s.cameraId)
-      .where('start_ms', '<', s.endMs)
+      .where('start_ms', '<=', s.startMs)
       .orderBy('start_ms', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const next = await trx
+      .selectFrom('segments')
+      .select(['start_ms'])
+      .where('camera_id', '=', s.cameraId)
+      .where('start_ms', '>', s.startMs)
+      .orderBy('start_ms')
       .limit(1)
       .executeTakeFirst();
     const prevEnd = prev?.end_ms;
     const startMs = prevEnd !== undefined && prevEnd > s.startMs ? prevEnd : s.startMs;
-    if (startMs >= s.endMs) return { segment: undefined, clampedMs: s.endMs - s.startMs, gap: undefined };
-    const durationMs = s.endMs - startMs;
+    const endMs = next !== undefined && next.start_ms < s.endMs ? next.start_ms : s.endMs;
+    if (startMs >= endMs) return { segment: undefined, clampedMs: s.endMs - s.startMs, gap: undefined };
+    const durationMs = endMs - startMs;
     const row = await trx
       .insertInto('segments')
       .values({
         camera_id: s.cameraId,
         path: s.path,
         start_ms: startMs,
-        end_ms: s.endMs,
+        end_ms: endMs,
         duration_ms: durationMs,
         size_bytes: s.sizeBytes,
         codec: s.codec,
@@ -104,12 +116,21 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number): Promis
       .returningAll()
       .executeTakeFirstOrThrow();
     const bitrate = durationMs > 0 ? Math.round((s.sizeBytes * 8 * 1000) / durationMs) : null;
-    await recordSegmentIndexed(trx, s.cameraId, s.endMs, bitrate, s.fps, nowMs);
-    const gap =
-      prevEnd !== undefined && startMs - prevEnd > 3000
-        ? await upsertRecordingGap(trx, s.cameraId, prevEnd, startMs, nowMs)
-        : undefined;
-    return { segment: toSegment(row), clampedMs: startMs - s.startMs, gap };
+    await recordSegmentIndexed(trx, s.cameraId, endMs, bitrate, s.fps, nowMs);
+    let gap: Gap | undefined;
+    let gapError: unknown;
+    if (prevEnd !== undefined && startMs - prevEnd > 3000) {
+      await sql`SAVEPOINT record_gap`.execute(trx);
+      try {
+        gap = await upsertRecordingGap(trx, s.cameraId, prevEnd, startMs, nowMs);
+        await sql`RELEASE record_gap`.execute(trx);
+      } catch (err) {
+        gapError = err;
+        await sql`ROLLBACK TO record_gap`.execute(trx);
+        await sql`RELEASE record_gap`.execute(trx);
+      }
+    }
+    return { segment: toSegment(row), clampedMs: startMs - s.startMs + (s.endMs - endMs), gap, ...(gapError ? { gapError } : {}) };
   });
 }
 

@@ -3,7 +3,7 @@ import type { Db } from '../db/connection.js';
 import { logEvent, type NewEvent } from '../db/event.repo.js';
 import type { Severity } from '../db/schema.js';
 import type { Clock } from '../shared/clock.js';
-import { redactUrl } from '../shared/redact.js';
+import { redactDeep } from '../shared/redact.js';
 
 export interface EmitEvent {
   type: string;
@@ -32,7 +32,7 @@ export class EventLog {
   /** Never throws: losing an event must not break the work that emitted it. */
   async emit(e: EmitEvent): Promise<void> {
     // Payloads are built from redacted strings already; this is the last line of defence.
-    const payload = JSON.parse(redactUrl(JSON.stringify(e.payload ?? {}))) as Record<string, unknown>;
+    const payload = redactDeep(e.payload ?? {});
     const event: NewEvent = {
       tsMs: this.clock.nowMs(),
       type: e.type,

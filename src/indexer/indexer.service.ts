@@ -82,6 +82,7 @@ export class Indexer {
       await this.discard(f.cameraId, f.absPath, 'overlaps footage already indexed');
       return result;
     }
+    if (result.gapError) this.d.log.error({ err: result.gapError, cameraId: f.cameraId }, 'recording the gap failed');
     if (result.gap) {
       await this.d.events.emit({
         type: 'recording_gap',
