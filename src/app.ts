@@ -6,6 +6,7 @@ import type { Config } from './config/config.js';
 import { clearPids } from './db/camera-status.repo.js';
 import { cameraIdTaken, upsertDeclaredCamera } from './db/camera.repo.js';
 import { openDatabase, type OpenedDb } from './db/connection.js';
+import { clearReadLocks } from './db/read-lock.repo.js';
 import { startDemo, type Demo } from './demo/demo-cameras.js';
 import { EventLog } from './events/event-log.js';
 import { FootageService } from './indexer/footage.service.js';
@@ -106,6 +107,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         await events.emit({ type: 'orphan_recorders_killed', severity: 'warning', requestId: null, payload: { pids: orphans } });
       }
       await clearPids(db, clock.nowMs());
+      // No reader exists before start-up ends: every read-lock left in the table is stale.
+      const staleLocks = await clearReadLocks(db);
+      if (staleLocks > 0) log.warn({ segments: staleLocks }, 'cleared stale read-locks');
       for (const c of config.cameras) await upsertDeclaredCamera(db, c, 'config', clock.nowMs());
       demo = await startDemo(db, config.demo, clock.nowMs(), log.child({ component: 'demo' }));
       await reconcileAll();

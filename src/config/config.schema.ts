@@ -27,6 +27,31 @@ export const ConfigFile = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    retention: Type.Optional(
+      Type.Object(
+        {
+          interval_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+          /** Cap on all footage; evidence counts toward it but is never deleted. */
+          max_bytes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+          /** Keep at least this much free on the data dir's disk: bytes, or a percentage like "10%". */
+          min_free_bytes: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^\\d{1,2}(\\.\\d+)?%$' })])),
+          /** A recording file without a row is reclaimed once it is this old (longer than any segment). */
+          orphan_grace_seconds: Type.Optional(Type.Integer({ minimum: 3700, maximum: 30 * 86_400 })),
+          batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    media: Type.Optional(
+      Type.Object(
+        {
+          /** Concurrent clip/snapshot ffmpeg jobs; beyond it requests wait up to 10 s, then 503. */
+          max_jobs: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+          clip_max_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     cameras: Type.Optional(Type.Array(CameraCreate, { maxItems: 1024 })),
   },
   { additionalProperties: false },

@@ -31,6 +31,20 @@ export interface RecorderConfig {
   stopTimeoutMs: number;
 }
 
+export interface RetentionConfig {
+  intervalSeconds: number;
+  maxBytes: number | null;
+  /** Free-space floor: absolute bytes, or a fraction of the disk (0.1 for "10%"). */
+  minFree: { bytes: number } | { fraction: number };
+  orphanGraceSeconds: number;
+  batchSize: number;
+}
+
+export interface MediaConfig {
+  maxJobs: number;
+  clipMaxSeconds: number;
+}
+
 export interface Config {
   dataDir: string;
   listen: { host: string; port: number };
@@ -38,6 +52,8 @@ export interface Config {
   demo: 'auto' | boolean;
   insecureRemoteAccess: boolean;
   recorder: RecorderConfig;
+  retention: RetentionConfig;
+  media: MediaConfig;
   cameras: CameraConfig[];
   /** The file the config came from, if any. */
   source: string | null;
@@ -107,6 +123,7 @@ export function buildConfig(
     ids.add(c.id);
   });
   const rec = file.recorder ?? {};
+  const ret = file.retention ?? {};
   const config: Config = {
     dataDir: isAbsolute(dataDirRaw) ? dataDirRaw : resolve(ctx.cwd, dataDirRaw),
     listen,
@@ -121,6 +138,20 @@ export function buildConfig(
       healthyRunSeconds: rec.healthy_run_seconds ?? 60,
       stallFloorSeconds: rec.stall_floor_seconds ?? 30,
       stopTimeoutMs: rec.stop_timeout_ms ?? 5000,
+    },
+    retention: {
+      intervalSeconds: ret.interval_seconds ?? 300,
+      maxBytes: ret.max_bytes ?? null,
+      minFree:
+        typeof ret.min_free_bytes === 'string'
+          ? { fraction: Number(ret.min_free_bytes.slice(0, -1)) / 100 }
+          : { bytes: ret.min_free_bytes ?? 5_000_000_000 },
+      orphanGraceSeconds: ret.orphan_grace_seconds ?? 7200,
+      batchSize: ret.batch_size ?? 500,
+    },
+    media: {
+      maxJobs: file.media?.max_jobs ?? 4,
+      clipMaxSeconds: file.media?.clip_max_seconds ?? 3600,
     },
     cameras,
     source: ctx.source,

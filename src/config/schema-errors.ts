@@ -10,6 +10,7 @@ export function describeSchemaError(err: ValueError | undefined): { field: strin
   // TypeBox reports an unknown key at the key's own path (its value in `err.value`); say what it is.
   let message = err.type === ValueErrorType.ObjectAdditionalProperties ? 'unknown field' : err.message;
   if (err.type === ValueErrorType.StringPattern) message = patternHint(field) ?? message;
+  if (err.type === ValueErrorType.Union && field.endsWith('min_free_bytes')) message = 'must be a number of bytes or a percentage like "10%"';
   return { field, message };
 }
 

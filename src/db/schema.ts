@@ -77,7 +77,19 @@ export interface EventsTable {
   request_id: string | null;
 }
 
+export type DeleteReason = 'age' | 'camera_quota' | 'global_cap' | 'disk_floor' | 'orphan' | 'repair';
+
+export interface SegmentTombstonesTable {
+  path: string;
+  camera_id: string;
+  segment_id: number;
+  size_bytes: number;
+  reason: DeleteReason;
+  created_at_ms: number;
+}
+
 export interface Database {
+  segment_tombstones: SegmentTombstonesTable;
   cameras: CamerasTable;
   camera_status: CameraStatusTable;
   segments: SegmentsTable;
