@@ -17,8 +17,11 @@ import { spawnRecorder, type RecorderLauncher } from './media/ffmpeg-process.js'
 import { CameraService } from './recorder/camera.service.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
+import { RetentionService } from './retention/retention.service.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
+import { VigilError } from './shared/errors.js';
+import { removePidFile, runningServer, writePidFile } from './shared/pid-file.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -33,6 +36,7 @@ export interface VigilApp {
   readonly events: EventLog;
   readonly cameras: CameraService;
   readonly recorders: RecorderManager;
+  readonly retention: RetentionService;
   readonly demo: Demo;
   /** The address the HTTP server listens on, once `start()` resolved. */
   url: string;
@@ -49,12 +53,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger(config.logLevel);
   const recordingsDir = join(config.dataDir, 'recordings');
-  await mkdir(recordingsDir, { recursive: true });
-  const opened = await openDatabase(join(config.dataDir, 'vigil.db'));
-  const db = opened.db;
-
-  const events = new EventLog(db, clock, log.child({ component: 'events' }));
-  const indexer = new Indexer({ db, dataDir: config.dataDir, clock, events, log });
+  const running = await runningServer(config.dataDir);
+  if (running !== undefined) {
+    throw new VigilError('failed_precondition', `another Vigil (pid ${running}) is using ${config.dataDir}`, { field: 'data_dir' });
+  }
+  const core = await buildCore(config, clock, log);
+  const { db, events, indexer, retention, opened } = core;
   const recorders = new RecorderManager({
     db,
     clock,
@@ -82,7 +86,16 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         } catch {
           dbOk = false;
         }
-        return { ready: ready && dbOk, detail: { started: ready, database: dbOk ? 'ok' : 'unreachable', recorders: recorders.runningIds().length } };
+        const blocked = retention.blocked;
+        return {
+          ready: ready && dbOk && !blocked,
+          detail: {
+            started: ready,
+            database: dbOk ? 'ok' : 'unreachable',
+            recorders: recorders.runningIds().length,
+            retention: blocked ? { blocked: blocked.reason, detail: blocked.detail } : 'ok',
+          },
+        };
       },
     },
   });
@@ -94,11 +107,13 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     events,
     cameras,
     recorders,
+    retention,
     get demo() {
       return demo;
     },
     url: '',
     async start() {
+      await writePidFile(config.dataDir);
       const ffmpeg = await ffmpegVersion(config.recorder.ffmpegPath);
       log.info({ ffmpeg }, 'ffmpeg found');
       const orphans = await findOrphanRecorders(recordingsDir);
@@ -112,20 +127,26 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       if (staleLocks > 0) log.warn({ segments: staleLocks }, 'cleared stale read-locks');
       for (const c of config.cameras) await upsertDeclaredCamera(db, c, 'config', clock.nowMs());
       demo = await startDemo(db, config.demo, clock.nowMs(), log.child({ component: 'demo' }));
+      // Deletions a crash interrupted are finished before reconciliation looks at the files.
+      const finished = await retention.finishTombstones();
+      if (finished > 0) log.info({ files: finished }, 'finished interrupted deletions');
       await reconcileAll();
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
       app.url = address;
       await cameras.syncRecorders();
+      retention.start();
       ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
     },
     async stop() {
       ready = false;
       await http.close();
+      await retention.stop();
       await recorders.stopAll();
       await demo.stop();
       await events.emit({ type: 'vigil_stopped', requestId: null, payload: {} });
       await opened.close();
+      await removePidFile(config.dataDir);
     },
   };
 
@@ -145,4 +166,24 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   }
 
   return app;
+}
+
+export interface Core {
+  opened: OpenedDb;
+  db: OpenedDb['db'];
+  events: EventLog;
+  indexer: Indexer;
+  retention: RetentionService;
+  close(): Promise<void>;
+}
+
+/** What every command needs, with or without recorders and HTTP: the catalog and the footage services. */
+export async function buildCore(config: Config, clock: Clock, log: Logger): Promise<Core> {
+  await mkdir(join(config.dataDir, 'recordings'), { recursive: true });
+  const opened = await openDatabase(join(config.dataDir, 'vigil.db'));
+  const db = opened.db;
+  const events = new EventLog(db, clock, log.child({ component: 'events' }));
+  const indexer = new Indexer({ db, dataDir: config.dataDir, clock, events, log });
+  const retention = new RetentionService({ db, dataDir: config.dataDir, clock, events, config: config.retention, log: log.child({ component: 'retention' }) });
+  return { opened, db, events, indexer, retention, close: () => opened.close() };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
+import { check, retention } from './maintenance.js';
 import { serve } from './serve.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -20,6 +21,27 @@ program
   .addOption(new Option('-l, --listen <host:port>', 'HTTP address (env VIGIL_LISTEN, default 127.0.0.1:8080)'))
   .action(async (opts: { config?: string; data?: string; listen?: string }) => {
     process.exitCode = await serve(opts);
+  });
+
+program
+  .command('check')
+  .description('Check that the catalog and the recordings agree (rows ↔ files, sizes, overlaps, locks); exit 1 on problems.')
+  .addOption(new Option('-c, --config <file>', 'YAML config file'))
+  .addOption(new Option('-d, --data <dir>', 'data directory'))
+  .option('--repair', 'fix what is safe: finish interrupted deletions, index crash-left files, clear stale locks (offline), drop rows whose file is gone (never evidence)')
+  .action(async (opts: { config?: string; data?: string; repair?: boolean }) => {
+    process.exitCode = await check(opts);
+  });
+
+program
+  .command('retention')
+  .description('Run one retention sweep now (age, per-camera quota, global cap, free-disk floor).')
+  .addOption(new Option('-c, --config <file>', 'YAML config file'))
+  .addOption(new Option('-d, --data <dir>', 'data directory'))
+  .option('--dry-run', 'report what would be deleted; delete nothing')
+  .option('--run', 'delete')
+  .action(async (opts: { config?: string; data?: string; dryRun?: boolean; run?: boolean }) => {
+    process.exitCode = await retention(opts);
   });
 
 await program.parseAsync(process.argv);

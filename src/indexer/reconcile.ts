@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Db } from '../db/connection.js';
+import { isTombstoned } from '../db/retention.repo.js';
 import { lastSegment, listPathsUnder } from '../db/segment.repo.js';
 import { Fmp4Error, scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4.js';
 import { SEGMENT_NAME_PATTERN } from '../media/recorder-args.js';
@@ -50,9 +51,11 @@ export async function reconcileCamera(
   }
   const prefix = `recordings/${cameraId}/`;
   const indexed = await listPathsUnder(d.db, prefix);
+  // A tombstoned file is being deleted: indexing it again would resurrect deleted footage.
+  const tombstoned = await isTombstoned(d.db, names.map((n) => prefix + n).filter((p) => !indexed.has(p)));
   for (const name of names) {
     const m = SEGMENT_NAME_PATTERN.exec(name);
-    if (!m || indexed.has(prefix + name)) continue;
+    if (!m || indexed.has(prefix + name) || tombstoned.has(prefix + name)) continue;
     const [, stamp, runId] = m as unknown as [string, string, string];
     if (opts.runId !== undefined && runId !== opts.runId) continue;
     const absPath = join(dir, name);

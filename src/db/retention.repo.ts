@@ -1,0 +1,104 @@
+import { sql } from 'kysely';
+import type { Db } from './connection.js';
+import type { DeleteReason } from './schema.js';
+
+export interface Candidate {
+  id: number;
+  cameraId: string;
+  path: string;
+  sizeBytes: number;
+  startMs: number;
+}
+
+export interface CandidateQuery {
+  cameraId?: string | undefined;
+  /** Only segments that ended at or before this instant. */
+  endedByMs?: number | undefined;
+  /** Keyset: continue after this (start_ms, id). */
+  after?: { startMs: number; id: number } | undefined;
+  limit: number;
+}
+
+/** Deletable segments (not read-locked, not evidence), oldest first. */
+export async function listDeletable(db: Db, q: CandidateQuery): Promise<Candidate[]> {
+  let query = db
+    .selectFrom('segments')
+    .select(['id', 'camera_id', 'path', 'size_bytes', 'start_ms'])
+    .where('locked', '=', 0)
+    .where('evidence_locked', '=', 0);
+  if (q.cameraId !== undefined) query = query.where('camera_id', '=', q.cameraId);
+  if (q.endedByMs !== undefined) query = query.where('end_ms', '<=', q.endedByMs);
+  if (q.after) {
+    const a = q.after;
+    query = query.where((eb) => eb.or([eb('start_ms', '>', a.startMs), eb.and([eb('start_ms', '=', a.startMs), eb('id', '>', a.id)])]));
+  }
+  const rows = await query.orderBy('start_ms').orderBy('id').limit(q.limit).execute();
+  return rows.map((r) => ({ id: r.id, cameraId: r.camera_id, path: r.path, sizeBytes: r.size_bytes, startMs: r.start_ms }));
+}
+
+/**
+ * Step 1 of a crash-ordered delete: in one transaction, delete the rows — with the lock check in the
+ * same statement, so a read-lock or evidence hold taken after selection wins — and tombstone their
+ * paths. Returns what was actually deleted.
+ */
+export async function deleteToTombstones(db: Db, ids: readonly number[], reason: DeleteReason, nowMs: number): Promise<Candidate[]> {
+  if (ids.length === 0) return [];
+  return db.transaction().execute(async (trx) => {
+    const deleted = await trx
+      .deleteFrom('segments')
+      .where('id', 'in', [...ids])
+      .where('locked', '=', 0)
+      .where('evidence_locked', '=', 0)
+      .returning(['id', 'camera_id', 'path', 'size_bytes', 'start_ms'])
+      .execute();
+    if (deleted.length > 0) {
+      await trx
+        .insertInto('segment_tombstones')
+        .values(deleted.map((d) => ({ path: d.path, camera_id: d.camera_id, segment_id: d.id, size_bytes: d.size_bytes, reason, created_at_ms: nowMs })))
+        .onConflict((oc) => oc.column('path').doNothing())
+        .execute();
+    }
+    return deleted.map((r) => ({ id: r.id, cameraId: r.camera_id, path: r.path, sizeBytes: r.size_bytes, startMs: r.start_ms }));
+  });
+}
+
+/** A file with no row (an orphan) is tombstoned before it is unlinked, like any other deletion. */
+export async function tombstoneOrphan(db: Db, path: string, cameraId: string, sizeBytes: number, nowMs: number): Promise<void> {
+  await db
+    .insertInto('segment_tombstones')
+    .values({ path, camera_id: cameraId, segment_id: 0, size_bytes: sizeBytes, reason: 'orphan', created_at_ms: nowMs })
+    .onConflict((oc) => oc.column('path').doNothing())
+    .execute();
+}
+
+export async function listTombstones(db: Db, limit = 10_000): Promise<Array<{ path: string; cameraId: string; sizeBytes: number }>> {
+  const rows = await db.selectFrom('segment_tombstones').select(['path', 'camera_id', 'size_bytes']).limit(limit).execute();
+  return rows.map((r) => ({ path: r.path, cameraId: r.camera_id, sizeBytes: r.size_bytes }));
+}
+
+export async function isTombstoned(db: Db, paths: readonly string[]): Promise<Set<string>> {
+  if (paths.length === 0) return new Set();
+  const rows = await db.selectFrom('segment_tombstones').select('path').where('path', 'in', [...paths]).execute();
+  return new Set(rows.map((r) => r.path));
+}
+
+/** Step 3: the file is gone and its folder synced; the tombstone has done its job. */
+export async function dropTombstones(db: Db, paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
+  await db.deleteFrom('segment_tombstones').where('path', 'in', [...paths]).execute();
+}
+
+/** Bytes of footage per camera, evidence included (it counts toward quotas but is never deleted). */
+export async function bytesByCamera(db: Db): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('segments')
+    .select(['camera_id', sql<number>`sum(size_bytes)`.as('bytes')])
+    .groupBy('camera_id')
+    .execute();
+  return new Map(rows.map((r) => [r.camera_id, Number(r.bytes)]));
+}
+
+export async function retentionPolicies(db: Db): Promise<Array<{ id: string; retentionHours: number | null; storageQuotaBytes: number | null }>> {
+  const rows = await db.selectFrom('cameras').select(['id', 'retention_hours', 'storage_quota_bytes']).execute();
+  return rows.map((r) => ({ id: r.id, retentionHours: r.retention_hours, storageQuotaBytes: r.storage_quota_bytes }));
+}

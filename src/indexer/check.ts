@@ -1,0 +1,115 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Db } from '../db/connection.js';
+import { clearReadLocks } from '../db/read-lock.repo.js';
+import { listTombstones } from '../db/retention.repo.js';
+import { allSegmentsForCheck, deleteRowWithoutFile } from '../db/check.repo.js';
+import type { EventLog } from '../events/event-log.js';
+import type { RetentionService } from '../retention/retention.service.js';
+import type { Indexer } from './indexer.service.js';
+import { reconcileCamera } from './reconcile.js';
+
+export type ProblemKind =
+  | 'missing_file'
+  | 'size_mismatch'
+  | 'unindexed_file'
+  | 'overlap'
+  | 'stale_read_lock'
+  | 'unresolved_tombstone';
+
+export interface Problem {
+  kind: ProblemKind;
+  path?: string;
+  segmentId?: number;
+  detail: string;
+}
+
+export interface CheckReport {
+  online: boolean;
+  rows: number;
+  files: number;
+  problems: Problem[];
+  repaired: string[];
+  /** Files a running recorder is still writing (online only): not problems. */
+  inProgress: number;
+}
+
+export interface CheckDeps {
+  db: Db;
+  dataDir: string;
+  indexer: Indexer;
+  events: EventLog;
+  retention: RetentionService;
+}
+
+/** A file this recent may still be written by a running recorder (longer than any segment). */
+const IN_PROGRESS_MS = 3700_000;
+
+/**
+ * Consistency of the catalog with the disk (invariants 1–5): every row's file exists with its size,
+ * every recording file has a row, no overlaps per camera, no stale read-locks or tombstones when
+ * Vigil is not running. `repair` fixes what is safe and never deletes evidence.
+ */
+export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online: boolean; nowMs: number }): Promise<CheckReport> {
+  const report: CheckReport = { online: opts.online, rows: 0, files: 0, problems: [], repaired: [], inProgress: 0 };
+  const root = join(d.dataDir, 'recordings');
+
+  if (!opts.online) {
+    const tombstones = await listTombstones(d.db);
+    for (const t of tombstones) report.problems.push({ kind: 'unresolved_tombstone', path: t.path, detail: 'deletion interrupted' });
+    if (opts.repair && tombstones.length > 0) {
+      report.repaired.push(`finished ${await d.retention.finishTombstones()} interrupted deletions`);
+    }
+  }
+
+  const rows = await allSegmentsForCheck(d.db);
+  report.rows = rows.length;
+  const byPath = new Map(rows.map((r) => [r.path, r]));
+  let prev: (typeof rows)[number] | undefined;
+  for (const r of rows) {
+    if (prev && prev.cameraId === r.cameraId && prev.endMs > r.startMs) {
+      report.problems.push({ kind: 'overlap', segmentId: r.id, path: r.path, detail: `overlaps segment ${prev.id} by ${prev.endMs - r.startMs} ms` });
+    }
+    prev = r;
+    if (!opts.online && r.locked > 0) {
+      report.problems.push({ kind: 'stale_read_lock', segmentId: r.id, path: r.path, detail: `locked = ${r.locked} with no reader running` });
+    }
+    const st = await stat(join(d.dataDir, r.path)).catch(() => undefined);
+    if (!st) {
+      report.problems.push({ kind: 'missing_file', segmentId: r.id, path: r.path, detail: r.evidenceLocked ? 'file gone (evidence: row kept)' : 'file gone' });
+      if (opts.repair && !r.evidenceLocked && (await deleteRowWithoutFile(d.db, r.id)) > 0) {
+        report.repaired.push(`removed row ${r.id} whose file ${r.path} is gone`);
+        await d.events.emit({ type: 'segment_row_removed', severity: 'warning', cameraId: r.cameraId, requestId: null, payload: { segment_id: r.id, path: r.path, reason: 'file gone' } });
+      }
+    } else if (st.size !== r.sizeBytes) {
+      report.problems.push({ kind: 'size_mismatch', segmentId: r.id, path: r.path, detail: `file has ${st.size} B, row says ${r.sizeBytes} B` });
+    }
+  }
+  if (!opts.online && opts.repair && report.problems.some((p) => p.kind === 'stale_read_lock')) {
+    report.repaired.push(`cleared ${await clearReadLocks(d.db)} stale read-locks`);
+  }
+
+  const camDirs = await readdir(root, { withFileTypes: true }).catch(() => []);
+  for (const cam of camDirs) {
+    if (!cam.isDirectory()) continue;
+    const names = await readdir(join(root, cam.name));
+    let unindexed = 0;
+    for (const name of names) {
+      report.files++;
+      const rel = `recordings/${cam.name}/${name}`;
+      if (byPath.has(rel)) continue;
+      const st = await stat(join(root, cam.name, name)).catch(() => undefined);
+      if (opts.online && st && opts.nowMs - st.mtimeMs < IN_PROGRESS_MS) {
+        report.inProgress++;
+        continue;
+      }
+      unindexed++;
+      report.problems.push({ kind: 'unindexed_file', path: rel, detail: 'no row' });
+    }
+    if (opts.repair && !opts.online && unindexed > 0) {
+      const r = await reconcileCamera({ db: d.db, indexer: d.indexer, events: d.events }, cam.name);
+      report.repaired.push(`${cam.name}: indexed ${r.recovered} files, removed ${r.discarded} unplayable ones`);
+    }
+  }
+  return report;
+}

@@ -1,0 +1,234 @@
+import type { Logger } from 'pino';
+import type { RetentionConfig } from '../config/config.js';
+import type { Db } from '../db/connection.js';
+import {
+  bytesByCamera,
+  deleteToTombstones,
+  dropTombstones,
+  listDeletable,
+  listTombstones,
+  retentionPolicies,
+  type Candidate,
+} from '../db/retention.repo.js';
+import type { DeleteReason } from '../db/schema.js';
+import type { EventLog } from '../events/event-log.js';
+import type { Clock } from '../shared/clock.js';
+import { sleep } from '../shared/sleep.js';
+import { probeDisk, type DiskProbe } from './disk.js';
+import { reclaimOrphans } from './orphan-files.js';
+import { unlinkAndSync } from './unlink.js';
+
+export interface SweepTotals {
+  segments: number;
+  bytes: number;
+}
+
+export interface SweepReport {
+  dryRun: boolean;
+  byReason: Partial<Record<DeleteReason, SweepTotals>>;
+  /** Set when only held or read-locked footage is left and a limit is still exceeded. */
+  blocked: { reason: DeleteReason; detail: string } | null;
+}
+
+export interface RetentionDeps {
+  db: Db;
+  dataDir: string;
+  clock: Clock;
+  events: EventLog;
+  log: Logger;
+  config: RetentionConfig;
+  disk?: DiskProbe;
+}
+
+/**
+ * The retention sweeper. In order: (a) age per camera, (b) per-camera quota, (c) global cap,
+ * (d) free-disk floor — oldest first, in batches that yield to the event loop. It never deletes a
+ * segment that is read-locked or evidence-locked: the delete statement itself carries that condition.
+ * Every deletion is crash-ordered: row → tombstone (one transaction), unlink + fsync, drop tombstone.
+ */
+export class RetentionService {
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private running: Promise<SweepReport> | undefined;
+  private lastBlocked: SweepReport['blocked'] = null;
+  private readonly disk: DiskProbe;
+
+  constructor(private readonly d: RetentionDeps) {
+    this.disk = d.disk ?? probeDisk;
+  }
+
+  /** The last sweep's block, for readiness. */
+  get blocked(): SweepReport['blocked'] {
+    return this.lastBlocked;
+  }
+
+  start(): void {
+    this.loop ??= (async () => {
+      const signal = this.abort.signal;
+      while (!signal.aborted) {
+        try {
+          await this.sweepOnce({ dryRun: false });
+        } catch (err) {
+          this.d.log.error({ err }, 'retention sweep failed');
+        }
+        await sleep(this.d.config.intervalSeconds * 1000, signal);
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+  }
+
+  /** Finishes deletions a crash interrupted: unlink what the tombstones name, then drop them. */
+  async finishTombstones(): Promise<number> {
+    let done = 0;
+    for (;;) {
+      const batch = await listTombstones(this.d.db, this.d.config.batchSize);
+      if (batch.length === 0) return done;
+      const paths = batch.map((t) => t.path);
+      await unlinkAndSync(this.d.dataDir, paths);
+      await dropTombstones(this.d.db, paths);
+      done += batch.length;
+    }
+  }
+
+  /** One sweep; concurrent callers share the sweep in progress. */
+  sweepOnce(opts: { dryRun: boolean }): Promise<SweepReport> {
+    if (this.running) return this.running;
+    this.running = this.sweep(opts.dryRun).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async sweep(dryRun: boolean): Promise<SweepReport> {
+    const report: SweepReport = { dryRun, byReason: {}, blocked: null };
+    const now = this.d.clock.nowMs();
+    if (!dryRun) await this.finishTombstones();
+    const planned = new Set<number>();
+    const policies = await retentionPolicies(this.d.db);
+    const bytes = await bytesByCamera(this.d.db);
+
+    // (a) age
+    for (const p of policies) {
+      if (p.retentionHours === null) continue;
+      const cutoff = now - p.retentionHours * 3600_000;
+      await this.deleteWhile(report, 'age', { cameraId: p.id, endedByMs: cutoff }, () => true, planned, bytes);
+    }
+    // (b) per-camera quota
+    for (const p of policies) {
+      if (p.storageQuotaBytes === null) continue;
+      const quota = p.storageQuotaBytes;
+      const over = () => (bytes.get(p.id) ?? 0) > quota;
+      if (!over()) continue;
+      await this.deleteWhile(report, 'camera_quota', { cameraId: p.id }, over, planned, bytes);
+      if (over()) report.blocked ??= { reason: 'camera_quota', detail: `camera ${p.id} is over its quota with only held or read-locked footage left` };
+    }
+    // (c) global cap
+    const cap = this.d.config.maxBytes;
+    if (cap !== null) {
+      const total = () => [...bytes.values()].reduce((a, b) => a + b, 0);
+      await this.deleteWhile(report, 'global_cap', {}, () => total() > cap, planned, bytes);
+      if (total() > cap) report.blocked ??= { reason: 'global_cap', detail: 'footage exceeds retention.max_bytes with only held or read-locked footage left' };
+    }
+    // (d) free-disk floor
+    let space = await this.disk(this.d.dataDir);
+    const floor = 'bytes' in this.d.config.minFree ? this.d.config.minFree.bytes : this.d.config.minFree.fraction * space.totalBytes;
+    let freedSinceProbe = 0;
+    const short = (chosenBytes = 0) => space.freeBytes + freedSinceProbe + chosenBytes < floor;
+    if (short()) {
+      await this.deleteWhile(report, 'disk_floor', {}, short, planned, bytes, async (freed) => {
+        if (dryRun) freedSinceProbe += freed;
+        else space = await this.disk(this.d.dataDir);
+      });
+      if (short()) {
+        report.blocked = { reason: 'disk_floor', detail: `free space ${space.freeBytes} B is below the floor of ${Math.round(floor)} B and only held or read-locked footage is left` };
+      }
+    }
+    if (!dryRun) {
+      const orphans = await reclaimOrphans(this.d, now);
+      if (orphans.segments > 0) report.byReason.orphan = orphans;
+    }
+    await this.announce(report);
+    return report;
+  }
+
+  /**
+   * Deletes (or, dry, plans) the oldest deletable segments matching `q` while `more()` holds,
+   * one batch at a time, yielding to the event loop between batches.
+   */
+  private async deleteWhile(
+    report: SweepReport,
+    reason: DeleteReason,
+    q: { cameraId?: string; endedByMs?: number },
+    /** Whether more must go, given the bytes already chosen in the current batch. */
+    more: (chosenBytes: number) => boolean,
+    planned: Set<number>,
+    bytes: Map<string, number>,
+    afterBatch?: (freedBytes: number) => Promise<void>,
+  ): Promise<void> {
+    const batchSize = this.d.config.batchSize;
+    let after: { startMs: number; id: number } | undefined;
+    while (more(0) && !this.abort.signal.aborted) {
+      const page = await listDeletable(this.d.db, { ...q, after, limit: batchSize });
+      if (page.length === 0) return;
+      const last = page.at(-1) as Candidate;
+      after = { startMs: last.startMs, id: last.id };
+      // Take only as many as the limit needs (quota/cap/floor), all of them for age.
+      const chosen: Candidate[] = [];
+      let chosenBytes = 0;
+      for (const c of page) {
+        if (planned.has(c.id)) continue;
+        if (reason !== 'age' && !more(chosenBytes)) break;
+        chosen.push(c);
+        chosenBytes += c.sizeBytes;
+        planned.add(c.id);
+        bytes.set(c.cameraId, (bytes.get(c.cameraId) ?? 0) - c.sizeBytes);
+      }
+      let gone = chosen;
+      if (!report.dryRun && chosen.length > 0) {
+        gone = await deleteToTombstones(this.d.db, chosen.map((c) => c.id), reason, this.d.clock.nowMs());
+        // A lock that won the race keeps its segment, and its bytes.
+        const goneIds = new Set(gone.map((g) => g.id));
+        for (const c of chosen) if (!goneIds.has(c.id)) bytes.set(c.cameraId, (bytes.get(c.cameraId) ?? 0) + c.sizeBytes);
+        const paths = gone.map((g) => g.path);
+        await unlinkAndSync(this.d.dataDir, paths);
+        await dropTombstones(this.d.db, paths);
+      }
+      const freed = gone.reduce((a, g) => a + g.sizeBytes, 0);
+      const t = (report.byReason[reason] ??= { segments: 0, bytes: 0 });
+      t.segments += gone.length;
+      t.bytes += freed;
+      await afterBatch?.(freed);
+      // Let HTTP requests in between batches.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private async announce(report: SweepReport): Promise<void> {
+    const deleted = Object.values(report.byReason).reduce((a, t) => a + t.segments, 0);
+    if (deleted > 0 && !report.dryRun) {
+      await this.d.events.emit({
+        type: 'retention_deleted',
+        requestId: null,
+        payload: {
+          segments: deleted,
+          bytes: Object.values(report.byReason).reduce((a, t) => a + t.bytes, 0),
+          by_reason: report.byReason,
+        },
+      });
+    }
+    const wasBlocked = this.lastBlocked;
+    if (!report.dryRun) this.lastBlocked = report.blocked;
+    if (report.blocked && !report.dryRun && (!wasBlocked || wasBlocked.reason !== report.blocked.reason)) {
+      await this.d.events.emit({
+        type: 'retention_blocked',
+        severity: 'critical',
+        requestId: null,
+        payload: { reason: report.blocked.reason, detail: report.blocked.detail },
+      });
+    }
+  }
+}
