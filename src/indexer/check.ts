@@ -54,8 +54,10 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
   const report: CheckReport = { online: opts.online, rows: 0, files: 0, problems: [], repaired: [], inProgress: 0 };
   const root = join(d.dataDir, 'recordings');
 
+  const tombstones = await listTombstones(d.db);
+  // A tombstoned file is a deletion under way (or interrupted): not an unindexed file.
+  const tombstoned = new Set(tombstones.map((t) => t.path));
   if (!opts.online) {
-    const tombstones = await listTombstones(d.db);
     for (const t of tombstones) report.problems.push({ kind: 'unresolved_tombstone', path: t.path, detail: 'deletion interrupted' });
     if (opts.repair && tombstones.length > 0) {
       report.repaired.push(`finished ${await d.retention.finishTombstones()} interrupted deletions`);
@@ -97,7 +99,7 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
     for (const name of names) {
       report.files++;
       const rel = `recordings/${cam.name}/${name}`;
-      if (byPath.has(rel)) continue;
+      if (byPath.has(rel) || tombstoned.has(rel)) continue;
       const st = await stat(join(root, cam.name, name)).catch(() => undefined);
       if (opts.online && st && opts.nowMs - st.mtimeMs < IN_PROGRESS_MS) {
         report.inProgress++;
