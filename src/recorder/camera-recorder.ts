@@ -155,6 +155,8 @@ export class CameraRecorder {
       },
     }, () => clock.nowMs());
     this.proc = proc;
+    // stop() may have run while this process was being started: it must not outlive the recorder.
+    if (this.abort.signal.aborted) void proc.stop(config.stopTimeoutMs);
     if (proc.pid > 0) await setRunning(db, cam.id, 'connecting', proc.pid, clock.nowMs());
     this.log.info({ pid: proc.pid, url: redactUrl(cam.mainUrl) }, 'recorder started');
 
