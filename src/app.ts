@@ -17,6 +17,7 @@ import { spawnRecorder, type RecorderLauncher } from './media/ffmpeg-process.js'
 import { CameraService } from './recorder/camera.service.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
+import { EvidenceService } from './retention/evidence.service.js';
 import { RetentionService } from './retention/retention.service.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -70,12 +71,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   });
   const cameras = new CameraService({ db, clock, events, recorders });
   const footage = new FootageService(db);
+  const evidence = new EvidenceService({ db, events });
   let ready = false;
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
   const http = await buildHttpServer({
     cameras,
     footage,
+    evidence,
     clock,
     log,
     health: {

@@ -1,8 +1,10 @@
 import type { CameraStatus } from '../db/camera-status.repo.js';
 import type { CameraRow } from '../db/camera.repo.js';
+import type { Incident } from '../db/evidence.repo.js';
 import type { EventRow } from '../db/event.repo.js';
 import type { Gap } from '../db/gap.repo.js';
 import type { Segment } from '../db/segment.repo.js';
+import type { RangeHold } from '../retention/evidence.service.js';
 import { redactUrl } from '../shared/redact.js';
 import { toIso, toIsoOrNull } from '../shared/time.js';
 
@@ -62,6 +64,24 @@ export const gapOut = (g: Gap) => ({
   fill_attempts: g.fillAttempts,
   last_error: g.lastError === null ? null : redactUrl(g.lastError),
   detected_at: toIso(g.detectedAtMs),
+});
+
+export const rangeHoldOut = (h: RangeHold) => ({
+  camera_id: h.cameraId,
+  from: toIso(h.fromMs),
+  to: toIso(h.toMs),
+  segments: h.segments,
+  bytes: h.bytes,
+  incident_id: h.incidentId,
+});
+
+export const incidentOut = (i: Incident) => ({
+  id: i.id,
+  segments: i.segments,
+  bytes: i.bytes,
+  first: toIso(i.firstMs),
+  last: toIso(i.lastMs),
+  cameras: i.cameraIds,
 });
 
 export const eventOut = (e: EventRow) => ({

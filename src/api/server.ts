@@ -5,10 +5,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { FootageService } from '../indexer/footage.service.js';
 import type { CameraService } from '../recorder/camera.service.js';
+import type { EvidenceService } from '../retention/evidence.service.js';
 import type { Clock } from '../shared/clock.js';
 import { registerErrorHandler } from './error-handler.js';
 import { requestIdFor } from './request-id.js';
 import { cameraRoutes } from './routes/cameras.routes.js';
+import { evidenceRoutes } from './routes/evidence.routes.js';
 import { footageRoutes } from './routes/footage.routes.js';
 import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
 import { ErrorBody } from './schemas/common.js';
@@ -17,6 +19,7 @@ import { validatorCompiler } from './validation.js';
 export interface HttpDeps {
   cameras: CameraService;
   footage: FootageService;
+  evidence: EvidenceService;
   health: HealthDeps;
   clock: Clock;
   log: Logger;
@@ -50,6 +53,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(healthRoutes, { deps: deps.health });
       await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage });
       await api.register(footageRoutes, { footage: deps.footage, clock: deps.clock });
+      await api.register(evidenceRoutes, { evidence: deps.evidence });
     },
     { prefix: '/api/v1' },
   );

@@ -25,7 +25,7 @@ export interface Segment {
   indexedAtMs: number;
 }
 
-function toSegment(r: Selectable<SegmentsTable>): Segment {
+export function toSegment(r: Selectable<SegmentsTable>): Segment {
   return {
     id: r.id,
     cameraId: r.camera_id,

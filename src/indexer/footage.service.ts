@@ -1,4 +1,5 @@
 import type { Db } from '../db/connection.js';
+import { decodeCursor, encodeCursor } from '../shared/cursor.js';
 import { getCamera } from '../db/camera.repo.js';
 import { getStatus, type CameraStatus } from '../db/camera-status.repo.js';
 import { listEvents, type EventQuery, type EventRow } from '../db/event.repo.js';
@@ -61,14 +62,4 @@ export class FootageService {
   events(q: EventQuery): Promise<EventRow[]> {
     return listEvents(this.db, q);
   }
-}
-
-function encodeCursor(startMs: number, id: number): string {
-  return Buffer.from(`${startMs}:${id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { startMs: number; id: number } {
-  const m = /^(-?\d{1,16}):(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m) throw invalidArgument('cursor is not one this API returned', 'cursor');
-  return { startMs: Number(m[1]), id: Number(m[2]) };
 }

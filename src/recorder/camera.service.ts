@@ -11,15 +11,13 @@ import {
   type CameraRow,
 } from '../db/camera.repo.js';
 import type { EventLog } from '../events/event-log.js';
+import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';
 import { conflict, notFound } from '../shared/errors.js';
 import { redactUrl } from '../shared/redact.js';
 import type { RecorderManager } from './recorder-manager.js';
 
-/** Who asked: routes pass their request id, so the events they cause carry it. */
-export interface Actor {
-  requestId: string | null;
-}
+export type { Actor };
 
 /** Camera management: the cameras table, its events, and keeping recorders in step with it. */
 export class CameraService {

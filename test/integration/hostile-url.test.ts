@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { readCatalog } from '../support/footage.js';
