@@ -69,7 +69,7 @@ describe('bad input gets a clear 4xx naming the field and changes nothing', () =
     ['events limit too big', 'GET', '/events?limit=5000', undefined, 400, 'limit'],
   ];
 
-  it.each(cases)('%s → %i', async (_name, method, path, body, status, field) => {
+  it.each(cases)('%s: %s %s', async (_name, method, path, body, status, field) => {
     before = snapshot();
     const res = await send(method, path, body);
     expect(res.status).toBe(status);
