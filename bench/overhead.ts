@@ -1,0 +1,315 @@
+/**
+ * Figures 1 and 2: recording overhead at N cameras (Vigil + its ffmpegs vs the same number of bare
+ * ffmpegs with the recorder's argv, on one shared RTSP mount), Vigil's RSS, and segment close → row
+ * visible latency (observed during the Vigil phase).
+ */
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { RtspServer, rtspServerAvailable } from '../src/demo/rtsp-server.js';
+import { defer, tempDir } from './cleanup.js';
+import { allStats, CpuTracker, percentile, RssTracker, sleep, waitUntil } from './proc.js';
+import { spawnBareRecorder, startVigilChild, type VigilChild, type VigilEntry } from './processes.js';
+import { check, fmt, goal, type Row, type SectionResult } from './report.js';
+
+export interface OverheadOptions {
+  cameras: number;
+  seconds: number;
+  warmupSeconds: number;
+  segmentSeconds: number;
+  entry: VigilEntry;
+  overhead: boolean;
+  latency: boolean;
+  log: (msg: string) => void;
+}
+
+const MOUNT = {
+  name: 'bench',
+  pattern: 'snow',
+  width: 1280,
+  height: 720,
+  fps: 15,
+  bitrateKbps: 2000,
+  shared: true,
+} as const;
+
+const SAMPLE_MS = 500;
+const LATENCY_POLL_MS = 20;
+
+interface Window {
+  cpu: CpuTracker;
+  /** The root processes alone (for Vigil: the Node process without its ffmpegs). */
+  own: CpuTracker;
+  server: CpuTracker;
+  rss?: RssTracker;
+  startWallMs: number;
+  endWallMs: number;
+}
+
+/** Measures the trees for `seconds`, sampling every 500 ms. */
+async function measure(roots: () => number[], serverPid: number, seconds: number, rssPid?: number): Promise<Window> {
+  const cpu = new CpuTracker(roots);
+  const own = new CpuTracker(roots, false);
+  const server = new CpuTracker(() => [serverPid]);
+  const rss = rssPid === undefined ? undefined : new RssTracker(() => rssPid);
+  let stats = allStats();
+  const startWallMs = Date.now();
+  cpu.start(stats);
+  own.start(stats);
+  server.start(stats);
+  rss?.sample();
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    await sleep(Math.min(SAMPLE_MS, Math.max(0, end - performance.now())));
+    stats = allStats();
+    cpu.sample(stats);
+    own.sample(stats);
+    server.sample(stats);
+    rss?.sample();
+  }
+  stats = allStats();
+  cpu.stop(stats);
+  own.stop(stats);
+  server.stop(stats);
+  return { cpu, own, server, ...(rss ? { rss } : {}), startWallMs, endWallMs: Date.now() };
+}
+
+function camIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `cam${String(i + 1).padStart(2, '0')}`);
+}
+
+async function phaseBare(o: OverheadOptions, server: RtspServer): Promise<Window & { files: number }> {
+  const dir = await tempDir('vigil-bench-bare-');
+  try {
+    const recs = camIds(o.cameras).map((id) => {
+      const out = join(dir.path, id);
+      mkdirSync(out, { recursive: true });
+      return spawnBareRecorder(server.url(MOUNT.name), out, o.segmentSeconds);
+    });
+    try {
+      await withTimeout(Promise.all(recs.map((r) => r.recording)), 60_000, 'bare ffmpegs to start recording');
+      o.log(`  phase A: ${o.cameras} bare ffmpeg recording; warm-up ${o.warmupSeconds} s, then ${o.seconds} s measured`);
+      await sleep(o.warmupSeconds * 1000);
+      const w = await measure(() => recs.map((r) => r.pid), server.pid, o.seconds);
+      await Promise.all(recs.map((r) => r.stop()));
+      const files = camIds(o.cameras).reduce((n, id) => n + readdirSync(join(dir.path, id)).length, 0);
+      return { ...w, files };
+    } finally {
+      await Promise.all(recs.map((r) => r.stop()));
+    }
+  } finally {
+    await dir.remove();
+  }
+}
+
+interface Seen {
+  path: string;
+  indexedAtMs: number;
+  seenAtMs: number;
+}
+
+/** Polls the catalog read-only and notes when each row first became visible. */
+function startRowPoller(dbPath: string): { seen: Map<number, Seen>; stop: () => void } {
+  const db = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
+  const q = db.prepare<[number], { id: number; path: string; indexed_at_ms: number }>(
+    'SELECT id, path, indexed_at_ms FROM segments WHERE id > ? ORDER BY id',
+  );
+  const seen = new Map<number, Seen>();
+  let lastId = 0;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    try {
+      for (const r of q.all(lastId)) {
+        seen.set(r.id, { path: r.path, indexedAtMs: r.indexed_at_ms, seenAtMs: now });
+        lastId = Math.max(lastId, r.id);
+      }
+    } catch {
+      /* busy or closing: the next tick tries again */
+    }
+  }, LATENCY_POLL_MS);
+  const undo = defer('row poller', () => {
+    clearInterval(timer);
+    db.close();
+  });
+  return { seen, stop: () => void undo() };
+}
+
+function catalogSummary(dbPath: string): { segments: number; gaps: number; reconnects: number; notRecording: number } {
+  const db = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const one = (sql: string) => Number((db.prepare(sql).get() as { n: number | null }).n ?? 0);
+    return {
+      segments: one('SELECT count(*) AS n FROM segments'),
+      gaps: one('SELECT count(*) AS n FROM recording_gaps'),
+      reconnects: one('SELECT sum(reconnect_count) AS n FROM camera_status'),
+      notRecording: one("SELECT count(*) AS n FROM camera_status WHERE state <> 'recording'"),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+async function phaseVigil(o: OverheadOptions, server: RtspServer) {
+  const work = await tempDir('vigil-bench-vigil-');
+  let vigil: VigilChild | undefined;
+  let poller: ReturnType<typeof startRowPoller> | undefined;
+  try {
+    const cams = camIds(o.cameras).map((id) => ({ id, url: server.url(MOUNT.name), segmentSeconds: o.segmentSeconds }));
+    vigil = await startVigilChild(work.path, cams, o.entry);
+    const dbPath = vigil.dbPath;
+    poller = startRowPoller(dbPath);
+    const statusDb = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      await waitUntil(
+        'every camera recording',
+        () => (statusDb.prepare("SELECT count(*) AS n FROM camera_status WHERE state = 'recording'").get() as { n: number }).n >= o.cameras,
+        60_000,
+        200,
+      );
+    } finally {
+      statusDb.close();
+    }
+    o.log(`  phase B: Vigil (${o.entry.kind}) recording ${o.cameras} cameras; warm-up ${o.warmupSeconds} s, then ${o.seconds} s measured`);
+    await sleep(o.warmupSeconds * 1000);
+    const v = vigil;
+    const w = await measure(() => [v.pid], server.pid, o.seconds, v.pid);
+    // Let rows of files closed just before the window's end appear.
+    await sleep(1500);
+    poller.stop();
+    const summary = catalogSummary(dbPath);
+    await vigil.stop();
+    const samples: Array<{ visibleMs: number; indexedMs: number }> = [];
+    for (const s of poller.seen.values()) {
+      let mtimeMs: number;
+      try {
+        mtimeMs = statSync(join(vigil.dataDir, s.path)).mtimeMs;
+      } catch {
+        continue;
+      }
+      if (mtimeMs < w.startWallMs || mtimeMs > w.endWallMs) continue;
+      samples.push({ visibleMs: s.seenAtMs - mtimeMs, indexedMs: s.indexedAtMs - mtimeMs });
+    }
+    return { ...w, summary, samples };
+  } finally {
+    poller?.stop();
+    await vigil?.stop();
+    await work.remove();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export async function runOverhead(o: OverheadOptions): Promise<SectionResult[]> {
+  const avail = await rtspServerAvailable();
+  if (!avail.ok) throw new Error(`RTSP server unavailable: ${avail.reason}`);
+  const server = await RtspServer.start({ mounts: [MOUNT] });
+  const stopServer = defer('RTSP server', () => server.stop());
+  try {
+    const bare = o.overhead ? await phaseBare(o, server) : undefined;
+    const vig = await phaseVigil(o, server);
+    const out: SectionResult[] = [];
+    const n = o.cameras;
+    const serverInfo = `${MOUNT.width}x${MOUNT.height} ${MOUNT.pattern} ${MOUNT.fps} fps ${MOUNT.bitrateKbps} kbps, shared`;
+    if (bare) {
+      const vigilPct = vig.cpu.percentOfCore;
+      const barePct = bare.cpu.percentOfCore;
+      const rows: Row[] = [
+        {
+          figure: `Recording CPU, ${n} cams (Vigil + its ffmpegs)`,
+          value: fmt.pct(vigilPct),
+          baseline: `${fmt.pct(barePct)} (${n} bare ffmpeg)`,
+          ratio: fmt.ratio(vigilPct / barePct),
+          goal: goal('≤ 1.10×', check(vigilPct / barePct, (r) => r <= 1.1)),
+        },
+        {
+          figure: '  of which the Vigil Node process',
+          value: fmt.pct(vig.own.percentOfCore),
+          baseline: `${fmt.pct(vigilPct - vig.own.percentOfCore)} (its ffmpegs)`,
+        },
+        {
+          figure: `Vigil Node RSS, ${n} cams (mean / max)`,
+          value: `${fmt.mib(vig.rss?.meanBytes ?? NaN)} / ${fmt.mib(vig.rss?.maxBytes ?? NaN)}`,
+          goal: goal('max ≤ 120 MiB', check(vig.rss?.maxBytes ?? NaN, (b) => b <= 120 * 1024 * 1024)),
+        },
+        {
+          figure: 'Fake cameras (RTSP server) CPU, not Vigil',
+          value: `${fmt.pct(vig.server.percentOfCore)} (phase B)`,
+          baseline: `${fmt.pct(bare.server.percentOfCore)} (phase A)`,
+        },
+      ];
+      out.push({
+        name: 'overhead',
+        rows,
+        data: {
+          cameras: n,
+          measuredSeconds: o.seconds,
+          warmupSeconds: o.warmupSeconds,
+          segmentSeconds: o.segmentSeconds,
+          rtspMount: serverInfo,
+          vigilEntry: o.entry.kind,
+          vigilEntryNote: o.entry.note || undefined,
+          bare: {
+            cpuSeconds: bare.cpu.cpuSeconds,
+            wallSeconds: bare.cpu.wallSeconds,
+            percentOfCore: barePct,
+            processes: bare.cpu.processes,
+            segmentFilesWritten: bare.files,
+          },
+          vigil: {
+            cpuSeconds: vig.cpu.cpuSeconds,
+            wallSeconds: vig.cpu.wallSeconds,
+            percentOfCore: vigilPct,
+            nodePercentOfCore: vig.own.percentOfCore,
+            ffmpegPercentOfCore: vigilPct - vig.own.percentOfCore,
+            processes: vig.cpu.processes,
+            rssMeanBytes: vig.rss?.meanBytes,
+            rssMaxBytes: vig.rss?.maxBytes,
+            rssNote: 'VmRSS of the Node process sampled every 500 ms; the table prints MiB (2^20 bytes); the goal is read as 120 MiB',
+            rssSeriesMiB: vig.rss?.samples.map((b) => Math.round((b / 2 ** 20) * 10) / 10),
+            catalog: vig.summary,
+          },
+          ratio: vigilPct / barePct,
+          rtspServer: { phaseAPercentOfCore: bare.server.percentOfCore, phaseBPercentOfCore: vig.server.percentOfCore },
+          goals: { ratio: 1.1, rssBytes: 120 * 1024 * 1024 },
+        },
+      });
+    }
+    if (o.latency) {
+      const vis = vig.samples.map((s) => s.visibleMs);
+      const idx = vig.samples.map((s) => s.indexedMs);
+      out.push({
+        name: 'latency',
+        rows: [
+          {
+            figure: `Segment close → row visible, ${n} cams (p50 / p95)`,
+            value: `${fmt.ms(percentile(vis, 50))} / ${fmt.ms(percentile(vis, 95))}`,
+            goal: goal('p95 ≤ 1000 ms', check(percentile(vis, 95), (p) => p <= 1000)),
+          },
+          {
+            figure: `  max, over ${vis.length} segments (${vig.summary.gaps} gaps, ${vig.summary.reconnects} reconnects)`,
+            value: fmt.ms(vis.length ? Math.max(...vis) : NaN),
+          },
+        ],
+        data: {
+          cameras: n,
+          segmentSeconds: o.segmentSeconds,
+          method: `close = mtime of the closed file; visible = first seen by a read-only SQLite poll every ${LATENCY_POLL_MS} ms`,
+          count: vis.length,
+          visibleMs: { p50: percentile(vis, 50), p95: percentile(vis, 95), max: vis.length ? Math.max(...vis) : null },
+          indexedAtMs: { p50: percentile(idx, 50), p95: percentile(idx, 95), max: idx.length ? Math.max(...idx) : null },
+          catalog: vig.summary,
+          goalP95Ms: 1000,
+        },
+      });
+    }
+    return out;
+  } finally {
+    await stopServer();
+  }
+}

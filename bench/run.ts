@@ -1,0 +1,123 @@
+/**
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp --quick]`
+ * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
+ * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
+ */
+import { parseArgs } from 'node:util';
+import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
+import { runOverhead } from './overhead.js';
+import { vigilEntry } from './processes.js';
+import { runQuery } from './query.js';
+import { machineInfo, renderTable, writeJson, type SectionResult } from './report.js';
+import { runTimestamp } from './timestamp.js';
+
+const NAMES = ['overhead', 'latency', 'query', 'timestamp'] as const;
+type Name = (typeof NAMES)[number];
+
+function usage(msg: string, code = 2): never {
+  (code === 0 ? process.stdout : process.stderr).write(
+    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--rows R] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
+  );
+  process.exit(code);
+}
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) usage(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+const { values } = parseArgs({
+  options: {
+    cameras: { type: 'string' },
+    seconds: { type: 'string' },
+    rows: { type: 'string' },
+    only: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (values.help) usage('prints the figures of the recording core and writes bench/results/latest.json', 0);
+const quick = values.quick ?? false;
+const cameras = positiveInt('cameras', values.cameras, quick ? 4 : 16);
+const seconds = positiveInt('seconds', values.seconds, quick ? 15 : 60);
+const rows = positiveInt('rows', values.rows, quick ? 100_000 : 1_000_000);
+const only = new Set<Name>();
+for (const n of (values.only ?? NAMES.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
+  if (!(NAMES as readonly string[]).includes(n)) usage(`unknown benchmark "${n}" (names: ${NAMES.join(', ')})`);
+  only.add(n as Name);
+}
+
+const log = (msg: string) => void process.stderr.write(`${msg}\n`);
+installSignalHandlers();
+
+const entry = vigilEntry(values.tsx ?? false);
+if (entry.note && (only.has('overhead') || only.has('latency') || only.has('timestamp'))) {
+  log(`bench: Vigil runs from ${entry.kind === 'tsx' ? 'src/ through tsx (RSS and CPU include the loader)' : 'dist/'}: ${entry.note}`);
+}
+const params = { cameras, seconds, rows, warmupSeconds: 5, segmentSeconds: 10, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
+const machine = machineInfo();
+const load1 = (machine['loadAvgAtStart'] as number[])[0] ?? 0;
+if (load1 > 0.5) log(`bench: load average is ${load1} before starting; other work on this machine will skew the CPU figures`);
+const startedAt = new Date();
+const sections: SectionResult[] = [];
+let crashed = false;
+
+async function section(names: Name[], label: string, fn: () => Promise<SectionResult[]>): Promise<void> {
+  const wanted = names.filter((n) => only.has(n));
+  if (wanted.length === 0 || wasInterrupted()) return;
+  log(`bench: ${label}…`);
+  const t0 = performance.now();
+  try {
+    sections.push(...(await fn()));
+  } catch (err) {
+    crashed = true;
+    const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    log(`bench: ${label} crashed: ${message}`);
+    sections.push({ name: wanted.join('+'), rows: [], data: {}, error: err instanceof Error ? err.message : String(err) });
+  }
+  log(`bench: ${label} done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+try {
+  await section(['overhead', 'latency'], `recording ${cameras} cameras (bare ffmpeg, then Vigil), ${seconds} s each`, () =>
+    runOverhead({
+      cameras,
+      seconds,
+      warmupSeconds: params.warmupSeconds,
+      segmentSeconds: params.segmentSeconds,
+      entry,
+      overhead: only.has('overhead'),
+      latency: only.has('latency'),
+      log,
+    }),
+  );
+  await section(['query'], `segment queries on ${rows} rows`, () =>
+    runQuery({ rows, cameras: 10, queries: 200, httpSeconds: quick ? 3 : 10, concurrency: 32, log }),
+  );
+  await section(['timestamp'], 'timestamp accuracy', () => runTimestamp({ repetitions: quick ? 3 : 5, entry, log }));
+} finally {
+  await cleanupAll();
+}
+
+const m = machine as { cpuModel: string; cpuCount: number; totalMemBytes: number; node: string; ffmpeg: string; os: string };
+const header = [
+  `Vigil bench — ${startedAt.toISOString()}`,
+  `machine: ${m.cpuModel} × ${m.cpuCount}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}, Node ${m.node}`,
+  `${m.ffmpeg}`,
+  `params: ${cameras} cameras, ${seconds} s measured after ${params.warmupSeconds} s warm-up, segment ${params.segmentSeconds} s, ${rows} rows, Vigil from ${entry.kind}${entry.note ? ` (${entry.note})` : ''}${quick ? ', --quick' : ''}`,
+  '',
+];
+process.stdout.write(header.join('\n') + renderTable(sections) + '\n');
+const file = writeJson({
+  startedAt: startedAt.toISOString(),
+  finishedAt: new Date().toISOString(),
+  machine,
+  params,
+  sections: Object.fromEntries(sections.map((s) => [s.name, { rows: s.rows, data: s.data, ...(s.error ? { error: s.error } : {}) }])),
+});
+log(`bench: results written to ${file}`);
+process.exit(crashed ? 1 : 0);
