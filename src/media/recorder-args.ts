@@ -33,7 +33,7 @@ export function buildRecorderArgs(i: RecorderArgsInput): string[] {
     '-nostats',
     '-loglevel', 'level+warning',
     '-progress', `pipe:${PROGRESS_FD}`,
-    '-stats_period', '0.25',
+    '-stats_period', '1',
     '-rtsp_transport', 'tcp',
     '-timeout', String(Math.round(i.socketTimeoutSeconds * 1_000_000)),
     '-i', i.url,
