@@ -5,13 +5,14 @@
  */
 import { parseArgs } from 'node:util';
 import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
+import { runExport } from './export.js';
 import { runOverhead } from './overhead.js';
 import { vigilEntry } from './processes.js';
 import { runQuery } from './query.js';
 import { machineInfo, renderTable, writeJson, type SectionResult } from './report.js';
 import { runTimestamp } from './timestamp.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -99,6 +100,9 @@ try {
     runQuery({ rows, cameras: 10, queries: 200, httpSeconds: quick ? 3 : 10, concurrency: 32, log }),
   );
   await section(['timestamp'], 'timestamp accuracy', () => runTimestamp({ repetitions: quick ? 3 : 5, entry, log }));
+  await section(['export'], 'clip export and snapshots', () =>
+    runExport({ minutes: quick ? 3 : 10, snapshots: quick ? 10 : 40, exactnessRanges: quick ? 5 : 20, repetitions: quick ? 2 : 5, log }),
+  );
 } finally {
   await cleanupAll();
 }

@@ -9,6 +9,9 @@ import { openDatabase, type OpenedDb } from './db/connection.js';
 import { clearReadLocks } from './db/read-lock.repo.js';
 import { startDemo, type Demo } from './demo/demo-cameras.js';
 import { EventLog } from './events/event-log.js';
+import { ClipService } from './export/clip.service.js';
+import { MediaJobs } from './export/media-jobs.js';
+import { SnapshotService } from './export/snapshot.service.js';
 import { FootageService } from './indexer/footage.service.js';
 import { Indexer } from './indexer/indexer.service.js';
 import { reconcileCamera } from './indexer/reconcile.js';
@@ -72,6 +75,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const cameras = new CameraService({ db, clock, events, recorders });
   const footage = new FootageService(db);
   const evidence = new EvidenceService({ db, events });
+  const mediaJobs = new MediaJobs({ maxJobs: config.media.maxJobs });
+  const exportDeps = { db, dataDir: config.dataDir, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
+  const clips = new ClipService({ ...exportDeps, clipMaxSeconds: config.media.clipMaxSeconds });
+  const snapshots = new SnapshotService(exportDeps);
   let ready = false;
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
@@ -79,6 +86,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     cameras,
     footage,
     evidence,
+    clips,
+    snapshots,
     clock,
     log,
     health: {
@@ -143,6 +152,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     },
     async stop() {
       ready = false;
+      // A download in flight would keep http.close() waiting: its ffmpeg is killed first.
+      mediaJobs.stop();
       await http.close();
       await retention.stop();
       await recorders.stopAll();

@@ -17,8 +17,10 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof VigilError) {
       const status = STATUS[err.kind];
-      if (status >= 500) return internal(err);
-      return reply.code(status).send({ error: err.kind, message: err.message, ...(err.field ? { field: err.field } : {}) });
+      // `unavailable` (busy, retry later) says nothing internal; every other 5xx stays in the log.
+      if (status >= 500 && err.kind !== 'unavailable') return internal(err);
+      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+      return reply.code(status).send({ ...err.details, error: err.kind, message: err.message, ...(err.field ? { field: err.field } : {}) });
     }
     if (err.validation) {
       const first = err.validation[0] as ErrorObject | undefined;

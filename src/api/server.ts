@@ -3,6 +3,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { ClipService } from '../export/clip.service.js';
+import type { SnapshotService } from '../export/snapshot.service.js';
 import type { FootageService } from '../indexer/footage.service.js';
 import type { CameraService } from '../recorder/camera.service.js';
 import type { EvidenceService } from '../retention/evidence.service.js';
@@ -11,6 +13,7 @@ import { registerErrorHandler } from './error-handler.js';
 import { requestIdFor } from './request-id.js';
 import { cameraRoutes } from './routes/cameras.routes.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
+import { exportRoutes } from './routes/export.routes.js';
 import { footageRoutes } from './routes/footage.routes.js';
 import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
 import { ErrorBody } from './schemas/common.js';
@@ -20,6 +23,8 @@ export interface HttpDeps {
   cameras: CameraService;
   footage: FootageService;
   evidence: EvidenceService;
+  clips: ClipService;
+  snapshots: SnapshotService;
   health: HealthDeps;
   clock: Clock;
   log: Logger;
@@ -54,6 +59,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage });
       await api.register(footageRoutes, { footage: deps.footage, clock: deps.clock });
       await api.register(evidenceRoutes, { evidence: deps.evidence });
+      await api.register(exportRoutes, { clips: deps.clips, snapshots: deps.snapshots });
     },
     { prefix: '/api/v1' },
   );

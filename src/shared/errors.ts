@@ -11,12 +11,22 @@ export class VigilError extends Error {
   readonly kind: ErrorKind;
   /** The request or config field the error is about, when there is one (e.g. `segment_seconds`). */
   readonly field: string | undefined;
+  /** Extra fields for the response body (e.g. the `gaps` of a clip range with no footage). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  /** For `unavailable`: when the client may retry (the `Retry-After` header). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(kind: ErrorKind, message: string, opts: { field?: string; cause?: unknown } = {}) {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    opts: { field?: string; cause?: unknown; details?: Record<string, unknown>; retryAfterSeconds?: number } = {},
+  ) {
     super(message, { cause: opts.cause });
     this.name = 'VigilError';
     this.kind = kind;
     this.field = opts.field;
+    this.details = opts.details;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
   }
 }
 

@@ -1,0 +1,278 @@
+/**
+ * Figures of clip export and snapshots, on synthesized footage: one 60-s 1080p segment of noisy
+ * H.264 (~2 Mbit/s, 25 fps, 2-s GOP, fragmented MP4 as the recorder writes it) copied into
+ * `minutes` contiguous segment files and indexed with `indexSegment`, served by an in-process Vigil
+ * and fetched with curl (a separate process, so the client does not share Vigil's event loop).
+ *
+ * - clip of all `minutes`: time to first byte; throughput ÷ `cat` of the same files into a pipe
+ *   (both warm in the page cache, measured in the same run);
+ * - clip exactness over random ranges: what a player that honours the edit list presents − the range;
+ * - snapshot latency p50/p95 at random instants of a 1080p segment.
+ *
+ * Standalone: `node --import tsx bench/export.ts [--minutes 10] [--snapshots 40] [--quick]`.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { copyFile, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { createApp, type VigilApp } from '../src/app.js';
+import { buildConfig } from '../src/config/config.js';
+import { upsertDeclaredCamera } from '../src/db/camera.repo.js';
+import { openDatabase } from '../src/db/connection.js';
+import { indexSegment } from '../src/db/segment.repo.js';
+import { cleanupAll, defer, installSignalHandlers, tempDir } from './cleanup.js';
+import { mean, percentile } from './proc.js';
+import { check, fmt, goal, renderTable, type SectionResult } from './report.js';
+
+const run = promisify(execFile);
+
+export interface ExportBenchOptions {
+  /** Minutes of footage the clip covers (one 60-s segment file per minute). */
+  minutes: number;
+  snapshots: number;
+  /** Random ranges whose clip exactness is measured. */
+  exactnessRanges: number;
+  /** Clip downloads (and cat runs) measured; the median is reported. */
+  repetitions: number;
+  log: (msg: string) => void;
+}
+
+const CAMERA = 'bench';
+const SEGMENT_S = 60;
+const FPS = 25;
+const GOP_FRAMES = 50;
+const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export async function runExport(o: ExportBenchOptions): Promise<SectionResult[]> {
+  const work = await tempDir('vigil-bench-export-');
+  const dataDir = join(work.path, 'data');
+  const camDir = join(dataDir, 'recordings', CAMERA);
+  await mkdir(camDir, { recursive: true });
+
+  o.log(`  synthesizing a ${SEGMENT_S}-s 1080p segment (noise, ~2 Mbit/s, ${FPS} fps, GOP ${GOP_FRAMES}) …`);
+  const source = join(work.path, 'source.mp4');
+  await run('ffmpeg', [
+    '-hide_banner', '-v', 'error',
+    '-f', 'lavfi', '-i', `testsrc2=size=1920x1080:rate=${FPS},noise=alls=12:allf=t`,
+    '-t', String(SEGMENT_S),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
+    '-b:v', '2M', '-maxrate', '2M', '-bufsize', '2M', '-g', String(GOP_FRAMES), '-pix_fmt', 'yuv420p',
+    '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4', source,
+  ]);
+
+  // Contiguous segments, as one recorder run writes them; each its own file (cat reads the same bytes).
+  const files: string[] = [];
+  const opened = await openDatabase(join(dataDir, 'vigil.db'));
+  try {
+    await upsertDeclaredCamera(
+      opened.db,
+      { id: CAMERA, name: CAMERA, mainUrl: 'rtsp://127.0.0.1:9/none', subUrl: null, segmentSeconds: SEGMENT_S, retentionHours: null, storageQuotaBytes: null, enabled: false },
+      'config',
+      T0,
+    );
+    for (let i = 0; i < o.minutes; i++) {
+      const startMs = T0 + i * SEGMENT_S * 1000;
+      const name = `${iso(startMs).replace(/[-:]/g, '').replace(/\.000Z$/, 'Z')}-bench.mp4`;
+      const file = join(camDir, name);
+      await copyFile(source, file);
+      files.push(file);
+      await indexSegment(
+        opened.db,
+        { cameraId: CAMERA, path: `recordings/${CAMERA}/${name}`, startMs, endMs: startMs + SEGMENT_S * 1000, sizeBytes: (await stat(file)).size, codec: 'h264', width: 1920, height: 1080, source: 'live', fps: FPS },
+        T0,
+      );
+    }
+  } finally {
+    await opened.close();
+  }
+  const totalBytes = (await stat(source)).size * o.minutes;
+
+  const app = await startApp(dataDir);
+  const stopApp = defer('in-process Vigil', () => app.stop());
+  try {
+    const base = `${app.url}/api/v1/cameras/${CAMERA}`;
+    const clipUrl = (fromMs: number, toMs: number) => `${base}/clip.mp4?from=${iso(fromMs)}&to=${iso(toMs)}`;
+    const endMs = T0 + o.minutes * SEGMENT_S * 1000;
+
+    // Warm the page cache for both sides, then alternate so drift hits both alike.
+    await catThroughPipe(files);
+    await curl(clipUrl(T0, endMs));
+    const cats: number[] = [];
+    const clips: Array<{ ttfbMs: number; totalMs: number; bytes: number }> = [];
+    for (let r = 0; r < o.repetitions; r++) {
+      cats.push(await catThroughPipe(files));
+      clips.push(await curl(clipUrl(T0, endMs)));
+      o.log(`  run ${r + 1}/${o.repetitions}: cat ${fmt.ms(cats.at(-1) as number)}, clip ${fmt.ms(clips.at(-1)?.totalMs ?? NaN)} (first byte ${fmt.ms(clips.at(-1)?.ttfbMs ?? NaN, 1)})`);
+    }
+    const catMs = percentile(cats, 50);
+    const clipMs = percentile(clips.map((c) => c.totalMs), 50);
+    const ttfbMs = percentile(clips.map((c) => c.ttfbMs), 50);
+    const catMBps = totalBytes / 1e6 / (catMs / 1000);
+    const clipMBps = totalBytes / 1e6 / (clipMs / 1000);
+    const ratio = clipMBps / catMBps;
+    // ffmpeg alone (same argv, stdout into a pipe): separates the remux from the HTTP path.
+    const ffmpegMs = await ffmpegAlone(files);
+
+    const rng = mulberry32(42);
+    const errorsMs: number[] = [];
+    const prerollsMs: number[] = [];
+    for (let i = 0; i < o.exactnessRanges; i++) {
+      const from = T0 + Math.round(rng() * (endMs - T0 - 40_000));
+      const to = from + 2000 + Math.round(rng() * 30_000);
+      const m = await exactness(clipUrl(from, to), join(work.path, 'exact.mp4'), (to - from) / 1000);
+      errorsMs.push(m.errorMs);
+      prerollsMs.push(m.prerollMs);
+    }
+
+    const latencies: number[] = [];
+    const first = T0;
+    await curl(`${base}/snapshot.jpg?at=${iso(first + 1000)}`);
+    for (let i = 0; i < o.snapshots; i++) {
+      const at = first + Math.round(rng() * (SEGMENT_S * 1000 - 1));
+      latencies.push((await curl(`${base}/snapshot.jpg?at=${iso(at)}`)).totalMs);
+    }
+    const ffmpegStartMs = await timeIt(() => run('ffmpeg', ['-hide_banner', '-version']));
+
+    const p50 = percentile(latencies, 50);
+    const p95 = percentile(latencies, 95);
+    const maxErr = Math.max(...errorsMs.map(Math.abs));
+    return [
+      {
+        name: 'export',
+        rows: [
+          { figure: `Clip of ${o.minutes} min (1080p, 2 Mbit/s, ${o.minutes} segment files): time to first byte`, value: fmt.ms(ttfbMs, 1), goal: goal('≤ 300 ms', check(ttfbMs, (v) => v <= 300)) },
+          {
+            figure: `Clip of ${o.minutes} min: throughput (HTTP, curl) vs cat of the same files into a pipe (warm cache)`,
+            value: `${fmt.num(clipMBps)} MB/s`,
+            baseline: `${fmt.num(catMBps)} MB/s`,
+            ratio: fmt.ratio(ratio),
+            goal: goal('≥ 0.8×', check(ratio, (v) => v >= 0.8)),
+          },
+          { figure: `Clip of ${o.minutes} min: ffmpeg remux alone (same argv, stdout into a pipe)`, value: `${fmt.num(totalBytes / 1e6 / (ffmpegMs / 1000))} MB/s`, baseline: `${fmt.num(catMBps)} MB/s`, ratio: fmt.ratio(catMs / ffmpegMs) },
+          {
+            figure: `Clip exactness (${o.exactnessRanges} random ranges): presented duration − range, max |error| (pre-roll cut by the edit list: mean/max)`,
+            value: fmt.ms(maxErr, 1),
+            baseline: `${fmt.ms(mean(prerollsMs))} / ${fmt.ms(Math.max(...prerollsMs))}`,
+            goal: goal(`≤ 1 frame (${fmt.ms(1000 / FPS)})`, check(maxErr, (v) => v <= 1000 / FPS + 1)),
+          },
+          {
+            figure: `Snapshot latency, 1080p, GOP ${GOP_FRAMES} (${o.snapshots} random instants): p50 / p95`,
+            value: `${fmt.ms(p50)} / ${fmt.ms(p95)}`,
+            baseline: `ffmpeg start ${fmt.ms(ffmpegStartMs)}`,
+            goal: goal('≤ 250 ms', check(p95, (v) => v <= 250)),
+          },
+        ],
+        data: {
+          minutes: o.minutes,
+          totalBytes,
+          segment: { seconds: SEGMENT_S, width: 1920, height: 1080, fps: FPS, gopFrames: GOP_FRAMES, bitrate: '2M' },
+          catMs: cats,
+          clipRuns: clips,
+          ffmpegAloneMs: ffmpegMs,
+          ratio,
+          exactness: { errorsMs, prerollsMs, maxAbsErrorMs: maxErr },
+          snapshotMs: latencies,
+          snapshotP50Ms: p50,
+          snapshotP95Ms: p95,
+          ffmpegStartMs,
+          method: 'in-process Vigil (tsx), curl client; throughput = footage bytes / wall time, median of repetitions',
+        },
+      },
+    ];
+  } finally {
+    await stopApp();
+    await work.remove();
+  }
+}
+
+async function startApp(dataDir: string): Promise<VigilApp> {
+  const config = buildConfig(
+    {
+      demo: false,
+      listen: '127.0.0.1:0',
+      log_level: 'warn',
+      retention: { min_free_bytes: 0 },
+      cameras: [{ id: CAMERA, main_url: 'rtsp://127.0.0.1:9/none', enabled: false }],
+    },
+    { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
+  );
+  const app = await createApp(config, { log: pino({ level: 'warn' }) });
+  await app.start();
+  return app;
+}
+
+async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** `curl` to /dev/null: time to first byte and total, as curl measures them. */
+async function curl(url: string): Promise<{ ttfbMs: number; totalMs: number; bytes: number }> {
+  const { stdout } = await run('curl', ['-sS', '--fail', '-o', '/dev/null', '-w', '%{time_starttransfer} %{time_total} %{size_download}', url]);
+  const [ttfb, total, bytes] = stdout.trim().split(' ').map(Number);
+  return { ttfbMs: (ttfb ?? NaN) * 1000, totalMs: (total ?? NaN) * 1000, bytes: bytes ?? NaN };
+}
+
+/** `cat files` with its stdout drained from a pipe by this process, as ffmpeg's stdout is drained by Vigil. */
+function catThroughPipe(files: string[]): Promise<number> {
+  return drain('cat', files);
+}
+
+async function ffmpegAlone(files: string[]): Promise<number> {
+  const { buildClipArgs, buildConcatList } = await import('../src/media/clip-args.js');
+  return drain('ffmpeg', buildClipArgs(), buildConcatList(files.map((absPath) => ({ absPath }))));
+}
+
+function drain(program: string, args: string[], stdin?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(program, args, { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'ignore'] });
+    if (stdin !== undefined) child.stdin?.end(stdin);
+    child.stdout?.resume();
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${program} exited ${code}`))));
+  });
+}
+
+/** Fetches a clip and measures what an edit-list-aware player presents against the range asked. */
+async function exactness(url: string, file: string, rangeS: number): Promise<{ errorMs: number; prerollMs: number }> {
+  await run('curl', ['-sS', '--fail', '-o', file, url]);
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time,duration', '-of', 'default=noprint_wrappers=1', file]);
+  const v = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=')));
+  const start = Number(v['start_time']);
+  const duration = Number(v['duration']);
+  return { errorMs: (duration + start - rangeS) * 1000, prerollMs: -start * 1000 };
+}
+
+/** Deterministic random instants, so runs compare. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { parseArgs } = await import('node:util');
+  const { values } = parseArgs({ options: { minutes: { type: 'string' }, snapshots: { type: 'string' }, quick: { type: 'boolean', default: false } } });
+  const quick = values.quick ?? false;
+  installSignalHandlers();
+  try {
+    const sections = await runExport({
+      minutes: Number(values.minutes ?? (quick ? 3 : 10)),
+      snapshots: Number(values.snapshots ?? (quick ? 10 : 40)),
+      exactnessRanges: quick ? 5 : 20,
+      repetitions: quick ? 2 : 5,
+      log: (m) => void process.stderr.write(`${m}\n`),
+    });
+    process.stdout.write(`${renderTable(sections)}\n`);
+  } finally {
+    await cleanupAll();
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * ffmpeg argv and concat list for a clip: the segment files of a range joined by the concat demuxer
+ * and remuxed (stream copy, never transcoded) into one fragmented MP4 written to stdout.
+ */
+
+export interface ClipPart {
+  /** Absolute path of a segment file (already checked to lie inside the recordings folder). */
+  absPath: string;
+  /** Where the clip starts inside this file (seconds of the file's media time); omitted = its start. */
+  inpointSeconds?: number;
+  /** Where the clip ends inside this file; omitted = its end. */
+  outpointSeconds?: number;
+}
+
+/**
+ * Fragmented MP4 so bytes flow at once on a pipe. `delay_moov` writes the moov after the first
+ * fragment is known, which lets the muxer add an edit list that skips the frames between the
+ * previous keyframe and the requested instant (with `empty_moov` alone it writes no edit list
+ * and shifts those frames to time 0 instead).
+ */
+export const CLIP_MOVFLAGS = '+frag_keyframe+empty_moov+delay_moov+default_base_moof';
+
+/**
+ * argv (without the program). The concat list is read from stdin; it may name files only (the
+ * protocol whitelist refuses anything else a list could point at). `-copyts` keeps the negative
+ * timestamps the concat demuxer gives the frames before the first file's inpoint, which is what
+ * the edit list is made from.
+ */
+export function buildClipArgs(): string[] {
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-loglevel', 'level+warning',
+    // Without it ffmpeg treats a file it cannot read mid-clip as the end and exits 0: the client
+    // would get a clip that looks complete but stops early. With it, the exit status says so.
+    '-xerror',
+    '-f', 'concat',
+    '-safe', '0',
+    '-protocol_whitelist', 'file,pipe',
+    // The default, stated: each file's SPS/PPS travel in-band, so a clip spanning a change of the
+    // camera's resolution stays decodable (with 0 the later files decode as garbage). Costs ~10 %.
+    '-auto_convert', '1',
+    '-copyts',
+    '-i', 'pipe:0',
+    // The recorder keeps only the first video stream; so does the clip.
+    '-map', '0:v:0',
+    '-c', 'copy',
+    '-movflags', CLIP_MOVFLAGS,
+    '-f', 'mp4',
+    'pipe:1',
+  ];
+}
+
+/** The ffconcat script for `parts`, in order: one `file` directive per part, each path quoted. */
+export function buildConcatList(parts: readonly ClipPart[]): string {
+  const lines = ['ffconcat version 1.0'];
+  for (const p of parts) {
+    lines.push(`file ${quoteConcatPath(p.absPath)}`);
+    if (p.inpointSeconds !== undefined) lines.push(`inpoint ${seconds(p.inpointSeconds)}`);
+    if (p.outpointSeconds !== undefined) lines.push(`outpoint ${seconds(p.outpointSeconds)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * `file:` + the absolute path in single quotes (a quote inside becomes '\'' as in a shell), so no
+ * character of a path can end the directive or make ffmpeg read it as another protocol. A control
+ * character (a newline would start a new directive) is refused outright.
+ */
+export function quoteConcatPath(absPath: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(absPath)) throw new Error(`segment path holds a control character: ${JSON.stringify(absPath)}`);
+  if (!absPath.startsWith('/')) throw new Error(`segment path is not absolute: ${absPath}`);
+  return `'file:${absPath.replace(/'/g, "'\\''")}'`;
+}
+
+function seconds(s: number): string {
+  if (!Number.isFinite(s) || s < 0) throw new Error(`invalid time in concat list: ${s}`);
+  return s.toFixed(3);
+}

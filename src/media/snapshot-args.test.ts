@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { buildSnapshotArgs, snapshotSeek, type FragmentTiming } from './snapshot-args.js';
+
+function valueOf(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+const HOSTILE = "/data/recordings/cam/a b;rm -rf ~ $(touch x)'\"|-i.mp4";
+
+describe('buildSnapshotArgs', () => {
+  it('passes the segment path as exactly one argv element, after -i, behind file:', () => {
+    const args = buildSnapshotArgs({ absPath: HOSTILE, seekSeconds: 1 });
+    expect(args.filter((a) => a === '-i')).toHaveLength(1);
+    expect(valueOf(args, '-i')).toBe(`file:${HOSTILE}`);
+    expect(args.filter((a) => a.includes('touch'))).toEqual([`file:${HOSTILE}`]);
+    expect(valueOf(args, '-protocol_whitelist')).toBe('file');
+  });
+
+  it('seeks on the input (before -i) and writes one MJPEG frame to stdout', () => {
+    const args = buildSnapshotArgs({ absPath: '/d/a.mp4', seekSeconds: 12.3456789 });
+    expect(args.indexOf('-ss')).toBeLessThan(args.indexOf('-i'));
+    expect(valueOf(args, '-ss')).toBe('12.345679');
+    expect(valueOf(args, '-frames:v')).toBe('1');
+    expect(valueOf(args, '-f')).toBe('image2');
+    expect(valueOf(args, '-c:v')).toBe('mjpeg');
+    expect(args.at(-1)).toBe('pipe:1');
+    expect(args).not.toContain('-vf');
+  });
+
+  it('decodes on one thread (a job takes one core)', () => {
+    const args = buildSnapshotArgs({ absPath: '/d/a.mp4', seekSeconds: 0 });
+    expect(valueOf(args, '-threads')).toBe('1');
+    expect(args.indexOf('-threads')).toBeLessThan(args.indexOf('-i'));
+  });
+
+  it('scales to the width asked, keeping the aspect ratio with an even height', () => {
+    expect(valueOf(buildSnapshotArgs({ absPath: '/d/a.mp4', seekSeconds: 0, width: 320 }), '-vf')).toBe('scale=320:-2');
+  });
+
+  it('refuses a width outside 16..3840, a fractional width, a negative seek and a relative path', () => {
+    for (const width of [15, 3841, 100.5, Number.NaN]) expect(() => buildSnapshotArgs({ absPath: '/d/a.mp4', seekSeconds: 0, width })).toThrow();
+    expect(() => buildSnapshotArgs({ absPath: '/d/a.mp4', seekSeconds: -0.1 })).toThrow();
+    expect(() => buildSnapshotArgs({ absPath: 'd/a.mp4', seekSeconds: 0 })).toThrow();
+  });
+});
+
+describe('snapshotSeek', () => {
+  // Two 1-s fragments of 15 frames each (frames every 1/15 s), as the recorder writes them.
+  const frags: FragmentTiming[] = [
+    { decodeTimeSeconds: 0, durationSeconds: 1, sampleCount: 15 },
+    { decodeTimeSeconds: 1, durationSeconds: 1, sampleCount: 15 },
+  ];
+  const d = 1 / 15;
+
+  it('lands half a frame before the frame shown at the instant, so -ss yields that frame', () => {
+    // 0.7 s is shown by frame 10 (0.6667 s … 0.7333 s).
+    const s = snapshotSeek(frags, 0, 0.7);
+    expect(s.frameSeconds).toBeCloseTo(10 * d, 9);
+    expect(s.seekSeconds).toBeCloseTo(9.5 * d, 9);
+  });
+
+  it('an instant exactly on a frame start gives that frame', () => {
+    expect(snapshotSeek(frags, 0, 1 + 3 * d).frameSeconds).toBeCloseTo(1 + 3 * d, 9);
+  });
+
+  it('past the last fragment, the last frame; at 0, the first frame (seek never negative)', () => {
+    expect(snapshotSeek(frags, 0, 5).frameSeconds).toBeCloseTo(1 + 14 * d, 9);
+    expect(snapshotSeek(frags, 0, 0)).toEqual({ seekSeconds: 0, frameSeconds: 0 });
+  });
+
+  it('works on a file whose media time does not start at 0', () => {
+    const shifted = frags.map((f) => ({ ...f, decodeTimeSeconds: (f.decodeTimeSeconds ?? 0) + 100 }));
+    const s = snapshotSeek(shifted, 100, 0.7);
+    expect(s.frameSeconds).toBeCloseTo(10 * d, 9);
+  });
+
+  it('without fragment timing, seeks to the instant itself', () => {
+    expect(snapshotSeek([], 0, 2.5)).toEqual({ seekSeconds: 2.5, frameSeconds: 2.5 });
+  });
+});
