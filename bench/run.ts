@@ -9,10 +9,11 @@ import { runExport } from './export.js';
 import { runOverhead } from './overhead.js';
 import { vigilEntry } from './processes.js';
 import { runQuery } from './query.js';
+import { runRetention } from './retention.js';
 import { machineInfo, renderTable, writeJson, type SectionResult } from './report.js';
 import { runTimestamp } from './timestamp.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -103,6 +104,7 @@ try {
   await section(['export'], 'clip export and snapshots', () =>
     runExport({ minutes: quick ? 3 : 10, snapshots: quick ? 10 : 40, exactnessRanges: quick ? 5 : 20, repetitions: quick ? 2 : 5, log }),
   );
+  await section(['retention'], 'retention sweep', () => runRetention({ segments: quick ? 10_000 : 100_000, log }));
 } finally {
   await cleanupAll();
 }
