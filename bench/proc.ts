@@ -194,18 +194,5 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Polls `fn` until truthy; throws `what` after `timeoutMs`. */
-export async function waitUntil<T>(what: string, fn: () => Promise<T> | T, timeoutMs: number, everyMs = 100): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
-}
+/** Polls `fn` until truthy; the tests' helper, shared. */
+export { waitFor as waitUntil } from '../test/support/harness.js';
