@@ -11,7 +11,9 @@ const program = new Command()
   .description('Vigil — an open-source network video recorder.')
   .version(VERSION)
   .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(`vigil: ${str}`) });
+  .configureOutput({ outputError: (str, write) => write(`vigil: ${str}`) })
+  // Usage errors (unknown command or option, missing value) exit 2, like the commands' own usage errors.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 program
   .command('serve')

@@ -79,6 +79,9 @@ describe('vigil check', () => {
     const both = await vigil(['retention', '--dry-run', '--run', '--data', '/tmp/none-such']);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('exactly one of --dry-run or --run');
+    const unknownFlag = await vigil(['check', '--bogus']);
+    expect(unknownFlag.code).toBe(2);
+    expect(unknownFlag.stderr).toContain("unknown option '--bogus'");
     const badConfig = await vigil(['check', '--config', '/nonexistent.yml']);
     expect(badConfig.code).toBe(2);
     expect(badConfig.stderr).toContain('config file not found');
