@@ -10,8 +10,23 @@ stdout carries machine-readable JSON lines only (one object per line, flushed):
   {"event":"first_rtp","mount":"/cam1","media":1,"wall_ms":1712345678901.2}
   {"event":"first_keyframe","mount":"/cam1","media":1,"wall_ms":1712345678899.7}
   {"event":"media_unprepared","mount":"/cam1","media":1,"wall_ms":...}
-  {"event":"play","mount":"/cam1","wall_ms":...}            (a client's PLAY request, every client)
+  {"event":"play","mount":"/cam1","wall_ms":...}            (a client's PLAY request, every client;
+                                                             "replay":true for an edge replay path)
+  {"event":"replay","mount":"/cam1","style":"hikvision","start_ms":...,"end_ms":...,"frames":N,"wall_ms":...}
+  {"event":"replay_end",...}       (the span was fully sent: EOS, RTCP BYE; frames = frames sent)
+  {"event":"replay_aborted",...}   (the replay media was torn down before its end)
+  {"event":"replay_refused","mount":"/cam1","style":...,"reason":"...","wall_ms":...}   (404 at DESCRIBE)
+  {"event":"stall_replays","on":true,"active":N,"wall_ms":...}   (ack of the stdin command)
 Human-readable logs (client connects, errors) go to stderr.
+
+Edge replay (mount keys edge=1, edge_since=<ms since epoch, default: server start>,
+edge_tz=<IANA zone, default UTC>): the mount also answers, for spans inside [edge_since, now],
+  /<name>/Streaming/tracks/101?starttime=20261125T101500Z&endtime=20261125T101530Z   (Hikvision, UTC)
+  /<name>/cam/playback?channel=1&starttime=2026_11_25_10_15_00&endtime=...           (Dahua, edge_tz)
+with a fresh pipeline streaming exactly (end - start) s at real time (key-int-max = fps), then EOS.
+Anything else on those paths gets 404 at DESCRIBE.
+stdin commands (one per line): "stall-replays 1" blocks the payloader of every running and new
+replay (RTSP sessions stay open, RTCP continues); "stall-replays 0" releases them.
 
 Mount SPEC: name[:key=value,...] with keys width, height, fps, bitrate (kbps), pattern
 (videotestsrc pattern nick, e.g. ball, smpte, snow), gop (keyframe interval in frames,
@@ -71,8 +86,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
             "bitrate": (16, 100000), "gop": (1, 100000)}
-BOOL_KEYS = ("shared", "clock")
-STR_KEYS = ("pattern", "user", "pass")
+BOOL_KEYS = ("shared", "clock", "edge")
+STR_KEYS = ("pattern", "user", "pass", "edge_tz")
+FLOAT_KEYS = ("edge_since",)
 
 
 def parse_bool(key, value):
@@ -91,7 +107,7 @@ def parse_mount(spec):
         raise ValueError("bad mount name %r (allowed: letters, digits, '_', '-', '.', '/')" % name)
     m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
          "pattern": "ball", "gop": None, "shared": True, "clock": True,
-         "user": None, "pass": None}
+         "user": None, "pass": None, "edge": False, "edge_since": None, "edge_tz": None}
     if rest:
         for item in rest.split(","):
             if not item.strip():
@@ -113,9 +129,17 @@ def parse_mount(spec):
                 m[k] = parse_bool(k, v)
             elif k in STR_KEYS:
                 m[k] = v
+            elif k in FLOAT_KEYS:
+                try:
+                    fv = float(v.strip())
+                except ValueError:
+                    raise ValueError("%s must be a number, got %r" % (k, v))
+                if not 0 <= fv < 1e15:
+                    raise ValueError("%s=%r out of range" % (k, v))
+                m[k] = fv
             else:
                 raise ValueError("unknown option %r in mount %r (known: %s)" % (
-                    k, name, ", ".join(list(INT_KEYS) + list(BOOL_KEYS) + list(STR_KEYS))))
+                    k, name, ", ".join(list(INT_KEYS) + list(BOOL_KEYS) + list(STR_KEYS) + list(FLOAT_KEYS))))
     if not PATTERN_RE.match(m["pattern"]):
         raise ValueError("bad pattern %r" % m["pattern"])
     if (m["user"] is None) != (m["pass"] is None):
@@ -124,7 +148,68 @@ def parse_mount(spec):
         raise ValueError("mount %r: user must be non-empty and contain no ':'" % name)
     if m["gop"] is None:
         m["gop"] = m["fps"]
+    if not m["edge"] and (m["edge_since"] is not None or m["edge_tz"] is not None):
+        raise ValueError("mount %r: edge_since / edge_tz need edge=1" % name)
+    if m["edge"]:
+        tz = m["edge_tz"] or "UTC"
+        try:
+            import zoneinfo
+            m["edge_zone"] = zoneinfo.ZoneInfo(tz)
+        except Exception:
+            raise ValueError("mount %r: unknown edge_tz %r (IANA name expected)" % (name, tz))
+        m["edge_tz"] = tz
     return m
+
+
+# ---------------------------------------------------------------------------
+# Edge replay requests (pure python)
+
+REPLAY_STYLES = (("hikvision", "Streaming/tracks/101"), ("dahua", "cam/playback"))
+HIK_TIME_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+DAHUA_TIME_RE = re.compile(r"^(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})$")
+
+
+def parse_query(query):
+    from urllib.parse import unquote
+    out = {}
+    for part in (query or "").split("&"):
+        if part:
+            k, _, v = part.partition("=")
+            out[unquote(k).lower()] = unquote(v)
+    return out
+
+
+def parse_replay_span(m, style, query):
+    """(start_ms, end_ms) of a replay request's query; ValueError(reason) when malformed.
+
+    Hikvision: starttime=20261125T101500Z (UTC). Dahua: starttime=2026_11_25_10_15_00 in the
+    mount's edge_tz (an ambiguous wall time in a DST fall-back hour is read with fold=0)."""
+    import datetime
+    q = parse_query(query)
+    if style == "hikvision":
+        rx, tz = HIK_TIME_RE, datetime.timezone.utc
+    else:
+        rx, tz = DAHUA_TIME_RE, m["edge_zone"]
+        if q.get("channel", "1") != "1":
+            raise ValueError("no channel %r on this camera" % q.get("channel"))
+
+    def instant(key):
+        v = q.get(key)
+        if v is None:
+            raise ValueError("missing %s" % key)
+        mt = rx.match(v)
+        if not mt:
+            raise ValueError("malformed %s %r" % (key, v))
+        try:
+            dt = datetime.datetime(*[int(g) for g in mt.groups()], tzinfo=tz)
+        except ValueError as e:
+            raise ValueError("invalid %s %r: %s" % (key, v, e))
+        return dt.timestamp() * 1000.0
+
+    start_ms, end_ms = instant("starttime"), instant("endtime")
+    if end_ms <= start_ms:
+        raise ValueError("endtime is not after starttime")
+    return start_ms, end_ms
 
 
 def parse_args(argv):
@@ -165,13 +250,15 @@ def parse_args(argv):
 # ---------------------------------------------------------------------------
 
 def main(argv):
+    started_ms = time.time() * 1000.0
     args, mounts = parse_args(argv)
 
     try:
         import gi
         gi.require_version("Gst", "1.0")
         gi.require_version("GstRtspServer", "1.0")
-        from gi.repository import GLib, Gst, GstRtspServer
+        gi.require_version("GstRtsp", "1.0")
+        from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
     except (ImportError, ValueError) as e:
         die(EXIT_MISSING, "cannot import GStreamer RTSP server bindings (%s); "
             "apt-get install python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0" % e)
@@ -186,6 +273,7 @@ def main(argv):
         die(EXIT_MISSING, "missing GStreamer elements: %s; apt-get install %s" % (
             ", ".join(e for e, _ in missing), " ".join(sorted(set(p for _, p in missing)))))
     have_clock = Gst.ElementFactory.find("clockoverlay") is not None
+    have_timeoverlay = Gst.ElementFactory.find("timeoverlay") is not None
     if not have_clock and any(m["clock"] for m in mounts):
         log("clockoverlay not available (gstreamer1.0-plugins-base pango plugin); streams will have no clock")
 
@@ -285,14 +373,7 @@ def main(argv):
             auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, pw), tok)
         server.set_auth(auth)
 
-    mount_points = server.get_mount_points()
-    mount_paths = []
-    for m in mounts:
-        path = "/" + m["name"]
-        factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(make_launch(m))
-        factory.set_shared(m["shared"])
-        factory.connect("media-configure", on_media_configure, path)
+    def apply_roles(factory, m):
         if cred_roles:
             # Every role may *access* every factory; only allowed roles may *construct*.
             # gst-rtsp-server answers a failed access check with 404 but a failed construct
@@ -304,7 +385,173 @@ def main(argv):
                     "%s, media.factory.access=(boolean)true, media.factory.construct=(boolean)%s"
                     % (role, "true" if role in allowed else "false"))
                 factory.add_role_from_structure(st)
+
+    # --- edge replay: a media factory per (mount, style) that builds a finite, non-shared
+    # pipeline from the request's query. Validation happens at DESCRIBE (pre-describe-request),
+    # so a span the edge does not hold is answered 404 like a camera with no recording.
+    replay_lock = threading.Lock()
+    replay_state = {"stalled": False, "n": 0, "pending": {}, "active": {}}
+    replay_paths = {}  # "/cam1/Streaming/tracks/101" -> (mount dict, style, live path)
+
+    def held_span_error(m, start_ms, end_ms):
+        since = m["edge_since"] if m["edge_since"] is not None else started_ms
+        now = time.time() * 1000.0
+        if start_ms < since:
+            return "span starts before the oldest footage held (%d < %d)" % (start_ms, since)
+        if end_ms > now:
+            return "span ends after now (%d > %d)" % (end_ms, now)
+        return None
+
+    def check_replay(path, query):
+        """(mount dict, style, live path, start_ms, end_ms, None) or (..., reason)."""
+        m, style, live_path = replay_paths[path]
+        try:
+            start_ms, end_ms = parse_replay_span(m, style, query)
+        except ValueError as e:
+            return m, style, live_path, None, None, str(e)
+        return m, style, live_path, start_ms, end_ms, held_span_error(m, start_ms, end_ms)
+
+    def stall_probe(_pad, _info):
+        return Gst.PadProbeReturn.OK  # a BLOCK probe: the streaming thread waits here
+
+    def apply_stall(st):
+        # Called with replay_lock held. Only block once the media is prepared: gst-rtsp-server
+        # needs the first buffer to answer DESCRIBE, and a flush (teardown) releases the block.
+        want = replay_state["stalled"] and st["prepared"] and not st["ended"]
+        if want and st["probe"] is None:
+            st["probe"] = st["pad"].add_probe(
+                Gst.PadProbeType.BLOCK | Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST,
+                stall_probe)
+        elif not want and st["probe"] is not None:
+            st["pad"].remove_probe(st["probe"])
+            st["probe"] = None
+
+    def set_stall(on):
+        with replay_lock:
+            replay_state["stalled"] = on
+            for st in replay_state["active"].values():
+                apply_stall(st)
+            n = len(replay_state["active"])
+        log("replays %s (%d active)" % ("stalled" if on else "resumed", n))
+        emit({"event": "stall_replays", "on": on, "active": n, "wall_ms": time.time() * 1000.0})
+
+    class ReplayFactory(GstRtspServer.RTSPMediaFactory):
+        def __init__(self, m, style, path):
+            GstRtspServer.RTSPMediaFactory.__init__(self)
+            self.m, self.style, self.path = m, style, path
+            self.set_shared(False)
+
+        def do_create_element(self, url):
+            m, _style, live_path, start_ms, end_ms, err = check_replay(self.path, url.query)
+            if err is not None:  # normally refused at DESCRIBE already
+                emit({"event": "replay_refused", "mount": live_path, "style": self.style,
+                      "reason": err, "wall_ms": time.time() * 1000.0})
+                return None
+            frames = max(1, int(round((end_ms - start_ms) / 1000.0 * m["fps"])))
+            overlay = ""
+            if m["clock"] and have_timeoverlay:
+                label = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(start_ms / 1000.0))
+                overlay = ('timeoverlay text="%s replay %s +" halignment=left valignment=top '
+                           'shaded-background=true font-desc="Sans 14" ! ' % (m["name"], label))
+            launch = ("( videotestsrc is-live=true num-buffers=%d pattern=%s "
+                      "! video/x-raw,width=%d,height=%d,framerate=%d/1 "
+                      "! %svideoconvert "
+                      "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
+                      "! h264parse "
+                      "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+                      % (frames, m["pattern"], m["width"], m["height"], m["fps"], overlay,
+                         m["bitrate"], m["fps"]))
+            try:
+                element = Gst.parse_launch(launch)
+            except GLib.Error as e:
+                log("replay pipeline error: %s" % e.message)
+                return None
+            with replay_lock:
+                replay_state["n"] += 1
+                rid = "replay%d" % replay_state["n"]
+                replay_state["pending"][rid] = {
+                    "mount": live_path, "style": self.style, "start_ms": start_ms,
+                    "end_ms": end_ms, "frames": frames}
+            element.set_name(rid)
+            return element
+
+    def on_replay_configure(_factory, media):
+        element = media.get_element()
+        rid = element.get_name() if element is not None else None
+        with replay_lock:
+            info = replay_state["pending"].pop(rid, None)
+        pay = element.get_by_name("pay0") if element is not None else None
+        if info is None or pay is None:
+            log("warning: replay media without request info (%s)" % rid)
+            return
+        base = {"mount": info["mount"], "style": info["style"], "start_ms": info["start_ms"],
+                "end_ms": info["end_ms"]}
+        st = {"pad": pay.get_static_pad("src"), "probe": None, "prepared": False,
+              "ended": False, "sent": 0}
+        with replay_lock:
+            replay_state["active"][rid] = st
+        log("replay %s: %s %s [%d, %d] %d frames" % (rid, info["mount"], info["style"],
+                                                     info["start_ms"], info["end_ms"], info["frames"]))
+        emit(dict(base, event="replay", frames=info["frames"], wall_ms=time.time() * 1000.0))
+
+        def on_sink(_pad, pinfo):
+            if pinfo.type & Gst.PadProbeType.BUFFER:
+                st["sent"] += 1
+            return Gst.PadProbeReturn.OK
+
+        def on_src_event(_pad, pinfo):
+            ev = pinfo.get_event()
+            if ev is not None and ev.type == Gst.EventType.EOS:
+                with replay_lock:
+                    first = not st["ended"]
+                    st["ended"] = True
+                if first:
+                    emit(dict(base, event="replay_end", frames=st["sent"],
+                              wall_ms=time.time() * 1000.0))
+            return Gst.PadProbeReturn.OK
+
+        pay.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_sink)
+        st["pad"].add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_src_event)
+
+        def on_prepared(_media):
+            with replay_lock:
+                st["prepared"] = True
+                apply_stall(st)
+
+        def on_unprepared(_media):
+            with replay_lock:
+                replay_state["active"].pop(rid, None)
+                ended = st["ended"]
+            if not ended:  # the client went away (or timed out) before the end of the span
+                emit(dict(base, event="replay_aborted", frames=st["sent"],
+                          wall_ms=time.time() * 1000.0))
+
+        media.connect("prepared", on_prepared)
+        media.connect("unprepared", on_unprepared)
+
+    mount_points = server.get_mount_points()
+    mount_paths = []
+    for m in mounts:
+        path = "/" + m["name"]
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(make_launch(m))
+        factory.set_shared(m["shared"])
+        factory.connect("media-configure", on_media_configure, path)
+        apply_roles(factory, m)
         mount_points.add_factory(path, factory)
+        if m["edge"]:
+            for style, suffix in REPLAY_STYLES:
+                rpath = path + "/" + suffix
+                if rpath in replay_paths or any(rpath == "/" + o["name"] for o in mounts):
+                    die(EXIT_USAGE, "replay path %s collides with another mount" % rpath)
+                rfactory = ReplayFactory(m, style, rpath)
+                rfactory.connect("media-configure", on_replay_configure)
+                apply_roles(rfactory, m)
+                mount_points.add_factory(rpath, rfactory)
+                replay_paths[rpath] = (m, style, path)
+            log("mount %s: edge replay since %s, tz %s" % (
+                path, "%d" % m["edge_since"] if m["edge_since"] is not None else "start",
+                m["edge_tz"]))
         mount_paths.append(path)
         log("mount %s: %dx%d@%d %dkbps gop=%d pattern=%s shared=%d clock=%d auth=%s" % (
             path, m["width"], m["height"], m["fps"], m["bitrate"], m["gop"], m["pattern"],
@@ -339,8 +586,30 @@ def main(argv):
                 path = None
             mount = match_mount(path)
             log("PLAY %s from %s" % (path, ip))
-            emit({"event": "play", "mount": mount, "wall_ms": now})
+            ev = {"event": "play", "mount": mount, "wall_ms": now}
+            if path in replay_paths:
+                ev["replay"] = True
+            emit(ev)
         client.connect("play-request", on_play)
+
+        def on_pre_describe(_client, ctx):
+            try:
+                path, query = ctx.uri.abspath, ctx.uri.query
+            except Exception:
+                return GstRtsp.RTSPStatusCode.OK
+            if path not in replay_paths:
+                return GstRtsp.RTSPStatusCode.OK
+            _m, style, live_path, start_ms, end_ms, err = check_replay(path, query)
+            if err is None:
+                return GstRtsp.RTSPStatusCode.OK
+            log("replay refused (404) for %s?%s: %s" % (path, query, err))
+            ev = {"event": "replay_refused", "mount": live_path, "style": style, "reason": err,
+                  "wall_ms": time.time() * 1000.0}
+            if start_ms is not None:
+                ev["start_ms"], ev["end_ms"] = start_ms, end_ms
+            emit(ev)
+            return GstRtsp.RTSPStatusCode.NOT_FOUND
+        client.connect("pre-describe-request", on_pre_describe)
 
     server.connect("client-connected", on_client_connected)
 
@@ -361,18 +630,41 @@ def main(argv):
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, on_signal, "SIGTERM")
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, on_signal, "SIGINT")
 
-    if args.exit_on_stdin_eof:
-        def on_stdin(fd, cond):
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                data = b""
-            if not data or cond & (GLib.IOCondition.HUP | GLib.IOCondition.ERR):
-                loop.quit()
-                log("stdin closed, exiting")
-                return GLib.SOURCE_REMOVE
+    # stdin: command lines ("stall-replays 1" / "stall-replays 0"); EOF exits with
+    # --exit-on-stdin-eof (the parent died), otherwise just stops reading.
+    stdin_buf = {"data": b""}
+
+    def on_command(line):
+        words = line.split()
+        if not words:
+            return
+        if words[0] == "stall-replays" and len(words) == 2 and words[1] in ("0", "1"):
+            set_stall(words[1] == "1")
+        else:
+            log("unknown stdin command %r" % line)
+
+    def on_stdin(fd, cond):
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if data:
+            stdin_buf["data"] += data
+            while b"\n" in stdin_buf["data"]:
+                line, stdin_buf["data"] = stdin_buf["data"].split(b"\n", 1)
+                on_command(line.decode("utf-8", "replace").strip())
             return GLib.SOURCE_CONTINUE
-        GLib.unix_fd_add_full(GLib.PRIORITY_DEFAULT, sys.stdin.fileno(),
+        if args.exit_on_stdin_eof:
+            loop.quit()
+            log("stdin closed, exiting")
+        return GLib.SOURCE_REMOVE
+
+    try:
+        stdin_fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):
+        stdin_fd = None
+    if stdin_fd is not None:
+        GLib.unix_fd_add_full(GLib.PRIORITY_DEFAULT, stdin_fd,
                               GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
                               on_stdin)
 

@@ -3,7 +3,14 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mountSpecArg, RtspServer, rtspServerAvailable, scriptPath } from './rtsp-server.js';
+import {
+  formatDahuaTime,
+  formatHikvisionTime,
+  mountSpecArg,
+  RtspServer,
+  rtspServerAvailable,
+  scriptPath,
+} from './rtsp-server.js';
 
 interface RunResult {
   code: number | null;
@@ -67,6 +74,21 @@ describe('mountSpecArg / scriptPath', () => {
     expect(() => mountSpecArg({ name: 'bad name' })).toThrow(/mount name/);
     expect(() => mountSpecArg({ name: 'c', fps: 0 })).toThrow(/fps/);
     expect(() => mountSpecArg({ name: 'c', user: 'u' })).toThrow(/together/);
+  });
+
+  it('builds edge SPEC keys and camera-style replay times', () => {
+    expect(mountSpecArg({ name: 'cam1', edge: {} })).toBe('cam1:edge=1');
+    expect(mountSpecArg({ name: 'cam1', edge: { sinceMs: 1795600000000.4, timezone: 'Europe/Paris' } })).toBe(
+      'cam1:edge=1,edge_since=1795600000000,edge_tz=Europe/Paris',
+    );
+    expect(() => mountSpecArg({ name: 'c', edge: { timezone: 'Mars/Olympus' } })).toThrow(/time zone/);
+    expect(() => mountSpecArg({ name: 'c', edge: { sinceMs: -1 } })).toThrow(/sinceMs/);
+    const t = Date.UTC(2026, 10, 25, 10, 15, 0, 900);
+    expect(formatHikvisionTime(t)).toBe('20261125T101500Z');
+    expect(formatDahuaTime(t)).toBe('2026_11_25_10_15_00');
+    expect(formatDahuaTime(t, 'Europe/Paris')).toBe('2026_11_25_11_15_00');
+    expect(formatDahuaTime(t, 'Asia/Tokyo')).toBe('2026_11_25_19_15_00');
+    expect(formatDahuaTime(Date.UTC(2026, 11, 31, 23, 0, 0), 'Asia/Tokyo')).toBe('2027_01_01_08_00_00');
   });
 
   it('finds the python script', async () => {
@@ -216,5 +238,147 @@ describe.skipIf(!availability.ok)('RtspServer (real gst-rtsp-server)', () => {
       /Address already in use|cannot listen/,
     );
     await server.stop();
+  });
+});
+
+/** ffmpeg pulling a replay URL into a file (stream copy), as the refill service does. */
+function pull(url: string, out: string, extra: string[] = [], timeoutMs = 20_000): Promise<RunResult> {
+  return run(
+    'ffmpeg',
+    ['-nostdin', '-v', 'error', ...extra, '-rtsp_transport', 'tcp', '-i', url, '-c', 'copy', '-f', out.endsWith('.ts') ? 'mpegts' : 'mp4', '-y', out],
+    timeoutMs,
+  );
+}
+
+describe.skipIf(!availability.ok)('RtspServer edge replay (real gst-rtsp-server, real ffmpeg)', () => {
+  let dir = '';
+  let server: RtspServer;
+  // Whole seconds, so the requested span is exactly expressible in both URL formats.
+  const since = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vigil-edge-'));
+    server = await RtspServer.start({
+      mounts: [
+        { name: 'cam1', width: 320, height: 240, fps: 15, edge: { sinceMs: since } },
+        { name: 'tokyo', width: 320, height: 240, fps: 10, edge: { sinceMs: since, timezone: 'Asia/Tokyo' } },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await server?.kill();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('Hikvision style: streams exactly the requested span, then ends so ffmpeg exits by itself', async () => {
+    const start = since + 30_000;
+    const url = server.replayUrl('cam1', 'hikvision', start, start + 4_000);
+    expect(url).toBe(
+      `rtsp://127.0.0.1:${server.port}/cam1/Streaming/tracks/101?starttime=${formatHikvisionTime(start)}&endtime=${formatHikvisionTime(start + 4_000)}`,
+    );
+    const t0 = Date.now();
+    const out = join(dir, 'hik.mp4');
+    const r = await pull(url, out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.signal).toBeNull();
+    // Real time: a 4 s span takes about 4 s.
+    expect(r.ms).toBeGreaterThan(3_000);
+    const f = await probeFile(out);
+    expect(f.codec).toBe('h264');
+    expect(Math.abs(f.duration - 4)).toBeLessThan(1);
+    const begun = await server.waitForReplayEvent('replay', 'cam1', { after: t0 });
+    expect(begun).toMatchObject({ style: 'hikvision', start_ms: start, end_ms: start + 4_000, frames: 60 });
+    const ended = await server.waitForReplayEvent('replay_end', 'cam1', { after: t0 });
+    expect(ended).toMatchObject({ start_ms: start, end_ms: start + 4_000, frames: 60 });
+    expect(ended.wall_ms - begun.wall_ms).toBeGreaterThan(3_000);
+    expect(server.eventTimes('play', 'cam1').some((t) => t >= t0)).toBe(true);
+  });
+
+  it('Dahua style honours the mount time zone (Asia/Tokyo)', async () => {
+    const start = since + 20_000;
+    const end = start + 2_000;
+    const tokyoUrl = server.replayUrl('tokyo', 'dahua', start, end);
+    // Tokyo is UTC+9 all year: the wall-time digits are the UTC ones shifted by 9 h.
+    const shifted = formatHikvisionTime(start + 9 * 3_600_000);
+    const digits = `${shifted.slice(0, 4)}_${shifted.slice(4, 6)}_${shifted.slice(6, 8)}_${shifted.slice(9, 11)}_${shifted.slice(11, 13)}_${shifted.slice(13, 15)}`;
+    expect(tokyoUrl).toContain(`/tokyo/cam/playback?channel=1&starttime=${digits}&endtime=`);
+    const t0 = Date.now();
+    const ok = await pull(tokyoUrl, join(dir, 'dahua.mp4'));
+    expect(ok.code, ok.stderr).toBe(0);
+    const f = await probeFile(join(dir, 'dahua.mp4'));
+    expect(Math.abs(f.duration - 2)).toBeLessThan(1);
+    await expect(server.waitForReplayEvent('replay_end', 'tokyo', { after: t0 })).resolves.toMatchObject({
+      style: 'dahua',
+      start_ms: start,
+      end_ms: end,
+      frames: 20,
+    });
+
+    // The same digits read as UTC (mount cam1 has no time zone) name a span 9 h in the future: 404.
+    const asUtc = tokyoUrl.replace('/tokyo/', '/cam1/');
+    const refusedUtc = await pull(asUtc, join(dir, 'no1.mp4'));
+    expect(refusedUtc.code).not.toBe(0);
+    expect(refusedUtc.stderr).toMatch(/404 Not Found/);
+    const ev1 = await server.waitForReplayEvent('replay_refused', 'cam1', { after: t0 });
+    expect(ev1.start_ms).toBe(start + 9 * 3_600_000);
+    // UTC digits sent to the Tokyo mount name a span 9 h earlier, before the footage held: 404.
+    const utcDigitsToTokyo = server.replayUrl('cam1', 'dahua', start, end).replace('/cam1/', '/tokyo/');
+    const refusedTokyo = await pull(utcDigitsToTokyo, join(dir, 'no2.mp4'));
+    expect(refusedTokyo.stderr).toMatch(/404 Not Found/);
+    const ev2 = await server.waitForReplayEvent('replay_refused', 'tokyo', { after: t0 });
+    expect(ev2.start_ms).toBe(start - 9 * 3_600_000);
+    expect(ev2.reason).toMatch(/before the oldest footage/);
+  });
+
+  it('answers 404 at DESCRIBE for spans not held and malformed requests', async () => {
+    const t0 = Date.now();
+    const before = await pull(server.replayUrl('cam1', 'hikvision', since - 10_000, since - 6_000), join(dir, 'before.mp4'));
+    expect(before.code).not.toBe(0);
+    expect(before.stderr).toMatch(/404 Not Found/);
+    const refused = await server.waitForReplayEvent('replay_refused', 'cam1', { after: t0 });
+    expect(refused).toMatchObject({ style: 'hikvision', start_ms: since - 10_000 });
+    expect(refused.reason).toMatch(/before the oldest footage/);
+
+    const base = `rtsp://127.0.0.1:${server.port}/cam1`;
+    const now = Date.now();
+    const bad = [
+      server.replayUrl('cam1', 'hikvision', now - 2_000, now + 10_000), // ends in the future
+      server.replayUrl('cam1', 'hikvision', since + 5_000, since + 5_000), // end <= start
+      `${base}/Streaming/tracks/101?starttime=2026-11-25T10:15:00Z&endtime=20261125T101530Z`, // malformed
+      `${base}/cam/playback?channel=2&starttime=${formatDahuaTime(since + 1_000)}&endtime=${formatDahuaTime(since + 2_000)}`,
+    ];
+    const results = await Promise.all(bad.map((u, i) => pull(u, join(dir, `bad${i}.mp4`))));
+    for (const r of results) expect(r.stderr).toMatch(/404 Not Found/);
+    expect(server.replayEvents('cam1').filter((e) => e.event === 'replay_refused' && e.wall_ms >= t0)).toHaveLength(5);
+    expect(server.replayEvents('cam1').filter((e) => e.event === 'replay' && e.wall_ms >= t0)).toHaveLength(0);
+  });
+
+  it('stallReplays(true) freezes a running replay with the session open; (false) lets new replays work', async () => {
+    const start = since + 5_000;
+    const t0 = Date.now();
+    const out = join(dir, 'stalled.ts');
+    const pulling = pull(server.replayUrl('cam1', 'hikvision', start, start + 30_000), out, ['-timeout', '2000000'], 25_000);
+    await server.waitForEvent('play', 'cam1', { after: t0, timeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 3_000)); // past ffmpeg's stream probing
+    await server.stallReplays(true);
+    const tStall = Date.now();
+    const r = await pulling;
+    // ffmpeg's socket timeout fires: it stops on its own well before the 30 s span (and our kill timer).
+    expect(r.signal).toBeNull();
+    expect(Date.now() - tStall).toBeLessThan(9_000);
+    expect(r.stderr).toMatch(/timed out/i);
+    const aborted = await server.waitForReplayEvent('replay_aborted', 'cam1', { after: t0 });
+    // The RTSP session stayed open while stalled: the media went away only when the client gave up.
+    expect(aborted.wall_ms - tStall).toBeGreaterThan(1_500);
+    expect(aborted.frames).toBeLessThan(15 * 8);
+    expect((await probeFile(out)).duration).toBeLessThan(8);
+    expect(server.replayEvents('cam1').some((e) => e.event === 'replay_end' && e.wall_ms >= t0)).toBe(false);
+
+    await server.stallReplays(false);
+    const t1 = Date.now();
+    const again = await pull(server.replayUrl('cam1', 'hikvision', start, start + 2_000), join(dir, 'after.mp4'), ['-timeout', '2000000']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(Math.abs((await probeFile(join(dir, 'after.mp4'))).duration - 2)).toBeLessThan(1);
+    await server.waitForReplayEvent('replay_end', 'cam1', { after: t1 });
   });
 });

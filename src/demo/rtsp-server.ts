@@ -5,6 +5,11 @@
  * The Python process prints JSON lines on stdout (`ready`, `first_rtp`, `first_keyframe`,
  * `media_unprepared`, `play`); logs go to stderr, of which the tail is kept for error messages.
  *
+ * Edge replay (`edge` on a mount): the server also answers camera-style replay requests for the
+ * span [edge.sinceMs, now] (see replayUrl()), streaming exactly the requested span at real time and
+ * ending it (RTCP BYE, so ffmpeg exits by itself); spans it does not hold get 404 at DESCRIBE.
+ * stallReplays(true) freezes replay media mid-stream with the RTSP session left open.
+ *
  * Timing notes (gst-rtsp-server 1.22): a live media is prepared on DESCRIBE, so `first_rtp` /
  * `first_keyframe` fire ~50-100 ms *before* the client's PLAY; that first buffer is held by the
  * server until PLAY and then delivered, so its wall_ms is the capture time of the first frame the
@@ -44,7 +49,21 @@ export interface RtspMountSpec {
   /** RTSP basic auth for this mount only (both or neither; no ',' allowed). */
   user?: string;
   pass?: string;
+  /**
+   * Fake edge storage (SD card): besides the live mount, serve Hikvision-style
+   * (`/<name>/Streaming/tracks/101?starttime=…Z&endtime=…Z`, UTC) and Dahua-style
+   * (`/<name>/cam/playback?channel=1&starttime=YYYY_MM_DD_hh_mm_ss&endtime=…`, wall time in
+   * `timezone`) replay requests for any span inside [sinceMs, now]; other spans get 404.
+   */
+  edge?: {
+    /** Oldest footage held, ms since the epoch. Default: when the server started. */
+    sinceMs?: number;
+    /** IANA zone for Dahua-style wall times. Default `UTC`. */
+    timezone?: string;
+  };
 }
+
+export type ReplayStyle = 'hikvision' | 'dahua';
 
 export interface RtspServerOptions {
   /** TCP port; 0 (default) picks a free one. */
@@ -86,10 +105,55 @@ export interface RtspPlayEvent {
   event: 'play';
   /** Mount path with leading slash, or null if the request URL matched no mount. */
   mount: string | null;
+  /** True when the PLAY was for an edge replay path of the mount. */
+  replay?: boolean;
   wall_ms: number;
 }
-export type RtspServerEvent = RtspReadyEvent | RtspMediaEvent | RtspPlayEvent;
-export type RtspTimedEventKind = 'first_rtp' | 'first_keyframe' | 'media_unprepared' | 'play';
+/**
+ * Edge replay lifecycle: `replay` when a valid request's media is created (at DESCRIBE),
+ * `replay_end` when its span has been fully sent (EOS), `replay_aborted` when the media is torn
+ * down before that (client gone, e.g. killed by its timeout during a stall).
+ */
+export interface RtspReplayEvent {
+  event: 'replay' | 'replay_end' | 'replay_aborted';
+  /** Live mount path with leading slash, e.g. `/cam1`. */
+  mount: string;
+  style: ReplayStyle;
+  /** Requested span, ms since the epoch. */
+  start_ms: number;
+  end_ms: number;
+  /** `replay`: frames the span will have; `replay_end`/`replay_aborted`: frames sent to the payloader. */
+  frames: number;
+  wall_ms: number;
+}
+/** A replay request answered 404 (malformed, end <= start, or span not held). */
+export interface RtspReplayRefusedEvent {
+  event: 'replay_refused';
+  mount: string;
+  style: ReplayStyle;
+  reason: string;
+  /** Present when the times parsed. */
+  start_ms?: number;
+  end_ms?: number;
+  wall_ms: number;
+}
+/** Acknowledges a stallReplays() command. */
+export interface RtspStallEvent {
+  event: 'stall_replays';
+  on: boolean;
+  /** Replay media running at that moment. */
+  active: number;
+  wall_ms: number;
+}
+export type RtspServerEvent =
+  | RtspReadyEvent
+  | RtspMediaEvent
+  | RtspPlayEvent
+  | RtspReplayEvent
+  | RtspReplayRefusedEvent
+  | RtspStallEvent;
+export type RtspReplayEventKind = 'replay' | 'replay_end' | 'replay_aborted' | 'replay_refused';
+export type RtspTimedEventKind = 'first_rtp' | 'first_keyframe' | 'media_unprepared' | 'play' | RtspReplayEventKind;
 
 export interface RtspServerEvents {
   /** Every JSON line from the server. */
@@ -98,6 +162,11 @@ export interface RtspServerEvents {
   first_keyframe: [RtspMediaEvent];
   media_unprepared: [RtspMediaEvent];
   play: [RtspPlayEvent];
+  replay: [RtspReplayEvent];
+  replay_end: [RtspReplayEvent];
+  replay_aborted: [RtspReplayEvent];
+  replay_refused: [RtspReplayRefusedEvent];
+  stall_replays: [RtspStallEvent];
   /** The server process ended (for any reason). */
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
@@ -271,7 +340,59 @@ export function mountSpecArg(m: RtspMountSpec): string {
     add('user', m.user);
     add('pass', m.pass);
   }
+  if (m.edge !== undefined) {
+    add('edge', '1');
+    const { sinceMs, timezone } = m.edge;
+    if (sinceMs !== undefined) {
+      if (!Number.isFinite(sinceMs) || sinceMs < 0) throw new Error(`RtspServer: mount ${name}: bad edge.sinceMs ${sinceMs}`);
+      add('edge_since', String(Math.round(sinceMs)));
+    }
+    if (timezone !== undefined) {
+      checkTimeZone(timezone);
+      add('edge_tz', timezone);
+    }
+  }
   return kv.length > 0 ? `${name}:${kv.join(',')}` : name;
+}
+
+function checkTimeZone(tz: string): void {
+  let ok = /^[A-Za-z0-9_+\-/]+$/.test(tz);
+  if (ok) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) throw new Error(`RtspServer: unknown time zone ${JSON.stringify(tz)}`);
+}
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/** `20261125T101500Z` (UTC, whole seconds, truncated). */
+export function formatHikvisionTime(ms: number): string {
+  const d = new Date(Math.floor(ms / 1000) * 1000);
+  return (
+    `${d.getUTCFullYear()}${pad2(d.getUTCMonth() + 1)}${pad2(d.getUTCDate())}` +
+    `T${pad2(d.getUTCHours())}${pad2(d.getUTCMinutes())}${pad2(d.getUTCSeconds())}Z`
+  );
+}
+
+/** `2026_11_25_10_15_00`: wall time in `timeZone` (IANA), whole seconds, truncated. */
+export function formatDahuaTime(ms: number, timeZone = 'UTC'): string {
+  checkTimeZone(timeZone);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).formatToParts(new Date(Math.floor(ms / 1000) * 1000));
+  const get = (t: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === t)?.value ?? '00';
+  return `${get('year')}_${get('month')}_${get('day')}_${get('hour')}_${get('minute')}_${get('second')}`;
 }
 
 /** Live servers, SIGKILLed if the Node process exits without stopping them (a SIGSTOPped child would never see stdin EOF). */
@@ -303,6 +424,9 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
   private readonly child: ChildProcess;
   private readonly exitPromise: Promise<void>;
   private readonly creds = new Map<string, { user: string; pass: string }>();
+  /** Mount path -> edge time zone, for mounts with edge replay. */
+  private readonly edgeZones = new Map<string, string>();
+  private readonly replayLog: (RtspReplayEvent | RtspReplayRefusedEvent)[] = [];
   private readonly history = new Map<RtspTimedEventKind, Map<string, number[]>>();
   private stderrBuf: string;
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -327,6 +451,7 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
     for (const m of init.opts.mounts) {
       const c = m.user !== undefined && m.pass !== undefined ? { user: m.user, pass: m.pass } : init.opts.auth;
       if (c) this.creds.set('/' + normalizeMount(m.name), c);
+      if (m.edge) this.edgeZones.set('/' + normalizeMount(m.name), m.edge.timezone ?? 'UTC');
     }
   }
 
@@ -455,6 +580,102 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
     return `rtsp://${userinfo}${host}:${this.port}${path}`;
   }
 
+  /**
+   * Camera-style replay URL for an edge mount. Instants are truncated to whole seconds (neither
+   * format has a sub-second field). Hikvision: UTC `…/<mount>/Streaming/tracks/101?starttime=
+   * 20261125T101500Z&endtime=…`; Dahua: `…/<mount>/cam/playback?channel=1&starttime=
+   * 2026_11_25_10_15_00&endtime=…` in the mount's `edge.timezone`.
+   */
+  replayUrl(
+    mount: string,
+    style: ReplayStyle,
+    startMs: number,
+    endMs: number,
+    opts: { credentials?: boolean } = {},
+  ): string {
+    const path = '/' + normalizeMount(mount);
+    const tz = this.edgeZones.get(path);
+    if (tz === undefined) throw new Error(`RtspServer: mount ${path} has no edge replay`);
+    if (!Number.isFinite(startMs) || !Number.isFinite(endMs)) throw new Error('RtspServer: replayUrl needs finite instants');
+    const base = this.url(mount, opts);
+    if (style === 'hikvision') {
+      return `${base}/Streaming/tracks/101?starttime=${formatHikvisionTime(startMs)}&endtime=${formatHikvisionTime(endMs)}`;
+    }
+    return `${base}/cam/playback?channel=1&starttime=${formatDahuaTime(startMs, tz)}&endtime=${formatDahuaTime(endMs, tz)}`;
+  }
+
+  /** Replay events (`replay`, `replay_end`, `replay_aborted`, `replay_refused`) seen so far, optionally for one mount. */
+  replayEvents(mount?: string): (RtspReplayEvent | RtspReplayRefusedEvent)[] {
+    const path = mount === undefined ? undefined : '/' + normalizeMount(mount);
+    return this.replayLog.filter((e) => path === undefined || e.mount === path);
+  }
+
+  /**
+   * Resolves with the first replay event of `kind` for `mount` with wall_ms >= `after` (already-seen
+   * events count). Rejects after `timeoutMs` (default 10 s) or if the server exits.
+   */
+  waitForReplayEvent<K extends RtspReplayEventKind>(
+    kind: K,
+    mount: string,
+    opts: { after?: number; timeoutMs?: number } = {},
+  ): Promise<K extends 'replay_refused' ? RtspReplayRefusedEvent : RtspReplayEvent> {
+    type R = K extends 'replay_refused' ? RtspReplayRefusedEvent : RtspReplayEvent;
+    const path = '/' + normalizeMount(mount);
+    const after = opts.after ?? -Infinity;
+    const match = (e: RtspServerEvent): e is RtspReplayEvent | RtspReplayRefusedEvent =>
+      e.event === kind && 'mount' in e && e.mount === path && e.wall_ms >= after;
+    const hit = this.replayLog.find(match);
+    if (hit) return Promise.resolve(hit as R);
+    return this.waitFor<R>((e) => (match(e) ? (e as R) : undefined), opts.timeoutMs ?? 10_000, `${kind} on ${path}`);
+  }
+
+  /**
+   * Stall (true) or un-stall (false) edge replays: while stalled, running and new replay media stop
+   * sending (the payloader's output is blocked; a new replay still answers DESCRIBE/PLAY and sends
+   * its first frame) but RTSP sessions stay open — a camera hanging mid-replay. Resolves when the
+   * server has applied it.
+   */
+  stallReplays(on: boolean, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.exited || !this.child.stdin || this.child.stdin.destroyed) {
+      return Promise.reject(new Error('RtspServer: stallReplays on an exited server'));
+    }
+    const ack = this.waitFor<true>(
+      (e) => (e.event === 'stall_replays' && e.on === on ? true : undefined),
+      opts.timeoutMs ?? 5_000,
+      `stall_replays ${on}`,
+    );
+    this.child.stdin.write(`stall-replays ${on ? 1 : 0}\n`);
+    return ack.then(() => undefined);
+  }
+
+  private waitFor<T>(pick: (e: RtspServerEvent) => T | undefined, timeoutMs: number, what: string): Promise<T> {
+    if (this.exited) return Promise.reject(new Error(`RtspServer: exited while waiting for ${what}`));
+    return new Promise<T>((resolveWait, rejectWait) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.off('event', onEvent);
+        this.off('exit', onExit);
+      };
+      const onEvent = (ev: RtspServerEvent) => {
+        const v = pick(ev);
+        if (v !== undefined) {
+          cleanup();
+          resolveWait(v);
+        }
+      };
+      const onExit = () => {
+        cleanup();
+        rejectWait(new Error(`RtspServer: exited while waiting for ${what}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        rejectWait(new Error(`RtspServer: no ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on('event', onEvent);
+      this.on('exit', onExit);
+    });
+  }
+
   /** wall_ms values of the `first_rtp` events seen so far for the mount (one per media instance). */
   firstRtp(mount: string): number[] {
     return this.eventTimes('first_rtp', mount);
@@ -505,7 +726,7 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
         this.off('exit', onExit);
       };
       const onEvent = (ev: RtspServerEvent) => {
-        if (ev.event === kind && ev.mount === path && ev.wall_ms >= after) {
+        if (ev.event === kind && 'mount' in ev && ev.mount === path && ev.wall_ms >= after) {
           cleanup();
           resolveWait(ev.wall_ms);
         }
@@ -593,8 +814,13 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
     this.stderrBuf = tail(this.stderrBuf + line + '\n');
   }
 
+  private logReplay(ev: RtspReplayEvent | RtspReplayRefusedEvent): void {
+    this.replayLog.push(ev);
+    if (this.replayLog.length > 10_000) this.replayLog.splice(0, this.replayLog.length - 10_000);
+  }
+
   private handleEvent(ev: RtspServerEvent): void {
-    if (ev.event !== 'ready' && ev.mount) {
+    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.mount) {
       let byMount = this.history.get(ev.event);
       if (!byMount) this.history.set(ev.event, (byMount = new Map()));
       let list = byMount.get(ev.mount);
@@ -610,6 +836,19 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
         break;
       case 'play':
         this.emit('play', ev);
+        break;
+      case 'replay':
+      case 'replay_end':
+      case 'replay_aborted':
+        this.logReplay(ev);
+        this.emit(ev.event, ev);
+        break;
+      case 'replay_refused':
+        this.logReplay(ev);
+        this.emit('replay_refused', ev);
+        break;
+      case 'stall_replays':
+        this.emit('stall_replays', ev);
         break;
     }
   }
