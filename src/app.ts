@@ -1,6 +1,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { RefillService } from './anr/refill.service.js';
 import { buildHttpServer } from './api/server.js';
 import type { Config } from './config/config.js';
 import { clearPids } from './db/camera-status.repo.js';
@@ -41,6 +42,7 @@ export interface VigilApp {
   readonly cameras: CameraService;
   readonly recorders: RecorderManager;
   readonly retention: RetentionService;
+  readonly refills: RefillService;
   readonly demo: Demo;
   /** The address the HTTP server listens on, once `start()` resolved. */
   url: string;
@@ -50,7 +52,8 @@ export interface VigilApp {
 
 /**
  * Composition root. Start-up order: data dir → database (migrations) → kill orphan recorders a crash
- * left → cameras from the file (and the demo) → reconcile files with rows → HTTP → recorders.
+ * left → cameras from the file (and the demo) → reset interrupted gap refills → reconcile files with
+ * rows → HTTP → recorders → retention and gap refill loops.
  * Shutdown is the reverse, and stops every ffmpeg so that its last segment is closed and indexed.
  */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<VigilApp> {
@@ -79,6 +82,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const exportDeps = { db, dataDir: config.dataDir, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
   const clips = new ClipService({ ...exportDeps, clipMaxSeconds: config.media.clipMaxSeconds });
   const snapshots = new SnapshotService(exportDeps);
+  const refills = new RefillService({
+    db,
+    clock,
+    events,
+    indexer,
+    config: config.anr,
+    ffmpegPath: config.recorder.ffmpegPath,
+    log: log.child({ component: 'anr' }),
+  });
   let ready = false;
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
@@ -88,6 +100,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     evidence,
     clips,
     snapshots,
+    refills,
     clock,
     log,
     health: {
@@ -120,6 +133,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     cameras,
     recorders,
     retention,
+    refills,
     get demo() {
       return demo;
     },
@@ -142,11 +156,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       // Deletions a crash interrupted are finished before reconciliation looks at the files.
       const finished = await retention.finishTombstones();
       if (finished > 0) log.info({ files: finished }, 'finished interrupted deletions');
+      // A refill a crash interrupted leaves a temp file (never indexed) and its gap `filling`.
+      const interrupted = await refills.recover(await cameraDirs());
+      if (interrupted.tempFiles + interrupted.gaps > 0) log.info(interrupted, 'reset interrupted gap refills');
       await reconcileAll();
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
       app.url = address;
       await cameras.syncRecorders();
       retention.start();
+      refills.start();
       ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
     },
@@ -156,6 +174,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       mediaJobs.stop();
       await http.close();
       await retention.stop();
+      await refills.stop();
       await recorders.stopAll();
       await demo.stop();
       await events.emit({ type: 'vigil_stopped', requestId: null, payload: {} });
@@ -163,6 +182,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await removePidFile(config.dataDir);
     },
   };
+
+  async function cameraDirs(): Promise<string[]> {
+    return (await readdir(recordingsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  }
 
   /** Files a crash left without a row are indexed; rows whose file is gone are reported. */
   async function reconcileAll(): Promise<void> {

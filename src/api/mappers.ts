@@ -18,6 +18,10 @@ export const cameraOut = (c: CameraRow) => ({
   retention_hours: c.retentionHours,
   storage_quota_bytes: c.storageQuotaBytes,
   enabled: c.enabled,
+  anr_enabled: c.anr.enabled,
+  anr_replay_url_template: c.anr.replayUrlTemplate === null ? null : redactUrl(c.anr.replayUrlTemplate),
+  anr_timezone: c.anr.timezone,
+  anr_preset: c.anr.preset,
   origin: c.origin,
   created_at: toIso(c.createdAtMs),
   updated_at: toIso(c.updatedAtMs),
@@ -64,6 +68,7 @@ export const gapOut = (g: Gap) => ({
   fill_attempts: g.fillAttempts,
   last_error: g.lastError === null ? null : redactUrl(g.lastError),
   detected_at: toIso(g.detectedAtMs),
+  next_attempt_at: toIsoOrNull(g.nextAttemptAtMs),
 });
 
 export const rangeHoldOut = (h: RangeHold) => ({

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { RefillService } from '../anr/refill.service.js';
 import type { ClipService } from '../export/clip.service.js';
 import type { SnapshotService } from '../export/snapshot.service.js';
 import type { FootageService } from '../indexer/footage.service.js';
@@ -15,6 +16,7 @@ import { cameraRoutes } from './routes/cameras.routes.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
 import { exportRoutes } from './routes/export.routes.js';
 import { footageRoutes } from './routes/footage.routes.js';
+import { gapRoutes } from './routes/gaps.routes.js';
 import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
 import { ErrorBody } from './schemas/common.js';
 import { validatorCompiler } from './validation.js';
@@ -25,6 +27,7 @@ export interface HttpDeps {
   evidence: EvidenceService;
   clips: ClipService;
   snapshots: SnapshotService;
+  refills: RefillService;
   health: HealthDeps;
   clock: Clock;
   log: Logger;
@@ -58,6 +61,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(healthRoutes, { deps: deps.health });
       await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage });
       await api.register(footageRoutes, { footage: deps.footage, clock: deps.clock });
+      await api.register(gapRoutes, { refills: deps.refills });
       await api.register(evidenceRoutes, { evidence: deps.evidence });
       await api.register(exportRoutes, { clips: deps.clips, snapshots: deps.snapshots });
     },

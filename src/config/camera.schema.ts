@@ -11,6 +11,9 @@ export const RTSP_URL_PATTERN = '^rtsps?://[^\\s\\x00-\\x1f\\x7f]+$';
 export const SEGMENT_SECONDS_MIN = 2;
 export const SEGMENT_SECONDS_MAX = 3600;
 
+/** The scheme and placeholders of a replay template are checked by `src/anr/replay-template.ts`, with clearer messages than a regex. */
+export const ANR_TEMPLATE_MAX_CHARS = 2048;
+
 const CameraFields = {
   name: Type.String({ minLength: 1, maxLength: 200, description: 'Display name.' }),
   main_url: Type.String({
@@ -33,6 +36,19 @@ const CameraFields = {
     description: 'Most bytes of footage kept for this camera; null = no per-camera quota.',
   }),
   enabled: Type.Boolean({ description: 'Record this camera.' }),
+  anr_enabled: Type.Boolean({ description: 'Refill recording gaps from the camera\'s edge storage (SD card).' }),
+  anr_replay_url_template: Type.Union(
+    [Type.String({ minLength: 1, maxLength: ANR_TEMPLATE_MAX_CHARS }), Type.Null()],
+    { description: 'Replay URL with {start:FORMAT} {end:FORMAT} (iso_basic_z | dahua | unix), {user} {password} {host} {port}.' },
+  ),
+  anr_timezone: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description: 'IANA time zone of the camera\'s clock (for the dahua time format), e.g. Europe/Berlin.',
+  }),
+  anr_preset: Type.Union([Type.Literal('hikvision'), Type.Literal('dahua'), Type.Literal('generic'), Type.Null()], {
+    description: 'Fills the replay URL from the main URL; generic = use anr_replay_url_template as written.',
+  }),
 };
 
 export const CameraCreate = Type.Object(
@@ -45,6 +61,10 @@ export const CameraCreate = Type.Object(
     retention_hours: Type.Optional(CameraFields.retention_hours),
     storage_quota_bytes: Type.Optional(CameraFields.storage_quota_bytes),
     enabled: Type.Optional(CameraFields.enabled),
+    anr_enabled: Type.Optional(CameraFields.anr_enabled),
+    anr_replay_url_template: Type.Optional(CameraFields.anr_replay_url_template),
+    anr_timezone: Type.Optional(CameraFields.anr_timezone),
+    anr_preset: Type.Optional(CameraFields.anr_preset),
   },
   { additionalProperties: false},
 );
@@ -59,6 +79,10 @@ export const CameraPatch = Type.Object(
     retention_hours: Type.Optional(CameraFields.retention_hours),
     storage_quota_bytes: Type.Optional(CameraFields.storage_quota_bytes),
     enabled: Type.Optional(CameraFields.enabled),
+    anr_enabled: Type.Optional(CameraFields.anr_enabled),
+    anr_replay_url_template: Type.Optional(CameraFields.anr_replay_url_template),
+    anr_timezone: Type.Optional(CameraFields.anr_timezone),
+    anr_preset: Type.Optional(CameraFields.anr_preset),
   },
   { additionalProperties: false, minProperties: 1},
 );
@@ -70,4 +94,8 @@ export const CAMERA_DEFAULTS = {
   storage_quota_bytes: null,
   enabled: true,
   sub_url: null,
+  anr_enabled: false,
+  anr_replay_url_template: null,
+  anr_timezone: 'UTC',
+  anr_preset: null,
 } as const;

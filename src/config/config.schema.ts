@@ -52,6 +52,22 @@ export const ConfigFile = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Edge-storage backfill (ANR): refilling recording gaps from the cameras' SD cards. */
+    anr: Type.Optional(
+      Type.Object(
+        {
+          max_concurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+          max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+          settle_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+          scan_interval_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+          backoff_initial_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 86_400_000 })),
+          backoff_max_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 7 * 86_400_000 })),
+          timeout_margin_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+          batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     cameras: Type.Optional(Type.Array(CameraCreate, { maxItems: 1024 })),
   },
   { additionalProperties: false },

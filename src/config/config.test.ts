@@ -46,8 +46,22 @@ describe('buildConfig defaults', () => {
         retentionHours: null,
         storageQuotaBytes: null,
         enabled: true,
+        anr: { enabled: false, replayUrlTemplate: null, timezone: 'UTC', preset: null },
       },
     ]);
+  });
+
+  it('edge replay (anr) has a concurrency of 2, 5 attempts and a 60 s settle delay by default', () => {
+    expect(build({}).anr).toEqual({
+      maxConcurrent: 2,
+      maxAttempts: 5,
+      settleSeconds: 60,
+      scanIntervalSeconds: 60,
+      backoffInitialMs: 60_000,
+      backoffMaxMs: 3_600_000,
+      timeoutMarginSeconds: 30,
+      batchSize: 20,
+    });
   });
 
   it('a relative data_dir in the file is resolved against cwd; an absolute one is kept', () => {
@@ -142,6 +156,17 @@ describe('buildConfig errors name the field', () => {
       expect(configErrorOf(() => build({ cameras: [cam({ main_url: url })] })).field).toBe('cameras[0].main_url');
     },
   );
+
+  it('camera edge replay settings are read and checked, errors naming cameras[i].field', () => {
+    const c = build({ cameras: [cam({ anr_enabled: true, anr_preset: 'dahua', anr_timezone: 'Europe/Berlin' })] });
+    expect(c.cameras[0]?.anr).toEqual({ enabled: true, replayUrlTemplate: null, timezone: 'Europe/Berlin', preset: 'dahua' });
+    expect(configErrorOf(() => build({ cameras: [cam({ anr_enabled: true })] })).field).toBe('cameras[0].anr_enabled');
+    expect(configErrorOf(() => build({ cameras: [cam({ anr_timezone: 'Nowhere/Land' })] })).field).toBe('cameras[0].anr_timezone');
+    const bad = configErrorOf(() => build({ cameras: [cam(), { id: 'b', main_url: 'rtsp://h/b', anr_replay_url_template: 'rtsp://h/{nope}' }] }));
+    expect(bad.field).toBe('cameras[1].anr_replay_url_template');
+    expect(bad.message).toMatch(/\{nope\}/);
+    expect(configErrorOf(() => build({ anr: { max_concurrent: 0 } })).field).toBe('anr.max_concurrent');
+  });
 
   it('rtsps:// is accepted', () => {
     expect(build({ cameras: [cam({ main_url: 'rtsps://u:p@cam/x' })] }).cameras[0]?.mainUrl).toBe('rtsps://u:p@cam/x');

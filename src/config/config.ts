@@ -2,10 +2,25 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
-import { VigilError } from '../shared/errors.js';
+import { checkAnrSettings } from '../anr/replay-template.js';
+import { errorMessage, VigilError } from '../shared/errors.js';
 import { CAMERA_DEFAULTS, type CameraCreate } from './camera.schema.js';
 import { ConfigFile } from './config.schema.js';
 import { describeSchemaError } from './schema-errors.js';
+
+export type AnrPreset = 'hikvision' | 'dahua' | 'generic';
+
+/** A camera's edge replay source (ANR): where to pull a gap's footage from its SD card. */
+export interface AnrSettings {
+  enabled: boolean;
+  /** Written-out template; wins over `preset` when both are set. */
+  replayUrlTemplate: string | null;
+  /** IANA zone of the camera's clock, for time formats in local time (dahua). */
+  timezone: string;
+  preset: AnrPreset | null;
+}
+
+export const ANR_DISABLED: AnrSettings = Object.freeze({ enabled: false, replayUrlTemplate: null, timezone: 'UTC', preset: null });
 
 export interface CameraConfig {
   id: string;
@@ -16,6 +31,8 @@ export interface CameraConfig {
   retentionHours: number | null;
   storageQuotaBytes: number | null;
   enabled: boolean;
+  /** Edge replay settings; absent means ANR is off. */
+  anr?: AnrSettings;
 }
 
 export interface RecorderConfig {
@@ -45,6 +62,22 @@ export interface MediaConfig {
   clipMaxSeconds: number;
 }
 
+export interface AnrConfig {
+  /** Refills running at once, over all cameras (one per camera at most). */
+  maxConcurrent: number;
+  /** Failed attempts before a gap is `failed` (a manual refill re-queues it). */
+  maxAttempts: number;
+  /** Wait this long after a gap is detected: cameras finalize their SD files late. */
+  settleSeconds: number;
+  scanIntervalSeconds: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** A refill is killed after the gap's length plus this. */
+  timeoutMarginSeconds: number;
+  /** Gaps looked at per scan. */
+  batchSize: number;
+}
+
 export interface Config {
   dataDir: string;
   listen: { host: string; port: number };
@@ -54,6 +87,7 @@ export interface Config {
   recorder: RecorderConfig;
   retention: RetentionConfig;
   media: MediaConfig;
+  anr: AnrConfig;
   cameras: CameraConfig[];
   /** The file the config came from, if any. */
   source: string | null;
@@ -119,11 +153,18 @@ export function buildConfig(
   const cameras = (file.cameras ?? []).map(cameraFromInput);
   const ids = new Set<string>();
   cameras.forEach((c, i) => {
+    try {
+      checkAnrSettings(c.anr ?? ANR_DISABLED, c.mainUrl);
+    } catch (err) {
+      const field = `cameras[${i}].${err instanceof VigilError && err.field ? err.field : 'anr_enabled'}`;
+      throw configError(`${field}: ${errorMessage(err)}`, field);
+    }
     if (ids.has(c.id)) throw configError(`cameras[${i}].id: duplicate camera id "${c.id}"`, `cameras[${i}].id`);
     ids.add(c.id);
   });
   const rec = file.recorder ?? {};
   const ret = file.retention ?? {};
+  const anr = file.anr ?? {};
   const config: Config = {
     dataDir: isAbsolute(dataDirRaw) ? dataDirRaw : resolve(ctx.cwd, dataDirRaw),
     listen,
@@ -153,6 +194,16 @@ export function buildConfig(
       maxJobs: file.media?.max_jobs ?? 4,
       clipMaxSeconds: file.media?.clip_max_seconds ?? 3600,
     },
+    anr: {
+      maxConcurrent: anr.max_concurrent ?? 2,
+      maxAttempts: anr.max_attempts ?? 5,
+      settleSeconds: anr.settle_seconds ?? 60,
+      scanIntervalSeconds: anr.scan_interval_seconds ?? 60,
+      backoffInitialMs: anr.backoff_initial_ms ?? 60_000,
+      backoffMaxMs: anr.backoff_max_ms ?? 3_600_000,
+      timeoutMarginSeconds: anr.timeout_margin_seconds ?? 30,
+      batchSize: anr.batch_size ?? 20,
+    },
     cameras,
     source: ctx.source,
   };
@@ -169,6 +220,12 @@ export function cameraFromInput(c: CameraCreate): CameraConfig {
     retentionHours: c.retention_hours ?? CAMERA_DEFAULTS.retention_hours,
     storageQuotaBytes: c.storage_quota_bytes ?? CAMERA_DEFAULTS.storage_quota_bytes,
     enabled: c.enabled ?? CAMERA_DEFAULTS.enabled,
+    anr: {
+      enabled: c.anr_enabled ?? CAMERA_DEFAULTS.anr_enabled,
+      replayUrlTemplate: c.anr_replay_url_template ?? CAMERA_DEFAULTS.anr_replay_url_template,
+      timezone: c.anr_timezone ?? CAMERA_DEFAULTS.anr_timezone,
+      preset: c.anr_preset ?? CAMERA_DEFAULTS.anr_preset,
+    },
   };
 }
 

@@ -1,9 +1,10 @@
 import type { Selectable } from 'kysely';
-import type { CameraConfig } from '../config/config.js';
+import { ANR_DISABLED, type AnrSettings, type CameraConfig } from '../config/config.js';
 import type { Db } from './connection.js';
 import type { CamerasTable } from './schema.js';
 
 export interface CameraRow extends CameraConfig {
+  anr: AnrSettings;
   origin: CamerasTable['origin'];
   createdAtMs: number;
   updatedAtMs: number;
@@ -19,6 +20,12 @@ function toCamera(r: Selectable<CamerasTable>): CameraRow {
     retentionHours: r.retention_hours,
     storageQuotaBytes: r.storage_quota_bytes,
     enabled: r.enabled === 1,
+    anr: {
+      enabled: r.anr_enabled === 1,
+      replayUrlTemplate: r.anr_replay_url_template,
+      timezone: r.anr_timezone,
+      preset: r.anr_preset,
+    },
     origin: r.origin,
     createdAtMs: r.created_at_ms,
     updatedAtMs: r.updated_at_ms,
@@ -26,7 +33,12 @@ function toCamera(r: Selectable<CamerasTable>): CameraRow {
 }
 
 function toColumns(c: CameraConfig) {
+  const anr = c.anr ?? ANR_DISABLED;
   return {
+    anr_enabled: anr.enabled ? 1 : 0,
+    anr_replay_url_template: anr.replayUrlTemplate,
+    anr_timezone: anr.timezone,
+    anr_preset: anr.preset,
     name: c.name,
     main_url: c.mainUrl,
     sub_url: c.subUrl,

@@ -11,9 +11,11 @@ export interface Gap {
   fillAttempts: number;
   lastError: string | null;
   detectedAtMs: number;
+  /** Earliest next refill attempt; null = as soon as the gap is pending. */
+  nextAttemptAtMs: number | null;
 }
 
-function toGap(r: Selectable<RecordingGapsTable>): Gap {
+export function toGap(r: Selectable<RecordingGapsTable>): Gap {
   return {
     id: r.id,
     cameraId: r.camera_id,
@@ -23,6 +25,7 @@ function toGap(r: Selectable<RecordingGapsTable>): Gap {
     fillAttempts: r.fill_attempts,
     lastError: r.last_error,
     detectedAtMs: r.detected_at_ms,
+    nextAttemptAtMs: r.next_attempt_at_ms,
   };
 }
 

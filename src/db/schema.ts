@@ -10,6 +10,10 @@ export interface CamerasTable {
   retention_hours: number | null;
   storage_quota_bytes: number | null;
   enabled: number;
+  anr_enabled: Generated<number>;
+  anr_replay_url_template: string | null;
+  anr_timezone: Generated<string>;
+  anr_preset: 'hikvision' | 'dahua' | 'generic' | null;
   origin: 'config' | 'api' | 'demo';
   created_at_ms: number;
   updated_at_ms: number;
@@ -63,6 +67,7 @@ export interface RecordingGapsTable {
   fill_attempts: Generated<number>;
   last_error: string | null;
   detected_at_ms: number;
+  next_attempt_at_ms: number | null;
 }
 
 export type Severity = 'info' | 'warning' | 'critical';

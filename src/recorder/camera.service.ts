@@ -1,5 +1,6 @@
+import { checkAnrSettings } from '../anr/replay-template.js';
 import type { CameraCreate, CameraPatch } from '../config/camera.schema.js';
-import { cameraFromInput, type CameraConfig } from '../config/config.js';
+import { ANR_DISABLED, cameraFromInput, type AnrSettings, type CameraConfig } from '../config/config.js';
 import type { Db } from '../db/connection.js';
 import {
   cameraIdTaken,
@@ -38,7 +39,9 @@ export class CameraService {
   async create(input: CameraCreate, actor: Actor): Promise<CameraRow> {
     const taken = await cameraIdTaken(this.d.db, input.id);
     if (taken.live) throw conflict(`camera "${input.id}" already exists`, 'id');
-    const cam = await insertCamera(this.d.db, cameraFromInput(input), 'api', this.d.clock.nowMs());
+    const config = cameraFromInput(input);
+    checkAnrSettings(config.anr ?? ANR_DISABLED, config.mainUrl);
+    const cam = await insertCamera(this.d.db, config, 'api', this.d.clock.nowMs());
     await this.d.events.emit({
       type: 'camera_created',
       cameraId: cam.id,
@@ -51,6 +54,12 @@ export class CameraService {
 
   async update(id: string, patch: CameraPatch, actor: Actor): Promise<CameraRow> {
     const cur = await this.get(id);
+    const anr: AnrSettings = {
+      enabled: patch.anr_enabled ?? cur.anr.enabled,
+      replayUrlTemplate: patch.anr_replay_url_template === undefined ? cur.anr.replayUrlTemplate : patch.anr_replay_url_template,
+      timezone: patch.anr_timezone ?? cur.anr.timezone,
+      preset: patch.anr_preset === undefined ? cur.anr.preset : patch.anr_preset,
+    };
     const next: CameraConfig = {
       id,
       name: patch.name ?? cur.name,
@@ -60,7 +69,11 @@ export class CameraService {
       retentionHours: patch.retention_hours === undefined ? cur.retentionHours : patch.retention_hours,
       storageQuotaBytes: patch.storage_quota_bytes === undefined ? cur.storageQuotaBytes : patch.storage_quota_bytes,
       enabled: patch.enabled ?? cur.enabled,
+      anr,
     };
+    // The settings are checked as a whole: a patch may make another field's value wrong (e.g. a
+    // main_url without the path a preset needs), and the error names the field to fix.
+    checkAnrSettings(anr, next.mainUrl);
     if ((await updateCamera(this.d.db, next, this.d.clock.nowMs())) === 0) throw notFound(`camera "${id}" not found`, 'id');
     await this.d.events.emit({
       type: 'camera_updated',

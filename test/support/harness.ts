@@ -55,7 +55,13 @@ export interface TestVigil {
 
 /** Starts a real Vigil (real SQLite file, real ffmpeg, real HTTP on a free port) in this process. */
 export async function startVigil(
-  opts: { dataDir?: string; cameras?: CameraCreate[]; recorder?: Record<string, number>; retention?: Record<string, number | string | null> } = {},
+  opts: {
+    dataDir?: string;
+    cameras?: CameraCreate[];
+    recorder?: Record<string, number>;
+    retention?: Record<string, number | string | null>;
+    anr?: Record<string, number>;
+  } = {},
 ): Promise<TestVigil> {
   const dataDir = opts.dataDir ?? (await tempDir());
   const config = buildConfig(
@@ -65,6 +71,7 @@ export async function startVigil(
       recorder: { rtsp_timeout_seconds: 3, backoff_initial_ms: 500, backoff_max_ms: 2000, stop_timeout_ms: 5000, ...opts.recorder },
       // A test machine's disk may be nearly full; only retention tests set a floor.
       retention: { min_free_bytes: 0, ...opts.retention },
+      ...(opts.anr ? { anr: opts.anr } : {}),
       cameras: opts.cameras ?? [],
     },
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },

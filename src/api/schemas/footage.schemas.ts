@@ -49,6 +49,7 @@ export const GapOut = Type.Object({
   fill_attempts: Type.Integer(),
   last_error: Type.Union([Type.String(), Type.Null()]),
   detected_at: IsoTimeOut,
+  next_attempt_at: Type.Union([IsoTimeOut, Type.Null()], { description: 'Earliest next refill attempt (backoff after a failure).' }),
 });
 
 export const TimelineOut = Type.Object({

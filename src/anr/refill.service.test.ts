@@ -1,0 +1,130 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildConfig } from '../config/config.js';
+import { upsertDeclaredCamera } from '../db/camera.repo.js';
+import { openDatabase, type OpenedDb } from '../db/connection.js';
+import { listGaps, upsertRecordingGap } from '../db/gap.repo.js';
+import { claimGap, failGapAttempt, listRefillCandidates } from '../db/refill.repo.js';
+import { EventLog } from '../events/event-log.js';
+import { Indexer } from '../indexer/indexer.service.js';
+import { systemClock } from '../shared/clock.js';
+import { spawnSupervised } from '../media/child.js';
+import { indexSegment } from '../db/segment.repo.js';
+import { listEvents } from '../db/event.repo.js';
+import { sleep } from '../shared/sleep.js';
+import { RefillService, type RefillLauncher } from './refill.service.js';
+
+const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
+let dir: string;
+let opened: OpenedDb;
+let service: RefillService;
+let makeService: (launch: RefillLauncher) => RefillService;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vigil-refill-'));
+  opened = await openDatabase(join(dir, 'vigil.db'));
+  const log = pino({ level: 'silent' });
+  const events = new EventLog(opened.db, systemClock, log);
+  const indexer = new Indexer({ db: opened.db, dataDir: dir, clock: systemClock, events, log });
+  const config = buildConfig({ anr: { settle_seconds: 0 } }, { source: null, cwd: dir, env: {}, overrides: {} });
+  makeService = (launch) =>
+    new RefillService({ db: opened.db, clock: systemClock, events, indexer, log, config: config.anr, ffmpegPath: 'ffmpeg', launch });
+  service = makeService(syntheticEdge);
+  for (const [id, enabled] of [['edge', true], ['plain', false]] as const) {
+    await upsertDeclaredCamera(
+      opened.db,
+      {
+        id, name: id, mainUrl: 'rtsp://h/x', subUrl: null, segmentSeconds: 10, retentionHours: null, storageQuotaBytes: null, enabled: true,
+        anr: { enabled, replayUrlTemplate: null, timezone: 'UTC', preset: enabled ? 'hikvision' : null },
+      },
+      'config',
+      T0,
+    );
+  }
+});
+
+afterEach(async () => {
+  await opened.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('refill bookkeeping', () => {
+  it('after a crash mid-refill, start-up deletes temp files (never indexing them) and puts filling gaps back to pending', async () => {
+    const gap = await upsertRecordingGap(opened.db, 'edge', T0, T0 + 20_000, T0);
+    expect(await claimGap(opened.db, gap!.id)).toBe(true);
+    const camDir = join(dir, 'recordings', 'edge');
+    await mkdir(camDir, { recursive: true });
+    await writeFile(join(camDir, `.refill-${gap!.id}.part`), 'half a file');
+    await writeFile(join(camDir, '20261125T100000Z-abc.mp4'), 'a segment');
+    expect(await service.recover(['edge', 'plain'])).toEqual({ tempFiles: 1, gaps: 1 });
+    expect(await readdir(camDir)).toEqual(['20261125T100000Z-abc.mp4']);
+    expect((await listGaps(opened.db, 'edge'))[0]?.fillState).toBe('pending');
+  });
+
+  it('picks due pending gaps of cameras with edge replay only, oldest first, after the settle delay', async () => {
+    await upsertRecordingGap(opened.db, 'edge', T0 + 60_000, T0 + 70_000, T0 + 70_000);
+    await upsertRecordingGap(opened.db, 'edge', T0, T0 + 10_000, T0 + 10_000);
+    await upsertRecordingGap(opened.db, 'plain', T0, T0 + 10_000, T0 + 10_000);
+    const now = T0 + 100_000;
+    expect((await listRefillCandidates(opened.db, now, now, 10)).map((g) => [g.cameraId, g.gapStartMs])).toEqual([
+      ['edge', T0],
+      ['edge', T0 + 60_000],
+    ]);
+    // Settle: only gaps detected before the cut-off.
+    expect(await listRefillCandidates(opened.db, now, T0 + 20_000, 10)).toHaveLength(1);
+  });
+
+  it('a failed attempt backs off, and the last allowed one marks the gap failed', async () => {
+    const gap = (await upsertRecordingGap(opened.db, 'edge', T0, T0 + 10_000, T0))!;
+    await claimGap(opened.db, gap.id);
+    const first = await failGapAttempt(opened.db, gap.id, 'ffmpeg exited with 1: 404 Not Found', T0 + 60_000, 2);
+    expect(first).toMatchObject({ fillState: 'pending', fillAttempts: 1, nextAttemptAtMs: T0 + 60_000 });
+    expect(await listRefillCandidates(opened.db, T0 + 59_000, T0 + 59_000, 10)).toHaveLength(0);
+    expect(await listRefillCandidates(opened.db, T0 + 60_000, T0 + 60_000, 10)).toHaveLength(1);
+    await claimGap(opened.db, gap.id);
+    const second = await failGapAttempt(opened.db, gap.id, 'x'.repeat(2000), T0 + 180_000, 2);
+    expect(second).toMatchObject({ fillState: 'failed', fillAttempts: 2, nextAttemptAtMs: null });
+    expect(second.lastError).toHaveLength(800);
+  });
+});
+
+/** Stands in for the camera: real ffmpeg writes the asked-for length of synthetic H.264 where the refill asked. */
+const syntheticEdge: RefillLauncher = (program, args) => {
+  const out = args.at(-1) as string;
+  const seconds = args[args.indexOf('-t') + 1] as string;
+  return spawnSupervised(program, [
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-t', seconds,
+    '-c:v', 'libx264', '-g', '10', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-y', out,
+  ], ['ignore', 'ignore', 'pipe']);
+};
+
+describe('a refill end to end with real ffmpeg (synthetic edge)', () => {
+  it('fills a gap even when a short live segment starts inside the second the replay starts at', async () => {
+    const t = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+    const seg = (startMs: number, endMs: number, name: string) =>
+      indexSegment(opened.db, { cameraId: 'edge', path: `recordings/edge/${name}`, startMs, endMs, sizeBytes: 1, codec: null, width: null, height: null, source: 'live', fps: null }, t);
+    await seg(t - 1900, t + 100, 'a.mp4');
+    await seg(t + 100, t + 300, 'b.mp4'); // the short last segment before the outage
+    await seg(t + 8300, t + 10_300, 'c.mp4'); // records the gap [t+300, t+8300]
+    const svc = makeService(syntheticEdge);
+    expect(await svc.scanOnce()).toBe(1);
+    const gap = await (async () => {
+      for (;;) {
+        const g = (await listGaps(opened.db, 'edge'))[0];
+        if (g && g.fillState !== 'filling') return g;
+        await sleep(50);
+      }
+    })();
+    expect(gap.fillState).toBe('filled');
+    const rows = await opened.db.selectFrom('segments').selectAll().where('source', '=', 'edge').execute();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ start_ms: t + 300, end_ms: t + 8300 });
+    expect(rows[0]!.path).toMatch(/^recordings\/edge\/\d{8}T\d{6}Z-e\d+t[a-z0-9]+\.mp4$/);
+    const types = (await listEvents(opened.db, { limit: 10 })).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['gap_refill_started', 'gap_refill_succeeded']));
+    await svc.stop();
+  });
+});

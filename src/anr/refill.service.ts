@@ -1,0 +1,314 @@
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { AnrConfig } from '../config/config.js';
+import { getCamera } from '../db/camera.repo.js';
+import type { Db } from '../db/connection.js';
+import type { Gap } from '../db/gap.repo.js';
+import {
+  claimGap,
+  failGapAttempt,
+  finishGap,
+  getGap,
+  listRefillCandidates,
+  releaseGap,
+  requeueGap,
+  resetFillingGaps,
+} from '../db/refill.repo.js';
+import { listSpans } from '../db/segment.repo.js';
+import type { EventLog } from '../events/event-log.js';
+import type { Indexer } from '../indexer/indexer.service.js';
+import { spawnSupervised, type Supervised } from '../media/child.js';
+import { scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4.js';
+import { buildRefillArgs } from '../media/refill-args.js';
+import type { Actor } from '../shared/actor.js';
+import type { Clock } from '../shared/clock.js';
+import { errorMessage, notFound, VigilError } from '../shared/errors.js';
+import { redactSecrets, urlSecrets } from '../shared/redact.js';
+import { sleep } from '../shared/sleep.js';
+import { renderReplayUrl } from './replay-template.js';
+
+/** Starts one refill ffmpeg; tests may replace it. */
+export type RefillLauncher = (program: string, args: string[]) => Supervised;
+
+export interface RefillDeps {
+  db: Db;
+  clock: Clock;
+  events: EventLog;
+  indexer: Indexer;
+  log: Logger;
+  config: AnrConfig;
+  ffmpegPath: string;
+  launch?: RefillLauncher;
+}
+
+/** A gap counts as filled when the edge footage indexed inside it covers this share of it. */
+export const FILLED_COVERAGE = 0.9;
+/** Temporary files never match SEGMENT_NAME_PATTERN, so reconciliation never indexes one. */
+export const TEMP_FILE_PATTERN = /^\.refill-\d+\.part$/;
+
+const defaultLaunch: RefillLauncher = (program, args) => spawnSupervised(program, args, ['ignore', 'ignore', 'pipe']);
+
+class RefillFailure extends Error {}
+
+/**
+ * Refills recording gaps from the cameras' edge storage. One loop picks due pending gaps (oldest
+ * first, in bounded batches), at most one refill per camera and `maxConcurrent` in all. Each refill:
+ * ffmpeg pulls exactly the gap's span into `.refill-<gap>.part` in the camera's folder (killed after
+ * the gap's length plus a margin), the file is scanned, renamed to a segment name, fsynced and
+ * indexed as `source = 'edge'` — `indexSegment` clamps it between its live neighbours (invariant 4).
+ * A crash leaves at most a temp file (removed at start-up) or a renamed whole file (indexed by
+ * reconciliation like any segment), and the gap `filling`, which start-up puts back to pending.
+ */
+export class RefillService {
+  private readonly abort = new AbortController();
+  private wakeCtl = new AbortController();
+  private loop: Promise<void> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Camera id → the refill running for it. */
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly launch: RefillLauncher;
+
+  constructor(private readonly d: RefillDeps) {
+    this.launch = d.launch ?? defaultLaunch;
+  }
+
+  /**
+   * Start-up, before `start()`: temp files of interrupted refills are deleted (never indexed) and
+   * interrupted gaps go back to pending. Returns what was cleaned.
+   */
+  async recover(cameraIds: readonly string[]): Promise<{ tempFiles: number; gaps: number }> {
+    let tempFiles = 0;
+    for (const id of cameraIds) {
+      const dir = this.d.indexer.cameraDir(id);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        if (!TEMP_FILE_PATTERN.test(name)) continue;
+        await rm(join(dir, name), { force: true });
+        tempFiles++;
+      }
+    }
+    const gaps = await resetFillingGaps(this.d.db);
+    return { tempFiles, gaps };
+  }
+
+  start(): void {
+    // A new gap is refilled once it has settled, without waiting for the periodic scan.
+    this.unsubscribe ??= this.d.events.subscribe((e) => {
+      if (e.type !== 'recording_gap') return;
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.wake();
+      }, this.d.config.settleSeconds * 1000 + 50);
+      this.timers.add(timer);
+    });
+    this.loop ??= (async () => {
+      const signal = this.abort.signal;
+      while (!signal.aborted) {
+        try {
+          await this.scanOnce();
+        } catch (err) {
+          this.d.log.error({ err }, 'refill scan failed');
+        }
+        const wake = this.wakeCtl.signal;
+        await sleep(this.d.config.scanIntervalSeconds * 1000, AbortSignal.any([signal, wake]));
+        if (wake.aborted) this.wakeCtl = new AbortController();
+      }
+    })();
+  }
+
+  /** Stops scanning and kills refills in flight; their gaps go back to pending without an attempt counted. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.unsubscribe?.();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await this.loop;
+    await Promise.all(this.running.values());
+  }
+
+  /** Makes the loop scan now (a gap settled, a refill ended, or an operator asked). */
+  wake(): void {
+    this.wakeCtl.abort();
+  }
+
+  /** Starts refills for due gaps, within the per-camera and global limits. */
+  async scanOnce(): Promise<number> {
+    if (this.abort.signal.aborted || this.running.size >= this.d.config.maxConcurrent) return 0;
+    const now = this.d.clock.nowMs();
+    const due = await listRefillCandidates(this.d.db, now, now - this.d.config.settleSeconds * 1000, this.d.config.batchSize);
+    let started = 0;
+    for (const gap of due) {
+      if (this.running.size >= this.d.config.maxConcurrent) break;
+      if (this.running.has(gap.cameraId)) continue;
+      if (!(await claimGap(this.d.db, gap.id))) continue;
+      const job = this.refill(gap)
+        .catch((err) => this.d.log.error({ err, gapId: gap.id }, 'refill failed unexpectedly'))
+        .finally(() => {
+          this.running.delete(gap.cameraId);
+          this.wake();
+        });
+      this.running.set(gap.cameraId, job);
+      started++;
+    }
+    return started;
+  }
+
+  /** Manual refill: re-queues a failed or partial gap (fresh attempt budget) and wakes the loop. */
+  async requeue(cameraId: string, gapId: number, actor: Actor): Promise<Gap> {
+    if (!(await getCamera(this.d.db, cameraId))) throw notFound(`camera "${cameraId}" not found`, 'id');
+    const before = await getGap(this.d.db, cameraId, gapId);
+    if (!before) throw notFound(`gap ${gapId} of camera "${cameraId}" not found`, 'gapId');
+    if (before.fillState === 'filled') {
+      throw new VigilError('failed_precondition', `gap ${gapId} is already filled`, { field: 'gapId' });
+    }
+    const gap = (await requeueGap(this.d.db, cameraId, gapId)) ?? before;
+    await this.d.events.emit({
+      type: 'gap_refill_requested',
+      cameraId,
+      requestId: actor.requestId,
+      payload: { gap_id: gapId, previous_state: before.fillState, previous_attempts: before.fillAttempts },
+    });
+    this.wake();
+    return gap;
+  }
+
+  private async refill(gap: Gap): Promise<void> {
+    const cam = await getCamera(this.d.db, gap.cameraId);
+    if (!cam?.anr.enabled) {
+      await releaseGap(this.d.db, gap.id);
+      return;
+    }
+    const secrets = urlSecrets(cam.mainUrl);
+    // One-second resolution on the wire: ask from the whole second at or before the gap.
+    const startMs = Math.floor(gap.gapStartMs / 1000) * 1000;
+    const durationSeconds = Math.ceil((gap.gapEndMs - startMs) / 1000);
+    const dir = this.d.indexer.cameraDir(gap.cameraId);
+    const tmp = join(dir, `.refill-${gap.id}.part`);
+    const attempt = gap.fillAttempts + 1;
+    await this.d.events.emit({
+      type: 'gap_refill_started',
+      cameraId: gap.cameraId,
+      requestId: null,
+      payload: { gap_id: gap.id, gap_start: iso(gap.gapStartMs), gap_end: iso(gap.gapEndMs), seconds: (gap.gapEndMs - gap.gapStartMs) / 1000, attempt },
+    });
+    try {
+      const url = renderReplayUrl(cam.anr, cam.mainUrl, startMs, gap.gapEndMs);
+      await mkdir(dir, { recursive: true });
+      await rm(tmp, { force: true });
+      const outcome = await this.pull(url, tmp, durationSeconds, secrets);
+      if (outcome === 'stopped') {
+        await rm(tmp, { force: true });
+        await releaseGap(this.d.db, gap.id);
+        return;
+      }
+      const scan = await this.readPulled(tmp);
+      const finalPath = join(dir, `${stamp(startMs)}-e${gap.id}t${this.d.clock.nowMs().toString(36)}.mp4`);
+      await rename(tmp, finalPath);
+      // insert() fsyncs the file and the folder before the row is written.
+      // Anchored at the gap's start, not at the whole second asked for: indexSegment clamps between
+      // the neighbours of its start instant, and a live segment may begin inside that second (a short
+      // last segment before the outage), which would clamp the whole file away. The cost is a skew
+      // under one second, the resolution of the vendors' replay APIs.
+      await this.d.indexer.insert(
+        {
+          cameraId: gap.cameraId,
+          absPath: finalPath,
+          startMs: gap.gapStartMs,
+          endMs: gap.gapStartMs + Math.round(scan.videoDurationSeconds * 1000),
+          source: 'edge',
+        },
+        scan,
+      );
+      const coveredMs = await this.coveredMs(gap);
+      const gapMs = gap.gapEndMs - gap.gapStartMs;
+      const state = coveredMs >= FILLED_COVERAGE * gapMs ? 'filled' : 'partial';
+      await finishGap(this.d.db, gap.id, state);
+      await this.d.events.emit({
+        type: 'gap_refill_succeeded',
+        cameraId: gap.cameraId,
+        requestId: null,
+        payload: { gap_id: gap.id, state, seconds_recovered: coveredMs / 1000, coverage: Math.round((coveredMs / gapMs) * 1000) / 1000 },
+      });
+    } catch (err) {
+      await rm(tmp, { force: true });
+      const reason = redactSecrets(err instanceof RefillFailure || err instanceof VigilError ? err.message : `refill failed: ${errorMessage(err)}`, secrets);
+      if (!(err instanceof RefillFailure || err instanceof VigilError)) this.d.log.error({ err, gapId: gap.id }, 'refill failed');
+      const backoffMs = Math.min(this.d.config.backoffInitialMs * 2 ** (attempt - 1), this.d.config.backoffMaxMs);
+      const after = await failGapAttempt(this.d.db, gap.id, reason, this.d.clock.nowMs() + backoffMs, this.d.config.maxAttempts);
+      await this.d.events.emit({
+        type: 'gap_refill_failed',
+        severity: after.fillState === 'failed' ? 'warning' : 'info',
+        cameraId: gap.cameraId,
+        requestId: null,
+        payload: {
+          gap_id: gap.id,
+          reason: after.lastError ?? reason,
+          attempt: after.fillAttempts,
+          state: after.fillState,
+          next_attempt_at: after.nextAttemptAtMs === null ? null : iso(after.nextAttemptAtMs),
+        },
+      });
+    }
+  }
+
+  /** Runs ffmpeg until it exits, the deadline passes (failure) or the service stops. */
+  private async pull(url: string, outPath: string, durationSeconds: number, secrets: string[]): Promise<'done' | 'stopped'> {
+    const deadlineSeconds = durationSeconds + this.d.config.timeoutMarginSeconds;
+    // The socket timeout is longer than the deadline on purpose: a stalled edge must end as a
+    // timeout (nothing indexed), not as an early clean exit with a truncated file.
+    const args = buildRefillArgs({ url, outputPath: outPath, durationSeconds, socketTimeoutSeconds: deadlineSeconds + 5 });
+    if (this.abort.signal.aborted) return 'stopped';
+    const proc = this.launch(this.d.ffmpegPath, args);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.signal('SIGKILL');
+    }, deadlineSeconds * 1000);
+    const onStop = () => proc.signal('SIGKILL');
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      const exit = await proc.exited;
+      if (this.abort.signal.aborted) return 'stopped';
+      if (timedOut) throw new RefillFailure(`edge replay timed out after ${deadlineSeconds} s`);
+      if (exit.code !== 0) {
+        const tail = exit.stderrTail.trim().split('\n').slice(-3).join(' | ');
+        throw new RefillFailure(`ffmpeg exited with ${exit.code ?? exit.signal}: ${redactSecrets(tail, secrets)}`);
+      }
+      return 'done';
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener('abort', onStop);
+      proc.signal('SIGKILL');
+      await proc.exited;
+    }
+  }
+
+  private async readPulled(path: string): Promise<Fmp4Scan> {
+    let scan: Fmp4Scan;
+    try {
+      scan = await scanFmp4(path);
+      if (!scan.complete && scan.fragmentCount > 0) scan = await truncateToLastCompleteFragment(path);
+    } catch (err) {
+      throw new RefillFailure(`edge replay is not a readable MP4: ${errorMessage(err)}`);
+    }
+    if (scan.fragmentCount === 0 || scan.videoDurationSeconds <= 0) throw new RefillFailure('edge replay held no footage');
+    return scan;
+  }
+
+  /** Milliseconds of the gap now covered by indexed footage (edge segments, after clamping). */
+  private async coveredMs(gap: Gap): Promise<number> {
+    const spans = await listSpans(this.d.db, gap.cameraId, gap.gapStartMs, gap.gapEndMs);
+    return spans.reduce((sum, [s, e]) => sum + Math.max(0, Math.min(e, gap.gapEndMs) - Math.max(s, gap.gapStartMs)), 0);
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** `20261125T101500Z`, as recorder file names. */
+function stamp(ms: number): string {
+  return iso(ms).replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
