@@ -51,41 +51,32 @@ const CameraFields = {
   }),
 };
 
+/** Every field but `id`, optional: the body of a PATCH, and the optional part of a create. */
+const OptionalFields = {
+  name: Type.Optional(CameraFields.name),
+  main_url: Type.Optional(CameraFields.main_url),
+  sub_url: Type.Optional(CameraFields.sub_url),
+  segment_seconds: Type.Optional(CameraFields.segment_seconds),
+  retention_hours: Type.Optional(CameraFields.retention_hours),
+  storage_quota_bytes: Type.Optional(CameraFields.storage_quota_bytes),
+  enabled: Type.Optional(CameraFields.enabled),
+  anr_enabled: Type.Optional(CameraFields.anr_enabled),
+  anr_replay_url_template: Type.Optional(CameraFields.anr_replay_url_template),
+  anr_timezone: Type.Optional(CameraFields.anr_timezone),
+  anr_preset: Type.Optional(CameraFields.anr_preset),
+};
+
 export const CameraCreate = Type.Object(
   {
     id: Type.String({ pattern: CAMERA_ID_PATTERN, description: 'Slug: a-z, 0-9, _ and -, at most 63.' }),
-    name: Type.Optional(CameraFields.name),
+    ...OptionalFields,
     main_url: CameraFields.main_url,
-    sub_url: Type.Optional(CameraFields.sub_url),
-    segment_seconds: Type.Optional(CameraFields.segment_seconds),
-    retention_hours: Type.Optional(CameraFields.retention_hours),
-    storage_quota_bytes: Type.Optional(CameraFields.storage_quota_bytes),
-    enabled: Type.Optional(CameraFields.enabled),
-    anr_enabled: Type.Optional(CameraFields.anr_enabled),
-    anr_replay_url_template: Type.Optional(CameraFields.anr_replay_url_template),
-    anr_timezone: Type.Optional(CameraFields.anr_timezone),
-    anr_preset: Type.Optional(CameraFields.anr_preset),
   },
-  { additionalProperties: false},
+  { additionalProperties: false },
 );
 export type CameraCreate = Static<typeof CameraCreate>;
 
-export const CameraPatch = Type.Object(
-  {
-    name: Type.Optional(CameraFields.name),
-    main_url: Type.Optional(CameraFields.main_url),
-    sub_url: Type.Optional(CameraFields.sub_url),
-    segment_seconds: Type.Optional(CameraFields.segment_seconds),
-    retention_hours: Type.Optional(CameraFields.retention_hours),
-    storage_quota_bytes: Type.Optional(CameraFields.storage_quota_bytes),
-    enabled: Type.Optional(CameraFields.enabled),
-    anr_enabled: Type.Optional(CameraFields.anr_enabled),
-    anr_replay_url_template: Type.Optional(CameraFields.anr_replay_url_template),
-    anr_timezone: Type.Optional(CameraFields.anr_timezone),
-    anr_preset: Type.Optional(CameraFields.anr_preset),
-  },
-  { additionalProperties: false, minProperties: 1},
-);
+export const CameraPatch = Type.Object(OptionalFields, { additionalProperties: false, minProperties: 1 });
 export type CameraPatch = Static<typeof CameraPatch>;
 
 export const CAMERA_DEFAULTS = {
