@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { buildRecorderArgs, PROGRESS_FD, ProgressParser } from '../src/media/recorder-args.js';
+import { buildRecorderArgs, LIVE_FD, PROGRESS_FD, ProgressParser } from '../src/media/recorder-args.js';
 import { defer } from './cleanup.js';
 import { freePort, sleep, waitUntil } from './proc.js';
 
@@ -45,9 +45,11 @@ export function spawnBareRecorder(url: string, outputDir: string, segmentSeconds
   const argv = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', 'ffmpeg', ...args] : ['ffmpeg', ...args];
   const child = spawn(argv[0] as string, argv.slice(1), {
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, TZ: 'UTC' },
   });
+  // The live output is drained, as Vigil does, so the baseline does the same work.
+  (child.stdio[LIVE_FD] as Readable | null)?.resume();
   const exited = new Promise<void>((r) => child.once('close', () => r()));
   child.stdout?.resume();
   child.stderr?.resume();

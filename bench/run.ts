@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,refill --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -9,11 +9,12 @@ import { runExport } from './export.js';
 import { runOverhead } from './overhead.js';
 import { vigilEntry } from './processes.js';
 import { runQuery } from './query.js';
+import { runRefill } from './refill.js';
 import { runRetention } from './retention.js';
 import { machineInfo, renderTable, writeJson, type SectionResult } from './report.js';
 import { runTimestamp } from './timestamp.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention', 'refill'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -105,6 +106,11 @@ try {
     runExport({ minutes: quick ? 3 : 10, snapshots: quick ? 10 : 40, exactnessRanges: quick ? 5 : 20, repetitions: quick ? 2 : 5, log }),
   );
   await section(['retention'], 'retention sweep', () => runRetention({ segments: quick ? 10_000 : 100_000, log }));
+  // The issue asks for a 60 s outage; --quick uses 20 s (the figure's label says which).
+  const outageSeconds = quick ? 20 : 60;
+  await section(['refill'], `edge refill (ANR) after a ${outageSeconds} s outage`, () =>
+    runRefill({ outageSeconds, segmentSeconds: params.segmentSeconds, log }),
+  );
 } finally {
   await cleanupAll();
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages Vigil needs on Debian/Ubuntu: ffmpeg (recording), GStreamer's RTSP
-# server (demo cameras and the test cameras). Safe to run again: it installs only what is missing.
+# server (demo cameras and the test cameras), Chromium (the web UI's browser tests). Safe to run again: it installs only what is missing.
 set -euo pipefail
 packages=(
   ffmpeg
   python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do

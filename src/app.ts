@@ -1,21 +1,26 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { RefillService } from './anr/refill.service.js';
 import { buildHttpServer } from './api/server.js';
-import type { Config } from './config/config.js';
+import { AuditLog } from './auth/audit.js';
+import { AuthService } from './auth/auth.service.js';
+import { newPassword } from './auth/secrets.js';
+import { isLoopback, type Config } from './config/config.js';
 import { clearPids } from './db/camera-status.repo.js';
-import { cameraIdTaken, upsertDeclaredCamera } from './db/camera.repo.js';
+import { cameraIdTaken, getCamera, upsertDeclaredCamera } from './db/camera.repo.js';
 import { openDatabase, type OpenedDb } from './db/connection.js';
 import { clearReadLocks } from './db/read-lock.repo.js';
 import { startDemo, type Demo } from './demo/demo-cameras.js';
 import { EventLog } from './events/event-log.js';
 import { ClipService } from './export/clip.service.js';
+import { PlaybackService } from './export/playback.service.js';
 import { MediaJobs } from './export/media-jobs.js';
 import { SnapshotService } from './export/snapshot.service.js';
 import { FootageService } from './indexer/footage.service.js';
 import { Indexer } from './indexer/indexer.service.js';
 import { reconcileCamera } from './indexer/reconcile.js';
+import { LiveHub, type LiveHubOptions } from './live/live-hub.js';
 import { ffmpegVersion } from './media/ffmpeg-check.js';
 import { spawnRecorder, type RecorderLauncher } from './media/ffmpeg-process.js';
 import { CameraService } from './recorder/camera.service.js';
@@ -32,7 +37,15 @@ export interface AppOptions {
   clock?: Clock;
   launcher?: RecorderLauncher;
   log?: Logger;
+  /** Live view tuning (viewer buffer bound, sub-stream linger); the defaults suit production. */
+  live?: Partial<LiveHubOptions>;
+  /** Where the first admin's generated password is shown (default: stderr, never the log). */
+  showSecret?: (text: string) => void;
 }
+
+/** Holds the generated password of the first admin until that admin changes it. */
+export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
+const BOOTSTRAP_ADMIN = 'admin';
 
 export interface VigilApp {
   readonly config: Config;
@@ -43,6 +56,9 @@ export interface VigilApp {
   readonly recorders: RecorderManager;
   readonly retention: RetentionService;
   readonly refills: RefillService;
+  readonly live: LiveHub;
+  readonly auth: AuthService;
+  readonly audit: AuditLog;
   readonly demo: Demo;
   /** The address the HTTP server listens on, once `start()` resolved. */
   url: string;
@@ -66,11 +82,22 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   }
   const core = await buildCore(config, clock, log);
   const { db, events, indexer, retention, opened } = core;
+  // Fed by every recorder's second output: live view never opens a second camera connection.
+  const live = new LiveHub({
+    clock,
+    log: log.child({ component: 'live' }),
+    events,
+    lookup: (id) => getCamera(db, id),
+    ffmpegPath: config.recorder.ffmpegPath,
+    rtspTimeoutSeconds: config.recorder.rtspTimeoutSeconds,
+    ...(opts.live ? { options: opts.live } : {}),
+  });
   const recorders = new RecorderManager({
     db,
     clock,
     events,
     indexer,
+    live,
     launcher: opts.launcher ?? spawnRecorder,
     config: config.recorder,
     log: log.child({ component: 'recorder' }),
@@ -82,6 +109,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const exportDeps = { db, dataDir: config.dataDir, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
   const clips = new ClipService({ ...exportDeps, clipMaxSeconds: config.media.clipMaxSeconds });
   const snapshots = new SnapshotService(exportDeps);
+  const playback = new PlaybackService({
+    db,
+    dataDir: config.dataDir,
+    log: log.child({ component: 'playback' }),
+    maxRangeSeconds: config.media.playbackMaxSeconds,
+  });
   const refills = new RefillService({
     db,
     clock,
@@ -91,6 +124,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ffmpegPath: config.recorder.ffmpegPath,
     log: log.child({ component: 'anr' }),
   });
+  const auth = new AuthService({ db, clock, config: config.auth });
+  const audit = new AuditLog({ db, clock });
+  const initialPasswordFile = join(config.dataDir, INITIAL_PASSWORD_FILE);
+  const tls = config.tls ? { cert: await readPem(config.tls.certPath, 'tls.cert'), key: await readPem(config.tls.keyPath, 'tls.key') } : undefined;
   let ready = false;
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
@@ -100,9 +137,22 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     evidence,
     clips,
     snapshots,
+    playback,
+    live,
     refills,
+    auth,
+    audit,
+    db,
     clock,
     log,
+    http: {
+      tls,
+      trustProxy: config.trustProxy,
+      loginRatePerMinute: config.auth.loginRatePerMinute,
+      async onPasswordChanged(username) {
+        if (username === BOOTSTRAP_ADMIN) await rm(initialPasswordFile, { force: true });
+      },
+    },
     health: {
       async ready() {
         let dbOk = true;
@@ -134,11 +184,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     recorders,
     retention,
     refills,
+    live,
+    auth,
+    audit,
     get demo() {
       return demo;
     },
     url: '',
     async start() {
+      await checkExposure();
       await writePidFile(config.dataDir);
       const ffmpeg = await ffmpegVersion(config.recorder.ffmpegPath);
       log.info({ ffmpeg }, 'ffmpeg found');
@@ -162,6 +216,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await reconcileAll();
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
       app.url = address;
+      live.start();
       await cameras.syncRecorders();
       retention.start();
       refills.start();
@@ -172,6 +227,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       ready = false;
       // A download in flight would keep http.close() waiting: its ffmpeg is killed first.
       mediaJobs.stop();
+      // Likewise a recorded-playback download to a client that stopped reading.
+      playback.stop();
+      // Live viewers are closed (1001) and sub-stream ffmpegs killed; an open socket would hold http.close().
+      await live.stop();
       await http.close();
       await retention.stop();
       await refills.stop();
@@ -182,6 +241,31 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await removePidFile(config.dataDir);
     },
   };
+
+  /**
+   * Without any user Vigil listens on loopback only, and then creates the first admin with a generated
+   * password, shown once (stderr and a 0600 file in the data dir, never the log).
+   */
+  async function checkExposure(): Promise<void> {
+    if ((await auth.userCount()) > 0) return;
+    if (!isLoopback(config.listen.host)) {
+      throw new VigilError(
+        'failed_precondition',
+        `refusing to listen on ${config.listen.host}: no user exists yet, so anyone could reach the footage. ` +
+          `Create one first (vigil users add <name> --role admin), or listen on 127.0.0.1`,
+        { field: 'listen' },
+      );
+    }
+    const password = newPassword();
+    await auth.createUser({ username: BOOTSTRAP_ADMIN, password, role: 'admin' });
+    await writeFile(initialPasswordFile, `${password}\n`, { mode: 0o600 });
+    await audit.write({ principal: null, system: true, actorName: 'vigil', action: 'user.create', target: `user:${BOOTSTRAP_ADMIN}`, requestId: null, clientAddr: null, outcome: 'success', statusCode: null, detail: { bootstrap: true, role: 'admin' } });
+    (opts.showSecret ?? ((t) => process.stderr.write(t)))(
+      `\n  No user existed: created "${BOOTSTRAP_ADMIN}" (role admin) with the password\n\n      ${password}\n\n` +
+        `  It is shown only now (and kept in ${initialPasswordFile} until you change it).\n` +
+        `  Sign in at the web page, then change it (POST /api/v1/auth/password).\n\n`,
+    );
+  }
 
   async function cameraDirs(): Promise<string[]> {
     return (await readdir(recordingsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
@@ -223,4 +307,12 @@ export async function buildCore(config: Config, clock: Clock, log: Logger): Prom
   const indexer = new Indexer({ db, dataDir: config.dataDir, clock, events, log });
   const retention = new RetentionService({ db, dataDir: config.dataDir, clock, events, config: config.retention, log: log.child({ component: 'retention' }) });
   return { opened, db, events, indexer, retention, close: () => opened.close() };
+}
+
+async function readPem(path: string, field: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new VigilError('invalid_argument', `${field}: cannot read ${path}: ${(err as Error).message}`, { field });
+  }
 }

@@ -5,11 +5,24 @@ import { describeValidation, fieldOf } from './validation.js';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid_argument: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  too_many_requests: 429,
   not_found: 404,
   conflict: 409,
   failed_precondition: 409,
   unavailable: 503,
   internal: 500,
+};
+
+const GENERIC_4XX: Record<number, string> = {
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  408: 'request_timeout',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'too_many_requests',
 };
 
 /** The one place errors become status codes. 5xx details stay in the log, never in the response. */
@@ -31,7 +44,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      const kind = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_argument';
+      const kind = GENERIC_4XX[status] ?? 'invalid_argument';
       return reply.code(status).send({ error: kind, message: err.message });
     }
     return internal(err);

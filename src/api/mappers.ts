@@ -4,6 +4,7 @@ import type { Incident } from '../db/evidence.repo.js';
 import type { EventRow } from '../db/event.repo.js';
 import type { Gap } from '../db/gap.repo.js';
 import type { Segment } from '../db/segment.repo.js';
+import type { LiveStats } from '../live/live-hub.js';
 import type { RangeHold } from '../retention/evidence.service.js';
 import { redactUrl } from '../shared/redact.js';
 import { toIso, toIsoOrNull } from '../shared/time.js';
@@ -27,7 +28,7 @@ export const cameraOut = (c: CameraRow) => ({
   updated_at: toIso(c.updatedAtMs),
 });
 
-export const statusOut = (cam: CameraRow, s: CameraStatus | undefined) => ({
+export const statusOut = (cam: CameraRow, s: CameraStatus | undefined, live?: LiveStats) => ({
   camera_id: cam.id,
   state: s?.state ?? (cam.enabled ? 'connecting' : 'disabled'),
   pid: s?.pid ?? null,
@@ -36,8 +37,12 @@ export const statusOut = (cam: CameraRow, s: CameraStatus | undefined) => ({
   reconnect_count: s?.reconnectCount ?? 0,
   segments_written: s?.segmentsWritten ?? 0,
   last_segment_at: toIsoOrNull(s?.lastSegmentAtMs),
-  bitrate_bps: s?.bitrateBps ?? null,
+  // From the indexed segments; until the first one closes, from the live stream.
+  bitrate_bps: s?.bitrateBps ?? live?.bitrateBps ?? null,
   fps: s?.fps ?? null,
+  live_viewers: live?.viewers ?? 0,
+  live_bitrate_bps: live?.bitrateBps ?? null,
+  live_dropped_fragments: live?.droppedFragments ?? 0,
   updated_at: toIsoOrNull(s?.updatedAtMs),
 });
 

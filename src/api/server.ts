@@ -1,25 +1,42 @@
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { RefillService } from '../anr/refill.service.js';
+import type { AuditLog } from '../auth/audit.js';
+import type { AuthService } from '../auth/auth.service.js';
+import type { Db } from '../db/connection.js';
 import type { ClipService } from '../export/clip.service.js';
+import type { PlaybackService } from '../export/playback.service.js';
 import type { SnapshotService } from '../export/snapshot.service.js';
 import type { FootageService } from '../indexer/footage.service.js';
+import type { LiveHub } from '../live/live-hub.js';
 import type { CameraService } from '../recorder/camera.service.js';
 import type { EvidenceService } from '../retention/evidence.service.js';
 import type { Clock } from '../shared/clock.js';
+import { installAccessControl } from './access.js';
 import { registerErrorHandler } from './error-handler.js';
 import { requestIdFor } from './request-id.js';
+import { auditRoutes } from './routes/audit.routes.js';
+import { authRoutes } from './routes/auth.routes.js';
 import { cameraRoutes } from './routes/cameras.routes.js';
+import { userRoutes } from './routes/users.routes.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
 import { exportRoutes } from './routes/export.routes.js';
+import { playbackRoutes } from './routes/playback.routes.js';
+import { liveRoutes } from './routes/live.routes.js';
 import { footageRoutes } from './routes/footage.routes.js';
 import { gapRoutes } from './routes/gaps.routes.js';
 import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
 import { ErrorBody } from './schemas/common.js';
 import { validatorCompiler } from './validation.js';
+import { webRoutes } from './web.js';
 
 export interface HttpDeps {
   cameras: CameraService;
@@ -27,20 +44,57 @@ export interface HttpDeps {
   evidence: EvidenceService;
   clips: ClipService;
   snapshots: SnapshotService;
+  playback: PlaybackService;
+  live: LiveHub;
   refills: RefillService;
   health: HealthDeps;
+  auth: AuthService;
+  audit: AuditLog;
+  db: Db;
   clock: Clock;
   log: Logger;
+  http: {
+    /** PEM contents when Vigil serves HTTPS itself. */
+    tls?: { cert: Buffer; key: Buffer } | undefined;
+    trustProxy: boolean | number | string[];
+    loginRatePerMinute: number;
+    onPasswordChanged?: (username: string) => Promise<void>;
+  };
 }
+
+/**
+ * What the page may load: only our own scripts and styles; video from MediaSource blobs; workers (hls.js)
+ * from blobs; connections to ourselves (fetch, WebSocket).
+ */
+const CSP = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:', 'blob:'],
+  mediaSrc: ["'self'", 'blob:'],
+  workerSrc: ["'self'", 'blob:'],
+  connectSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'self'"],
+  formAction: ["'self'"],
+};
 
 /** The HTTP API as a Fastify instance; tests use `inject()`, `app.ts` listens. */
 export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
-  const app = Fastify({
+  const trust = deps.http.trustProxy;
+  const options: FastifyHttpOptions<Server> = {
     loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
     genReqId: requestIdFor,
     bodyLimit: 64 * 1024,
+    // Time to receive a whole request (headers and body): a client trickling bytes is cut off.
     requestTimeout: 30_000,
-  }).withTypeProvider<TypeBoxTypeProvider>();
+    // A hop count trusts that many proxies in front of Vigil.
+    trustProxy: typeof trust === 'number' ? (_addr: string, hop: number) => hop < trust : trust,
+  };
+  // With TLS the server is an https.Server, which Fastify types apart; routes and hooks are the same.
+  const tlsOptions = deps.http.tls ? { https: { cert: deps.http.tls.cert, key: deps.http.tls.key } } : {};
+  const app = Fastify({ ...options, ...tlsOptions } as FastifyHttpOptions<Server>).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.addHook('onRequest', async (req, reply) => {
@@ -48,24 +102,54 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   });
   registerErrorHandler(app);
   app.addSchema(ErrorBody);
+  await app.register(helmet, {
+    contentSecurityPolicy: { directives: CSP },
+    // HSTS only means something over TLS; a proxy terminating TLS sets its own.
+    hsts: deps.http.tls !== undefined,
+    crossOriginEmbedderPolicy: false,
+  });
+  await app.register(cookie);
+  // Before any route: it routes upgrades through Fastify, so hooks (auth, scope) run before the upgrade.
+  // Viewers send nothing but control frames; video is never worth compressing.
+  await app.register(websocket, { options: { maxPayload: 4096, perMessageDeflate: false } });
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, ctx) => ({
+      statusCode: 429,
+      error: 'too_many_requests',
+      message: `too many requests from this address; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+    }),
+  });
+  installAccessControl(app, { auth: deps.auth, audit: deps.audit, db: deps.db });
 
   await app.register(swagger, {
     openapi: {
       info: { title: 'Vigil API', version: '1', description: 'Network video recorder: cameras, footage, events.' },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  await app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: true });
 
   await app.register(
     async (api) => {
       await api.register(healthRoutes, { deps: deps.health });
-      await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage });
+      await api.register(authRoutes, {
+        auth: deps.auth,
+        loginRatePerMinute: deps.http.loginRatePerMinute,
+        ...(deps.http.onPasswordChanged ? { onPasswordChanged: deps.http.onPasswordChanged } : {}),
+      });
+      await api.register(userRoutes, { auth: deps.auth });
+      await api.register(auditRoutes, { audit: deps.audit });
+      await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage, live: deps.live });
       await api.register(footageRoutes, { footage: deps.footage, clock: deps.clock });
       await api.register(gapRoutes, { refills: deps.refills });
       await api.register(evidenceRoutes, { evidence: deps.evidence });
       await api.register(exportRoutes, { clips: deps.clips, snapshots: deps.snapshots });
+      await api.register(playbackRoutes, { playback: deps.playback });
+      await api.register(liveRoutes, { live: deps.live });
     },
     { prefix: '/api/v1' },
   );
+  // The operator page (dist/web), outside the API prefix.
+  await app.register(webRoutes);
   return app;
 }

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { check, retention } from './maintenance.js';
 import { serve } from './serve.js';
+import { users, type UserFlags } from './users.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -44,6 +45,25 @@ program
   .option('--run', 'delete')
   .action(async (opts: { config?: string; data?: string; dryRun?: boolean; run?: boolean }) => {
     process.exitCode = await retention(opts);
+  });
+
+program
+  .command('users')
+  .description('Manage users: add, list, passwd (new password), remove, unlock (forget failed sign-ins).')
+  .argument('<action>', 'add | list | passwd | remove | unlock')
+  .argument('[username]')
+  .addOption(new Option('-c, --config <file>', 'YAML config file'))
+  .addOption(new Option('-d, --data <dir>', 'data directory'))
+  .addOption(new Option('-r, --role <role>', 'role of a new user').choices(['admin', 'operator', 'viewer']))
+  .option('--cameras <ids>', 'comma-separated camera ids the user may see (default: all)')
+  .option('--password-stdin', 'read the password from the first line of stdin (otherwise one is generated and printed once)')
+  .action(async (action: string, username: string | undefined, opts: UserFlags) => {
+    if (!['add', 'list', 'passwd', 'remove', 'unlock'].includes(action)) {
+      process.stderr.write(`vigil: unknown users action "${action}" (add, list, passwd, remove, unlock)\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.exitCode = await users(action as 'add', username, opts);
   });
 
 await program.parseAsync(process.argv);

@@ -11,8 +11,33 @@ export const ConfigFile = Type.Object(
     ),
     /** Built-in demo cameras when no camera is configured: auto (default), always on, or never. */
     demo: Type.Optional(Type.Union([Type.Literal('auto'), Type.Boolean()])),
-    /** Allow listening on a non-loopback address before authentication exists. */
-    insecure_remote_access: Type.Optional(Type.Boolean()),
+    /** Serve HTTPS directly: PEM files (a reverse proxy terminating TLS is the other way; see trust_proxy). */
+    tls: Type.Optional(
+      Type.Object(
+        { cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Behind a reverse proxy: trust its X-Forwarded-For/-Proto (true, a hop count, or the proxy's addresses). */
+    trust_proxy: Type.Optional(
+      Type.Union([Type.Boolean(), Type.Integer({ minimum: 1, maximum: 10 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 32 })]),
+    ),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          /** A session ends after this long without a request. */
+          session_idle_minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 24 * 60 })),
+          /** ... and at the latest this long after sign-in. */
+          session_max_hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 * 24 })),
+          /** Failed logins of one username within lockout_minutes that lock it for lockout_minutes. */
+          lockout_failures: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+          lockout_minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 60 })),
+          /** Login attempts per client address per minute. */
+          login_rate_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     recorder: Type.Optional(
       Type.Object(
         {
@@ -48,6 +73,8 @@ export const ConfigFile = Type.Object(
           /** Concurrent clip/snapshot ffmpeg jobs; beyond it requests wait up to 10 s, then 503. */
           max_jobs: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
           clip_max_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+          /** Longest range one recorded-playback playlist may cover. */
+          playback_max_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 7 * 86_400 })),
         },
         { additionalProperties: false },
       ),

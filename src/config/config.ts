@@ -60,6 +60,7 @@ export interface RetentionConfig {
 export interface MediaConfig {
   maxJobs: number;
   clipMaxSeconds: number;
+  playbackMaxSeconds: number;
 }
 
 export interface AnrConfig {
@@ -78,12 +79,23 @@ export interface AnrConfig {
   batchSize: number;
 }
 
+export interface AuthConfig {
+  sessionIdleMinutes: number;
+  sessionMaxHours: number;
+  lockoutFailures: number;
+  lockoutMinutes: number;
+  loginRatePerMinute: number;
+}
+
 export interface Config {
   dataDir: string;
   listen: { host: string; port: number };
   logLevel: string;
   demo: 'auto' | boolean;
-  insecureRemoteAccess: boolean;
+  /** PEM file paths when Vigil serves HTTPS itself. */
+  tls: { certPath: string; keyPath: string } | null;
+  trustProxy: boolean | number | string[];
+  auth: AuthConfig;
   recorder: RecorderConfig;
   retention: RetentionConfig;
   media: MediaConfig;
@@ -138,14 +150,6 @@ export function buildConfig(
   const dataDirRaw = ctx.overrides?.dataDir ?? env('VIGIL_DATA_DIR') ?? file.data_dir ?? './vigil-data';
   const listenRaw = ctx.overrides?.listen ?? env('VIGIL_LISTEN') ?? file.listen ?? DEFAULT_LISTEN;
   const listen = parseListen(listenRaw);
-  const insecureRemoteAccess = file.insecure_remote_access ?? false;
-  if (!isLoopback(listen.host) && !insecureRemoteAccess) {
-    throw configError(
-      `listen: ${listenRaw} is not a loopback address; Vigil has no authentication yet, so it only ` +
-        `listens on 127.0.0.1/::1 unless insecure_remote_access: true is set`,
-      'listen',
-    );
-  }
   const logLevel = env('VIGIL_LOG_LEVEL') ?? file.log_level ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
     throw configError(`VIGIL_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`, 'VIGIL_LOG_LEVEL');
@@ -170,7 +174,15 @@ export function buildConfig(
     listen,
     logLevel,
     demo: file.demo ?? 'auto',
-    insecureRemoteAccess,
+    tls: file.tls ? { certPath: resolve(ctx.cwd, file.tls.cert), keyPath: resolve(ctx.cwd, file.tls.key) } : null,
+    trustProxy: file.trust_proxy ?? false,
+    auth: {
+      sessionIdleMinutes: file.auth?.session_idle_minutes ?? 12 * 60,
+      sessionMaxHours: file.auth?.session_max_hours ?? 7 * 24,
+      lockoutFailures: file.auth?.lockout_failures ?? 5,
+      lockoutMinutes: file.auth?.lockout_minutes ?? 15,
+      loginRatePerMinute: file.auth?.login_rate_per_minute ?? 20,
+    },
     recorder: {
       ffmpegPath: rec.ffmpeg_path ?? 'ffmpeg',
       rtspTimeoutSeconds: rec.rtsp_timeout_seconds ?? 10,
@@ -193,6 +205,7 @@ export function buildConfig(
     media: {
       maxJobs: file.media?.max_jobs ?? 4,
       clipMaxSeconds: file.media?.clip_max_seconds ?? 3600,
+      playbackMaxSeconds: file.media?.playback_max_seconds ?? 86_400,
     },
     anr: {
       maxConcurrent: anr.max_concurrent ?? 2,
@@ -238,7 +251,7 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 

@@ -48,6 +48,8 @@ export interface EventQuery {
   cameraId?: string | undefined;
   type?: string | undefined;
   sinceMs?: number | undefined;
+  /** Only events of these cameras (a camera-scoped caller); undefined = every event. */
+  cameraIds?: readonly string[] | undefined;
   limit: number;
 }
 
@@ -57,5 +59,9 @@ export async function listEvents(db: Db, q: EventQuery): Promise<EventRow[]> {
   if (q.cameraId !== undefined) query = query.where('camera_id', '=', q.cameraId);
   if (q.type !== undefined) query = query.where('type', '=', q.type);
   if (q.sinceMs !== undefined) query = query.where('ts_ms', '>=', q.sinceMs);
+  if (q.cameraIds !== undefined) {
+    if (q.cameraIds.length === 0) return [];
+    query = query.where('camera_id', 'in', q.cameraIds);
+  }
   return (await query.orderBy('id', 'desc').limit(q.limit).execute()).map(toEvent);
 }

@@ -117,7 +117,8 @@ export interface Incident {
  * their bytes, the first start and last end, and the cameras. Two plain queries rather than an
  * engine-specific string aggregate, so the same code runs on SQLite and PostgreSQL.
  */
-export async function listIncidents(db: Db): Promise<Incident[]> {
+export async function listIncidents(db: Db, cameraIds?: readonly string[]): Promise<Incident[]> {
+  if (cameraIds?.length === 0) return [];
   const totals = await db
     .selectFrom('segments')
     .select((eb) => [
@@ -128,6 +129,7 @@ export async function listIncidents(db: Db): Promise<Incident[]> {
       eb.fn.max('end_ms').as('last_ms'),
     ])
     .where('incident_id', 'is not', null)
+    .$if(cameraIds !== undefined, (q) => q.where('camera_id', 'in', cameraIds ?? []))
     .groupBy('incident_id')
     .orderBy('incident_id')
     .execute();
@@ -136,6 +138,7 @@ export async function listIncidents(db: Db): Promise<Incident[]> {
     .select(['incident_id', 'camera_id'])
     .distinct()
     .where('incident_id', 'is not', null)
+    .$if(cameraIds !== undefined, (q) => q.where('camera_id', 'in', cameraIds ?? []))
     .orderBy('incident_id')
     .orderBy('camera_id')
     .execute();
@@ -160,8 +163,16 @@ export async function listIncidents(db: Db): Promise<Incident[]> {
   );
 }
 
-export async function incidentExists(db: Db, incidentId: string): Promise<boolean> {
-  const r = await db.selectFrom('segments').select('id').where('incident_id', '=', incidentId).limit(1).executeTakeFirst();
+/** Whether any segment (of `cameraIds`, when given) carries the tag. */
+export async function incidentExists(db: Db, incidentId: string, cameraIds?: readonly string[]): Promise<boolean> {
+  if (cameraIds?.length === 0) return false;
+  const r = await db
+    .selectFrom('segments')
+    .select('id')
+    .where('incident_id', '=', incidentId)
+    .$if(cameraIds !== undefined, (q) => q.where('camera_id', 'in', cameraIds ?? []))
+    .limit(1)
+    .executeTakeFirst();
   return r !== undefined;
 }
 
@@ -171,8 +182,11 @@ export async function listIncidentSegments(
   incidentId: string,
   limit: number,
   after?: { startMs: number; id: number },
+  cameraIds?: readonly string[],
 ): Promise<Segment[]> {
+  if (cameraIds?.length === 0) return [];
   let q = db.selectFrom('segments').selectAll().where('incident_id', '=', incidentId);
+  if (cameraIds !== undefined) q = q.where('camera_id', 'in', cameraIds);
   if (after) {
     const a = after;
     q = q.where((eb) => eb.or([eb('start_ms', '>', a.startMs), eb.and([eb('start_ms', '=', a.startMs), eb('id', '>', a.id)])]));

@@ -93,7 +93,74 @@ export interface SegmentTombstonesTable {
   created_at_ms: number;
 }
 
+export type Role = 'admin' | 'operator' | 'viewer';
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  password_hash: string;
+  role: Role;
+  cameras: string | null;
+  disabled: Generated<number>;
+  created_at_ms: number;
+  updated_at_ms: number;
+  password_changed_at_ms: number;
+}
+
+export interface SessionsTable {
+  token_sha256: string;
+  user_id: number;
+  created_at_ms: number;
+  last_seen_at_ms: number;
+  expires_at_ms: number;
+  client_addr: string | null;
+}
+
+export interface ApiKeysTable {
+  id: Generated<number>;
+  name: string;
+  key_sha256: string;
+  prefix: string;
+  role: Role;
+  capabilities: string | null;
+  cameras: string | null;
+  created_by: number | null;
+  created_at_ms: number;
+  expires_at_ms: number | null;
+  revoked_at_ms: number | null;
+  last_used_at_ms: number | null;
+}
+
+export interface LoginFailuresTable {
+  username: string;
+  failures: number;
+  first_failure_at_ms: number;
+  locked_until_ms: number | null;
+}
+
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  ts_ms: number;
+  actor_kind: 'user' | 'api_key' | 'anonymous' | 'system';
+  actor_id: number | null;
+  actor_name: string | null;
+  action: string;
+  target: string | null;
+  request_id: string | null;
+  client_addr: string | null;
+  outcome: AuditOutcome;
+  status_code: number | null;
+  detail: string | null;
+}
+
 export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  api_keys: ApiKeysTable;
+  login_failures: LoginFailuresTable;
+  audit_log: AuditLogTable;
   segment_tombstones: SegmentTombstonesTable;
   cameras: CamerasTable;
   camera_status: CameraStatusTable;

@@ -1,8 +1,12 @@
 import { basename, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LIVE_FRAGMENT_US } from './live-args.js';
 import {
   buildRecorderArgs,
+  LIVE_FD,
   parseSegmentListLine,
+  PROGRESS_FD,
+  SEGMENT_LIST_FD,
   ProgressParser,
   SEGMENT_NAME_PATTERN,
   type RecorderArgsInput,
@@ -25,6 +29,13 @@ function valueOf(args: string[], flag: string): string | undefined {
   return i < 0 ? undefined : args[i + 1];
 }
 
+/** The argv split into input part, the segment output (ends with the file pattern) and the live output. */
+function outputs(args: string[]) {
+  const input = args.indexOf('-i') + 2;
+  const pattern = args.indexOf('-strftime') + 2;
+  return { segment: args.slice(input, pattern + 1), live: args.slice(pattern + 1), pattern: args[pattern] as string };
+}
+
 describe('buildRecorderArgs', () => {
   it('passes a URL with shell metacharacters and ../ as exactly one argv element right after -i', () => {
     const args = buildRecorderArgs(input({ url: HOSTILE_URL }));
@@ -35,8 +46,9 @@ describe('buildRecorderArgs', () => {
   });
 
   it('records RTSP over TCP as a stream copy of the first video stream into fMP4 segments', () => {
-    const args = buildRecorderArgs(input({ segmentSeconds: 17 }));
-    expect(valueOf(args, '-rtsp_transport')).toBe('tcp');
+    const all = buildRecorderArgs(input({ segmentSeconds: 17 }));
+    expect(valueOf(all, '-rtsp_transport')).toBe('tcp');
+    const args = outputs(all).segment;
     expect(valueOf(args, '-c')).toBe('copy');
     expect(valueOf(args, '-f')).toBe('segment');
     expect(valueOf(args, '-segment_time')).toBe('17');
@@ -61,7 +73,7 @@ describe('buildRecorderArgs', () => {
 
   it('writes the segments inside the output dir, named <utc start>-<runId>.mp4', () => {
     const args = buildRecorderArgs(input({ runId: 'abc123' }));
-    const pattern = args.at(-1) as string;
+    const pattern = outputs(args).pattern;
     expect(dirname(pattern)).toBe('/var/lib/vigil/recordings/front');
     expect(pattern.endsWith('-abc123.mp4')).toBe(true);
     expect(valueOf(args, '-strftime')).toBe('1');
@@ -77,7 +89,7 @@ describe('buildRecorderArgs', () => {
   });
 
   it('escapes a % in the output dir as %% so strftime leaves it literal', () => {
-    const pattern = buildRecorderArgs(input({ outputDir: '/data/100%disk/%Y/front' })).at(-1) as string;
+    const pattern = outputs(buildRecorderArgs(input({ outputDir: '/data/100%disk/%Y/front' }))).pattern;
     expect(dirname(pattern)).toBe('/data/100%%disk/%%Y/front');
     expect(basename(pattern)).toBe('%Y%m%dT%H%M%SZ-r1a2b3.mp4');
   });
@@ -87,6 +99,32 @@ describe('buildRecorderArgs', () => {
     expect(valueOf(args, '-segment_list')).toMatch(/^pipe:\d+$/);
     expect(valueOf(args, '-progress')).toMatch(/^pipe:\d+$/);
     expect(valueOf(args, '-segment_list')).not.toBe(valueOf(args, '-progress'));
+  });
+
+  it('adds a second output: the same video stream, stream copy, as MSE-ready fragmented MP4 on the live pipe', () => {
+    const { segment, live, pattern } = outputs(buildRecorderArgs(input()));
+    expect(pattern.endsWith('.mp4')).toBe(true);
+    expect(live.at(-1)).toBe(`pipe:${LIVE_FD}`);
+    expect(valueOf(live, '-map')).toBe('0:v:0');
+    expect(valueOf(live, '-c')).toBe('copy');
+    expect(valueOf(live, '-f')).toBe('mp4');
+    const movflags = valueOf(live, '-movflags') ?? '';
+    for (const flag of ['+frag_keyframe', '+empty_moov', '+default_base_moof']) expect(movflags).toContain(flag);
+    // Cut inside a GOP too (≤ 200 ms), and flushed at once, so live lags the camera by a fragment, not a GOP.
+    expect(Number(valueOf(live, '-frag_duration'))).toBe(LIVE_FRAGMENT_US);
+    expect(LIVE_FRAGMENT_US).toBeLessThanOrEqual(250_000);
+    expect(valueOf(live, '-flush_packets')).toBe('1');
+    // Nothing of the live output leaks into the recording's options.
+    expect(segment).not.toContain('-frag_duration');
+    expect(valueOf(segment, '-f')).toBe('segment');
+  });
+
+  it('uses a distinct fd for each pipe: segment list, progress and live', () => {
+    const fds = [SEGMENT_LIST_FD, PROGRESS_FD, LIVE_FD];
+    expect(new Set(fds).size).toBe(3);
+    expect(fds).not.toContain(2); // stderr keeps ffmpeg's messages
+    const args = buildRecorderArgs(input());
+    expect(args.filter((a) => /^pipe:\d+$/.test(a)).sort()).toEqual(fds.map((fd) => `pipe:${fd}`).sort());
   });
 });
 

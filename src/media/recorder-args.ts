@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { liveOutputArgs } from './live-args.js';
 
 export interface RecorderArgsInput {
   /** The camera's RTSP URL, passed to ffmpeg as one argv element whatever it contains. */
@@ -15,14 +16,17 @@ export interface RecorderArgsInput {
 /** fd numbers of the extra pipes the recorder's ffmpeg writes to (see `spawnFfmpeg`). */
 export const SEGMENT_LIST_FD = 1;
 export const PROGRESS_FD = 3;
+/** The live view's fragmented MP4 (second output, same video stream); Node must always drain it. */
+export const LIVE_FD = 4;
 
 /** File names are the UTC instant ffmpeg opened the file (ffmpeg runs with TZ=UTC), plus the run id. */
 export const SEGMENT_NAME_PATTERN = /^(\d{8}T\d{6}Z)-([a-z0-9]+)\.mp4$/;
 
 /**
  * argv (without the program) for recording one camera: RTSP over TCP, stream copy of the first video
- * stream, fragmented-MP4 segment files, the segment list (one CSV line per closed file) on stdout and
- * progress (media time as it is muxed) on fd 3.
+ * stream, fragmented-MP4 segment files, the segment list (one CSV line per closed file) on stdout,
+ * progress (media time as it is muxed) on fd 3, and the same stream as live fMP4 on fd 4 (one camera
+ * connection serves both recording and live view).
  */
 export function buildRecorderArgs(i: RecorderArgsInput): string[] {
   // -strftime expands % in the whole path; a literal % in the data dir must not be read as a conversion.
@@ -51,6 +55,7 @@ export function buildRecorderArgs(i: RecorderArgsInput): string[] {
     '-segment_list_flags', 'live',
     '-strftime', '1',
     pattern,
+    ...liveOutputArgs(`pipe:${LIVE_FD}`),
   ];
 }
 

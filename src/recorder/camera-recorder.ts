@@ -25,6 +25,20 @@ export interface CameraRecorderDeps {
   launcher: RecorderLauncher;
   config: RecorderConfig;
   log: Logger;
+  /** Where the live fMP4 output of each run goes (the live view); absent, it is drained and dropped. */
+  live?: LiveSink;
+}
+
+/** Receives the live byte stream of each recorder run. Implementations must never throw nor block. */
+export interface LiveSink {
+  /** A new ffmpeg run of `cameraId` starts: its bytes begin with a fresh init segment. */
+  open(cameraId: string): LiveFeed;
+}
+
+export interface LiveFeed {
+  push(chunk: Buffer): void;
+  /** The run's process is gone and its pipe drained. */
+  end(): void;
 }
 
 /** Within a run, a segment starting this close to where the previous one ended is snapped to it. */
@@ -144,8 +158,17 @@ export class CameraRecorder {
       socketTimeoutSeconds: config.rtspTimeoutSeconds,
       runId,
     });
+    const feed = this.d.live?.open(cam.id);
     const proc = this.d.launcher(config.ffmpegPath, args, {
       onSegment,
+      onLiveData: (chunk) => {
+        try {
+          feed?.push(chunk);
+        } catch (err) {
+          // Never let a live-view bug reach the pipe reader: the recording goes on.
+          this.log.error({ err }, 'live feed failed');
+        }
+      },
       onProgress: (outTimeUs, _frame, wallMs) => {
         anchor.add(wallMs, outTimeUs);
         if (!recording && outTimeUs > 0) {
@@ -155,6 +178,8 @@ export class CameraRecorder {
       },
     }, () => clock.nowMs());
     this.proc = proc;
+    // `exited` follows 'close': every live byte has been pushed by then.
+    if (feed) void proc.exited.then(() => feed.end());
     // stop() may have run while this process was being started: it must not outlive the recorder.
     if (this.abort.signal.aborted) void proc.stop(config.stopTimeoutMs);
     if (proc.pid > 0) await setRunning(db, cam.id, 'connecting', proc.pid, clock.nowMs());

@@ -80,14 +80,16 @@ export class EvidenceService {
     return this.setRangeHold(cameraId, fromMs, toMs, false, incidentId, actor);
   }
 
-  incidents(): Promise<Incident[]> {
-    return listIncidents(this.d.db);
+  /** `cameraIds`: only what these cameras hold (a camera-scoped caller); undefined = every camera. */
+  incidents(cameraIds?: readonly string[]): Promise<Incident[]> {
+    return listIncidents(this.d.db, cameraIds);
   }
 
-  async incidentSegments(incidentId: string, limit: number, cursor: string | undefined): Promise<IncidentSegmentPage> {
+  /** An incident with no segment among `cameraIds` is not found, exactly like an unknown one. */
+  async incidentSegments(incidentId: string, limit: number, cursor: string | undefined, cameraIds?: readonly string[]): Promise<IncidentSegmentPage> {
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
-    if (!(await incidentExists(this.d.db, incidentId))) throw notFound(`incident "${incidentId}" not found`, 'id');
-    const segments = await listIncidentSegments(this.d.db, incidentId, limit + 1, after);
+    if (!(await incidentExists(this.d.db, incidentId, cameraIds))) throw notFound(`incident "${incidentId}" not found`, 'id');
+    const segments = await listIncidentSegments(this.d.db, incidentId, limit + 1, after, cameraIds);
     const more = segments.length > limit;
     if (more) segments.pop();
     const last = segments.at(-1);

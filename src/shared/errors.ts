@@ -2,6 +2,9 @@
 export type ErrorKind =
   | 'not_found'
   | 'invalid_argument'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'too_many_requests'
   | 'conflict'
   | 'failed_precondition'
   | 'unavailable'

@@ -57,9 +57,9 @@ interface HeldDownload {
   abort(): void;
 }
 
-function holdDownload(url: string): Promise<HeldDownload> {
+function holdDownload(url: string, headers: Record<string, string>): Promise<HeldDownload> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false }, (res) => {
+    const req = http.get(url, { agent: false, headers }, (res) => {
       let bytes = 0;
       let first = true;
       res.on('data', (c: Buffer) => {
@@ -138,7 +138,7 @@ describe('clip export and snapshots of real recorded footage', () => {
     const from = seg(1).start_ms + 400;
     const to = seg(5).start_ms + 700;
     const rangeS = (to - from) / 1000;
-    const res = await fetch(clipUrl(from, to));
+    const res = await fetch(clipUrl(from, to), { headers: vigil.auth });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('video/mp4');
     const name = `cam1_${iso(from).replace(/[-:]/g, '')}_${iso(to).replace(/[-:]/g, '')}.mp4`;
@@ -172,14 +172,14 @@ describe('clip export and snapshots of real recorded footage', () => {
   it('says which part of the range has no footage, and 404s a range with none, with the gap', async () => {
     const from = seg(0).start_ms - 3000;
     const to = seg(0).start_ms + 1000;
-    const res = await fetch(clipUrl(from, to));
+    const res = await fetch(clipUrl(from, to), { headers: vigil.auth });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-vigil-covered-seconds')).toBe('1.000');
     expect(JSON.parse(res.headers.get('x-vigil-gaps') ?? 'null')).toEqual([{ start: iso(from), end: iso(seg(0).start_ms) }]);
     expect(res.headers.get('x-vigil-gap-count')).toBe('1');
     await res.arrayBuffer();
 
-    const none = await fetch(clipUrl(from - 60_000, from));
+    const none = await fetch(clipUrl(from - 60_000, from), { headers: vigil.auth });
     expect(none.status).toBe(404);
     expect(await none.json()).toEqual({
       error: 'not_found',
@@ -190,7 +190,7 @@ describe('clip export and snapshots of real recorded footage', () => {
   });
 
   it('a client that goes away mid-download: its ffmpeg is killed and every read-lock released within 1 s', async () => {
-    const dl = await holdDownload(clipUrl(seg(0).start_ms, (segs.at(-1) as SegRow).end_ms));
+    const dl = await holdDownload(clipUrl(seg(0).start_ms, (segs.at(-1) as SegRow).end_ms), vigil.auth);
     expect(dl.status).toBe(200);
     await sleep(300);
     // The client takes nothing more: ffmpeg is blocked mid-clip, the segments are read-locked.
@@ -204,8 +204,8 @@ describe('clip export and snapshots of real recorded footage', () => {
   });
 
   it('two overlapping downloads hold a reference each: the first to finish leaves the other\'s segments locked', async () => {
-    const a = await holdDownload(clipUrl(seg(0).start_ms, seg(4).end_ms));
-    const b = await holdDownload(clipUrl(seg(3).start_ms, (segs.at(-1) as SegRow).end_ms));
+    const a = await holdDownload(clipUrl(seg(0).start_ms, seg(4).end_ms), vigil.auth);
+    const b = await holdDownload(clipUrl(seg(3).start_ms, (segs.at(-1) as SegRow).end_ms), vigil.auth);
     const expected = segs.map((_, i) => (i <= 4 ? 1 : 0) + (i >= 3 ? 1 : 0));
     await waitFor('both downloads locking', () => locks().join() === expected.join(), 2000, 20);
     expect(await jobFfmpegs('concat')).toHaveLength(2);
@@ -218,7 +218,7 @@ describe('clip export and snapshots of real recorded footage', () => {
   it('a snapshot is the frame shown at the instant, as a decodable JPEG, scaled when asked', async () => {
     const s = seg(2);
     const at = s.start_ms + 700;
-    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(at)}`);
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(at)}`, { headers: vigil.auth });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/jpeg');
     const jpeg = Buffer.from(await res.arrayBuffer());
@@ -236,29 +236,29 @@ describe('clip export and snapshots of real recorded footage', () => {
     expect(jpeg.equals(expected)).toBe(true);
     expect(Date.parse(res.headers.get('x-vigil-frame-time') ?? '')).toBe(s.start_ms + Math.round((frame / FPS) * 1000));
 
-    const scaled = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(at)}&width=320`);
+    const scaled = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(at)}&width=320`, { headers: vigil.auth });
     expect(scaled.status).toBe(200);
     await writeFile(file, Buffer.from(await scaled.arrayBuffer()));
     expect(await ffprobe(file, 'stream=codec_name,width,height')).toMatchObject({ codec_name: 'mjpeg', width: '320', height: '180' });
 
-    const none = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(seg(0).start_ms - 5000)}`);
+    const none = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(seg(0).start_ms - 5000)}`, { headers: vigil.auth });
     expect(none.status).toBe(404);
     expect(await none.json()).toMatchObject({ error: 'not_found', field: 'at' });
     expect(locks().every((n) => n === 0)).toBe(true);
   });
 
   it('when every media job stays busy for 10 s, a snapshot gets 503 with Retry-After; then it works again', async () => {
-    const held = await Promise.all([0, 1, 2, 3].map(() => holdDownload(clipUrl(seg(0).start_ms, (segs.at(-1) as SegRow).end_ms))));
+    const held = await Promise.all([0, 1, 2, 3].map(() => holdDownload(clipUrl(seg(0).start_ms, (segs.at(-1) as SegRow).end_ms), vigil.auth)));
     expect(await jobFfmpegs('concat')).toHaveLength(4);
     const t0 = Date.now();
-    const busy = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(seg(1).start_ms)}`);
+    const busy = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(seg(1).start_ms)}`, { headers: vigil.auth });
     expect(busy.status).toBe(503);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(9500);
     expect(Number(busy.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await busy.json()).toMatchObject({ error: 'unavailable' });
     for (const h of held) h.abort();
     await waitFor('slots free', async () => (await jobFfmpegs('concat')).length === 0 && locks().every((n) => n === 0), 2000, 20);
-    const ok = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(seg(1).start_ms)}`);
+    const ok = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(seg(1).start_ms)}`, { headers: vigil.auth });
     expect(ok.status).toBe(200);
     await ok.arrayBuffer();
   });
@@ -301,14 +301,14 @@ describe('clip export and snapshots of real recorded footage', () => {
   it('ffmpeg failing mid-clip cuts the response off (no complete-looking 200) and logs its stderr', async () => {
     const last = segs.at(-1) as SegRow;
     await writeFile(join(vigil.dataDir, last.path), Buffer.alloc(64 * 1024, 0x5a));
-    const res = await fetch(clipUrl(seg(0).start_ms, last.end_ms));
+    const res = await fetch(clipUrl(seg(0).start_ms, last.end_ms), { headers: vigil.auth });
     expect(res.status).toBe(200);
     await expect(res.arrayBuffer()).rejects.toThrow();
     await waitFor('failure logged', () => vigil.logs().includes('clip export failed mid-stream'), 2000, 20);
     const line = vigil.logs().split('\n').find((l) => l.includes('clip export failed mid-stream')) ?? '';
     expect(JSON.parse(line).stderr).toMatch(/\S/);
     // Failing before its first byte it is an error response, not a video.
-    const early = await fetch(clipUrl(last.start_ms, last.end_ms));
+    const early = await fetch(clipUrl(last.start_ms, last.end_ms), { headers: vigil.auth });
     expect(early.status).toBe(500);
     expect(early.headers.get('content-disposition')).toBeNull();
     expect(await early.json()).toMatchObject({ error: 'internal' });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { readCatalog } from '../support/footage.js';
 import { ffmpegPidsFor, removeDir, startVigil, waitFor } from '../support/harness.js';
@@ -54,15 +55,33 @@ describe('camera lifecycle through the API', () => {
     }
   });
 
-  it('brings up recording demo cameras when no camera is configured', async () => {
+  it('brings up recording demo cameras when no camera is configured, behind a generated first admin', async () => {
     const { buildConfig } = await import('../../src/config/config.js');
-    const { createApp } = await import('../../src/app.js');
+    const { createApp, INITIAL_PASSWORD_FILE } = await import('../../src/app.js');
     const { memoryLogger, tempDir } = await import('../support/harness.js');
     const dataDir = await tempDir();
     const config = buildConfig({ listen: '127.0.0.1:0' }, { source: null, cwd: dataDir, env: {}, overrides: { dataDir } });
-    const app = await createApp(config, { log: memoryLogger().log });
+    const shown: string[] = [];
+    const logger = memoryLogger();
+    const app = await createApp(config, { log: logger.log, showSecret: (t) => shown.push(t) });
     await app.start();
     try {
+      // No user existed: "admin" was created with a password shown once, kept in a 0600 file, never logged.
+      const password = /password\n\n\s+(\S+)\n/.exec(shown.join(''))?.[1] ?? '';
+      expect(password.length).toBeGreaterThanOrEqual(20);
+      const { readFile, stat } = await import('node:fs/promises');
+      expect((await readFile(join(dataDir, INITIAL_PASSWORD_FILE), 'utf8')).trim()).toBe(password);
+      expect((await stat(join(dataDir, INITIAL_PASSWORD_FILE))).mode & 0o777).toBe(0o600);
+      expect(logger.text()).not.toContain(password);
+      expect((await globalThis.fetch(`${app.url}/api/v1/cameras`)).status).toBe(401);
+      const login = await globalThis.fetch(`${app.url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password }),
+      });
+      expect(login.status).toBe(200);
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const fetch = (url: string): Promise<Response> => globalThis.fetch(url, { headers: { cookie } });
       const res = await fetch(`${app.url}/api/v1/cameras`);
       const { cameras } = (await res.json()) as { cameras: Array<{ id: string; origin: string }> };
       expect(cameras.length).toBeGreaterThanOrEqual(3);

@@ -12,6 +12,21 @@ export interface SegRow {
   duration_ms: number;
   size_bytes: number;
   source: string;
+  evidence_locked: number;
+  incident_id: string | null;
+}
+
+/** Runs one SQL statement on the data dir's database through a second connection (read-only unless `write`). */
+export function querySql(dataDir: string, sql: string, opts: { write?: boolean } = {}): unknown[] {
+  const db = new Database(join(dataDir, 'vigil.db'), { readonly: !opts.write, fileMustExist: true });
+  try {
+    const stmt = db.prepare(sql);
+    if (stmt.reader) return stmt.all();
+    stmt.run();
+    return [];
+  } finally {
+    db.close();
+  }
 }
 
 /** Reads the catalog straight from the SQLite file (a second connection, as an auditor would). */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { createApp, type VigilApp } from '../../src/app.js';
+import { createApp, type AppOptions, type VigilApp } from '../../src/app.js';
 import type { CameraCreate } from '../../src/config/camera.schema.js';
 import { buildConfig } from '../../src/config/config.js';
 import type { Logger } from '../../src/shared/logger.js';
@@ -49,7 +49,11 @@ export interface TestVigil {
   app: VigilApp;
   dataDir: string;
   logs: () => string;
-  /** `fetch` against the running API, path relative to /api/v1. */
+  /** The admin user's credentials, for sign-in through the API or the web page. */
+  admin: { username: string; password: string };
+  /** Headers that authenticate as an admin (an API key); spread them into any request made without `api()`. */
+  auth: Record<string, string>;
+  /** `fetch` against the running API as an admin, path relative to /api/v1. */
   api(path: string, init?: RequestInit): Promise<Response>;
 }
 
@@ -61,6 +65,8 @@ export async function startVigil(
     recorder?: Record<string, number>;
     retention?: Record<string, number | string | null>;
     anr?: Record<string, number>;
+    /** Live view tuning passed to createApp (e.g. a small viewer buffer bound). */
+    live?: AppOptions['live'];
   } = {},
 ): Promise<TestVigil> {
   const dataDir = opts.dataDir ?? (await tempDir());
@@ -77,13 +83,20 @@ export async function startVigil(
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
   );
   const { log, text } = memoryLogger();
-  const app = await createApp(config, { log });
+  const app = await createApp(config, { log, ...(opts.live ? { live: opts.live } : {}) });
+  // A user exists before start-up, so no first admin is generated; the tests act through an admin API key.
+  const admin = { username: 'admin', password: 'correct horse battery' };
+  await app.auth.createUser({ ...admin, role: 'admin' });
+  const { key } = await app.auth.createKey({ name: 'tests', role: 'admin' }, null);
   await app.start();
+  const auth: Record<string, string> = { authorization: `Bearer ${key}` };
   return {
     app,
     dataDir,
     logs: text,
-    api: (path, init) => fetch(`${app.url}/api/v1${path}`, init),
+    auth,
+    admin,
+    api: (path, init) => fetch(`${app.url}/api/v1${path}`, { ...init, headers: { ...auth, ...(init?.headers as Record<string, string> | undefined) } }),
   };
 }
 

@@ -1,22 +1,27 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { CameraCreate, CameraPatch } from '../../config/camera.schema.js';
 import type { FootageService } from '../../indexer/footage.service.js';
+import type { LiveStats } from '../../live/live-hub.js';
 import type { CameraService } from '../../recorder/camera.service.js';
+import { canSee } from '../access.js';
 import { cameraOut, statusOut } from '../mappers.js';
 import { CameraOut, CameraStatusOut } from '../schemas/camera.schemas.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';
 
-export const cameraRoutes: FastifyPluginAsyncTypebox<{ cameras: CameraService; footage: FootageService }> = async (
-  app,
-  { cameras, footage },
-) => {
+export const cameraRoutes: FastifyPluginAsyncTypebox<{
+  cameras: CameraService;
+  footage: FootageService;
+  live?: { stats(cameraId: string): LiveStats };
+}> = async (app, { cameras, footage, live }) => {
   const tags = ['cameras'];
 
   app.get('/cameras', {
+    config: { access: { cap: 'cameras.view' } },
     schema: { tags, summary: 'List cameras.', response: { 200: Type.Object({ cameras: Type.Array(CameraOut) }) } },
-  }, async () => ({ cameras: (await cameras.list()).map(cameraOut) }));
+  }, async (req) => ({ cameras: (await cameras.list()).filter((c) => canSee(req, c.id)).map(cameraOut) }));
 
   app.post('/cameras', {
+    config: { access: { cap: 'cameras.manage', scope: 'all-cameras' }, audit: 'camera.create' },
     schema: {
       tags,
       summary: 'Add a camera; it starts recording at once when enabled.',
@@ -24,15 +29,18 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{ cameras: CameraService; f
       response: { 201: CameraOut, 400: ErrorRef, 409: ErrorRef },
     },
   }, async (req, reply) => {
+    req.auditTarget = `camera:${req.body.id}`;
     const cam = await cameras.create(req.body, { requestId: req.id });
     return reply.code(201).header('location', `/api/v1/cameras/${cam.id}`).send(cameraOut(cam));
   });
 
   app.get('/cameras/:id', {
+    config: { access: { cap: 'cameras.view', scope: 'camera' } },
     schema: { tags, summary: 'One camera.', params: CameraIdParams, response: { 200: CameraOut, 400: ErrorRef, 404: ErrorRef } },
   }, async (req) => cameraOut(await cameras.get(req.params.id)));
 
   app.patch('/cameras/:id', {
+    config: { access: { cap: 'cameras.manage', scope: 'camera' }, audit: 'camera.update' },
     schema: {
       tags,
       summary: 'Change a camera; its recorder restarts when the URL or segment length changes.',
@@ -43,6 +51,7 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{ cameras: CameraService; f
   }, async (req) => cameraOut(await cameras.update(req.params.id, req.body, { requestId: req.id })));
 
   app.delete('/cameras/:id', {
+    config: { access: { cap: 'cameras.manage', scope: 'camera' }, audit: 'camera.delete' },
     schema: {
       tags,
       summary: 'Delete a camera: recording stops; its footage is kept until retention removes it.',
@@ -55,9 +64,10 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{ cameras: CameraService; f
   });
 
   app.get('/cameras/:id/status', {
+    config: { access: { cap: 'cameras.view', scope: 'camera' } },
     schema: { tags, summary: 'Recorder state and counters.', params: CameraIdParams, response: { 200: CameraStatusOut, 400: ErrorRef, 404: ErrorRef } },
   }, async (req) => {
     const cam = await cameras.get(req.params.id);
-    return statusOut(cam, await footage.status(cam.id));
+    return statusOut(cam, await footage.status(cam.id), live?.stats(cam.id));
   });
 };

@@ -38,6 +38,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox<{ clips: ClipService; snaps
   });
 
   app.get('/cameras/:id/clip.mp4', {
+    config: { access: { cap: 'export', scope: 'camera' }, audit: 'footage.export' },
     schema: {
       tags: ['export'],
       summary: 'One playable MP4 of [from, to), stream copy of the recorded segments, streamed as it is made.',
@@ -69,6 +70,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox<{ clips: ClipService; snaps
   });
 
   app.get('/cameras/:id/snapshot.jpg', {
+    config: { access: { cap: 'snapshot', scope: 'camera' }, audit: 'footage.snapshot' },
     schema: {
       tags: ['export'],
       summary: 'JPEG of the frame shown at an instant (at or nearest before it), from the segment that covers it.',

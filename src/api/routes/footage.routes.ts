@@ -2,6 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { FootageService } from '../../indexer/footage.service.js';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/time.js';
+import { scopedCameraIds } from '../access.js';
 import { eventOut, gapOut, segmentOut } from '../mappers.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';
 import { EventOut, EventsQuery, GapOut, RangeQuery, SegmentPage, SegmentsQuery, TimelineOut } from '../schemas/footage.schemas.js';
@@ -13,6 +14,7 @@ const END_OF_TIME_MS = 8_640_000_000_000_000 / 1000;
 
 export const footageRoutes: FastifyPluginAsyncTypebox<{ footage: FootageService; clock: Clock }> = async (app, { footage, clock }) => {
   app.get('/cameras/:id/segments', {
+    config: { access: { cap: 'playback', scope: 'camera' } },
     schema: {
       tags: ['footage'],
       summary: 'Indexed segments overlapping [from, to), oldest first, paginated.',
@@ -27,6 +29,7 @@ export const footageRoutes: FastifyPluginAsyncTypebox<{ footage: FootageService;
   });
 
   app.get('/cameras/:id/timeline', {
+    config: { access: { cap: 'playback', scope: 'camera' } },
     schema: {
       tags: ['footage'],
       summary: 'Recorded spans (segments ≤ 2 s apart merged) and gaps in [from, to); default the last 24 h.',
@@ -49,6 +52,7 @@ export const footageRoutes: FastifyPluginAsyncTypebox<{ footage: FootageService;
   });
 
   app.get('/cameras/:id/gaps', {
+    config: { access: { cap: 'playback', scope: 'camera' } },
     schema: {
       tags: ['footage'],
       summary: 'Recording gaps (holes > 3 s) with their refill state.',
@@ -58,6 +62,7 @@ export const footageRoutes: FastifyPluginAsyncTypebox<{ footage: FootageService;
   }, async (req) => ({ gaps: (await footage.gaps(req.params.id)).map(gapOut) }));
 
   app.get('/events', {
+    config: { access: { cap: 'events.view' } },
     schema: {
       tags: ['events'],
       summary: 'The event log, newest first.',
@@ -70,6 +75,7 @@ export const footageRoutes: FastifyPluginAsyncTypebox<{ footage: FootageService;
       cameraId: q.camera_id,
       type: q.type,
       sinceMs: q.since === undefined ? undefined : parseTime(q.since, 'since'),
+      cameraIds: scopedCameraIds(req),
       limit: q.limit ?? 100,
     });
     return { events: events.map(eventOut) };

@@ -15,6 +15,7 @@ const GapParams = Type.Object(
 
 export const gapRoutes: FastifyPluginAsyncTypebox<{ refills: RefillService }> = async (app, { refills }) => {
   app.post('/cameras/:id/gaps/:gapId/refill', {
+    config: { access: { cap: 'refill', scope: 'camera' }, audit: 'gap.refill' },
     schema: {
       tags: ['footage'],
       summary: 'Refill a gap from the camera\'s edge storage now: a failed or partial gap is re-queued with a fresh attempt budget.',

@@ -7,10 +7,12 @@ export interface HealthDeps {
 
 export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: HealthDeps }> = async (app, { deps }) => {
   app.get('/healthz', {
+    config: { access: { cap: 'public' } },
     schema: { tags: ['health'], summary: 'Liveness: the process answers.', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
   }, async () => ({ status: 'ok' as const }));
 
   app.get('/readyz', {
+    config: { access: { cap: 'public' } },
     schema: {
       tags: ['health'],
       summary: 'Readiness: started up, database reachable.',

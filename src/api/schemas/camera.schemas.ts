@@ -31,6 +31,9 @@ export const CameraStatusOut = Type.Object({
   last_segment_at: NullableIsoTimeOut,
   bitrate_bps: Type.Union([Type.Integer(), Type.Null()]),
   fps: Type.Union([Type.Number(), Type.Null()]),
+  live_viewers: Type.Integer({ description: 'WebSocket live viewers now (main and sub stream).' }),
+  live_bitrate_bps: Type.Union([Type.Integer(), Type.Null()], { description: 'Main stream bitrate over the last 5 s, measured on the live output; null when nothing arrives.' }),
+  live_dropped_fragments: Type.Integer({ description: 'Fragments not sent to backed-up live viewers since start (they resume at the next keyframe).' }),
   updated_at: NullableIsoTimeOut,
 });
 export type CameraStatusOut = Static<typeof CameraStatusOut>;

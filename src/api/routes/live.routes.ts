@@ -1,0 +1,107 @@
+import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
+import type {} from '@fastify/websocket';
+import type { WebSocket } from 'ws';
+import { LIVE_CLOSE, type ViewerConnection } from '../../live/live-channel.js';
+import type { LiveHub } from '../../live/live-hub.js';
+import { VigilError, errorMessage } from '../../shared/errors.js';
+import { CameraIdParams, ErrorRef } from '../schemas/common.js';
+
+const LiveQuery = Type.Object(
+  {
+    stream: Type.Optional(
+      Type.Union([Type.Literal('main'), Type.Literal('sub')], {
+        default: 'main',
+        description: 'main: the recorded stream (no second camera connection); sub: the camera\'s sub_url, started on demand.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type LiveQuery = Static<typeof LiveQuery>;
+
+/**
+ * A viewer that answers no ping for this long is gone (its TCP connection may never say so). Long
+ * enough for a client that stops reading for a while (a background tab) to come back.
+ */
+const PING_INTERVAL_MS = 30_000;
+
+function connectionOf(socket: WebSocket): ViewerConnection {
+  const open = () => socket.readyState === socket.OPEN;
+  return {
+    bufferedBytes: () => socket.bufferedAmount,
+    sendText: (text) => {
+      if (open()) socket.send(text);
+    },
+    sendBinary: (data) => {
+      if (open()) socket.send(data, { binary: true });
+    },
+    close: (code, reason) => {
+      if (open()) socket.close(code, reason);
+    },
+  };
+}
+
+/**
+ * `GET /api/v1/cameras/:id/live` (WebSocket). Protocol: a text `{"type":"init","mime",…}`, a binary
+ * init segment (ftyp+moov), then binary fragments (moof+mdat) starting at the latest keyframe. A new
+ * init (text + binary) follows a recorder restart; `{"type":"offline"}` when the stream stops;
+ * `{"type":"resume","dropped_fragments":n}` before the keyframe at which a backed-up viewer resumes.
+ * Close codes: 1001 Vigil stopping, 4404 camera deleted/disabled, 4408 offline for 30 s.
+ */
+export const liveRoutes: FastifyPluginAsyncTypebox<{ live: LiveHub }> = async (app, { live }) => {
+  app.route<{ Params: Static<typeof CameraIdParams>; Querystring: LiveQuery }>({
+    method: 'GET',
+    url: '/cameras/:id/live',
+    config: { access: { cap: 'live', scope: 'camera' } },
+    schema: {
+      tags: ['live'],
+      summary: 'Live view over WebSocket: fragmented MP4 for Media Source Extensions.',
+      params: CameraIdParams,
+      querystring: LiveQuery,
+      response: { 400: ErrorRef, 404: ErrorRef, 409: ErrorRef, 426: ErrorRef },
+    },
+    // Before any upgrade: an unknown camera, a disabled one, or a missing sub-stream get a plain HTTP error.
+    preHandler: async (req) => {
+      await live.check(req.params.id, req.query.stream ?? 'main');
+    },
+    handler: async (_req, reply) =>
+      reply.code(426).header('upgrade', 'websocket').send({ error: 'invalid_argument', message: 'this route speaks WebSocket only (Upgrade: websocket)' }),
+    wsHandler: (socket, req) => {
+      const cameraId = req.params.id;
+      const stream = req.query.stream ?? 'main';
+      let leave: (() => void) | undefined;
+      let closed = false;
+      let alive = true;
+      const ping = setInterval(() => {
+        if (!alive) {
+          socket.terminate();
+          return;
+        }
+        alive = false;
+        socket.ping();
+      }, PING_INTERVAL_MS);
+      socket.on('pong', () => {
+        alive = true;
+      });
+      socket.on('close', () => {
+        closed = true;
+        clearInterval(ping);
+        leave?.();
+      });
+      // Viewers have nothing to say; whatever they send is ignored (and bounded by maxPayload).
+      socket.on('message', () => undefined);
+      live.join(cameraId, stream, connectionOf(socket)).then(
+        (remove) => {
+          if (closed) remove();
+          else leave = remove;
+        },
+        (err: unknown) => {
+          // The camera went away between the check and the upgrade.
+          const gone = err instanceof VigilError && (err.kind === 'not_found' || err.kind === 'failed_precondition');
+          if (!gone) req.log.error({ err }, 'live join failed');
+          socket.close(gone ? LIVE_CLOSE.gone : 1011, errorMessage(err).slice(0, 120));
+        },
+      );
+    },
+  });
+};

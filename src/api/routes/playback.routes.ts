@@ -1,0 +1,84 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
+import type { PlaybackService } from '../../export/playback.service.js';
+import { VigilError } from '../../shared/errors.js';
+import { CameraIdParams, ErrorRef } from '../schemas/common.js';
+import { SegmentIdParams } from '../schemas/evidence.schemas.js';
+import { binaryResponse } from '../schemas/export.schemas.js';
+import { MEDIA_HEADERS, PLAYLIST_CONTENT_TYPE, PlaybackQuery } from '../schemas/playback.schemas.js';
+import { parseTime } from '../time-params.js';
+
+/** Aborts when the connection closes before the response was completely sent (the client went away). */
+function disconnectSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  const res = reply.raw;
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort(new VigilError('unavailable', 'the client went away'));
+  };
+  if (res.destroyed) onClose();
+  else res.once('close', onClose);
+  return controller.signal;
+}
+
+export const playbackRoutes: FastifyPluginAsyncTypebox<{ playback: PlaybackService }> = async (app, { playback }) => {
+  app.get('/cameras/:id/playback.m3u8', {
+    schema: {
+      tags: ['playback'],
+      summary: 'HLS VOD playlist over the recorded segments overlapping [from, to); no transcoding.',
+      description:
+        'Each stored fragmented-MP4 file is addressed by byte range: its ftyp+moov as EXT-X-MAP, the rest as one media ' +
+        'segment, with EXT-X-PROGRAM-DATE-TIME (its wall-clock start) on every segment and EXT-X-DISCONTINUITY where the ' +
+        'next file does not continue the previous one. URIs are relative (`../../segments/<id>/media.mp4`). ' +
+        'At most `media.playback_max_seconds` (default 24 h).',
+      params: CameraIdParams,
+      querystring: PlaybackQuery,
+      response: {
+        200: binaryResponse(PLAYLIST_CONTENT_TYPE, 'The playlist (RFC 8216, version 7).'),
+        400: ErrorRef,
+        404: ErrorRef,
+      },
+    },
+    config: { access: { cap: 'playback', scope: 'camera' }, audit: 'footage.playback' },
+  }, async (req, reply) => {
+    const range = { fromMs: parseTime(req.query.from, 'from'), toMs: parseTime(req.query.to, 'to') };
+    const playlist = await playback.playlist(req.params.id, range);
+    return reply.type(PLAYLIST_CONTENT_TYPE).header('cache-control', 'private, no-store').send(playlist.text);
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/segments/:id/media.mp4',
+    schema: {
+      tags: ['playback'],
+      summary: 'A segment\'s stored file, with single byte ranges (206, or 416 past its end); read-locked while it is sent.',
+      params: SegmentIdParams,
+      response: {
+        200: binaryResponse('video/mp4', 'The whole file.', MEDIA_HEADERS),
+        206: binaryResponse('video/mp4', 'The requested range.', MEDIA_HEADERS),
+        400: ErrorRef,
+        404: ErrorRef,
+        416: ErrorRef,
+      },
+    },
+    config: { access: { cap: 'playback', scope: 'segment' } },
+    handler: async (req, reply) => {
+      const media = await playback.openMedia(
+        Number(req.params.id),
+        { rangeHeader: req.headers.range, head: req.method === 'HEAD' },
+        disconnectSignal(reply),
+      );
+      reply.header('accept-ranges', 'bytes').header('cache-control', 'private, no-store');
+      if (media.kind === 'unsatisfiable') {
+        return reply
+          .code(416)
+          .header('content-range', `bytes */${media.totalBytes}`)
+          .send({ error: 'range_not_satisfiable', message: `the range lies past the end of the file (${media.totalBytes} bytes)`, field: 'range' });
+      }
+      reply.type('video/mp4');
+      const { start, end } = media.range ?? { start: 0, end: media.totalBytes - 1 };
+      if (media.range) reply.code(206).header('content-range', `bytes ${start}-${end}/${media.totalBytes}`);
+      reply.header('content-length', String(end - start + 1));
+      return reply.send(media.body);
+    },
+  });
+};

@@ -1,0 +1,82 @@
+/**
+ * The HLS VOD playlist over stored segment files (pure: no I/O). Every file is a standalone
+ * fragmented MP4, so each one is addressed twice by byte range: its ftyp+moov as EXT-X-MAP and the
+ * rest (moof/mdat pairs) as the media segment. Nothing is transcoded or rewritten.
+ */
+import type { SegmentSource } from '../db/schema.js';
+
+export interface PlaylistSegment {
+  id: number;
+  /** Wall-clock start (UTC ms) and media duration, from the catalog row. */
+  startMs: number;
+  durationMs: number;
+  /** Bytes of the file; the media part is [initLengthBytes, fileSizeBytes). */
+  fileSizeBytes: number;
+  initLengthBytes: number;
+  /** Decode time (ms) the file's first fragment starts at; undefined when unknown. */
+  firstDecodeMs: number | undefined;
+  /** The recorder run that wrote the file (from its name); undefined when the name carries none. */
+  runId: string | undefined;
+  source: SegmentSource;
+}
+
+export interface PlaylistOptions {
+  /** URI of a segment's file, relative to the playlist's own URL. */
+  mediaUri: (segmentId: number) => string;
+  /** Wall-clock instant playback should start at (EXT-X-START), when after the first segment's start. */
+  startAtMs?: number;
+}
+
+/** A wall-clock hole longer than this between two files is a jump the player must be told of. */
+export const CONTINUITY_GAP_MS = 500;
+/** Timestamps of consecutive files of one stream continue within this (ms rounding of row durations). */
+export const CONTINUITY_MEDIA_MS = 100;
+
+/**
+ * Whether `next` plays on directly from `prev` without EXT-X-DISCONTINUITY: same recorder run, not
+ * refilled from edge storage, no wall-clock hole over 0.5 s, and timestamps that continue (RFC 8216
+ * §4.3.2.3 requires the tag when the timestamp sequence changes — the recorder's files each restart
+ * their media time at 0, so in practice every file boundary is one).
+ */
+export function continues(prev: PlaylistSegment, next: PlaylistSegment): boolean {
+  if (next.source === 'edge' || prev.source === 'edge') return false;
+  if (prev.runId === undefined || prev.runId !== next.runId) return false;
+  if (next.startMs - (prev.startMs + prev.durationMs) > CONTINUITY_GAP_MS) return false;
+  if (prev.firstDecodeMs === undefined || next.firstDecodeMs === undefined) return false;
+  return Math.abs(next.firstDecodeMs - (prev.firstDecodeMs + prev.durationMs)) <= CONTINUITY_MEDIA_MS;
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+
+/** The playlist text for `segments` (oldest first; each with media bytes after its init segment). */
+export function buildPlaylist(segments: readonly PlaylistSegment[], opts: PlaylistOptions): string {
+  // EXTINF rounded to the nearest integer must not exceed the target duration (RFC 8216 §4.3.3.1).
+  const target = Math.max(1, ...segments.map((s) => Math.round(s.durationMs / 1000)));
+  const lines = [
+    '#EXTM3U',
+    '#EXT-X-VERSION:7',
+    `#EXT-X-TARGETDURATION:${target}`,
+    '#EXT-X-PLAYLIST-TYPE:VOD',
+    '#EXT-X-MEDIA-SEQUENCE:0',
+    '#EXT-X-INDEPENDENT-SEGMENTS',
+  ];
+  const first = segments[0];
+  if (first && opts.startAtMs !== undefined && opts.startAtMs > first.startMs) {
+    lines.push(`#EXT-X-START:TIME-OFFSET=${seconds(opts.startAtMs - first.startMs)},PRECISE=YES`);
+  }
+  let prev: PlaylistSegment | undefined;
+  for (const s of segments) {
+    if (prev && !continues(prev, s)) lines.push('#EXT-X-DISCONTINUITY');
+    const uri = opts.mediaUri(s.id);
+    lines.push(
+      `#EXT-X-MAP:URI="${uri}",BYTERANGE="${s.initLengthBytes}@0"`,
+      `#EXT-X-PROGRAM-DATE-TIME:${new Date(s.startMs).toISOString()}`,
+      `#EXTINF:${seconds(s.durationMs)},`,
+      `#EXT-X-BYTERANGE:${s.fileSizeBytes - s.initLengthBytes}@${s.initLengthBytes}`,
+      uri,
+    );
+    prev = s;
+  }
+  lines.push('#EXT-X-ENDLIST');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,263 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { sleep } from '../../src/shared/sleep.js';
+import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
+import { artifactsDir, buildWeb, ffprobe, launchChromium, login, parseClock, screenshot, watchConsole } from './support.js';
+
+type Timeline = { spans: { start: string; end: string }[]; gaps: { gap_start: string; gap_end: string }[] };
+type Status = { state: string; segments_written: number };
+/** The test cameras send one keyframe a second (gop = fps). */
+const GOP_S = 1;
+
+/**
+ * The operator page in real Chromium against a real Vigil recording two real RTSP cameras:
+ * cam1 (with a sub-stream) records throughout; cam2 is taken down for a while, so its timeline has a gap.
+ */
+describe('operator web UI', () => {
+  let serverA: RtspServer;
+  let serverB: RtspServer;
+  let vigil: TestVigil;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let problems: string[];
+  let downloads: string;
+
+  const status = async (id: string) => (await (await vigil.api(`/cameras/${id}/status`)).json()) as Status;
+
+  beforeAll(async () => {
+    const built = buildWeb();
+    serverA = await RtspServer.start({ mounts: [{ name: 'cam1' }, { name: 'cam1-sub', width: 320, height: 180 }] });
+    serverB = await RtspServer.start({ mounts: [{ name: 'cam2' }] });
+    vigil = await startVigil({
+      cameras: [
+        { id: 'cam1', name: 'Front door', main_url: serverA.url('cam1'), sub_url: serverA.url('cam1-sub'), segment_seconds: 2 },
+        { id: 'cam2', name: 'Yard', main_url: serverB.url('cam2'), segment_seconds: 2 },
+      ],
+    });
+    browser = await launchChromium();
+    await built;
+    // cam2 goes down for ~8 s: a gap between two recorded spans.
+    await waitFor('cam2 records', async () => (await status('cam2')).segments_written >= 3, 30_000);
+    const port = serverB.port;
+    await serverB.kill();
+    await waitFor('cam2 offline', async () => (await status('cam2')).state !== 'recording', 20_000);
+    await sleep(5_000);
+    serverB = await RtspServer.start({ port, mounts: [{ name: 'cam2' }] });
+    await waitFor('cam2 records again', async () => {
+      const t = (await (await vigil.api('/cameras/cam2/timeline')).json()) as Timeline;
+      return t.gaps.length === 1 && t.spans.length === 2 && Date.parse(t.spans[1]!.end) - Date.parse(t.spans[1]!.start) >= 16_000;
+    }, 60_000, 500);
+
+    downloads = await tempDir('vigil-ui-dl-');
+    await mkdir(artifactsDir, { recursive: true });
+    context = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    page = await context.newPage();
+    problems = watchConsole(page);
+    await login(page, vigil);
+  }, 150_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await vigil?.app.stop();
+    await serverA?.stop();
+    await serverB?.stop();
+    if (vigil) await removeDir(vigil.dataDir);
+    if (downloads) await removeDir(downloads);
+  });
+
+  it('the grid shows every camera, and each live tile plays (currentTime advances)', async () => {
+    await page.goto(`${vigil.app.url}/#/`);
+    const tiles = page.locator('li.tile');
+    await expect.poll(() => tiles.count()).toBe(2);
+    expect(await tiles.locator('.tile-title').allTextContents()).toEqual(['Front door', 'Yard']);
+    await expect.poll(() => page.locator('li.tile .badge').allTextContents(), { timeout: 10_000 }).toEqual(['recording', 'recording']);
+    const times = () => tiles.locator('video').evaluateAll((vs) => vs.map((v) => (v as HTMLVideoElement).currentTime));
+    await expect.poll(async () => (await times()).every((t) => t > 0), { timeout: 15_000 }).toBe(true);
+    const before = await times();
+    await sleep(1_500);
+    const after = await times();
+    after.forEach((t, i) => expect(t).toBeGreaterThan(before[i]! + 0.5));
+    await screenshot(page, 'grid');
+  });
+
+  it('the timeline shows the recorded spans the API reports, and the gap where the camera was down', async () => {
+    await page.goto(`${vigil.app.url}/#/cameras/cam2`);
+    const track = page.getByRole('group', { name: /^Timeline/ });
+    await page.locator('.timeline[data-loaded="true"]').waitFor();
+    const shown = await track.evaluate((el) => {
+      const read = (sel: string) => [...el.querySelectorAll<HTMLElement>(sel)].map((e) => ({ start: Number(e.dataset.startMs), end: Number(e.dataset.endMs) }));
+      return { from: Number(el.dataset.startMs), to: Number(el.dataset.endMs), spans: read('.tl-span'), gaps: read('.tl-gap') };
+    });
+    const api = (await (await vigil.api(`/cameras/cam2/timeline?from=${new Date(shown.from).toISOString()}&to=${new Date(shown.to).toISOString()}`)).json()) as Timeline;
+    const apiSpans = api.spans.map((s) => ({ start: Date.parse(s.start), end: Date.parse(s.end) }));
+    const apiGaps = api.gaps.map((g) => ({ start: Date.parse(g.gap_start), end: Date.parse(g.gap_end) }));
+    expect(apiSpans).toHaveLength(2);
+    expect(apiGaps).toHaveLength(1);
+    expect(shown.gaps).toEqual(apiGaps);
+    // The first span is closed; the second grows while cam2 records, so only its start is fixed.
+    expect(shown.spans).toHaveLength(2);
+    expect(shown.spans[0]).toEqual(apiSpans[0]);
+    expect(shown.spans[1]!.start).toBe(apiSpans[1]!.start);
+    expect(apiSpans[1]!.end - shown.spans[1]!.end).toBeLessThan(10_000);
+    // The gap sits between the spans, where the camera was down.
+    expect(apiGaps[0]!.start).toBe(apiSpans[0]!.end);
+    expect(apiGaps[0]!.end).toBe(apiSpans[1]!.start);
+
+    // Zoomed to minutes, the gap is drawn wide enough to see.
+    await zoomToMinutes();
+    const gapBox = await page.locator('.tl-gap').boundingBox();
+    expect(gapBox?.width ?? 0).toBeGreaterThan(20);
+  });
+
+  it('clicking an instant T on the timeline plays recorded video whose clock shows T (±2 s) and advances', async () => {
+    await openZoomedCamera('cam2');
+    const t = (await (await vigil.api('/cameras/cam2/timeline')).json()) as Timeline;
+    const last = t.spans.at(-1)!;
+    const T = Date.parse(last.end) - 8_000;
+    expect(T).toBeGreaterThan(Date.parse(last.start));
+    await clickAt(T);
+    const clock = page.getByLabel('Time of the frame on screen');
+    const first = await waitFor('recorded video on screen', async () => {
+      const ms = parseClock((await clock.textContent()) ?? '');
+      const playing = await page.locator('.player video').evaluate((v: HTMLVideoElement) => !v.paused && v.readyState >= 2);
+      return ms !== null && playing ? ms : undefined;
+    }, 15_000);
+    expect(Math.abs(first - T)).toBeLessThanOrEqual(2_000);
+    const mediaBefore = await page.locator('.player video').evaluate((v: HTMLVideoElement) => v.currentTime);
+    await sleep(2_500);
+    const later = parseClock((await clock.textContent()) ?? '')!;
+    expect(later).toBeGreaterThan(first);
+    expect(await page.locator('.player video').evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(mediaBefore + 1);
+    await screenshot(page, 'camera-view');
+  });
+
+  it('export of a range selected on the timeline downloads a playable MP4 as long as the range (± one GOP)', async () => {
+    await openZoomedCamera('cam2');
+    const t = (await (await vigil.api('/cameras/cam2/timeline')).json()) as Timeline;
+    const last = t.spans.at(-1)!;
+    const endMs = Date.parse(last.end) - 3_000;
+    await dragBetween(endMs - 7_000, endMs);
+    const from = Date.parse(`${await page.getByLabel('From').inputValue()}Z`);
+    const to = Date.parse(`${await page.getByLabel('To').inputValue()}Z`);
+    expect(to - from).toBeGreaterThanOrEqual(6_000);
+    expect(from).toBeGreaterThanOrEqual(Date.parse(last.start));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export clip' }).click()]);
+    expect(download.suggestedFilename()).toMatch(/^cam2_\d{8}T\d{6}Z_\d{8}T\d{6}Z\.mp4$/);
+    const file = join(downloads, download.suggestedFilename());
+    await download.saveAs(file);
+    const probe = await ffprobe(file);
+    expect(probe.codec).toBe('h264');
+    expect(probe.frames).toBeGreaterThan(0);
+    const rangeS = (to - from) / 1000;
+    expect(probe.durationS).toBeGreaterThanOrEqual(rangeS - 0.1);
+    expect(probe.durationS).toBeLessThanOrEqual(rangeS + GOP_S + 0.1);
+  });
+
+  it('adding a camera with a bad URL shows the API\'s error next to that field and creates nothing', async () => {
+    await page.goto(`${vigil.app.url}/#/cameras/new`);
+    await page.getByLabel('Id', { exact: true }).fill('badcam');
+    await page.getByLabel('Main stream URL').fill('ftp://camera.invalid/stream');
+    await page.getByRole('button', { name: 'Add camera' }).click();
+    const field = page.locator('.field', { has: page.getByLabel('Main stream URL') });
+    const error = field.locator('.field-error');
+    await expect.poll(() => error.textContent()).not.toBe('');
+    const api = (await (await vigil.api('/cameras', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'badcam', main_url: 'ftp://camera.invalid/stream' }),
+    })).json()) as { field: string; message: string };
+    expect(api.field).toBe('main_url');
+    expect(await error.textContent()).toBe(api.message);
+    expect(await page.getByLabel('Main stream URL').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('.field-error').filter({ hasText: /./ }).count()).toBe(1);
+    const { cameras } = (await (await vigil.api('/cameras')).json()) as { cameras: { id: string }[] };
+    expect(cameras.map((c) => c.id).sort()).toEqual(['cam1', 'cam2']);
+  });
+
+  it('works on a phone-sized viewport: one column of tiles, the timeline fits the screen', async () => {
+    const phone = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    try {
+      const p = await phone.newPage();
+      await login(p, vigil);
+      await p.goto(`${vigil.app.url}/#/`);
+      const tiles = p.locator('li.tile');
+      await expect.poll(() => tiles.count()).toBe(2);
+      const boxes = await Promise.all([tiles.nth(0).boundingBox(), tiles.nth(1).boundingBox()]);
+      expect(boxes[0]!.x).toBe(boxes[1]!.x);
+      expect(boxes[0]!.x + boxes[0]!.width).toBeLessThanOrEqual(390);
+      await screenshot(p, 'grid-phone');
+      await p.goto(`${vigil.app.url}/#/cameras/cam2`);
+      const track = await p.getByRole('group', { name: /^Timeline/ }).boundingBox();
+      expect(track!.width).toBeGreaterThan(300);
+      expect(track!.x + track!.width).toBeLessThanOrEqual(390);
+      expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await screenshot(p, 'camera-view-phone');
+    } finally {
+      await phone.close();
+    }
+  });
+
+  it('ran without a script error or a Content-Security-Policy refusal', () => {
+    expect(problems).toEqual([]);
+  });
+
+  async function openZoomedCamera(id: string): Promise<void> {
+    await page.goto(`${vigil.app.url}/#/cameras/${id}`);
+    await page.locator('.timeline[data-loaded="true"]').waitFor();
+    await zoomToMinutes();
+  }
+
+  /** Zooms the 24-h window (ending now) down to under 3 minutes. */
+  async function zoomToMinutes(): Promise<void> {
+    const track = page.getByRole('group', { name: /^Timeline/ });
+    for (let i = 0; i < 9; i++) await page.getByRole('button', { name: 'Zoom in' }).click();
+    await expect.poll(async () => {
+      const w = await track.evaluate((el) => Number(el.dataset.endMs) - Number(el.dataset.startMs));
+      return w < 3 * 60_000;
+    }).toBe(true);
+    await page.waitForTimeout(400); // the debounced reload of the zoomed window
+  }
+
+  /** Screen x of a wall-clock instant, with the window it was computed for. */
+  async function xOf(ms: number): Promise<{ x: number; y: number; window: string }> {
+    const r = await page.getByRole('group', { name: /^Timeline/ }).evaluate((el) => {
+      const b = el.getBoundingClientRect();
+      return { s: Number(el.dataset.startMs), e: Number(el.dataset.endMs), left: b.left, width: b.width, top: b.top, height: b.height };
+    });
+    expect(ms).toBeGreaterThan(r.s);
+    expect(ms).toBeLessThan(r.e);
+    return { x: r.left + ((ms - r.s) / (r.e - r.s)) * r.width, y: r.top + r.height / 2, window: `${r.s}-${r.e}` };
+  }
+
+  async function windowNow(): Promise<string> {
+    return page.getByRole('group', { name: /^Timeline/ }).evaluate((el) => `${el.dataset.startMs}-${el.dataset.endMs}`);
+  }
+
+  /** Clicks the instant; retried if the window slid (it follows the present) between measuring and clicking. */
+  async function clickAt(ms: number): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const p = await xOf(ms);
+      await page.mouse.click(p.x, p.y);
+      if ((await windowNow()) === p.window) return;
+    }
+    throw new Error('the timeline kept moving under the click');
+  }
+
+  async function dragBetween(aMs: number, bMs: number): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const a = await xOf(aMs);
+      const b = await xOf(bMs);
+      await page.mouse.move(a.x, a.y);
+      await page.mouse.down();
+      await page.mouse.move(b.x, b.y, { steps: 8 });
+      await page.mouse.up();
+      if ((await windowNow()) === a.window && a.window === b.window) return;
+    }
+    throw new Error('the timeline kept moving under the drag');
+  }
+});

@@ -1,0 +1,184 @@
+/**
+ * Live view: fragmented MP4 over a WebSocket into Media Source Extensions.
+ * Protocol: text `{"type":"init","mime":…}`, then the binary init segment, then binary fragments
+ * (the first at a keyframe). A later init (recorder restart) resets the media; text
+ * `{"type":"offline"}` means the camera stopped.
+ */
+export type LiveState = 'connecting' | 'playing' | 'offline' | 'closed' | 'unsupported' | 'error';
+
+/** Seconds behind the newest buffered frame before we jump forward. */
+const MAX_LATENCY_S = 1.5;
+/** Seconds of already-played media kept in the SourceBuffer. */
+const KEEP_BEHIND_S = 6;
+/** Fragments waiting for the SourceBuffer before we give up on catching up and start over. */
+const MAX_QUEUED = 60;
+const RECONNECT_MS = 3000;
+
+export function liveUrl(cameraId: string, stream: 'main' | 'sub'): string {
+  const url = new URL(`api/v1/cameras/${encodeURIComponent(cameraId)}/live`, location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (stream === 'sub') url.searchParams.set('stream', 'sub');
+  return url.toString();
+}
+
+export class LivePlayer {
+  private ws: WebSocket | null = null;
+  private mediaSource: MediaSource | null = null;
+  private sourceBuffer: SourceBuffer | null = null;
+  private objectUrl: string | null = null;
+  private queue: ArrayBuffer[] = [];
+  private pendingMime: string | null = null;
+  private stopped = false;
+  private reconnectTimer: number | undefined;
+
+  constructor(
+    private readonly video: HTMLVideoElement,
+    private readonly url: string,
+    private readonly onState: (state: LiveState, detail?: string) => void = () => {},
+  ) {
+    video.muted = true;
+    video.playsInline = true;
+    video.autoplay = true;
+  }
+
+  start(): void {
+    if (typeof MediaSource === 'undefined') {
+      this.onState('unsupported', 'this browser has no Media Source Extensions');
+      return;
+    }
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    window.clearTimeout(this.reconnectTimer);
+    this.ws?.close();
+    this.ws = null;
+    this.resetMedia();
+    this.onState('closed');
+  }
+
+  private connect(): void {
+    this.onState('connecting');
+    const ws = new WebSocket(this.url);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === 'string') this.onText(ev.data);
+      else this.onBinary(ev.data as ArrayBuffer);
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws || this.stopped) return;
+      this.ws = null;
+      this.onState('offline', 'connection closed');
+      this.reconnectTimer = window.setTimeout(() => this.connect(), RECONNECT_MS);
+    };
+  }
+
+  private onText(text: string): void {
+    let msg: { type?: string; mime?: string };
+    try {
+      msg = JSON.parse(text) as typeof msg;
+    } catch {
+      return;
+    }
+    if (msg.type === 'init' && typeof msg.mime === 'string') this.pendingMime = msg.mime;
+    else if (msg.type === 'offline') {
+      this.resetMedia();
+      this.onState('offline', 'camera offline');
+    }
+  }
+
+  private onBinary(data: ArrayBuffer): void {
+    if (this.pendingMime !== null) {
+      const mime = this.pendingMime;
+      this.pendingMime = null;
+      this.openMedia(mime, data);
+      return;
+    }
+    if (!this.mediaSource) return; // a fragment without an init: wait for the next init
+    if (this.queue.length >= MAX_QUEUED) {
+      // The decoder cannot keep up; reconnecting starts again at the newest keyframe.
+      this.ws?.close();
+      return;
+    }
+    this.queue.push(data);
+    this.pump();
+  }
+
+  /** A new init segment: a fresh MediaSource, so timestamps of a new recorder run start clean. */
+  private openMedia(mime: string, init: ArrayBuffer): void {
+    this.resetMedia();
+    if (!MediaSource.isTypeSupported(mime)) {
+      this.onState('unsupported', `cannot play ${mime}`);
+      return;
+    }
+    const ms = new MediaSource();
+    this.mediaSource = ms;
+    this.queue = [init];
+    this.objectUrl = URL.createObjectURL(ms);
+    this.video.src = this.objectUrl;
+    ms.addEventListener('sourceopen', () => {
+      if (this.mediaSource !== ms) return;
+      const sb = ms.addSourceBuffer(mime);
+      sb.mode = 'segments';
+      sb.addEventListener('updateend', () => this.afterAppend());
+      sb.addEventListener('error', () => this.onState('error', 'media error'));
+      this.sourceBuffer = sb;
+      this.pump();
+    }, { once: true });
+  }
+
+  private pump(): void {
+    const sb = this.sourceBuffer;
+    if (!sb || sb.updating || this.mediaSource?.readyState !== 'open') return;
+    const next = this.queue.shift();
+    if (!next) return;
+    try {
+      sb.appendBuffer(next);
+    } catch (err) {
+      if (err instanceof DOMException && err.name === 'QuotaExceededError') {
+        this.queue.unshift(next);
+        this.trim(true);
+      } else {
+        this.onState('error', String(err));
+      }
+    }
+  }
+
+  private afterAppend(): void {
+    const v = this.video;
+    const b = v.buffered;
+    if (b.length > 0) {
+      const end = b.end(b.length - 1);
+      const start = b.start(b.length - 1);
+      // Behind the live edge (tab was hidden, slow decoder) or before the first frame: jump.
+      if (v.currentTime < start || end - v.currentTime > MAX_LATENCY_S) v.currentTime = Math.max(start, end - 0.3);
+      if (v.paused) void v.play().catch(() => {});
+      if (v.readyState >= 2) this.onState('playing');
+    }
+    if (!this.trim(false)) this.pump();
+  }
+
+  /** Drops media already played; returns true when a remove() is running (pump resumes after it). */
+  private trim(force: boolean): boolean {
+    const sb = this.sourceBuffer;
+    const b = this.video.buffered;
+    if (!sb || sb.updating || b.length === 0) return false;
+    const cut = this.video.currentTime - (force ? 1 : KEEP_BEHIND_S);
+    if (b.start(0) >= cut - (force ? 0 : 2)) return false;
+    sb.remove(0, cut);
+    return true;
+  }
+
+  private resetMedia(): void {
+    this.queue = [];
+    this.sourceBuffer = null;
+    this.mediaSource = null;
+    if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);
+    this.objectUrl = null;
+    this.video.removeAttribute('src');
+    this.video.load();
+  }
+}

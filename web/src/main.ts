@@ -1,0 +1,82 @@
+import { UNAUTHENTICATED_EVENT, errorText } from './api.js';
+import { clear, h } from './dom.js';
+import { href, navigate, parseRoute, type Route } from './router.js';
+import { can, loadSession, logout, type Session } from './session.js';
+import { CameraFormView } from './views/camera-form.js';
+import { CameraView } from './views/camera.js';
+import { EventsView } from './views/events.js';
+import { GridView } from './views/grid.js';
+import { LoginView } from './views/login.js';
+import type { View, ViewContext } from './views/view.js';
+
+const root = document.getElementById('app')!;
+let session: Session | null = null;
+let current: View | null = null;
+/** Where to go after logging in. */
+let afterLogin: Route = { name: 'grid' };
+
+function shell(s: Session, content: HTMLElement): HTMLElement {
+  const nav = h('nav', { class: 'topnav', 'aria-label': 'Main' },
+    h('a', { class: 'brand', href: href({ name: 'grid' }) }, 'Vigil'),
+    h('a', { href: href({ name: 'grid' }) }, 'Cameras'),
+    can(s, 'events.view') && h('a', { href: href({ name: 'events' }) }, 'Events'),
+    can(s, 'cameras.manage') && h('a', { href: href({ name: 'camera-new' }) }, 'Add camera'),
+    h('span', { class: 'spacer' }),
+    s.authEnabled && h('span', { class: 'who' }, `${s.username ?? ''} (${s.role ?? ''})`),
+    s.authEnabled && h('button', { type: 'button', class: 'link', onclick: () => void doLogout() }, 'Log out'));
+  return h('div', { class: 'shell' }, h('header', {}, nav), h('main', { id: 'main' }, content));
+}
+
+async function doLogout(): Promise<void> {
+  await logout().catch(() => {});
+  session = null;
+  navigate({ name: 'login' });
+}
+
+function mount(view: View, withShell: boolean): void {
+  current?.unmount();
+  current = view;
+  clear(root);
+  root.appendChild(withShell && session ? shell(session, view.el) : view.el);
+}
+
+async function route(): Promise<void> {
+  const r = parseRoute(location.hash);
+  if (!session) {
+    try {
+      session = await loadSession();
+    } catch (err) {
+      mount({ el: h('p', { class: 'error', role: 'alert' }, `Vigil is not answering: ${errorText(err)}`), unmount() {} }, false);
+      return;
+    }
+  }
+  if (!session) {
+    if (r.name !== 'login') afterLogin = r;
+    mount(new LoginView((s) => {
+      session = s;
+      const next = afterLogin;
+      afterLogin = { name: 'grid' };
+      if (location.hash === href(next)) void route();
+      else navigate(next);
+    }), false);
+    if (r.name !== 'login') history.replaceState(null, '', href({ name: 'login' }));
+    return;
+  }
+  const ctx: ViewContext = { session, setTitle: (t) => (document.title = `${t} · Vigil`) };
+  switch (r.name) {
+    case 'login':
+    case 'grid': return mount(new GridView(ctx), true);
+    case 'camera': return mount(new CameraView(ctx, r.id), true);
+    case 'camera-new': return mount(new CameraFormView(ctx, null), true);
+    case 'camera-edit': return mount(new CameraFormView(ctx, r.id), true);
+    case 'events': return mount(new EventsView(ctx), true);
+  }
+}
+
+window.addEventListener('hashchange', () => void route());
+window.addEventListener(UNAUTHENTICATED_EVENT, () => {
+  if (!session) return;
+  session = null;
+  void route();
+});
+void route();

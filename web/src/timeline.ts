@@ -1,0 +1,296 @@
+/**
+ * The footage timeline of one camera: recorded spans, gaps, edge-refilled and evidence-held spans,
+ * the playhead and a selected range, over a window from 24 h down to one minute.
+ * Click = play that instant; drag = select a range; wheel, pinch or the buttons = zoom; Earlier/Later = pan.
+ */
+import { h } from './dom.js';
+import { formatDateTime, formatTime } from './time.js';
+
+export interface Interval {
+  startMs: number;
+  endMs: number;
+}
+export interface TimelineData {
+  spans: Interval[];
+  gaps: (Interval & { fillState: string })[];
+  edge: Interval[];
+  evidence: (Interval & { incidentId: string | null })[];
+}
+export interface TimelineHandlers {
+  onSeek(ms: number): void;
+  onSelect(sel: Interval | null): void;
+  onViewChange(view: Interval): void;
+}
+
+const MIN_WINDOW_MS = 60_000;
+const MAX_WINDOW_MS = 24 * 3600_000;
+const DRAG_THRESHOLD_PX = 5;
+const TICK_STEPS_MS = [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600].map((s) => s * 1000);
+
+export class TimelineView {
+  readonly el: HTMLElement;
+  private readonly track: HTMLDivElement;
+  private readonly layers: Record<'spans' | 'gaps' | 'edge' | 'evidence' | 'ticks', HTMLDivElement>;
+  private readonly selectionEl: HTMLDivElement;
+  private readonly playheadEl: HTMLDivElement;
+  private readonly rangeLabel: HTMLSpanElement;
+  private view: Interval;
+  /** The window's end follows the present until the operator pans away from it. */
+  private follow = true;
+  private data: TimelineData = { spans: [], gaps: [], edge: [], evidence: [] };
+  private playheadMs: number | null = null;
+  private selection: Interval | null = null;
+  private readonly pointers = new Map<number, { x: number; startX: number }>();
+  private gesture: { kind: 'none' | 'click' | 'select' | 'pinch'; anchorMs: number; pinchDist: number } = { kind: 'none', anchorMs: 0, pinchDist: 0 };
+  private readonly timer: number;
+
+  constructor(private readonly handlers: TimelineHandlers, windowMs = MAX_WINDOW_MS) {
+    const now = Date.now();
+    this.view = { startMs: now - windowMs, endMs: now };
+    const layer = (cls: string) => h('div', { class: `tl-layer ${cls}`, 'aria-hidden': 'true' });
+    this.layers = { spans: layer('tl-spans'), gaps: layer('tl-gaps'), edge: layer('tl-edges'), evidence: layer('tl-evidences'), ticks: h('div', { class: 'tl-ticks', 'aria-hidden': 'true' }) };
+    this.selectionEl = h('div', { class: 'tl-selection', hidden: true });
+    this.playheadEl = h('div', { class: 'tl-playhead', hidden: true });
+    this.track = h('div', {
+      class: 'tl-track',
+      role: 'group',
+      tabindex: 0,
+      'aria-label': 'Timeline: click to play an instant, drag to select a range; arrow keys pan, + and - zoom',
+    }, this.layers.spans, this.layers.gaps, this.layers.edge, this.layers.evidence, this.selectionEl, this.playheadEl);
+    this.rangeLabel = h('span', { class: 'tl-range', 'aria-live': 'polite' });
+    const button = (label: string, text: string, onclick: () => void) => h('button', { type: 'button', 'aria-label': label, title: label, onclick }, text);
+    this.el = h('section', { class: 'timeline', 'aria-label': 'Timeline' },
+      h('div', { class: 'tl-controls' },
+        button('Earlier', '◀', () => this.pan(-0.5)),
+        button('Zoom out', '−', () => this.zoom(2)),
+        button('Zoom in', '+', () => this.zoom(0.5)),
+        button('Later', '▶', () => this.pan(0.5)),
+        button('Now', 'Now', () => this.goNow()),
+        this.rangeLabel),
+      this.track,
+      this.layers.ticks,
+      h('p', { class: 'tl-legend' },
+        h('span', { class: 'lg lg-span' }, 'recorded'), h('span', { class: 'lg lg-gap' }, 'gap'),
+        h('span', { class: 'lg lg-edge' }, 'refilled from camera'), h('span', { class: 'lg lg-evidence' }, 'evidence hold')));
+    this.bindPointer();
+    this.timer = window.setInterval(() => this.tick(), 5000);
+    this.render();
+  }
+
+  destroy(): void {
+    window.clearInterval(this.timer);
+  }
+
+  get window(): Interval {
+    return { ...this.view };
+  }
+
+  setData(data: TimelineData): void {
+    this.data = data;
+    this.render();
+  }
+
+  setPlayhead(ms: number | null): void {
+    this.playheadMs = ms;
+    this.renderMarkers();
+  }
+
+  setSelection(sel: Interval | null): void {
+    this.selection = sel;
+    this.renderMarkers();
+  }
+
+  zoom(factor: number, centerMs?: number): void {
+    const len = this.view.endMs - this.view.startMs;
+    const newLen = clamp(len * factor, MIN_WINDOW_MS, MAX_WINDOW_MS);
+    if (centerMs === undefined && this.playheadMs === null && this.follow) {
+      const now = Date.now();
+      this.setView(now - newLen, now);
+      return;
+    }
+    const c = centerMs ?? this.playheadMs ?? (this.view.startMs + this.view.endMs) / 2;
+    const frac = clamp((c - this.view.startMs) / len, 0, 1);
+    this.setView(c - frac * newLen, c + (1 - frac) * newLen);
+  }
+
+  pan(fraction: number): void {
+    const len = this.view.endMs - this.view.startMs;
+    this.setView(this.view.startMs + fraction * len, this.view.endMs + fraction * len);
+  }
+
+  goNow(): void {
+    const len = this.view.endMs - this.view.startMs;
+    const now = Date.now();
+    this.setView(now - len, now);
+  }
+
+  /** Moves the window, never past now; it follows the present again when it reaches it. */
+  private setView(startMs: number, endMs: number): void {
+    const now = Date.now();
+    const len = endMs - startMs;
+    this.follow = endMs >= now - 1000;
+    if (this.follow) {
+      endMs = now;
+      startMs = now - len;
+    }
+    this.view = { startMs, endMs };
+    this.render();
+    this.handlers.onViewChange(this.window);
+  }
+
+  private tick(): void {
+    if (!this.follow) return;
+    const len = this.view.endMs - this.view.startMs;
+    const now = Date.now();
+    this.view = { startMs: now - len, endMs: now };
+    this.render();
+    this.handlers.onViewChange(this.window);
+  }
+
+  private timeAt(clientX: number): number {
+    const r = this.track.getBoundingClientRect();
+    const frac = clamp((clientX - r.left) / Math.max(1, r.width), 0, 1);
+    return this.view.startMs + frac * (this.view.endMs - this.view.startMs);
+  }
+
+  private bindPointer(): void {
+    const t = this.track;
+    t.addEventListener('pointerdown', (e) => {
+      // Reviewing footage: the window stops sliding with the present under the operator's pointer.
+      this.follow = false;
+      t.setPointerCapture(e.pointerId);
+      this.pointers.set(e.pointerId, { x: e.clientX, startX: e.clientX });
+      if (this.pointers.size === 2) this.gesture = { kind: 'pinch', anchorMs: 0, pinchDist: this.pinchDistance() };
+      else if (this.pointers.size === 1) this.gesture = { kind: 'click', anchorMs: this.timeAt(e.clientX), pinchDist: 0 };
+    });
+    t.addEventListener('pointermove', (e) => {
+      const p = this.pointers.get(e.pointerId);
+      if (!p) return;
+      p.x = e.clientX;
+      const g = this.gesture;
+      if (g.kind === 'pinch') {
+        const d = this.pinchDistance();
+        if (d > 0 && g.pinchDist > 0) {
+          const xs = [...this.pointers.values()].map((q) => q.x);
+          this.zoom(g.pinchDist / d, this.timeAt((Math.min(...xs) + Math.max(...xs)) / 2));
+          g.pinchDist = d;
+        }
+      } else if (g.kind === 'click' && Math.abs(e.clientX - p.startX) > DRAG_THRESHOLD_PX) {
+        g.kind = 'select';
+      }
+      if (g.kind === 'select') {
+        const at = this.timeAt(e.clientX);
+        this.selection = { startMs: Math.min(g.anchorMs, at), endMs: Math.max(g.anchorMs, at) };
+        this.renderMarkers();
+      }
+    });
+    const end = (e: PointerEvent) => {
+      if (!this.pointers.delete(e.pointerId)) return;
+      const g = this.gesture;
+      if (this.pointers.size > 0) return;
+      this.gesture = { kind: 'none', anchorMs: 0, pinchDist: 0 };
+      if (e.type === 'pointercancel') return;
+      if (g.kind === 'click') this.handlers.onSeek(Math.round(this.timeAt(e.clientX)));
+      else if (g.kind === 'select' && this.selection) {
+        // Whole seconds: the From/To fields show seconds, and the export is exactly what they show.
+        const sel = { startMs: Math.floor(this.selection.startMs / 1000) * 1000, endMs: Math.ceil(this.selection.endMs / 1000) * 1000 };
+        this.selection = sel.endMs > sel.startMs ? sel : null;
+        this.renderMarkers();
+        this.handlers.onSelect(this.selection);
+      }
+    };
+    t.addEventListener('pointerup', end);
+    t.addEventListener('pointercancel', end);
+    t.addEventListener('wheel', (e) => {
+      e.preventDefault();
+      if (Math.abs(e.deltaX) > Math.abs(e.deltaY)) this.pan(e.deltaX / Math.max(1, t.clientWidth));
+      else this.zoom(Math.exp(e.deltaY * 0.002), this.timeAt(e.clientX));
+    }, { passive: false });
+    t.addEventListener('keydown', (e) => {
+      const actions: Record<string, () => void> = {
+        ArrowLeft: () => this.pan(-0.1), ArrowRight: () => this.pan(0.1),
+        '+': () => this.zoom(0.5), '=': () => this.zoom(0.5), '-': () => this.zoom(2),
+      };
+      const act = actions[e.key];
+      if (act) {
+        e.preventDefault();
+        act();
+      }
+    });
+  }
+
+  private pinchDistance(): number {
+    const xs = [...this.pointers.values()].map((p) => p.x);
+    return xs.length === 2 ? Math.abs((xs[0] ?? 0) - (xs[1] ?? 0)) : 0;
+  }
+
+  private render(): void {
+    const { startMs, endMs } = this.view;
+    this.track.dataset.startMs = String(Math.round(startMs));
+    this.track.dataset.endMs = String(Math.round(endMs));
+    this.rangeLabel.textContent = `${formatDateTime(startMs)} – ${formatTime(endMs)}`;
+    this.fill(this.layers.spans, 'tl-span', this.data.spans, () => 'recorded');
+    this.fill(this.layers.gaps, 'tl-gap', this.data.gaps, (g) => `gap (${(g as TimelineData['gaps'][number]).fillState})`);
+    this.fill(this.layers.edge, 'tl-edge', this.data.edge, () => 'refilled from the camera');
+    this.fill(this.layers.evidence, 'tl-evidence', this.data.evidence, (e) => {
+      const id = (e as TimelineData['evidence'][number]).incidentId;
+      return id ? `evidence hold, incident ${id}` : 'evidence hold';
+    });
+    this.renderTicks();
+    this.renderMarkers();
+  }
+
+  private fill(layer: HTMLElement, cls: string, items: Interval[], title: (i: Interval) => string): void {
+    const { startMs, endMs } = this.view;
+    const len = endMs - startMs;
+    const els: HTMLElement[] = [];
+    for (const it of items) {
+      if (it.endMs <= startMs || it.startMs >= endMs) continue;
+      const el = h('div', { class: cls, title: `${title(it)}: ${formatDateTime(it.startMs)} – ${formatTime(it.endMs)}` });
+      el.dataset.startMs = String(it.startMs);
+      el.dataset.endMs = String(it.endMs);
+      const left = (Math.max(it.startMs, startMs) - startMs) / len;
+      const right = (Math.min(it.endMs, endMs) - startMs) / len;
+      el.style.left = `${left * 100}%`;
+      el.style.width = `${(right - left) * 100}%`;
+      els.push(el);
+    }
+    layer.replaceChildren(...els);
+  }
+
+  private renderTicks(): void {
+    const { startMs, endMs } = this.view;
+    const len = endMs - startMs;
+    const widthPx = Math.max(200, this.track.clientWidth || 800);
+    const step = TICK_STEPS_MS.find((s) => (len / s) * 70 <= widthPx) ?? TICK_STEPS_MS[TICK_STEPS_MS.length - 1]!;
+    // Ticks sit on local-time multiples of the step (a zone offset is whole minutes, the steps are too).
+    const offsetMs = new Date(startMs).getTimezoneOffset() * 60_000;
+    const ticks: HTMLElement[] = [];
+    for (let t = Math.ceil((startMs - offsetMs) / step) * step + offsetMs; t <= endMs; t += step) {
+      const el = h('span', { class: 'tl-tick' }, formatTime(t, step < 60_000));
+      el.style.left = `${((t - startMs) / len) * 100}%`;
+      ticks.push(el);
+    }
+    this.layers.ticks.replaceChildren(...ticks);
+  }
+
+  private renderMarkers(): void {
+    const { startMs, endMs } = this.view;
+    const len = endMs - startMs;
+    const ph = this.playheadMs;
+    this.playheadEl.hidden = ph === null || ph < startMs || ph > endMs;
+    if (ph !== null) this.playheadEl.style.left = `${((ph - startMs) / len) * 100}%`;
+    const sel = this.selection;
+    this.selectionEl.hidden = !sel || sel.endMs <= startMs || sel.startMs >= endMs;
+    if (sel) {
+      const l = (Math.max(sel.startMs, startMs) - startMs) / len;
+      const r = (Math.min(sel.endMs, endMs) - startMs) / len;
+      this.selectionEl.style.left = `${l * 100}%`;
+      this.selectionEl.style.width = `${Math.max(0, r - l) * 100}%`;
+    }
+  }
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}

@@ -1,0 +1,267 @@
+import { api, apiUrl, errorText } from '../api.js';
+import { h } from '../dom.js';
+import { basicUtc, download, downloadBlob } from '../download.js';
+import { loadTimelineData } from '../footage-data.js';
+import { LivePlayer, liveUrl } from '../live-player.js';
+import { RecordedPlayer } from '../recorded-player.js';
+import { href } from '../router.js';
+import { can } from '../session.js';
+import { TimelineView, type Interval } from '../timeline.js';
+import { formatBytes, formatDateTime, formatDuration, fromLocalInput, iso, toLocalInput } from '../time.js';
+import type { Camera, CameraStatus } from '../types.js';
+import { StatusBadge } from './status-badge.js';
+import type { View, ViewContext } from './view.js';
+
+/** The longest clip the API exports by default (media.clip_max_seconds); a longer range is refused before asking. */
+const CLIP_MAX_MS = 3600_000;
+const DATA_DEBOUNCE_MS = 200;
+
+/** One camera: live or recorded video, the timeline, and the actions on a selected range. */
+export class CameraView implements View {
+  readonly el: HTMLElement;
+  private camera: Camera | null = null;
+  private readonly video: HTMLVideoElement;
+  private readonly clock: HTMLOutputElement;
+  private readonly modeLabel: HTMLElement;
+  private readonly playerNote: HTMLElement;
+  private readonly badge = new StatusBadge();
+  private readonly timeline: TimelineView;
+  private readonly message: HTMLElement;
+  private readonly fromInput: HTMLInputElement;
+  private readonly toInput: HTMLInputElement;
+  private readonly selectionInfo: HTMLElement;
+  private readonly incidentInput: HTMLInputElement;
+  private readonly recorded: RecordedPlayer;
+  private live: LivePlayer | null = null;
+  private mode: 'live' | 'recorded' | 'idle' = 'idle';
+  private selection: Interval | null = null;
+  private spans: Interval[] = [];
+  private dataAbort: AbortController | null = null;
+  private dataTimer: number | undefined;
+  private statusTimer: number | undefined;
+  private clockTimer: number;
+  private gone = false;
+
+  constructor(private readonly ctx: ViewContext, private readonly cameraId: string) {
+    const s = ctx.session;
+    ctx.setTitle(cameraId);
+    this.video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': 'Camera video' });
+    this.clock = h('output', { class: 'clock', 'aria-label': 'Time of the frame on screen', 'aria-live': 'off' }, '—');
+    this.modeLabel = h('span', { class: 'mode' });
+    this.playerNote = h('p', { class: 'player-note', role: 'status' });
+    this.recorded = new RecordedPlayer(this.video, (state, detail) => {
+      this.playerNote.textContent = state === 'playing' ? '' : state === 'no-footage' ? `No recording: ${detail ?? ''}` : detail ? `${state}: ${detail}` : state;
+    });
+    this.timeline = new TimelineView({
+      onSeek: (ms) => this.playAt(ms),
+      onSelect: (sel) => this.setSelection(sel),
+      onViewChange: () => this.scheduleData(),
+    });
+    this.message = h('p', { class: 'message', role: 'status', 'aria-live': 'polite' });
+    this.fromInput = h('input', { id: 'sel-from', type: 'datetime-local', step: 1 });
+    this.toInput = h('input', { id: 'sel-to', type: 'datetime-local', step: 1 });
+    const onRangeInput = () => {
+      const a = fromLocalInput(this.fromInput.value);
+      const b = fromLocalInput(this.toInput.value);
+      this.setSelection(a !== null && b !== null && b > a ? { startMs: a, endMs: b } : null, false);
+    };
+    this.fromInput.addEventListener('change', onRangeInput);
+    this.toInput.addEventListener('change', onRangeInput);
+    this.selectionInfo = h('span', { class: 'sel-info' }, 'Drag on the timeline to select a range.');
+    this.incidentInput = h('input', { id: 'incident-id', maxlength: 64, pattern: '[A-Za-z0-9._:\\-]{1,64}', placeholder: 'e.g. case-2026-114' });
+
+    const playPause = h('button', { type: 'button', onclick: () => (this.video.paused ? void this.video.play() : this.video.pause()) }, 'Play/Pause');
+    const goLive = can(s, 'live') && h('button', { type: 'button', onclick: () => this.startLive() }, 'Go live');
+    const snapshot = can(s, 'snapshot') && h('button', { type: 'button', onclick: () => void this.snapshot() }, 'Snapshot');
+    const exportBtn = can(s, 'export') && h('button', { type: 'button', onclick: () => this.exportClip() }, 'Export clip');
+    const evidence = can(s, 'evidence') && h('form', { class: 'evidence', 'aria-label': 'Evidence hold', onsubmit: (e: Event) => { e.preventDefault(); void this.hold(); } },
+      h('label', { for: 'incident-id' }, 'Incident id'), this.incidentInput,
+      h('button', { type: 'submit' }, 'Hold as evidence'));
+    const rangeActions = exportBtn || evidence;
+
+    this.el = h('section', { class: 'camera-page' },
+      h('div', { class: 'page-head' },
+        h('h1', { id: 'camera-title' }, cameraId), this.badge.el,
+        can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-edit', id: cameraId }) }, 'Edit camera')),
+      h('div', { class: 'player' }, this.video, h('div', { class: 'overlay' }, this.modeLabel, this.clock)),
+      h('div', { class: 'player-controls' }, goLive, playPause, snapshot, this.playerNote),
+      this.timeline.el,
+      rangeActions && h('div', { class: 'range card' },
+        h('div', { class: 'range-inputs' },
+          h('label', { for: 'sel-from' }, 'From'), this.fromInput,
+          h('label', { for: 'sel-to' }, 'To'), this.toInput,
+          this.selectionInfo,
+          h('button', { type: 'button', class: 'link', onclick: () => this.setSelection(null) }, 'Clear selection')),
+        h('div', { class: 'range-actions' }, exportBtn, evidence)),
+      this.message);
+
+    this.clockTimer = window.setInterval(() => this.updateClock(), 200);
+    void this.load();
+  }
+
+  unmount(): void {
+    this.gone = true;
+    window.clearInterval(this.clockTimer);
+    window.clearTimeout(this.dataTimer);
+    window.clearTimeout(this.statusTimer);
+    this.dataAbort?.abort();
+    this.timeline.destroy();
+    this.live?.stop();
+    this.recorded.stop();
+  }
+
+  private async load(): Promise<void> {
+    try {
+      this.camera = await api<Camera>(`/cameras/${encodeURIComponent(this.cameraId)}`);
+    } catch (err) {
+      this.message.textContent = `Could not load camera: ${errorText(err)}`;
+      return;
+    }
+    if (this.gone) return;
+    const title = this.el.querySelector('#camera-title');
+    if (title) title.textContent = this.camera.name;
+    this.ctx.setTitle(this.camera.name);
+    this.scheduleData(0);
+    void this.pollStatus();
+    if (can(this.ctx.session, 'live') && this.camera.enabled) this.startLive();
+  }
+
+  private async pollStatus(): Promise<void> {
+    const st = await api<CameraStatus>(`/cameras/${encodeURIComponent(this.cameraId)}/status`).catch(() => null);
+    if (this.gone) return;
+    if (st) this.badge.update(st);
+    this.statusTimer = window.setTimeout(() => void this.pollStatus(), 5000);
+  }
+
+  private scheduleData(delayMs = DATA_DEBOUNCE_MS): void {
+    window.clearTimeout(this.dataTimer);
+    this.dataTimer = window.setTimeout(() => void this.loadData(), delayMs);
+  }
+
+  private async loadData(): Promise<void> {
+    this.dataAbort?.abort();
+    const abort = new AbortController();
+    this.dataAbort = abort;
+    try {
+      const data = await loadTimelineData(this.cameraId, this.timeline.window, abort.signal);
+      if (abort.signal.aborted) return;
+      this.spans = data.spans;
+      this.timeline.setData(data);
+      this.timeline.el.dataset.loaded = 'true';
+    } catch (err) {
+      if (!abort.signal.aborted) this.message.textContent = `Could not load the timeline: ${errorText(err)}`;
+    }
+  }
+
+  private startLive(): void {
+    if (!this.camera) return;
+    this.recorded.stop();
+    this.live?.stop();
+    this.mode = 'live';
+    this.modeLabel.textContent = 'LIVE';
+    this.el.dataset.mode = 'live';
+    this.timeline.setPlayhead(null);
+    this.live = new LivePlayer(this.video, liveUrl(this.camera.id, 'main'), (state, detail) => {
+      this.playerNote.textContent = state === 'playing' || state === 'closed' ? '' : detail ? `${state}: ${detail}` : state;
+    });
+    this.live.start();
+  }
+
+  private playAt(ms: number): void {
+    if (!can(this.ctx.session, 'playback')) {
+      this.message.textContent = 'You may not play recorded footage.';
+      return;
+    }
+    this.live?.stop();
+    this.live = null;
+    this.mode = 'recorded';
+    this.modeLabel.textContent = 'RECORDED';
+    this.el.dataset.mode = 'recorded';
+    this.timeline.setPlayhead(ms);
+    void this.recorded.play(this.cameraId, ms);
+  }
+
+  private updateClock(): void {
+    if (this.mode === 'recorded') {
+      const wall = this.recorded.wallClockMs();
+      this.clock.textContent = wall === null ? '—' : formatDateTime(wall);
+      if (wall !== null) {
+        this.clock.dataset.wallMs = String(Math.round(wall));
+        if (!this.video.paused) this.timeline.setPlayhead(wall);
+      }
+    } else if (this.mode === 'live') {
+      this.clock.textContent = formatDateTime(Date.now());
+      delete this.clock.dataset.wallMs;
+    }
+  }
+
+  private setSelection(sel: Interval | null, fromTimeline = true): void {
+    this.selection = sel;
+    if (fromTimeline || !sel) {
+      this.fromInput.value = sel ? toLocalInput(sel.startMs) : '';
+      this.toInput.value = sel ? toLocalInput(sel.endMs) : '';
+    }
+    if (!fromTimeline || !sel) this.timeline.setSelection(sel);
+    this.selectionInfo.textContent = sel ? `${formatDuration(sel.endMs - sel.startMs)} selected` : 'Drag on the timeline to select a range.';
+  }
+
+  private checkedSelection(): Interval | null {
+    const sel = this.selection;
+    if (!sel) {
+      this.message.textContent = 'Select a range first: drag on the timeline, or fill in From and To.';
+      return null;
+    }
+    if (!this.spans.some((s) => s.startMs < sel.endMs && s.endMs > sel.startMs)) {
+      this.message.textContent = 'Nothing is recorded in the selected range.';
+      return null;
+    }
+    return sel;
+  }
+
+  private exportClip(): void {
+    const sel = this.checkedSelection();
+    if (!sel) return;
+    if (sel.endMs - sel.startMs > CLIP_MAX_MS) {
+      this.message.textContent = `A clip can be at most ${formatDuration(CLIP_MAX_MS)} long.`;
+      return;
+    }
+    const url = apiUrl(`/cameras/${encodeURIComponent(this.cameraId)}/clip.mp4`, { from: iso(sel.startMs), to: iso(sel.endMs) });
+    download(url, `${this.cameraId}_${basicUtc(sel.startMs)}_${basicUtc(sel.endMs)}.mp4`);
+    this.message.textContent = `Exporting ${formatDuration(sel.endMs - sel.startMs)} from ${formatDateTime(sel.startMs)}.`;
+  }
+
+  private async hold(): Promise<void> {
+    const sel = this.checkedSelection();
+    if (!sel) return;
+    const incident = this.incidentInput.value.trim();
+    try {
+      const res = await api<{ segments: number; bytes: number }>(`/cameras/${encodeURIComponent(this.cameraId)}/evidence-lock`, {
+        method: 'POST',
+        body: { from: iso(sel.startMs), to: iso(sel.endMs), ...(incident ? { incident_id: incident } : {}) },
+      });
+      this.message.textContent = `Held ${res.segments} segment(s), ${formatBytes(res.bytes)}${incident ? ` for incident ${incident}` : ''}.`;
+      this.scheduleData(0);
+    } catch (err) {
+      this.message.textContent = `Could not hold: ${errorText(err)}`;
+    }
+  }
+
+  /** Recorded: the server decodes the exact frame. Live: the frame on screen, captured in the browser. */
+  private async snapshot(): Promise<void> {
+    if (this.mode === 'recorded') {
+      const wall = this.recorded.wallClockMs();
+      if (wall === null) return;
+      download(apiUrl(`/cameras/${encodeURIComponent(this.cameraId)}/snapshot.jpg`, { at: iso(wall) }), `${this.cameraId}_${basicUtc(wall)}.jpg`);
+      return;
+    }
+    const v = this.video;
+    if (v.videoWidth === 0) {
+      this.message.textContent = 'No frame to capture yet.';
+      return;
+    }
+    const canvas = h('canvas', { width: v.videoWidth, height: v.videoHeight });
+    canvas.getContext('2d')?.drawImage(v, 0, 0);
+    const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/jpeg', 0.92));
+    if (blob) downloadBlob(blob, `${this.cameraId}_live_${basicUtc(Date.now())}.jpg`);
+  }
+}

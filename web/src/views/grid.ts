@@ -1,0 +1,108 @@
+import { api, errorText } from '../api.js';
+import { h } from '../dom.js';
+import { LivePlayer, liveUrl, type LiveState } from '../live-player.js';
+import { href } from '../router.js';
+import { can } from '../session.js';
+import type { Camera, CameraStatus } from '../types.js';
+import { StatusBadge } from './status-badge.js';
+import type { View, ViewContext } from './view.js';
+
+const STATUS_POLL_MS = 5000;
+
+/** Every camera as a tile: live video (the sub-stream when there is one) and its recorder status. */
+export class GridView implements View {
+  readonly el: HTMLElement;
+  private readonly tiles = new Map<string, Tile>();
+  private readonly grid: HTMLElement;
+  private readonly message: HTMLElement;
+  private timer: number | undefined;
+  private observer: IntersectionObserver | null = null;
+  private gone = false;
+
+  constructor(private readonly ctx: ViewContext) {
+    ctx.setTitle('Cameras');
+    this.grid = h('ul', { class: 'grid', 'aria-label': 'Cameras' });
+    this.message = h('p', { class: 'muted', role: 'status' }, 'Loading cameras…');
+    this.el = h('section', { class: 'grid-page' },
+      h('div', { class: 'page-head' }, h('h1', {}, 'Cameras'),
+        can(ctx.session, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-new' }) }, 'Add camera')),
+      this.message, this.grid);
+    void this.load();
+  }
+
+  unmount(): void {
+    this.gone = true;
+    window.clearTimeout(this.timer);
+    this.observer?.disconnect();
+    for (const t of this.tiles.values()) t.stop();
+  }
+
+  private async load(): Promise<void> {
+    try {
+      const { cameras } = await api<{ cameras: Camera[] }>('/cameras');
+      if (this.gone) return;
+      this.message.textContent = cameras.length === 0 ? 'No cameras yet.' : '';
+      this.message.hidden = cameras.length > 0;
+      const live = can(this.ctx.session, 'live');
+      // Tiles stream only while on screen: a wall of 32 cameras on a phone should not pull 32 streams.
+      this.observer = new IntersectionObserver((entries) => {
+        for (const e of entries) this.tiles.get((e.target as HTMLElement).dataset.cameraId ?? '')?.setVisible(e.isIntersecting);
+      });
+      for (const cam of cameras) {
+        const tile = new Tile(cam, live);
+        this.tiles.set(cam.id, tile);
+        this.grid.appendChild(tile.el);
+        this.observer.observe(tile.el);
+      }
+      await this.pollStatus();
+    } catch (err) {
+      this.message.textContent = `Could not load cameras: ${errorText(err)}`;
+    }
+  }
+
+  private async pollStatus(): Promise<void> {
+    await Promise.all([...this.tiles.values()].map(async (t) => {
+      const s = await api<CameraStatus>(`/cameras/${encodeURIComponent(t.camera.id)}/status`).catch(() => null);
+      if (s) t.badge.update(s);
+    }));
+    if (!this.gone) this.timer = window.setTimeout(() => void this.pollStatus(), STATUS_POLL_MS);
+  }
+}
+
+class Tile {
+  readonly el: HTMLElement;
+  readonly badge = new StatusBadge();
+  private readonly video: HTMLVideoElement | null;
+  private readonly liveLabel: HTMLElement;
+  private player: LivePlayer | null = null;
+
+  constructor(readonly camera: Camera, live: boolean) {
+    this.liveLabel = h('span', { class: 'live-state' });
+    this.video = live ? h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': `Live view of ${camera.name}` }) : null;
+    const link = h('a', { class: 'tile-title', href: href({ name: 'camera', id: camera.id }) }, camera.name);
+    this.el = h('li', { class: 'tile', 'data-camera-id': camera.id },
+      h('div', { class: 'tile-video' }, this.video ?? h('div', { class: 'no-live' }, 'Live view not permitted'), this.liveLabel),
+      h('div', { class: 'tile-foot' }, link, this.badge.el));
+  }
+
+  setVisible(visible: boolean): void {
+    if (!this.video) return;
+    if (visible && !this.player && this.camera.enabled) {
+      const stream = this.camera.sub_url ? 'sub' : 'main';
+      this.player = new LivePlayer(this.video, liveUrl(this.camera.id, stream), (s) => this.onLive(s));
+      this.player.start();
+    } else if (!visible && this.player) {
+      this.stop();
+    }
+  }
+
+  stop(): void {
+    this.player?.stop();
+    this.player = null;
+  }
+
+  private onLive(state: LiveState): void {
+    this.liveLabel.textContent = state === 'playing' || state === 'closed' ? '' : state;
+    this.el.dataset.live = state;
+  }
+}
