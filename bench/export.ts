@@ -21,6 +21,7 @@ import { buildConfig } from '../src/config/config.js';
 import { upsertDeclaredCamera } from '../src/db/camera.repo.js';
 import { openDatabase } from '../src/db/connection.js';
 import { indexSegment } from '../src/db/segment.repo.js';
+import { benchCredentials } from './auth.js';
 import { cleanupAll, defer, installSignalHandlers, tempDir } from './cleanup.js';
 import { mean, percentile } from './proc.js';
 import { check, fmt, goal, renderTable, type SectionResult } from './report.js';
@@ -187,6 +188,9 @@ export async function runExport(o: ExportBenchOptions): Promise<SectionResult[]>
   }
 }
 
+/** curl's flags that authenticate as the bench's admin key (set by `startApp`). */
+let authArgs: string[] = [];
+
 async function startApp(dataDir: string): Promise<VigilApp> {
   const config = buildConfig(
     {
@@ -199,6 +203,7 @@ async function startApp(dataDir: string): Promise<VigilApp> {
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
   );
   const app = await createApp(config, { log: pino({ level: 'warn' }) });
+  authArgs = ['-H', `authorization: ${(await benchCredentials(app)).headers.authorization}`];
   await app.start();
   return app;
 }
@@ -211,7 +216,7 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
 
 /** `curl` to /dev/null: time to first byte and total, as curl measures them. */
 async function curl(url: string): Promise<{ ttfbMs: number; totalMs: number; bytes: number }> {
-  const { stdout } = await run('curl', ['-sS', '--fail', '-o', '/dev/null', '-w', '%{time_starttransfer} %{time_total} %{size_download}', url]);
+  const { stdout } = await run('curl', [...authArgs, '-sS', '--fail', '-o', '/dev/null', '-w', '%{time_starttransfer} %{time_total} %{size_download}', url]);
   const [ttfb, total, bytes] = stdout.trim().split(' ').map(Number);
   return { ttfbMs: (ttfb ?? NaN) * 1000, totalMs: (total ?? NaN) * 1000, bytes: bytes ?? NaN };
 }
@@ -239,7 +244,7 @@ function drain(program: string, args: string[], stdin?: string): Promise<number>
 
 /** Fetches a clip and measures what an edit-list-aware player presents against the range asked. */
 async function exactness(url: string, file: string, rangeS: number): Promise<{ errorMs: number; prerollMs: number }> {
-  await run('curl', ['-sS', '--fail', '-o', file, url]);
+  await run('curl', [...authArgs, '-sS', '--fail', '-o', file, url]);
   const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time,duration', '-of', 'default=noprint_wrappers=1', file]);
   const v = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=')));
   const start = Number(v['start_time']);

@@ -8,7 +8,7 @@ import { percentile } from './proc.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { urls, concurrency, seconds } = workerData;
+const { urls, concurrency, seconds, headers } = workerData;
 (async () => {
   const lat = [];
   let ok = 0, errors = 0, bytes = 0, i = 0, firstError = null;
@@ -18,7 +18,7 @@ const { urls, concurrency, seconds } = workerData;
       const url = urls[i++ % urls.length];
       const t = performance.now();
       try {
-        const res = await fetch(url);
+        const res = await fetch(url, { headers });
         const body = await res.arrayBuffer();
         if (res.ok) { ok++; bytes += body.byteLength; lat.push(performance.now() - t); }
         else { errors++; firstError ??= res.status + ' ' + Buffer.from(body).toString('utf8').slice(0, 200); }
@@ -44,9 +44,9 @@ export interface LoadResult {
   latencies: number[];
 }
 
-export function runLoad(urls: string[], concurrency: number, seconds: number): Promise<LoadResult> {
+export function runLoad(urls: string[], concurrency: number, seconds: number, headers: Record<string, string> = {}): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { urls, concurrency, seconds } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { urls, concurrency, seconds, headers } });
     worker.once('message', (m: { ok: number; errors: number; firstError: string | null; bytes: number; elapsed: number; lat: number[] }) => {
       resolve({
         ok: m.ok,

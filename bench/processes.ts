@@ -155,6 +155,7 @@ export async function startVigilChild(workDir: string, cameras: VigilCamera[], e
   const stop = defer(`vigil ${child.pid ?? '?'}`, () => endChild(child, exited, 'SIGTERM', 20_000));
   const url = `http://127.0.0.1:${port}`;
   const isExited = () => child.exitCode !== null || child.signalCode !== null;
+  let cookie = '';
   const logTail = () => {
     try {
       return readFileSync(logPath, 'utf8').slice(-2000);
@@ -174,6 +175,15 @@ export async function startVigilChild(workDir: string, cameras: VigilCamera[], e
       100,
     );
     if (outcome === 'exited') throw new Error(`vigil exited before ready (code ${child.exitCode ?? 'null'}):\n${logTail()}`);
+    // No user existed, so Vigil generated the first admin; sign in with its password.
+    const password = readFileSync(join(dataDir, 'initial-admin-password'), 'utf8').trim();
+    const login = await fetch(`${url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password }),
+    });
+    if (!login.ok) throw new Error(`sign-in to the child Vigil failed: ${login.status} ${await login.text()}`);
+    cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   } catch (err) {
     await stop();
     throw err;
@@ -184,7 +194,7 @@ export async function startVigilChild(workDir: string, cameras: VigilCamera[], e
     dataDir,
     dbPath: join(dataDir, 'vigil.db'),
     entry,
-    api: (path) => fetch(`${url}/api/v1${path}`),
+    api: (path) => fetch(`${url}/api/v1${path}`, { headers: { cookie } }),
     exited: isExited,
     stop: async () => {
       await stop();

@@ -7,11 +7,15 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import Fastify from 'fastify';
 import { pino } from 'pino';
+import { buildHttpServer } from '../src/api/server.js';
 import { createApp } from '../src/app.js';
+import { AuthService, type Principal } from '../src/auth/auth.service.js';
+import { CAPABILITIES } from '../src/auth/capabilities.js';
 import { buildConfig, cameraFromInput } from '../src/config/config.js';
 import { upsertDeclaredCamera } from '../src/db/camera.repo.js';
 import { openDatabase } from '../src/db/connection.js';
 import { listSegments, listSpans, MAX_SEGMENT_MS } from '../src/db/segment.repo.js';
+import { benchCredentials } from './auth.js';
 import { defer, tempDir } from './cleanup.js';
 import { runLoad, type LoadResult } from './load.js';
 import { percentile } from './proc.js';
@@ -124,6 +128,18 @@ export async function runQuery(o: QueryOptions): Promise<SectionResult[]> {
     const log = pino({ level: 'info', base: { app: 'vigil' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination('/dev/null'));
     const app = await createApp(config, { log });
     const stopApp = defer('in-process Vigil', () => app.stop());
+    const { key, username, password } = await benchCredentials(app);
+    const admin = { username, password };
+    // The baseline for the cost of authentication: the same server and route, whose credentials are not looked up.
+    const everything: Principal = { kind: 'api_key', id: 0, name: 'bench', role: 'admin', capabilities: new Set(CAPABILITIES), cameras: 'all' };
+    class TrustingAuth extends AuthService {
+      override async byApiKey(): Promise<Principal> {
+        return everything;
+      }
+    }
+    const bare = await buildHttpServer({ ...app.httpDeps, auth: new TrustingAuth({ db: app.db, clock: { nowMs: Date.now }, config: config.auth }) });
+    const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 });
+    const stopBare = defer('unauthenticated twin server', () => bare.close());
     const hello = Fastify();
     hello.get('/bench-hello', async () => ({ hello: 'world' }));
     const helloUrl = await hello.listen({ host: '127.0.0.1', port: 0 });
@@ -164,23 +180,35 @@ export async function runQuery(o: QueryOptions): Promise<SectionResult[]> {
       }
 
       const w = windows(DAY_MS);
-      const segUrls = w.map((x) => `${app.url}/api/v1/cameras/cam0/segments?from=${new Date(x.from).toISOString()}&to=${new Date(x.from + DAY_MS).toISOString()}&limit=${PAGE}`);
+      const segPaths = w.map((x) => `/api/v1/cameras/cam0/segments?from=${new Date(x.from).toISOString()}&to=${new Date(x.from + DAY_MS).toISOString()}&limit=${PAGE}`);
+      const segUrls = segPaths.map((p) => `${app.url}${p}`);
+      const bareUrls = segPaths.map((p) => `${bareUrl}${p}`);
+      const keyHeaders = { authorization: `Bearer ${key}` };
+      const login = await fetch(`${app.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admin) });
+      const sessionHeaders = { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '' };
       const helloUrls = [`${helloUrl}/bench-hello`];
       o.log(`  HTTP: ${o.concurrency} concurrent fetch loops, ${o.httpSeconds} s per route`);
       // Alternating slices (hello, segments, hello, …) so that a change in background load hits both alike.
       await runLoad(helloUrls, o.concurrency, 1);
-      await runLoad(segUrls, o.concurrency, 1);
+      await runLoad(segUrls, o.concurrency, 1, keyHeaders);
+      await runLoad(bareUrls, o.concurrency, 1, keyHeaders);
       const rounds = Math.max(1, Math.round(o.httpSeconds / 2.5));
       const helloSlices: LoadResult[] = [];
       const segSlices: LoadResult[] = [];
+      const sessionSlices: LoadResult[] = [];
+      const bareSlices: LoadResult[] = [];
       for (let r = 0; r < rounds; r++) {
         helloSlices.push(await runLoad(helloUrls, o.concurrency, o.httpSeconds / rounds));
-        segSlices.push(await runLoad(segUrls, o.concurrency, o.httpSeconds / rounds));
+        segSlices.push(await runLoad(segUrls, o.concurrency, o.httpSeconds / rounds, keyHeaders));
+        sessionSlices.push(await runLoad(segUrls, o.concurrency, o.httpSeconds / rounds, sessionHeaders));
+        bareSlices.push(await runLoad(bareUrls, o.concurrency, o.httpSeconds / rounds, keyHeaders));
       }
       const helloRes = mergeLoad(helloSlices);
       const segRes = mergeLoad(segSlices);
-      if (segRes.errors > 0 || helloRes.errors > 0) {
-        o.log(`  HTTP errors: segments ${segRes.errors} (${segRes.firstError ?? ''}), hello ${helloRes.errors} (${helloRes.firstError ?? ''})`);
+      const sessionRes = mergeLoad(sessionSlices);
+      const bareRes = mergeLoad(bareSlices);
+      for (const [name, r] of [['segments (API key)', segRes], ['segments (session)', sessionRes], ['segments (no auth)', bareRes], ['hello', helloRes]] as const) {
+        if (r.errors > 0) o.log(`  HTTP errors: ${name} ${r.errors} (${r.firstError ?? ''})`);
       }
 
       const label = rowsLabel(o.rows);
@@ -196,6 +224,18 @@ export async function runQuery(o: QueryOptions): Promise<SectionResult[]> {
         baseline: `${fmt.num(helloRes.rps)} req/s (hello-world)`,
         ratio: fmt.ratio(segRes.rps / helloRes.rps),
       });
+      rows.push({
+        figure: `Authenticated segment list, API key (${o.concurrency} loops)`,
+        value: `${fmt.num(segRes.rps)} req/s`,
+        baseline: `${fmt.num(bareRes.rps)} req/s (same route, credentials not looked up)`,
+        ratio: fmt.ratio(segRes.rps / bareRes.rps),
+      });
+      rows.push({
+        figure: `Authenticated segment list, session cookie (${o.concurrency} loops)`,
+        value: `${fmt.num(sessionRes.rps)} req/s`,
+        baseline: `${fmt.num(bareRes.rps)} req/s (same route, credentials not looked up)`,
+        ratio: fmt.ratio(sessionRes.rps / bareRes.rps),
+      });
       const data: Record<string, unknown> = {
         rows: o.rows,
         cameras: o.cameras,
@@ -204,10 +244,12 @@ export async function runQuery(o: QueryOptions): Promise<SectionResult[]> {
         queriesPerCase: o.queries,
         timingsMicroseconds: Object.fromEntries(cases.map((c) => [c.key, { repo: c.repo, bareSql: c.raw, ratioP50: c.repo.p50 / c.raw.p50 }])),
         http: { concurrency: o.concurrency, seconds: o.httpSeconds, segments: loadJson(segRes), hello: loadJson(helloRes), ratio: segRes.rps / helloRes.rps },
+        auth: { apiKey: loadJson(segRes), session: loadJson(sessionRes), unauthenticated: loadJson(bareRes), keyRatio: segRes.rps / bareRes.rps, sessionRatio: sessionRes.rps / bareRes.rps },
       };
       return [{ name: 'query', rows, data }];
     } finally {
       await stopRaw();
+      await stopBare();
       await stopHello();
       await stopApp();
     }

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { RefillService } from './anr/refill.service.js';
-import { buildHttpServer } from './api/server.js';
+import { buildHttpServer, type HttpDeps } from './api/server.js';
 import { AuditLog } from './auth/audit.js';
 import { AuthService } from './auth/auth.service.js';
 import { newPassword } from './auth/secrets.js';
@@ -51,6 +51,8 @@ export interface VigilApp {
   readonly config: Config;
   readonly db: OpenedDb['db'];
   readonly http: FastifyInstance;
+  /** What the HTTP server was built from (benchmarks build a second one beside it). */
+  readonly httpDeps: HttpDeps;
   readonly events: EventLog;
   readonly cameras: CameraService;
   readonly recorders: RecorderManager;
@@ -131,7 +133,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   let ready = false;
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
-  const http = await buildHttpServer({
+  const httpDeps: HttpDeps = {
     cameras,
     footage,
     evidence,
@@ -173,12 +175,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         };
       },
     },
-  });
+  };
+  const http = await buildHttpServer(httpDeps);
 
   const app: VigilApp = {
     config,
     db,
     http,
+    httpDeps,
     events,
     cameras,
     recorders,

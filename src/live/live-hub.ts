@@ -82,8 +82,8 @@ export class LiveHub implements LiveSink {
   async check(cameraId: string, stream: LiveStreamKind): Promise<CameraRow> {
     const cam = await this.d.lookup(cameraId);
     if (!cam) throw notFound(`camera "${cameraId}" not found`, 'id');
-    if (!cam.enabled) throw new VigilError('failed_precondition', `camera "${cameraId}" is disabled`, { field: 'id' });
     if (stream === 'sub' && cam.subUrl === null) throw notFound(`camera "${cameraId}" has no sub-stream`, 'stream');
+    if (!cam.enabled) throw new VigilError('failed_precondition', `camera "${cameraId}" is disabled`, { field: 'id' });
     return cam;
   }
 

@@ -142,8 +142,8 @@ describe('operator web UI', () => {
     const last = t.spans.at(-1)!;
     const endMs = Date.parse(last.end) - 3_000;
     await dragBetween(endMs - 7_000, endMs);
-    const from = Date.parse(`${await page.getByLabel('From').inputValue()}Z`);
-    const to = Date.parse(`${await page.getByLabel('To').inputValue()}Z`);
+    const from = Date.parse(`${await page.getByLabel('From', { exact: true }).inputValue()}Z`);
+    const to = Date.parse(`${await page.getByLabel('To', { exact: true }).inputValue()}Z`);
     expect(to - from).toBeGreaterThanOrEqual(6_000);
     expect(from).toBeGreaterThanOrEqual(Date.parse(last.start));
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export clip' }).click()]);
@@ -202,12 +202,58 @@ describe('operator web UI', () => {
     }
   });
 
+  it('asks for a login, refuses a wrong password, and shows a viewer only what a viewer may do', async () => {
+    const me = await fetch(`${vigil.app.url}/api/v1/auth/me`);
+    expect(me.status).toBe(401); // this Vigil has authentication: the page must not show anything before a login
+    const viewer = { username: 'viewer1', password: 'viewer password 1' };
+    const created = await vigil.api('/users', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...viewer, role: 'viewer' }),
+    });
+    expect(created.status).toBe(201);
+    const fresh = await browser.newContext({ timezoneId: 'UTC' });
+    try {
+      const p = await fresh.newPage();
+      const pageProblems = watchConsole(p);
+      await p.goto(`${vigil.app.url}/#/cameras/cam1`);
+      await p.getByLabel('Username').fill(viewer.username);
+      await p.getByLabel('Password').fill('not the password');
+      await p.getByRole('button', { name: 'Log in' }).click();
+      await expect.poll(() => p.getByRole('alert').first().textContent()).toBe('Wrong username or password.');
+      expect(await p.locator('li.tile').count()).toBe(0);
+
+      await p.getByLabel('Password').fill(viewer.password);
+      await p.getByRole('button', { name: 'Log in' }).click();
+      // Back where the viewer was going, signed in as a viewer.
+      await p.getByRole('heading', { name: 'Front door' }).waitFor();
+      expect(await p.locator('.topnav .who').textContent()).toBe('viewer1 (viewer)');
+      await p.getByRole('button', { name: 'Go live' }).waitFor();
+      for (const name of ['Export clip', 'Hold as evidence', 'Snapshot']) expect(await p.getByRole('button', { name }).count()).toBe(0);
+      expect(await p.getByRole('link', { name: 'Edit camera' }).count()).toBe(0);
+      const nav = p.getByRole('navigation', { name: 'Main' });
+      expect(await nav.getByRole('link', { name: 'Events' }).count()).toBe(0);
+      expect(await nav.getByRole('link', { name: 'Add camera' }).count()).toBe(0);
+
+      await p.getByRole('button', { name: 'Log out' }).click();
+      await p.getByRole('button', { name: 'Log in' }).waitFor();
+      // The session is gone on the server too.
+      const after = await p.evaluate(async () => (await fetch('api/v1/auth/me')).status);
+      expect(after).toBe(401);
+      expect(pageProblems).toEqual([]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('ran without a script error or a Content-Security-Policy refusal', () => {
     expect(problems).toEqual([]);
   });
 
   async function openZoomedCamera(id: string): Promise<void> {
+    // A fresh document: the previous test may have left the same view open, scrolled into the past.
     await page.goto(`${vigil.app.url}/#/cameras/${id}`);
+    await page.reload();
     await page.locator('.timeline[data-loaded="true"]').waitFor();
     await zoomToMinutes();
   }
