@@ -1,9 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
+import { readCatalog } from '../support/footage.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
 import { artifactsDir, buildWeb, ffprobe, launchChromium, login, parseClock, screenshot, watchConsole } from './support.js';
 
@@ -134,6 +135,11 @@ describe('operator web UI', () => {
     expect(later).toBeGreaterThan(first);
     expect(await page.locator('.player video').evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(mediaBefore + 1);
     await screenshot(page, 'camera-view');
+    // Snapshot of the recorded frame on screen: a JPEG named for its instant.
+    const [shot] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Snapshot' }).click()]);
+    expect(shot.suggestedFilename()).toMatch(/^cam2_\d{8}T\d{6}Z\.jpg$/);
+    const jpeg = await readFile(await shot.path());
+    expect(jpeg.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
   });
 
   it('export of a range selected on the timeline downloads a playable MP4 as long as the range (± one GOP)', async () => {
@@ -156,6 +162,65 @@ describe('operator web UI', () => {
     const rangeS = (to - from) / 1000;
     expect(probe.durationS).toBeGreaterThanOrEqual(rangeS - 0.1);
     expect(probe.durationS).toBeLessThanOrEqual(rangeS + GOP_S + 0.1);
+  });
+
+  it('holds a selected range as evidence with an incident id, and the timeline draws the hold', async () => {
+    await openZoomedCamera('cam2');
+    const t = (await (await vigil.api('/cameras/cam2/timeline')).json()) as Timeline;
+    const first = t.spans[0]!;
+    await dragBetween(Date.parse(first.start) + 1_000, Date.parse(first.end) - 1_000);
+    await page.getByLabel('Incident id').fill('case-42');
+    await page.getByRole('button', { name: 'Hold as evidence' }).click();
+    await expect.poll(() => page.locator('.message').textContent()).toMatch(/^Held [1-9]\d* segment\(s\), .* for incident case-42\.$/);
+    await expect.poll(() => page.locator('.tl-evidence').count()).toBeGreaterThan(0);
+    const from = Date.parse(`${await page.getByLabel('From', { exact: true }).inputValue()}Z`);
+    const to = Date.parse(`${await page.getByLabel('To', { exact: true }).inputValue()}Z`);
+    const segs = (await (await vigil.api(`/cameras/cam2/segments?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)).json()) as {
+      segments: { evidence_locked: boolean; incident_id: string | null }[];
+    };
+    expect(segs.segments.length).toBeGreaterThan(0);
+    expect(segs.segments.every((s) => s.evidence_locked && s.incident_id === 'case-42')).toBe(true);
+    const drawn = await page.locator('.tl-evidence').first().evaluate((el) => ({ start: Number(el.dataset.startMs), end: Number(el.dataset.endMs) }));
+    expect(drawn.start).toBeLessThanOrEqual(from);
+    expect(drawn.end).toBeGreaterThanOrEqual(to);
+  });
+
+  it('the events page lists the gap the camera left', async () => {
+    await page.goto(`${vigil.app.url}/#/events`);
+    await page.getByLabel('Type').fill('recording_gap');
+    await page.getByRole('button', { name: 'Show' }).click();
+    const rows = page.getByRole('table', { name: 'Events' }).locator('tbody tr');
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.first().locator('td').nth(2).textContent()).toBe('recording_gap');
+    expect(await rows.first().locator('td').nth(3).textContent()).toBe('cam2');
+  });
+
+  it('a camera added, edited and deleted through the forms changes the API\'s list', async () => {
+    await page.goto(`${vigil.app.url}/#/cameras/new`);
+    await page.getByLabel('Id', { exact: true }).fill('porch');
+    await page.getByLabel('Name', { exact: true }).fill('Porch');
+    await page.getByLabel('Main stream URL').fill('rtsp://user:secret@127.0.0.1:9/porch');
+    await page.getByLabel('Record this camera').uncheck();
+    await page.getByRole('button', { name: 'Add camera' }).click();
+    await page.waitForURL(/#\/cameras\/porch$/);
+    const get = async () => (await vigil.api('/cameras/porch')).json() as Promise<{ name: string; enabled: boolean; main_url: string }>;
+    expect(await get()).toMatchObject({ name: 'Porch', enabled: false, main_url: 'rtsp://user:***@127.0.0.1:9/porch' });
+
+    await page.getByRole('link', { name: 'Edit camera' }).click();
+    await expect.poll(() => page.getByLabel('Name', { exact: true }).inputValue()).toBe('Porch');
+    await page.getByLabel('Name', { exact: true }).fill('Back porch');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.waitForURL(/#\/cameras\/porch$/);
+    expect(await get()).toMatchObject({ name: 'Back porch' });
+    // Only the changed field was sent: the masked URL shown in the form never overwrote the real one.
+    const updates = readCatalog(vigil.dataDir).events.filter((e) => e.type === 'camera_updated' && e.camera_id === 'porch');
+    expect(updates.map((e) => JSON.parse(e.payload) as unknown)).toEqual([{ fields: ['name'] }]);
+
+    await page.goto(`${vigil.app.url}/#/cameras/porch/edit`);
+    await page.getByRole('button', { name: 'Delete camera' }).click();
+    await page.getByRole('button', { name: 'Yes, delete porch' }).click();
+    await page.waitForURL(/#\/$/);
+    expect((await vigil.api('/cameras/porch')).status).toBe(404);
   });
 
   it('adding a camera with a bad URL shows the API\'s error next to that field and creates nothing', async () => {

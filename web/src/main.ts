@@ -65,6 +65,8 @@ async function route(): Promise<void> {
   const ctx: ViewContext = { session, setTitle: (t) => (document.title = `${t} · Vigil`) };
   switch (r.name) {
     case 'login':
+      history.replaceState(null, '', href({ name: 'grid' }));
+      return mount(new GridView(ctx), true);
     case 'grid': return mount(new GridView(ctx), true);
     case 'camera': return mount(new CameraView(ctx, r.id), true);
     case 'camera-new': return mount(new CameraFormView(ctx, null), true);

@@ -1,0 +1,135 @@
+/**
+ * Web UI figures, measured in headless Chromium (Debian's chromium, as in the UI tests) against an
+ * in-process Vigil recording a real RTSP camera:
+ * - open-to-first-frame for live: from the hash change that opens the camera view to the first video
+ *   frame presented (requestVideoFrameCallback), p50/p95 (goal ≤ 1.5 s);
+ * - click-to-first-frame for recorded playback: from the pointerup of a click on the timeline to the
+ *   first recorded frame presented, p50/p95 (goal ≤ 1 s); each click is at a fresh random instant.
+ * Standalone: `node --import tsx bench/ui.ts [--samples N]` (section `ui` for bench/run.ts: runUi()).
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Page } from 'playwright-core';
+import { RtspServer } from '../src/demo/rtsp-server.js';
+import { removeDir, startVigil, waitFor } from '../test/support/harness.js';
+import { buildWeb, launchChromium, login } from '../test/ui/support.js';
+import { percentile } from './proc.js';
+import { check, fmt, goal, renderTable, type SectionResult } from './report.js';
+
+export interface UiOptions {
+  samples: number;
+  log: (msg: string) => void;
+}
+
+const MOUNT = { name: 'ui', width: 1280, height: 720, fps: 25, gop: 50, bitrateKbps: 2000 } as const;
+
+export async function runUi(o: UiOptions): Promise<SectionResult[]> {
+  await buildWeb();
+  const server = await RtspServer.start({ mounts: [MOUNT] });
+  const vigil = await startVigil({ cameras: [{ id: 'cam', name: 'Bench', main_url: server.url(MOUNT.name), segment_seconds: 4 }] });
+  const browser = await launchChromium();
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    await login(page, vigil);
+    await waitFor('recording', async () => ((await (await vigil.api('/cameras/cam/status')).json()) as { segments_written: number }).segments_written >= 1, 30_000);
+
+    const live: number[] = [];
+    for (let i = 0; i < o.samples; i++) {
+      await page.goto(`${vigil.app.url}/#/events`);
+      live.push(await openLive(page));
+      o.log(`  live ${i + 1}/${o.samples}: ${live.at(-1)!.toFixed(0)} ms`);
+    }
+
+    // Enough footage to click around in: 40 s.
+    await waitFor('40 s of footage', async () => {
+      const t = (await (await vigil.api('/cameras/cam/timeline')).json()) as { spans: { start: string; end: string }[] };
+      const s = t.spans.at(-1);
+      return s && Date.parse(s.end) - Date.parse(s.start) >= 40_000;
+    }, 90_000, 1000);
+    const recorded: number[] = [];
+    const errors: number[] = [];
+    for (let i = 0; i < o.samples; i++) {
+      await page.goto(`${vigil.app.url}/#/events`);
+      await page.goto(`${vigil.app.url}/#/cameras/cam`);
+      await page.locator('.timeline[data-loaded="true"]').waitFor();
+      for (let z = 0; z < 9; z++) await page.getByRole('button', { name: 'Zoom in' }).click();
+      await page.waitForTimeout(300);
+      const r = await clickRecorded(page, vigil.api.bind(vigil));
+      recorded.push(r.ms);
+      errors.push(r.clockErrorMs);
+      o.log(`  recorded ${i + 1}/${o.samples}: ${r.ms.toFixed(0)} ms (clock 0.3 s later − clicked instant: ${r.clockErrorMs.toFixed(0)} ms)`);
+    }
+
+    const lp50 = percentile(live, 50);
+    const lp95 = percentile(live, 95);
+    const rp50 = percentile(recorded, 50);
+    const rp95 = percentile(recorded, 95);
+    return [{
+      name: 'ui',
+      rows: [
+        { figure: `live open-to-first-frame p50 (${o.samples} opens, Chromium)`, value: fmt.ms(lp50), goal: goal('≤ 1500 ms', check(lp50, (v) => v <= 1500)) },
+        { figure: 'live open-to-first-frame p95', value: fmt.ms(lp95), goal: goal('≤ 1500 ms', check(lp95, (v) => v <= 1500)) },
+        { figure: `recorded click-to-first-frame p50 (${o.samples} clicks)`, value: fmt.ms(rp50), goal: goal('≤ 1000 ms', check(rp50, (v) => v <= 1000)) },
+        { figure: 'recorded click-to-first-frame p95', value: fmt.ms(rp95), goal: goal('≤ 1000 ms', check(rp95, (v) => v <= 1000)) },
+      ],
+      data: { liveMs: live, recordedMs: recorded, clockAt300msAfterFirstFrameMinusClickMs: errors, mount: MOUNT },
+    }];
+  } finally {
+    await browser.close();
+    await vigil.app.stop();
+    await server.stop();
+    await removeDir(vigil.dataDir);
+  }
+}
+
+/** Opens the camera view by its hash and waits for the first live frame on screen. */
+async function openLive(page: Page): Promise<number> {
+  return page.evaluate(async () => {
+    const t0 = performance.now();
+    location.hash = '#/cameras/cam';
+    // No named inner functions here: tsx would wrap them in a helper the page does not have.
+    let video: HTMLVideoElement | null = null;
+    while (!(video = document.querySelector<HTMLVideoElement>('.player video'))) await new Promise((r) => requestAnimationFrame(r));
+    await new Promise<void>((resolve) => video!.requestVideoFrameCallback(() => resolve()));
+    return performance.now() - t0;
+  });
+}
+
+/** Clicks a random recorded instant (not the last 8 s) and waits for the first recorded frame on screen. */
+async function clickRecorded(page: Page, api: (path: string) => Promise<Response>): Promise<{ ms: number; clockErrorMs: number }> {
+  const track = page.getByRole('group', { name: /^Timeline/ });
+  const t = (await (await api('/cameras/cam/timeline')).json()) as { spans: { start: string; end: string }[] };
+  const span = t.spans.at(-1)!;
+  const geo = await track.evaluate((el) => {
+    const b = el.getBoundingClientRect();
+    return { s: Number(el.dataset.startMs), e: Number(el.dataset.endMs), left: b.left, width: b.width, y: b.top + b.height / 2 };
+  });
+  const lo = Math.max(Date.parse(span.start) + 1000, geo.s + 1000);
+  const hi = Math.min(Date.parse(span.end) - 8000, geo.e - 1000);
+  const at = lo + Math.random() * Math.max(0, hi - lo);
+  const x = geo.left + ((at - geo.s) / (geo.e - geo.s)) * geo.width;
+  // The listener runs before the timeline's own (capture phase); the frame callback is armed once the click was handled.
+  const done = page.evaluate(() => new Promise<number>((resolve) => {
+    document.addEventListener('pointerup', () => {
+      const t0 = performance.now();
+      setTimeout(() => {
+        const v = document.querySelector<HTMLVideoElement>('.player video')!;
+        v.requestVideoFrameCallback(() => resolve(performance.now() - t0));
+      }, 0);
+    }, { capture: true, once: true });
+  }));
+  await page.waitForTimeout(50);
+  await page.mouse.click(x, geo.y);
+  const ms = await done;
+  await page.waitForTimeout(300);
+  const wall = Number(await page.getByLabel('Time of the frame on screen').getAttribute('data-wall-ms'));
+  return { ms, clockErrorMs: wall - at };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({ options: { samples: { type: 'string', default: '10' } } });
+  const samples = Number(values.samples);
+  const sections = await runUi({ samples, log: (m) => void process.stderr.write(`${m}\n`) });
+  process.stdout.write(renderTable(sections) + '\n');
+  process.exit(0);
+}
