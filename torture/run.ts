@@ -6,10 +6,12 @@
  */
 import { parseArgs } from 'node:util';
 import { runApiFuzz } from './api-fuzz.js';
+import { runCrashStorm } from './crash-storm.js';
 import { printStorm, type StormOptions, type StormResult } from './storm.js';
 
 const STORMS: Record<string, (o: StormOptions & { seed?: number }) => Promise<StormResult>> = {
   fuzz: runApiFuzz,
+  crash: runCrashStorm,
 };
 
 const { values } = parseArgs({
