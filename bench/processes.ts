@@ -83,6 +83,8 @@ export interface VigilChild {
   readonly dbPath: string;
   readonly entry: VigilEntry;
   api(path: string): Promise<Response>;
+  /** Headers that authenticate as the signed-in admin, e.g. for a WebSocket upgrade (cookie and same Origin). */
+  readonly headers: Record<string, string>;
   exited(): boolean;
   stop(): Promise<void>;
 }
@@ -195,6 +197,7 @@ export async function startVigilChild(workDir: string, cameras: VigilCamera[], e
     dbPath: join(dataDir, 'vigil.db'),
     entry,
     api: (path) => fetch(`${url}/api/v1${path}`, { headers: { cookie } }),
+    headers: { cookie, origin: url },
     exited: isExited,
     stop: async () => {
       await stop();

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
 import { runExport } from './export.js';
+import { runLive } from './live.js';
 import { runOverhead } from './overhead.js';
 import { vigilEntry } from './processes.js';
 import { runQuery } from './query.js';
@@ -14,7 +15,7 @@ import { runRetention } from './retention.js';
 import { machineInfo, renderTable, writeJson, type SectionResult } from './report.js';
 import { runTimestamp } from './timestamp.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention', 'refill'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention', 'refill', 'live'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -110,6 +111,9 @@ try {
   const outageSeconds = quick ? 20 : 60;
   await section(['refill'], `edge refill (ANR) after a ${outageSeconds} s outage`, () =>
     runRefill({ outageSeconds, segmentSeconds: params.segmentSeconds, log }),
+  );
+  await section(['live'], 'live view over WebSocket', () =>
+    runLive({ joins: quick ? 10 : 20, viewers: 4, seconds: quick ? 15 : 30, entry, log }),
   );
 } finally {
   await cleanupAll();

@@ -27,7 +27,8 @@ import { CameraService } from './recorder/camera.service.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
 import { EvidenceService } from './retention/evidence.service.js';
-import { RetentionService } from './retention/retention.service.js';
+import { floorBytes, RetentionService } from './retention/retention.service.js';
+import { StorageWatch } from './retention/storage-watch.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { VigilError } from './shared/errors.js';
@@ -57,6 +58,8 @@ export interface VigilApp {
   readonly cameras: CameraService;
   readonly recorders: RecorderManager;
   readonly retention: RetentionService;
+  /** The recordings disk: full or not (readiness, recorders waiting for room). */
+  readonly storage: StorageWatch;
   readonly refills: RefillService;
   readonly live: LiveHub;
   readonly auth: AuthService;
@@ -94,7 +97,16 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     rtspTimeoutSeconds: config.recorder.rtspTimeoutSeconds,
     ...(opts.live ? { options: opts.live } : {}),
   });
+  const storage = new StorageWatch({
+    recordingsDir,
+    clock,
+    events,
+    log: log.child({ component: 'storage' }),
+    floorBytes: (totalBytes) => floorBytes(config.retention, totalBytes),
+    sweep: async () => Object.values((await retention.sweepOnce({ dryRun: false })).byReason).reduce((a, t) => a + t.bytes, 0),
+  });
   const recorders = new RecorderManager({
+    space: storage,
     db,
     clock,
     events,
@@ -164,13 +176,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
           dbOk = false;
         }
         const blocked = retention.blocked;
+        const recordings = storage.status();
         return {
-          ready: ready && dbOk && !blocked,
+          ready: ready && dbOk && !blocked && !recordings.full,
           detail: {
             started: ready,
             database: dbOk ? 'ok' : 'unreachable',
             recorders: recorders.runningIds().length,
             retention: blocked ? { blocked: blocked.reason, detail: blocked.detail } : 'ok',
+            recordings,
           },
         };
       },
@@ -187,6 +201,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     cameras,
     recorders,
     retention,
+    storage,
     refills,
     live,
     auth,
@@ -223,6 +238,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       live.start();
       await cameras.syncRecorders();
       retention.start();
+      storage.start();
       refills.start();
       ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
@@ -236,6 +252,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       // Live viewers are closed (1001) and sub-stream ffmpegs killed; an open socket would hold http.close().
       await live.stop();
       await http.close();
+      // Before retention: the watch may ask for a sweep.
+      await storage.stop();
       await retention.stop();
       await refills.stop();
       await recorders.stopAll();

@@ -154,7 +154,7 @@ class Storm {
     if (event) this.r.summary.push([`${tag}: disk_full event after`, `${((Date.parse(event.ts) - fullAt) / 1000).toFixed(1)} s`]);
     const ready = await this.until(`${tag}: readyz 503 naming the full disk`, 30_000, async () => {
       const r = await this.ready();
-      return r.status === 503 && /full/i.test(r.detail) ? r : undefined;
+      return r.status === 503 && /"full":true|disk is full/i.test(r.detail) ? r : undefined;
     });
     if (ready) this.r.summary.push([`${tag}: readyz`, `503 ${ready.detail.slice(0, 90)}`]);
   }

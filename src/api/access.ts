@@ -124,9 +124,13 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
     return payload;
   });
 
+  /** One row per request, even when a WebSocket route answers with an error after its upgrade row. */
+  const auditWritten = new WeakSet<FastifyRequest>();
+
   async function writeAudit(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const action = req.routeOptions.config?.audit;
-    if (!action || (!req.principal && req.auditActorName === null)) return;
+    if (!action || auditWritten.has(req) || (!req.principal && req.auditActorName === null)) return;
+    auditWritten.add(req);
     const status = reply.statusCode;
     const outcome: AuditOutcome = req.auditOutcome ?? (status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure');
     try {

@@ -168,6 +168,8 @@ export class LiveHub implements LiveSink {
     if (!cam || !cam.enabled) {
       const reason = cam ? 'camera disabled' : 'camera deleted';
       this.main.get(cameraId)?.closeAll(LIVE_CLOSE.gone, reason);
+      // A camera created again under this id gets a fresh channel from its new recorder.
+      if (!cam) this.main.delete(cameraId);
       if (sub) {
         this.subs.delete(cameraId);
         sub.channel.closeAll(LIVE_CLOSE.gone, reason);

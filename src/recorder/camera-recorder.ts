@@ -15,6 +15,8 @@ import { sleep } from '../shared/sleep.js';
 import { errorMessage } from '../shared/errors.js';
 import { AnchorEstimator } from './anchor.js';
 import { Backoff } from './backoff.js';
+import { reasonAndTail } from './last-error.js';
+import { isNoSpace, NO_SPACE_REASON, type RecordingsSpace } from './no-space.js';
 import { join } from 'node:path';
 
 export interface CameraRecorderDeps {
@@ -27,6 +29,8 @@ export interface CameraRecorderDeps {
   log: Logger;
   /** Where the live fMP4 output of each run goes (the live view); absent, it is drained and dropped. */
   live?: LiveSink;
+  /** Told when ffmpeg fails for lack of disk space; the recorder waits on it for room before restarting. */
+  space?: RecordingsSpace;
 }
 
 /** Receives the live byte stream of each recorder run. Implementations must never throw nor block. */
@@ -43,6 +47,8 @@ export interface LiveFeed {
 
 /** Within a run, a segment starting this close to where the previous one ended is snapped to it. */
 const SNAP_MS = 250;
+/** With the disk still full, ffmpeg is tried again this often anyway (the space report could be wrong). */
+const NO_SPACE_RETRY_MS = 60_000;
 
 /**
  * Supervises the ffmpeg that records one camera: start, watch (segments, progress, stalls), restart
@@ -96,12 +102,15 @@ export class CameraRecorder {
       }
       if (signal.aborted) break;
       const runMs = clock.nowMs() - startedAtMs;
-      const reason = outcome.stalled
-        ? `no new segment for ${outcome.stalled / 1000} s; recorder killed`
-        : describeExit(outcome.exit);
-      const lastError = this.redact(`${reason}\n${outcome.exit.stderrTail}`.trim());
-      // A stall, or an ffmpeg that could not even start, is an error; a lost connection is offline.
-      const state = outcome.stalled || outcome.exit.code === null && outcome.exit.signal === null ? 'error' : 'offline';
+      const noSpace = isNoSpace(outcome.exit.stderrTail);
+      const reason = noSpace
+        ? NO_SPACE_REASON
+        : outcome.stalled
+          ? `no new segment for ${outcome.stalled / 1000} s; recorder killed`
+          : describeExit(outcome.exit);
+      const lastError = reasonAndTail(reason, this.redact(outcome.exit.stderrTail));
+      // A full disk, a stall, or an ffmpeg that could not even start, is an error; a lost connection is offline.
+      const state = noSpace || outcome.stalled || outcome.exit.code === null && outcome.exit.signal === null ? 'error' : 'offline';
       await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs());
       const delayMs = backoff.next(runMs, config.healthyRunSeconds * 1000);
       await this.d.events.emit({
@@ -118,7 +127,9 @@ export class CameraRecorder {
           stderr_tail: this.redact(outcome.exit.stderrTail).slice(-400),
         },
       });
+      if (noSpace) await this.d.space?.noSpace(this.camera.id, this.redact(outcome.exit.stderrTail).slice(-400));
       await sleep(delayMs, signal);
+      if (noSpace) await this.d.space?.whenWritable(signal, NO_SPACE_RETRY_MS);
     }
     await setStopped(this.d.db, this.camera.id, 'disabled', clock.nowMs());
   }
@@ -217,5 +228,7 @@ export class CameraRecorder {
 
 function describeExit(exit: ExitInfo): string {
   if (exit.signal) return `ffmpeg killed by ${exit.signal}`;
+  // ffmpeg ends cleanly only when its input ends: the camera closed the stream (went away, rebooted).
+  if (exit.code === 0) return 'the camera ended the stream (ffmpeg exited with code 0)';
   return `ffmpeg exited with code ${String(exit.code)}`;
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RetentionConfig } from '../config/config.js';
 import type { Db } from '../db/connection.js';
@@ -17,6 +18,11 @@ import { sleep } from '../shared/sleep.js';
 import { probeDisk, type DiskProbe } from './disk.js';
 import { reclaimOrphans } from './orphan-files.js';
 import { unlinkAndSync } from './unlink.js';
+
+/** The free space `retention.min_free_bytes` asks for on a disk of `totalBytes`. */
+export function floorBytes(config: RetentionConfig, totalBytes: number): number {
+  return 'bytes' in config.minFree ? config.minFree.bytes : config.minFree.fraction * totalBytes;
+}
 
 export interface SweepTotals {
   segments: number;
@@ -133,15 +139,16 @@ export class RetentionService {
       await this.deleteWhile(report, 'global_cap', {}, () => total() > cap, planned, bytes);
       if (total() > cap) report.blocked ??= { reason: 'global_cap', detail: 'footage exceeds retention.max_bytes with only held or read-locked footage left' };
     }
-    // (d) free-disk floor
-    let space = await this.disk(this.d.dataDir);
-    const floor = 'bytes' in this.d.config.minFree ? this.d.config.minFree.bytes : this.d.config.minFree.fraction * space.totalBytes;
+    // (d) free-disk floor, on the disk the recordings are written to (often not the data dir's own)
+    const recordings = join(this.d.dataDir, 'recordings');
+    let space = await this.disk(recordings);
+    const floor = floorBytes(this.d.config, space.totalBytes);
     let freedSinceProbe = 0;
     const short = (chosenBytes = 0) => space.freeBytes + freedSinceProbe + chosenBytes < floor;
     if (short()) {
       await this.deleteWhile(report, 'disk_floor', {}, short, planned, bytes, async (freed) => {
         if (dryRun) freedSinceProbe += freed;
-        else space = await this.disk(this.d.dataDir);
+        else space = await this.disk(recordings);
       });
       if (short()) {
         report.blocked = { reason: 'disk_floor', detail: `free space ${space.freeBytes} B is below the floor of ${Math.round(floor)} B and only held or read-locked footage is left` };

@@ -24,6 +24,8 @@ type LiveQuery = Static<typeof LiveQuery>;
  * enough for a client that stops reading for a while (a background tab) to come back.
  */
 const PING_INTERVAL_MS = 30_000;
+/** A closed viewer that does not answer the close handshake (it stopped reading) is cut off after this. */
+const CLOSE_GRACE_MS = 2_000;
 
 function connectionOf(socket: WebSocket): ViewerConnection {
   const open = () => socket.readyState === socket.OPEN;
@@ -36,7 +38,11 @@ function connectionOf(socket: WebSocket): ViewerConnection {
       if (open()) socket.send(data, { binary: true });
     },
     close: (code, reason) => {
-      if (open()) socket.close(code, reason);
+      if (!open()) return;
+      socket.close(code, reason);
+      setTimeout(() => {
+        if (socket.readyState !== socket.CLOSED) socket.terminate();
+      }, CLOSE_GRACE_MS).unref();
     },
   };
 }
@@ -52,7 +58,7 @@ export const liveRoutes: FastifyPluginAsyncTypebox<{ live: LiveHub }> = async (a
   app.route<{ Params: Static<typeof CameraIdParams>; Querystring: LiveQuery }>({
     method: 'GET',
     url: '/cameras/:id/live',
-    config: { access: { cap: 'live', scope: 'camera' } },
+    config: { access: { cap: 'live', scope: 'camera' }, audit: 'footage.live' },
     schema: {
       tags: ['live'],
       summary: 'Live view over WebSocket: fragmented MP4 for Media Source Extensions.',
