@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { buildRecorderArgs, LIVE_FD, PROGRESS_FD, ProgressParser } from '../src/media/recorder-args.js';
+import { buildRecorderArgs, PROGRESS_FD, ProgressParser } from '../src/media/recorder-args.js';
 import { defer } from './cleanup.js';
 import { freePort, sleep, waitUntil } from './proc.js';
 
@@ -39,17 +39,21 @@ export interface BareRecorder {
   stop(): Promise<void>;
 }
 
-/** One ffmpeg with exactly the recorder's argv (and setpriv wrapper, env and pipes), no Vigil around it. */
+/**
+ * The baseline: one ffmpeg recording as Vigil's does — its argv, setpriv wrapper, env and pipes — but
+ * without the live output, so it is the bare `ffmpeg -c copy -f segment` and everything Vigil adds
+ * (live output, Node) counts as overhead.
+ */
 export function spawnBareRecorder(url: string, outputDir: string, segmentSeconds: number): BareRecorder {
-  const args = buildRecorderArgs({ url, outputDir, segmentSeconds, socketTimeoutSeconds: 10, runId: 'bare' });
+  const full = buildRecorderArgs({ url, outputDir, segmentSeconds, socketTimeoutSeconds: 10, runId: 'bare' });
+  // Vigil's argv ends with the segment file pattern, then the live output; the baseline stops at the pattern.
+  const args = full.slice(0, full.indexOf('-strftime') + 3);
   const argv = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', 'ffmpeg', ...args] : ['ffmpeg', ...args];
   const child = spawn(argv[0] as string, argv.slice(1), {
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, TZ: 'UTC' },
   });
-  // The live output is drained, as Vigil does, so the baseline does the same work.
-  (child.stdio[LIVE_FD] as Readable | null)?.resume();
   const exited = new Promise<void>((r) => child.once('close', () => r()));
   child.stdout?.resume();
   child.stderr?.resume();

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,refill --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,export,retention,refill,live,ui --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -14,8 +14,9 @@ import { runRefill } from './refill.js';
 import { runRetention } from './retention.js';
 import { machineInfo, renderTable, writeJson, type SectionResult } from './report.js';
 import { runTimestamp } from './timestamp.js';
+import { runUi } from './ui.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention', 'refill', 'live'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention', 'refill', 'live', 'ui'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -115,6 +116,7 @@ try {
   await section(['live'], 'live view over WebSocket', () =>
     runLive({ joins: quick ? 10 : 20, viewers: 4, seconds: quick ? 15 : 30, entry, log }),
   );
+  await section(['ui'], 'web UI in headless Chromium', () => runUi({ samples: quick ? 5 : 10, log }));
 } finally {
   await cleanupAll();
 }

@@ -27,7 +27,7 @@ const HOLD_TAG = 'storm-hold';
 const KEEP_TAG = 'storm-keep';
 
 type Status = { state: string; last_error: string | null; reconnect_count: number };
-type Ready = { status: number; detail: string };
+type Ready = { status: number; detail: string; recordings: { reason?: string } | undefined };
 type EventRow = { type: string; severity: string; ts: string; camera_id: string | null };
 
 export async function runDiskFull(o: StormOptions): Promise<StormResult> {
@@ -156,7 +156,7 @@ class Storm {
       const r = await this.ready();
       return r.status === 503 && /"full":true|disk is full/i.test(r.detail) ? r : undefined;
     });
-    if (ready) this.r.summary.push([`${tag}: readyz`, `503 ${ready.detail.slice(0, 90)}`]);
+    if (ready) this.r.summary.push([`${tag}: readyz`, `503: ${ready.recordings?.reason ?? ready.detail.slice(0, 90)}`]);
   }
 
   /** Releases every hold but the oldest segment of this cycle per camera; returns when. */
@@ -200,6 +200,7 @@ class Storm {
     });
     if (resumed !== undefined) this.r.summary.push([`${tag}: recording again`, `${((resumed - releasedAt) / 1000).toFixed(1)} s after release`]);
     await this.until(`${tag}: readyz 200 once space is back`, 30_000, async () => ((await this.ready()).status === 200 ? true : undefined));
+    await this.until(`${tag}: a disk_space_recovered event`, 10_000, async () => (await this.events('disk_space_recovered')).find((e) => Date.parse(e.ts) >= releasedAt));
   }
 
   /** Space freed, policy allows deletion: recording must go on without the disk filling again. */
@@ -215,6 +216,8 @@ class Storm {
       }
       const r = await this.ready();
       if (r.status !== 200) bad.add(`readyz ${r.status} ${r.detail.slice(0, 120)}`);
+      const recorders = await ffmpegPidsFor(this.v.dataDir);
+      if (recorders.length > this.cams.length) bad.add(`${recorders.length} ffmpeg processes for ${this.cams.length} cameras`);
       await sleep(500);
     }
     const refull = (await this.events('disk_full')).filter((e) => Date.parse(e.ts) >= since);
@@ -249,7 +252,8 @@ class Storm {
 
   private async ready(): Promise<Ready> {
     const res = await fetch(`${this.v.app.url}/api/v1/readyz`);
-    return { status: res.status, detail: JSON.stringify(((await res.json()) as { detail?: unknown }).detail ?? {}) };
+    const detail = ((await res.json()) as { detail?: { recordings?: { reason?: string } } }).detail ?? {};
+    return { status: res.status, detail: JSON.stringify(detail), recordings: detail.recordings };
   }
 
   private async events(type: string): Promise<EventRow[]> {

@@ -8,12 +8,14 @@ import { parseArgs } from 'node:util';
 import { runApiFuzz } from './api-fuzz.js';
 import { runCameraFaults } from './camera-faults.js';
 import { runCrashStorm } from './crash-storm.js';
+import { runDiskFull } from './disk-full.js';
 import { printStorm, type StormOptions, type StormResult } from './storm.js';
 
 const STORMS: Record<string, (o: StormOptions & { seed?: number }) => Promise<StormResult>> = {
   fuzz: runApiFuzz,
   crash: runCrashStorm,
   faults: runCameraFaults,
+  disk: runDiskFull,
 };
 
 const { values } = parseArgs({

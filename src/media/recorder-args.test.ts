@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LIVE_FRAGMENT_US } from './live-args.js';
+import { LIVE_FRAGMENT_US, LIVE_QUEUE_PACKETS } from './live-args.js';
 import {
   buildRecorderArgs,
   LIVE_FD,
@@ -101,21 +101,26 @@ describe('buildRecorderArgs', () => {
     expect(valueOf(args, '-segment_list')).not.toBe(valueOf(args, '-progress'));
   });
 
-  it('adds a second output: the same video stream, stream copy, as MSE-ready fragmented MP4 on the live pipe', () => {
+  it('adds a second output: the same video stream, stream copy, as MSE-ready fragmented MP4 on the live pipe, behind a dropping fifo', () => {
     const { segment, live, pattern } = outputs(buildRecorderArgs(input()));
     expect(pattern.endsWith('.mp4')).toBe(true);
     expect(live.at(-1)).toBe(`pipe:${LIVE_FD}`);
     expect(valueOf(live, '-map')).toBe('0:v:0');
     expect(valueOf(live, '-c')).toBe('copy');
-    expect(valueOf(live, '-f')).toBe('mp4');
-    const movflags = valueOf(live, '-movflags') ?? '';
-    for (const flag of ['+frag_keyframe', '+empty_moov', '+default_base_moof']) expect(movflags).toContain(flag);
+    // The fifo muxer writes in its own thread and drops when its queue is full: an unread live pipe
+    // can never block the process that writes the recording.
+    expect(valueOf(live, '-f')).toBe('fifo');
+    expect(valueOf(live, '-fifo_format')).toBe('mp4');
+    expect(valueOf(live, '-drop_pkts_on_overflow')).toBe('1');
+    expect(Number(valueOf(live, '-queue_size'))).toBe(LIVE_QUEUE_PACKETS);
+    const opts = valueOf(live, '-format_opts') ?? '';
+    for (const flag of ['+frag_keyframe', '+empty_moov', '+default_base_moof']) expect(opts).toContain(flag);
     // Cut inside a GOP too (≤ 200 ms), and flushed at once, so live lags the camera by a fragment, not a GOP.
-    expect(Number(valueOf(live, '-frag_duration'))).toBe(LIVE_FRAGMENT_US);
+    expect(opts).toContain(`frag_duration=${LIVE_FRAGMENT_US}`);
     expect(LIVE_FRAGMENT_US).toBeLessThanOrEqual(250_000);
-    expect(valueOf(live, '-flush_packets')).toBe('1');
+    expect(opts).toContain('flush_packets=1');
     // Nothing of the live output leaks into the recording's options.
-    expect(segment).not.toContain('-frag_duration');
+    expect(segment).not.toContain('-format_opts');
     expect(valueOf(segment, '-f')).toBe('segment');
   });
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { liveOutputArgs } from './live-args.js';
+import { recorderLiveOutputArgs } from './live-args.js';
 
 export interface RecorderArgsInput {
   /** The camera's RTSP URL, passed to ffmpeg as one argv element whatever it contains. */
@@ -55,7 +55,7 @@ export function buildRecorderArgs(i: RecorderArgsInput): string[] {
     '-segment_list_flags', 'live',
     '-strftime', '1',
     pattern,
-    ...liveOutputArgs(`pipe:${LIVE_FD}`),
+    ...recorderLiveOutputArgs(`pipe:${LIVE_FD}`),
   ];
 }
 

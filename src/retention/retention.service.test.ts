@@ -154,6 +154,18 @@ describe('retention never deletes what is read-locked or held as evidence', () =
     expect(blocked[0]?.severity).toBe('critical');
   });
 
+  it('by disk floor: measures the recordings folder, which may be a disk of its own, not the data dir', async () => {
+    await camera('c1');
+    const s = [await segment('c1', NOW - 3 * HOUR, 10_000), await segment('c1', NOW - 2 * HOUR, 10_000)];
+    const recordings = smallDisk(100_000);
+    // The data dir's own disk (database, config) has plenty of room; the recordings disk is short.
+    const probe: DiskProbe = async (path) => (path === join(dir, 'recordings') ? recordings(path) : { freeBytes: 1e12, totalBytes: 1e12 });
+    const svc = service({ minFree: { bytes: 85_000 } }, probe);
+    const report = await svc.sweepOnce({ dryRun: false });
+    expect(report.byReason.disk_floor).toEqual({ segments: 1, bytes: 10_000 });
+    expect(await ids()).toEqual([s[1]]);
+  });
+
   it('a read-lock taken between selection and delete wins (the delete statement carries the condition)', async () => {
     await camera('c1');
     const s = [await segment('c1', NOW - 3 * HOUR), await segment('c1', NOW - 2 * HOUR)];

@@ -32,15 +32,13 @@ export interface StorageStatus {
   full: boolean;
   free_bytes: number | null;
   total_bytes: number | null;
-  /** Present while full. */
+  /** Present while full. Camera ids stay out: readiness answers without credentials. */
   reason?: string;
   since?: string;
-  cameras?: string[];
 }
 
 interface FullEpisode {
   sinceMs: number;
-  cameras: Set<string>;
 }
 
 /**
@@ -98,7 +96,6 @@ export class StorageWatch {
       ...space,
       reason: 'recordings disk is full (No space left on device): recording is stopped until space is freed',
       since: new Date(this.full.sinceMs).toISOString(),
-      cameras: [...this.full.cameras].sort(),
     };
   }
 
@@ -112,8 +109,7 @@ export class StorageWatch {
   }
 
   async noSpace(cameraId: string, detail: string): Promise<void> {
-    if (this.full) this.full.cameras.add(cameraId);
-    else await this.enterFull(cameraId, detail, () => this.probe());
+    if (!this.full) await this.enterFull(cameraId, detail, () => this.probe());
     this.requestSweep();
   }
 
@@ -132,9 +128,12 @@ export class StorageWatch {
     });
   }
 
-  /** Room to resume: the retention floor, and at least a little more than "full" (no flapping). */
+  /**
+   * Room to resume: the retention floor, and at least a little more than "full" (no flapping); at
+   * most half the disk, so a floor set larger than a small disk does not stop recording for good.
+   */
   private resumeBytes(totalBytes: number, floor: number): number {
-    return Math.max(floor, Math.min(64 * MiB, 0.02 * totalBytes), 2 * FULL_BELOW_BYTES);
+    return Math.min(Math.max(floor, Math.min(64 * MiB, 0.02 * totalBytes), 2 * FULL_BELOW_BYTES), totalBytes / 2);
   }
 
   private async probe(): Promise<DiskSpace> {
@@ -144,7 +143,7 @@ export class StorageWatch {
 
   /** Enters the full state at once (so two reports raise one event), then says so with the space left. */
   private async enterFull(cameraId: string | undefined, detail: string, measure: () => Promise<DiskSpace>): Promise<void> {
-    this.full = { sinceMs: this.d.clock.nowMs(), cameras: new Set(cameraId ? [cameraId] : []) };
+    this.full = { sinceMs: this.d.clock.nowMs() };
     this.sweepGapMs = SWEEP_MIN_GAP_MS;
     this.lastSweepMs = -Infinity;
     const space = await measure().catch(() => undefined);
