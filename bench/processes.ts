@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { buildRecorderArgs, PROGRESS_FD, ProgressParser } from '../src/media/recorder-args.js';
+import { buildSegmentRecorderArgs, PROGRESS_FD, ProgressParser } from '../src/media/recorder-args.js';
 import { defer } from './cleanup.js';
 import { freePort, sleep, waitUntil } from './proc.js';
 
@@ -45,9 +45,7 @@ export interface BareRecorder {
  * (live output, Node) counts as overhead.
  */
 export function spawnBareRecorder(url: string, outputDir: string, segmentSeconds: number): BareRecorder {
-  const full = buildRecorderArgs({ url, outputDir, segmentSeconds, socketTimeoutSeconds: 10, runId: 'bare' });
-  // Vigil's argv ends with the segment file pattern, then the live output; the baseline stops at the pattern.
-  const args = full.slice(0, full.indexOf('-strftime') + 3);
+  const args = buildSegmentRecorderArgs({ url, outputDir, segmentSeconds, socketTimeoutSeconds: 10, runId: 'bare' });
   const argv = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', 'ffmpeg', ...args] : ['ffmpeg', ...args];
   const child = spawn(argv[0] as string, argv.slice(1), {
     detached: true,

@@ -23,7 +23,6 @@ const SIZES = {
 };
 /** Below this much free space the recordings disk counts as full (a fragment no longer fits). */
 const FULL_BELOW_BYTES = 1 * MiB;
-const HOLD_TAG = 'storm-hold';
 const KEEP_TAG = 'storm-keep';
 
 type Status = { state: string; last_error: string | null; reconnect_count: number };
@@ -131,7 +130,8 @@ class Storm {
         const res = await this.v.api(`/cameras/${cam}/evidence-lock`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ from: iso(this.t0 - 60_000), to: iso(Date.now() + 60_000), incident_id: HOLD_TAG }),
+          // No incident tag: the segments kept from earlier cycles keep theirs.
+          body: JSON.stringify({ from: iso(this.t0 - 60_000), to: iso(Date.now() + 60_000) }),
         });
         if (res.status !== 200) this.violation(`hold on ${cam} answered ${res.status}: ${await res.text()}`);
         else await res.body?.cancel();

@@ -1,4 +1,4 @@
-import { rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
@@ -17,6 +17,8 @@ export interface ClosedFile {
   startMs: number;
   endMs: number;
   source: SegmentSource;
+  /** Rename the file to this (absolute) path once it is complete, before its row is written. */
+  finalPath?: string;
 }
 
 export interface IndexerDeps {
@@ -49,6 +51,11 @@ export class Indexer {
     if (!scan || scan.fragmentCount === 0) {
       await this.discard(f.cameraId, f.absPath, scan ? 'no complete fragment' : 'not a readable MP4');
       return undefined;
+    }
+    if (f.finalPath !== undefined && f.finalPath !== f.absPath) {
+      // A crash between the rename and the row leaves a file under its final name, which start-up indexes.
+      await rename(f.absPath, f.finalPath);
+      return this.insert({ ...f, absPath: f.finalPath }, scan);
     }
     return this.insert(f, scan);
   }

@@ -1,10 +1,10 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { isTombstoned } from '../db/retention.repo.js';
 import { lastSegment, listPathsUnder } from '../db/segment.repo.js';
 import { Fmp4Error, scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4.js';
-import { SEGMENT_NAME_PATTERN } from '../media/recorder-args.js';
+import { OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN, segmentFileName } from '../media/recorder-args.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Indexer } from './indexer.service.js';
 import type { EventLog } from '../events/event-log.js';
@@ -54,12 +54,16 @@ export async function reconcileCamera(
   // A tombstoned file is being deleted: indexing it again would resurrect deleted footage.
   const tombstoned = await isTombstoned(d.db, names.map((n) => prefix + n).filter((p) => !indexed.has(p)));
   for (const name of names) {
+    if (indexed.has(prefix + name) || tombstoned.has(prefix + name)) continue;
     const m = SEGMENT_NAME_PATTERN.exec(name);
-    if (!m || indexed.has(prefix + name) || tombstoned.has(prefix + name)) continue;
-    const [, stamp, runId] = m as unknown as [string, string, string];
+    const open = m ? undefined : OPEN_SEGMENT_NAME_PATTERN.exec(name);
+    if (!m && !open) continue;
+    // A file under ffmpeg's name was never renamed: its run started at the instant its id encodes.
+    const runId = (m ? m[2] : open?.[1]) as string;
+    const fallbackStartMs = m ? nameTimeMs(m[1] as string) : parseInt(runId, 36);
     if (opts.runId !== undefined && runId !== opts.runId) continue;
     const absPath = join(dir, name);
-    const outcome = await recoverFile(d, cameraId, absPath, name, stamp, runId);
+    const outcome = await recoverFile(d, cameraId, absPath, name, fallbackStartMs, runId, open?.[2]);
     if (outcome === 'recovered') report.recovered++;
     else report.discarded++;
   }
@@ -85,8 +89,10 @@ async function recoverFile(
   cameraId: string,
   absPath: string,
   name: string,
-  stamp: string,
+  fallbackStartMs: number,
   runId: string,
+  /** Set for a file under ffmpeg's name: its number in the run; it is renamed before it is indexed. */
+  openSeq?: string,
 ): Promise<'recovered' | 'discarded'> {
   let scan: Fmp4Scan;
   let truncatedBytes = 0;
@@ -107,12 +113,17 @@ async function recoverFile(
     return 'discarded';
   }
   // Best start estimate: right after the same run's previous segment (the run's media timeline is
-  // continuous); otherwise the UTC second ffmpeg opened the file, which its name records.
+  // continuous); otherwise the UTC second its name records (or, under ffmpeg's name, the run's start).
   const prev = await lastSegment(d.db, cameraId);
   const prevRun = prev ? SEGMENT_NAME_PATTERN.exec(prev.path.slice(prev.path.lastIndexOf('/') + 1))?.[2] : undefined;
-  const startMs = prev && prevRun === runId ? prev.endMs : nameTimeMs(stamp);
+  const startMs = prev && prevRun === runId ? prev.endMs : fallbackStartMs;
   const endMs = startMs + Math.round(scan.videoDurationSeconds * 1000);
-  const result = await d.indexer.insert({ cameraId, absPath, startMs, endMs, source: 'recovered' }, scan);
+  let path = absPath;
+  if (openSeq !== undefined) {
+    path = join(dirname(absPath), segmentFileName(startMs, runId, openSeq));
+    await rename(absPath, path);
+  }
+  const result = await d.indexer.insert({ cameraId, absPath: path, startMs, endMs, source: 'recovered' }, scan);
   if (!result?.segment) return 'discarded';
   await d.events.emit({
     type: 'segment_recovered',

@@ -8,7 +8,9 @@ import {
   PROGRESS_FD,
   SEGMENT_LIST_FD,
   ProgressParser,
+  OPEN_SEGMENT_NAME_PATTERN,
   SEGMENT_NAME_PATTERN,
+  segmentFileName,
   type RecorderArgsInput,
 } from './recorder-args.js';
 
@@ -32,7 +34,7 @@ function valueOf(args: string[], flag: string): string | undefined {
 /** The argv split into input part, the segment output (ends with the file pattern) and the live output. */
 function outputs(args: string[]) {
   const input = args.indexOf('-i') + 2;
-  const pattern = args.indexOf('-strftime') + 2;
+  const pattern = args.findIndex((a) => a.endsWith('-%06d.mp4'));
   return { segment: args.slice(input, pattern + 1), live: args.slice(pattern + 1), pattern: args[pattern] as string };
 }
 
@@ -71,27 +73,29 @@ describe('buildRecorderArgs', () => {
     expect(valueOf(buildRecorderArgs(input({ socketTimeoutSeconds: 7 })), '-timeout')).toBe('7000000');
   });
 
-  it('writes the segments inside the output dir, named <utc start>-<runId>.mp4', () => {
+  it('writes the segments inside the output dir, numbered in the run, never by ffmpeg\'s clock', () => {
     const args = buildRecorderArgs(input({ runId: 'abc123' }));
     const pattern = outputs(args).pattern;
     expect(dirname(pattern)).toBe('/var/lib/vigil/recordings/front');
-    expect(pattern.endsWith('-abc123.mp4')).toBe(true);
-    expect(valueOf(args, '-strftime')).toBe('1');
-    // What ffmpeg's strftime makes of the pattern is a name the indexer recognises.
-    const expanded = basename(pattern)
-      .replace('%Y', '2024')
-      .replace('%m', '03')
-      .replace('%d', '09')
-      .replace('%H', '07')
-      .replace('%M', '05')
-      .replace('%S', '01');
-    expect(SEGMENT_NAME_PATTERN.exec(expanded)?.slice(1)).toEqual(['20240309T070501Z', 'abc123']);
+    expect(basename(pattern)).toBe('abc123-%06d.mp4');
+    // strftime names collide when two segments close within a second (one truncates the other).
+    expect(args).not.toContain('-strftime');
+    // What ffmpeg makes of the pattern is a name the indexer recognises, and renames.
+    const written = basename(pattern).replace('%06d', '000042');
+    expect(OPEN_SEGMENT_NAME_PATTERN.exec(written)?.slice(1)).toEqual(['abc123', '000042']);
+    const final = segmentFileName(Date.UTC(2024, 2, 9, 7, 5, 1, 999), 'abc123', '000042');
+    expect(final).toBe('20240309T070501Z-abc123-000042.mp4');
+    expect(SEGMENT_NAME_PATTERN.exec(final)?.slice(1)).toEqual(['20240309T070501Z', 'abc123', '000042']);
+    // Files of earlier versions (no number) are still recognised.
+    expect(SEGMENT_NAME_PATTERN.exec('20240309T070501Z-abc123.mp4')?.slice(1, 3)).toEqual(['20240309T070501Z', 'abc123']);
+    expect(OPEN_SEGMENT_NAME_PATTERN.test(final)).toBe(false);
+    expect(OPEN_SEGMENT_NAME_PATTERN.test('.refill-12.part')).toBe(false);
   });
 
-  it('escapes a % in the output dir as %% so strftime leaves it literal', () => {
+  it('escapes a % in the output dir as %% so ffmpeg leaves it literal', () => {
     const pattern = outputs(buildRecorderArgs(input({ outputDir: '/data/100%disk/%Y/front' }))).pattern;
     expect(dirname(pattern)).toBe('/data/100%%disk/%%Y/front');
-    expect(basename(pattern)).toBe('%Y%m%dT%H%M%SZ-r1a2b3.mp4');
+    expect(basename(pattern)).toBe('r1a2b3-%06d.mp4');
   });
 
   it('sends the segment list and progress to pipes, not files', () => {

@@ -8,7 +8,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { Indexer } from '../indexer/indexer.service.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
 import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
-import { buildRecorderArgs, type SegmentListEntry } from '../media/recorder-args.js';
+import { buildRecorderArgs, OPEN_SEGMENT_NAME_PATTERN, segmentFileName, type SegmentListEntry } from '../media/recorder-args.js';
 import type { Clock } from '../shared/clock.js';
 import { redactSecrets, redactUrl, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
@@ -156,9 +156,11 @@ export class CameraRecorder {
       lastEndMs = endMs;
       lastEndSeconds = entry.endSeconds;
       // Index in order, one at a time per camera, without blocking the reading of ffmpeg's output.
+      const seq = OPEN_SEGMENT_NAME_PATTERN.exec(entry.fileName)?.[2];
+      const finalPath = seq === undefined ? undefined : join(outputDir, segmentFileName(startMs, runId, seq));
       indexing = indexing.then(() =>
         this.d.indexer
-          .indexClosed({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live' })
+          .indexClosed({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', ...(finalPath ? { finalPath } : {}) })
           .catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'indexing failed')),
       );
     };

@@ -82,9 +82,11 @@ export class RetentionService {
     })();
   }
 
+  /** Ends the loop and waits for a sweep in progress, whoever asked for it (the disk watch, a CLI). */
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
+    await this.running?.catch(() => undefined);
   }
 
   /** Finishes deletions a crash interrupted: unlink what the tombstones name, then drop them. */

@@ -77,10 +77,10 @@ export class StorageWatch {
     })();
   }
 
+  /** Ends the loop and lets waiting recorders go; a sweep it asked for is awaited by retention's stop(). */
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
-    await this.sweeping;
     this.release();
   }
 

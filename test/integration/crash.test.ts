@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN } from '../../src/media/recorder-args.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { startChildVigil } from '../support/child-vigil.js';
 import { checkConsistency, readCatalog } from '../support/footage.js';
@@ -36,7 +37,11 @@ describe('Vigil killed with SIGKILL mid-segment', () => {
       const after = readCatalog(dataDir);
       // No row lost, none changed.
       for (const r of rowsBefore) expect(after.segments.find((s) => s.id === r.id)).toEqual(r);
-      const recovered = after.segments.find((s) => s.path === unindexed[0]);
+      // The file still has the name ffmpeg gave it; recovery renames it to its start time, keeping run and number.
+      const open = OPEN_SEGMENT_NAME_PATTERN.exec(basename(unindexed[0] ?? ''));
+      expect(open).not.toBeNull();
+      const recovered = after.segments.find((s) => s.path.endsWith(`-${open?.[1]}-${open?.[2]}.mp4`));
+      expect(SEGMENT_NAME_PATTERN.test(basename(recovered?.path ?? ''))).toBe(true);
       const recoveredEvent = after.events.find((e) => e.type === 'segment_recovered');
       // The interrupted file is indexed up to its last whole fragment (fragments are flushed as they end).
       expect(recovered).toBeDefined();

@@ -63,4 +63,22 @@ describe('start-up reconciliation of the recordings folder with the catalog', ()
     expect(JSON.parse(missing[0]!.payload)).toMatchObject({ path: a.path });
     await removeDir(dataDir);
   });
+
+  it('indexes a file a crash left under the name ffmpeg gave it, renamed to its start (the run\'s start)', async () => {
+    const dataDir = await tempDir();
+    const dir = join(dataDir, 'recordings', 'cam1');
+    await mkdir(dir, { recursive: true });
+    const runStartMs = Date.UTC(2026, 10, 26, 8, 30, 0, 250);
+    const runId = runStartMs.toString(36);
+    await makeSegment(join(dir, `${runId}-000000.mp4`), 3);
+    const cameras = [{ id: 'cam1', main_url: 'rtsp://127.0.0.1:9/none', enabled: false }];
+    const vigil = await startVigil({ dataDir, cameras });
+    await vigil.app.stop();
+    const cat = readCatalog(dataDir);
+    expect(cat.segments.map((s) => [s.path.split('/').pop(), s.source, s.start_ms, s.duration_ms])).toEqual([
+      [`20261126T083000Z-${runId}-000000.mp4`, 'recovered', runStartMs, 3000],
+    ]);
+    expect(await checkConsistency(dataDir)).toEqual([]);
+    await removeDir(dataDir);
+  });
 });

@@ -86,7 +86,8 @@ export async function startVigil(
   const app = await createApp(config, { log, ...(opts.live ? { live: opts.live } : {}) });
   // A user exists before start-up, so no first admin is generated; the tests act through an admin API key.
   const admin = { username: 'admin', password: 'correct horse battery' };
-  await app.auth.createUser({ ...admin, role: 'admin' });
+  // A second start on the same data dir finds the admin there already.
+  if (!(await app.auth.userByName(admin.username))) await app.auth.createUser({ ...admin, role: 'admin' });
   const { key } = await app.auth.createKey({ name: 'tests', role: 'admin' }, null);
   await app.start();
   const auth: Record<string, string> = { authorization: `Bearer ${key}` };
