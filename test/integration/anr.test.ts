@@ -129,7 +129,7 @@ describe('edge-storage backfill (ANR) against a fake edge camera', () => {
       return g?.fill_state === 'filled' ? g : undefined;
     }, 90_000);
     expect(filled.fill_attempts).toBeGreaterThanOrEqual(1);
-    expect(await ffmpegPidsFor('.refill-')).toEqual([]);
+    expect(await ffmpegPidsFor(join(vigil.dataDir, 'recordings', 'cam1', '.refill-'))).toEqual([]);
     await vigil.app.stop();
     expect((await readdir(join(vigil.dataDir, 'recordings', 'cam1'))).filter((n) => n.endsWith('.part'))).toEqual([]);
     expect(await checkConsistency(vigil.dataDir)).toEqual([]);
