@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
+import { runCapacity, runRestart } from './capacity.js';
 import { runExport } from './export.js';
 import { runLive } from './live.js';
 import { runOverhead } from './overhead.js';
@@ -16,12 +17,12 @@ import { machineInfo, renderTable, writeJson, type SectionResult } from './repor
 import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention', 'refill', 'live', 'ui'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention', 'refill', 'live', 'ui', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
   (code === 0 ? process.stdout : process.stderr).write(
-    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--rows R] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
+    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--rows R] [--capacity-minutes M] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
   );
   process.exit(code);
 }
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     cameras: { type: 'string' },
     seconds: { type: 'string' },
     rows: { type: 'string' },
+    'capacity-minutes': { type: 'string' },
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
@@ -49,6 +51,7 @@ if (values.help) usage('prints the figures of the recording core and writes benc
 const quick = values.quick ?? false;
 const cameras = positiveInt('cameras', values.cameras, quick ? 4 : 16);
 const seconds = positiveInt('seconds', values.seconds, quick ? 15 : 60);
+const capacityMinutes = positiveInt('capacity-minutes', values['capacity-minutes'], quick ? 1 : 10);
 const rows = positiveInt('rows', values.rows, quick ? 100_000 : 1_000_000);
 const only = new Set<Name>();
 for (const n of (values.only ?? NAMES.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -117,6 +120,13 @@ try {
     runLive({ joins: quick ? 10 : 20, viewers: 4, seconds: quick ? 15 : 30, entry, log }),
   );
   await section(['ui'], 'web UI in headless Chromium', () => runUi({ samples: quick ? 5 : 10, log }));
+  await section(['restart'], `restart after kill -9 with ${cameras} cameras`, () =>
+    runRestart({ cameras, repetitions: quick ? 3 : 5, segmentSeconds: params.segmentSeconds, entry, log }),
+  );
+  // The longest section: ~10 min per step (--capacity-minutes), 8 → 16 → 32 → 64 → 96 → 128 cameras until one fails.
+  await section(['capacity'], `cameras recorded with zero gaps (${capacityMinutes} min per step)`, () =>
+    runCapacity({ steps: quick ? [8, 16] : [8, 16, 32, 64, 96, 128], minutes: capacityMinutes, segmentSeconds: params.segmentSeconds, entry, log }),
+  );
 } finally {
   await cleanupAll();
 }

@@ -147,4 +147,6 @@ export async function listRecordedPids(db: Db): Promise<Array<{ cameraId: string
 
 export async function clearPids(db: Db, nowMs: number): Promise<void> {
   await db.updateTable('camera_status').set({ pid: null, updated_at_ms: nowMs }).where('pid', 'is not', null).execute();
+  // After a crash no recorder runs yet: a camera last seen recording is connecting until its recorder says otherwise.
+  await db.updateTable('camera_status').set({ state: 'connecting', updated_at_ms: nowMs }).where('state', '=', 'recording').execute();
 }

@@ -111,7 +111,10 @@ export class CameraRecorder {
       const lastError = reasonAndTail(reason, this.redact(outcome.exit.stderrTail));
       // A full disk, a stall, or an ffmpeg that could not even start, is an error; a lost connection is offline.
       const state = noSpace || outcome.stalled || outcome.exit.code === null && outcome.exit.signal === null ? 'error' : 'offline';
-      await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs());
+      // A database that cannot take the write (disk full, locked) must not end supervision.
+      await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs()).catch((err: unknown) =>
+        this.log.error({ err }, 'recording the exit failed'),
+      );
       const delayMs = backoff.next(runMs, config.healthyRunSeconds * 1000);
       await this.d.events.emit({
         type: outcome.stalled ? 'recorder_stalled' : 'recorder_exited',

@@ -1,0 +1,215 @@
+/**
+ * How many cameras this machine records with zero gaps: Vigil (a child process) records 8, 16, 32, 64 …
+ * cameras of ~2 Mbit/s each for `minutes` per step, and a step passes when no gap was recorded, no
+ * recorder exited or stalled, and every camera kept closing segments. The ramp stops at the first
+ * failed step. The fake cameras (one shared GStreamer mount, encoded once) have their CPU reported
+ * apart from Vigil's. Also: restart-to-recording after kill -9 (every camera recording again).
+ */
+import BetterSqlite3 from 'better-sqlite3';
+import { RtspServer } from '../src/demo/rtsp-server.js';
+import { defer, tempDir } from './cleanup.js';
+import { allStats, CpuTracker, percentile, sleep, waitUntil } from './proc.js';
+import { startVigilChild, type VigilChild, type VigilEntry } from './processes.js';
+import { fmt, type Row, type SectionResult } from './report.js';
+
+const MOUNT = { name: 'capacity', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true } as const;
+
+export interface CapacityOptions {
+  steps: number[];
+  minutes: number;
+  segmentSeconds: number;
+  entry: VigilEntry;
+  log: (msg: string) => void;
+}
+
+interface StepResult {
+  cameras: number;
+  passed: boolean;
+  gaps: number;
+  exits: number;
+  segments: number;
+  expectedSegments: number;
+  vigilCpu: number;
+  vigilNodeCpu: number;
+  serverCpu: number;
+  reason: string;
+}
+
+function one(db: BetterSqlite3.Database, sql: string, ...args: unknown[]): number {
+  return Number((db.prepare(sql).get(...args) as { n: number | null }).n ?? 0);
+}
+
+/** Every camera recording with a recorder started at or after `sinceMs`. */
+async function recordingAll(dbPath: string, n: number, timeoutMs: number, sinceMs = 0): Promise<void> {
+  const db = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const sql = "SELECT count(*) AS n FROM camera_status WHERE state = 'recording' AND last_started_at_ms >= ?";
+    try {
+      await waitUntil('every camera recording', () => one(db, sql, sinceMs) >= n, timeoutMs, 100);
+    } catch (err) {
+      const states = db.prepare('SELECT camera_id, state, last_started_at_ms, reconnect_count, substr(last_error, 1, 200) AS last_error FROM camera_status').all();
+      throw new Error(`${String(err)}; since ${sinceMs}: ${JSON.stringify(states)}`);
+    }
+  } finally {
+    db.close();
+  }
+}
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `cam${String(i + 1).padStart(3, '0')}`);
+
+async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<StepResult> {
+  const work = await tempDir(`vigil-bench-capacity-${n}-`);
+  let vigil: VigilChild | undefined;
+  try {
+    vigil = await startVigilChild(work.path, ids(n).map((id) => ({ id, url: server.url(MOUNT.name), segmentSeconds: o.segmentSeconds })), o.entry);
+    const v = vigil;
+    await recordingAll(v.dbPath, n, 120_000);
+    // One segment length of warm-up, so every camera has closed a first segment before counting starts.
+    await sleep(o.segmentSeconds * 1000 + 2000);
+    const db = new BetterSqlite3(v.dbPath, { readonly: true, fileMustExist: true });
+    try {
+      const startMs = Date.now();
+      const gaps0 = one(db, 'SELECT count(*) AS n FROM recording_gaps');
+      const exits0 = one(db, "SELECT count(*) AS n FROM events WHERE type IN ('recorder_exited', 'recorder_stalled')");
+      const segs0 = one(db, 'SELECT count(*) AS n FROM segments');
+      const cpu = new CpuTracker(() => [v.pid]);
+      const node = new CpuTracker(() => [v.pid], false);
+      const srv = new CpuTracker(() => [server.pid]);
+      let stats = allStats();
+      cpu.start(stats);
+      node.start(stats);
+      srv.start(stats);
+      o.log(`  ${n} cameras recording; ${o.minutes} min measured`);
+      const end = Date.now() + o.minutes * 60_000;
+      let failedEarly = '';
+      while (Date.now() < end) {
+        await sleep(2000);
+        stats = allStats();
+        cpu.sample(stats);
+        node.sample(stats);
+        srv.sample(stats);
+        if (v.exited()) {
+          failedEarly = 'Vigil exited';
+          break;
+        }
+      }
+      stats = allStats();
+      cpu.stop(stats);
+      node.stop(stats);
+      srv.stop(stats);
+      const seconds = (Date.now() - startMs) / 1000;
+      const gaps = one(db, 'SELECT count(*) AS n FROM recording_gaps') - gaps0;
+      const exits = one(db, "SELECT count(*) AS n FROM events WHERE type IN ('recorder_exited', 'recorder_stalled')") - exits0;
+      const segments = one(db, 'SELECT count(*) AS n FROM segments') - segs0;
+      // Every camera closes a segment each segment length: allow one per camera for the edges of the window.
+      const expectedSegments = Math.floor(seconds / o.segmentSeconds) * n;
+      const behind = one(db, 'SELECT count(*) AS n FROM camera_status WHERE last_segment_at_ms < ?', Date.now() - 3 * o.segmentSeconds * 1000);
+      const reasons = [
+        failedEarly,
+        gaps > 0 ? `${gaps} gaps` : '',
+        exits > 0 ? `${exits} recorder exits` : '',
+        segments < expectedSegments - n ? `${segments}/${expectedSegments} segments` : '',
+        behind > 0 ? `${behind} cameras without a recent segment` : '',
+      ].filter(Boolean);
+      return {
+        cameras: n,
+        passed: reasons.length === 0,
+        gaps,
+        exits,
+        segments,
+        expectedSegments,
+        vigilCpu: cpu.percentOfCore,
+        vigilNodeCpu: node.percentOfCore,
+        serverCpu: srv.percentOfCore,
+        reason: reasons.join(', '),
+      };
+    } finally {
+      db.close();
+    }
+  } finally {
+    await vigil?.stop();
+    await work.remove();
+  }
+}
+
+export async function runCapacity(o: CapacityOptions): Promise<SectionResult[]> {
+  const server = await RtspServer.start({ mounts: [MOUNT] });
+  const stopServer = defer('capacity RTSP server', () => server.stop());
+  const results: StepResult[] = [];
+  try {
+    for (const n of o.steps) {
+      const r = await step(o, server, n);
+      results.push(r);
+      o.log(`  ${n} cameras: ${r.passed ? 'zero gaps' : `FAILED (${r.reason})`}; Vigil ${r.vigilCpu.toFixed(0)} % core, fake cameras ${r.serverCpu.toFixed(0)} % core`);
+      if (!r.passed) break;
+    }
+  } finally {
+    await stopServer();
+  }
+  const best = [...results].filter((r) => r.passed).at(-1)?.cameras ?? 0;
+  const rows: Row[] = results.map((r) => ({
+    figure: `${r.cameras} cameras × ~2 Mbit/s for ${o.minutes} min: gaps / recorder exits / segments`,
+    value: `${r.gaps} / ${r.exits} / ${r.segments} of ≥ ${r.expectedSegments - r.cameras}`,
+    baseline: `Vigil ${r.vigilCpu.toFixed(0)} % core (Node ${r.vigilNodeCpu.toFixed(0)} %); fake cameras ${r.serverCpu.toFixed(0)} %`,
+    ratio: '',
+    goal: r.passed ? 'zero gaps ✓' : `✗ ${r.reason}`,
+  }));
+  rows.push({
+    figure: `Most cameras recorded ${o.minutes} min with zero gaps (ramp ${o.steps.join(' → ')})`,
+    value: String(best),
+    baseline: '',
+    ratio: '',
+    goal: best >= 64 ? '≥ 64 ✓' : '≥ 64 ✗',
+  });
+  return [{ name: 'capacity', rows, data: { minutes: o.minutes, segmentSeconds: o.segmentSeconds, steps: results, best } }];
+}
+
+export interface RestartOptions {
+  cameras: number;
+  repetitions: number;
+  segmentSeconds: number;
+  entry: VigilEntry;
+  log: (msg: string) => void;
+}
+
+/** kill -9 of Vigil while it records, then `vigil serve` again: time until every camera records again. */
+export async function runRestart(o: RestartOptions): Promise<SectionResult[]> {
+  const server = await RtspServer.start({ mounts: [MOUNT] });
+  const stopServer = defer('restart RTSP server', () => server.stop());
+  const work = await tempDir('vigil-bench-restart-');
+  const cams = ids(o.cameras).map((id) => ({ id, url: server.url(MOUNT.name), segmentSeconds: o.segmentSeconds }));
+  const toReady: number[] = [];
+  const toRecording: number[] = [];
+  let vigil: VigilChild | undefined;
+  try {
+    vigil = await startVigilChild(work.path, cams, o.entry);
+    await recordingAll(vigil.dbPath, o.cameras, 60_000);
+    for (let i = 0; i < o.repetitions; i++) {
+      await sleep(o.segmentSeconds * 1000 * 1.5);
+      process.kill(vigil.pid, 'SIGKILL');
+      const dead = vigil;
+      await waitUntil('Vigil gone', () => dead.exited(), 10_000, 20);
+      const t0 = Date.now();
+      vigil = await startVigilChild(work.path, cams, o.entry);
+      toReady.push(Date.now() - t0);
+      // Recording again = every camera recording from a recorder started after the kill.
+      await recordingAll(vigil.dbPath, o.cameras, 60_000, t0);
+      toRecording.push(Date.now() - t0);
+      o.log(`  restart ${i + 1}: ready ${toReady.at(-1)} ms, every camera recording ${toRecording.at(-1)} ms`);
+    }
+  } finally {
+    await vigil?.stop();
+    await work.remove();
+    await stopServer();
+  }
+  return [{
+    name: 'restart',
+    rows: [{
+      figure: `Restart after kill -9 → every camera recording (${o.cameras} cams, ${o.repetitions} kills; p50 / max)`,
+      value: `${fmt.num(percentile(toRecording, 50))} ms / ${fmt.num(Math.max(...toRecording))} ms`,
+      baseline: `readyz ${fmt.num(percentile(toReady, 50))} ms / ${fmt.num(Math.max(...toReady))} ms`,
+      ratio: '',
+    }],
+    data: { cameras: o.cameras, toReadyMs: toReady, toRecordingMs: toRecording },
+  }];
+}

@@ -1,0 +1,56 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildConfig } from '../config/config.js';
+import { getCamera, upsertDeclaredCamera } from '../db/camera.repo.js';
+import { openDatabase, type OpenedDb } from '../db/connection.js';
+import { EventLog } from '../events/event-log.js';
+import { Indexer } from '../indexer/indexer.service.js';
+import type { ExitInfo, RecorderLauncher } from '../media/ffmpeg-process.js';
+import { systemClock } from '../shared/clock.js';
+import { sleep } from '../shared/sleep.js';
+import { memoryLogger } from '../../test/support/harness.js';
+import { CameraRecorder } from './camera-recorder.js';
+
+let dir: string;
+let opened: OpenedDb;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vigil-supervision-'));
+  opened = await openDatabase(join(dir, 'vigil.db'));
+});
+afterEach(async () => {
+  await opened.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('recorder supervision', () => {
+  it('goes on restarting ffmpeg when the database refuses to record an exit (e.g. its disk is full)', async () => {
+    const db = opened.db;
+    const { log, text } = memoryLogger();
+    const events = new EventLog(db, systemClock, log);
+    const cfg = buildConfig({ recorder: { backoff_initial_ms: 10, backoff_max_ms: 20 } }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
+    await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 2, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    // Real SQLite refusing exactly the write that counts a reconnect, as SQLITE_FULL would.
+    await sql`CREATE TRIGGER refuse_reconnect BEFORE UPDATE OF reconnect_count ON camera_status BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`.execute(db);
+    let launches = 0;
+    const launcher: RecorderLauncher = () => {
+      launches++;
+      const exited: Promise<ExitInfo> = sleep(5).then(() => ({ code: 1, signal: null, stderrTail: 'Connection refused' }));
+      return { pid: 0, exited, stop: () => exited, kill: () => exited };
+    };
+    const indexer = new Indexer({ db, dataDir: dir, clock: systemClock, events, log });
+    const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+    rec.start();
+    try {
+      const deadline = Date.now() + 10_000;
+      while (launches < 3 && Date.now() < deadline) await sleep(10);
+    } finally {
+      await rec.stop();
+    }
+    expect(launches).toBeGreaterThanOrEqual(3);
+    expect(text()).toContain('recording the exit failed');
+    expect(text()).not.toContain('recorder loop failed');
+  });
+});
