@@ -58,7 +58,7 @@ export const ConfigFile = Type.Object(
           interval_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
           /** Cap on all footage; evidence counts toward it but is never deleted. */
           max_bytes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
-          /** Keep at least this much free on the data dir's disk: bytes, or a percentage like "10%". */
+          /** Keep at least this much free on the recordings disk (`<data>/recordings`): bytes, or a percentage like "10%". */
           min_free_bytes: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^\\d{1,2}(\\.\\d+)?%$' })])),
           /** A recording file without a row is reclaimed once it is this old (longer than any segment). */
           orphan_grace_seconds: Type.Optional(Type.Integer({ minimum: 3700, maximum: 30 * 86_400 })),
