@@ -127,15 +127,7 @@ export class AuthService {
       return undefined;
     }
     if (now - s.last_seen_at_ms >= TOUCH_EVERY_MS) await repo.touchSession(this.d.db, key, now);
-    return {
-      kind: 'user',
-      id: s.user_id,
-      name: s.username,
-      role: s.role,
-      capabilities: new Set(ROLE_CAPABILITIES[s.role]),
-      cameras: scopeFromJson(s.cameras),
-      sessionSha256: key,
-    };
+    return userPrincipal({ id: s.user_id, username: s.username, role: s.role, cameras: s.cameras }, key);
   }
 
   /** The principal of an API key, or undefined when it is unknown, revoked or expired (checked on every request). */
@@ -266,7 +258,7 @@ export class AuthService {
   }
 }
 
-export function userPrincipal(u: repo.UserRow, sessionSha256?: string): Principal {
+export function userPrincipal(u: Pick<repo.UserRow, 'id' | 'username' | 'role' | 'cameras'>, sessionSha256?: string): Principal {
   return {
     kind: 'user',
     id: u.id,

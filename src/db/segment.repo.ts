@@ -161,6 +161,20 @@ export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment
   return rows.map(toSegment);
 }
 
+/** Every segment overlapping [from, to), oldest first, read a page of 1000 at a time. */
+export async function listAllSegments(db: Db, cameraId: string, fromMs: number, toMs: number): Promise<Segment[]> {
+  const PAGE = 1000;
+  const out: Segment[] = [];
+  let after: { startMs: number; id: number } | undefined;
+  for (;;) {
+    const page = await listSegments(db, { cameraId, fromMs, toMs, limit: PAGE, after });
+    out.push(...page);
+    const last = page.at(-1);
+    if (page.length < PAGE || !last) return out;
+    after = { startMs: last.startMs, id: last.id };
+  }
+}
+
 /** Start/end of every segment overlapping [from, to), for the timeline; only two columns are read. */
 export async function listSpans(db: Db, cameraId: string, fromMs: number, toMs: number): Promise<Array<[number, number]>> {
   const rows = await db

@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
-import { listSegments, type Segment } from '../db/segment.repo.js';
+import { listAllSegments } from '../db/segment.repo.js';
 import { buildClipArgs, buildConcatList } from '../media/clip-args.js';
 import { spawnMediaJob, type MediaJobLauncher } from '../media/ffmpeg-job.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
@@ -40,7 +40,6 @@ export interface ClipDownload {
   body: Readable;
 }
 
-const PAGE = 1000;
 
 /**
  * Clip export: the segments overlapping a range, read-locked for as long as ffmpeg reads them,
@@ -70,7 +69,7 @@ export class ClipService {
     }
     const taken = await cameraIdTaken(this.d.db, cameraId);
     if (!taken.live && !taken.deleted) throw notFound(`camera "${cameraId}" not found`, 'id');
-    const selected = await this.segmentsIn(cameraId, fromMs, toMs);
+    const selected = await listAllSegments(this.d.db, cameraId, fromMs, toMs);
     if (selected.length === 0) throw noFootage(fromMs, toMs);
 
     let resolveOpen!: (d: ClipDownload) => void;
@@ -165,7 +164,7 @@ export class ClipService {
   private async placeLocked(cameraId: string, fromMs: number, toMs: number, lockedIds: number[]): Promise<PlacedSegment[]> {
     const locked = new Set(lockedIds);
     const placed: PlacedSegment[] = [];
-    for (const s of await this.segmentsIn(cameraId, fromMs, toMs)) {
+    for (const s of await listAllSegments(this.d.db, cameraId, fromMs, toMs)) {
       if (!locked.has(s.id)) continue;
       const absPath = await this.files.resolve(s.path);
       if (absPath === undefined) {
@@ -178,18 +177,6 @@ export class ClipService {
     return placed;
   }
 
-  /** Every segment overlapping [from, to), oldest first. */
-  private async segmentsIn(cameraId: string, fromMs: number, toMs: number): Promise<Segment[]> {
-    const out: Segment[] = [];
-    let after: { startMs: number; id: number } | undefined;
-    for (;;) {
-      const page = await listSegments(this.d.db, { cameraId, fromMs, toMs, limit: PAGE, after });
-      out.push(...page);
-      const last = page.at(-1);
-      if (page.length < PAGE || !last) return out;
-      after = { startMs: last.startMs, id: last.id };
-    }
-  }
 }
 
 function noFootage(fromMs: number, toMs: number): VigilError {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
-import { listSegments, type Segment } from '../db/segment.repo.js';
+import { listAllSegments, type Segment } from '../db/segment.repo.js';
 import { readFmp4Head } from '../media/fmp4-head.js';
 import { SEGMENT_NAME_PATTERN } from '../media/recorder-args.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
@@ -50,7 +50,6 @@ interface Head {
   firstDecodeMs: number | undefined;
 }
 
-const PAGE = 1000;
 /** Headers read at once when building a playlist (the libuv pool has 4 threads). */
 const HEAD_READ_CONCURRENCY = 8;
 
@@ -82,7 +81,7 @@ export class PlaybackService {
     }
     const taken = await cameraIdTaken(this.d.db, cameraId);
     if (!taken.live && !taken.deleted) throw notFound(`camera "${cameraId}" not found`, 'id');
-    const rows = await this.segmentsIn(cameraId, fromMs, toMs);
+    const rows = await listAllSegments(this.d.db, cameraId, fromMs, toMs);
     const placed = await mapLimit(rows, HEAD_READ_CONCURRENCY, (s) => this.place(s));
     const segments = placed.filter((s): s is PlaylistSegment => s !== undefined);
     if (segments.length === 0) throw notFound('no footage in [from, to)', 'from');
@@ -209,18 +208,6 @@ export class PlaybackService {
     return head;
   }
 
-  /** Every segment overlapping [from, to), oldest first. */
-  private async segmentsIn(cameraId: string, fromMs: number, toMs: number): Promise<Segment[]> {
-    const out: Segment[] = [];
-    let after: { startMs: number; id: number } | undefined;
-    for (;;) {
-      const page = await listSegments(this.d.db, { cameraId, fromMs, toMs, limit: PAGE, after });
-      out.push(...page);
-      const last = page.at(-1);
-      if (page.length < PAGE || !last) return out;
-      after = { startMs: last.startMs, id: last.id };
-    }
-  }
 }
 
 function segmentNotFound(id: number): VigilError {

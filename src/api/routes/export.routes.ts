@@ -1,8 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
 import type { ClipService } from '../../export/clip.service.js';
 import type { SnapshotService } from '../../export/snapshot.service.js';
-import { VigilError } from '../../shared/errors.js';
 import { toIso } from '../../shared/time.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';
 import {
@@ -15,21 +13,10 @@ import {
   SnapshotQuery,
 } from '../schemas/export.schemas.js';
 import { parseTime } from '../time-params.js';
+import { disconnectSignal } from '../disconnect.js';
 
 /** Gaps listed in the header at most (a header must stay small); X-Vigil-Gap-Count has the total. */
 const MAX_GAPS_IN_HEADER = 100;
-
-/** Aborts when the connection closes before the response was completely sent (the client went away). */
-function disconnectSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  const res = reply.raw;
-  const onClose = () => {
-    if (!res.writableFinished) controller.abort(new VigilError('unavailable', 'the client went away'));
-  };
-  if (res.destroyed) onClose();
-  else res.once('close', onClose);
-  return controller.signal;
-}
 
 export const exportRoutes: FastifyPluginAsyncTypebox<{ clips: ClipService; snapshots: SnapshotService }> = async (app, { clips, snapshots }) => {
   const busy = Type.Ref('Error', {

@@ -1,24 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
 import type { PlaybackService } from '../../export/playback.service.js';
-import { VigilError } from '../../shared/errors.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';
 import { SegmentIdParams } from '../schemas/evidence.schemas.js';
 import { binaryResponse } from '../schemas/export.schemas.js';
 import { MEDIA_HEADERS, PLAYLIST_CONTENT_TYPE, PlaybackQuery } from '../schemas/playback.schemas.js';
 import { parseTime } from '../time-params.js';
-
-/** Aborts when the connection closes before the response was completely sent (the client went away). */
-function disconnectSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  const res = reply.raw;
-  const onClose = () => {
-    if (!res.writableFinished) controller.abort(new VigilError('unavailable', 'the client went away'));
-  };
-  if (res.destroyed) onClose();
-  else res.once('close', onClose);
-  return controller.signal;
-}
+import { disconnectSignal } from '../disconnect.js';
 
 export const playbackRoutes: FastifyPluginAsyncTypebox<{ playback: PlaybackService }> = async (app, { playback }) => {
   app.get('/cameras/:id/playback.m3u8', {
