@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
 import { createApp, type VigilApp } from '../src/app.js';
+import { benchCredentials } from './auth.js';
 import { buildConfig } from '../src/config/config.js';
 import { RtspServer, rtspServerAvailable } from '../src/demo/rtsp-server.js';
 import { defer, tempDir } from './cleanup.js';
@@ -92,6 +93,7 @@ export async function runRefill(o: RefillBenchOptions): Promise<SectionResult[]>
       { source: null, cwd: work.path, env: {}, overrides: { dataDir: work.path } },
     );
     app = await createApp(config, { log: pino({ level: 'silent' }) });
+    await benchCredentials(app);
     await app.start();
     db = new BetterSqlite3(`${work.path}/vigil.db`, { readonly: true, fileMustExist: true });
     const rdb = db;
