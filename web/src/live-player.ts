@@ -8,6 +8,9 @@ export type LiveState = 'connecting' | 'playing' | 'offline' | 'closed' | 'unsup
 
 /** Seconds behind the newest buffered frame before we jump forward. */
 const MAX_LATENCY_S = 1.5;
+/** Between these, playback runs 15 % fast to reach the live edge without a jump (and its decode stall). */
+const CATCH_UP_ABOVE_S = 0.45;
+const CAUGHT_UP_BELOW_S = 0.25;
 /** Seconds of already-played media kept in the SourceBuffer. */
 const KEEP_BEHIND_S = 6;
 /** Fragments waiting for the SourceBuffer before we give up on catching up and start over. */
@@ -155,6 +158,10 @@ export class LivePlayer {
       const start = b.start(b.length - 1);
       // Behind the live edge (tab was hidden, slow decoder) or before the first frame: jump.
       if (v.currentTime < start || end - v.currentTime > MAX_LATENCY_S) v.currentTime = Math.max(start, end - 0.3);
+      // A viewer starts at the last keyframe, up to a GOP behind: play a little faster until close to the edge.
+      const lag = end - v.currentTime;
+      if (lag > CATCH_UP_ABOVE_S) v.playbackRate = 1.15;
+      else if (lag < CAUGHT_UP_BELOW_S) v.playbackRate = 1;
       if (v.paused) void v.play().catch(() => {});
       if (v.readyState >= 2) this.onState('playing');
     }
