@@ -63,7 +63,17 @@ async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<
   try {
     vigil = await startVigilChild(work.path, ids(n).map((id) => ({ id, url: server.url(MOUNT.name), segmentSeconds: o.segmentSeconds })), o.entry);
     const v = vigil;
-    await recordingAll(v.dbPath, n, 120_000);
+    try {
+      await recordingAll(v.dbPath, n, 120_000);
+    } catch (err) {
+      // Not every camera got going: a failed step (the reason says whose side failed), not a failed benchmark.
+      const db = new BetterSqlite3(v.dbPath, { readonly: true, fileMustExist: true });
+      const recording = one(db, "SELECT count(*) AS n FROM camera_status WHERE state = 'recording'");
+      const sample = (db.prepare("SELECT last_error AS e FROM camera_status WHERE state <> 'recording' AND last_error IS NOT NULL LIMIT 1").get() as { e: string } | undefined)?.e ?? '';
+      db.close();
+      o.log(`  ${n} cameras: only ${recording} recording after 120 s (${String(err).slice(0, 80)})`);
+      return { cameras: n, passed: false, gaps: 0, exits: 0, segments: 0, expectedSegments: 0, vigilCpu: NaN, vigilNodeCpu: NaN, serverCpu: NaN, reason: `only ${recording}/${n} cameras recording within 120 s; last_error: ${sample.split('\n').slice(0, 2).join(' ').slice(0, 160)}` };
+    }
     // One segment length of warm-up, so every camera has closed a first segment before counting starts.
     await sleep(o.segmentSeconds * 1000 + 2000);
     const db = new BetterSqlite3(v.dbPath, { readonly: true, fileMustExist: true });
