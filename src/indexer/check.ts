@@ -4,6 +4,7 @@ import type { Db } from '../db/connection.js';
 import { clearReadLocks } from '../db/read-lock.repo.js';
 import { listTombstones } from '../db/retention.repo.js';
 import { allSegmentsForCheck, deleteRowWithoutFile } from '../db/check.repo.js';
+import { getSegmentByPath } from '../db/segment.repo.js';
 import type { EventLog } from '../events/event-log.js';
 import type { RetentionService } from '../retention/retention.service.js';
 import type { Indexer } from './indexer.service.js';
@@ -40,6 +41,8 @@ export interface CheckDeps {
   indexer: Indexer;
   events: EventLog;
   retention: RetentionService;
+  /** The file system's stat (a seam for tests that race a deletion against the check). */
+  statFile?: (absPath: string) => Promise<{ size: number; mtimeMs: number } | undefined>;
 }
 
 /** A file this recent may still be written by a running recorder (longer than any segment). */
@@ -52,6 +55,7 @@ const IN_PROGRESS_MS = 3700_000;
  */
 export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online: boolean; nowMs: number }): Promise<CheckReport> {
   const report: CheckReport = { online: opts.online, rows: 0, files: 0, problems: [], repaired: [], inProgress: 0 };
+  const statFile = d.statFile ?? ((p: string) => stat(p).catch(() => undefined));
   const root = join(d.dataDir, 'recordings');
 
   const tombstones = await listTombstones(d.db);
@@ -76,7 +80,13 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
     if (!opts.online && r.locked > 0) {
       report.problems.push({ kind: 'stale_read_lock', segmentId: r.id, path: r.path, detail: `locked = ${r.locked} with no reader running` });
     }
-    const st = await stat(join(d.dataDir, r.path)).catch(() => undefined);
+    const st = await statFile(join(d.dataDir, r.path));
+    // Online, retention may delete a row and its file between reading the rows and this stat: a row that
+    // is gone by now was deleted, not lost.
+    if (!st && opts.online && !(await getSegmentByPath(d.db, r.path))) {
+      report.rows--;
+      continue;
+    }
     if (!st) {
       report.problems.push({ kind: 'missing_file', segmentId: r.id, path: r.path, detail: r.evidenceLocked ? 'file gone (evidence: row kept)' : 'file gone' });
       if (opts.repair && !r.evidenceLocked && (await deleteRowWithoutFile(d.db, r.id)) > 0) {
