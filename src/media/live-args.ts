@@ -2,6 +2,7 @@
  * ffmpeg argv for live viewing: the fragmented-MP4 output that Media Source Extensions accept, added
  * to the recorder's ffmpeg as a second output, and the on-demand sub-stream process.
  */
+import { QUIET_ARGS, rtspInputArgs } from './ffmpeg-common-args.js';
 
 /**
  * Longest fragment in microseconds. Fragments are still cut at every keyframe; this also cuts inside
@@ -57,13 +58,8 @@ export interface SubStreamArgsInput {
 /** argv (without the program) for a sub-stream viewer feed: RTSP over TCP → live fMP4 on stdout, no files. */
 export function buildSubStreamArgs(i: SubStreamArgsInput): string[] {
   return [
-    '-hide_banner',
-    '-nostdin',
-    '-nostats',
-    '-loglevel', 'level+warning',
-    '-rtsp_transport', 'tcp',
-    '-timeout', String(Math.round(i.socketTimeoutSeconds * 1_000_000)),
-    '-i', i.url,
+    ...QUIET_ARGS,
+    ...rtspInputArgs(i.url, i.socketTimeoutSeconds),
     ...liveOutputArgs('pipe:1'),
   ];
 }

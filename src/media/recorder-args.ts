@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { QUIET_ARGS, rtspInputArgs } from './ffmpeg-common-args.js';
 import { recorderLiveOutputArgs } from './live-args.js';
 
 export interface RecorderArgsInput {
@@ -60,15 +61,10 @@ export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
   // not be read as a conversion.
   const pattern = join(i.outputDir.replace(/%/g, '%%'), `${i.runId}-%06d.mp4`);
   return [
-    '-hide_banner',
-    '-nostdin',
-    '-nostats',
-    '-loglevel', 'level+warning',
+    ...QUIET_ARGS,
     '-progress', `pipe:${PROGRESS_FD}`,
     '-stats_period', '1',
-    '-rtsp_transport', 'tcp',
-    '-timeout', String(Math.round(i.socketTimeoutSeconds * 1_000_000)),
-    '-i', i.url,
+    ...rtspInputArgs(i.url, i.socketTimeoutSeconds),
     // Video only: many cameras send G.711 audio, which the MP4 muxer refuses and which would stop recording.
     '-map', '0:v:0',
     '-c', 'copy',

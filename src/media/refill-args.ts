@@ -1,3 +1,5 @@
+import { QUIET_ARGS, rtspInputArgs } from './ffmpeg-common-args.js';
+
 export interface RefillArgsInput {
   /** The rendered replay URL, one argv element whatever it contains. */
   url: string;
@@ -15,13 +17,8 @@ export interface RefillArgsInput {
  */
 export function buildRefillArgs(i: RefillArgsInput): string[] {
   return [
-    '-hide_banner',
-    '-nostdin',
-    '-nostats',
-    '-loglevel', 'level+warning',
-    '-rtsp_transport', 'tcp',
-    '-timeout', String(Math.round(i.socketTimeoutSeconds * 1_000_000)),
-    '-i', i.url,
+    ...QUIET_ARGS,
+    ...rtspInputArgs(i.url, i.socketTimeoutSeconds),
     '-map', '0:v:0',
     '-c', 'copy',
     '-t', String(i.durationSeconds),
