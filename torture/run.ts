@@ -28,6 +28,10 @@ for (const n of names) {
     process.exit(2);
   }
 }
+if (values.seed !== undefined && !/^\d{1,10}$/.test(values.seed)) {
+  process.stderr.write(`torture: --seed must be a non-negative integer, got "${values.seed}"\n`);
+  process.exit(2);
+}
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const size = values.full ? 'full' : 'ci';
 process.stdout.write(`Vigil torture — ${new Date().toISOString()} — size ${size}\n`);
