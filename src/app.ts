@@ -10,6 +10,7 @@ import { isLoopback, type Config } from './config/config.js';
 import { clearPids } from './db/camera-status.repo.js';
 import { cameraIdTaken, getCamera, upsertDeclaredCamera } from './db/camera.repo.js';
 import { openDatabase, type OpenedDb } from './db/connection.js';
+import { DatabaseWriteHealth } from './db/write-errors.js';
 import { clearReadLocks } from './db/read-lock.repo.js';
 import { startDemo, type Demo } from './demo/demo-cameras.js';
 import { EventLog } from './events/event-log.js';
@@ -28,6 +29,7 @@ import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
 import { EvidenceService } from './retention/evidence.service.js';
 import { floorBytes, RetentionService } from './retention/retention.service.js';
+import { probeDisk } from './retention/disk.js';
 import { StorageWatch } from './retention/storage-watch.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -47,6 +49,8 @@ export interface AppOptions {
 /** Holds the generated password of the first admin until that admin changes it. */
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
 const BOOTSTRAP_ADMIN = 'admin';
+/** After a write failed for want of space, the catalog counts as writable again with this much free. */
+const DB_ROOM_BYTES = 8 * 1024 * 1024;
 
 export interface VigilApp {
   readonly config: Config;
@@ -175,13 +179,20 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         } catch {
           dbOk = false;
         }
+        // Rows could not be written for want of space: full until a write succeeds or the disk has room.
+        let dbFull = core.dbHealth.fullSince !== undefined;
+        if (dbFull) {
+          const free = await probeDisk(config.dataDir).then((d) => d.freeBytes, () => 0);
+          if (free >= DB_ROOM_BYTES) core.dbHealth.noteSuccess();
+          dbFull = free < DB_ROOM_BYTES;
+        }
         const blocked = retention.blocked;
         const recordings = storage.status();
         return {
-          ready: ready && dbOk && !blocked && !recordings.full,
+          ready: ready && dbOk && !dbFull && !blocked && !recordings.full,
           detail: {
             started: ready,
-            database: dbOk ? 'ok' : 'unreachable',
+            database: !dbOk ? 'unreachable' : dbFull ? 'full' : 'ok',
             recorders: recorders.runningIds().length,
             retention: blocked ? { blocked: blocked.reason, detail: blocked.detail } : 'ok',
             recordings,
@@ -317,6 +328,8 @@ export interface Core {
   events: EventLog;
   indexer: Indexer;
   retention: RetentionService;
+  /** Whether the catalog's last writes failed for want of disk space. */
+  dbHealth: DatabaseWriteHealth;
   close(): Promise<void>;
 }
 
@@ -326,9 +339,10 @@ export async function buildCore(config: Config, clock: Clock, log: Logger): Prom
   const opened = await openDatabase(join(config.dataDir, 'vigil.db'));
   const db = opened.db;
   const events = new EventLog(db, clock, log.child({ component: 'events' }));
-  const indexer = new Indexer({ db, dataDir: config.dataDir, clock, events, log });
+  const dbHealth = new DatabaseWriteHealth();
+  const indexer = new Indexer({ db, dataDir: config.dataDir, clock, events, log, dbHealth });
   const retention = new RetentionService({ db, dataDir: config.dataDir, clock, events, config: config.retention, log: log.child({ component: 'retention' }) });
-  return { opened, db, events, indexer, retention, close: () => opened.close() };
+  return { opened, db, events, indexer, retention, dbHealth, close: () => opened.close() };
 }
 
 async function readPem(path: string, field: string): Promise<Buffer> {

@@ -2,6 +2,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Db } from './connection.js';
 import { recordSegmentIndexed } from './camera-status.repo.js';
 import { upsertRecordingGap, type Gap } from './gap.repo.js';
+import { isTransientWriteError } from './write-errors.js';
 import type { SegmentSource, SegmentsTable } from './schema.js';
 
 /** Longest segment the table accepts (CHECK on duration_ms); lets range queries bound start_ms. */
@@ -125,6 +126,9 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number): Promis
         gap = await upsertRecordingGap(trx, s.cameraId, prevEnd, startMs, nowMs);
         await sql`RELEASE record_gap`.execute(trx);
       } catch (err) {
+        // The disk full (or the like): SQLite may have ended the whole transaction, row included.
+        // The row must then fail with it, to be retried, never be half-written.
+        if (isTransientWriteError(err)) throw err;
         gapError = err;
         await sql`ROLLBACK TO record_gap`.execute(trx);
         await sql`RELEASE record_gap`.execute(trx);

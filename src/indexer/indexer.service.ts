@@ -1,8 +1,9 @@
-import { rename, rm, stat } from 'node:fs/promises';
+import { access, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
-import { indexSegment, type IndexResult } from '../db/segment.repo.js';
+import { getSegmentByPath, indexSegment, type IndexResult } from '../db/segment.repo.js';
+import { isTransientWriteError, type DatabaseWriteHealth } from '../db/write-errors.js';
 import type { SegmentSource } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
 import { scanFmp4, type Fmp4Scan } from '../media/fmp4.js';
@@ -27,7 +28,12 @@ export interface IndexerDeps {
   clock: Clock;
   events: EventLog;
   log: Logger;
+  /** Told when a row cannot be written for want of disk space (readiness shows it), and when it can again. */
+  dbHealth?: DatabaseWriteHealth;
 }
+
+/** A row that could not be written for a passing reason is tried again after 1 s, doubling up to this. */
+const RETRY_MAX_MS = 30_000;
 
 /** ffmpeg lists a segment just before it closes the file; wait this long at most for the last bytes. */
 const COMPLETE_WAIT_MS = 3000;
@@ -58,6 +64,37 @@ export class Indexer {
       return this.insert({ ...f, absPath: f.finalPath }, scan);
     }
     return this.insert(f, scan);
+  }
+
+  /**
+   * `indexClosed`, tried again with backoff for as long as the failure is one that passes (the
+   * catalog's disk full, the database locked) and `signal` has not aborted: a segment that closes
+   * while the catalog cannot take its row gets the row once it can, without a restart. Given up on
+   * abort (Vigil stopping), the file stays where it is and start-up reconciliation indexes it.
+   */
+  async indexClosedRetrying(f: ClosedFile, signal: AbortSignal): Promise<IndexResult | undefined> {
+    let file = f;
+    let delayMs = 1000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.indexClosed(file);
+        this.d.dbHealth?.noteSuccess();
+        return result;
+      } catch (err) {
+        if (!isTransientWriteError(err)) throw err;
+        this.d.dbHealth?.noteFailure(err, this.d.clock.nowMs());
+        if (attempt === 1) this.d.log.error({ err, cameraId: f.cameraId, file: basename(f.absPath) }, 'cannot write the segment row; retrying until the catalog takes it');
+        if (!(await sleep(delayMs, signal))) throw err;
+        delayMs = Math.min(delayMs * 2, RETRY_MAX_MS);
+        // The file may have been renamed before the row failed: it is under its final name now.
+        if (file.finalPath !== undefined && file.finalPath !== file.absPath && !(await exists(file.absPath))) {
+          file = { ...file, absPath: file.finalPath };
+          // Written after all (the failure came after the commit): a second insert would find it "inside
+          // footage already indexed" and discard the very file the row points at.
+          if (await getSegmentByPath(this.d.db, this.relPath(file.absPath)).catch(() => undefined)) return undefined;
+        }
+      }
+    }
   }
 
   /** Indexes a file whose bounds were worked out by the caller from its scan (start-up recovery). */
@@ -139,4 +176,11 @@ export class Indexer {
   cameraDir(cameraId: string): string {
     return join(this.d.dataDir, 'recordings', cameraId);
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }

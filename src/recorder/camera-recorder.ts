@@ -47,6 +47,8 @@ export interface LiveFeed {
 
 /** Within a run, a segment starting this close to where the previous one ended is snapped to it. */
 const SNAP_MS = 250;
+/** How long a run's end waits for its rows before the next run may start (they are written meanwhile). */
+const RUN_END_INDEX_WAIT_MS = 10_000;
 /** With the disk still full, ffmpeg is tried again this often anyway (the space report could be wrong). */
 const NO_SPACE_RETRY_MS = 60_000;
 
@@ -58,6 +60,12 @@ export class CameraRecorder {
   private readonly abort = new AbortController();
   private proc: RecorderProcess | undefined;
   private loopDone: Promise<void> | undefined;
+  /**
+   * The camera's indexing, in order, one file at a time, across runs: a run's end-of-run reconciliation
+   * queues behind its last rows, and a next run's rows behind that. A row the catalog cannot take yet
+   * (its disk full) is retried there without holding up the next run's ffmpeg.
+   */
+  private indexQueue: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
   private readonly secrets: string[];
 
@@ -78,6 +86,7 @@ export class CameraRecorder {
     this.abort.abort();
     await this.proc?.stop(this.d.config.stopTimeoutMs);
     await this.loopDone;
+    await this.indexQueue;
   }
 
   private redact(text: string): string {
@@ -145,7 +154,6 @@ export class CameraRecorder {
     let lastEndSeconds: number | undefined;
     let lastActivityMs = clock.nowMs();
     let recording = false;
-    let indexing: Promise<unknown> = Promise.resolve();
     await setState(db, cam.id, 'connecting', undefined, clock.nowMs());
 
     const onSegment = (entry: SegmentListEntry, wallMs: number) => {
@@ -161,9 +169,9 @@ export class CameraRecorder {
       // Index in order, one at a time per camera, without blocking the reading of ffmpeg's output.
       const seq = OPEN_SEGMENT_NAME_PATTERN.exec(entry.fileName)?.[2];
       const finalPath = seq === undefined ? undefined : join(outputDir, segmentFileName(startMs, runId, seq));
-      indexing = indexing.then(() =>
+      this.queueIndexing(() =>
         this.d.indexer
-          .indexClosed({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', ...(finalPath ? { finalPath } : {}) })
+          .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
           .catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'indexing failed')),
       );
     };
@@ -217,12 +225,21 @@ export class CameraRecorder {
       clearInterval(watchdog);
       this.proc = undefined;
     }
-    await indexing;
-    // Whatever this run left unlisted (killed mid-segment) is indexed up to its last whole fragment.
-    await reconcileCamera({ db, indexer: this.d.indexer, events: this.d.events }, cam.id, { runId }).catch((err: unknown) =>
-      this.log.error({ err }, 'reconciling the run failed'),
+    // Whatever this run left unlisted (killed mid-segment) is indexed up to its last whole fragment,
+    // after the rows of the segments it did list.
+    const reconciled = this.queueIndexing(() =>
+      reconcileCamera({ db, indexer: this.d.indexer, events: this.d.events }, cam.id, { runId }).catch((err: unknown) =>
+        this.log.error({ err }, 'reconciling the run failed'),
+      ),
     );
+    // Normally done at once; while the catalog cannot take rows, the camera is not kept from reconnecting.
+    await Promise.race([reconciled, sleep(RUN_END_INDEX_WAIT_MS, this.abort.signal)]);
     return { exit, stalled };
+  }
+
+  private queueIndexing(job: () => Promise<unknown>): Promise<unknown> {
+    this.indexQueue = this.indexQueue.then(job);
+    return this.indexQueue;
   }
 
   private async markRecording(pid: number, wallMs: number): Promise<void> {

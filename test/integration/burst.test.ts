@@ -27,7 +27,7 @@ describe('a recorder that falls behind and catches up (a disk or CPU stall)', ()
       expect(names.size).toBe(rows.length);
       // Every row's file is there, whole: none was overwritten by a later segment of the same second.
       for (const r of rows) expect((await stat(join(vigil.dataDir, r.path))).size, r.path).toBe(r.size_bytes);
-      expect(readCatalog(vigil.dataDir).events.filter((e) => e.type === 'segment_discarded')).toEqual([]);
+      expect(readCatalog(vigil.dataDir).events.filter((e) => e.type === 'segment_discarded').map((e) => e.payload)).toEqual([]);
       // The stall's footage came out of the buffers as segments closed within one or two seconds.
       const indexedAt = rows.map((r) => (r as unknown as { indexed_at_ms: number }).indexed_at_ms).sort((a, b) => a - b);
       const burst = indexedAt.filter((t, i) => i > 0 && t - (indexedAt[i - 1] as number) < 1000).length;

@@ -34,11 +34,16 @@ export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeout
 }
 
 /** A pino logger whose lines are kept in memory, so tests can search them (e.g. for leaked secrets). */
-export function memoryLogger(): { log: Logger; text: () => string } {
+/** A debug-level logger into memory; with `tailBytes`, only about the last that many bytes are kept (long storms). */
+export function memoryLogger(tailBytes = Infinity): { log: Logger; text: () => string } {
   const chunks: string[] = [];
+  let bytes = 0;
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString('utf8'));
+      const text = chunk.toString('utf8');
+      chunks.push(text);
+      bytes += text.length;
+      while (bytes > tailBytes && chunks.length > 1) bytes -= (chunks.shift() as string).length;
       cb();
     },
   });
@@ -67,6 +72,8 @@ export async function startVigil(
     anr?: Record<string, number>;
     /** Live view tuning passed to createApp (e.g. a small viewer buffer bound). */
     live?: AppOptions['live'];
+    /** Keep only about the last this many bytes of log (a storm of thousands of cycles); default all. */
+    logTailBytes?: number;
   } = {},
 ): Promise<TestVigil> {
   const dataDir = opts.dataDir ?? (await tempDir());
@@ -82,7 +89,7 @@ export async function startVigil(
     },
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
   );
-  const { log, text } = memoryLogger();
+  const { log, text } = memoryLogger(opts.logTailBytes);
   const app = await createApp(config, { log, ...(opts.live ? { live: opts.live } : {}) });
   // A user exists before start-up, so no first admin is generated; the tests act through an admin API key.
   const admin = { username: 'admin', password: 'correct horse battery' };
