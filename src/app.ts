@@ -141,6 +141,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     config: config.anr,
     ffmpegPath: config.recorder.ffmpegPath,
     log: log.child({ component: 'anr' }),
+    space: storage,
   });
   const auth = new AuthService({ db, clock, config: config.auth });
   const audit = new AuditLog({ db, clock });

@@ -15,13 +15,13 @@ import { spawnSupervised } from '../media/child.js';
 import { indexSegment } from '../db/segment.repo.js';
 import { listEvents } from '../db/event.repo.js';
 import { sleep } from '../shared/sleep.js';
-import { RefillService, type RefillLauncher } from './refill.service.js';
+import { RefillService, type RefillLauncher, type RefillSpace } from './refill.service.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 let dir: string;
 let opened: OpenedDb;
 let service: RefillService;
-let makeService: (launch: RefillLauncher) => RefillService;
+let makeService: (launch: RefillLauncher, space?: RefillSpace) => RefillService;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vigil-refill-'));
@@ -30,8 +30,8 @@ beforeEach(async () => {
   const events = new EventLog(opened.db, systemClock, log);
   const indexer = new Indexer({ db: opened.db, dataDir: dir, clock: systemClock, events, log });
   const config = buildConfig({ anr: { settle_seconds: 0 } }, { source: null, cwd: dir, env: {}, overrides: {} });
-  makeService = (launch) =>
-    new RefillService({ db: opened.db, clock: systemClock, events, indexer, log, config: config.anr, ffmpegPath: 'ffmpeg', launch });
+  makeService = (launch, space) =>
+    new RefillService({ db: opened.db, clock: systemClock, events, indexer, log, config: config.anr, ffmpegPath: 'ffmpeg', launch, ...(space ? { space } : {}) });
   service = makeService(syntheticEdge);
   for (const [id, enabled] of [['edge', true], ['plain', false]] as const) {
     await upsertDeclaredCamera(
@@ -125,6 +125,49 @@ describe('a refill end to end with real ffmpeg (synthetic edge)', () => {
     expect(rows[0]!.path).toMatch(/^recordings\/edge\/\d{8}T\d{6}Z-e\d+t[a-z0-9]+\.mp4$/);
     const types = (await listEvents(opened.db, { limit: 10 })).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['gap_refill_started', 'gap_refill_succeeded']));
+    await svc.stop();
+  });
+});
+
+describe('a refill into a full recordings disk', () => {
+  /** What ffmpeg does when its output's disk is full: a few bytes written, the error on stderr, exit 1. */
+  const diskFullEdge: RefillLauncher = (_program, args) => {
+    const out = args.at(-1) as string;
+    return spawnSupervised('/bin/sh', ['-c', `printf 'ftyp' > "$1"; echo "[out#0/mp4] Error writing trailer of $1: No space left on device" >&2; exit 1`, 'sh', out], ['ignore', 'ignore', 'pipe']);
+  };
+
+  it('tells the disk watch, keeps the gap pending without counting an attempt, and starts no refill while the disk is full', async () => {
+    const t = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+    const gap = await upsertRecordingGap(opened.db, 'edge', t, t + 20_000, t);
+    const told: string[] = [];
+    const space = { isFull: false, noSpace: async (cameraId: string) => void told.push(cameraId) };
+    const svc = makeService(diskFullEdge, space);
+    expect(await svc.scanOnce()).toBe(1);
+    const after = await (async () => {
+      for (;;) {
+        const g = (await listGaps(opened.db, 'edge'))[0];
+        if (g && g.fillState !== 'filling' && g.lastError) return g;
+        await sleep(20);
+      }
+    })();
+    expect(after.id).toBe(gap!.id);
+    expect(after.fillState).toBe('pending');
+    expect(after.fillAttempts).toBe(0);
+    expect(after.lastError).toMatch(/recordings disk is full/);
+    expect(after.lastError).toMatch(/No space left on device/);
+    expect(told).toEqual(['edge']);
+    // Nothing of the failed pull stays behind or is indexed.
+    expect(await readdir(join(dir, 'recordings', 'edge'))).toEqual([]);
+    expect(await opened.db.selectFrom('segments').selectAll().execute()).toEqual([]);
+    const failed = (await listEvents(opened.db, { limit: 10 })).find((e) => e.type === 'gap_refill_failed');
+    expect(failed?.payload).toMatchObject({ gap_id: gap!.id, attempt: 0, attempt_counted: false, state: 'pending' });
+    // While the disk is full, no refill starts, however due the gap is.
+    space.isFull = true;
+    await sleep(50);
+    await opened.db.updateTable('recording_gaps').set({ next_attempt_at_ms: 0 }).execute();
+    expect(await svc.scanOnce()).toBe(0);
+    space.isFull = false;
+    expect(await svc.scanOnce()).toBe(1);
     await svc.stop();
   });
 });

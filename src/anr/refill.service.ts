@@ -7,6 +7,7 @@ import type { Db } from '../db/connection.js';
 import type { Gap } from '../db/gap.repo.js';
 import {
   claimGap,
+  deferGap,
   failGapAttempt,
   finishGap,
   getGap,
@@ -26,6 +27,7 @@ import type { Clock } from '../shared/clock.js';
 import { errorMessage, notFound, VigilError } from '../shared/errors.js';
 import { redactSecrets, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
+import { isNoSpace, NO_SPACE_REASON } from '../recorder/no-space.js';
 import { renderReplayUrl } from './replay-template.js';
 
 /** Starts one refill ffmpeg; tests may replace it. */
@@ -40,6 +42,14 @@ export interface RefillDeps {
   config: AnrConfig;
   ffmpegPath: string;
   launch?: RefillLauncher;
+  /** The recordings disk: no refill starts while it is full, and one that runs out of room says so. */
+  space?: RefillSpace;
+}
+
+/** What a refill needs of the recordings disk's watch (StorageWatch). */
+export interface RefillSpace {
+  readonly isFull: boolean;
+  noSpace(cameraId: string, detail: string): Promise<void>;
 }
 
 /** A gap counts as filled when the edge footage indexed inside it covers this share of it. */
@@ -50,6 +60,8 @@ export const TEMP_FILE_PATTERN = /^\.refill-\d+\.part$/;
 const defaultLaunch: RefillLauncher = (program, args) => spawnSupervised(program, args, ['ignore', 'ignore', 'pipe']);
 
 class RefillFailure extends Error {}
+/** The refill's file could not be written: the recordings disk is full. Not the edge's fault. */
+class NoSpaceFailure extends Error {}
 
 /**
  * Refills recording gaps from the cameras' edge storage. One loop picks due pending gaps (oldest
@@ -136,6 +148,8 @@ export class RefillService {
   /** Starts refills for due gaps, within the per-camera and global limits. */
   async scanOnce(): Promise<number> {
     if (this.abort.signal.aborted || this.running.size >= this.d.config.maxConcurrent) return 0;
+    // A refill into a full disk can only fail; gaps wait (their attempts untouched) until there is room.
+    if (this.d.space?.isFull) return 0;
     const now = this.d.clock.nowMs();
     const due = await listRefillCandidates(this.d.db, now, now - this.d.config.settleSeconds * 1000, this.d.config.batchSize);
     let started = 0;
@@ -233,6 +247,10 @@ export class RefillService {
       });
     } catch (err) {
       await rm(tmp, { force: true });
+      if (err instanceof NoSpaceFailure || (err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        await this.deferForSpace(gap, redactSecrets(errorMessage(err), secrets));
+        return;
+      }
       const reason = redactSecrets(err instanceof RefillFailure || err instanceof VigilError ? err.message : `refill failed: ${errorMessage(err)}`, secrets);
       if (!(err instanceof RefillFailure || err instanceof VigilError)) this.d.log.error({ err, gapId: gap.id }, 'refill failed');
       const backoffMs = Math.min(this.d.config.backoffInitialMs * 2 ** (attempt - 1), this.d.config.backoffMaxMs);
@@ -251,6 +269,31 @@ export class RefillService {
         },
       });
     }
+  }
+
+  /**
+   * The recordings disk filled up under the refill: the disk watch is told (a `disk_full` event,
+   * readiness, retention asked to sweep), and the gap goes back to pending without an attempt
+   * counted, retried once there is room — the edge still holds the footage.
+   */
+  private async deferForSpace(gap: Gap, detail: string): Promise<void> {
+    await this.d.space?.noSpace(gap.cameraId, detail.slice(-400));
+    const nextMs = this.d.clock.nowMs() + this.d.config.backoffInitialMs;
+    const after = await deferGap(this.d.db, gap.id, `${NO_SPACE_REASON}: ${detail}`, nextMs);
+    await this.d.events.emit({
+      type: 'gap_refill_failed',
+      severity: 'warning',
+      cameraId: gap.cameraId,
+      requestId: null,
+      payload: {
+        gap_id: gap.id,
+        reason: after.lastError,
+        attempt: after.fillAttempts,
+        attempt_counted: false,
+        state: after.fillState,
+        next_attempt_at: iso(nextMs),
+      },
+    });
   }
 
   /** Runs ffmpeg until it exits, the deadline passes (failure) or the service stops. */
@@ -274,6 +317,7 @@ export class RefillService {
       if (timedOut) throw new RefillFailure(`edge replay timed out after ${deadlineSeconds} s`);
       if (exit.code !== 0) {
         const tail = exit.stderrTail.trim().split('\n').slice(-3).join(' | ');
+        if (isNoSpace(exit.stderrTail)) throw new NoSpaceFailure(`ffmpeg exited with ${exit.code ?? exit.signal}: ${redactSecrets(tail, secrets)}`);
         throw new RefillFailure(`ffmpeg exited with ${exit.code ?? exit.signal}: ${redactSecrets(tail, secrets)}`);
       }
       return 'done';

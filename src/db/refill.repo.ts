@@ -67,6 +67,20 @@ export async function failGapAttempt(db: Db, gapId: number, error: string, nextA
   return toGap(row);
 }
 
+/**
+ * filling → pending without counting an attempt, not before `nextAttemptAtMs`, saying why: the
+ * refill could not be written (the recordings disk full), which says nothing about the edge.
+ */
+export async function deferGap(db: Db, gapId: number, error: string, nextAttemptAtMs: number): Promise<Gap> {
+  const row = await db
+    .updateTable('recording_gaps')
+    .set({ fill_state: 'pending', next_attempt_at_ms: nextAttemptAtMs, last_error: error.slice(0, GAP_ERROR_MAX_CHARS) })
+    .where('id', '=', gapId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toGap(row);
+}
+
 /** filling → pending without counting an attempt (shutdown, or the camera lost edge replay meanwhile). */
 export async function releaseGap(db: Db, gapId: number): Promise<void> {
   await db.updateTable('recording_gaps').set({ fill_state: 'pending' }).where('id', '=', gapId).where('fill_state', '=', 'filling').execute();
