@@ -7,7 +7,7 @@ import { buildConfig } from '../config/config.js';
 import { upsertDeclaredCamera } from '../db/camera.repo.js';
 import { openDatabase, type OpenedDb } from '../db/connection.js';
 import { listGaps, upsertRecordingGap } from '../db/gap.repo.js';
-import { claimGap, failGapAttempt, listRefillCandidates } from '../db/refill.repo.js';
+import { claimGap, failGapAttempt, INTERRUPTED_REFILL_ERROR, listRefillCandidates } from '../db/refill.repo.js';
 import { EventLog } from '../events/event-log.js';
 import { Indexer } from '../indexer/indexer.service.js';
 import { systemClock } from '../shared/clock.js';
@@ -61,7 +61,19 @@ describe('refill bookkeeping', () => {
     await writeFile(join(camDir, '20261125T100000Z-abc.mp4'), 'a segment');
     expect(await service.recover(['edge', 'plain'])).toEqual({ tempFiles: 1, gaps: 1 });
     expect(await readdir(camDir)).toEqual(['20261125T100000Z-abc.mp4']);
-    expect((await listGaps(opened.db, 'edge'))[0]?.fillState).toBe('pending');
+    // The interrupted attempt counts: a refill that took Vigil down every time would otherwise loop forever.
+    expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'pending', fillAttempts: 1, lastError: INTERRUPTED_REFILL_ERROR });
+  });
+
+  it('a gap whose refills were interrupted by crashes up to the maximum is failed, not retried', async () => {
+    const gap = await upsertRecordingGap(opened.db, 'edge', T0, T0 + 20_000, T0);
+    const max = buildConfig({}, { source: null, cwd: dir, env: {}, overrides: {} }).anr.maxAttempts;
+    for (let i = 1; i <= max; i++) {
+      expect(await claimGap(opened.db, gap!.id)).toBe(true);
+      expect(await service.recover(['edge'])).toEqual({ tempFiles: 0, gaps: 1 });
+    }
+    expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'failed', fillAttempts: max });
+    expect(await listRefillCandidates(opened.db, Date.now(), Date.now(), 10)).toEqual([]);
   });
 
   it('picks due pending gaps of cameras with edge replay only, oldest first, after the settle delay', async () => {

@@ -88,7 +88,7 @@ export class RefillService {
 
   /**
    * Start-up, before `start()`: temp files of interrupted refills are deleted (never indexed) and
-   * interrupted gaps go back to pending. Returns what was cleaned.
+   * interrupted gaps go back to pending, the interrupted attempt counted. Returns what was cleaned.
    */
   async recover(cameraIds: readonly string[]): Promise<{ tempFiles: number; gaps: number }> {
     let tempFiles = 0;
@@ -101,7 +101,7 @@ export class RefillService {
         tempFiles++;
       }
     }
-    const gaps = await resetFillingGaps(this.d.db);
+    const gaps = await resetFillingGaps(this.d.db, this.d.config.maxAttempts);
     return { tempFiles, gaps };
   }
 

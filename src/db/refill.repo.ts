@@ -86,9 +86,25 @@ export async function releaseGap(db: Db, gapId: number): Promise<void> {
   await db.updateTable('recording_gaps').set({ fill_state: 'pending' }).where('id', '=', gapId).where('fill_state', '=', 'filling').execute();
 }
 
-/** Start-up: no refill runs yet, so every `filling` gap was interrupted by a crash. */
-export async function resetFillingGaps(db: Db): Promise<number> {
-  const res = await db.updateTable('recording_gaps').set({ fill_state: 'pending' }).where('fill_state', '=', 'filling').executeTakeFirst();
+/** What `last_error` says of a refill that Vigil's own end interrupted. */
+export const INTERRUPTED_REFILL_ERROR = 'interrupted: Vigil ended (crash or kill) while this refill ran';
+
+/**
+ * Start-up: no refill runs yet, so every `filling` gap was interrupted by a crash. The attempt
+ * counts — a refill that brought Vigil down each time must not be retried forever — and the gap
+ * goes back to pending (or to `failed` once `maxAttempts` are used).
+ */
+export async function resetFillingGaps(db: Db, maxAttempts: number): Promise<number> {
+  const res = await db
+    .updateTable('recording_gaps')
+    .set({
+      fill_attempts: sql`fill_attempts + 1`,
+      fill_state: sql`CASE WHEN fill_attempts + 1 >= ${maxAttempts} THEN 'failed' ELSE 'pending' END`,
+      next_attempt_at_ms: null,
+      last_error: INTERRUPTED_REFILL_ERROR,
+    })
+    .where('fill_state', '=', 'filling')
+    .executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 
