@@ -22,7 +22,7 @@ type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
   (code === 0 ? process.stdout : process.stderr).write(
-    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--rows R] [--capacity-minutes M] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
+    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--rows R] [--capacity-minutes M] [--capacity-steps 8,16,…] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
   );
   process.exit(code);
 }
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rows: { type: 'string' },
     'capacity-minutes': { type: 'string' },
+    'capacity-steps': { type: 'string' },
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
@@ -52,6 +53,7 @@ const quick = values.quick ?? false;
 const cameras = positiveInt('cameras', values.cameras, quick ? 4 : 16);
 const seconds = positiveInt('seconds', values.seconds, quick ? 15 : 60);
 const capacityMinutes = positiveInt('capacity-minutes', values['capacity-minutes'], quick ? 1 : 10);
+const capacitySteps = values['capacity-steps']?.split(',').map((v) => positiveInt('capacity-steps', v.trim(), 1));
 const rows = positiveInt('rows', values.rows, quick ? 100_000 : 1_000_000);
 const only = new Set<Name>();
 for (const n of (values.only ?? NAMES.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -125,7 +127,7 @@ try {
   );
   // The longest section: ~10 min per step (--capacity-minutes), 8 → 16 → 32 → 64 → 96 → 128 cameras until one fails.
   await section(['capacity'], `cameras recorded with zero gaps (${capacityMinutes} min per step)`, () =>
-    runCapacity({ steps: quick ? [8, 16] : [8, 16, 32, 64, 96, 128], minutes: capacityMinutes, segmentSeconds: params.segmentSeconds, entry, log }),
+    runCapacity({ steps: capacitySteps ?? (quick ? [8, 16] : [8, 16, 32, 64, 96, 128]), minutes: capacityMinutes, segmentSeconds: params.segmentSeconds, entry, log }),
   );
 } finally {
   await cleanupAll();
