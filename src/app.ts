@@ -18,12 +18,15 @@ import { ClipService } from './export/clip.service.js';
 import { PlaybackService } from './export/playback.service.js';
 import { MediaJobs } from './export/media-jobs.js';
 import { SnapshotService } from './export/snapshot.service.js';
+import { WarmDecoderPool } from './export/warm-decoders.js';
 import { FootageService } from './indexer/footage.service.js';
 import { Indexer } from './indexer/indexer.service.js';
 import { reconcileCamera } from './indexer/reconcile.js';
 import { LiveHub, type LiveHubOptions } from './live/live-hub.js';
 import { ffmpegVersion } from './media/ffmpeg-check.js';
 import { spawnRecorder, type RecorderLauncher } from './media/ffmpeg-process.js';
+import { buildWarmSnapshotArgs } from './media/snapshot-args.js';
+import { spawnWarmDecoder } from './media/warm-decoder.js';
 import { CameraService } from './recorder/camera.service.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
@@ -126,7 +129,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const mediaJobs = new MediaJobs({ maxJobs: config.media.maxJobs });
   const exportDeps = { db, dataDir: config.dataDir, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
   const clips = new ClipService({ ...exportDeps, clipMaxSeconds: config.media.clipMaxSeconds });
-  const snapshots = new SnapshotService(exportDeps);
+  const warmDecoders = new WarmDecoderPool({
+    size: config.media.warmDecoders,
+    spawn: () => spawnWarmDecoder(config.recorder.ffmpegPath, buildWarmSnapshotArgs()),
+    log: log.child({ component: 'export' }),
+  });
+  const snapshots = new SnapshotService({ ...exportDeps, warm: warmDecoders });
   const playback = new PlaybackService({
     db,
     dataDir: config.dataDir,
@@ -248,6 +256,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
       app.url = address;
       live.start();
+      warmDecoders.start();
       await cameras.syncRecorders();
       retention.start();
       storage.start();
@@ -259,6 +268,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       ready = false;
       // A download in flight would keep http.close() waiting: its ffmpeg is killed first.
       mediaJobs.stop();
+      await warmDecoders.stop();
       // Likewise a recorded-playback download to a client that stopped reading.
       playback.stop();
       // Live viewers are closed (1001) and sub-stream ffmpegs killed; an open socket would hold http.close().

@@ -7,14 +7,14 @@
  * a full collection) flat once every fault has run once (RSS is reported); `reconnect_count` equal to the
  * recorder exits the event log reports, and at least the number of recorder processes seen to end.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { RtspServer } from '../src/demo/rtsp-server.js';
 import { sleep } from '../src/shared/sleep.js';
 import { readCatalog } from '../test/support/footage.js';
-import { ffmpegPidsFor, removeDir, startVigil, waitFor, type TestVigil } from '../test/support/harness.js';
+import { ffmpegPidsFor, removeDir, startVigil, waitFor, zombieChildren, type TestVigil } from '../test/support/harness.js';
 import type { StormOptions, StormResult } from './storm.js';
 
 type Fault = 'killed' | 'stalled' | '404' | 'credentials' | 'garbage';
@@ -30,16 +30,6 @@ const EXPECTED_ERROR: Record<Fault, RegExp> = {
 
 export interface CameraFaultOptions extends StormOptions {
   cycles?: number;
-}
-
-async function zombies(): Promise<number> {
-  let n = 0;
-  for (const e of await readdir('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const m = /\) (\S) (\d+) /.exec(await readFile(`/proc/${e}/stat`, 'utf8').catch(() => ''));
-    if (m && m[1] === 'Z' && Number(m[2]) === process.pid) n++;
-  }
-  return n;
 }
 
 /** V8's collector, reachable without starting node with --expose-gc. */
@@ -186,7 +176,7 @@ export async function runCameraFaults(o: CameraFaultOptions): Promise<StormResul
     if (final.reconnect_count !== exits) violations.push(`reconnect_count ${final.reconnect_count} ≠ ${exits} recorder exits in the event log`);
     if (final.reconnect_count < ended) violations.push(`reconnect_count ${final.reconnect_count} < ${ended} recorder processes seen to end`);
     if (maxConcurrent > 1) violations.push(`${maxConcurrent} recorders ran at once for one camera`);
-    const z = await zombies();
+    const z = (await zombieChildren()).length;
     if (z > 0) violations.push(`${z} zombie children`);
     if (fdEnd - fdStart > 20) violations.push(`open file descriptors grew from ${fdStart} to ${fdEnd}`);
     // A leak is memory still reachable after a full collection that grows with the cycles. RSS is

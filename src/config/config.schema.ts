@@ -72,6 +72,8 @@ export const ConfigFile = Type.Object(
         {
           /** Concurrent clip/snapshot ffmpeg jobs; beyond it requests wait up to 10 s, then 503. */
           max_jobs: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+          /** ffmpeg snapshot decoders kept started and idle, so a snapshot skips ffmpeg's start-up; 0 disables. */
+          warm_decoders: Type.Optional(Type.Integer({ minimum: 0, maximum: 8 })),
           clip_max_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
           /** Longest range one recorded-playback playlist may cover. */
           playback_max_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 7 * 86_400 })),

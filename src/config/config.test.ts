@@ -82,6 +82,15 @@ describe('buildConfig defaults', () => {
   });
 });
 
+describe('media.warm_decoders', () => {
+  it('keeps one snapshot decoder warm by default; 0 turns them off; more than 8 or a fraction is refused', () => {
+    expect(build({}).media.warmDecoders).toBe(1);
+    expect(build({ media: { warm_decoders: 0 } }).media.warmDecoders).toBe(0);
+    expect(build({ media: { warm_decoders: 3 } }).media.warmDecoders).toBe(3);
+    for (const bad of [9, -1, 1.5]) expect(configErrorOf(() => build({ media: { warm_decoders: bad } })).field).toBe('media.warm_decoders');
+  });
+});
+
 describe('buildConfig precedence: CLI over environment over file', () => {
   const file = { data_dir: '/from-file', listen: '127.0.0.1:1111' };
   const env = { VIGIL_DATA_DIR: '/from-env', VIGIL_LISTEN: '127.0.0.2:2222' };

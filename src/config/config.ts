@@ -59,6 +59,8 @@ export interface RetentionConfig {
 
 export interface MediaConfig {
   maxJobs: number;
+  /** Snapshot decoders kept idle ahead of need (`media.warm_decoders`). */
+  warmDecoders: number;
   clipMaxSeconds: number;
   playbackMaxSeconds: number;
 }
@@ -204,6 +206,7 @@ export function buildConfig(
     },
     media: {
       maxJobs: file.media?.max_jobs ?? 4,
+      warmDecoders: file.media?.warm_decoders ?? 1,
       clipMaxSeconds: file.media?.clip_max_seconds ?? 3600,
       playbackMaxSeconds: file.media?.playback_max_seconds ?? 86_400,
     },

@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import { listAllSegments } from '../db/segment.repo.js';
-import { buildClipArgs, buildConcatList } from '../media/clip-args.js';
+import { buildClipArgs, buildConcatList, type ClipPart } from '../media/clip-args.js';
 import { spawnMediaJob, type MediaJobLauncher } from '../media/ffmpeg-job.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { clipFileName, clipParts, coverage, type PlacedSegment, type TimeSpan } from './clip-plan.js';
+import { runJoinedClip } from './fmp4-join.js';
+import { planFmp4Join } from './fmp4-join-plan.js';
 import { FootageFiles } from './footage-files.js';
 import type { MediaJobs } from './media-jobs.js';
 import { withSegmentsReadLocked } from './read-lock.js';
@@ -34,16 +36,17 @@ export interface ClipDownload {
   gaps: TimeSpan[];
   segments: number;
   /**
-   * The MP4 bytes. It ends only when ffmpeg exited cleanly; when ffmpeg fails it is destroyed with
-   * the error, so the HTTP response is cut off instead of looking complete.
+   * The MP4 bytes. It ends only when the whole clip was made; when reading or ffmpeg fails it is
+   * destroyed with the error, so the HTTP response is cut off instead of looking complete.
    */
   body: Readable;
 }
 
 
 /**
- * Clip export: the segments overlapping a range, read-locked for as long as ffmpeg reads them,
- * remuxed (stream copy) into one fragmented MP4 that streams while it is made.
+ * Clip export: the segments overlapping a range, read-locked for as long as they are read, made into
+ * one fragmented MP4 that streams while it is made: joined fragment by fragment in Node when the
+ * files allow it (no transcoding, no process), else remuxed (stream copy) by ffmpeg.
  */
 export class ClipService {
   private readonly files: FootageFiles;
@@ -57,8 +60,8 @@ export class ClipService {
   }
 
   /**
-   * Starts a download of [fromMs, toMs). Resolves at ffmpeg's first output byte (the caller then
-   * streams `body`); the read-locks and the job slot are held until ffmpeg has exited, and released
+   * Starts a download of [fromMs, toMs). Resolves once the clip's first bytes are ready (the caller
+   * then streams `body`); the read-locks and the job slot are held until the body is done, and released
    * at once when `signal` aborts (the client went away) or the body is destroyed.
    */
   async open(cameraId: string, range: { fromMs: number; toMs: number }, signal?: AbortSignal): Promise<ClipDownload> {
@@ -89,9 +92,10 @@ export class ClipService {
   }
 
   /**
-   * Runs ffmpeg over the locked segments. `opened` is called at ffmpeg's first output byte, so a
-   * failure before it (an unreadable first file) is still an error response, not a cut-off 200.
-   * Returns once ffmpeg has exited; the locks are released after that.
+   * Makes the clip from the locked segments: joined in Node when every part is recorder fMP4 with
+   * one codec configuration (`fmp4-join-plan.ts`), otherwise remuxed by ffmpeg. `opened` is called
+   * once the body exists, so a failure before it is still an error response, not a cut-off 200.
+   * Returns once the body has ended or failed; the locks are released after that.
    */
   private async stream(
     cameraId: string,
@@ -103,7 +107,35 @@ export class ClipService {
   ): Promise<void> {
     const placed = await this.placeLocked(cameraId, fromMs, toMs, lockedIds);
     signal.throwIfAborted();
-    const proc = this.launch(this.d.ffmpegPath, buildClipArgs(), { stdin: buildConcatList(clipParts(placed, fromMs, toMs)) });
+    const parts = clipParts(placed, fromMs, toMs);
+    const cover = coverage(placed, fromMs, toMs);
+    const download = (body: Readable): ClipDownload => ({
+      fileName: clipFileName(cameraId, fromMs, toMs),
+      fromMs,
+      toMs,
+      coveredMs: cover.coveredMs,
+      gaps: cover.gaps,
+      segments: placed.length,
+      body,
+    });
+    // A file that cannot be read here fails the same way under ffmpeg, which then reports it.
+    const plan = await planFmp4Join(parts).catch((err: unknown) => ({ ok: false as const, reason: `read failed: ${String(err)}` }));
+    signal.throwIfAborted();
+    if (plan.ok) {
+      this.d.log.debug({ cameraId, path: 'join', parts: parts.length, bytes: plan.value.totalBytes }, 'clip export path');
+      await runJoinedClip(plan.value, { cameraId, log: this.d.log, signal, stallMs: this.stallMs, opened: (body) => opened(download(body)) });
+      return;
+    }
+    this.d.log.debug({ cameraId, path: 'ffmpeg', reason: plan.reason }, 'clip export path');
+    await this.remux(cameraId, parts, signal, (body) => opened(download(body)));
+  }
+
+  /**
+   * Runs ffmpeg over the parts. `opened` is called at ffmpeg's first output byte, so a failure
+   * before it (an unreadable first file) is still an error response. Returns once ffmpeg has exited.
+   */
+  private async remux(cameraId: string, parts: ClipPart[], signal: AbortSignal, opened: (body: Readable) => void): Promise<void> {
+    const proc = this.launch(this.d.ffmpegPath, buildClipArgs(), { stdin: buildConcatList(parts) });
     // ffmpeg's stdout arrives in 64 KiB chunks; a buffer of a few keeps it writing while the socket drains.
     const body = new PassThrough({ highWaterMark: 512 * 1024 });
     proc.stdout.pipe(body, { end: false });
@@ -137,8 +169,7 @@ export class ClipService {
         this.d.log.error({ cameraId, code: exit.code, signal: exit.signal, stderr: exit.stderrTail }, 'clip export failed before its first byte');
         throw new VigilError('internal', `clip ffmpeg exited with ${exit.code ?? exit.signal} before any output`);
       }
-      const cover = coverage(placed, fromMs, toMs);
-      opened({ fileName: clipFileName(cameraId, fromMs, toMs), fromMs, toMs, coveredMs: cover.coveredMs, gaps: cover.gaps, segments: placed.length, body });
+      opened(body);
       const exit = await proc.exited;
       exited = true;
       if (exit.code === 0) {
@@ -163,10 +194,12 @@ export class ClipService {
    */
   private async placeLocked(cameraId: string, fromMs: number, toMs: number, lockedIds: number[]): Promise<PlacedSegment[]> {
     const locked = new Set(lockedIds);
+    const rows = (await listAllSegments(this.d.db, cameraId, fromMs, toMs)).filter((s) => locked.has(s.id));
+    // All at once: the first byte waits for these, one file system round trip per segment.
+    const paths = await Promise.all(rows.map((s) => this.files.resolve(s.path)));
     const placed: PlacedSegment[] = [];
-    for (const s of await listAllSegments(this.d.db, cameraId, fromMs, toMs)) {
-      if (!locked.has(s.id)) continue;
-      const absPath = await this.files.resolve(s.path);
+    for (const [i, s] of rows.entries()) {
+      const absPath = paths[i];
       if (absPath === undefined) {
         this.d.log.warn({ cameraId, segmentId: s.id, path: s.path }, 'segment file missing; left out of the clip');
         continue;

@@ -1,3 +1,5 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
@@ -5,10 +7,13 @@ import { listSegments } from '../db/segment.repo.js';
 import { spawnMediaJob, type MediaJobLauncher, type MediaJobProcess } from '../media/ffmpeg-job.js';
 import { scanFmp4 } from '../media/fmp4.js';
 import { buildSnapshotArgs, snapshotSeek } from '../media/snapshot-args.js';
+import { planSnapshot, type SnapshotFeed, type SnapshotPlan } from '../media/snapshot-feed.js';
+import type { WarmDecoderProcess } from '../media/warm-decoder.js';
 import { notFound, VigilError } from '../shared/errors.js';
 import { FootageFiles } from './footage-files.js';
 import type { MediaJobs } from './media-jobs.js';
 import { withSegmentsReadLocked } from './read-lock.js';
+import type { WarmDecoderPool } from './warm-decoders.js';
 
 export interface SnapshotServiceDeps {
   db: Db;
@@ -19,6 +24,8 @@ export interface SnapshotServiceDeps {
   launch?: MediaJobLauncher;
   /** Longest a decode may take once it runs. */
   timeoutMs?: number;
+  /** Decoders started ahead of need; without one (or for a scaled snapshot) ffmpeg is started per request. */
+  warm?: WarmDecoderPool;
 }
 
 export interface Snapshot {
@@ -55,15 +62,48 @@ export class SnapshotService {
         const absPath = await this.files.resolve(segment.path);
         if (absPath === undefined) throw noFootageAt(atMs);
         const offsetSeconds = (atMs - segment.startMs) / 1000;
-        const seek = await seekFor(absPath, offsetSeconds).catch((err: unknown) => {
-          this.d.log.warn({ err, path: segment.path }, 'cannot read fragment timing; snapshot takes the frame at or after the instant');
-          return { seekSeconds: offsetSeconds, frameSeconds: offsetSeconds };
-        });
-        const proc = this.launch(this.d.ffmpegPath, buildSnapshotArgs({ absPath, seekSeconds: seek.seekSeconds, width }));
-        const jpeg = await this.collect(proc, bounded, cameraId);
-        return { jpeg, frameMs: segment.startMs + Math.round(seek.frameSeconds * 1000), segmentId: segment.id };
+        const fh = await open(absPath, 'r');
+        try {
+          const plan = await planSnapshot(fh, (await fh.stat()).size, offsetSeconds).catch((err: unknown): SnapshotPlan => {
+            this.d.log.warn({ err, path: segment.path }, 'cannot read fragment timing; snapshot takes the frame at or after the instant');
+            return { timing: { seekSeconds: offsetSeconds, frameSeconds: offsetSeconds }, refusal: 'unreadable' };
+          });
+          // Only an unusual layout (something between a moof and its mdat) needs the whole-file scan.
+          const seek = plan.timing ?? (await seekFor(absPath, offsetSeconds));
+          const frameMs = segment.startMs + Math.round(seek.frameSeconds * 1000);
+          const warm = width === undefined && plan.feed ? this.d.warm?.take() : undefined;
+          if (warm && plan.feed) {
+            const jpeg = await this.decodeWarm(warm, fh, plan.feed, bounded, cameraId);
+            if (jpeg) return { jpeg, frameMs, segmentId: segment.id };
+          }
+          const proc = this.launch(this.d.ffmpegPath, buildSnapshotArgs({ absPath, seekSeconds: seek.seekSeconds, width }));
+          const jpeg = await this.collect(proc, bounded, cameraId);
+          return { jpeg, frameMs, segmentId: segment.id };
+        } finally {
+          await fh.close();
+        }
       });
     });
+  }
+
+  /**
+   * Feeds the warm decoder and reads its JPEG. Undefined when the decoder failed without the request
+   * being cancelled (e.g. it died just before being taken): the caller then decodes the cold way.
+   */
+  private async decodeWarm(proc: WarmDecoderProcess, fh: FileHandle, feed: SnapshotFeed, signal: AbortSignal, cameraId: string): Promise<Buffer | undefined> {
+    const collected = this.collect(proc, signal, cameraId);
+    const fed = writeFeed(proc.stdin, fh, feed, signal).catch(async (err: unknown) => {
+      // The file could not be read: the decoder would wait for input that never comes.
+      await proc.kill();
+      throw err;
+    });
+    // Both settle before the file handle may be closed: the feed reads from it.
+    const [jpeg, feeding] = await Promise.allSettled([collected, fed]);
+    if (jpeg.status === 'fulfilled' && feeding.status === 'fulfilled') return jpeg.value;
+    const err: unknown = feeding.status === 'rejected' ? feeding.reason : jpeg.status === 'rejected' ? jpeg.reason : undefined;
+    if (signal.aborted || !(err instanceof VigilError) || err.kind !== 'internal') throw err;
+    this.d.log.warn({ err, cameraId }, 'warm snapshot decoder failed; decoding the cold way');
+    return undefined;
   }
 
   /** stdout of a finished ffmpeg; the process is killed (and awaited) when `signal` aborts. */
@@ -99,6 +139,45 @@ export class SnapshotService {
     } finally {
       signal.removeEventListener('abort', kill);
     }
+  }
+}
+
+/** Bytes of the payload copied from the file to the decoder per write. */
+const FEED_CHUNK_BYTES = 256 * 1024;
+
+/** Writes the feed to the decoder's stdin (with backpressure) and ends it; stops early when `signal` aborts or stdin closes. */
+async function writeFeed(stdin: Writable, fh: FileHandle, feed: SnapshotFeed, signal: AbortSignal): Promise<void> {
+  const write = async (chunk: Buffer): Promise<boolean> => {
+    if (signal.aborted || stdin.destroyed) return false;
+    if (stdin.write(chunk)) return true;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stdin.off('drain', done);
+        stdin.off('close', done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      stdin.on('drain', done);
+      stdin.on('close', done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+    return !signal.aborted && !stdin.destroyed;
+  };
+  try {
+    if (!(await write(feed.init))) return;
+    for (const part of feed.parts) {
+      if (!(await write(part.head))) return;
+      for (let done = 0; done < part.payloadLength; ) {
+        const want = Math.min(FEED_CHUNK_BYTES, part.payloadLength - done);
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await fh.read(buf, 0, want, part.payloadOffset + done);
+        if (bytesRead === 0) throw new VigilError('internal', 'segment file ended before the fragment it indexes');
+        if (!(await write(buf.subarray(0, bytesRead)))) return;
+        done += bytesRead;
+      }
+    }
+  } finally {
+    stdin.end();
   }
 }
 

@@ -199,7 +199,8 @@ export async function scanFmp4Source(src: ByteSource): Promise<Fmp4Scan> {
 /** Reads at least 4 KiB per call and serves later requests from that chunk: moof + next mdat header in one read. */
 const MIN_READ = 4096;
 
-function fileSource(fh: FileHandle, size: number): ByteSource {
+/** A random-access source over an open file (the caller closes it). */
+export function fileSource(fh: FileHandle, size: number): ByteSource {
   let cacheOffset = 0;
   let cache = Buffer.alloc(0);
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildSnapshotArgs, snapshotSeek, type FragmentTiming } from './snapshot-args.js';
+import { buildSnapshotArgs, buildWarmSnapshotArgs, snapshotSeek, snapshotTarget, WARM_SNAPSHOT_T0_SECONDS, type FragmentTiming } from './snapshot-args.js';
 
 function valueOf(args: string[], flag: string): string | undefined {
   const i = args.indexOf(flag);
@@ -77,5 +77,46 @@ describe('snapshotSeek', () => {
 
   it('without fragment timing, seeks to the instant itself', () => {
     expect(snapshotSeek([], 0, 2.5)).toEqual({ seekSeconds: 2.5, frameSeconds: 2.5 });
+  });
+});
+
+describe('buildWarmSnapshotArgs', () => {
+  it('reads stdin only, keeps the written timestamps and keeps the first frame at or after T0', () => {
+    const args = buildWarmSnapshotArgs();
+    expect(valueOf(args, '-i')).toBe('pipe:0');
+    expect(valueOf(args, '-protocol_whitelist')).toBe('pipe');
+    expect(valueOf(args, '-f')).toBe('mp4');
+    expect(args).toContain('-copyts');
+    expect(valueOf(args, '-vf')).toBe(`select='gte(t,${WARM_SNAPSHOT_T0_SECONDS})'`);
+    expect(args.at(-1)).toBe('pipe:1');
+  });
+
+  it('decodes and encodes as the cold argv does (same threads, codec, quality, one frame)', () => {
+    const warm = buildWarmSnapshotArgs();
+    const cold = buildSnapshotArgs({ absPath: '/d/a.mp4', seekSeconds: 1 });
+    for (const flag of ['-threads', '-map', '-frames:v', '-c:v', '-q:v']) expect({ flag, v: valueOf(warm, flag) }).toEqual({ flag, v: valueOf(cold, flag) });
+    expect(warm.slice(warm.indexOf('-frames:v'))).toEqual(cold.slice(cold.indexOf('-frames:v')));
+  });
+
+  it('is the same for every request (it is started before any)', () => {
+    expect(buildWarmSnapshotArgs()).toEqual(buildWarmSnapshotArgs());
+  });
+});
+
+describe('snapshotTarget', () => {
+  const frags: FragmentTiming[] = [
+    { decodeTimeSeconds: 10, durationSeconds: 1, sampleCount: 25 },
+    { decodeTimeSeconds: 11, durationSeconds: 1, sampleCount: 25 },
+    { decodeTimeSeconds: 12, durationSeconds: 1, sampleCount: 25 },
+  ];
+
+  it('names the fragment holding the frame and the frame duration; ignores fragments after the instant', () => {
+    const t = snapshotTarget(frags, 10, 1.5);
+    expect(t?.fragmentIndex).toBe(1);
+    expect(t?.frameSeconds).toBeCloseTo(1.48, 9);
+    expect(t?.frameDurationSeconds).toBeCloseTo(0.04, 9);
+    // Only what precedes the first fragment after the instant matters (a reader may stop there).
+    expect(snapshotTarget(frags.slice(0, 2), 10, 1.5)).toEqual(t);
+    expect(snapshotTarget([], 10, 1.5)).toBeUndefined();
   });
 });

@@ -48,25 +48,81 @@ export interface FragmentTiming {
   sampleCount: number;
 }
 
+/** Where the frame shown at an instant lies, in the fragments of its file (see `snapshotTarget`). */
+export interface SnapshotTarget {
+  /** Start of the frame shown at the instant, in seconds after the file's first decode time. */
+  frameSeconds: number;
+  /** Duration of one frame in the fragment holding it (the fragment's mean). */
+  frameDurationSeconds: number;
+  /** Index (in the list given) of the fragment holding it. */
+  fragmentIndex: number;
+}
+
 /**
- * The `-ss` that yields the frame shown at `offsetSeconds` into the file, i.e. the frame at or
- * nearest before that instant. ffmpeg's `-ss` gives the first frame at or after the seek point, so
- * the point is put half a frame before the start of the frame that covers the instant: the frame
- * duration comes from the fragment holding it (the recorder's fragments are one GOP each).
- * Without fragment timing, the instant itself is used (the frame at or just after it).
+ * The frame shown at `offsetSeconds` into the file, i.e. the frame at or nearest before that
+ * instant; undefined without fragment timing. The frame duration comes from the fragment holding it
+ * (the recorder's fragments are one GOP each). Only fragments up to the first one starting after the
+ * instant are looked at, so a caller may stop reading there.
  */
-export function snapshotSeek(fragments: readonly FragmentTiming[], firstDecodeSeconds: number, offsetSeconds: number): { seekSeconds: number; frameSeconds: number } {
+export function snapshotTarget(fragments: readonly FragmentTiming[], firstDecodeSeconds: number, offsetSeconds: number): SnapshotTarget | undefined {
   const target = firstDecodeSeconds + Math.max(0, offsetSeconds);
-  let frag: FragmentTiming | undefined;
-  for (const f of fragments) {
+  let found: { frag: FragmentTiming; decodeTimeSeconds: number; index: number } | undefined;
+  for (const [index, f] of fragments.entries()) {
     if (f.decodeTimeSeconds === undefined || f.sampleCount <= 0 || f.durationSeconds <= 0) continue;
     if (f.decodeTimeSeconds > target) break;
-    frag = f;
+    found = { frag: f, decodeTimeSeconds: f.decodeTimeSeconds, index };
   }
-  if (!frag || frag.decodeTimeSeconds === undefined) return { seekSeconds: Math.max(0, offsetSeconds), frameSeconds: Math.max(0, offsetSeconds) };
-  const frameDuration = frag.durationSeconds / frag.sampleCount;
+  if (!found) return undefined;
+  const frameDuration = found.frag.durationSeconds / found.frag.sampleCount;
   // The last frame of the fragment also covers any instant past the fragment's end (end of file).
-  const index = Math.min(frag.sampleCount - 1, Math.floor((target - frag.decodeTimeSeconds) / frameDuration + 1e-6));
-  const frameStart = frag.decodeTimeSeconds + index * frameDuration - firstDecodeSeconds;
-  return { seekSeconds: Math.max(0, frameStart - frameDuration / 2), frameSeconds: frameStart };
+  const i = Math.min(found.frag.sampleCount - 1, Math.floor((target - found.decodeTimeSeconds) / frameDuration + 1e-6));
+  return { frameSeconds: found.decodeTimeSeconds + i * frameDuration - firstDecodeSeconds, frameDurationSeconds: frameDuration, fragmentIndex: found.index };
+}
+
+/**
+ * The `-ss` that yields the frame shown at `offsetSeconds` into the file (see `snapshotTarget`).
+ * ffmpeg's `-ss` gives the first frame at or after the seek point, so the point is put half a frame
+ * before the start of that frame. Without fragment timing, the instant itself is used (the frame at
+ * or just after it).
+ */
+export function snapshotSeek(fragments: readonly FragmentTiming[], firstDecodeSeconds: number, offsetSeconds: number): { seekSeconds: number; frameSeconds: number } {
+  const t = snapshotTarget(fragments, firstDecodeSeconds, offsetSeconds);
+  if (!t) return { seekSeconds: Math.max(0, offsetSeconds), frameSeconds: Math.max(0, offsetSeconds) };
+  return { seekSeconds: Math.max(0, t.frameSeconds - t.frameDurationSeconds / 2), frameSeconds: t.frameSeconds };
+}
+
+/**
+ * The instant a warm decoder's input is shifted to: the frame a snapshot wants is given this
+ * presentation time (tfdt rewritten), so one request-independent argv serves every request. An
+ * hour, so that a GOP before it never needs a negative time.
+ */
+export const WARM_SNAPSHOT_T0_SECONDS = 3600;
+
+/**
+ * ffmpeg argv for a warm snapshot decoder: started before any request and idle on stdin, it reads
+ * one fMP4 (init + the fragments of one GOP, see snapshot-feed.ts) from stdin, decodes it and
+ * encodes the first frame presented at or after WARM_SNAPSHOT_T0_SECONDS, exactly as
+ * `buildSnapshotArgs` does (same decoder threads, same JPEG quality: the same bytes).
+ */
+export function buildWarmSnapshotArgs(): string[] {
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-loglevel', 'level+error',
+    // The input is stdin; nothing in it (e.g. a data reference) may open anything else.
+    '-protocol_whitelist', 'pipe',
+    '-threads', '1',
+    // Timestamps as written: the frame wanted is the one at T0, not at T0 minus the input's start.
+    '-copyts',
+    '-f', 'mp4',
+    '-i', 'pipe:0',
+    '-map', '0:v:0',
+    '-vf', `select='gte(t,${WARM_SNAPSHOT_T0_SECONDS})'`,
+    '-frames:v', '1',
+    '-f', 'image2',
+    '-c:v', 'mjpeg',
+    '-q:v', '3',
+    'pipe:1',
+  ];
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -129,4 +129,15 @@ export async function filesUnder(dir: string): Promise<string[]> {
     if (e.isFile()) out.push(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
   }
   return out;
+}
+
+/** Children of this process that exited but were never waited for (zombies). */
+export async function zombieChildren(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const m = /\) (\S) (\d+) /.exec(await readFile(`/proc/${e}/stat`, 'utf8').catch(() => ''));
+    if (m && m[1] === 'Z' && Number(m[2]) === process.pid) pids.push(Number(e));
+  }
+  return pids;
 }

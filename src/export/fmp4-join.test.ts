@@ -1,0 +1,309 @@
+import { execFile, spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upsertDeclaredCamera } from '../db/camera.repo.js';
+import { openDatabase, type OpenedDb } from '../db/connection.js';
+import { readLockCounts } from '../db/read-lock.repo.js';
+import { indexSegment } from '../db/segment.repo.js';
+import { buildClipArgs, buildConcatList, type ClipPart } from '../media/clip-args.js';
+import { readBoxHeader } from '../media/fmp4-boxes.js';
+import { scanFmp4Buffer } from '../media/fmp4.js';
+import { ClipService } from './clip.service.js';
+import { joinedClipBytes } from './fmp4-join.js';
+import { planFmp4Join, type JoinPlan } from './fmp4-join-plan.js';
+import { MediaJobs } from './media-jobs.js';
+
+/**
+ * The Node join against the ffmpeg path it replaces, on files made the way the recorder makes them
+ * (segment muxer, fragmented MP4, one GOP per fragment): same decoded frames in the same order, same
+ * edit list, the same presented duration; and the service choosing between them.
+ */
+const run = promisify(execFile);
+const FPS = 15;
+const FRAME_S = 1 / FPS;
+const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
+
+let dir: string;
+const path = (name: string) => join(dir, name);
+
+/** Recorder-like segment files `<prefix>000.mp4 …` of 2 s each, 1-s GOP. */
+async function record(prefix: string, seconds: number, opts: { size?: string; bframes?: boolean; timescale?: number; noise?: boolean } = {}) {
+  const filter = `testsrc2=size=${opts.size ?? '320x240'}:rate=${FPS}${opts.noise ? ',noise=alls=100:allf=t' : ''}`;
+  await run('ffmpeg', [
+    '-v', 'error', '-f', 'lavfi', '-i', filter, '-t', String(seconds),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(FPS), '-pix_fmt', 'yuv420p',
+    ...(opts.bframes ? ['-bf', '2'] : ['-bf', '0']), ...(opts.noise ? ['-qp', '0'] : []),
+    '-f', 'segment', '-segment_time', '2', '-segment_format', 'mp4',
+    '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof${opts.timescale ? `:video_track_timescale=${opts.timescale}` : ''}`,
+    path(`${prefix}%03d.mp4`),
+  ]);
+}
+
+const file = (prefix: string, i: number) => path(`${prefix}${String(i).padStart(3, '0')}.mp4`);
+
+async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+async function plan(parts: ClipPart[]): Promise<JoinPlan> {
+  const p = await planFmp4Join(parts);
+  if (!p.ok) throw new Error(`expected a join plan, got: ${p.reason}`);
+  return p.value;
+}
+
+/** The clip as today's ffmpeg path makes it: the same argv and concat list the service gives ffmpeg. */
+function viaFfmpeg(parts: ClipPart[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ffmpeg', buildClipArgs(), { stdio: ['pipe', 'pipe', 'inherit'] });
+    child.stdin.end(buildConcatList(parts));
+    const out = collect(child.stdout);
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`ffmpeg exited ${code}`))));
+  });
+}
+
+let n = 0;
+async function save(buf: Buffer): Promise<string> {
+  const f = path(`clip-${n++}.mp4`);
+  await writeFile(f, buf);
+  return f;
+}
+
+/** Decoded frames (timestamps and pixel checksums), as a player honouring the edit list shows them. */
+async function framemd5(f: string): Promise<string[]> {
+  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', f, '-f', 'framemd5', '-'], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout.split('\n').filter((l) => l && !l.startsWith('#'));
+}
+
+async function presentedSeconds(f: string): Promise<{ start: number; duration: number; presented: number }> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time,duration', '-of', 'default=noprint_wrappers=1', f]);
+  const v = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=') as [string, string]));
+  const start = Number(v['start_time']);
+  const duration = Number(v['duration']);
+  return { start, duration, presented: start + duration };
+}
+
+/** mfhd sequence numbers and trun sample counts of the clip's fragments, in file order. */
+function fragmentsOf(buf: Buffer): Array<{ sequence: number }> {
+  const out: Array<{ sequence: number }> = [];
+  for (let off = 0; off < buf.length; ) {
+    const h = readBoxHeader(buf, off);
+    if (!h) throw new Error('bad box');
+    if (h.type === 'moof') out.push({ sequence: buf.readUInt32BE(off + 8 + 8 + 4) }); // moof header, mfhd header, version/flags
+    off += h.size;
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vigil-join-'));
+  await Promise.all([
+    record('rec', 6, { timescale: 90000 }),
+    record('bf', 6, { bframes: true }),
+    record('small', 2),
+    record('large', 2, { size: '640x360' }),
+  ]);
+  await record('big', 6, { noise: true });
+}, 120_000);
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('the joined clip\'s timeline', () => {
+  it('across 3 files: tfdt continues from each file\'s end, fragments are renumbered 1…n, the edit list skips from − keyframe', async () => {
+    const parts: ClipPart[] = [{ absPath: file('rec', 0), inpointSeconds: 1.4 }, { absPath: file('rec', 1) }, { absPath: file('rec', 2), outpointSeconds: 1.3 }];
+    const p = await plan(parts);
+    const clip = await collect(joinedClipBytes(p));
+    expect(clip.length).toBe(p.totalBytes);
+    const scan = scanFmp4Buffer(clip);
+    expect(scan.complete && scan.hasMfra).toBe(true);
+    // The first file's keyframe at or before 1.4 s is its second (1.0 s): its first fragment is left out.
+    const times = scan.fragments.map((f) => f.decodeTimeSeconds ?? NaN);
+    expect(times[0]).toBe(0);
+    for (let i = 1; i < scan.fragments.length; i++) {
+      const prev = scan.fragments[i - 1] as { decodeTimeSeconds?: number; durationSeconds: number };
+      expect(times[i]).toBeCloseTo((prev.decodeTimeSeconds ?? NaN) + prev.durationSeconds, 9);
+    }
+    // 1 fragment from file 0 (its second GOP), 2 from file 1, 2 from file 2 (the second cut at 1.3 s).
+    expect(fragmentsOf(clip).map((f) => f.sequence)).toEqual([1, 2, 3, 4, 5]);
+    expect(scan.fragments.map((f) => f.sampleCount)).toEqual([15, 15, 15, 15, 5]);
+    expect(p.mediaTimeTicks).toBe(0.4 * 90000);
+    expect(scan.videoDurationSeconds).toBeCloseTo(1 + 2 + 1 + 5 * FRAME_S, 9);
+  });
+
+  it('cuts the last fragment before the first frame whose decode time is at or after the outpoint', async () => {
+    for (const [out, kept] of [[0.01, 1], [0.4, 6], [0.466, 7], [1.0, 15], [1.001, 16]] as const) {
+      const p = await plan([{ absPath: file('rec', 1), outpointSeconds: out }]);
+      const scan = scanFmp4Buffer(await collect(joinedClipBytes(p)));
+      expect({ out, kept: scan.sampleCount }).toEqual({ out, kept });
+    }
+  });
+});
+
+describe('the join makes the same clip as the ffmpeg path', () => {
+  const GOP_START = (s: number) => Math.floor(s);
+  // Parts name files of the fixture folder (it exists only once the tests run).
+  const cases: Array<[string, ClipPart[], number]> = [
+    ['inside one file', [{ absPath: 'rec001.mp4', inpointSeconds: 0.3, outpointSeconds: 1.7 }], 1.4],
+    ['across 3 files', [{ absPath: 'rec000.mp4', inpointSeconds: 0.5 }, { absPath: 'rec001.mp4' }, { absPath: 'rec002.mp4', outpointSeconds: 1.3 }], 4.8],
+    ['starting mid-GOP, off the frame grid', [{ absPath: 'rec000.mp4', inpointSeconds: 1.53 }, { absPath: 'rec001.mp4', outpointSeconds: 0.4 }], 0.87],
+    ['ending mid-GOP, starting on a keyframe', [{ absPath: 'rec001.mp4', inpointSeconds: 1 }, { absPath: 'rec002.mp4', outpointSeconds: 0.77 }], 1.77],
+    ['whole files', [0, 1, 2].map((i) => ({ absPath: `rec00${i}.mp4` })), 6],
+    ['B-frames, across 3 files', [{ absPath: 'bf000.mp4', inpointSeconds: 0.5 }, { absPath: 'bf001.mp4' }, { absPath: 'bf002.mp4', outpointSeconds: 1.3 }], 4.8],
+  ];
+  for (const [name, named, rangeS] of cases) {
+    it(`${name}: same frames in the same order, same start, presented duration within one frame of the range`, async () => {
+      const parts = named.map((p) => ({ ...p, absPath: path(p.absPath) }));
+      const p = await plan(parts);
+      const joined = await save(await collect(joinedClipBytes(p)));
+      const remuxed = await save(await viaFfmpeg(parts));
+      const [a, b] = await Promise.all([framemd5(joined), framemd5(remuxed)]);
+      expect(a.length).toBeGreaterThanOrEqual(Math.floor(rangeS * FPS));
+      expect(a).toEqual(b);
+      const [pj, pf] = await Promise.all([presentedSeconds(joined), presentedSeconds(remuxed)]);
+      expect(pj.start).toBeCloseTo(pf.start, 6);
+      expect(pj.duration).toBeCloseTo(pf.duration, 6);
+      // With B-frames both paths end by decode time, so up to the reorder delay (2 frames) is shown past
+      // `to`: the join matches ffmpeg there, and the one-frame bound holds for streams without them.
+      if (name.startsWith('B-frames')) return;
+      expect(pj.presented).toBeGreaterThanOrEqual(rangeS - 0.002);
+      expect(pj.presented).toBeLessThanOrEqual(rangeS + FRAME_S + 0.002);
+      const inpoint = parts[0]?.inpointSeconds;
+      if (inpoint !== undefined) expect(pj.start).toBeCloseTo(-(inpoint - GOP_START(inpoint)), 3);
+    });
+  }
+
+  it('falls back (a reason, no plan) for parts whose codec configuration differs, and for a file that is not fMP4', async () => {
+    const mixed = await planFmp4Join([{ absPath: file('small', 0), inpointSeconds: 0.5 }, { absPath: file('large', 0) }]);
+    expect(mixed).toEqual({ ok: false, reason: 'codec configuration (stsd) differs between parts' });
+    await writeFile(path('junk.mp4'), Buffer.alloc(4096, 0x5a));
+    const junk = await planFmp4Join([{ absPath: file('rec', 0) }, { absPath: path('junk.mp4') }]);
+    expect(junk.ok).toBe(false);
+  });
+});
+
+describe('ClipService choosing the path', () => {
+  let data: string;
+  let opened: OpenedDb;
+  let lines: string[];
+  const ids: Record<string, number[]> = {};
+
+  const logged = (msg: string) => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === msg);
+  const service = (stallMs?: number) => {
+    lines = [];
+    const sink = new Writable({ write: (c: Buffer, _e, cb) => (lines.push(...c.toString().split('\n').filter(Boolean)), cb()) });
+    const jobs = new MediaJobs({ maxJobs: 2, waitMs: 100 });
+    const log = pino({ level: 'debug' }, sink);
+    return { jobs, clips: new ClipService({ db: opened.db, dataDir: data, log, jobs, ffmpegPath: 'ffmpeg', clipMaxSeconds: 3600, ...(stallMs ? { stallMs } : {}) }) };
+  };
+  const locks = async (cam: string) => [...(await readLockCounts(opened.db, ids[cam] ?? [])).values()];
+  /** Files of `cam` this process still has open (a handle left open would hold deleted footage's space). */
+  const openFiles = async (cam: string) => {
+    const fds = await readdir('/proc/self/fd');
+    const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+    return targets.filter((t) => t.includes(`/recordings/${cam}/`));
+  };
+  const settle = async (check: () => Promise<boolean>) => {
+    for (let i = 0; i < 100 && !(await check()); i++) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  beforeAll(async () => {
+    data = path('data');
+    opened = await openDatabase(path('vigil.db'));
+    const cams: Record<string, string[]> = { same: ['rec000', 'rec001', 'rec002'], mixed: ['small000', 'large000'], big: ['big000', 'big001', 'big002'] };
+    for (const [cam, names] of Object.entries(cams)) {
+      await mkdir(join(data, 'recordings', cam), { recursive: true });
+      await upsertDeclaredCamera(opened.db, { id: cam, name: cam, mainUrl: 'rtsp://h/x', subUrl: null, segmentSeconds: 2, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', T0);
+      ids[cam] = [];
+      for (const [i, name] of names.entries()) {
+        const rel = `recordings/${cam}/${name}.mp4`;
+        await copyFile(path(`${name}.mp4`), join(data, rel));
+        const size = (await stat(join(data, rel))).size;
+        const r = await indexSegment(opened.db, { cameraId: cam, path: rel, startMs: T0 + i * 2000, endMs: T0 + (i + 1) * 2000, sizeBytes: size, codec: 'h264', width: 320, height: 240, source: 'live', fps: FPS }, T0);
+        ids[cam]?.push(r.segment?.id ?? -1);
+      }
+    }
+  });
+
+  afterAll(async () => {
+    await opened?.close();
+  });
+
+  it('recorder files of one configuration are joined in Node: the bytes of the plan, locks held until the body ends', async () => {
+    const { clips, jobs } = service();
+    const dl = await clips.open('same', { fromMs: T0 + 500, toMs: T0 + 5300 });
+    expect(logged('clip export path')).toMatchObject([{ level: 20, path: 'join', parts: 3 }]);
+    expect(await locks('same')).toEqual([1, 1, 1]);
+    const body = await collect(dl.body);
+    const expected = await collect(joinedClipBytes(await plan([
+      { absPath: join(data, 'recordings/same/rec000.mp4'), inpointSeconds: 0.5 },
+      { absPath: join(data, 'recordings/same/rec001.mp4') },
+      { absPath: join(data, 'recordings/same/rec002.mp4'), outpointSeconds: 1.3 },
+    ])));
+    expect(body.equals(expected)).toBe(true);
+    expect(dl).toMatchObject({ coveredMs: 4800, gaps: [], segments: 3 });
+    await settle(async () => (await locks('same')).every((c) => c === 0));
+    expect(await locks('same')).toEqual([0, 0, 0]);
+    expect(jobs.active).toBe(0);
+  });
+
+  it('a clip across a change of resolution goes through ffmpeg and decodes across the change', async () => {
+    const { clips } = service();
+    const dl = await clips.open('mixed', { fromMs: T0 + 500, toMs: T0 + 4000 });
+    const clip = await save(await collect(dl.body));
+    expect(logged('clip export path')).toMatchObject([{ path: 'ffmpeg', reason: 'codec configuration (stsd) differs between parts' }]);
+    const decode = await run('ffmpeg', ['-v', 'error', '-i', clip, '-f', 'null', '-']);
+    expect(decode.stderr).toBe('');
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=width', '-of', 'csv=p=0', clip]);
+    const widths = stdout.split('\n').map(Number).filter((w) => w > 0);
+    expect(new Set(widths)).toEqual(new Set([320, 640]));
+    expect(widths.indexOf(640)).toBeGreaterThan(widths.lastIndexOf(320)); // in order: the small file, then the large one
+  });
+
+  it('a client that goes away mid-clip: reading stops, locks and the job slot are released', async () => {
+    const { clips, jobs } = service();
+    const dl = await clips.open('big', { fromMs: T0, toMs: T0 + 6000 });
+    const first = await new Promise<Buffer>((r) => dl.body.once('data', r));
+    expect(first.length).toBeGreaterThan(0);
+    expect(await openFiles('big')).toHaveLength(1); // reading the first file, 15 MB still to come
+    dl.body.destroy(); // what Fastify does when the response closes early
+    await settle(async () => jobs.active === 0 && (await locks('big')).every((c) => c === 0));
+    expect(await locks('big')).toEqual([0, 0, 0]);
+    expect(jobs.active).toBe(0);
+    expect(await openFiles('big')).toEqual([]);
+    expect(logged('clip export failed mid-stream')).toEqual([]);
+  });
+
+  it('a client that takes nothing for the stall time: the download is ended with an error, locks released', async () => {
+    const { clips, jobs } = service(200);
+    const dl = await clips.open('big', { fromMs: T0, toMs: T0 + 6000 });
+    const failed = await new Promise<Error>((r) => dl.body.once('error', r));
+    expect(failed.message).toMatch(/ended/);
+    await settle(async () => jobs.active === 0);
+    expect(await locks('big')).toEqual([0, 0, 0]);
+    expect(logged('clip client took no data; download ended')).toHaveLength(1);
+  });
+
+  it('a file that turns short mid-clip cuts the body off with an error (never a complete-looking clip) and logs it', async () => {
+    const { clips, jobs } = service();
+    const dl = await clips.open('big', { fromMs: T0, toMs: T0 + 6000 });
+    dl.body.pause();
+    await truncate(join(data, 'recordings/big/big002.mp4'), 100_000);
+    const result = await new Promise<string>((resolve) => {
+      (dl.body as Readable).once('error', (e) => resolve(e.message)).once('end', () => resolve('ended complete'));
+      dl.body.resume();
+    });
+    expect(result).toMatch(/ended before its last fragment/);
+    await settle(async () => jobs.active === 0);
+    expect(logged('clip export failed mid-stream')).toHaveLength(1);
+    expect(await locks('big')).toEqual([0, 0, 0]);
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * Streams a clip planned by `fmp4-join-plan.ts`: the init segment, then for each fragment its new
+ * moof, an mdat header and the payload copied from the segment file with positioned reads into large
+ * buffers, then the mfra. Bytes are read only as fast as the client takes them (the body is pulled),
+ * so memory stays at a few buffers whatever the clip's length.
+ */
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { mdatHeader } from '../media/fmp4-join-boxes.js';
+import { VigilError } from '../shared/errors.js';
+import type { JoinPlan } from './fmp4-join-plan.js';
+
+/** Bytes per read and per chunk handed to the HTTP response. */
+const CHUNK_BYTES = 1024 * 1024;
+
+/** The clip's bytes in order. `onPull` is called each time the consumer asks for more. */
+export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () => undefined, chunkBytes = CHUNK_BYTES): AsyncGenerator<Buffer> {
+  onPull();
+  yield plan.init;
+  let chunk = Buffer.allocUnsafe(chunkBytes);
+  let used = 0;
+  for (const part of plan.parts) {
+    const fh = await open(part.absPath, 'r');
+    try {
+      for (const piece of part.pieces) {
+        const head = Buffer.concat([piece.moof, mdatHeader(piece.payloadBytes)]);
+        if (chunk.length - used < head.length) {
+          if (used > 0) {
+            onPull();
+            yield chunk.subarray(0, used);
+          }
+          chunk = Buffer.allocUnsafe(Math.max(chunkBytes, head.length));
+          used = 0;
+        }
+        used += head.copy(chunk, used);
+        let position = piece.payloadOffset;
+        let left = piece.payloadBytes;
+        while (left > 0) {
+          if (used === chunk.length) {
+            onPull();
+            yield chunk;
+            chunk = Buffer.allocUnsafe(chunkBytes);
+            used = 0;
+          }
+          const { bytesRead } = await fh.read(chunk, used, Math.min(left, chunk.length - used), position);
+          if (bytesRead === 0) throw new VigilError('internal', `segment file ended before its last fragment: ${part.absPath}`);
+          used += bytesRead;
+          position += bytesRead;
+          left -= bytesRead;
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  onPull();
+  yield Buffer.concat([chunk.subarray(0, used), plan.mfra]);
+}
+
+export interface JoinedClipRun {
+  cameraId: string;
+  log: Logger;
+  /** Aborts when the client goes away or Vigil shuts down. */
+  signal: AbortSignal;
+  /** The download is ended when the client takes no byte for this long. */
+  stallMs: number;
+  /** Called with the body as soon as it exists (the plan already read every part's boxes). */
+  opened(body: Readable): void;
+}
+
+/**
+ * Serves `plan` and resolves once the body has ended, failed or been destroyed, so the caller's
+ * read-locks and job slot are held exactly as long as the files are read. A read error destroys the
+ * body with it (the HTTP response is cut off, never complete-looking) and is logged.
+ */
+export async function runJoinedClip(plan: JoinPlan, run: JoinedClipRun): Promise<void> {
+  let lastProgress = Date.now();
+  let stalled = false;
+  const body = Readable.from(
+    joinedClipBytes(plan, () => {
+      lastProgress = Date.now();
+    }),
+    { objectMode: false, highWaterMark: 2 * CHUNK_BYTES },
+  );
+  const stop = () => body.destroy(new VigilError('internal', 'clip download ended before its end'));
+  run.signal.addEventListener('abort', stop, { once: true });
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastProgress <= run.stallMs) return;
+    run.log.warn({ cameraId: run.cameraId, stalledMs: Date.now() - lastProgress }, 'clip client took no data; download ended');
+    stalled = true;
+    stop();
+  }, Math.min(5000, run.stallMs));
+  try {
+    run.opened(body);
+    await finished(body);
+  } catch (err) {
+    const consumerLeft = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
+    if (!run.signal.aborted && !stalled && !consumerLeft) {
+      run.log.error({ cameraId: run.cameraId, err }, 'clip export failed mid-stream');
+    }
+  } finally {
+    clearInterval(watchdog);
+    run.signal.removeEventListener('abort', stop);
+    if (!body.destroyed) body.destroy();
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Reads what joining needs from one recorder file: its ftyp and moov bytes, its track, and every
+ * fragment's moof (parsed) with where its mdat payload lies. Only box headers and moofs are read
+ * (one positioned read per fragment, all at once when the file's mfra lists them); payloads stay
+ * on disk until the clip streams them.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { readBoxHeader } from './fmp4-boxes.js';
+import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragment, type JoinTrack, type Parsed } from './fmp4-join-boxes.js';
+
+export interface JoinSourceFragment {
+  fragment: JoinFragment;
+  /** File offset of the first byte of the fragment's mdat payload. */
+  payloadOffset: number;
+}
+
+export interface JoinSource {
+  ftyp: Buffer;
+  moov: Buffer;
+  track: JoinTrack;
+  fragments: JoinSourceFragment[];
+  /** Decode time just after the file's last sample (track ticks). */
+  endDecodeTime: number;
+}
+
+/**
+ * Bytes read at each moof (and at the file's start): a recorder moof (a few hundred bytes per GOP)
+ * and the next mdat header fit, and below 4 KiB Node takes the buffer from its pool.
+ */
+const WINDOW_BYTES = 2048;
+
+/** A moof larger than this is not something the recorder wrote. */
+const MAX_MOOF_BYTES = 4 * 1024 * 1024;
+
+async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}
+
+const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
+
+/** A moof read with the header of the mdat after it. */
+interface MoofAt {
+  offset: number;
+  moof: Buffer;
+  mdatHeaderBytes: number;
+  /** Whole mdat size, header included. */
+  mdatBytes: number;
+}
+
+/**
+ * The moof at `offset` and the mdat header after it, in one read for what the recorder writes (a
+ * window holds both); a larger moof is read again whole. The moof gets its own copy: the plan keeps
+ * every moof and must not keep every read window with it.
+ */
+async function readMoofAt(fh: FileHandle, offset: number, fileSize: number): Promise<Parsed<MoofAt>> {
+  let buf = await readAt(fh, offset, Math.min(WINDOW_BYTES, fileSize - offset));
+  const h = readBoxHeader(buf);
+  if (!h || h.type !== 'moof' || h.size < h.headerSize || h.size > MAX_MOOF_BYTES) return fail(`no usable moof at ${offset}`);
+  const want = Math.min(h.size + 16, fileSize - offset);
+  if (buf.length < want) buf = await readAt(fh, offset, want);
+  const mdat = readBoxHeader(buf, h.size);
+  if (!mdat || mdat.type !== 'mdat' || mdat.size < mdat.headerSize || offset + h.size + mdat.size > fileSize) {
+    return fail(`moof at ${offset} is not followed by a whole mdat`);
+  }
+  return { ok: true, value: { offset, moof: Buffer.from(buf.subarray(0, h.size)), mdatHeaderBytes: mdat.headerSize, mdatBytes: mdat.size } };
+}
+
+/**
+ * Moof offsets from the file's mfra (ffmpeg closes every file with one: a tfra entry per fragment),
+ * so the moofs can be read all at once instead of one after the other. Undefined when the file has
+ * no usable mfra (a file recovered after a crash has none): the caller walks the boxes instead.
+ */
+async function indexedMoofOffsets(fh: FileHandle, fileSize: number, trackId: number): Promise<{ offsets: number[]; mfraOffset: number } | undefined> {
+  if (fileSize < 16) return undefined;
+  const mfro = await readAt(fh, fileSize - 16, 16);
+  if (mfro.readUInt32BE(0) !== 16 || mfro.toString('latin1', 4, 8) !== 'mfro') return undefined;
+  const mfraBytes = mfro.readUInt32BE(12);
+  const mfraOffset = fileSize - mfraBytes;
+  if (mfraBytes < 16 + 8 || mfraBytes > MAX_MOOF_BYTES || mfraOffset < 0) return undefined;
+  const mfra = await readAt(fh, mfraOffset, mfraBytes);
+  const h = readBoxHeader(mfra);
+  if (!h || h.type !== 'mfra' || h.size !== mfraBytes) return undefined;
+  const tfra = readBoxHeader(mfra, h.headerSize);
+  if (!tfra || tfra.type !== 'tfra' || h.headerSize + tfra.size > mfraBytes - 16) return undefined;
+  const t = mfra.subarray(h.headerSize + tfra.headerSize, h.headerSize + tfra.size);
+  if (t.length < 16 || t.readUInt32BE(4) !== trackId) return undefined;
+  const v1 = t.readUInt8(0) === 1;
+  const sizes = t.readUInt32BE(8);
+  const entryBytes = (v1 ? 16 : 8) + ((sizes >> 4) & 3) + 1 + ((sizes >> 2) & 3) + 1 + (sizes & 3) + 1;
+  const count = t.readUInt32BE(12);
+  if (count === 0 || 16 + count * entryBytes !== t.length) return undefined;
+  const offsets: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const e = 16 + i * entryBytes;
+    offsets.push(v1 ? Number(t.readBigUInt64BE(e + 8)) : t.readUInt32BE(e + 4));
+  }
+  return { offsets, mfraOffset };
+}
+
+/** Every moof from `start` on, walking box by box: (moof, mdat)* then an optional mfra, nothing else. */
+async function walkMoofs(fh: FileHandle, start: number, fileSize: number): Promise<Parsed<MoofAt[]>> {
+  const out: MoofAt[] = [];
+  let off = start;
+  while (off < fileSize) {
+    const h = readBoxHeader(await readAt(fh, off, Math.min(16, fileSize - off)));
+    if (!h || h.size < h.headerSize || off + h.size > fileSize) return fail(`box at ${off} is truncated or has no usable size`);
+    if (h.type === 'mfra' && off + h.size === fileSize) break;
+    if (h.type !== 'moof') return fail(`unexpected '${h.type}' box at ${off}`);
+    const m = await readMoofAt(fh, off, fileSize);
+    if (!m.ok) return m;
+    out.push(m.value);
+    off += m.value.moof.length + m.value.mdatBytes;
+  }
+  return { ok: true, value: out };
+}
+
+/**
+ * The moofs listed by the mfra, read in parallel, if they tile the file exactly from `start` to the
+ * mfra (each moof followed by its mdat, the next moof right after); else the box walk decides.
+ */
+async function readMoofs(fh: FileHandle, start: number, fileSize: number, trackId: number): Promise<Parsed<MoofAt[]>> {
+  const index = await indexedMoofOffsets(fh, fileSize, trackId);
+  if (index) {
+    const read = await Promise.all(index.offsets.map((o) => (o >= start && o < index.mfraOffset ? readMoofAt(fh, o, fileSize) : undefined)));
+    let next = start;
+    const out: MoofAt[] = [];
+    for (const m of read) {
+      if (!m?.ok || m.value.offset !== next) break;
+      out.push(m.value);
+      next = m.value.offset + m.value.moof.length + m.value.mdatBytes;
+    }
+    if (out.length === read.length && next === index.mfraOffset) return { ok: true, value: out };
+  }
+  return walkMoofs(fh, start, fileSize);
+}
+
+/**
+ * The file as ffmpeg's mp4 muxer writes a recorder segment: ftyp, moov, (moof, mdat)+, then an
+ * optional mfra, nothing else; fragments contiguous in decode time from 0, each starting with its
+ * only sync sample, each mdat holding exactly its trun's samples. Anything else is a reason string.
+ */
+export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    // ftyp and moov: both in the first window for what the recorder writes.
+    let head = await readAt(fh, 0, Math.min(WINDOW_BYTES, size));
+    const ftypBox = readBoxHeader(head);
+    if (!ftypBox || ftypBox.type !== 'ftyp' || ftypBox.size < 8 || ftypBox.size > 4096) return fail('first box is not a small ftyp');
+    const moovBox = readBoxHeader(head, ftypBox.size);
+    if (!moovBox || moovBox.type !== 'moov' || moovBox.size < 8 || moovBox.size > MAX_MOOF_BYTES || ftypBox.size + moovBox.size > size) {
+      return fail('second box is not a whole moov');
+    }
+    const initEnd = ftypBox.size + moovBox.size;
+    if (head.length < initEnd) head = await readAt(fh, 0, initEnd);
+    const ftyp = Buffer.from(head.subarray(0, ftypBox.size));
+    const moov = Buffer.from(head.subarray(ftypBox.size, initEnd));
+    const parsedMoov = parseJoinMoov(moov);
+    if (!parsedMoov.ok) return parsedMoov;
+    const track = parsedMoov.value;
+
+    const moofs = await readMoofs(fh, initEnd, size, track.trackId);
+    if (!moofs.ok) return moofs;
+    const fragments: JoinSourceFragment[] = [];
+    let nextDecodeTime = 0;
+    for (const m of moofs.value) {
+      const at = m.offset;
+      const parsed = parseJoinMoof(m.moof.subarray(8), m.moof.length, m.mdatHeaderBytes, track);
+      if (!parsed.ok) return fail(`moof at ${at}: ${parsed.reason}`);
+      const f = parsed.value;
+      if (payloadBytes(f) !== m.mdatBytes - m.mdatHeaderBytes) return fail(`mdat after the moof at ${at} does not hold exactly its samples`);
+      if (f.syncSamples.length !== 1 || f.syncSamples[0] !== 0) return fail(`fragment at ${at} does not start with its only keyframe`);
+      if (f.baseDecodeTime !== nextDecodeTime) return fail(`fragment at ${at} is not contiguous in decode time`);
+      nextDecodeTime = f.baseDecodeTime + f.durations.reduce((a, b) => a + b, 0);
+      fragments.push({ fragment: f, payloadOffset: at + m.moof.length + m.mdatHeaderBytes });
+    }
+    if (fragments.length === 0) return fail('no fragment');
+    return { ok: true, value: { ftyp, moov, track, fragments, endDecodeTime: nextDecodeTime } };
+  } finally {
+    await fh.close();
+  }
+}
