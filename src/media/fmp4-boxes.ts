@@ -78,17 +78,36 @@ export function readBoxHeader(buf: Buffer, off = 0): BoxHeader | undefined {
 
 const malformed = (msg: string) => new Fmp4Error('malformed', msg);
 
-/** Child boxes of `buf[start, end)` as [type, body]. A child overrunning its parent is corruption. */
-function* children(buf: Buffer, start: number, end = buf.length): Generator<[string, Buffer]> {
+/** Where one child box lies in the buffer walked. */
+export interface BoxSpan {
+  type: string;
+  /** Offset of the box's header. */
+  start: number;
+  /** Offset of its body. */
+  bodyStart: number;
+  /** Offset just past it. */
+  end: number;
+}
+
+/**
+ * Child boxes of `buf[start, end)`, in order: the one box walker every fMP4 reader uses. A box of
+ * size 0 runs to `end`; a header cut short, or a child overrunning its parent, is corruption.
+ */
+export function* boxSpans(buf: Buffer, start: number, end = buf.length): Generator<BoxSpan> {
   let off = start;
   while (end - off >= 8) {
     const h = readBoxHeader(buf.subarray(0, end), off);
     if (!h) throw malformed('truncated child box header');
     const size = h.size === 0 ? end - off : h.size;
     if (size < h.headerSize || off + size > end) throw malformed(`box '${h.type}' overruns its parent`);
-    yield [h.type, buf.subarray(off + h.headerSize, off + size)];
+    yield { type: h.type, start: off, bodyStart: off + h.headerSize, end: off + size };
     off += size;
   }
+}
+
+/** Child boxes of `buf[start, end)` as [type, body]. */
+function* children(buf: Buffer, start: number, end = buf.length): Generator<[string, Buffer]> {
+  for (const s of boxSpans(buf, start, end)) yield [s.type, buf.subarray(s.bodyStart, s.end)];
 }
 
 function child(buf: Buffer, type: string, start = 0): Buffer | undefined {

@@ -5,7 +5,7 @@
  * functions on buffers; what they accept is exactly the shape ffmpeg's mp4 muxer writes for one
  * video track. Anything else is a reason string, so the caller falls back to ffmpeg, never guesses.
  */
-import { readBoxHeader } from './fmp4-boxes.js';
+import { boxSpans, Fmp4Error, readBoxHeader } from './fmp4-boxes.js';
 
 /** The one track of a recorder file, as its moov declares it. */
 export interface JoinTrack {
@@ -57,13 +57,16 @@ export interface Box {
 /** Child boxes of `buf[start, end)`; undefined when a header is broken or a box overruns. */
 export function boxes(buf: Buffer, start = 0, end = buf.length): Box[] | undefined {
   const out: Box[] = [];
-  let off = start;
-  while (off < end) {
-    const h = readBoxHeader(buf.subarray(0, end), off);
-    if (!h || h.size < h.headerSize || off + h.size > end) return undefined;
-    out.push({ type: h.type, offset: off, size: h.size, body: buf.subarray(off + h.headerSize, off + h.size), whole: buf.subarray(off, off + h.size) });
-    off += h.size;
+  try {
+    for (const s of boxSpans(buf, start, end)) {
+      out.push({ type: s.type, offset: s.start, size: s.end - s.start, body: buf.subarray(s.bodyStart, s.end), whole: buf.subarray(s.start, s.end) });
+    }
+  } catch (err) {
+    if (err instanceof Fmp4Error) return undefined;
+    throw err;
   }
+  // Bytes left over that cannot hold a box header: not the layout the recorder writes.
+  if ((out.at(-1)?.offset ?? start) + (out.at(-1)?.size ?? 0) !== end) return undefined;
   return out;
 }
 

@@ -3,7 +3,7 @@
  * moov or moof (tfhd, tfdt, trun), and the rewriting of one fragment: tfdt shifted, the last
  * fragment cut after the frame wanted (trun sample_count, mdat size).
  */
-import { Fmp4Error, readBoxHeader, type InitInfo } from './fmp4-boxes.js';
+import { boxSpans, Fmp4Error, type BoxSpan, type InitInfo } from './fmp4-boxes.js';
 import type { FragmentTiming } from './snapshot-args.js';
 
 /** One fragment as written to the decoder: the patched moof and mdat header, then the payload bytes copied from the file. */
@@ -34,27 +34,8 @@ export interface Layout {
   unsupported?: string;
 }
 
-interface BoxSpan {
-  type: string;
-  /** Offsets into the buffer walked: the body's start and the box's end. */
-  bodyStart: number;
-  end: number;
-}
-
-function* spans(buf: Buffer, start: number, end: number): Generator<BoxSpan> {
-  let off = start;
-  while (end - off >= 8) {
-    const h = readBoxHeader(buf.subarray(0, end), off);
-    if (!h) return;
-    const size = h.size === 0 ? end - off : h.size;
-    if (size < h.headerSize || off + size > end) throw new Fmp4Error('malformed', `box '${h.type}' overruns its parent`);
-    yield { type: h.type, bodyStart: off + h.headerSize, end: off + size };
-    off += size;
-  }
-}
-
 const find = (buf: Buffer, span: BoxSpan, type: string) => {
-  for (const s of spans(buf, span.bodyStart, span.end)) if (s.type === type) return s;
+  for (const s of boxSpans(buf, span.bodyStart, span.end)) if (s.type === type) return s;
   return undefined;
 };
 
@@ -70,10 +51,10 @@ export function moovLayout(moov: Buffer, init: InitInfo): Layout {
   // The recorder writes one video track and no edit list; with others the presentation times the
   // cold path counts from (the earliest of every track, shifted by edits) are not worth modelling.
   if (!video || video.kind !== 'video' || init.tracks.length !== 1) return { ...layout, unsupported: 'not a single video track' };
-  for (const s of spans(moov, 0, moov.length)) {
+  for (const s of boxSpans(moov, 0, moov.length)) {
     if (s.type === 'trak' && find(moov, s, 'edts')) return { ...layout, unsupported: 'edit list' };
     if (s.type !== 'mvex') continue;
-    for (const t of spans(moov, s.bodyStart, s.end)) {
+    for (const t of boxSpans(moov, s.bodyStart, s.end)) {
       if (t.type === 'trex' && t.end - t.bodyStart >= 24 && moov.readUInt32BE(t.bodyStart + 4) === layout.trackId) {
         layout.defaultSampleSize = moov.readUInt32BE(t.bodyStart + 16);
       }
@@ -104,7 +85,7 @@ const TFHD_FIELDS: ReadonlyArray<readonly [number, number]> = [[0x1, 8], [0x2, 4
 
 function trafLayouts(moof: Buffer, layout: Layout): TrafLayout[] {
   const out: TrafLayout[] = [];
-  for (const traf of spans(moof, 0, moof.length)) {
+  for (const traf of boxSpans(moof, 0, moof.length)) {
     if (traf.type !== 'traf') continue;
     const tfhd = find(moof, traf, 'tfhd');
     if (!tfhd || tfhd.end - tfhd.bodyStart < 8) throw new Fmp4Error('malformed', 'traf without tfhd');
@@ -121,7 +102,7 @@ function trafLayouts(moof: Buffer, layout: Layout): TrafLayout[] {
     let defSize = layout.defaultSampleSize;
     if (tfhdFlags & 0x10) defSize = moof.readUInt32BE(p);
     const t: TrafLayout = { trackId, tfhdFlags, truns: [] };
-    for (const s of spans(moof, traf.bodyStart, traf.end)) {
+    for (const s of boxSpans(moof, traf.bodyStart, traf.end)) {
       if (s.type === 'tfdt' && s.end - s.bodyStart >= 8) {
         const version = moof.readUInt8(s.bodyStart);
         const value = version === 1 && s.end - s.bodyStart >= 12 ? moof.readBigUInt64BE(s.bodyStart + 4) : BigInt(moof.readUInt32BE(s.bodyStart + 4));
