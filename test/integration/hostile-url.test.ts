@@ -24,12 +24,14 @@ describe('a camera URL with shell metacharacters, ../ and credentials', () => {
         body: JSON.stringify({ id: 'hostile', main_url: url, segment_seconds: 2 }),
       });
       expect(created.status).toBe(201);
-      // Read the argv while that ffmpeg lives (it exits quickly: the server answers 404).
+      // Read the argv while that ffmpeg lives. Each one lives only a moment (the server answers 404) and
+      // the next comes after a backoff of up to 2 s; on a loaded machine a /proc scan can miss several,
+      // so the window spans many attempts.
       const argv = await waitFor('recorder ffmpeg argv', async () => {
         const pid = (await ffmpegPidsFor(vigil.dataDir))[0];
         const cmdline = pid === undefined ? '' : await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
         return cmdline ? cmdline.split('\0') : undefined;
-      }, 10_000, 5);
+      }, 40_000, 5);
       expect(argv.filter((a) => a === url)).toHaveLength(1);
       expect(argv[argv.indexOf(url) - 1]).toBe('-i');
 
