@@ -19,7 +19,7 @@ import { PlaybackService } from './export/playback.service.js';
 import { MediaJobs } from './export/media-jobs.js';
 import { SnapshotService } from './export/snapshot.service.js';
 import { WarmDecoderPool } from './export/warm-decoders.js';
-import { FootageService } from './indexer/footage.service.js';
+import { FootageService } from './footage/footage.service.js';
 import { Indexer } from './indexer/indexer.service.js';
 import { reconcileCamera } from './indexer/reconcile.js';
 import { LiveHub, type LiveHubOptions } from './live/live-hub.js';
@@ -27,10 +27,10 @@ import { ffmpegVersion } from './media/ffmpeg-check.js';
 import { spawnRecorder, type RecorderLauncher } from './media/ffmpeg-process.js';
 import { buildWarmSnapshotArgs } from './media/snapshot-args.js';
 import { spawnWarmDecoder } from './media/warm-decoder.js';
-import { CameraService } from './recorder/camera.service.js';
+import { CameraService } from './cameras/camera.service.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
-import { EvidenceService } from './retention/evidence.service.js';
+import { EvidenceService } from './footage/evidence.service.js';
 import { floorBytes, RetentionService } from './retention/retention.service.js';
 import { probeDisk } from './retention/disk.js';
 import { StorageWatch } from './retention/storage-watch.js';
@@ -237,7 +237,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       log.info({ ffmpeg }, 'ffmpeg found');
       const orphans = await findOrphanRecorders(recordingsDir);
       if (orphans.length > 0) {
-        await killAndWait(orphans);
+        await killAndWait(orphans, clock);
         await events.emit({ type: 'orphan_recorders_killed', severity: 'warning', requestId: null, payload: { pids: orphans } });
       }
       await clearPids(db, clock.nowMs());

@@ -27,8 +27,8 @@ import type { Clock } from '../shared/clock.js';
 import { errorMessage, notFound, VigilError } from '../shared/errors.js';
 import { redactSecrets, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
-import { isNoSpace, NO_SPACE_REASON } from '../recorder/no-space.js';
-import { renderReplayUrl } from './replay-template.js';
+import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
+import { renderReplayUrl } from '../config/anr-replay.js';
 
 /** Starts one refill ffmpeg; tests may replace it. */
 export type RefillLauncher = (program: string, args: string[]) => Supervised;

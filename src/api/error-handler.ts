@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ErrorObject } from 'ajv';
-import { isDatabaseFull, sqliteCode } from '../db/write-errors.js';
+import { CatalogUnavailableError } from '../db/write-errors.js';
 import { VigilError, type ErrorKind } from '../shared/errors.js';
 import { describeValidation, fieldOf } from './validation.js';
 
@@ -34,21 +34,13 @@ export function registerErrorHandler(app: FastifyInstance): void {
       // `unavailable` (busy, retry later) says nothing internal; every other 5xx stays in the log.
       if (status >= 500 && err.kind !== 'unavailable') return internal(err);
       if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+      // The catalog could not take the write (its disk full, or locked past the busy timeout): nothing
+      // was changed, and the same request succeeds later. A 503 says so; a 500 would say "bug".
+      if (err instanceof CatalogUnavailableError) {
+        req.log.error({ err }, err.reason === 'full' ? 'the database disk is full' : 'the database is busy');
+        return reply.code(status).send({ error: err.kind, message: err.message, request_id: req.id });
+      }
       return reply.code(status).send({ ...err.details, error: err.kind, message: err.message, ...(err.field ? { field: err.field } : {}) });
-    }
-    // The catalog could not take the write (its disk full, or locked past the busy timeout): nothing
-    // was changed, and the same request succeeds later. A 503 says so; a 500 would say "bug".
-    if (isDatabaseFull(err) || sqliteCode(err)?.startsWith('SQLITE_BUSY')) {
-      const full = isDatabaseFull(err);
-      req.log.error({ err }, full ? 'the database disk is full' : 'the database is busy');
-      reply.header('retry-after', full ? '30' : '1');
-      return reply.code(503).send({
-        error: 'unavailable',
-        message: full
-          ? 'the database disk is full: nothing was changed; free space on the disk that holds the data folder'
-          : 'the database is busy: nothing was changed; try again',
-        request_id: req.id,
-      });
     }
     if (err.validation) {
       const first = err.validation[0] as ErrorObject | undefined;

@@ -5,7 +5,7 @@ import type { EventRow } from '../db/event.repo.js';
 import type { Gap } from '../db/gap.repo.js';
 import type { Segment } from '../db/segment.repo.js';
 import type { LiveStats } from '../live/live-hub.js';
-import type { RangeHold } from '../retention/evidence.service.js';
+import type { RangeHold } from '../footage/evidence.service.js';
 import { redactUrl } from '../shared/redact.js';
 import { toIso, toIsoOrNull } from '../shared/time.js';
 

@@ -2,38 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
-import { checkAnrSettings } from '../anr/replay-template.js';
+import { checkAnrSettings } from './anr-replay.js';
 import { errorMessage, VigilError } from '../shared/errors.js';
 import { CAMERA_DEFAULTS, type CameraCreate } from './camera.schema.js';
 import { ConfigFile } from './config.schema.js';
 import { describeSchemaError } from './schema-errors.js';
 
-export type AnrPreset = 'hikvision' | 'dahua' | 'generic';
-
-/** A camera's edge replay source (ANR): where to pull a gap's footage from its SD card. */
-export interface AnrSettings {
-  enabled: boolean;
-  /** Written-out template; wins over `preset` when both are set. */
-  replayUrlTemplate: string | null;
-  /** IANA zone of the camera's clock, for time formats in local time (dahua). */
-  timezone: string;
-  preset: AnrPreset | null;
-}
-
-export const ANR_DISABLED: AnrSettings = Object.freeze({ enabled: false, replayUrlTemplate: null, timezone: 'UTC', preset: null });
-
-export interface CameraConfig {
-  id: string;
-  name: string;
-  mainUrl: string;
-  subUrl: string | null;
-  segmentSeconds: number;
-  retentionHours: number | null;
-  storageQuotaBytes: number | null;
-  enabled: boolean;
-  /** Edge replay settings; absent means ANR is off. */
-  anr?: AnrSettings;
-}
+export { ANR_DISABLED, type AnrPreset, type AnrSettings, type CameraConfig } from '../shared/camera-settings.js';
+import { ANR_DISABLED, type CameraConfig } from '../shared/camera-settings.js';
 
 export interface RecorderConfig {
   ffmpegPath: string;

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { ANR_DISABLED, type AnrSettings, type CameraConfig } from '../config/config.js';
+import { ANR_DISABLED, type AnrSettings, type CameraConfig } from '../shared/camera-settings.js';
 import type { Db } from './connection.js';
 import type { CamerasTable } from './schema.js';
 

@@ -1,7 +1,8 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, SqliteDriver, type CompiledQuery, type DatabaseConnection, type Driver, type MigrationProvider, type QueryResult, type SqliteDialectConfig } from 'kysely';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { toCatalogError } from './write-errors.js';
 
 export type Db = Kysely<Database>;
 
@@ -42,7 +43,7 @@ export async function migrate(db: Db): Promise<void> {
  * SQLite ends a transaction by itself on some errors (SQLITE_FULL: the disk is full). Kysely then
  * sends its own ROLLBACK, which fails with "no transaction is active" and replaces the error that
  * says what happened. This driver rolls back only a transaction that is still open, so the caller
- * gets SQLITE_FULL (and the API a 503, the indexer a retry).
+ * gets the catalog-full error (and the API a 503, the indexer a retry).
  */
 class CatalogDriver extends SqliteDriver {
   constructor(
@@ -55,6 +56,31 @@ class CatalogDriver extends SqliteDriver {
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     if (!this.sqlite.inTransaction) return;
     await super.rollbackTransaction(connection);
+  }
+
+  /** Every statement's engine error leaves `db/` as a domain error (catalog full / busy): see write-errors.ts. */
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    return new DomainErrorConnection(await super.acquireConnection());
+  }
+}
+
+class DomainErrorConnection implements DatabaseConnection {
+  constructor(private readonly inner: DatabaseConnection) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    try {
+      return await this.inner.executeQuery<R>(query);
+    } catch (err) {
+      throw toCatalogError(err);
+    }
+  }
+
+  async *streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    try {
+      yield* this.inner.streamQuery<R>(query, chunkSize);
+    } catch (err) {
+      throw toCatalogError(err);
+    }
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CameraConfig } from '../config/config.js';
+import type { CameraConfig } from '../shared/camera-settings.js';
 import { upsertDeclaredCamera } from './camera.repo.js';
 import {
   bumpReconnect,

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { buildSubStreamArgs } from '../media/live-args.js';
 import type { LiveStreamLauncher, LiveStreamProcess } from '../media/live-process.js';
-import { Backoff } from '../recorder/backoff.js';
+import { Backoff } from '../shared/backoff.js';
 import type { Clock } from '../shared/clock.js';
 import { redactSecrets, redactUrl, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';

@@ -14,9 +14,10 @@ import { redactSecrets, redactUrl, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
 import { errorMessage } from '../shared/errors.js';
 import { AnchorEstimator } from './anchor.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../shared/backoff.js';
 import { reasonAndTail } from './last-error.js';
-import { isNoSpace, NO_SPACE_REASON, type RecordingsSpace } from './no-space.js';
+import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
+import type { RecordingsSpace } from './recordings-space.js';
 import { join } from 'node:path';
 
 export interface CameraRecorderDeps {

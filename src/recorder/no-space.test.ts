@@ -15,7 +15,8 @@ import { systemClock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
 import { CameraRecorder } from './camera-recorder.js';
 import { reasonAndTail } from './last-error.js';
-import { isNoSpace, NO_SPACE_REASON, type RecordingsSpace } from './no-space.js';
+import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
+import type { RecordingsSpace } from './recordings-space.js';
 
 /** What ffmpeg 5.1 printed when the storm's tmpfs filled (the segment muxer, then the live pipe). */
 const ENOSPC_STDERR = [

@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import type { Clock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
 
 /**
@@ -21,7 +22,8 @@ export async function findOrphanRecorders(recordingsDir: string): Promise<number
   return pids;
 }
 
-export async function killAndWait(pids: number[], timeoutMs = 5000): Promise<void> {
+/** SIGKILLs `pids` and waits (at most `timeoutMs` by `clock`) until none of them runs any more. */
+export async function killAndWait(pids: number[], clock: Clock, timeoutMs = 5000): Promise<void> {
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -29,8 +31,8 @@ export async function killAndWait(pids: number[], timeoutMs = 5000): Promise<voi
       /* already gone */
     }
   }
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  const deadline = clock.nowMs() + timeoutMs;
+  while (clock.nowMs() < deadline) {
     const alive = await Promise.all(pids.map(isRunning));
     if (!alive.some(Boolean)) return;
     await sleep(20);

@@ -1,8 +1,8 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { CameraCreate, CameraPatch } from '../../config/camera.schema.js';
-import type { FootageService } from '../../indexer/footage.service.js';
+import type { FootageService } from '../../footage/footage.service.js';
 import type { LiveStats } from '../../live/live-hub.js';
-import type { CameraService } from '../../recorder/camera.service.js';
+import type { CameraService } from '../../cameras/camera.service.js';
 import { canSee } from '../access.js';
 import { cameraOut, statusOut } from '../mappers.js';
 import { CameraOut, CameraStatusOut } from '../schemas/camera.schemas.js';

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { EvidenceService } from '../../retention/evidence.service.js';
+import type { EvidenceService } from '../../footage/evidence.service.js';
 import { scopedCameraIds } from '../access.js';
 import { incidentOut, rangeHoldOut, segmentOut } from '../mappers.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';

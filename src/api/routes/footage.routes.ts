@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FootageService } from '../../indexer/footage.service.js';
+import type { FootageService } from '../../footage/footage.service.js';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/time.js';
 import { scopedCameraIds } from '../access.js';

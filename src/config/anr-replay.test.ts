@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { AnrSettings } from '../config/config.js';
+import type { AnrSettings } from './config.js';
 import { VigilError } from '../shared/errors.js';
-import { checkAnrSettings, formatTime, presetTemplate, renderReplayUrl } from './replay-template.js';
+import { checkAnrSettings, formatTime, presetTemplate, renderReplayUrl } from './anr-replay.js';
 
 const T = Date.UTC(2026, 10, 25, 10, 15, 0); // 2026-11-25T10:15:00Z
 const anr = (extra: Partial<AnrSettings> = {}): AnrSettings => ({

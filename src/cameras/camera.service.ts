@@ -1,4 +1,4 @@
-import { checkAnrSettings } from '../anr/replay-template.js';
+import { checkAnrSettings } from '../config/anr-replay.js';
 import type { CameraCreate, CameraPatch } from '../config/camera.schema.js';
 import { ANR_DISABLED, cameraFromInput, type AnrSettings, type CameraConfig } from '../config/config.js';
 import type { Db } from '../db/connection.js';
@@ -16,7 +16,7 @@ import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';
 import { conflict, notFound } from '../shared/errors.js';
 import { redactUrl } from '../shared/redact.js';
-import type { RecorderManager } from './recorder-manager.js';
+import type { RecorderManager } from '../recorder/recorder-manager.js';
 
 export type { Actor };
 

@@ -1,4 +1,4 @@
-import type { AnrPreset, AnrSettings } from '../config/config.js';
+import type { AnrPreset, AnrSettings } from '../shared/camera-settings.js';
 import { invalidArgument } from '../shared/errors.js';
 
 /**
