@@ -13,6 +13,7 @@ import {
   type Capability,
 } from './capabilities.js';
 import { API_KEY_PREFIX, hashPassword, newApiKey, newToken, sha256, verifyPassword } from './secrets.js';
+import { USERNAME_PATTERN } from './names.js';
 
 /** Who is asking, once authenticated: a signed-in user or an API key. */
 export interface Principal {
@@ -26,7 +27,6 @@ export interface Principal {
   sessionSha256?: string;
 }
 
-export const USERNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$';
 export const MIN_PASSWORD_LENGTH = 10;
 /** Last-seen times are written at most this often, so authenticated reads do not all write. */
 const TOUCH_EVERY_MS = 60_000;

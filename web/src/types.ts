@@ -1,63 +1,17 @@
-/** The shapes the page reads from the API (snake_case, as the API speaks). */
-export interface Camera {
-  id: string;
-  name: string;
-  main_url: string;
-  sub_url: string | null;
-  segment_seconds: number;
-  retention_hours: number | null;
-  storage_quota_bytes: number | null;
-  enabled: boolean;
-  anr_enabled: boolean;
-  anr_replay_url_template: string | null;
-  anr_timezone: string;
-  anr_preset: string | null;
-  origin: string;
-}
+/**
+ * The shapes the page reads from the API (snake_case, as the API speaks), taken from the very TypeBox
+ * schemas the server validates and serialises its responses with: a field renamed or retyped there
+ * fails the page's type check here. Type-only imports: nothing of the server reaches the bundle.
+ */
+import type { Static } from '@sinclair/typebox';
+import type { MeOut } from '../../src/api/schemas/auth.schemas.js';
+import type { CameraOut, CameraStatusOut } from '../../src/api/schemas/camera.schemas.js';
+import type { EventOut, GapOut, SegmentOut, TimelineOut } from '../../src/api/schemas/footage.schemas.js';
 
-export interface CameraStatus {
-  camera_id: string;
-  state: string;
-  last_error: string | null;
-  bitrate_bps: number | null;
-  fps: number | null;
-  segments_written: number;
-  last_segment_at: string | null;
-  live_viewers?: number;
-}
-
-export interface Gap {
-  id: number;
-  gap_start: string;
-  gap_end: string;
-  seconds: number;
-  fill_state: string;
-}
-
-export interface Timeline {
-  spans: { start: string; end: string; segments: number }[];
-  gaps: Gap[];
-}
-
-export interface Segment {
-  id: number;
-  start: string;
-  end: string;
-  source: string;
-  evidence_locked: boolean;
-  incident_id: string | null;
-}
-
-export interface VigilEvent {
-  id: number;
-  ts: string;
-  type: string;
-  severity: string;
-  camera_id: string | null;
-  payload: Record<string, unknown>;
-}
-
-export interface Me {
-  user: { id: string | number; username: string; role: string; cameras: 'all' | string[] };
-  capabilities: string[];
-}
+export type Camera = CameraOut;
+export type CameraStatus = CameraStatusOut;
+export type Gap = Static<typeof GapOut>;
+export type Timeline = Static<typeof TimelineOut>;
+export type Segment = Static<typeof SegmentOut>;
+export type VigilEvent = Static<typeof EventOut>;
+export type Me = Static<typeof MeOut>;

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { USERNAME_PATTERN } from '../../auth/auth.service.js';
+import { USERNAME_PATTERN } from '../../auth/names.js';
 import { CAPABILITIES } from '../../auth/capabilities.js';
 import { CAMERA_ID_PATTERN } from '../../config/camera.schema.js';
 import { IsoTime, IsoTimeOut, NullableIsoTimeOut } from './common.js';
