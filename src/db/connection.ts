@@ -1,6 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, SqliteDriver, type CompiledQuery, type DatabaseConnection, type Driver, type MigrationProvider, type QueryResult, type SqliteDialectConfig } from 'kysely';
-import { migrations } from './migrations/index.js';
+import { migrationsFor } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { toCatalogError } from './write-errors.js';
 
@@ -28,7 +28,7 @@ export async function openDatabase(file: string): Promise<OpenedDb> {
   };
 }
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
+const provider: MigrationProvider = { getMigrations: async () => migrationsFor('sqlite') };
 
 export async function migrate(db: Db): Promise<void> {
   const migrator = new Migrator({ db, provider });

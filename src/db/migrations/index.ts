@@ -1,13 +1,27 @@
 import type { Migration } from 'kysely';
-import * as m0001 from './0001-initial.js';
-import * as m0002 from './0002-footage-lifecycle.js';
-import * as m0003 from './0003-anr.js';
-import * as m0004 from './0004-access.js';
+import * as m0001 from './sqlite/0001-initial.js';
+import * as m0002 from './sqlite/0002-footage-lifecycle.js';
+import * as m0003 from './sqlite/0003-anr.js';
+import * as m0004 from './sqlite/0004-access.js';
 
-/** Numbered migrations, applied in order at start-up. Never edit one that has shipped; add the next. */
-export const migrations: Record<string, Migration> = {
-  '0001-initial': m0001,
-  '0002-footage-lifecycle': m0002,
-  '0003-anr': m0003,
-  '0004-access': m0004,
+/** The catalog engines Vigil's migrations are written for. */
+export type CatalogEngine = 'sqlite';
+
+/**
+ * Numbered migrations per engine, applied in order at start-up. Never edit one that has shipped; add
+ * the next. The SQLite migrations use SQLite's own constructs (STRICT tables, AUTOINCREMENT, json_valid
+ * CHECKs); the PostgreSQL catalog starts from one baseline equal to the SQLite schema at that point and
+ * then takes every later migration from the same source (docs/design.md, "Catalog engines").
+ */
+const MIGRATIONS: Record<CatalogEngine, Record<string, Migration>> = {
+  sqlite: {
+    '0001-initial': m0001,
+    '0002-footage-lifecycle': m0002,
+    '0003-anr': m0003,
+    '0004-access': m0004,
+  },
 };
+
+export function migrationsFor(engine: CatalogEngine): Record<string, Migration> {
+  return MIGRATIONS[engine];
+}
