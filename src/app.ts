@@ -133,6 +133,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     size: config.media.warmDecoders,
     spawn: () => spawnWarmDecoder(config.recorder.ffmpegPath, buildWarmSnapshotArgs()),
     log: log.child({ component: 'export' }),
+    clock,
   });
   const snapshots = new SnapshotService({ ...exportDeps, warm: warmDecoders });
   const playback = new PlaybackService({

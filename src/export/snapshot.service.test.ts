@@ -16,6 +16,7 @@ import { MediaJobs } from './media-jobs.js';
 import { SnapshotService } from './snapshot.service.js';
 import { zombieChildren } from '../../test/support/harness.js';
 import { WarmDecoderPool } from './warm-decoders.js';
+import { systemClock } from '../shared/clock.js';
 
 /** The service with real ffmpeg, real SQLite and a real segment file: the warm path against the cold one. */
 const run = promisify(execFile);
@@ -36,6 +37,7 @@ function service(opts: { warm?: number; onFeed?: (proc: WarmDecoderProcess) => v
   const pool = new WarmDecoderPool({
     size: opts.warm ?? 0,
     log,
+    clock: systemClock,
     spawn: () => {
       const real = spawnWarmDecoder('ffmpeg', opts.args ?? buildWarmSnapshotArgs());
       spawned.push(real);

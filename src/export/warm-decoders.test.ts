@@ -6,6 +6,7 @@ import { spawnWarmDecoder, type WarmDecoderProcess } from '../media/warm-decoder
 import { sleep } from '../shared/sleep.js';
 import { zombieChildren } from '../../test/support/harness.js';
 import { WarmDecoderPool } from './warm-decoders.js';
+import { systemClock } from '../shared/clock.js';
 
 /** The pool with real ffmpeg processes idle on stdin (the argv the snapshot service uses). */
 
@@ -30,6 +31,7 @@ function pool(size: number, program = 'ffmpeg', backoffInitialMs = 200) {
   const p = new WarmDecoderPool({
     size,
     log: pino({ level: 'silent' }),
+    clock: systemClock,
     backoffInitialMs,
     backoffMaxMs: 10_000,
     spawn: () => {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { WarmDecoderProcess } from '../media/warm-decoder.js';
+import type { Clock } from '../shared/clock.js';
 
 export interface WarmDecoderPoolOptions {
   /** Decoders kept idle (config `media.warm_decoders`); 0 disables the pool. */
@@ -7,7 +8,7 @@ export interface WarmDecoderPoolOptions {
   /** Starts one decoder (request-independent argv). */
   spawn: () => WarmDecoderProcess;
   log: Logger;
-  now?: () => number;
+  clock: Clock;
   /** Delay before replacing a decoder that died while idle: doubles from the first to the last. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -23,7 +24,6 @@ export interface WarmDecoderPoolOptions {
  */
 export class WarmDecoderPool {
   private readonly idle = new Set<WarmDecoderProcess>();
-  private readonly now: () => number;
   private readonly initialMs: number;
   private readonly maxMs: number;
   private readonly healthyMs: number;
@@ -33,7 +33,6 @@ export class WarmDecoderPool {
 
   constructor(private readonly o: WarmDecoderPoolOptions) {
     if (!Number.isInteger(o.size) || o.size < 0) throw new Error(`warm decoder count must be a non-negative integer, got ${o.size}`);
-    this.now = o.now ?? Date.now;
     this.initialMs = o.backoffInitialMs ?? 500;
     this.maxMs = o.backoffMaxMs ?? 60_000;
     this.healthyMs = o.healthyMs ?? 60_000;
@@ -74,13 +73,13 @@ export class WarmDecoderPool {
   }
 
   private spawnOne(): void {
-    const bornMs = this.now();
+    const bornMs = this.o.clock.nowMs();
     const proc = this.o.spawn();
     this.idle.add(proc);
     void proc.exited.then((exit) => {
       // Taken decoders exit when their request is done; only a death while idle is a failure.
       if (!this.idle.delete(proc) || !this.running) return;
-      if (this.now() - bornMs >= this.healthyMs) this.nextDelayMs = this.initialMs;
+      if (this.o.clock.nowMs() - bornMs >= this.healthyMs) this.nextDelayMs = this.initialMs;
       const delayMs = this.nextDelayMs;
       this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.maxMs);
       this.o.log.warn({ code: exit.code, signal: exit.signal, stderr: exit.stderrTail, retryInMs: delayMs }, 'idle snapshot decoder exited; replacing it');
