@@ -1,0 +1,52 @@
+import { afterEach } from 'vitest';
+import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { sleep } from '../../src/shared/sleep.js';
+import { removeDir, startVigil, waitFor, type TestVigil } from './harness.js';
+
+/** A gap row as the API returns it. */
+export type GapJson = { id: number; fill_state: string; fill_attempts: number; last_error: string | null; next_attempt_at: string | null; seconds: number };
+
+/**
+ * A live camera whose edge storage keeps footage: record, take the camera away for `outageMs`,
+ * bring it back (same port, same edge) with `edgeSinceMs`, and wait until the gap is recorded.
+ */
+export async function outage(opts: { outageMs: number; anr?: Record<string, number>; edgeSinceAfterOutage?: boolean; stalled?: boolean }) {
+  const since = Date.now() - 60_000;
+  let server = await RtspServer.start({ mounts: [{ name: 'cam1', edge: { sinceMs: since } }] });
+  const port = server.port;
+  const vigil = await startVigil({
+    cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2, anr_enabled: true, anr_preset: 'hikvision' }],
+    anr: { settle_seconds: 0, scan_interval_seconds: 1, ...opts.anr },
+  });
+  const gaps = async () => ((await (await vigil.api('/cameras/cam1/gaps')).json()) as { gaps: GapJson[] }).gaps;
+  const status = async () => (await (await vigil.api('/cameras/cam1/status')).json()) as { segments_written: number };
+  await waitFor('3 segments', async () => (await status()).segments_written >= 3, 30_000);
+  await server.kill();
+  await sleep(opts.outageMs);
+  server = await RtspServer.start({
+    port,
+    mounts: [{ name: 'cam1', edge: { sinceMs: opts.edgeSinceAfterOutage ? Date.now() : since } }],
+  });
+  if (opts.stalled) await server.stallReplays(true);
+  const gap = await waitFor('the gap', async () => (await gaps())[0], 40_000);
+  return { server, vigil, gaps, gap };
+}
+
+/**
+ * Registers (in the calling test file) an afterEach that stops each Vigil and fake camera handed to the
+ * returned `own`, and removes its data dir.
+ */
+export function ownAfterEach(): (server: () => RtspServer, vigil: TestVigil) => void {
+  let cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+  return (server, vigil) => {
+    cleanup.push(async () => {
+      await vigil.app.stop();
+      await server().stop();
+      await removeDir(vigil.dataDir);
+    });
+  };
+}
