@@ -6,21 +6,21 @@ import type { Gap } from '../db/gap.repo.js';
 import type { Segment } from '../db/segment.repo.js';
 import type { LiveStats } from '../live/live-hub.js';
 import type { RangeHold } from '../footage/evidence.service.js';
-import { redactUrl } from '../shared/redact.js';
+import { maskUrl, redactUrl } from '../shared/redact.js';
 import { toIso, toIsoOrNull } from '../shared/time.js';
 
 /** Rows → JSON: snake_case, ISO-8601 times, credentials masked. */
 export const cameraOut = (c: CameraRow) => ({
   id: c.id,
   name: c.name,
-  main_url: redactUrl(c.mainUrl),
-  sub_url: c.subUrl === null ? null : redactUrl(c.subUrl),
+  main_url: maskUrl(c.mainUrl),
+  sub_url: c.subUrl === null ? null : maskUrl(c.subUrl),
   segment_seconds: c.segmentSeconds,
   retention_hours: c.retentionHours,
   storage_quota_bytes: c.storageQuotaBytes,
   enabled: c.enabled,
   anr_enabled: c.anr.enabled,
-  anr_replay_url_template: c.anr.replayUrlTemplate === null ? null : redactUrl(c.anr.replayUrlTemplate),
+  anr_replay_url_template: c.anr.replayUrlTemplate === null ? null : maskUrl(c.anr.replayUrlTemplate),
   anr_timezone: c.anr.timezone,
   anr_preset: c.anr.preset,
   origin: c.origin,

@@ -15,7 +15,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';
 import { conflict, notFound } from '../shared/errors.js';
-import { redactUrl } from '../shared/redact.js';
+import { maskUrl } from '../shared/redact.js';
 import type { RecorderManager } from '../recorder/recorder-manager.js';
 
 export type { Actor };
@@ -46,7 +46,7 @@ export class CameraService {
       type: 'camera_created',
       cameraId: cam.id,
       requestId: actor.requestId,
-      payload: { main_url: redactUrl(cam.mainUrl), enabled: cam.enabled, revived: taken.deleted },
+      payload: { main_url: maskUrl(cam.mainUrl), enabled: cam.enabled, revived: taken.deleted },
     });
     await this.syncRecorders();
     return cam;

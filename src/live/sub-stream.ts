@@ -8,7 +8,7 @@ import { buildSubStreamArgs } from '../media/live-args.js';
 import type { LiveStreamLauncher, LiveStreamProcess } from '../media/live-process.js';
 import { Backoff } from '../shared/backoff.js';
 import type { Clock } from '../shared/clock.js';
-import { redactSecrets, redactUrl, urlSecrets } from '../shared/redact.js';
+import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
 import type { LiveChannel } from './live-channel.js';
 
@@ -111,7 +111,7 @@ export class SubStream {
       const args = buildSubStreamArgs({ url, socketTimeoutSeconds: this.d.rtspTimeoutSeconds });
       const proc = this.d.launcher(this.d.ffmpegPath, args, (chunk) => this.channel.push(run, chunk));
       this.proc = proc;
-      log.info({ pid: proc.pid, url: redactUrl(url) }, 'sub-stream started');
+      log.info({ pid: proc.pid, url: maskUrl(url) }, 'sub-stream started');
       if (signal.aborted) void proc.kill();
       const exit = await proc.exited;
       this.proc = undefined;

@@ -10,7 +10,7 @@ import { reconcileCamera } from '../indexer/reconcile.js';
 import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
 import { buildRecorderArgs, OPEN_SEGMENT_NAME_PATTERN, segmentFileName, type SegmentListEntry } from '../media/recorder-args.js';
 import type { Clock } from '../shared/clock.js';
-import { redactSecrets, redactUrl, urlSecrets } from '../shared/redact.js';
+import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
 import { errorMessage } from '../shared/errors.js';
 import { AnchorEstimator } from './anchor.js';
@@ -208,7 +208,7 @@ export class CameraRecorder {
     // stop() may have run while this process was being started: it must not outlive the recorder.
     if (this.abort.signal.aborted) void proc.stop(config.stopTimeoutMs);
     if (proc.pid > 0) await setRunning(db, cam.id, 'connecting', proc.pid, clock.nowMs());
-    this.log.info({ pid: proc.pid, url: redactUrl(cam.mainUrl) }, 'recorder started');
+    this.log.info({ pid: proc.pid, url: maskUrl(cam.mainUrl) }, 'recorder started');
 
     // Stall watch: alive but no new segment for max(3 × segment, floor) → kill and restart.
     const stallMs = Math.max(3 * cam.segmentSeconds, config.stallFloorSeconds) * 1000;

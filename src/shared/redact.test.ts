@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactSecrets, redactUrl, urlSecrets } from './redact.js';
+import { maskUrl, redactDeep, redactSecrets, redactUrl, urlSecrets } from './redact.js';
 
 describe('redactUrl', () => {
   it('hides the password and keeps user, host and path', () => {
@@ -89,3 +89,55 @@ describe('redaction of passwords ffmpeg accepts unencoded', () => {
     expect(() => JSON.parse(redactUrl(json)) as unknown).not.toThrow();
   });
 });
+
+describe('a corpus of camera URLs: the password appears nowhere', () => {
+  // [url, password, what a masked URL shows]. Shapes ffmpeg accepts, and shapes operators type.
+  const CORPUS: Array<[string, string, string]> = [
+    ['rtsp://admin:s3cret@10.0.0.5/live', 's3cret', 'rtsp://admin:***@10.0.0.5/live'],
+    ['rtsp://ops@example.com:S3cret@cam.local/live', 'S3cret', 'rtsp://ops@example.com:***@cam.local/live'],
+    ['rtsp://admin:pa"ss@cam.local/live', 'pa"ss', 'rtsp://admin:***@cam.local/live'],
+    ['rtsp://admin:pa/ss@cam.local/live', 'pa/ss', 'rtsp://admin:***@cam.local/live'],
+    ['rtsp://admin:pa"/ss@cam.local:8554/live', 'pa"/ss', 'rtsp://admin:***@cam.local:8554/live'],
+    ["rtsp://admin:it's@cam.local/live", "it's", 'rtsp://admin:***@cam.local/live'],
+    ['rtsp://admin:p@ss@cam.local/live', 'p@ss', 'rtsp://admin:***@cam.local/live'],
+    ['rtsp://admin:pa:ss@cam.local/live', 'pa:ss', 'rtsp://admin:***@cam.local/live'],
+    ['rtsp://admin:pa#ss?x@cam.local/live', 'pa#ss?x', 'rtsp://admin:***@cam.local/live'],
+    ['rtsp://admin:p%2Fs%22s@cam.local/live', 'p%2Fs%22s', 'rtsp://admin:***@cam.local/live'],
+    ['rtsps://u:Secret1@[fd00::5]:322/Streaming/Channels/101?transport=tcp', 'Secret1', 'rtsps://u:***@[fd00::5]:322/Streaming/Channels/101?transport=tcp'],
+    ['rtsp://:onlypass@cam.local/live', 'onlypass', 'rtsp://***@cam.local/live'],
+    ['rtsp://first.last@corp.example:W0rd,",}@cam/live', 'W0rd,",}', 'rtsp://first.last@corp.example:***@cam/live'],
+  ];
+
+  it.each(CORPUS)('%s', (url, password, shown) => {
+    expect(maskUrl(url)).toBe(shown);
+    expect(urlSecrets(url)).toContain(password);
+    const places = [maskUrl(url), redactSecrets(`ffmpeg said ${decodeURIComponentSafe(password)} and ${url}`, urlSecrets(url))];
+    // Free text with no known secret: a URL ends at a quote that closes a JSON string, so only a
+    // password that holds such a quote (`",` `":` `"}` `"]`) needs the known-secret path above.
+    if (!/"[,:}\]]/.test(password)) {
+      places.push(
+        redactUrl(url),
+        redactUrl(`[rtsp @ 0x5] method DESCRIBE failed: 401 Unauthorized '${url}'`),
+        redactUrl(`Error opening input ${url}: Connection refused`),
+        JSON.stringify(redactDeep({ main_url: url, nested: [{ text: `open ${url} failed` }] })),
+      );
+    }
+    for (const text of places) expect(text).not.toContain(password);
+  });
+
+  it('leaves URLs without credentials, and @ in a path or query, as they are', () => {
+    for (const url of ['rtsp://cam.local/live@main', 'rtsp://cam.local/x?user=a@b', 'rtsp://10.0.0.5:554/Streaming/Channels/101']) {
+      expect(maskUrl(url)).toBe(url);
+      expect(redactUrl(`open ${url}`)).toBe(`open ${url}`);
+      expect(urlSecrets(url)).toEqual([]);
+    }
+  });
+});
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -2,14 +2,67 @@
  * Credentials inside camera URLs are never printed: API output, logs and events show
  * `rtsp://user:***@host/…`. Works on whole strings (ffmpeg stderr quotes the URL it opened).
  */
-// The password runs to the last @ of the authority (ffmpeg accepts an unencoded @ in it); no part
-// crosses whitespace, a slash or a quote, so a match never spans two JSON strings.
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/@:"]*)(?::[^\s/"]*)?@/gi;
+const SCHEME = /\b[a-z][a-z0-9+.-]*:\/\//gi;
 
+/**
+ * Where the userinfo of a URL ends, given `rest`, the URL after `scheme://`: the index of its last
+ * `@` (ffmpeg splits user:password from host at the last @ of the authority, so a user name or a
+ * password may hold an unencoded @), or -1 when there is none. An @ that only a path or query holds
+ * (`rtsp://h/live@main`) is not one: userinfo has its first `:` before any `/ ? #`, or none of them.
+ */
+function userinfoEnd(rest: string): number {
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return -1;
+  const info = rest.slice(0, at);
+  const colon = info.indexOf(':');
+  const delimiter = info.search(/[/?#]/);
+  return delimiter < 0 || (colon >= 0 && colon < delimiter) ? at : -1;
+}
+
+/** `user:***` for userinfo `user:password` (the password runs from the first `:`), `***` without a user. */
+function maskedUserinfo(info: string): string {
+  const colon = info.indexOf(':');
+  const user = colon < 0 ? info : info.slice(0, colon);
+  return user ? `${user}:***` : '***';
+}
+
+/**
+ * One URL (a camera's configured URL): its password masked, `rtsp://user:***@host/…`, whatever the
+ * password or the user name holds (@, :, /, quotes…).
+ */
+export function maskUrl(url: string): string {
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  if (!m) return url;
+  const rest = url.slice(m[0].length);
+  const at = userinfoEnd(rest);
+  return at < 0 ? url : `${m[0]}${maskedUserinfo(rest.slice(0, at))}${rest.slice(at)}`;
+}
+
+/**
+ * Every URL inside a text (ffmpeg's stderr, an error message) with its password masked. A URL runs to
+ * whitespace, to the next URL, or to a quote that closes a JSON string (`"` before `,` `:` `}` `]` or
+ * the end), so a match never spans two JSON strings while a password may still hold a quote.
+ */
 export function redactUrl(text: string): string {
-  return text.replace(URL_USERINFO, (_m, scheme: string, user: string) =>
-    user ? `${scheme}${user}:***@` : `${scheme}***@`,
-  );
+  let out = '';
+  let copied = 0;
+  for (const m of text.matchAll(SCHEME)) {
+    const start = (m.index ?? 0) + m[0].length;
+    if (start <= copied) continue;
+    const rest = text.slice(start, start + urlLength(text, start));
+    const at = userinfoEnd(rest);
+    if (at < 0) continue;
+    out += text.slice(copied, start) + maskedUserinfo(rest.slice(0, at));
+    copied = start + at;
+  }
+  return out + text.slice(copied);
+}
+
+/** How far the URL whose authority starts at `start` runs in `text` (see `redactUrl`). */
+function urlLength(text: string, start: number): number {
+  const tail = text.slice(start);
+  const end = tail.search(/\s|[a-z][a-z0-9+.-]*:\/\/|"(?=[,:}\]]|$)/i);
+  return end < 0 ? tail.length : end;
 }
 
 /** Redacts a known secret wherever it appears verbatim (ffmpeg may echo it URL-decoded). */
@@ -21,9 +74,14 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
 
 /** The password (decoded and raw) of a URL, for `redactSecrets`. */
 export function urlSecrets(url: string): string[] {
-  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/@:]*:([^/]*)@/i.exec(url);
-  if (!m?.[1]) return [];
-  const raw = m[1];
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  if (!m) return [];
+  const rest = url.slice(m[0].length);
+  const at = userinfoEnd(rest);
+  const info = at < 0 ? '' : rest.slice(0, at);
+  const colon = info.indexOf(':');
+  const raw = colon < 0 ? '' : info.slice(colon + 1);
+  if (!raw) return [];
   let decoded = raw;
   try {
     decoded = decodeURIComponent(raw);
