@@ -108,12 +108,17 @@ export async function bumpReconnect(db: Db, cameraId: string, state: CameraState
 }
 
 /** A new segment was indexed: count it, remember when and at what bitrate. */
+/**
+ * A segment was indexed: `segments_written` moves forward by one, `last_segment_at` to the segment's
+ * end unless a later one is already there (an edge refill lands in the past, invariant 7's spirit:
+ * it never moves back). `measured` (the live bitrate and fps) is given for live footage only: an
+ * edge-refilled segment says nothing about what the camera sends now.
+ */
 export async function recordSegmentIndexed(
   db: Db,
   cameraId: string,
   segmentEndMs: number,
-  bitrateBps: number | null,
-  fps: number | null,
+  measured: { bitrateBps: number | null; fps: number | null } | undefined,
   nowMs: number,
 ): Promise<void> {
   await db
@@ -123,16 +128,20 @@ export async function recordSegmentIndexed(
       state: 'recording',
       segments_written: 1,
       last_segment_at_ms: segmentEndMs,
-      bitrate_bps: bitrateBps,
-      fps,
+      bitrate_bps: measured?.bitrateBps ?? null,
+      fps: measured?.fps ?? null,
       updated_at_ms: nowMs,
     })
     .onConflict((oc) =>
       oc.column('camera_id').doUpdateSet((eb) => ({
         segments_written: eb('camera_status.segments_written', '+', 1),
-        last_segment_at_ms: segmentEndMs,
-        bitrate_bps: bitrateBps,
-        fps,
+        last_segment_at_ms: eb
+          .case()
+          .when(eb.or([eb('camera_status.last_segment_at_ms', 'is', null), eb('camera_status.last_segment_at_ms', '<', segmentEndMs)]))
+          .then(segmentEndMs)
+          .else(eb.ref('camera_status.last_segment_at_ms'))
+          .end(),
+        ...(measured ? { bitrate_bps: measured.bitrateBps, fps: measured.fps } : {}),
         updated_at_ms: nowMs,
       })),
     )

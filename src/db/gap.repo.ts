@@ -51,6 +51,37 @@ export async function upsertRecordingGap(
   return row && toGap(row);
 }
 
+/**
+ * Footage [startMs, endMs) landed inside gaps recorded before it (indexed out of order): each such gap
+ * still waiting for a refill (pending or failed) keeps its row for the part before the footage and
+ * gets a new row for the part after it, each only if still longer than 3 s. A gap being filled, or
+ * already filled, is the refill's to describe and stays as it is.
+ */
+export async function reviseGapsAround(db: Db, cameraId: string, startMs: number, endMs: number): Promise<void> {
+  const hit = await db
+    .selectFrom('recording_gaps')
+    .selectAll()
+    .where('camera_id', '=', cameraId)
+    .where('gap_start_ms', '<', endMs)
+    .where('gap_end_ms', '>', startMs)
+    .where('fill_state', 'in', ['pending', 'failed'])
+    .execute();
+  for (const g of hit) {
+    if (startMs - g.gap_start_ms > 3000) {
+      await db.updateTable('recording_gaps').set({ gap_end_ms: startMs }).where('id', '=', g.id).execute();
+    } else {
+      await db.deleteFrom('recording_gaps').where('id', '=', g.id).execute();
+    }
+    if (g.gap_end_ms - endMs > 3000) {
+      await db
+        .insertInto('recording_gaps')
+        .values({ camera_id: cameraId, gap_start_ms: endMs, gap_end_ms: g.gap_end_ms, last_error: null, detected_at_ms: g.detected_at_ms })
+        .onConflict((oc) => oc.columns(['camera_id', 'gap_start_ms']).doNothing())
+        .execute();
+    }
+  }
+}
+
 export async function listGaps(db: Db, cameraId: string, fromMs?: number, toMs?: number): Promise<Gap[]> {
   let q = db.selectFrom('recording_gaps').selectAll().where('camera_id', '=', cameraId);
   if (fromMs !== undefined) q = q.where('gap_end_ms', '>', fromMs);

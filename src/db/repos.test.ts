@@ -82,7 +82,7 @@ describe('camera-status repository', () => {
     await setState(db, 'front', 'connecting', null, T0);
     expect((await status()).state).toBe('connecting');
     for (let i = 0; i < 3; i++) await bumpReconnect(db, 'front', 'offline', 'connection refused', T0 + i);
-    for (let i = 0; i < 2; i++) await recordSegmentIndexed(db, 'front', T0 + 10_000 * (i + 1), 800_000, 25, T0 + i);
+    for (let i = 0; i < 2; i++) await recordSegmentIndexed(db, 'front', T0 + 10_000 * (i + 1), { bitrateBps: 800_000, fps: 25 }, T0 + i);
     const before = counters(await status());
     expect(before).toEqual({ reconnectCount: 3, segmentsWritten: 2 });
     const states: CameraState[] = ['connecting', 'recording', 'offline', 'error', 'disabled', 'recording'];
@@ -104,7 +104,7 @@ describe('camera-status repository', () => {
 
   it('setRunning sets pid and last_started_at without touching the counters', async () => {
     await bumpReconnect(db, 'front', 'offline', 'x', T0);
-    await recordSegmentIndexed(db, 'front', T0, 1000, null, T0);
+    await recordSegmentIndexed(db, 'front', T0, { bitrateBps: 1000, fps: null }, T0);
     await setRunning(db, 'front', 'connecting', 4242, T0 + 5_000);
     const s = await status();
     expect(s.pid).toBe(4242);
@@ -155,8 +155,8 @@ describe('camera-status repository', () => {
   });
 
   it('recordSegmentIndexed increments segments_written and sets bitrate, fps and last segment time', async () => {
-    await recordSegmentIndexed(db, 'front', T0 + 10_000, 2_000_000, 25, T0 + 10_001);
-    await recordSegmentIndexed(db, 'front', T0 + 20_000, 3_000_000, 30, T0 + 20_001);
+    await recordSegmentIndexed(db, 'front', T0 + 10_000, { bitrateBps: 2_000_000, fps: 25 }, T0 + 10_001);
+    await recordSegmentIndexed(db, 'front', T0 + 20_000, { bitrateBps: 3_000_000, fps: 30 }, T0 + 20_001);
     const s = await status();
     expect(s.segmentsWritten).toBe(2);
     expect(s.bitrateBps).toBe(3_000_000);
@@ -169,7 +169,7 @@ describe('camera-status repository', () => {
     const ops: Array<(i: number) => Promise<void>> = [
       (i) => setState(db, 'front', 'connecting', null, T0 + i),
       (i) => setRunning(db, 'front', 'recording', 100 + i, T0 + i),
-      (i) => recordSegmentIndexed(db, 'front', T0 + i, 1000, 25, T0 + i),
+      (i) => recordSegmentIndexed(db, 'front', T0 + i, { bitrateBps: 1000, fps: 25 }, T0 + i),
       (i) => bumpReconnect(db, 'front', 'offline', 'lost', T0 + i),
       (i) => setState(db, 'front', 'disabled', undefined, T0 + i),
     ];
@@ -289,6 +289,77 @@ describe('segment repository: indexSegment', () => {
     const r = await indexSegment(db, seg(T0 + 5_000, T0 + 15_000, { cameraId: 'back', path: 'recordings/back/a.mp4' }), T0);
     expect(r.clampedMs).toBe(0);
     expect(r.segment?.startMs).toBe(T0 + 5_000);
+  });
+});
+
+describe('segment repository: footage indexed out of order', () => {
+  const S = 1000;
+  const gapEvent = (g: { id: number; gapStartMs: number; gapEndMs: number }): NewEvent => ({
+    tsMs: T0,
+    type: 'recording_gap',
+    severity: 'warning',
+    cameraId: 'front',
+    payload: { gap_id: g.id, seconds: (g.gapEndMs - g.gapStartMs) / 1000 },
+    requestId: null,
+  });
+  const gapRows = async () => (await listGaps(db, 'front')).map((g) => [(g.gapStartMs - T0) / S, (g.gapEndMs - T0) / S]);
+
+  it('a live segment landing inside an earlier gap splits it: 0-10, 60-70, then 30-40 leaves [10,30] and [40,60]', async () => {
+    await indexSegment(db, seg(T0, T0 + 10 * S), T0);
+    await indexSegment(db, seg(T0 + 60 * S, T0 + 70 * S), T0);
+    expect(await gapRows()).toEqual([[10, 60]]);
+    await indexSegment(db, seg(T0 + 30 * S, T0 + 40 * S), T0);
+    expect(await gapRows()).toEqual([
+      [10, 30],
+      [40, 60],
+    ]);
+    // A hole that shrinks to 3 s or less is no gap any more.
+    await indexSegment(db, seg(T0 + 12 * S, T0 + 28 * S), T0);
+    expect(await gapRows()).toEqual([[40, 60]]);
+  });
+
+  it('an edge-refilled segment leaves the gap it fills to the refill, and a gap being filled is not split', async () => {
+    await indexSegment(db, seg(T0, T0 + 10 * S), T0);
+    await indexSegment(db, seg(T0 + 60 * S, T0 + 70 * S), T0);
+    await indexSegment(db, seg(T0 + 20 * S, T0 + 30 * S, { source: 'edge' }), T0);
+    expect(await gapRows()).toEqual([[10, 60]]);
+    await indexSegment(db, seg(T0 + 100 * S, T0 + 110 * S), T0);
+    await indexSegment(db, seg(T0 + 160 * S, T0 + 170 * S), T0);
+    await db.updateTable('recording_gaps').set({ fill_state: 'filling' }).where('gap_start_ms', '=', T0 + 110 * S).execute();
+    await indexSegment(db, seg(T0 + 130 * S, T0 + 140 * S), T0);
+    expect(await gapRows()).toEqual([
+      [10, 60],
+      [70, 100],
+      [110, 160],
+    ]);
+  });
+
+  it('the recording_gap event is stored in the same transaction as its gap: once, and never without it', async () => {
+    await indexSegment(db, seg(T0, T0 + 10 * S), T0, gapEvent);
+    const r = await indexSegment(db, seg(T0 + 60 * S, T0 + 70 * S), T0, gapEvent);
+    expect(r.gap).toBeDefined();
+    expect(r.gapEvent).toMatchObject({ type: 'recording_gap', payload: { gap_id: r.gap?.id, seconds: 50 } });
+    const stored = await listEvents(db, { type: 'recording_gap', limit: 10 });
+    expect(stored.map((e) => e.id)).toEqual([r.gapEvent?.id]);
+    // The same hole seen again (a re-scan) records no second gap and no second event.
+    const again = await indexSegment(db, seg(T0 + 60 * S, T0 + 70 * S), T0, gapEvent);
+    expect(again.gapEvent).toBeUndefined();
+    expect(await listEvents(db, { type: 'recording_gap', limit: 10 })).toHaveLength(1);
+    // A row whose transaction fails takes its gap and its event with it.
+    await expect(indexSegment(db, { ...seg(T0 + 100 * S, T0 + 110 * S), path: r.segment!.path }, T0, gapEvent)).rejects.toThrow();
+    expect(await gapRows()).toEqual([[10, 60]]);
+    expect(await listEvents(db, { type: 'recording_gap', limit: 10 })).toHaveLength(1);
+  });
+
+  it('an edge-refilled segment never moves last_segment_at back, nor replaces the live bitrate and fps', async () => {
+    await indexSegment(db, seg(T0 + 60 * S, T0 + 70 * S, { fps: 25, sizeBytes: 2_500_000 }), T0);
+    const live = await status();
+    await indexSegment(db, seg(T0 + 20 * S, T0 + 30 * S, { source: 'edge', fps: 12, sizeBytes: 100 }), T0);
+    const after = await status();
+    expect(after.lastSegmentAtMs).toBe(T0 + 70 * S);
+    expect(after.bitrateBps).toBe(live.bitrateBps);
+    expect(after.fps).toBe(25);
+    expect(after.segmentsWritten).toBe(live.segmentsWritten + 1);
   });
 });
 

@@ -1,7 +1,8 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from './connection.js';
 import { recordSegmentIndexed } from './camera-status.repo.js';
-import { upsertRecordingGap, type Gap } from './gap.repo.js';
+import { logEvent, type EventRow, type NewEvent } from './event.repo.js';
+import { reviseGapsAround, upsertRecordingGap, type Gap } from './gap.repo.js';
 import { isTransientWriteError } from './write-errors.js';
 import type { SegmentSource, SegmentsTable } from './schema.js';
 
@@ -66,6 +67,8 @@ export interface IndexResult {
   clampedMs: number;
   /** The hole before this segment, when one > 3 s was recorded for the first time. */
   gap: Gap | undefined;
+  /** The `recording_gap` event stored with that gap, in the same transaction (exactly once). */
+  gapEvent?: EventRow;
   /** Why recording the gap failed (best-effort: the segment is indexed all the same). */
   gapError?: unknown;
 }
@@ -73,10 +76,13 @@ export interface IndexResult {
 /**
  * Indexes one closed segment file, in one transaction: clamp it between the camera's neighbouring
  * segments so it never overlaps them (invariant 4), insert the row, bump the camera's counters, and
- * record the hole before it when longer than 3 s (once per camera and gap start). Recording the gap
- * is best-effort, as the contract says: it runs under a savepoint, so its failure never loses the row.
+ * record the hole before it when longer than 3 s (once per camera and gap start), with its event
+ * (`gapEvent` builds it) in the same transaction, so the event exists exactly when the gap does. A
+ * live segment that lands inside a gap recorded earlier (indexed out of order) splits that gap.
+ * Recording the gap is best-effort, as the contract says: it runs under a savepoint, so its failure
+ * never loses the row.
  */
-export async function indexSegment(db: Db, s: NewSegment, nowMs: number): Promise<IndexResult> {
+export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEvent?: (gap: Gap) => NewEvent): Promise<IndexResult> {
   return db.transaction().execute(async (trx) => {
     const prev = await trx
       .selectFrom('segments')
@@ -117,24 +123,35 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number): Promis
       .returningAll()
       .executeTakeFirstOrThrow();
     const bitrate = durationMs > 0 ? Math.round((s.sizeBytes * 8 * 1000) / durationMs) : null;
-    await recordSegmentIndexed(trx, s.cameraId, endMs, bitrate, s.fps, nowMs);
+    // An edge refill lands in the past: it says nothing of the bitrate and fps the camera sends now.
+    await recordSegmentIndexed(trx, s.cameraId, endMs, s.source === 'edge' ? undefined : { bitrateBps: bitrate, fps: s.fps }, nowMs);
     let gap: Gap | undefined;
+    let event: EventRow | undefined;
     let gapError: unknown;
-    if (prevEnd !== undefined && startMs - prevEnd > 3000) {
+    const newGap = prevEnd !== undefined && startMs - prevEnd > 3000;
+    // Edge segments fill a gap the refill owns (its state, attempts and result); only other footage revises gaps.
+    if (newGap || s.source !== 'edge') {
       await sql`SAVEPOINT record_gap`.execute(trx);
       try {
-        gap = await upsertRecordingGap(trx, s.cameraId, prevEnd, startMs, nowMs);
+        if (s.source !== 'edge') await reviseGapsAround(trx, s.cameraId, startMs, endMs);
+        if (newGap) gap = await upsertRecordingGap(trx, s.cameraId, prevEnd, startMs, nowMs);
+        if (gap && gapEvent) {
+          const e = gapEvent(gap);
+          event = { ...e, id: await logEvent(trx, e) };
+        }
         await sql`RELEASE record_gap`.execute(trx);
       } catch (err) {
         // The disk full (or the like): SQLite may have ended the whole transaction, row included.
         // The row must then fail with it, to be retried, never be half-written.
         if (isTransientWriteError(err)) throw err;
+        gap = undefined;
+        event = undefined;
         gapError = err;
         await sql`ROLLBACK TO record_gap`.execute(trx);
         await sql`RELEASE record_gap`.execute(trx);
       }
     }
-    return { segment: toSegment(row), clampedMs: startMs - s.startMs + (s.endMs - endMs), gap, ...(gapError ? { gapError } : {}) };
+    return { segment: toSegment(row), clampedMs: startMs - s.startMs + (s.endMs - endMs), gap, ...(event ? { gapEvent: event } : {}), ...(gapError ? { gapError } : {}) };
   });
 }
 

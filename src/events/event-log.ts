@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
-import { logEvent, type NewEvent } from '../db/event.repo.js';
+import { logEvent, type EventRow, type NewEvent } from '../db/event.repo.js';
 import type { Severity } from '../db/schema.js';
 import type { Clock } from '../shared/clock.js';
 import { redactDeep } from '../shared/redact.js';
@@ -31,24 +31,41 @@ export class EventLog {
 
   /** Never throws: losing an event must not break the work that emitted it. */
   async emit(e: EmitEvent): Promise<void> {
-    // Payloads are built from redacted strings already; this is the last line of defence.
-    const payload = redactDeep(e.payload ?? {});
-    const event: NewEvent = {
-      tsMs: this.clock.nowMs(),
-      type: e.type,
-      severity: e.severity ?? 'info',
-      cameraId: e.cameraId ?? null,
-      payload,
-      requestId: e.requestId,
-    };
-    const level = event.severity === 'critical' ? 'error' : event.severity === 'warning' ? 'warn' : 'info';
-    this.log[level]({ event: event.type, cameraId: event.cameraId, reqId: event.requestId ?? undefined, ...payload }, event.type);
+    const event = this.build(e);
+    this.logLine(event);
     try {
       const id = await logEvent(this.db, event);
       for (const l of this.listeners) l({ ...event, id });
     } catch (err) {
       this.log.error({ err, event: event.type }, 'failed to store event');
     }
+  }
+
+  /**
+   * The event as it will be stored (redacted, timed): for a repository that stores it in the same
+   * transaction as the change it reports, so that it exists exactly when the change does.
+   */
+  build(e: EmitEvent): NewEvent {
+    return {
+      tsMs: this.clock.nowMs(),
+      type: e.type,
+      severity: e.severity ?? 'info',
+      cameraId: e.cameraId ?? null,
+      // Payloads are built from redacted strings already; this is the last line of defence.
+      payload: redactDeep(e.payload ?? {}),
+      requestId: e.requestId,
+    };
+  }
+
+  /** An event a repository stored (from `build`), once its transaction committed: logged and published. */
+  published(event: EventRow): void {
+    this.logLine(event);
+    for (const l of this.listeners) l(event);
+  }
+
+  private logLine(event: NewEvent): void {
+    const level = event.severity === 'critical' ? 'error' : event.severity === 'warning' ? 'warn' : 'info';
+    this.log[level]({ event: event.type, cameraId: event.cameraId, reqId: event.requestId ?? undefined, ...event.payload }, event.type);
   }
 
   subscribe(listener: EventListener): () => void {

@@ -120,6 +120,20 @@ export class Indexer {
         fps,
       },
       this.d.clock.nowMs(),
+      // Stored with the gap in the row's transaction: a crash never loses it, a retry never repeats it.
+      (gap) =>
+        this.d.events.build({
+          type: 'recording_gap',
+          severity: 'warning',
+          cameraId: f.cameraId,
+          requestId: null,
+          payload: {
+            gap_id: gap.id,
+            gap_start: new Date(gap.gapStartMs).toISOString(),
+            gap_end: new Date(gap.gapEndMs).toISOString(),
+            seconds: (gap.gapEndMs - gap.gapStartMs) / 1000,
+          },
+        }),
     );
     if (!result.segment) {
       // Entirely inside footage already indexed: keeping it would leave a file without a row.
@@ -127,20 +141,7 @@ export class Indexer {
       return result;
     }
     if (result.gapError) this.d.log.error({ err: result.gapError, cameraId: f.cameraId }, 'recording the gap failed');
-    if (result.gap) {
-      await this.d.events.emit({
-        type: 'recording_gap',
-        severity: 'warning',
-        cameraId: f.cameraId,
-        requestId: null,
-        payload: {
-          gap_id: result.gap.id,
-          gap_start: new Date(result.gap.gapStartMs).toISOString(),
-          gap_end: new Date(result.gap.gapEndMs).toISOString(),
-          seconds: (result.gap.gapEndMs - result.gap.gapStartMs) / 1000,
-        },
-      });
-    }
+    if (result.gapEvent) this.d.events.published(result.gapEvent);
     return result;
   }
 
