@@ -3,7 +3,9 @@
  * (a tiny storage cap keeps retention deleting) and exports (clip downloads in flight), then started
  * again on the same data dir. After every restart `vigil check` must be clean; across the whole storm
  * no deleted segment may come back, evidence-held segments must survive, read-locks must be 0 when no
- * reader runs, and no ffmpeg may outlive its Vigil. At the end a graceful stop and an offline check.
+ * reader runs, no ffmpeg may outlive its Vigil, and the counters only move forward (invariant 7):
+ * reconnect_count and segments_written never go back, and segments_written adds up to the rows ever
+ * indexed. At the end a graceful stop and an offline check.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -12,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { RtspServer } from '../src/demo/rtsp-server.js';
 import { sleep } from '../src/shared/sleep.js';
 import { startChildVigil, type ChildVigil } from '../test/support/child-vigil.js';
-import { checkConsistency, querySql, readCatalog } from '../test/support/footage.js';
+import { checkConsistency, querySql, readCatalog, readCounters } from '../test/support/footage.js';
 import { ffmpegPidsFor, removeDir, tempDir, waitFor } from '../test/support/harness.js';
 import type { StormOptions, StormResult } from './storm.js';
 
@@ -57,6 +59,8 @@ export async function runCrashStorm(o: CrashStormOptions): Promise<StormResult> 
   let restarts = 0;
   let checks = 0;
   let maxRestartMs = 0;
+  const lastCounters = new Map<string, { reconnects: number; written: number }>();
+  let counterChecks = 0;
 
   const observe = (when: string) => {
     const paths = new Set(readCatalog(dataDir).segments.map((s) => s.path));
@@ -64,6 +68,16 @@ export async function runCrashStorm(o: CrashStormOptions): Promise<StormResult> 
     for (const p of everSeen) if (!paths.has(p)) deleted.add(p);
     for (const p of paths) everSeen.add(p);
     for (const p of held) if (!paths.has(p)) violations.push(`${when}: evidence-held segment ${p} was deleted`);
+    const counters = readCounters(dataDir);
+    for (const [camera, c] of counters.cameras) {
+      const before = lastCounters.get(camera);
+      if (before && c.reconnects < before.reconnects) violations.push(`${when}: ${camera} reconnect_count went back ${before.reconnects} → ${c.reconnects}`);
+      if (before && c.written < before.written) violations.push(`${when}: ${camera} segments_written went back ${before.written} → ${c.written}`);
+      lastCounters.set(camera, c);
+    }
+    const written = [...counters.cameras.values()].reduce((a, c) => a + c.written, 0);
+    if (written !== counters.rowsEverInserted) violations.push(`${when}: segments_written adds up to ${written}, but ${counters.rowsEverInserted} rows were indexed`);
+    counterChecks++;
   };
 
   async function signIn(v: ChildVigil): Promise<string> {
@@ -168,6 +182,7 @@ export async function runCrashStorm(o: CrashStormOptions): Promise<StormResult> 
         ['deleted segments back', String(violations.filter((v) => v.includes('came back')).length)],
         ['evidence-held kept', `${held.length - violations.filter((v) => v.includes('evidence-held')).length}/${held.length}`],
         ['slowest restart → recording', `${(maxRestartMs / 1000).toFixed(1)} s`],
+        ['counters checked (monotone, written = rows)', `${counterChecks} times, ${violations.filter((v) => v.includes('went back') || v.includes('adds up')).length} wrong`],
       ],
       violations,
     };

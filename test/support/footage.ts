@@ -29,6 +29,26 @@ export function querySql(dataDir: string, sql: string, opts: { write?: boolean }
   }
 }
 
+/**
+ * The counters of every camera and how many segment rows were ever inserted (the AUTOINCREMENT
+ * sequence, which deletions never lower), read in one snapshot.
+ */
+export function readCounters(dataDir: string): { cameras: Map<string, { reconnects: number; written: number }>; rowsEverInserted: number } {
+  const db = new Database(join(dataDir, 'vigil.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db.transaction(() => {
+      const rows = db.prepare('SELECT camera_id, reconnect_count, segments_written FROM camera_status').all() as Array<{ camera_id: string; reconnect_count: number; segments_written: number }>;
+      const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'segments'").get() as { seq: number } | undefined;
+      return {
+        cameras: new Map(rows.map((r) => [r.camera_id, { reconnects: r.reconnect_count, written: r.segments_written }])),
+        rowsEverInserted: seq?.seq ?? 0,
+      };
+    })();
+  } finally {
+    db.close();
+  }
+}
+
 /** Reads the catalog straight from the SQLite file (a second connection, as an auditor would). */
 export function readCatalog(dataDir: string) {
   const db = new Database(join(dataDir, 'vigil.db'), { readonly: true, fileMustExist: true });

@@ -9,5 +9,7 @@ describe('crash storm (CI size)', () => {
     printStorm(r, (s) => lines.push(s));
     expect(r.violations, lines.join('')).toEqual([]);
     expect(r.summary.find(([k]) => k === 'restarts')?.[1]).toBe('5');
+    // Counters were read before every kill and after every restart (invariant 7).
+    expect(r.summary.find(([k]) => k.startsWith('counters checked'))?.[1]).toMatch(/^1[1-9] times, 0 wrong$/);
   }, 400_000);
 });
