@@ -8,6 +8,7 @@ import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
 import type { AuditOutcome } from '../db/schema.js';
 import { notFound, VigilError } from '../shared/errors.js';
+import { redactDeep } from '../shared/redact.js';
 
 /**
  * What a route needs, declared next to it in its options (`config.access`):
@@ -98,6 +99,13 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
     }
   });
 
+  // A route that takes no body refuses one: nothing a client sends goes unvalidated into a handler or
+  // the audit row (a deeply nested body once overflowed the stack while the row was written).
+  app.addHook('preValidation', async (req) => {
+    if (SAFE_METHODS.has(req.method) || !req.url.startsWith('/api/v1/') || req.routeOptions.schema?.body !== undefined) return;
+    if (!isEmptyBody(req.body)) throw new VigilError('invalid_argument', `${req.method} ${req.routeOptions.url ?? ''} takes no request body`, { field: 'body' });
+  });
+
   app.addHook('preHandler', async (req) => {
     const access = accessOf(req);
     const p = req.principal;
@@ -129,10 +137,11 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
 
   async function writeAudit(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const action = req.routeOptions.config?.audit;
-    if (!action || auditWritten.has(req) || (!req.principal && req.auditActorName === null)) return;
+    // Anonymous requests are audited when a sign-in names its user, or when they were throttled (429).
+    if (!action || auditWritten.has(req) || (!req.principal && req.auditActorName === null && reply.statusCode !== 429)) return;
     auditWritten.add(req);
     const status = reply.statusCode;
-    const outcome: AuditOutcome = req.auditOutcome ?? (status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure');
+    const outcome: AuditOutcome = req.auditOutcome ?? (status < 400 ? 'success' : status === 401 || status === 403 || status === 429 ? 'denied' : 'failure');
     try {
       await deps.audit.write({
         principal: req.principal,
@@ -198,19 +207,43 @@ function targetOf(req: FastifyRequest): string | null {
   return `${prefix}:${String(params.id)}`;
 }
 
+/** An audit row's detail is at most this long (as JSON); a longer one keeps only the field names. */
+export const AUDIT_DETAIL_MAX_CHARS = 2048;
+
 function detailOf(req: FastifyRequest): Record<string, unknown> | null {
   const out: Record<string, unknown> = {};
   const params = (req.params ?? {}) as Record<string, unknown>;
   for (const [k, v] of Object.entries(params)) if (k !== 'id') out[k] = v;
   const query = (req.query ?? {}) as Record<string, unknown>;
-  const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
+  // Only a body the route's schema validated is read; any other body was refused before the handler.
+  const validated = req.routeOptions.schema?.body !== undefined;
+  const body = validated && req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
   for (const k of DETAIL_FIELDS) {
     if (query[k] !== undefined) out[k] = query[k];
     if (body[k] !== undefined) out[k] = body[k];
   }
   const fields = Object.keys(body);
   if (fields.length > 0 && !SAFE_METHODS.has(req.method)) out.fields = fields.sort();
-  return Object.keys(out).length > 0 ? out : null;
+  if (Object.keys(out).length === 0) return null;
+  return capDetail(redactDeep(out));
+}
+
+/** The detail itself when short enough, else which fields it had (so a row never grows without bound). */
+export function capDetail(detail: Record<string, unknown>): Record<string, unknown> {
+  let json: string;
+  try {
+    json = JSON.stringify(detail);
+  } catch {
+    json = '';
+  }
+  if (json !== '' && json.length <= AUDIT_DETAIL_MAX_CHARS) return detail;
+  const names = Object.keys(detail).sort();
+  return { truncated: true, detail_fields: names.slice(0, 64), original_chars: json.length };
+}
+
+function isEmptyBody(body: unknown): boolean {
+  if (body === undefined || body === null || body === '') return true;
+  return typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0;
 }
 
 /** Whether the caller may see this camera (lists filter with it). */

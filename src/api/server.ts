@@ -37,6 +37,7 @@ import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
 import { ErrorBody } from './schemas/common.js';
 import { validatorCompiler } from './validation.js';
 import { webRoutes } from './web.js';
+import { redactQuery } from '../shared/redact.js';
 
 export interface HttpDeps {
   cameras: CameraService;
@@ -81,10 +82,16 @@ const CSP = {
 };
 
 /** The HTTP API as a Fastify instance; tests use `inject()`, `app.ts` listens. */
+/** What a request line says of the request: never a credential from its query string. */
+function requestForLog(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+  return { method: req.method, url: redactQuery(req.url ?? ''), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
   const trust = deps.http.trustProxy;
   const options: FastifyHttpOptions<Server> = {
-    loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
+    // Request lines name the URL with every credential-like query value masked (`?token=***`).
+    loggerInstance: deps.log.child({ component: 'http' }, { serializers: { req: requestForLog } }) as FastifyBaseLogger,
     genReqId: requestIdFor,
     bodyLimit: 64 * 1024,
     // Time to receive a whole request (headers and body): a client trickling bytes is cut off.

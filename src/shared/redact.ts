@@ -91,12 +91,41 @@ export function urlSecrets(url: string): string[] {
   return decoded === raw ? [raw] : [raw, decoded];
 }
 
-/** Redacts every string inside a JSON-like value (event payloads), leaving its structure intact. */
-export function redactDeep<T>(value: T): T {
+/** Nesting kept by `redactDeep`; anything deeper is replaced, so a hostile value cannot exhaust the stack. */
+export const REDACT_MAX_DEPTH = 16;
+
+/**
+ * Redacts every string inside a JSON-like value (event payloads, audit details), leaving its structure
+ * intact down to `REDACT_MAX_DEPTH` levels; deeper values become the string `[too deep]`. Never throws.
+ */
+export function redactDeep<T>(value: T, depth = 0): T {
   if (typeof value === 'string') return redactUrl(value) as T;
-  if (Array.isArray(value)) return value.map(redactDeep) as T;
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v)])) as T;
-  }
-  return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= REDACT_MAX_DEPTH) return '[too deep]' as T;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1)) as T;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, depth + 1)])) as T;
+}
+
+/** Query parameters whose values are credentials wherever they appear in a logged URL. */
+const CREDENTIAL_PARAM = /^(?:.*[_-])?(?:token|key|password|passwd|pass|pwd|secret|signature|sig|auth|authorization|credential|credentials|session|code)$/i;
+
+/** A request URL for the log: the value of every credential-like query parameter replaced by `***`. */
+export function redactQuery(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const parts = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name);
+      } catch {
+        /* keep as written */
+      }
+      return eq >= 0 && CREDENTIAL_PARAM.test(decoded) ? `${name}=***` : redactUrl(pair);
+    });
+  return `${redactUrl(url.slice(0, q))}?${parts.join('&')}`;
 }

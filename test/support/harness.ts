@@ -70,6 +70,7 @@ export async function startVigil(
     recorder?: Record<string, number>;
     retention?: Record<string, number | string | null>;
     anr?: Record<string, number>;
+    auth?: Record<string, number>;
     /** Live view tuning passed to createApp (e.g. a small viewer buffer bound). */
     live?: AppOptions['live'];
     /** Keep only about the last this many bytes of log (a storm of thousands of cycles); default all. */
@@ -85,6 +86,7 @@ export async function startVigil(
       // A test machine's disk may be nearly full; only retention tests set a floor.
       retention: { min_free_bytes: 0, ...opts.retention },
       ...(opts.anr ? { anr: opts.anr } : {}),
+      ...(opts.auth ? { auth: opts.auth } : {}),
       cameras: opts.cameras ?? [],
     },
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },

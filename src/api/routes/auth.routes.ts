@@ -65,12 +65,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
   }, async (req) => meOut(req.principal as Principal));
 
   app.post('/auth/password', {
-    config: { access: { cap: 'authenticated' }, audit: 'auth.password', auditTarget: 'user' },
+    // As throttled as a sign-in: a stolen session must not be able to guess the current password.
+    config: { access: { cap: 'authenticated' }, audit: 'auth.password', auditTarget: 'user', rateLimit: { max: loginRatePerMinute, timeWindow: 60_000 } },
     schema: {
       tags,
       summary: 'Change your own password; your other sessions end.',
       body: PasswordBody,
-      response: { 204: Type.Null(), 400: ErrorRef, 401: ErrorRef, 403: ErrorRef },
+      response: { 204: Type.Null(), 400: ErrorRef, 401: ErrorRef, 403: ErrorRef, 429: ErrorRef },
     },
   }, async (req, reply) => {
     const p = req.principal as Principal;
