@@ -207,21 +207,29 @@ export class CameraRecorder {
     if (feed) void proc.exited.then(() => feed.end());
     // stop() may have run while this process was being started: it must not outlive the recorder.
     if (this.abort.signal.aborted) void proc.stop(config.stopTimeoutMs);
-    if (proc.pid > 0) await setRunning(db, cam.id, 'connecting', proc.pid, clock.nowMs());
-    this.log.info({ pid: proc.pid, url: maskUrl(cam.mainUrl) }, 'recorder started');
-
-    // Stall watch: alive but no new segment for max(3 × segment, floor) → kill and restart.
-    const stallMs = Math.max(3 * cam.segmentSeconds, config.stallFloorSeconds) * 1000;
-    let stalled = 0;
-    const watchdog = setInterval(() => {
-      if (clock.nowMs() - lastActivityMs > stallMs && !stalled) {
-        stalled = stallMs;
-        void proc.kill();
-      }
-    }, Math.min(1000, stallMs / 4));
+    // From here on the process is this run's to see exit: nothing may leave it running unsupervised.
     let exit: ExitInfo;
+    let stalled = 0;
+    let watchdog: NodeJS.Timeout | undefined;
     try {
+      // A status write that fails (disk full, I/O error) is logged; the process it describes runs on.
+      if (proc.pid > 0) {
+        await setRunning(db, cam.id, 'connecting', proc.pid, clock.nowMs()).catch((err: unknown) => this.log.error({ err }, 'recording the recorder pid failed'));
+      }
+      this.log.info({ pid: proc.pid, url: maskUrl(cam.mainUrl) }, 'recorder started');
+      // Stall watch: alive but no new segment for max(3 × segment, floor) → kill and restart.
+      const stallMs = Math.max(3 * cam.segmentSeconds, config.stallFloorSeconds) * 1000;
+      watchdog = setInterval(() => {
+        if (clock.nowMs() - lastActivityMs > stallMs && !stalled) {
+          stalled = stallMs;
+          void proc.kill();
+        }
+      }, Math.min(1000, stallMs / 4));
       exit = await proc.exited;
+    } catch (err) {
+      // Anything unforeseen: the process ends with the run, before the loop may start another.
+      await proc.kill();
+      throw err;
     } finally {
       clearInterval(watchdog);
       this.proc = undefined;

@@ -53,4 +53,45 @@ describe('recorder supervision', () => {
     expect(text()).toContain('recording the exit failed');
     expect(text()).not.toContain('recorder loop failed');
   });
+
+  it('never leaves a launched ffmpeg unsupervised when a status write after the launch throws', async () => {
+    const db = opened.db;
+    const { log } = memoryLogger();
+    const events = new EventLog(db, systemClock, log);
+    const cfg = buildConfig({ recorder: { backoff_initial_ms: 10, backoff_max_ms: 20 } }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
+    await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 2, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    // Real SQLite refusing the write that records the new pid (as a full or failing disk would).
+    await sql`CREATE TRIGGER refuse_pid_update BEFORE UPDATE OF pid ON camera_status WHEN NEW.pid IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`.execute(db);
+    await sql`CREATE TRIGGER refuse_pid_insert BEFORE INSERT ON camera_status WHEN NEW.pid IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`.execute(db);
+    // Fake ffmpegs that run until stopped or killed, as a connected recorder does.
+    let launches = 0;
+    let alive = 0;
+    let maxAlive = 0;
+    const launcher: RecorderLauncher = () => {
+      launches++;
+      alive++;
+      maxAlive = Math.max(maxAlive, alive);
+      let end!: (e: ExitInfo) => void;
+      const exited = new Promise<ExitInfo>((resolve) => (end = resolve)).then((e) => {
+        alive--;
+        return e;
+      });
+      const finish = () => {
+        end({ code: null, signal: 'SIGKILL', stderrTail: '' });
+        return exited;
+      };
+      return { pid: 4242 + launches, exited, stop: finish, kill: finish };
+    };
+    const indexer = new Indexer({ db, dataDir: dir, clock: systemClock, events, log });
+    const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+    rec.start();
+    try {
+      await sleep(500);
+    } finally {
+      await rec.stop();
+    }
+    expect(launches).toBeGreaterThanOrEqual(1);
+    expect(maxAlive).toBe(1);
+    expect(alive).toBe(0);
+  });
 });
