@@ -38,6 +38,10 @@ declare module 'fastify' {
     /** Set by a handler: what the audit row's `target` is (e.g. a created camera). */
     auditTarget: string | null;
     auditOutcome: AuditOutcome | null;
+    /** Set by a handler: the audit action, when it depends on the request (default: the route's). */
+    auditAction: string | null;
+    /** Set by a handler: this request continues an access already audited (a later byte range of a file). */
+    auditSkip: boolean;
     /** How the principal proved itself: the session cookie (CSRF-checked) or an API key. */
     authVia: 'cookie' | 'key' | null;
   }
@@ -67,6 +71,8 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
   app.decorateRequest('auditActorName', null);
   app.decorateRequest('auditTarget', null);
   app.decorateRequest('auditOutcome', null);
+  app.decorateRequest('auditAction', null);
+  app.decorateRequest('auditSkip', false);
   app.decorateRequest('authVia', null);
 
   app.addHook('onRoute', (route) => {
@@ -136,7 +142,8 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
   const auditWritten = new WeakSet<FastifyRequest>();
 
   async function writeAudit(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const action = req.routeOptions.config?.audit;
+    if (req.auditSkip && reply.statusCode < 400) return;
+    const action = req.auditAction ?? req.routeOptions.config?.audit;
     // Anonymous requests are audited when a sign-in names its user, or when they were throttled (429).
     if (!action || auditWritten.has(req) || (!req.principal && req.auditActorName === null && reply.statusCode !== 429)) return;
     auditWritten.add(req);

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
-import { readCatalog, type SegRow } from '../support/footage.js';
+import { querySql, readCatalog, type SegRow } from '../support/footage.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
 
 const run = promisify(execFile);
@@ -293,6 +293,34 @@ describe('recorded playback over HLS', () => {
     expect(headRange.headers.get('content-length')).toBe('100');
 
     expect(locks(segs.map((x) => x.id)).every((n) => n === 0)).toBe(true);
+  });
+
+  it('audits footage access per file played, not per byte range; a whole-file download needs export', async () => {
+    const s = segs[1]!;
+    const size = (await readFile(join(vigil.dataDir, s.path))).length;
+    const { key: viewerKey } = await vigil.app.auth.createKey({ name: 'viewer-key', role: 'viewer' }, null);
+    const asViewer = (headers: Record<string, string>, method = 'GET') => fetch(mediaUrl(s.id), { method, headers: { authorization: `Bearer ${viewerKey}`, ...headers } });
+    const audit = (requestId: string) => querySql(vigil.dataDir, `SELECT action, outcome, target FROM audit_log WHERE request_id = '${requestId}'`);
+
+    // Playback: the first range of a file is one audit row; later ranges and HEADs add none.
+    expect((await asViewer({ range: 'bytes=0-99', 'x-request-id': 'pb-first' })).status).toBe(206);
+    expect(audit('pb-first')).toEqual([{ action: 'footage.playback', outcome: 'success', target: `segment:${s.id}` }]);
+    expect((await asViewer({ range: 'bytes=100-999', 'x-request-id': 'pb-later' })).status).toBe(206);
+    expect((await asViewer({ 'x-request-id': 'pb-head' }, 'HEAD')).status).toBe(200);
+    expect([...audit('pb-later'), ...audit('pb-head')]).toEqual([]);
+
+    // The whole file, with or without a Range that covers it, is a download: a viewer may not.
+    for (const [id, headers] of [['dl-plain', {}], ['dl-range', { range: `bytes=0-${size - 1}` }], ['dl-open', { range: 'bytes=0-' }]] as const) {
+      const r = await asViewer({ ...headers, 'x-request-id': id });
+      expect(r.status, id).toBe(403);
+      expect(audit(id), id).toEqual([{ action: 'footage.download', outcome: 'denied', target: `segment:${s.id}` }]);
+    }
+    // An admin (export) may, and it is audited as such.
+    const whole = await get(mediaUrl(s.id), { 'x-request-id': 'dl-admin' });
+    expect(whole.status).toBe(200);
+    expect((await whole.arrayBuffer()).byteLength).toBe(size);
+    expect(audit('dl-admin')).toEqual([{ action: 'footage.download', outcome: 'success', target: `segment:${s.id}` }]);
+    expect(locks([s.id])).toEqual([0]);
   });
 
   it('a media download holds its segment\'s read-lock until it ends or the client goes away', async () => {

@@ -6,6 +6,7 @@ import { binaryResponse } from '../schemas/export.schemas.js';
 import { MEDIA_HEADERS, PLAYLIST_CONTENT_TYPE, PlaybackQuery } from '../schemas/playback.schemas.js';
 import { parseTime } from '../time-params.js';
 import { disconnectSignal } from '../disconnect.js';
+import { VigilError } from '../../shared/errors.js';
 
 export const playbackRoutes: FastifyPluginAsyncTypebox<{ playback: PlaybackService }> = async (app, { playback }) => {
   app.get('/cameras/:id/playback.m3u8', {
@@ -38,22 +39,37 @@ export const playbackRoutes: FastifyPluginAsyncTypebox<{ playback: PlaybackServi
     schema: {
       tags: ['playback'],
       summary: 'A segment\'s stored file, with single byte ranges (206, or 416 past its end); read-locked while it is sent.',
+      description:
+        'Playback (the `playback` capability) reads the file by byte ranges, as the playlist lists them; the range that ' +
+        'starts at byte 0 (the init segment a player fetches first) writes one `footage.playback` audit row per file, ' +
+        'later ranges continue that access. The whole file (no Range header, or one range covering it) is a download: ' +
+        'it needs the `export` capability and writes a `footage.download` audit row.',
       params: SegmentIdParams,
       response: {
         200: binaryResponse('video/mp4', 'The whole file.', MEDIA_HEADERS),
         206: binaryResponse('video/mp4', 'The requested range.', MEDIA_HEADERS),
         400: ErrorRef,
+        403: ErrorRef,
         404: ErrorRef,
         416: ErrorRef,
       },
     },
-    config: { access: { cap: 'playback', scope: 'segment' } },
+    config: { access: { cap: 'playback', scope: 'segment' }, audit: 'footage.playback', auditTarget: 'segment' },
     handler: async (req, reply) => {
-      const media = await playback.openMedia(
-        Number(req.params.id),
-        { rangeHeader: req.headers.range, head: req.method === 'HEAD' },
-        disconnectSignal(reply),
-      );
+      const head = req.method === 'HEAD';
+      const media = await playback.openMedia(Number(req.params.id), { rangeHeader: req.headers.range, head }, disconnectSignal(reply));
+      const whole = media.kind !== 'unsatisfiable' && (media.range === undefined || (media.range.start === 0 && media.range.end === media.totalBytes - 1));
+      if (whole && !head) {
+        req.auditAction = 'footage.download';
+        if (!req.principal?.capabilities.has('export')) {
+          media.body?.destroy();
+          req.auditOutcome = 'denied';
+          throw new VigilError('forbidden', 'downloading a whole segment file needs the "export" capability; playback reads it by byte ranges');
+        }
+      } else if (head || media.kind === 'unsatisfiable' || media.range?.start !== 0) {
+        // A HEAD, a range past the end, or a later range of a file whose first range was audited.
+        req.auditSkip = true;
+      }
       reply.header('accept-ranges', 'bytes').header('cache-control', 'private, no-store');
       if (media.kind === 'unsatisfiable') {
         return reply
