@@ -152,7 +152,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(evidenceRoutes, { evidence: deps.evidence });
       await api.register(exportRoutes, { clips: deps.clips, snapshots: deps.snapshots });
       await api.register(playbackRoutes, { playback: deps.playback });
-      await api.register(liveRoutes, { live: deps.live });
+      await api.register(liveRoutes, { live: deps.live, auth: deps.auth });
     },
     { prefix: '/api/v1' },
   );

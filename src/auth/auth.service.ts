@@ -140,6 +140,25 @@ export class AuthService {
     return { kind: 'api_key', id: k.id, name: k.name, role: k.role, capabilities: keyCapabilities(k), cameras: scopeFromJson(k.cameras) };
   }
 
+  /**
+   * A principal authenticated earlier, as it stands now (for connections that outlive their request,
+   * such as live view): undefined once its key is revoked or expired, its session ended (logout,
+   * password change, maximum age) or its user disabled or deleted; else with its current role,
+   * capabilities and camera scope. Reads only: watching does not keep a session alive.
+   */
+  async recheck(p: Principal): Promise<Principal | undefined> {
+    const now = this.d.clock.nowMs();
+    if (p.kind === 'api_key') {
+      const k = await repo.apiKeyById(this.d.db, p.id);
+      if (!k || k.revoked_at_ms !== null || (k.expires_at_ms !== null && k.expires_at_ms <= now)) return undefined;
+      return { kind: 'api_key', id: k.id, name: k.name, role: k.role, capabilities: keyCapabilities(k), cameras: scopeFromJson(k.cameras) };
+    }
+    if (p.sessionSha256 === undefined) return undefined;
+    const s = await repo.sessionWithUser(this.d.db, p.sessionSha256);
+    if (!s || s.expires_at_ms <= now || s.disabled !== 0) return undefined;
+    return userPrincipal({ id: s.user_id, username: s.username, role: s.role, cameras: s.cameras }, p.sessionSha256);
+  }
+
   // ---- users ----
 
   async listUsers(): Promise<repo.UserRow[]> {

@@ -26,6 +26,8 @@ export const LIVE_CLOSE = {
   gone: 4404,
   /** No stream for `offlineCloseMs` (the camera is unreachable). */
   offline: 4408,
+  /** The viewer's access ended: user deleted, disabled or re-scoped, session ended, key revoked. */
+  accessEnded: 4403,
 } as const;
 
 export interface LiveChannelOptions {

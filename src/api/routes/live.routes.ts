@@ -2,6 +2,8 @@ import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type
 import type {} from '@fastify/websocket';
 import type { WebSocket } from 'ws';
 import { LIVE_CLOSE, type ViewerConnection } from '../../live/live-channel.js';
+import type { AuthService } from '../../auth/auth.service.js';
+import { inScope } from '../../auth/capabilities.js';
 import type { LiveHub } from '../../live/live-hub.js';
 import { VigilError, errorMessage } from '../../shared/errors.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';
@@ -26,6 +28,11 @@ type LiveQuery = Static<typeof LiveQuery>;
 const PING_INTERVAL_MS = 30_000;
 /** A closed viewer that does not answer the close handshake (it stopped reading) is cut off after this. */
 const CLOSE_GRACE_MS = 2_000;
+/**
+ * How often an open viewer's access is checked again (invariant 12: access ends when the identity
+ * loses it, open streams too, within a second).
+ */
+const ACCESS_RECHECK_MS = 500;
 
 function connectionOf(socket: WebSocket): ViewerConnection {
   const open = () => socket.readyState === socket.OPEN;
@@ -52,9 +59,10 @@ function connectionOf(socket: WebSocket): ViewerConnection {
  * init segment (ftyp+moov), then binary fragments (moof+mdat) starting at the latest keyframe. A new
  * init (text + binary) follows a recorder restart; `{"type":"offline"}` when the stream stops;
  * `{"type":"resume","dropped_fragments":n}` before the keyframe at which a backed-up viewer resumes.
- * Close codes: 1001 Vigil stopping, 4404 camera deleted/disabled, 4408 offline for 30 s.
+ * Close codes: 1001 Vigil stopping, 4403 access ended (user deleted, disabled or re-scoped, session
+ * ended, key revoked: checked every 0.5 s), 4404 camera deleted/disabled, 4408 offline for 30 s.
  */
-export const liveRoutes: FastifyPluginAsyncTypebox<{ live: LiveHub }> = async (app, { live }) => {
+export const liveRoutes: FastifyPluginAsyncTypebox<{ live: LiveHub; auth: AuthService }> = async (app, { live, auth }) => {
   app.route<{ Params: Static<typeof CameraIdParams>; Querystring: LiveQuery }>({
     method: 'GET',
     url: '/cameras/:id/live',
@@ -89,14 +97,36 @@ export const liveRoutes: FastifyPluginAsyncTypebox<{ live: LiveHub }> = async (a
       socket.on('pong', () => {
         alive = true;
       });
+      const connection = connectionOf(socket);
+      const principal = req.principal;
+      let checking = false;
+      const access = setInterval(() => {
+        if (checking || !principal) return;
+        checking = true;
+        auth
+          .recheck(principal)
+          .then(
+            (now) => {
+              if (now && now.capabilities.has('live') && inScope(now.cameras, cameraId)) return;
+              clearInterval(access);
+              req.log.info({ cameraId, principal: `${principal.kind}:${principal.id}` }, 'live viewer closed: access ended');
+              connection.close(LIVE_CLOSE.accessEnded, 'access ended');
+            },
+            (err: unknown) => req.log.error({ err }, 'live access check failed'),
+          )
+          .finally(() => {
+            checking = false;
+          });
+      }, ACCESS_RECHECK_MS);
       socket.on('close', () => {
         closed = true;
         clearInterval(ping);
+        clearInterval(access);
         leave?.();
       });
       // Viewers have nothing to say; whatever they send is ignored (and bounded by maxPayload).
       socket.on('message', () => undefined);
-      live.join(cameraId, stream, connectionOf(socket)).then(
+      live.join(cameraId, stream, connection).then(
         (remove) => {
           if (closed) remove();
           else leave = remove;
