@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
 import type { ApiKeysTable, AuditLogTable, AuditOutcome, LoginFailuresTable, Role, UsersTable } from './schema.js';
+import { redactDeep } from '../shared/redact.js';
 
 export type UserRow = Selectable<UsersTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
@@ -229,7 +230,7 @@ export async function insertAudit(db: Db, a: NewAudit): Promise<void> {
       client_addr: a.clientAddr,
       outcome: a.outcome,
       status_code: a.statusCode,
-      detail: a.detail === null ? null : JSON.stringify(a.detail),
+      detail: a.detail === null ? null : JSON.stringify(redactDeep(a.detail)),
     })
     .execute();
 }

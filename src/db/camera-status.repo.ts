@@ -1,13 +1,15 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
 import type { CameraState, CameraStatusTable } from './schema.js';
+import { redactUrl } from '../shared/redact.js';
 
 /** `last_error` keeps the tail: the end of ffmpeg's stderr says why it died. */
 export const LAST_ERROR_MAX_CHARS = 800;
 
 export function errorTail(text: string | null): string | null {
   if (text === null) return null;
-  const t = text.trim();
+  // Defence in depth: whatever a caller passes, the catalog never stores a URL's password.
+  const t = redactUrl(text.trim());
   return t.length <= LAST_ERROR_MAX_CHARS ? t : `…${t.slice(-(LAST_ERROR_MAX_CHARS - 1))}`;
 }
 

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
 import type { EventsTable, Severity } from './schema.js';
+import { redactDeep } from '../shared/redact.js';
 
 export interface NewEvent {
   tsMs: number;
@@ -36,7 +37,8 @@ export async function logEvent(db: Db, e: NewEvent): Promise<number> {
       type: e.type,
       severity: e.severity,
       camera_id: e.cameraId,
-      payload: JSON.stringify(e.payload),
+      // Defence in depth: the event log redacts first; the catalog does again.
+      payload: JSON.stringify(redactDeep(e.payload)),
       request_id: e.requestId,
     })
     .returning('id')

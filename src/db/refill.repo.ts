@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './connection.js';
 import { toGap, type Gap } from './gap.repo.js';
+import { redactUrl } from '../shared/redact.js';
 
 /** Longest `last_error` the table accepts (CHECK on recording_gaps.last_error). */
 export const GAP_ERROR_MAX_CHARS = 800;
@@ -59,7 +60,7 @@ export async function failGapAttempt(db: Db, gapId: number, error: string, nextA
       fill_attempts: sql`fill_attempts + 1`,
       fill_state: sql`CASE WHEN fill_attempts + 1 >= ${maxAttempts} THEN 'failed' ELSE 'pending' END`,
       next_attempt_at_ms: sql`CASE WHEN fill_attempts + 1 >= ${maxAttempts} THEN NULL ELSE ${nextAttemptAtMs} END`,
-      last_error: error.slice(0, GAP_ERROR_MAX_CHARS),
+      last_error: redactUrl(error).slice(0, GAP_ERROR_MAX_CHARS),
     })
     .where('id', '=', gapId)
     .returningAll()
@@ -74,7 +75,7 @@ export async function failGapAttempt(db: Db, gapId: number, error: string, nextA
 export async function deferGap(db: Db, gapId: number, error: string, nextAttemptAtMs: number): Promise<Gap> {
   const row = await db
     .updateTable('recording_gaps')
-    .set({ fill_state: 'pending', next_attempt_at_ms: nextAttemptAtMs, last_error: error.slice(0, GAP_ERROR_MAX_CHARS) })
+    .set({ fill_state: 'pending', next_attempt_at_ms: nextAttemptAtMs, last_error: redactUrl(error).slice(0, GAP_ERROR_MAX_CHARS) })
     .where('id', '=', gapId)
     .returningAll()
     .executeTakeFirstOrThrow();

@@ -17,6 +17,7 @@ import {
 import { openDatabase, type Db, type OpenedDb } from './connection.js';
 import { listEvents, logEvent, type NewEvent } from './event.repo.js';
 import { listGaps, upsertRecordingGap } from './gap.repo.js';
+import { failGapAttempt } from './refill.repo.js';
 import type { CameraState } from './schema.js';
 import { countSegments, indexSegment, listSegments, type NewSegment, type Segment } from './segment.repo.js';
 
@@ -456,6 +457,22 @@ describe('event repository', () => {
   it('an event may name a camera that does not exist (the log outlives cameras)', async () => {
     await logEvent(db, ev({ cameraId: 'long-gone' }));
     expect(await listEvents(db, { limit: 10, cameraId: 'long-gone' })).toHaveLength(1);
+  });
+});
+
+describe('the catalog never stores a camera password, whoever writes (defence in depth)', () => {
+  it('last_error, event payloads and gap errors are masked by the repositories themselves', async () => {
+    const url = 'rtsp://ops@example.com:Very5ecret/x@10.0.0.5/live';
+    await setState(db, 'front', 'error', `could not open ${url}`, T0);
+    await bumpReconnect(db, 'front', 'offline', `lost ${url}`, T0);
+    await logEvent(db, { tsMs: T0, type: 'x', severity: 'info', cameraId: 'front', payload: { url, nested: [{ text: `at ${url}` }] }, requestId: null });
+    await indexSegment(db, seg(T0, T0 + 10_000), T0);
+    await indexSegment(db, seg(T0 + 60_000, T0 + 70_000), T0);
+    const gap = (await listGaps(db, 'front'))[0]!;
+    await failGapAttempt(db, gap.id, `refill from ${url} failed`, T0 + 1000, 5);
+    const dump = JSON.stringify(await sql`SELECT * FROM camera_status`.execute(db)) + JSON.stringify(await sql`SELECT * FROM events`.execute(db)) + JSON.stringify(await sql`SELECT * FROM recording_gaps`.execute(db));
+    expect(dump).toContain('ops@example.com:***@10.0.0.5');
+    expect(dump).not.toContain('Very5ecret');
   });
 });
 
