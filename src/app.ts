@@ -127,7 +127,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const footage = new FootageService(db);
   const evidence = new EvidenceService({ db, events });
   const mediaJobs = new MediaJobs({ maxJobs: config.media.maxJobs });
-  const exportDeps = { db, dataDir: config.dataDir, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
+  const exportDeps = { db, clock, dataDir: config.dataDir, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
   const clips = new ClipService({ ...exportDeps, clipMaxSeconds: config.media.clipMaxSeconds });
   const warmDecoders = new WarmDecoderPool({
     size: config.media.warmDecoders,
@@ -138,6 +138,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const snapshots = new SnapshotService({ ...exportDeps, warm: warmDecoders });
   const playback = new PlaybackService({
     db,
+    clock,
     dataDir: config.dataDir,
     log: log.child({ component: 'playback' }),
     maxRangeSeconds: config.media.playbackMaxSeconds,

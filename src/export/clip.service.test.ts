@@ -10,6 +10,7 @@ import { readLockCounts } from '../db/read-lock.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
 import type { ExitInfo } from '../media/ffmpeg-process.js';
 import type { MediaJobLauncher, MediaJobProcess } from '../media/ffmpeg-job.js';
+import { systemClock } from '../shared/clock.js';
 import { ClipService } from './clip.service.js';
 import { MediaJobs } from './media-jobs.js';
 
@@ -58,7 +59,7 @@ const launch: MediaJobLauncher = (_program, _args, opts) => {
 
 function service(over: { stallMs?: number; maxJobs?: number } = {}) {
   const jobs = new MediaJobs({ maxJobs: over.maxJobs ?? 2, waitMs: 100 });
-  const clips = new ClipService({ db, dataDir: dir, log: pino({ level: 'silent' }), jobs, ffmpegPath: 'ffmpeg', clipMaxSeconds: 3600, launch, ...(over.stallMs ? { stallMs: over.stallMs } : {}) });
+  const clips = new ClipService({ db, clock: systemClock, dataDir: dir, log: pino({ level: 'silent' }), jobs, ffmpegPath: 'ffmpeg', clipMaxSeconds: 3600, launch, ...(over.stallMs ? { stallMs: over.stallMs } : {}) });
   return { jobs, clips };
 }
 

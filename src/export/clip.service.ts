@@ -12,9 +12,11 @@ import { planFmp4Join } from './fmp4-join-plan.js';
 import { FootageFiles } from './footage-files.js';
 import type { MediaJobs } from './media-jobs.js';
 import { withSegmentsReadLocked } from './read-lock.js';
+import type { Clock } from '../shared/clock.js';
 
 export interface ClipServiceDeps {
   db: Db;
+  clock: Clock;
   dataDir: string;
   log: Logger;
   jobs: MediaJobs;
@@ -123,7 +125,7 @@ export class ClipService {
     signal.throwIfAborted();
     if (plan.ok) {
       this.d.log.debug({ cameraId, path: 'join', parts: parts.length, bytes: plan.value.totalBytes }, 'clip export path');
-      await runJoinedClip(plan.value, { cameraId, log: this.d.log, signal, stallMs: this.stallMs, opened: (body) => opened(download(body)) });
+      await runJoinedClip(plan.value, { cameraId, log: this.d.log, signal, stallMs: this.stallMs, clock: this.d.clock, opened: (body) => opened(download(body)) });
       return;
     }
     this.d.log.debug({ cameraId, path: 'ffmpeg', reason: plan.reason }, 'clip export path');
@@ -141,10 +143,10 @@ export class ClipService {
     proc.stdout.pipe(body, { end: false });
     let exited = false;
     let stalled = false;
-    let lastProgress = Date.now();
+    let lastProgress = this.d.clock.nowMs();
     // ffmpeg's output moves only as fast as the client takes it (backpressure through the body).
     proc.stdout.on('data', () => {
-      lastProgress = Date.now();
+      lastProgress = this.d.clock.nowMs();
     });
     const firstByte = new Promise<void>((resolve) => proc.stdout.once('data', () => resolve()));
     const stop = () => {
@@ -154,8 +156,9 @@ export class ClipService {
     // The consumer went away (Fastify destroys the body when the response closes early).
     body.once('close', stop);
     const watchdog = setInterval(() => {
-      if (Date.now() - lastProgress > this.stallMs) {
-        this.d.log.warn({ cameraId, stalledMs: Date.now() - lastProgress }, 'clip client took no data; download ended');
+      const idleMs = this.d.clock.nowMs() - lastProgress;
+      if (idleMs > this.stallMs) {
+        this.d.log.warn({ cameraId, stalledMs: idleMs }, 'clip client took no data; download ended');
         stalled = true;
         stop();
       }

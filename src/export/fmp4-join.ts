@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { mdatHeader } from '../media/fmp4-join-boxes.js';
 import { VigilError } from '../shared/errors.js';
 import type { JoinPlan } from './fmp4-join-plan.js';
+import type { Clock } from '../shared/clock.js';
 
 /** Bytes per read and per chunk handed to the HTTP response. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -64,8 +65,9 @@ export interface JoinedClipRun {
   log: Logger;
   /** Aborts when the client goes away or Vigil shuts down. */
   signal: AbortSignal;
-  /** The download is ended when the client takes no byte for this long. */
+  /** The download is ended when the client takes no byte for this long (by `clock`). */
   stallMs: number;
+  clock: Clock;
   /** Called with the body as soon as it exists (the plan already read every part's boxes). */
   opened(body: Readable): void;
 }
@@ -76,19 +78,20 @@ export interface JoinedClipRun {
  * body with it (the HTTP response is cut off, never complete-looking) and is logged.
  */
 export async function runJoinedClip(plan: JoinPlan, run: JoinedClipRun): Promise<void> {
-  let lastProgress = Date.now();
+  let lastProgress = run.clock.nowMs();
   let stalled = false;
   const body = Readable.from(
     joinedClipBytes(plan, () => {
-      lastProgress = Date.now();
+      lastProgress = run.clock.nowMs();
     }),
     { objectMode: false, highWaterMark: 2 * CHUNK_BYTES },
   );
   const stop = () => body.destroy(new VigilError('internal', 'clip download ended before its end'));
   run.signal.addEventListener('abort', stop, { once: true });
   const watchdog = setInterval(() => {
-    if (Date.now() - lastProgress <= run.stallMs) return;
-    run.log.warn({ cameraId: run.cameraId, stalledMs: Date.now() - lastProgress }, 'clip client took no data; download ended');
+    const idleMs = run.clock.nowMs() - lastProgress;
+    if (idleMs <= run.stallMs) return;
+    run.log.warn({ cameraId: run.cameraId, stalledMs: idleMs }, 'clip client took no data; download ended');
     stalled = true;
     stop();
   }, Math.min(5000, run.stallMs));

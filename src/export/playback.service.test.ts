@@ -7,6 +7,7 @@ import { upsertDeclaredCamera } from '../db/camera.repo.js';
 import { openDatabase, type Db, type OpenedDb } from '../db/connection.js';
 import { readLockCounts } from '../db/read-lock.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
+import { systemClock } from '../shared/clock.js';
 import { PlaybackService } from './playback.service.js';
 
 /**
@@ -23,7 +24,7 @@ let db: Db;
 let id: number;
 
 const lockCount = async () => (await readLockCounts(db, [id])).get(id);
-const service = (stallMs = 60_000) => new PlaybackService({ db, dataDir: dir, log: pino({ level: 'silent' }), maxRangeSeconds: 86_400, stallMs });
+const service = (stallMs = 60_000) => new PlaybackService({ db, clock: systemClock, dataDir: dir, log: pino({ level: 'silent' }), maxRangeSeconds: 86_400, stallMs });
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -13,9 +13,11 @@ import { parseByteRange } from './byte-range.js';
 import { FootageFiles } from './footage-files.js';
 import { buildPlaylist, type PlaylistSegment } from './playback-playlist.js';
 import { withSegmentsReadLocked } from './read-lock.js';
+import type { Clock } from '../shared/clock.js';
 
 export interface PlaybackServiceDeps {
   db: Db;
+  clock: Clock;
   dataDir: string;
   log: Logger;
   /** Longest range one playlist may cover (config `media.playback_max_seconds`). */
@@ -141,13 +143,13 @@ export class PlaybackService {
   /** Ends a body whose client has taken nothing for `stallMs`: it would hold its read-lock forever. */
   private watch(body: Readable & { bytesRead: number }, segmentId: number): NodeJS.Timeout {
     let lastBytes = -1;
-    let lastMoveMs = Date.now();
+    let lastMoveMs = this.d.clock.nowMs();
     return setInterval(() => {
       if (body.bytesRead !== lastBytes) {
         lastBytes = body.bytesRead;
-        lastMoveMs = Date.now();
-      } else if (Date.now() - lastMoveMs > this.stallMs) {
-        this.d.log.warn({ segmentId, stalledMs: Date.now() - lastMoveMs }, 'playback client took no data; response ended');
+        lastMoveMs = this.d.clock.nowMs();
+      } else if (this.d.clock.nowMs() - lastMoveMs > this.stallMs) {
+        this.d.log.warn({ segmentId, stalledMs: this.d.clock.nowMs() - lastMoveMs }, 'playback client took no data; response ended');
         body.destroy();
       }
     }, Math.min(5000, this.stallMs));
