@@ -81,7 +81,7 @@ async function capture(seconds: number): Promise<Capture> {
     const parts: Buffer[] = [];
     const chunks: Capture['chunks'] = [];
     let t0: number | undefined;
-    const args = buildRecorderArgs({ url: server.url(MOUNT.name), outputDir: dir.path, segmentSeconds: 10, socketTimeoutSeconds: 10, runId: 'ingest' });
+    const args = buildRecorderArgs({ url: server.url(MOUNT.name), outputDir: dir.path, segmentSeconds: 10, socketTimeoutSeconds: 10, fileNamePattern: 'ingest-%06d.mp4' });
     const proc = spawnRecorder('ffmpeg', args, {
       onSegment: () => undefined,
       onProgress: () => undefined,
@@ -272,7 +272,7 @@ async function ffmpegCpu(seconds: number): Promise<void> {
       return Array.from({ length: Number(opt.copies) }, (_, copy) => {
         const dir = join(root.path, `${name}-${copy}`);
         mkdirSync(dir);
-        const rec = { url: server.url(MOUNT.name), outputDir: dir, segmentSeconds: 10, socketTimeoutSeconds: 10, runId: 'x' };
+        const rec = { url: server.url(MOUNT.name), outputDir: dir, segmentSeconds: 10, socketTimeoutSeconds: 10, fileNamePattern: 'x-%06d.mp4' };
         const live = tuning === null ? [] : tuning === 'plain' ? liveOutputArgs(`pipe:${LIVE_FD}`) : recorderLiveOutputArgs(`pipe:${LIVE_FD}`, tuning);
         const argv = [...buildSegmentRecorderArgs(rec), ...live];
         const r = { name, bytes: 0, chunks: 0, proc: undefined as unknown as RecorderProcess };

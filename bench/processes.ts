@@ -45,7 +45,7 @@ export interface BareRecorder {
  * (live output, Node) counts as overhead.
  */
 export function spawnBareRecorder(url: string, outputDir: string, segmentSeconds: number): BareRecorder {
-  const args = buildSegmentRecorderArgs({ url, outputDir, segmentSeconds, socketTimeoutSeconds: 10, runId: 'bare' });
+  const args = buildSegmentRecorderArgs({ url, outputDir, segmentSeconds, socketTimeoutSeconds: 10, fileNamePattern: 'bare-%06d.mp4' });
   const argv = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', 'ffmpeg', ...args] : ['ffmpeg', ...args];
   const child = spawn(argv[0] as string, argv.slice(1), {
     detached: true,

@@ -15,6 +15,7 @@ import { RetentionService } from '../src/retention/retention.service.js';
 import { systemClock } from '../src/shared/clock.js';
 import { tempDir } from './cleanup.js';
 import type { SectionResult } from './report.js';
+import { FootageStore } from '../src/storage/footage-store.js';
 
 export interface RetentionBenchOptions {
   segments: number;
@@ -63,7 +64,7 @@ export async function runRetention(o: RetentionBenchOptions): Promise<SectionRes
     const { db, close } = await openDatabase(join(dataDir, 'vigil.db'));
     const log = pino({ level: 'silent' });
     const config = buildConfig({ retention: { min_free_bytes: 0 } }, { source: null, cwd: dataDir, env: {}, overrides: { dataDir } });
-    const svc = new RetentionService({ db, dataDir, clock: systemClock, events: new EventLog(db, systemClock, log), log, config: config.retention });
+    const svc = new RetentionService({ db, store: new FootageStore(dataDir), clock: systemClock, events: new EventLog(db, systemClock, log), log, config: config.retention });
     o.log('  sweeping …');
     const sweep = await lagDuring(() => svc.sweepOnce({ dryRun: false }));
     const idle = await lagDuring(() => new Promise((r) => setTimeout(r, Math.min(sweep.ms, 10_000))));

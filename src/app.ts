@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { RefillService } from './anr/refill.service.js';
@@ -32,12 +32,13 @@ import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
 import { EvidenceService } from './footage/evidence.service.js';
 import { floorBytes, RetentionService } from './retention/retention.service.js';
-import { probeDisk } from './retention/disk.js';
-import { StorageWatch } from './retention/storage-watch.js';
+import { probeDisk } from './storage/disk.js';
+import { StorageWatch } from './storage/storage-watch.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { VigilError } from './shared/errors.js';
 import { removePidFile, runningServer, writePidFile } from './shared/pid-file.js';
+import { FootageStore } from './storage/footage-store.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -87,13 +88,12 @@ export interface VigilApp {
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<VigilApp> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger(config.logLevel);
-  const recordingsDir = join(config.dataDir, 'recordings');
   const running = await runningServer(config.dataDir);
   if (running !== undefined) {
     throw new VigilError('failed_precondition', `another Vigil (pid ${running}) is using ${config.dataDir}`, { field: 'data_dir' });
   }
   const core = await buildCore(config, clock, log);
-  const { db, events, indexer, retention, opened } = core;
+  const { db, events, indexer, retention, opened, store } = core;
   // Fed by every recorder's second output: live view never opens a second camera connection.
   const live = new LiveHub({
     clock,
@@ -105,7 +105,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ...(opts.live ? { options: opts.live } : {}),
   });
   const storage = new StorageWatch({
-    recordingsDir,
+    recordingsDir: store.root,
     clock,
     events,
     log: log.child({ component: 'storage' }),
@@ -127,7 +127,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const footage = new FootageService(db);
   const evidence = new EvidenceService({ db, events });
   const mediaJobs = new MediaJobs({ maxJobs: config.media.maxJobs });
-  const exportDeps = { db, clock, dataDir: config.dataDir, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
+  const exportDeps = { db, clock, store, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
   const clips = new ClipService({ ...exportDeps, clipMaxSeconds: config.media.clipMaxSeconds });
   const warmDecoders = new WarmDecoderPool({
     size: config.media.warmDecoders,
@@ -139,7 +139,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const playback = new PlaybackService({
     db,
     clock,
-    dataDir: config.dataDir,
+    store,
     log: log.child({ component: 'playback' }),
     maxRangeSeconds: config.media.playbackMaxSeconds,
   });
@@ -237,7 +237,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await writePidFile(config.dataDir);
       const ffmpeg = await ffmpegVersion(config.recorder.ffmpegPath);
       log.info({ ffmpeg }, 'ffmpeg found');
-      const orphans = await findOrphanRecorders(recordingsDir);
+      const orphans = await findOrphanRecorders(store.root);
       if (orphans.length > 0) {
         await killAndWait(orphans, clock);
         await events.emit({ type: 'orphan_recorders_killed', severity: 'warning', requestId: null, payload: { pids: orphans } });
@@ -252,7 +252,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       const finished = await retention.finishTombstones();
       if (finished > 0) log.info({ files: finished }, 'finished interrupted deletions');
       // A refill a crash interrupted leaves a temp file (never indexed) and its gap `filling`.
-      const interrupted = await refills.recover(await cameraDirs());
+      const interrupted = await refills.recover();
       if (interrupted.tempFiles + interrupted.gaps > 0) log.info(interrupted, 'reset interrupted gap refills');
       await reconcileAll();
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
@@ -313,22 +313,16 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     );
   }
 
-  async function cameraDirs(): Promise<string[]> {
-    return (await readdir(recordingsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-  }
-
   /** Files a crash left without a row are indexed; rows whose file is gone are reported. */
   async function reconcileAll(): Promise<void> {
-    const dirs = await readdir(recordingsDir, { withFileTypes: true });
-    for (const d of dirs) {
-      if (!d.isDirectory()) continue;
-      const taken = await cameraIdTaken(db, d.name);
+    for (const cameraId of await store.cameraIds()) {
+      const taken = await cameraIdTaken(db, cameraId);
       if (!taken.live && !taken.deleted) {
-        log.warn({ dir: d.name }, 'recordings folder of an unknown camera left alone');
+        log.warn({ dir: cameraId }, 'recordings folder of an unknown camera left alone');
         continue;
       }
-      const report = await reconcileCamera({ db, indexer, events }, d.name, { reportMissing: true });
-      if (report.recovered + report.discarded + report.missing > 0) log.info({ cameraId: d.name, ...report }, 'reconciled recordings');
+      const report = await reconcileCamera({ db, indexer, events }, cameraId, { reportMissing: true });
+      if (report.recovered + report.discarded + report.missing > 0) log.info({ cameraId, ...report }, 'reconciled recordings');
     }
   }
 
@@ -339,6 +333,8 @@ export interface Core {
   opened: OpenedDb;
   db: OpenedDb['db'];
   events: EventLog;
+  /** The footage store: the recordings folder and every file operation on footage. */
+  store: FootageStore;
   indexer: Indexer;
   retention: RetentionService;
   /** Whether the catalog's last writes failed for want of disk space. */
@@ -348,14 +344,15 @@ export interface Core {
 
 /** What every command needs, with or without recorders and HTTP: the catalog and the footage services. */
 export async function buildCore(config: Config, clock: Clock, log: Logger): Promise<Core> {
-  await mkdir(join(config.dataDir, 'recordings'), { recursive: true });
+  const store = new FootageStore(config.dataDir);
+  await store.ensureRoot();
   const opened = await openDatabase(join(config.dataDir, 'vigil.db'));
   const db = opened.db;
   const events = new EventLog(db, clock, log.child({ component: 'events' }));
   const dbHealth = new DatabaseWriteHealth();
-  const indexer = new Indexer({ db, dataDir: config.dataDir, clock, events, log, dbHealth });
-  const retention = new RetentionService({ db, dataDir: config.dataDir, clock, events, config: config.retention, log: log.child({ component: 'retention' }) });
-  return { opened, db, events, indexer, retention, dbHealth, close: () => opened.close() };
+  const indexer = new Indexer({ db, store, clock, events, log, dbHealth });
+  const retention = new RetentionService({ db, store, clock, events, config: config.retention, log: log.child({ component: 'retention' }) });
+  return { opened, db, events, store, indexer, retention, dbHealth, close: () => opened.close() };
 }
 
 async function readPem(path: string, field: string): Promise<Buffer> {

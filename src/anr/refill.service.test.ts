@@ -16,6 +16,7 @@ import { indexSegment } from '../db/segment.repo.js';
 import { listEvents } from '../db/event.repo.js';
 import { sleep } from '../shared/sleep.js';
 import { RefillService, type RefillLauncher, type RefillSpace } from './refill.service.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 let dir: string;
@@ -28,7 +29,7 @@ beforeEach(async () => {
   opened = await openDatabase(join(dir, 'vigil.db'));
   const log = pino({ level: 'silent' });
   const events = new EventLog(opened.db, systemClock, log);
-  const indexer = new Indexer({ db: opened.db, dataDir: dir, clock: systemClock, events, log });
+  const indexer = new Indexer({ db: opened.db, store: new FootageStore(dir), clock: systemClock, events, log });
   const config = buildConfig({ anr: { settle_seconds: 0 } }, { source: null, cwd: dir, env: {}, overrides: {} });
   makeService = (launch, space) =>
     new RefillService({ db: opened.db, clock: systemClock, events, indexer, log, config: config.anr, ffmpegPath: 'ffmpeg', launch, ...(space ? { space } : {}) });
@@ -59,7 +60,7 @@ describe('refill bookkeeping', () => {
     await mkdir(camDir, { recursive: true });
     await writeFile(join(camDir, `.refill-${gap!.id}.part`), 'half a file');
     await writeFile(join(camDir, '20261125T100000Z-abc.mp4'), 'a segment');
-    expect(await service.recover(['edge', 'plain'])).toEqual({ tempFiles: 1, gaps: 1 });
+    expect(await service.recover()).toEqual({ tempFiles: 1, gaps: 1 });
     expect(await readdir(camDir)).toEqual(['20261125T100000Z-abc.mp4']);
     // The interrupted attempt counts: a refill that took Vigil down every time would otherwise loop forever.
     expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'pending', fillAttempts: 1, lastError: INTERRUPTED_REFILL_ERROR });
@@ -70,7 +71,7 @@ describe('refill bookkeeping', () => {
     const max = buildConfig({}, { source: null, cwd: dir, env: {}, overrides: {} }).anr.maxAttempts;
     for (let i = 1; i <= max; i++) {
       expect(await claimGap(opened.db, gap!.id)).toBe(true);
-      expect(await service.recover(['edge'])).toEqual({ tempFiles: 0, gaps: 1 });
+      expect(await service.recover()).toEqual({ tempFiles: 0, gaps: 1 });
     }
     expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'failed', fillAttempts: max });
     expect(await listRefillCandidates(opened.db, Date.now(), Date.now(), 10)).toEqual([]);

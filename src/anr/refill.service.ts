@@ -1,4 +1,3 @@
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AnrConfig } from '../config/config.js';
@@ -29,6 +28,7 @@ import { redactSecrets, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
 import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
 import { renderReplayUrl } from '../config/anr-replay.js';
+import { edgeSegmentFileName } from '../storage/segment-names.js';
 
 /** Starts one refill ffmpeg; tests may replace it. */
 export type RefillLauncher = (program: string, args: string[]) => Supervised;
@@ -54,8 +54,6 @@ export interface RefillSpace {
 
 /** A gap counts as filled when the edge footage indexed inside it covers this share of it. */
 export const FILLED_COVERAGE = 0.9;
-/** Temporary files never match SEGMENT_NAME_PATTERN, so reconciliation never indexes one. */
-export const TEMP_FILE_PATTERN = /^\.refill-\d+\.part$/;
 
 const defaultLaunch: RefillLauncher = (program, args) => spawnSupervised(program, args, ['ignore', 'ignore', 'pipe']);
 
@@ -90,17 +88,8 @@ export class RefillService {
    * Start-up, before `start()`: temp files of interrupted refills are deleted (never indexed) and
    * interrupted gaps go back to pending, the interrupted attempt counted. Returns what was cleaned.
    */
-  async recover(cameraIds: readonly string[]): Promise<{ tempFiles: number; gaps: number }> {
-    let tempFiles = 0;
-    for (const id of cameraIds) {
-      const dir = this.d.indexer.cameraDir(id);
-      const names = await readdir(dir).catch(() => [] as string[]);
-      for (const name of names) {
-        if (!TEMP_FILE_PATTERN.test(name)) continue;
-        await rm(join(dir, name), { force: true });
-        tempFiles++;
-      }
-    }
+  async recover(): Promise<{ tempFiles: number; gaps: number }> {
+    const tempFiles = await this.d.indexer.store.removeRefillTemps();
     const gaps = await resetFillingGaps(this.d.db, this.d.config.maxAttempts);
     return { tempFiles, gaps };
   }
@@ -198,8 +187,8 @@ export class RefillService {
     // One-second resolution on the wire: ask from the whole second at or before the gap.
     const startMs = Math.floor(gap.gapStartMs / 1000) * 1000;
     const durationSeconds = Math.ceil((gap.gapEndMs - startMs) / 1000);
-    const dir = this.d.indexer.cameraDir(gap.cameraId);
-    const tmp = join(dir, `.refill-${gap.id}.part`);
+    const store = this.d.indexer.store;
+    const tmp = store.refillTempPath(gap.cameraId, gap.id);
     const attempt = gap.fillAttempts + 1;
     await this.d.events.emit({
       type: 'gap_refill_started',
@@ -209,17 +198,17 @@ export class RefillService {
     });
     try {
       const url = renderReplayUrl(cam.anr, cam.mainUrl, startMs, gap.gapEndMs);
-      await mkdir(dir, { recursive: true });
-      await rm(tmp, { force: true });
+      await store.ensureCameraDir(gap.cameraId);
+      await store.discard(tmp);
       const outcome = await this.pull(url, tmp, durationSeconds, secrets);
       if (outcome === 'stopped') {
-        await rm(tmp, { force: true });
+        await store.discard(tmp);
         await releaseGap(this.d.db, gap.id);
         return;
       }
       const scan = await this.readPulled(tmp);
-      const finalPath = join(dir, `${stamp(startMs)}-e${gap.id}t${this.d.clock.nowMs().toString(36)}.mp4`);
-      await rename(tmp, finalPath);
+      const finalPath = join(store.cameraDir(gap.cameraId), edgeSegmentFileName(startMs, gap.id, this.d.clock.nowMs()));
+      await store.rename(tmp, finalPath);
       // insert() fsyncs the file and the folder before the row is written.
       // Anchored at the gap's start, not at the whole second asked for: indexSegment clamps between
       // the neighbours of its start instant, and a live segment may begin inside that second (a short
@@ -246,7 +235,7 @@ export class RefillService {
         payload: { gap_id: gap.id, state, seconds_recovered: coveredMs / 1000, coverage: Math.round((coveredMs / gapMs) * 1000) / 1000 },
       });
     } catch (err) {
-      await rm(tmp, { force: true });
+      await store.discard(tmp);
       if (err instanceof NoSpaceFailure || (err as NodeJS.ErrnoException).code === 'ENOSPC') {
         await this.deferForSpace(gap, redactSecrets(errorMessage(err), secrets));
         return;
@@ -352,7 +341,3 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** `20261125T101500Z`, as recorder file names. */
-function stamp(ms: number): string {
-  return iso(ms).replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-}

@@ -1,10 +1,11 @@
 import { buildCore } from '../app.js';
 import { loadConfig, type Config } from '../config/config.js';
-import { checkCatalog, type CheckReport } from '../indexer/check.js';
+import { checkCatalog, type CheckReport } from '../storage/check.js';
 import { systemClock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { runningServer } from '../shared/pid-file.js';
+import { reconcileCamera } from '../indexer/reconcile.js';
 
 export interface CommonFlags {
   config?: string | undefined;
@@ -28,7 +29,13 @@ export async function check(flags: CommonFlags & { repair?: boolean }): Promise<
   const online = (await runningServer(config.dataDir)) !== undefined;
   const core = await buildCore(config, systemClock, log);
   try {
-    const deps = { db: core.db, dataDir: config.dataDir, indexer: core.indexer, events: core.events, retention: core.retention };
+    const deps = {
+      db: core.db,
+      store: core.store,
+      events: core.events,
+      batchSize: config.retention.batchSize,
+      reindex: (cameraId: string) => reconcileCamera({ db: core.db, indexer: core.indexer, events: core.events }, cameraId),
+    };
     let report = await checkCatalog(deps, { repair: !!flags.repair, online, nowMs: systemClock.nowMs() });
     printReport(report);
     if (flags.repair && report.repaired.length > 0) {

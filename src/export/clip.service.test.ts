@@ -13,6 +13,7 @@ import type { MediaJobLauncher, MediaJobProcess } from '../media/ffmpeg-job.js';
 import { systemClock } from '../shared/clock.js';
 import { ClipService } from './clip.service.js';
 import { MediaJobs } from './media-jobs.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 /**
  * The service's own logic (selection, locks, paths, stalls, failures) with a stand-in for ffmpeg;
@@ -59,7 +60,7 @@ const launch: MediaJobLauncher = (_program, _args, opts) => {
 
 function service(over: { stallMs?: number; maxJobs?: number } = {}) {
   const jobs = new MediaJobs({ maxJobs: over.maxJobs ?? 2, waitMs: 100 });
-  const clips = new ClipService({ db, clock: systemClock, dataDir: dir, log: pino({ level: 'silent' }), jobs, ffmpegPath: 'ffmpeg', clipMaxSeconds: 3600, launch, ...(over.stallMs ? { stallMs: over.stallMs } : {}) });
+  const clips = new ClipService({ db, clock: systemClock, store: new FootageStore(dir), log: pino({ level: 'silent' }), jobs, ffmpegPath: 'ffmpeg', clipMaxSeconds: 3600, launch, ...(over.stallMs ? { stallMs: over.stallMs } : {}) });
   return { jobs, clips };
 }
 

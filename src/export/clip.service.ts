@@ -9,7 +9,7 @@ import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { clipFileName, clipParts, coverage, type PlacedSegment, type TimeSpan } from './clip-plan.js';
 import { runJoinedClip } from './fmp4-join.js';
 import { planFmp4Join } from './fmp4-join-plan.js';
-import { FootageFiles } from './footage-files.js';
+import type { FootageStore } from '../storage/footage-store.js';
 import type { MediaJobs } from './media-jobs.js';
 import { withSegmentsReadLocked } from './read-lock.js';
 import type { Clock } from '../shared/clock.js';
@@ -17,7 +17,8 @@ import type { Clock } from '../shared/clock.js';
 export interface ClipServiceDeps {
   db: Db;
   clock: Clock;
-  dataDir: string;
+  /** Where footage is read from (paths resolved inside the recordings folder only). */
+  store: FootageStore;
   log: Logger;
   jobs: MediaJobs;
   ffmpegPath: string;
@@ -51,12 +52,12 @@ export interface ClipDownload {
  * files allow it (no transcoding, no process), else remuxed (stream copy) by ffmpeg.
  */
 export class ClipService {
-  private readonly files: FootageFiles;
+  private readonly files: FootageStore;
   private readonly launch: MediaJobLauncher;
   private readonly stallMs: number;
 
   constructor(private readonly d: ClipServiceDeps) {
-    this.files = new FootageFiles(d.dataDir);
+    this.files = d.store;
     this.launch = d.launch ?? spawnMediaJob;
     this.stallMs = d.stallMs ?? 60_000;
   }

@@ -18,6 +18,7 @@ import { joinedClipBytes } from './fmp4-join.js';
 import { planFmp4Join, type JoinPlan } from './fmp4-join-plan.js';
 import { MediaJobs } from './media-jobs.js';
 import { systemClock } from '../shared/clock.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 /**
  * The Node join against the ffmpeg path it replaces, on files made the way the recorder makes them
@@ -203,7 +204,7 @@ describe('ClipService choosing the path', () => {
     const sink = new Writable({ write: (c: Buffer, _e, cb) => (lines.push(...c.toString().split('\n').filter(Boolean)), cb()) });
     const jobs = new MediaJobs({ maxJobs: 2, waitMs: 100 });
     const log = pino({ level: 'debug' }, sink);
-    return { jobs, clips: new ClipService({ db: opened.db, clock: systemClock, dataDir: data, log, jobs, ffmpegPath: 'ffmpeg', clipMaxSeconds: 3600, ...(stallMs ? { stallMs } : {}) }) };
+    return { jobs, clips: new ClipService({ db: opened.db, clock: systemClock, store: new FootageStore(data), log, jobs, ffmpegPath: 'ffmpeg', clipMaxSeconds: 3600, ...(stallMs ? { stallMs } : {}) }) };
   };
   const locks = async (cam: string) => [...(await readLockCounts(opened.db, ids[cam] ?? [])).values()];
   /** Files of `cam` this process still has open (a handle left open would hold deleted footage's space). */

@@ -9,6 +9,7 @@ import { readLockCounts } from '../db/read-lock.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
 import { systemClock } from '../shared/clock.js';
 import { PlaybackService } from './playback.service.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 /**
  * The media side's lifecycle against a real database and file: a response that stops moving, or a
@@ -24,7 +25,7 @@ let db: Db;
 let id: number;
 
 const lockCount = async () => (await readLockCounts(db, [id])).get(id);
-const service = (stallMs = 60_000) => new PlaybackService({ db, clock: systemClock, dataDir: dir, log: pino({ level: 'silent' }), maxRangeSeconds: 86_400, stallMs });
+const service = (stallMs = 60_000) => new PlaybackService({ db, clock: systemClock, store: new FootageStore(dir), log: pino({ level: 'silent' }), maxRangeSeconds: 86_400, stallMs });
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -7,10 +7,10 @@ import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
 import { listAllSegments, type Segment } from '../db/segment.repo.js';
 import { readFmp4Head } from '../media/fmp4-head.js';
-import { SEGMENT_NAME_PATTERN } from '../media/recorder-args.js';
+import { SEGMENT_NAME_PATTERN } from '../storage/segment-names.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { parseByteRange } from './byte-range.js';
-import { FootageFiles } from './footage-files.js';
+import type { FootageStore } from '../storage/footage-store.js';
 import { buildPlaylist, type PlaylistSegment } from './playback-playlist.js';
 import { withSegmentsReadLocked } from './read-lock.js';
 import type { Clock } from '../shared/clock.js';
@@ -18,7 +18,8 @@ import type { Clock } from '../shared/clock.js';
 export interface PlaybackServiceDeps {
   db: Db;
   clock: Clock;
-  dataDir: string;
+  /** Where footage is read from (paths resolved inside the recordings folder only). */
+  store: FootageStore;
   log: Logger;
   /** Longest range one playlist may cover (config `media.playback_max_seconds`). */
   maxRangeSeconds: number;
@@ -60,7 +61,7 @@ const HEAD_READ_CONCURRENCY = 8;
  * range, and the files themselves with byte ranges, each read-locked while its bytes are sent.
  */
 export class PlaybackService {
-  private readonly files: FootageFiles;
+  private readonly files: FootageStore;
   private readonly stallMs: number;
   private readonly headCacheEntries: number;
   /** Segment id → its file's head. Files never change once indexed and ids are never reused. */
@@ -69,7 +70,7 @@ export class PlaybackService {
   private readonly sending = new Set<Readable>();
 
   constructor(private readonly d: PlaybackServiceDeps) {
-    this.files = new FootageFiles(d.dataDir);
+    this.files = d.store;
     this.stallMs = d.stallMs ?? 60_000;
     this.headCacheEntries = d.headCacheEntries ?? 20_000;
   }

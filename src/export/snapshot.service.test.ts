@@ -17,6 +17,7 @@ import { SnapshotService } from './snapshot.service.js';
 import { zombieChildren } from '../../test/support/harness.js';
 import { WarmDecoderPool } from './warm-decoders.js';
 import { systemClock } from '../shared/clock.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 /** The service with real ffmpeg, real SQLite and a real segment file: the warm path against the cold one. */
 const run = promisify(execFile);
@@ -52,7 +53,7 @@ function service(opts: { warm?: number; onFeed?: (proc: WarmDecoderProcess) => v
   pools.push(pool);
   pool.start();
   const jobs = new MediaJobs({ maxJobs: 2, waitMs: 100 });
-  const snapshots = new SnapshotService({ db, dataDir: dir, log, jobs, ffmpegPath: 'ffmpeg', warm: pool });
+  const snapshots = new SnapshotService({ db, store: new FootageStore(dir), log, jobs, ffmpegPath: 'ffmpeg', warm: pool });
   return { snapshots, pool, spawned, jobs };
 }
 

@@ -10,14 +10,15 @@ import { buildSnapshotArgs, snapshotSeek } from '../media/snapshot-args.js';
 import { planSnapshot, type SnapshotFeed, type SnapshotPlan } from '../media/snapshot-feed.js';
 import type { WarmDecoderProcess } from '../media/warm-decoder.js';
 import { notFound, VigilError } from '../shared/errors.js';
-import { FootageFiles } from './footage-files.js';
+import type { FootageStore } from '../storage/footage-store.js';
 import type { MediaJobs } from './media-jobs.js';
 import { withSegmentsReadLocked } from './read-lock.js';
 import type { WarmDecoderPool } from './warm-decoders.js';
 
 export interface SnapshotServiceDeps {
   db: Db;
-  dataDir: string;
+  /** Where footage is read from (paths resolved inside the recordings folder only). */
+  store: FootageStore;
   log: Logger;
   jobs: MediaJobs;
   ffmpegPath: string;
@@ -40,12 +41,12 @@ const MAX_JPEG_BYTES = 32 * 1024 * 1024;
 
 /** Snapshot: the frame shown at an instant, decoded from the segment that covers it, read-locked meanwhile. */
 export class SnapshotService {
-  private readonly files: FootageFiles;
+  private readonly files: FootageStore;
   private readonly launch: MediaJobLauncher;
   private readonly timeoutMs: number;
 
   constructor(private readonly d: SnapshotServiceDeps) {
-    this.files = new FootageFiles(d.dataDir);
+    this.files = d.store;
     this.launch = d.launch ?? spawnMediaJob;
     this.timeoutMs = d.timeoutMs ?? 20_000;
   }

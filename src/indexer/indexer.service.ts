@@ -1,5 +1,5 @@
-import { access, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { access, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import { getSegmentByPath, indexSegment, type IndexResult } from '../db/segment.repo.js';
@@ -9,7 +9,7 @@ import type { EventLog } from '../events/event-log.js';
 import { scanFmp4, type Fmp4Scan } from '../media/fmp4.js';
 import type { Clock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
-import { fsyncPath } from './fsync.js';
+import type { FootageStore } from '../storage/footage-store.js';
 
 export interface ClosedFile {
   cameraId: string;
@@ -24,7 +24,8 @@ export interface ClosedFile {
 
 export interface IndexerDeps {
   db: Db;
-  dataDir: string;
+  /** Where the files are: paths, renames into place, durability, discards. */
+  store: FootageStore;
   clock: Clock;
   events: EventLog;
   log: Logger;
@@ -42,9 +43,14 @@ const COMPLETE_WAIT_MS = 3000;
 export class Indexer {
   constructor(private readonly d: IndexerDeps) {}
 
+  /** The footage store this indexer's files live in (recorders and refills write into it). */
+  get store(): FootageStore {
+    return this.d.store;
+  }
+
   /** Path as stored: relative to the data dir, with forward slashes. */
   relPath(absPath: string): string {
-    return relative(this.d.dataDir, absPath).split(sep).join('/');
+    return this.d.store.relPath(absPath);
   }
 
   /**
@@ -60,7 +66,7 @@ export class Indexer {
     }
     if (f.finalPath !== undefined && f.finalPath !== f.absPath) {
       // A crash between the rename and the row leaves a file under its final name, which start-up indexes.
-      await rename(f.absPath, f.finalPath);
+      await this.d.store.rename(f.absPath, f.finalPath);
       return this.insert({ ...f, absPath: f.finalPath }, scan);
     }
     return this.insert(f, scan);
@@ -99,8 +105,7 @@ export class Indexer {
 
   /** Indexes a file whose bounds were worked out by the caller from its scan (start-up recovery). */
   async insert(f: ClosedFile, scan: Fmp4Scan): Promise<IndexResult | undefined> {
-    await fsyncPath(f.absPath);
-    await fsyncPath(dirname(f.absPath));
+    await this.d.store.makeDurable(f.absPath);
     const video = scan.tracks.find((t) => t.kind === 'video') ?? scan.tracks[0];
     const durationS = (f.endMs - f.startMs) / 1000;
     const fps = durationS > 0 && scan.sampleCount > 0 ? Math.round((scan.sampleCount / durationS) * 100) / 100 : null;
@@ -164,7 +169,7 @@ export class Indexer {
 
   /** Removes a file that holds nothing to index, and says so in the event log. */
   async discard(cameraId: string, absPath: string, reason: string): Promise<void> {
-    await rm(absPath, { force: true });
+    await this.d.store.discard(absPath);
     await this.d.events.emit({
       type: 'segment_discarded',
       severity: 'info',
@@ -172,10 +177,6 @@ export class Indexer {
       requestId: null,
       payload: { file: basename(absPath), reason },
     });
-  }
-
-  cameraDir(cameraId: string): string {
-    return join(this.d.dataDir, 'recordings', cameraId);
   }
 }
 

@@ -1,10 +1,9 @@
-import { readdir, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { isTombstoned } from '../db/retention.repo.js';
 import { lastSegment, listPathsUnder } from '../db/segment.repo.js';
 import { Fmp4Error, scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4.js';
-import { OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN, segmentFileName } from '../media/recorder-args.js';
+import { nameTimeMs, OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN, segmentFileName } from '../storage/segment-names.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Indexer } from './indexer.service.js';
 import type { EventLog } from '../events/event-log.js';
@@ -21,13 +20,6 @@ export interface ReconcileReport {
   missing: number;
 }
 
-/** `20261125T101500Z` → ms since the epoch. */
-export function nameTimeMs(stamp: string): number {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
-  if (!m) return NaN;
-  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
-}
-
 /**
  * Indexes the camera's files that have no row: files a crash (of Vigil or of ffmpeg) left behind.
  * Each is cut back to its last whole fragment (fragmented MP4 survives truncation) and indexed, or
@@ -41,15 +33,10 @@ export async function reconcileCamera(
   opts: { runId?: string; reportMissing?: boolean } = {},
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { recovered: 0, discarded: 0, missing: 0 };
-  const dir = d.indexer.cameraDir(cameraId);
-  let names: string[];
-  try {
-    names = (await readdir(dir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = [];
-    else throw err;
-  }
-  const prefix = `recordings/${cameraId}/`;
+  const store = d.indexer.store;
+  const dir = store.cameraDir(cameraId);
+  const names = await store.fileNames(cameraId);
+  const prefix = store.cameraPrefix(cameraId);
   const indexed = await listPathsUnder(d.db, prefix);
   // A tombstoned file is being deleted: indexing it again would resurrect deleted footage.
   const tombstoned = await isTombstoned(d.db, names.map((n) => prefix + n).filter((p) => !indexed.has(p)));
@@ -121,7 +108,7 @@ async function recoverFile(
   let path = absPath;
   if (openSeq !== undefined) {
     path = join(dirname(absPath), segmentFileName(startMs, runId, openSeq));
-    await rename(absPath, path);
+    await d.indexer.store.rename(absPath, path);
   }
   const result = await d.indexer.insert({ cameraId, absPath: path, startMs, endMs, source: 'recovered' }, scan);
   if (!result?.segment) return 'discarded';

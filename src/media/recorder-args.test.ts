@@ -8,11 +8,9 @@ import {
   PROGRESS_FD,
   SEGMENT_LIST_FD,
   ProgressParser,
-  OPEN_SEGMENT_NAME_PATTERN,
-  SEGMENT_NAME_PATTERN,
-  segmentFileName,
   type RecorderArgsInput,
 } from './recorder-args.js';
+import { OPEN_SEGMENT_NAME_PATTERN, openSegmentNamePattern, SEGMENT_NAME_PATTERN, segmentFileName } from '../storage/segment-names.js';
 
 const HOSTILE_URL = 'rtsp://u:p;rm -rf ~$(touch /tmp/x)@h:554/../../etc/passwd?a=1&b=2|c';
 
@@ -21,7 +19,7 @@ const input = (over: Partial<RecorderArgsInput> = {}): RecorderArgsInput => ({
   outputDir: '/var/lib/vigil/recordings/front',
   segmentSeconds: 60,
   socketTimeoutSeconds: 10,
-  runId: 'r1a2b3',
+  fileNamePattern: openSegmentNamePattern('r1a2b3'),
   ...over,
 });
 
@@ -74,7 +72,7 @@ describe('buildRecorderArgs', () => {
   });
 
   it('writes the segments inside the output dir, numbered in the run, never by ffmpeg\'s clock', () => {
-    const args = buildRecorderArgs(input({ runId: 'abc123' }));
+    const args = buildRecorderArgs(input({ fileNamePattern: openSegmentNamePattern('abc123') }));
     const pattern = outputs(args).pattern;
     expect(dirname(pattern)).toBe('/var/lib/vigil/recordings/front');
     expect(basename(pattern)).toBe('abc123-%06d.mp4');

@@ -5,13 +5,13 @@ import { recorderLiveOutputArgs } from './live-args.js';
 export interface RecorderArgsInput {
   /** The camera's RTSP URL, passed to ffmpeg as one argv element whatever it contains. */
   url: string;
-  /** Absolute folder the segment files go to (`<data>/recordings/<camera>`). */
+  /** Absolute folder the segment files go to (the footage store's camera folder). */
   outputDir: string;
+  /** The names ffmpeg gives the files, with a `%06d` counter (the footage store's `openSegmentNamePattern`). */
+  fileNamePattern: string;
   segmentSeconds: number;
   /** RTSP socket I/O timeout: a silent camera makes ffmpeg exit instead of hanging. */
   socketTimeoutSeconds: number;
-  /** Distinguishes this process's files from another run's that opened in the same second. */
-  runId: string;
 }
 
 /** fd numbers of the extra pipes the recorder's ffmpeg writes to (see `spawnFfmpeg`). */
@@ -19,31 +19,6 @@ export const SEGMENT_LIST_FD = 1;
 export const PROGRESS_FD = 3;
 /** The live view's fragmented MP4 (second output, same video stream); Node must always drain it. */
 export const LIVE_FD = 4;
-
-/**
- * Names of indexed segment files: the segment's UTC start (to the second), the recorder run's id and
- * the segment's number in that run — `20261126T101500Z-mfx3k2a-000042.mp4` (files of older versions
- * have no number). Group 1 is the time, 2 the run, 3 the number.
- */
-export const SEGMENT_NAME_PATTERN = /^(\d{8}T\d{6}Z)-([a-z0-9]+)(?:-(\d{6}))?\.mp4$/;
-
-/**
- * Names ffmpeg writes: the run id and the segment's number, `mfx3k2a-000042.mp4`. The indexer renames
- * each closed file to its SEGMENT_NAME_PATTERN name. A counter, not ffmpeg's strftime: segments that
- * close within one second (ffmpeg catching up after a stall) would otherwise get one name, and each
- * would truncate the one before it.
- */
-export const OPEN_SEGMENT_NAME_PATTERN = /^([a-z0-9]+)-(\d{6})\.mp4$/;
-
-/** `20261126T101500Z` */
-export function utcStamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** The name a closed segment is indexed under (see SEGMENT_NAME_PATTERN). */
-export function segmentFileName(startMs: number, runId: string, seq: string): string {
-  return `${utcStamp(startMs)}-${runId}-${seq}.mp4`;
-}
 
 /**
  * argv (without the program) for recording one camera: RTSP over TCP, stream copy of the first video
@@ -59,7 +34,7 @@ export function buildRecorderArgs(i: RecorderArgsInput): string[] {
 export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
   // ffmpeg expands % in the whole path (%06d is the segment number); a literal % in the data dir must
   // not be read as a conversion.
-  const pattern = join(i.outputDir.replace(/%/g, '%%'), `${i.runId}-%06d.mp4`);
+  const pattern = join(i.outputDir.replace(/%/g, '%%'), i.fileNamePattern);
   return [
     ...QUIET_ARGS,
     '-progress', `pipe:${PROGRESS_FD}`,

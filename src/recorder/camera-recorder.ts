@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { RecorderConfig } from '../config/config.js';
 import type { Db } from '../db/connection.js';
@@ -8,7 +7,8 @@ import type { EventLog } from '../events/event-log.js';
 import type { Indexer } from '../indexer/indexer.service.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
 import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
-import { buildRecorderArgs, OPEN_SEGMENT_NAME_PATTERN, segmentFileName, type SegmentListEntry } from '../media/recorder-args.js';
+import { buildRecorderArgs, type SegmentListEntry } from '../media/recorder-args.js';
+import { OPEN_SEGMENT_NAME_PATTERN, openSegmentNamePattern, segmentFileName } from '../storage/segment-names.js';
 import type { Clock } from '../shared/clock.js';
 import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
@@ -98,8 +98,7 @@ export class CameraRecorder {
     const { config, clock } = this.d;
     const backoff = new Backoff(config.backoffInitialMs, config.backoffMaxMs);
     const signal = this.abort.signal;
-    const outputDir = this.d.indexer.cameraDir(this.camera.id);
-    await mkdir(outputDir, { recursive: true });
+    const outputDir = await this.d.indexer.store.ensureCameraDir(this.camera.id);
     while (!signal.aborted) {
       const startedAtMs = clock.nowMs();
       let outcome: { exit: ExitInfo; stalled: number };
@@ -181,7 +180,7 @@ export class CameraRecorder {
       outputDir,
       segmentSeconds: cam.segmentSeconds,
       socketTimeoutSeconds: config.rtspTimeoutSeconds,
-      runId,
+      fileNamePattern: openSegmentNamePattern(runId),
     });
     const feed = this.d.live?.open(cam.id);
     const proc = this.d.launcher(config.ffmpegPath, args, {

@@ -17,6 +17,7 @@ import { CameraRecorder } from './camera-recorder.js';
 import { reasonAndTail } from './last-error.js';
 import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
 import type { RecordingsSpace } from './recordings-space.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 /** What ffmpeg 5.1 printed when the storm's tmpfs filled (the segment muxer, then the live pipe). */
 const ENOSPC_STDERR = [
@@ -89,7 +90,7 @@ describe('a recorder whose disk is full', () => {
     const camera = (await getCamera(db, 'cam1'))!;
     const { launcher, launches } = fullDiskLauncher();
     const { space, reports, free } = fakeSpace();
-    const indexer = new Indexer({ db, dataDir: dir, clock: systemClock, events, log });
+    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
     const rec = new CameraRecorder(camera, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log, space });
     rec.start();
     try {

@@ -13,6 +13,7 @@ import { systemClock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
 import { memoryLogger } from '../../test/support/harness.js';
 import { CameraRecorder } from './camera-recorder.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 let dir: string;
 let opened: OpenedDb;
@@ -40,7 +41,7 @@ describe('recorder supervision', () => {
       const exited: Promise<ExitInfo> = sleep(5).then(() => ({ code: 1, signal: null, stderrTail: 'Connection refused' }));
       return { pid: 0, exited, stop: () => exited, kill: () => exited };
     };
-    const indexer = new Indexer({ db, dataDir: dir, clock: systemClock, events, log });
+    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
     const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
     rec.start();
     try {
@@ -82,7 +83,7 @@ describe('recorder supervision', () => {
       };
       return { pid: 4242 + launches, exited, stop: finish, kill: finish };
     };
-    const indexer = new Indexer({ db, dataDir: dir, clock: systemClock, events, log });
+    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
     const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
     rec.start();
     try {

@@ -15,8 +15,9 @@ import { EventLog } from '../events/event-log.js';
 import { Indexer } from '../indexer/indexer.service.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
 import type { Clock } from '../shared/clock.js';
-import type { DiskProbe } from './disk.js';
+import type { DiskProbe } from '../storage/disk.js';
 import { RetentionService } from './retention.service.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 const HOUR = 3600_000;
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
@@ -72,7 +73,7 @@ function smallDisk(capacity: number): DiskProbe {
 function service(overrides: Partial<RetentionConfig> = {}, disk: DiskProbe = async () => ({ freeBytes: 1e15, totalBytes: 1e15 })) {
   const base = buildConfig({}, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } }).retention;
   const events = new EventLog(opened.db, clock, log);
-  return new RetentionService({ db: opened.db, dataDir: dir, clock, events, log, config: { ...base, batchSize: 3, ...overrides }, disk });
+  return new RetentionService({ db: opened.db, store: new FootageStore(dir), clock, events, log, config: { ...base, batchSize: 3, ...overrides }, disk });
 }
 
 const ids = async () => (await opened.db.selectFrom('segments').select('id').orderBy('id').execute()).map((r) => r.id);
@@ -185,7 +186,7 @@ describe('crash-ordered deletion', () => {
     const [victim] = await deleteToTombstones(opened.db, [id], 'age', NOW); // …then the process dies
     expect(existsSync(join(dir, victim!.path))).toBe(true);
     const events = new EventLog(opened.db, clock, log);
-    const indexer = new Indexer({ db: opened.db, dataDir: dir, clock, events, log });
+    const indexer = new Indexer({ db: opened.db, store: new FootageStore(dir), clock, events, log });
     const r = await reconcileCamera({ db: opened.db, indexer, events }, 'c1');
     expect(r.recovered).toBe(0);
     expect(await countSegments(opened.db)).toBe(0);

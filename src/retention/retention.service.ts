@@ -1,13 +1,10 @@
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RetentionConfig } from '../config/config.js';
 import type { Db } from '../db/connection.js';
 import {
   bytesByCamera,
   deleteToTombstones,
-  dropTombstones,
   listDeletable,
-  listTombstones,
   retentionPolicies,
   type Candidate,
 } from '../db/retention.repo.js';
@@ -15,9 +12,9 @@ import type { DeleteReason } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
 import type { Clock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
-import { probeDisk, type DiskProbe } from './disk.js';
-import { reclaimOrphans } from './orphan-files.js';
-import { unlinkAndSync } from './unlink.js';
+import { probeDisk, type DiskProbe } from '../storage/disk.js';
+import type { FootageStore } from '../storage/footage-store.js';
+import { reclaimOrphans } from '../storage/orphan-files.js';
 
 /** The free space `retention.min_free_bytes` asks for on a disk of `totalBytes`. */
 export function floorBytes(config: RetentionConfig, totalBytes: number): number {
@@ -38,7 +35,8 @@ export interface SweepReport {
 
 export interface RetentionDeps {
   db: Db;
-  dataDir: string;
+  /** Deletes the files (crash-ordered, with the tombstones written here) and finds orphans. */
+  store: FootageStore;
   clock: Clock;
   events: EventLog;
   log: Logger;
@@ -90,16 +88,8 @@ export class RetentionService {
   }
 
   /** Finishes deletions a crash interrupted: unlink what the tombstones name, then drop them. */
-  async finishTombstones(): Promise<number> {
-    let done = 0;
-    for (;;) {
-      const batch = await listTombstones(this.d.db, this.d.config.batchSize);
-      if (batch.length === 0) return done;
-      const paths = batch.map((t) => t.path);
-      await unlinkAndSync(this.d.dataDir, paths);
-      await dropTombstones(this.d.db, paths);
-      done += batch.length;
-    }
+  finishTombstones(): Promise<number> {
+    return this.d.store.finishDeletions(this.d.db, this.d.config.batchSize);
   }
 
   /** One sweep; concurrent callers share the sweep in progress. */
@@ -142,7 +132,7 @@ export class RetentionService {
       if (total() > cap) report.blocked ??= { reason: 'global_cap', detail: 'footage exceeds retention.max_bytes with only held or read-locked footage left' };
     }
     // (d) free-disk floor, on the disk the recordings are written to (often not the data dir's own)
-    const recordings = join(this.d.dataDir, 'recordings');
+    const recordings = this.d.store.root;
     let space = await this.disk(recordings);
     const floor = floorBytes(this.d.config, space.totalBytes);
     let freedSinceProbe = 0;
@@ -202,9 +192,7 @@ export class RetentionService {
         // A lock that won the race keeps its segment, and its bytes.
         const goneIds = new Set(gone.map((g) => g.id));
         for (const c of chosen) if (!goneIds.has(c.id)) bytes.set(c.cameraId, (bytes.get(c.cameraId) ?? 0) + c.sizeBytes);
-        const paths = gone.map((g) => g.path);
-        await unlinkAndSync(this.d.dataDir, paths);
-        await dropTombstones(this.d.db, paths);
+        await this.d.store.deleteTombstoned(this.d.db, gone.map((g) => g.path));
       }
       const freed = gone.reduce((a, g) => a + g.sizeBytes, 0);
       const t = (report.byReason[reason] ??= { segments: 0, bytes: 0 });

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
-import { OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN } from '../../src/media/recorder-args.js';
+import { OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN } from '../../src/storage/segment-names.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { startChildVigil } from '../support/child-vigil.js';
 import { checkConsistency, readCatalog } from '../support/footage.js';

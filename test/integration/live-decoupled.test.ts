@@ -15,7 +15,7 @@ describe('the recorder with nobody reading its live pipe', () => {
     const dir = await tempDir();
     const out = join(dir, 'rec');
     await mkdir(out);
-    const args = buildRecorderArgs({ url: server.url('cam1'), outputDir: out, segmentSeconds: 2, socketTimeoutSeconds: 5, runId: 'x1' });
+    const args = buildRecorderArgs({ url: server.url('cam1'), outputDir: out, segmentSeconds: 2, socketTimeoutSeconds: 5, fileNamePattern: 'x1-%06d.mp4' });
     const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
     try {
       (child.stdio[3] as Readable).resume();

@@ -41,10 +41,10 @@ describe('vigil check while Vigil runs', () => {
     const doomed = await segment(1);
     const deps = {
       db: core.db,
-      dataDir,
-      indexer: core.indexer,
+      store: core.store,
       events: core.events,
-      retention: core.retention,
+      batchSize: 10,
+      reindex: async () => ({ recovered: 0, discarded: 0 }),
       // The sweeper deletes the row and the file just as the check gets to that file.
       async statFile(absPath: string) {
         if (absPath.endsWith(doomed.path)) {
@@ -63,7 +63,7 @@ describe('vigil check while Vigil runs', () => {
   it('still reports a row whose file is gone while the row stays', async () => {
     const lost = await segment(0);
     await rm(join(dataDir, lost.path));
-    const deps = { db: core.db, dataDir, indexer: core.indexer, events: core.events, retention: core.retention };
+    const deps = { db: core.db, store: core.store, events: core.events, batchSize: 10, reindex: async () => ({ recovered: 0, discarded: 0 }) };
     for (const online of [true, false]) {
       const r = await checkCatalog(deps, { repair: false, online, nowMs: T0 + 10 * 3600_000 });
       expect(r.problems.map((p) => [p.kind, p.segmentId])).toEqual([['missing_file', lost.id]]);

@@ -1,14 +1,11 @@
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { Db } from '../db/connection.js';
 import { clearReadLocks } from '../db/read-lock.repo.js';
 import { listTombstones } from '../db/retention.repo.js';
 import { allSegmentsForCheck, deleteRowWithoutFile } from '../db/check.repo.js';
 import { getSegmentByPath } from '../db/segment.repo.js';
 import type { EventLog } from '../events/event-log.js';
-import type { RetentionService } from '../retention/retention.service.js';
-import type { Indexer } from './indexer.service.js';
-import { reconcileCamera } from './reconcile.js';
+import type { FootageStore } from './footage-store.js';
 
 export type ProblemKind =
   | 'missing_file'
@@ -37,10 +34,12 @@ export interface CheckReport {
 
 export interface CheckDeps {
   db: Db;
-  dataDir: string;
-  indexer: Indexer;
+  store: FootageStore;
   events: EventLog;
-  retention: RetentionService;
+  /** `--repair`: indexes a camera's files that have no row (the indexer's start-up reconciliation). */
+  reindex: (cameraId: string) => Promise<{ recovered: number; discarded: number }>;
+  /** How many tombstones `--repair` finishes per batch. */
+  batchSize: number;
   /** The file system's stat (a seam for tests that race a deletion against the check). */
   statFile?: (absPath: string) => Promise<{ size: number; mtimeMs: number } | undefined>;
 }
@@ -49,14 +48,13 @@ export interface CheckDeps {
 const IN_PROGRESS_MS = 3700_000;
 
 /**
- * Consistency of the catalog with the disk (invariants 1–5): every row's file exists with its size,
+ * Consistency of the catalog with the disk (invariants 4 and 5): every row's file exists with its size,
  * every recording file has a row, no overlaps per camera, no stale read-locks or tombstones when
  * Vigil is not running. `repair` fixes what is safe and never deletes evidence.
  */
 export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online: boolean; nowMs: number }): Promise<CheckReport> {
   const report: CheckReport = { online: opts.online, rows: 0, files: 0, problems: [], repaired: [], inProgress: 0 };
   const statFile = d.statFile ?? ((p: string) => stat(p).catch(() => undefined));
-  const root = join(d.dataDir, 'recordings');
 
   const tombstones = await listTombstones(d.db);
   // A tombstoned file is a deletion under way (or interrupted): not an unindexed file.
@@ -64,7 +62,7 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
   if (!opts.online) {
     for (const t of tombstones) report.problems.push({ kind: 'unresolved_tombstone', path: t.path, detail: 'deletion interrupted' });
     if (opts.repair && tombstones.length > 0) {
-      report.repaired.push(`finished ${await d.retention.finishTombstones()} interrupted deletions`);
+      report.repaired.push(`finished ${await d.store.finishDeletions(d.db, d.batchSize)} interrupted deletions`);
     }
   }
 
@@ -80,7 +78,7 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
     if (!opts.online && r.locked > 0) {
       report.problems.push({ kind: 'stale_read_lock', segmentId: r.id, path: r.path, detail: `locked = ${r.locked} with no reader running` });
     }
-    const st = await statFile(join(d.dataDir, r.path));
+    const st = await statFile(d.store.absPath(r.path));
     // Online, retention may delete a row and its file between reading the rows and this stat: a row that
     // is gone by now was deleted, not lost.
     if (!st && opts.online && !(await getSegmentByPath(d.db, r.path))) {
@@ -101,16 +99,14 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
     report.repaired.push(`cleared ${await clearReadLocks(d.db)} stale read-locks`);
   }
 
-  const camDirs = await readdir(root, { withFileTypes: true }).catch(() => []);
-  for (const cam of camDirs) {
-    if (!cam.isDirectory()) continue;
-    const names = await readdir(join(root, cam.name));
+  for (const cameraId of await d.store.cameraIds()) {
+    const names = await d.store.fileNames(cameraId);
     let unindexed = 0;
     for (const name of names) {
       report.files++;
-      const rel = `recordings/${cam.name}/${name}`;
+      const rel = d.store.catalogPath(cameraId, name);
       if (byPath.has(rel) || tombstoned.has(rel)) continue;
-      const st = await stat(join(root, cam.name, name)).catch(() => undefined);
+      const st = await stat(d.store.absPath(rel)).catch(() => undefined);
       if (opts.online && st && opts.nowMs - st.mtimeMs < IN_PROGRESS_MS) {
         report.inProgress++;
         continue;
@@ -119,8 +115,8 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
       report.problems.push({ kind: 'unindexed_file', path: rel, detail: 'no row' });
     }
     if (opts.repair && !opts.online && unindexed > 0) {
-      const r = await reconcileCamera({ db: d.db, indexer: d.indexer, events: d.events }, cam.name);
-      report.repaired.push(`${cam.name}: indexed ${r.recovered} files, removed ${r.discarded} unplayable ones`);
+      const r = await d.reindex(cameraId);
+      report.repaired.push(`${cameraId}: indexed ${r.recovered} files, removed ${r.discarded} unplayable ones`);
     }
   }
   return report;
