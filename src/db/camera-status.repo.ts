@@ -109,11 +109,10 @@ export async function bumpReconnect(db: Db, cameraId: string, state: CameraState
     .execute();
 }
 
-/** A new segment was indexed: count it, remember when and at what bitrate. */
 /**
  * A segment was indexed: `segments_written` moves forward by one, `last_segment_at` to the segment's
- * end unless a later one is already there (an edge refill lands in the past, invariant 7's spirit:
- * it never moves back). `measured` (the live bitrate and fps) is given for live footage only: an
+ * end unless a later one is already there (an edge refill lands in the past: it never moves back).
+ * `measured` (the live bitrate and fps) is given for live footage only: an
  * edge-refilled segment says nothing about what the camera sends now.
  */
 export async function recordSegmentIndexed(
