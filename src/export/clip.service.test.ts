@@ -65,6 +65,12 @@ function service(over: { stallMs?: number; maxJobs?: number } = {}) {
 }
 
 const counts = async () => [...(await readLockCounts(db, ids)).values()];
+/** Waits (up to 5 s, in 10 ms steps) until `ready()` holds: a loaded machine may take more than a tick. */
+async function until(ready: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 10));
+}
+const launched = () => until(() => started[0] !== undefined);
+const released = () => until(async () => (await counts()).every((n) => n === 0));
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vigil-clip-'));
@@ -100,7 +106,7 @@ describe('ClipService', () => {
   it('hands out the body at ffmpeg\'s first byte, with the segments locked until ffmpeg exits', async () => {
     const { clips, jobs } = service();
     const pending = clips.open('cam', { fromMs: T0 + 5000, toMs: T0 + 25_000 });
-    await new Promise((r) => setTimeout(r, 20));
+    await launched();
     const ff = started[0]!;
     expect(ff.stdin).toContain('inpoint 5.000');
     expect(ff.stdin).toContain('outpoint 5.000');
@@ -115,7 +121,7 @@ describe('ClipService', () => {
     ff.exit({ code: 0 });
     await ended;
     expect(Buffer.concat(chunks).toString()).toBe('ftyp');
-    await new Promise((r) => setTimeout(r, 20));
+    await released();
     expect(await counts()).toEqual([0, 0, 0]);
     expect(jobs.active).toBe(0);
   });
@@ -123,14 +129,14 @@ describe('ClipService', () => {
   it('a download in which no byte moves for the stall time is ended: ffmpeg killed, locks and slot released', async () => {
     const { clips, jobs } = service({ stallMs: 150 });
     const pending = clips.open('cam', { fromMs: T0, toMs: T0 + 30_000 });
-    await new Promise((r) => setTimeout(r, 20));
+    await launched();
     started[0]!.stdout.write(Buffer.from('x'));
     const dl = await pending;
     const failed = new Promise<Error>((r) => dl.body.once('error', r));
     dl.body.resume();
     expect((await failed).message).toMatch(/exited/);
     expect(started[0]!.killed).toBe(true);
-    await new Promise((r) => setTimeout(r, 20));
+    await released();
     expect(await counts()).toEqual([0, 0, 0]);
     expect(jobs.active).toBe(0);
   });
@@ -138,7 +144,7 @@ describe('ClipService', () => {
   it('ffmpeg failing before its first byte is an error of open(), not a body', async () => {
     const { clips, jobs } = service();
     const pending = clips.open('cam', { fromMs: T0, toMs: T0 + 30_000 });
-    await new Promise((r) => setTimeout(r, 20));
+    await launched();
     started[0]!.exit({ code: 1, stderrTail: 'moov atom not found' });
     await expect(pending).rejects.toMatchObject({ kind: 'internal' });
     expect(await counts()).toEqual([0, 0, 0]);
@@ -149,7 +155,7 @@ describe('ClipService', () => {
     await rm(join(dir, 'recordings/cam/1.mp4'));
     const { clips } = service();
     const pending = clips.open('cam', { fromMs: T0, toMs: T0 + 30_000 });
-    await new Promise((r) => setTimeout(r, 20));
+    await launched();
     expect(started[0]!.stdin).not.toContain('1.mp4');
     started[0]!.stdout.write(Buffer.from('x'));
     const dl = await pending;

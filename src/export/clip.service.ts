@@ -7,8 +7,8 @@ import { buildClipArgs, buildConcatList, type ClipPart } from '../media/clip-arg
 import { spawnMediaJob, type MediaJobLauncher } from '../media/ffmpeg-job.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { clipFileName, clipParts, coverage, type PlacedSegment, type TimeSpan } from './clip-plan.js';
-import { runJoinedClip } from './fmp4-join.js';
-import { planFmp4Join } from './fmp4-join-plan.js';
+import { runJoinedClip } from './clip-join.js';
+import { planFmp4Join } from './clip-join-plan.js';
 import type { FootageStore } from '../storage/footage-store.js';
 import type { MediaJobs } from './media-jobs.js';
 import { withSegmentsReadLocked } from './read-lock.js';
@@ -96,7 +96,7 @@ export class ClipService {
 
   /**
    * Makes the clip from the locked segments: joined in Node when every part is recorder fMP4 with
-   * one codec configuration (`fmp4-join-plan.ts`), otherwise remuxed by ffmpeg. `opened` is called
+   * one codec configuration (`clip-join-plan.ts`), otherwise remuxed by ffmpeg. `opened` is called
    * once the body exists, so a failure before it is still an error response, not a cut-off 200.
    * Returns once the body has ended or failed; the locks are released after that.
    */

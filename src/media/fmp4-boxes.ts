@@ -222,46 +222,149 @@ export function parseMoov(moov: Buffer): InitInfo {
   return { tracks, trex, fragmented };
 }
 
-/** tfhd flag → byte length of the optional field it announces, in field order. */
-const TFHD_FIELDS: Array<[number, number]> = [[0x1, 8], [0x2, 4], [0x8, 4], [0x10, 4], [0x20, 4]];
+/** tfhd flags (ISO 14496-12 8.8.7): the optional fields, in the order they follow the track id. */
+export const TFHD = { baseDataOffset: 0x1, sampleDescriptionIndex: 0x2, defaultDuration: 0x8, defaultSize: 0x10, defaultFlags: 0x20, durationIsEmpty: 0x10000, defaultBaseIsMoof: 0x20000 } as const;
+/** trun flags (8.8.8): the optional header fields, then the per-sample fields in entry order. */
+export const TRUN = { dataOffset: 0x1, firstSampleFlags: 0x4, duration: 0x100, size: 0x200, flags: 0x400, compositionOffset: 0x800 } as const;
+
+/** A tfhd body: the track and the per-fragment defaults it sets (undefined: not set here). */
+export interface Tfhd {
+  flags: number;
+  trackId: number;
+  baseDataOffset: number | undefined;
+  sampleDescriptionIndex: number | undefined;
+  defaultDuration: number | undefined;
+  defaultSize: number | undefined;
+  defaultFlags: number | undefined;
+}
+
+/** The one tfhd reader: every optional field the flags announce. */
+export function parseTfhd(body: Buffer): Tfhd {
+  if (body.length < 8) throw malformed('tfhd too short');
+  const flags = body.readUInt32BE(0) & 0xffffff;
+  const t: Tfhd = { flags, trackId: body.readUInt32BE(4), baseDataOffset: undefined, sampleDescriptionIndex: undefined, defaultDuration: undefined, defaultSize: undefined, defaultFlags: undefined };
+  let p = 8;
+  const take = (flag: number, len: 4 | 8): number | undefined => {
+    if (!(flags & flag)) return undefined;
+    if (p + len > body.length) throw malformed('tfhd too short for its flags');
+    const v = len === 8 ? Number(body.readBigUInt64BE(p)) : body.readUInt32BE(p);
+    p += len;
+    return v;
+  };
+  t.baseDataOffset = take(TFHD.baseDataOffset, 8);
+  t.sampleDescriptionIndex = take(TFHD.sampleDescriptionIndex, 4);
+  t.defaultDuration = take(TFHD.defaultDuration, 4);
+  t.defaultSize = take(TFHD.defaultSize, 4);
+  t.defaultFlags = take(TFHD.defaultFlags, 4);
+  return t;
+}
+
+/** A trun body, every sample's fields resolved (defaults applied where the trun leaves one out). */
+export interface Trun {
+  version: number;
+  flags: number;
+  sampleCount: number;
+  dataOffset: number | undefined;
+  firstSampleFlags: number | undefined;
+  /** Offset in the body where the per-sample entries start, and the bytes of one entry. */
+  entriesStart: number;
+  entryBytes: number;
+  durations: Uint32Array;
+  sizes: Uint32Array;
+  sampleFlags: Uint32Array;
+  /**
+   * Composition time offsets: signed in version 1 (negative offsets), unsigned in version 0 (so a
+   * value ≥ 2^31 is read as such, not wrapped). 0 when the trun has none.
+   */
+  compositionOffsets: Float64Array;
+}
+
+/** Defaults a trun falls back on: the tfhd's, else the trex's. */
+export interface SampleDefaults {
+  duration: number;
+  size: number;
+  flags: number;
+}
+
+/** The one trun reader (ISO 14496-12 8.8.8, versions 0 and 1). */
+export function parseTrun(body: Buffer, defaults: SampleDefaults): Trun {
+  if (body.length < 8) throw malformed('trun too short');
+  const version = body.readUInt8(0);
+  const flags = body.readUInt32BE(0) & 0xffffff;
+  const count = body.readUInt32BE(4);
+  let q = 8;
+  let dataOffset: number | undefined;
+  let firstSampleFlags: number | undefined;
+  if (flags & TRUN.dataOffset) {
+    if (q + 4 > body.length) throw malformed('trun too short for its flags');
+    dataOffset = body.readInt32BE(q);
+    q += 4;
+  }
+  if (flags & TRUN.firstSampleFlags) {
+    if (q + 4 > body.length) throw malformed('trun too short for its flags');
+    firstSampleFlags = body.readUInt32BE(q);
+    q += 4;
+  }
+  // Field positions inside an entry (-1: absent), in the order the spec lays them out.
+  let at = 0;
+  const pos = (flag: number) => (flags & flag ? (at += 4) - 4 : -1);
+  const dAt = pos(TRUN.duration);
+  const sAt = pos(TRUN.size);
+  const fAt = pos(TRUN.flags);
+  const cAt = pos(TRUN.compositionOffset);
+  const entryBytes = at;
+  if (q + count * entryBytes > body.length) throw malformed('trun sample table overruns the box');
+  const t: Trun = {
+    version,
+    flags,
+    sampleCount: count,
+    dataOffset,
+    firstSampleFlags,
+    entriesStart: q,
+    entryBytes,
+    durations: new Uint32Array(count),
+    sizes: new Uint32Array(count),
+    sampleFlags: new Uint32Array(count),
+    compositionOffsets: new Float64Array(count),
+  };
+  for (let i = 0, e = q; i < count; i++, e += entryBytes) {
+    t.durations[i] = dAt < 0 ? defaults.duration : body.readUInt32BE(e + dAt);
+    t.sizes[i] = sAt < 0 ? defaults.size : body.readUInt32BE(e + sAt);
+    t.sampleFlags[i] = fAt >= 0 ? body.readUInt32BE(e + fAt) : i === 0 && firstSampleFlags !== undefined ? firstSampleFlags : defaults.flags;
+    t.compositionOffsets[i] = cAt < 0 ? 0 : version === 1 ? body.readInt32BE(e + cAt) : body.readUInt32BE(e + cAt);
+  }
+  return t;
+}
+
+/** A tfdt body: the decode time of the fragment's first sample (version 0: 32 bits, 1: 64 bits). */
+export function parseTfdt(body: Buffer): { version: number; baseDecodeTime: bigint } | undefined {
+  if (body.length < 8) return undefined;
+  const version = body.readUInt8(0);
+  if (version === 1) return body.length >= 12 ? { version, baseDecodeTime: body.readBigUInt64BE(4) } : undefined;
+  return { version, baseDecodeTime: BigInt(body.readUInt32BE(4)) };
+}
+
+/** The sample defaults of a traf: its tfhd's, else the track's trex, else 0. */
+export function trafDefaults(tfhd: Tfhd, trex: TrexDefaults | undefined, trexSize = 0): SampleDefaults {
+  return { duration: tfhd.defaultDuration ?? trex?.duration ?? 0, size: tfhd.defaultSize ?? trexSize, flags: tfhd.defaultFlags ?? trex?.flags ?? 0 };
+}
 
 function parseTraf(traf: Buffer, trexMap: Map<number, TrexDefaults>): TrafInfo {
-  const tfhd = child(traf, 'tfhd');
-  if (!tfhd || tfhd.length < 8) throw malformed('traf without tfhd');
-  const tfFlags = tfhd.readUInt32BE(0) & 0xffffff;
-  const trackId = tfhd.readUInt32BE(4);
-  const trex = trexMap.get(trackId);
-  let p = 8;
-  let defDuration = trex?.duration ?? 0;
-  let defFlags = trex?.flags ?? 0;
-  for (const [flag, len] of TFHD_FIELDS) {
-    if (!(tfFlags & flag)) continue;
-    if (p + len > tfhd.length) throw malformed('tfhd too short for its flags');
-    if (flag === 0x8) defDuration = tfhd.readUInt32BE(p);
-    if (flag === 0x20) defFlags = tfhd.readUInt32BE(p);
-    p += len;
-  }
-  const info: TrafInfo = { trackId, baseDecodeTime: undefined, durationTicks: 0, sampleCount: 0, firstSampleFlags: undefined };
+  const tfhdBody = child(traf, 'tfhd');
+  if (!tfhdBody) throw malformed('traf without tfhd');
+  const tfhd = parseTfhd(tfhdBody);
+  const defaults = trafDefaults(tfhd, trexMap.get(tfhd.trackId));
+  const info: TrafInfo = { trackId: tfhd.trackId, baseDecodeTime: undefined, durationTicks: 0, sampleCount: 0, firstSampleFlags: undefined };
   for (const [type, b] of children(traf, 0)) {
-    if (type === 'tfdt' && b.length >= 8) {
-      info.baseDecodeTime = b.readUInt8(0) === 1 && b.length >= 12 ? Number(b.readBigUInt64BE(4)) : b.readUInt32BE(4);
+    if (type === 'tfdt') {
+      const tfdt = parseTfdt(b);
+      if (tfdt) info.baseDecodeTime = Number(tfdt.baseDecodeTime);
     }
     if (type !== 'trun' || b.length < 8) continue;
-    const flags = b.readUInt32BE(0) & 0xffffff;
-    const count = b.readUInt32BE(4);
-    let q = 8 + (flags & 0x1 ? 4 : 0);
-    const firstFlags = flags & 0x4 ? b.readUInt32BE(q) : undefined;
-    q += flags & 0x4 ? 4 : 0;
-    const hasDur = (flags & 0x100) !== 0;
-    const hasFlags = (flags & 0x400) !== 0;
-    const perSample = 4 * [0x100, 0x200, 0x400, 0x800].filter((f) => flags & f).length;
-    if (q + count * perSample > b.length) throw malformed('trun sample table overruns the box');
-    if (count > 0 && info.sampleCount === 0) {
-      info.firstSampleFlags = firstFlags ?? (hasFlags ? b.readUInt32BE(q + (hasDur ? 4 : 0) + (flags & 0x200 ? 4 : 0)) : defFlags);
-    }
-    if (hasDur) for (let i = 0; i < count; i++) info.durationTicks += b.readUInt32BE(q + i * perSample);
-    else info.durationTicks += count * defDuration;
-    info.sampleCount += count;
+    const trun = parseTrun(b, defaults);
+    if (trun.sampleCount > 0 && info.sampleCount === 0) info.firstSampleFlags = trun.sampleFlags[0];
+    for (const d of trun.durations) info.durationTicks += d;
+    info.sampleCount += trun.sampleCount;
   }
   return info;
 }

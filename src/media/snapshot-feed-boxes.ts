@@ -3,7 +3,7 @@
  * moov or moof (tfhd, tfdt, trun), and the rewriting of one fragment: tfdt shifted, the last
  * fragment cut after the frame wanted (trun sample_count, mdat size).
  */
-import { boxSpans, Fmp4Error, type BoxSpan, type InitInfo } from './fmp4-boxes.js';
+import { boxSpans, Fmp4Error, parseTfdt, parseTfhd, parseTrun, type BoxSpan, type InitInfo } from './fmp4-boxes.js';
 import type { FragmentTiming } from './snapshot-args.js';
 
 /** One fragment as written to the decoder: the patched moof and mdat header, then the payload bytes copied from the file. */
@@ -63,14 +63,15 @@ export function moovLayout(moov: Buffer, init: InitInfo): Layout {
   return layout;
 }
 
+/** A trun as the feed rewrites it: where its body lies in the moof body, and its samples. */
 interface TrunLayout {
   /** Offset of the trun body in the moof body. */
   bodyStart: number;
   sampleCount: number;
   dataOffset: number | undefined;
-  durations: number[];
-  sizes: number[];
-  ctsOffsets: number[];
+  durations: ArrayLike<number>;
+  sizes: ArrayLike<number>;
+  ctsOffsets: ArrayLike<number>;
 }
 
 interface TrafLayout {
@@ -80,63 +81,28 @@ interface TrafLayout {
   truns: TrunLayout[];
 }
 
-/** tfhd flag → byte length of the optional field it announces, in field order. */
-const TFHD_FIELDS: ReadonlyArray<readonly [number, number]> = [[0x1, 8], [0x2, 4], [0x8, 4], [0x10, 4], [0x20, 4]];
-
+/** The trafs of a moof body with the offsets the feed patches, read by the one tfhd/tfdt/trun parser. */
 function trafLayouts(moof: Buffer, layout: Layout): TrafLayout[] {
   const out: TrafLayout[] = [];
   for (const traf of boxSpans(moof, 0, moof.length)) {
     if (traf.type !== 'traf') continue;
-    const tfhd = find(moof, traf, 'tfhd');
-    if (!tfhd || tfhd.end - tfhd.bodyStart < 8) throw new Fmp4Error('malformed', 'traf without tfhd');
-    const tfhdFlags = moof.readUInt32BE(tfhd.bodyStart) & 0xffffff;
-    const trackId = moof.readUInt32BE(tfhd.bodyStart + 4);
-    const fieldBytes = TFHD_FIELDS.reduce((n, [flag, len]) => n + (tfhdFlags & flag ? len : 0), 0);
-    if (tfhd.end - tfhd.bodyStart < 8 + fieldBytes) throw new Fmp4Error('malformed', 'tfhd too short for its flags');
-    let p = tfhd.bodyStart + 8 + (tfhdFlags & 0x1 ? 8 : 0) + (tfhdFlags & 0x2 ? 4 : 0);
-    let defDuration = layout.defaultSampleDuration;
-    if (tfhdFlags & 0x8) {
-      defDuration = moof.readUInt32BE(p);
-      p += 4;
-    }
-    let defSize = layout.defaultSampleSize;
-    if (tfhdFlags & 0x10) defSize = moof.readUInt32BE(p);
-    const t: TrafLayout = { trackId, tfhdFlags, truns: [] };
+    const tfhdSpan = find(moof, traf, 'tfhd');
+    if (!tfhdSpan) throw new Fmp4Error('malformed', 'traf without tfhd');
+    const tfhd = parseTfhd(moof.subarray(tfhdSpan.bodyStart, tfhdSpan.end));
+    const defaults = { duration: tfhd.defaultDuration ?? layout.defaultSampleDuration, size: tfhd.defaultSize ?? layout.defaultSampleSize, flags: tfhd.defaultFlags ?? 0 };
+    const t: TrafLayout = { trackId: tfhd.trackId, tfhdFlags: tfhd.flags, truns: [] };
     for (const s of boxSpans(moof, traf.bodyStart, traf.end)) {
-      if (s.type === 'tfdt' && s.end - s.bodyStart >= 8) {
-        const version = moof.readUInt8(s.bodyStart);
-        const value = version === 1 && s.end - s.bodyStart >= 12 ? moof.readBigUInt64BE(s.bodyStart + 4) : BigInt(moof.readUInt32BE(s.bodyStart + 4));
-        t.tfdt = { bodyStart: s.bodyStart, version, value };
+      if (s.type === 'tfdt') {
+        const tfdt = parseTfdt(moof.subarray(s.bodyStart, s.end));
+        if (tfdt) t.tfdt = { bodyStart: s.bodyStart, version: tfdt.version, value: tfdt.baseDecodeTime };
       }
-      if (s.type === 'trun') t.truns.push(trunLayout(moof, s, defDuration, defSize));
+      if (s.type !== 'trun') continue;
+      const trun = parseTrun(moof.subarray(s.bodyStart, s.end), defaults);
+      t.truns.push({ bodyStart: s.bodyStart, sampleCount: trun.sampleCount, dataOffset: trun.dataOffset, durations: trun.durations, sizes: trun.sizes, ctsOffsets: trun.compositionOffsets });
     }
     out.push(t);
   }
   return out;
-}
-
-function trunLayout(moof: Buffer, s: BoxSpan, defDuration: number, defSize: number): TrunLayout {
-  const b = moof.subarray(s.bodyStart, s.end);
-  if (b.length < 8) throw new Fmp4Error('malformed', 'trun too short');
-  const version = b.readUInt8(0);
-  const flags = b.readUInt32BE(0) & 0xffffff;
-  const count = b.readUInt32BE(4);
-  let q = 8;
-  const dataOffset = flags & 0x1 ? b.readInt32BE(q) : undefined;
-  q += (flags & 0x1 ? 4 : 0) + (flags & 0x4 ? 4 : 0);
-  const per = 4 * [0x100, 0x200, 0x400, 0x800].filter((f) => flags & f).length;
-  if (q + count * per > b.length) throw new Fmp4Error('malformed', 'trun sample table overruns the box');
-  const t: TrunLayout = { bodyStart: s.bodyStart, sampleCount: count, dataOffset, durations: [], sizes: [], ctsOffsets: [] };
-  // Field offsets within one sample's entry, in the order the spec lays them out.
-  const durAt = 0;
-  const sizeAt = flags & 0x100 ? 4 : 0;
-  const ctsAt = sizeAt + (flags & 0x200 ? 4 : 0) + (flags & 0x400 ? 4 : 0);
-  for (let i = 0, r = q; i < count; i++, r += per) {
-    t.durations.push(flags & 0x100 ? b.readUInt32BE(r + durAt) : defDuration);
-    t.sizes.push(flags & 0x200 ? b.readUInt32BE(r + sizeAt) : defSize);
-    t.ctsOffsets.push(flags & 0x800 ? (version === 1 ? b.readInt32BE(r + ctsAt) : b.readUInt32BE(r + ctsAt)) : 0);
-  }
-  return t;
 }
 
 /** Composition offset of the first sample of the main track in a moof (0 without one). */
@@ -183,7 +149,7 @@ export function patchFragment(frag: WalkedFragment, layout: Layout, shiftTicks: 
     if (cut) {
       body.writeUInt32BE(cut.keep, cut.trun.bodyStart + 4);
       // data_offset counts from the moof's first byte; the payload starts after moof and mdat header.
-      const end = (cut.trun.dataOffset ?? 0) + cut.trun.sizes.slice(0, cut.keep).reduce((a, n) => a + n, 0);
+      const end = (cut.trun.dataOffset ?? 0) + Array.prototype.slice.call(cut.trun.sizes, 0, cut.keep).reduce((a: number, n: number) => a + n, 0);
       const start = frag.moofHeader.length + body.length + frag.mdatHeaderSize;
       if (end - start < 0 || end - start > payloadLength) return 'sample data outside the mdat';
       payloadLength = end - start;
@@ -208,9 +174,10 @@ export function patchFragment(frag: WalkedFragment, layout: Layout, shiftTicks: 
 function cutAfterT0(traf: TrafLayout, tfdt: number, t0Ticks: number): { trun: TrunLayout; keep: number } | 'none' | undefined {
   const [trun] = traf.truns;
   if (traf.truns.length !== 1 || !trun) return undefined;
-  if (trun.ctsOffsets.some((c) => c !== trun.ctsOffsets[0])) {
-    const last = trun.durations.reduce((a, d) => a + d, 0);
-    return tfdt + last + Math.max(...trun.ctsOffsets) < t0Ticks ? 'none' : undefined;
+  const ctsOffsets = Array.from(trun.ctsOffsets);
+  if (ctsOffsets.some((c) => c !== ctsOffsets[0])) {
+    const last = Array.from(trun.durations).reduce((a, d) => a + d, 0);
+    return tfdt + last + Math.max(...ctsOffsets) < t0Ticks ? 'none' : undefined;
   }
   let dts = tfdt;
   for (let i = 0; i < trun.sampleCount; i++) {

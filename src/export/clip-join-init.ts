@@ -1,8 +1,8 @@
 /**
  * The clip's init segment (the first part's ftyp + moov with an edit list and durations) and its
- * closing mfra, for the fMP4 join (see `fmp4-join-boxes.ts`). Pure functions on buffers.
+ * closing mfra, for the fMP4 join (see `clip-join-boxes.ts`). Pure functions on buffers.
  */
-import { box, boxes, u32, type Box } from './fmp4-join-boxes.js';
+import { box, boxes, u32, type Box } from './clip-join-boxes.js';
 
 /** A full box's duration field, rewritten in place of a copy: v0 at `v0At` (32 bits), v1 at `v1At` (64 bits). */
 function withDuration(b: Box, v0At: number, v1At: number, value: number): Buffer {

@@ -14,8 +14,8 @@ import { buildClipArgs, buildConcatList, type ClipPart } from '../media/clip-arg
 import { readBoxHeader } from '../media/fmp4-boxes.js';
 import { scanFmp4Buffer } from '../media/fmp4.js';
 import { ClipService } from './clip.service.js';
-import { joinedClipBytes } from './fmp4-join.js';
-import { planFmp4Join, type JoinPlan } from './fmp4-join-plan.js';
+import { joinedClipBytes } from './clip-join.js';
+import { planFmp4Join, type JoinPlan } from './clip-join-plan.js';
 import { MediaJobs } from './media-jobs.js';
 import { systemClock } from '../shared/clock.js';
 import { FootageStore } from '../storage/footage-store.js';

@@ -14,9 +14,9 @@
  * planning returns a reason and the caller uses ffmpeg.
  */
 import type { ClipPart } from '../media/clip-args.js';
-import { buildJoinMoof, MDAT_HEADER_BYTES, payloadBytes, type Parsed } from '../media/fmp4-join-boxes.js';
-import { buildJoinInit, buildJoinMfra, type RandomAccessEntry } from '../media/fmp4-join-init.js';
-import { readJoinSource, type JoinSource, type JoinSourceFragment } from '../media/fmp4-join-source.js';
+import { buildJoinMoof, MDAT_HEADER_BYTES, payloadBytes, type Parsed } from './clip-join-boxes.js';
+import { buildJoinInit, buildJoinMfra, type RandomAccessEntry } from './clip-join-init.js';
+import { readJoinSource, type JoinSource, type JoinSourceFragment } from './clip-join-source.js';
 
 /** One fragment of the clip: its new moof, then the mdat payload copied from the part's file. */
 export interface JoinPiece {

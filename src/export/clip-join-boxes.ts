@@ -1,11 +1,11 @@
 /**
  * Box-level pieces of joining recorder fMP4 files into one clip without ffmpeg: a part's moov and
  * moofs read, and each fragment's moof re-made with a new sequence number, decode time and (for the
- * last one) fewer samples; the clip's init segment and mfra are in `fmp4-join-init.ts`. Pure
+ * last one) fewer samples; the clip's init segment and mfra are in `clip-join-init.ts`. Pure
  * functions on buffers; what they accept is exactly the shape ffmpeg's mp4 muxer writes for one
  * video track. Anything else is a reason string, so the caller falls back to ffmpeg, never guesses.
  */
-import { boxSpans, Fmp4Error, readBoxHeader } from './fmp4-boxes.js';
+import { boxSpans, Fmp4Error, isSyncSample, parseTfdt, parseTfhd, parseTrun, readBoxHeader, TFHD, TRUN, type Tfhd, type Trun } from '../media/fmp4-boxes.js';
 
 /** The one track of a recorder file, as its moov declares it. */
 export interface JoinTrack {
@@ -137,19 +137,11 @@ export function parseJoinMoov(moov: Buffer): Parsed<JoinTrack> {
   };
 }
 
-const TFHD_BASE_DATA_OFFSET = 0x1;
-const TFHD_DURATION_IS_EMPTY = 0x10000;
-const TRUN_DATA_OFFSET = 0x1;
-const TRUN_FIRST_FLAGS = 0x4;
-const TRUN_DURATION = 0x100;
-const TRUN_SIZE = 0x200;
-const TRUN_FLAGS = 0x400;
-const TRUN_CTO = 0x800;
-
 /**
  * A moof body (without its header) as ffmpeg writes it: mfhd, one traf of `track` with tfhd, a
  * version-1 tfdt and one trun whose data starts right after the moof's following mdat header
- * (`dataOffset` must equal moof size + mdat header size).
+ * (`dataOffset` must equal moof size + mdat header size). Fields are read by the one tfhd/trun parser
+ * (`media/fmp4-boxes.ts`); this only refuses the shapes the join does not rewrite.
  */
 export function parseJoinMoof(moofBody: Buffer, moofSize: number, mdatHeaderBytes: number, track: JoinTrack): Parsed<JoinFragment> {
   const kids = boxes(moofBody);
@@ -158,77 +150,53 @@ export function parseJoinMoof(moofBody: Buffer, moofSize: number, mdatHeaderByte
   if (!traf || traf.length !== 3 || traf[0]?.type !== 'tfhd' || traf[1]?.type !== 'tfdt' || traf[2]?.type !== 'trun') {
     return fail('traf is not tfhd + tfdt + trun');
   }
-  const [tfhd, tfdt, trun] = traf as [Box, Box, Box];
-  if (tfhd.body.length < 8 || tfhd.body.readUInt32BE(4) !== track.trackId) return fail('tfhd of another track');
-  const tfFlags = tfhd.body.readUInt32BE(0) & 0xffffff;
-  if (tfFlags & (TFHD_BASE_DATA_OFFSET | TFHD_DURATION_IS_EMPTY)) return fail(`tfhd flags ${tfFlags.toString(16)}`);
-  let defDuration = track.defaultDuration;
-  let defSize = track.defaultSize;
-  let defFlags = track.defaultFlags;
-  let p = 8;
-  for (const [flag, len] of [[0x2, 4], [0x8, 4], [0x10, 4], [0x20, 4]] as const) {
-    if (!(tfFlags & flag)) continue;
-    if (p + len > tfhd.body.length) return fail('tfhd too short for its flags');
-    if (flag === 0x8) defDuration = tfhd.body.readUInt32BE(p);
-    if (flag === 0x10) defSize = tfhd.body.readUInt32BE(p);
-    if (flag === 0x20) defFlags = tfhd.body.readUInt32BE(p);
-    p += len;
+  const [tfhdBox, tfdtBox, trunBox] = traf as [Box, Box, Box];
+  let tfhd: Tfhd;
+  let trun: Trun;
+  try {
+    tfhd = parseTfhd(tfhdBox.body);
+    if (tfhd.trackId !== track.trackId) return fail('tfhd of another track');
+    if (tfhd.flags & (TFHD.baseDataOffset | TFHD.durationIsEmpty)) return fail(`tfhd flags ${tfhd.flags.toString(16)}`);
+    const tfdt = parseTfdt(tfdtBox.body);
+    if (!tfdt || tfdtBox.body.length !== 12 || tfdt.version !== 1) return fail('tfdt is not version 1');
+    const t = trunBox.body;
+    if (t.length < 8) return fail('trun too short');
+    const version = t.readUInt8(0);
+    const flags = t.readUInt32BE(0) & 0xffffff;
+    if (version > 1 || !(flags & TRUN.dataOffset) || flags & ~0xf05) return fail(`trun v${version} flags ${flags.toString(16)}`);
+    trun = parseTrun(t, { duration: tfhd.defaultDuration ?? track.defaultDuration, size: tfhd.defaultSize ?? track.defaultSize, flags: tfhd.defaultFlags ?? track.defaultFlags });
+    const baseDecodeTime = Number(tfdt.baseDecodeTime);
+    if (!Number.isSafeInteger(baseDecodeTime)) return fail('tfdt beyond 2^53');
+    if (trun.dataOffset !== moofSize + mdatHeaderBytes) return fail('trun data does not start right after the mdat header');
+    if (trun.sampleCount === 0 || trun.entriesStart + trun.sampleCount * trun.entryBytes !== t.length) return fail('trun sample table does not fill the box');
+    const compositionOffsets = new Int32Array(trun.sampleCount);
+    const syncSamples: number[] = [];
+    for (let i = 0; i < trun.sampleCount; i++) {
+      const cto = trun.compositionOffsets[i] as number;
+      if (cto > 0x7fffffff) return fail('composition offset beyond 2^31');
+      compositionOffsets[i] = cto;
+      if (isSyncSample(trun.sampleFlags[i] as number)) syncSamples.push(i);
+    }
+    return {
+      ok: true,
+      value: {
+        baseDecodeTime,
+        tfhd: tfhdBox.body,
+        trunVersion: trun.version,
+        trunFlags: trun.flags,
+        firstSampleFlags: trun.firstSampleFlags,
+        entries: t.subarray(trun.entriesStart),
+        entryBytes: trun.entryBytes,
+        durations: trun.durations,
+        sizes: trun.sizes,
+        compositionOffsets,
+        syncSamples,
+      },
+    };
+  } catch (err) {
+    if (err instanceof Fmp4Error) return fail(err.message);
+    throw err;
   }
-  if (tfdt.body.length !== 12 || tfdt.body.readUInt8(0) !== 1) return fail('tfdt is not version 1');
-  const baseDecodeTime = Number(tfdt.body.readBigUInt64BE(4));
-  if (!Number.isSafeInteger(baseDecodeTime)) return fail('tfdt beyond 2^53');
-
-  const t = trun.body;
-  if (t.length < 8) return fail('trun too short');
-  const trunVersion = t.readUInt8(0);
-  const trunFlags = t.readUInt32BE(0) & 0xffffff;
-  if (trunVersion > 1 || !(trunFlags & TRUN_DATA_OFFSET) || trunFlags & ~0xf05) return fail(`trun v${trunVersion} flags ${trunFlags.toString(16)}`);
-  const count = t.readUInt32BE(4);
-  let q = 8;
-  const dataOffset = t.readInt32BE(q);
-  q += 4;
-  if (dataOffset !== moofSize + mdatHeaderBytes) return fail('trun data does not start right after the mdat header');
-  let firstSampleFlags: number | undefined;
-  if (trunFlags & TRUN_FIRST_FLAGS) {
-    firstSampleFlags = t.readUInt32BE(q);
-    q += 4;
-  }
-  const fields = [TRUN_DURATION, TRUN_SIZE, TRUN_FLAGS, TRUN_CTO].filter((f) => trunFlags & f);
-  const entryBytes = 4 * fields.length;
-  if (count === 0 || q + count * entryBytes !== t.length) return fail('trun sample table does not fill the box');
-  const durations = new Uint32Array(count);
-  const sizes = new Uint32Array(count);
-  const compositionOffsets = new Int32Array(count);
-  const syncSamples: number[] = [];
-  // Field positions inside an entry (-1: absent); read without a closure per sample, this runs for every frame.
-  let at = 0;
-  const pos = (flag: number) => (trunFlags & flag ? (at += 4) - 4 : -1);
-  const [dAt, sAt, fAt, cAt] = [pos(TRUN_DURATION), pos(TRUN_SIZE), pos(TRUN_FLAGS), pos(TRUN_CTO)];
-  for (let i = 0, e = q; i < count; i++, e += entryBytes) {
-    durations[i] = dAt < 0 ? defDuration : t.readUInt32BE(e + dAt);
-    sizes[i] = sAt < 0 ? defSize : t.readUInt32BE(e + sAt);
-    const flags = fAt >= 0 ? t.readUInt32BE(e + fAt) : i === 0 && firstSampleFlags !== undefined ? firstSampleFlags : defFlags;
-    const cto = cAt < 0 ? 0 : trunVersion === 1 ? t.readInt32BE(e + cAt) : t.readUInt32BE(e + cAt);
-    if (cto > 0x7fffffff) return fail('composition offset beyond 2^31');
-    compositionOffsets[i] = cto;
-    if ((flags & 0x10000) === 0) syncSamples.push(i);
-  }
-  return {
-    ok: true,
-    value: {
-      baseDecodeTime,
-      tfhd: tfhd.body,
-      trunVersion,
-      trunFlags,
-      firstSampleFlags,
-      entries: t.subarray(q),
-      entryBytes,
-      durations,
-      sizes,
-      compositionOffsets,
-      syncSamples,
-    },
-  };
 }
 
 /** Bytes of the first `n` samples of a fragment: the mdat payload they occupy. */

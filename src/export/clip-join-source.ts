@@ -5,8 +5,8 @@
  * on disk until the clip streams them.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { readBoxHeader } from './fmp4-boxes.js';
-import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragment, type JoinTrack, type Parsed } from './fmp4-join-boxes.js';
+import { readBoxHeader } from '../media/fmp4-boxes.js';
+import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragment, type JoinTrack, type Parsed } from './clip-join-boxes.js';
 
 export interface JoinSourceFragment {
   fragment: JoinFragment;

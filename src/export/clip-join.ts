@@ -1,5 +1,5 @@
 /**
- * Streams a clip planned by `fmp4-join-plan.ts`: the init segment, then for each fragment its new
+ * Streams a clip planned by `clip-join-plan.ts`: the init segment, then for each fragment its new
  * moof, an mdat header and the payload copied from the segment file with positioned reads into large
  * buffers, then the mfra. Bytes are read only as fast as the client takes them (the body is pulled),
  * so memory stays at a few buffers whatever the clip's length.
@@ -8,9 +8,9 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { mdatHeader } from '../media/fmp4-join-boxes.js';
+import { mdatHeader } from './clip-join-boxes.js';
 import { VigilError } from '../shared/errors.js';
-import type { JoinPlan } from './fmp4-join-plan.js';
+import type { JoinPlan } from './clip-join-plan.js';
 import type { Clock } from '../shared/clock.js';
 
 /** Bytes per read and per chunk handed to the HTTP response. */
