@@ -5,7 +5,9 @@
  * on disk until the clip streams them.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { readBoxHeader } from '../media/fmp4-boxes.js';
+import { Fmp4Error, readBoxHeader } from '../media/fmp4-boxes.js';
+import { fileSource } from '../media/fmp4.js';
+import { walkSource } from '../media/fmp4-walk.js';
 import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragment, type JoinTrack, type Parsed } from './clip-join-boxes.js';
 
 export interface JoinSourceFragment {
@@ -104,20 +106,44 @@ async function indexedMoofOffsets(fh: FileHandle, fileSize: number, trackId: num
   return { offsets, mfraOffset };
 }
 
-/** Every moof from `start` on, walking box by box: (moof, mdat)* then an optional mfra, nothing else. */
+/**
+ * Every moof from `start` on, by the one walk over the file's boxes (`media/fmp4-walk.ts`):
+ * (moof, mdat)* then an optional mfra, nothing else, and nothing cut short.
+ */
 async function walkMoofs(fh: FileHandle, start: number, fileSize: number): Promise<Parsed<MoofAt[]>> {
   const out: MoofAt[] = [];
-  let off = start;
-  while (off < fileSize) {
-    const h = readBoxHeader(await readAt(fh, off, Math.min(16, fileSize - off)));
-    if (!h || h.size < h.headerSize || off + h.size > fileSize) return fail(`box at ${off} is truncated or has no usable size`);
-    if (h.type === 'mfra' && off + h.size === fileSize) break;
-    if (h.type !== 'moof') return fail(`unexpected '${h.type}' box at ${off}`);
-    const m = await readMoofAt(fh, off, fileSize);
-    if (!m.ok) return m;
-    out.push(m.value);
-    off += m.value.moof.length + m.value.mdatBytes;
-  }
+  let pending: { offset: number; moof: Buffer } | undefined;
+  let problem: string | undefined;
+  const end = await walkSource(fileSource(fh, fileSize), (step) => {
+    if (step.kind === 'init' || step.offset < start) return true;
+    if (pending) {
+      if (step.kind === 'box' && step.type === 'mdat') {
+        out.push({ offset: pending.offset, moof: pending.moof, mdatHeaderBytes: step.headerSize, mdatBytes: step.end - step.offset });
+        pending = undefined;
+        return true;
+      }
+      problem = `moof at ${pending.offset} is not followed by a whole mdat`;
+      return false;
+    }
+    if (step.kind === 'moof') {
+      if (step.end - step.offset > MAX_MOOF_BYTES) {
+        problem = `no usable moof at ${step.offset}`;
+        return false;
+      }
+      pending = { offset: step.offset, moof: Buffer.concat([step.headerBytes, step.body]) };
+      return true;
+    }
+    if (step.type === 'mfra' && step.end === fileSize) return true;
+    problem = `unexpected '${step.type}' box at ${step.offset}`;
+    return false;
+  }).catch((err: unknown) => {
+    if (err instanceof Fmp4Error) problem = err.message;
+    else throw err;
+    return undefined;
+  });
+  if (problem !== undefined) return fail(problem);
+  if (pending) return fail(`moof at ${pending.offset} is not followed by a whole mdat`);
+  if (!end || end.reason !== 'end') return fail(`box at ${end?.offset ?? start} is truncated or has no usable size`);
   return { ok: true, value: out };
 }
 

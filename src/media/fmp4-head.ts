@@ -5,7 +5,8 @@
  * a few KiB, never the media.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { Fmp4Error, parseMoof, parseMoov, readBoxHeader, type InitInfo } from './fmp4-boxes.js';
+import { Fmp4Error, parseMoof, type InitInfo } from './fmp4-boxes.js';
+import { walkFmp4 } from './fmp4-walk.js';
 
 export interface Fmp4Head {
   /** Bytes from the start of the file to the end of the moov: ftyp + moov. */
@@ -15,40 +16,34 @@ export interface Fmp4Head {
   fileSizeBytes: number;
 }
 
-interface ReadRequest {
-  offset: number;
-  length: number;
-}
-
-/** moov/moof bodies beyond this are corruption, not something to allocate. */
-const MAX_META_BOX = 64 * 1024 * 1024;
 /** Boxes walked before giving up on finding a moof (ftyp, moov, maybe free/sidx/styp, moof). */
 const MAX_BOXES = 16;
 
-function* headSteps(fileSize: number): Generator<ReadRequest, Fmp4Head, Buffer> {
-  let off = 0;
+/** The head as a generator of read requests over the one walk (`fmp4-walk.ts`), stopping at the first fragment. */
+function* headSteps(fileSize: number): Generator<{ offset: number; length: number }, Fmp4Head, Buffer> {
   let init: InitInfo | undefined;
   let initEnd = 0;
   let firstDecodeSeconds: number | undefined;
-  for (let n = 0; n < MAX_BOXES && off < fileSize; n++) {
-    const h = readBoxHeader(yield { offset: off, length: Math.min(16, fileSize - off) });
-    if (!h) break;
-    if (n === 0 && h.type !== 'ftyp') throw new Fmp4Error('not_mp4', `first box is '${h.type}', not 'ftyp'`);
-    if (h.size === 0 || h.size < h.headerSize || off + h.size > fileSize) break;
-    const body: ReadRequest = { offset: off + h.headerSize, length: h.size - h.headerSize };
-    if (h.type === 'moov' && !init) {
-      if (body.length > MAX_META_BOX) throw new Fmp4Error('malformed', `moov of ${body.length} bytes`);
-      init = parseMoov(yield body);
-      if (!init.fragmented) throw new Fmp4Error('not_fragmented', 'moov has no mvex: not a fragmented MP4');
-      initEnd = off + h.size;
-    } else if (h.type === 'moof') {
-      if (!init) throw new Fmp4Error('malformed', 'moof before moov');
-      if (body.length <= MAX_META_BOX) firstDecodeSeconds = firstDecode(init, yield body);
+  const walk = walkFmp4(fileSize);
+  let boxes = 0;
+  let r = walk.next();
+  while (!r.done && boxes < MAX_BOXES) {
+    const step = r.value;
+    if (step.kind === 'read') {
+      if (step.length <= 16) boxes++;
+      r = walk.next(yield { offset: step.offset, length: step.length });
+      continue;
+    }
+    if (step.kind === 'init') {
+      init = step.init;
+      initEnd = step.end;
+    } else if (step.kind === 'moof') {
+      firstDecodeSeconds = firstDecode(init as InitInfo, step.body);
       break;
-    } else if (h.type === 'mdat' && init) {
+    } else if (step.type === 'mdat') {
       break;
     }
-    off += h.size;
+    r = walk.next();
   }
   if (!init) throw new Fmp4Error('truncated_init', `no complete ftyp+moov in ${fileSize} bytes`);
   return { initLengthBytes: initEnd, firstDecodeSeconds, fileSizeBytes: fileSize };

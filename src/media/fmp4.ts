@@ -8,12 +8,12 @@ import {
   Fmp4Error,
   isSyncSample,
   parseMoof,
-  parseMoov,
-  readBoxHeader,
   type InitInfo,
   type TrackInfo,
   type TrafInfo,
 } from './fmp4-boxes.js';
+
+import { walkFmp4 } from './fmp4-walk.js';
 
 export { Fmp4Error, type Fmp4ErrorReason, type TrackInfo } from './fmp4-boxes.js';
 
@@ -56,26 +56,15 @@ export interface ByteSource {
   read(offset: number, length: number): Promise<Buffer>;
 }
 
-interface ReadRequest {
-  offset: number;
-  length: number;
-}
-
-/** moov/moof bodies beyond this are treated as corruption rather than allocated. */
-const MAX_META_BOX = 64 * 1024 * 1024;
-
 /**
- * The scan as a generator of read requests, so one implementation serves both the synchronous
- * buffer reader and the asynchronous positioned-read file reader.
+ * The scan as a generator of read requests (the one walk's, `fmp4-walk.ts`), so one implementation
+ * serves both the synchronous buffer reader and the asynchronous positioned-read file reader.
  */
-function* scanSteps(fileSize: number): Generator<ReadRequest, Fmp4Scan, Buffer> {
-  let off = 0;
-  let sawFtyp = false;
+function* scanSteps(fileSize: number): Generator<{ offset: number; length: number }, Fmp4Scan, Buffer> {
   let init: InitInfo | undefined;
   let initEnd = 0;
   let firstMoof: number | undefined;
   let completeEnd = 0;
-  let complete = false;
   let hasMfra = false;
   let pending: { offset: number; trafs: TrafInfo[] } | undefined;
   const fragments: FragmentInfo[] = [];
@@ -103,65 +92,47 @@ function* scanSteps(fileSize: number): Generator<ReadRequest, Fmp4Scan, Buffer> 
     fragments.push(info);
   };
 
-  while (off < fileSize) {
-    const head = yield { offset: off, length: Math.min(16, fileSize - off) };
-    const h = readBoxHeader(head);
-    if (!h) break; // partial header at the end
-    if (!sawFtyp) {
-      if (h.type !== 'ftyp') throw new Fmp4Error('not_mp4', `first box is '${h.type}', not 'ftyp'`);
-      sawFtyp = true;
+  const walk = walkFmp4(fileSize);
+  let complete = false;
+  let r = walk.next();
+  walking: while (!r.done) {
+    const step = r.value;
+    if (step.kind === 'read') {
+      r = walk.next(yield { offset: step.offset, length: step.length });
+      continue;
     }
-    // size 0 ("to end of file") on a file that may still grow cannot be trusted to be whole;
-    // a zero-filled tail after a power loss also reads as size 0.
-    if (h.size === 0 || off + h.size > fileSize) break;
-    if (h.size < h.headerSize) {
-      if (!init) throw new Fmp4Error('malformed', `box '${h.type}' at ${off} has size ${h.size}`);
-      break; // garbage after the init segment: keep what precedes it
-    }
-    const end = off + h.size;
-    const bodyLength = h.size - h.headerSize;
-    const bodyRequest: ReadRequest = { offset: off + h.headerSize, length: bodyLength };
-
-    if (!init) {
-      if (h.type === 'moov') {
-        if (bodyLength > MAX_META_BOX) throw new Fmp4Error('malformed', `moov of ${bodyLength} bytes`);
-        const body = yield bodyRequest;
-        if (body.length < bodyLength) break; // file shrank under us
-        init = parseMoov(body);
-        if (!init.fragmented) throw new Fmp4Error('not_fragmented', 'moov has no mvex: not a fragmented MP4');
-        main = init.tracks.find((t) => t.kind === 'video') ?? init.tracks[0];
-        initEnd = completeEnd = end;
-      } else if (h.type === 'moof') {
-        throw new Fmp4Error('malformed', 'moof before moov');
-      }
-    } else if (h.type === 'moof') {
-      if (bodyLength > MAX_META_BOX) break;
-      firstMoof ??= off;
-      const body = yield bodyRequest;
-      if (body.length < bodyLength) break;
-      try {
-        pending = { offset: off, trafs: parseMoof(body, init.trex) };
-      } catch (err) {
-        if (!(err instanceof Fmp4Error)) throw err;
-        pending = undefined; // a corrupt moof ends the usable data, like a truncation would
+    switch (step.kind) {
+      case 'init':
+        init = step.init;
+        main = step.init.tracks.find((t) => t.kind === 'video') ?? step.init.tracks[0];
+        initEnd = completeEnd = step.end;
         break;
-      }
-    } else if (h.type === 'mdat' && pending) {
-      commit(pending, end);
-      pending = undefined;
-      completeEnd = end;
-    } else {
-      // mfra, free, an orphan mdat: whole boxes, but they do not finish an open fragment.
-      if (h.type === 'mfra') hasMfra = true;
-      if (!pending) completeEnd = end;
+      case 'moof':
+        firstMoof ??= step.offset;
+        try {
+          pending = { offset: step.offset, trafs: parseMoof(step.body, (init as InitInfo).trex) };
+        } catch (err) {
+          if (!(err instanceof Fmp4Error)) throw err;
+          pending = undefined; // a corrupt moof ends the usable data, like a truncation would
+          break walking;
+        }
+        break;
+      case 'box':
+        if (step.type === 'mdat' && pending) {
+          commit(pending, step.end);
+          pending = undefined;
+          completeEnd = step.end;
+        } else {
+          // mfra, free, an orphan mdat: whole boxes, but they do not finish an open fragment.
+          if (step.type === 'mfra') hasMfra = true;
+          if (!pending) completeEnd = step.end;
+        }
+        break;
     }
-    off = end;
-    if (off === fileSize) complete = pending === undefined;
+    r = walk.next();
   }
-
-  if (!init) {
-    throw new Fmp4Error('truncated_init', `no complete ftyp+moov in ${fileSize} bytes`);
-  }
+  if (r.done && r.value.reason === 'end') complete = pending === undefined;
+  if (!init) throw new Fmp4Error('truncated_init', `no complete ftyp+moov in ${fileSize} bytes`);
   const mainFirst = main && firstDecode.get(main.trackId);
   const scan: Fmp4Scan = {
     tracks: init.tracks,

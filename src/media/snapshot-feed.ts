@@ -13,7 +13,8 @@
  * walk stops at the first fragment starting after the instant: a snapshot never scans the file.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { Fmp4Error, isSyncSample, parseMoof, parseMoov, readBoxHeader, type BoxHeader, type InitInfo, type TrafInfo } from './fmp4-boxes.js';
+import { Fmp4Error, isSyncSample, parseMoof, type InitInfo, type TrafInfo } from './fmp4-boxes.js';
+import { walkSource } from './fmp4-walk.js';
 import { fileSource, type ByteSource } from './fmp4.js';
 import { snapshotTarget, WARM_SNAPSHOT_T0_SECONDS } from './snapshot-args.js';
 import { firstSampleCts, moovLayout, patchFragment, type FeedPart, type Layout, type WalkedFragment } from './snapshot-feed-boxes.js';
@@ -37,8 +38,6 @@ export interface SnapshotPlan {
 }
 
 /** moov/moof bodies beyond this are corruption, not something to allocate. */
-const MAX_META_BOX = 64 * 1024 * 1024;
-
 /** Plans a snapshot from an open segment file (see `planSnapshotFromSource`). */
 export function planSnapshot(fh: FileHandle, sizeBytes: number, offsetSeconds: number): Promise<SnapshotPlan> {
   return planSnapshotFromSource(fileSource(fh, sizeBytes), offsetSeconds);
@@ -50,70 +49,55 @@ export function planSnapshot(fh: FileHandle, sizeBytes: number, offsetSeconds: n
  * whole ftyp+moov or is not a fragmented MP4.
  */
 export async function planSnapshotFromSource(src: ByteSource, offsetSeconds: number): Promise<SnapshotPlan> {
-  const size = src.size;
-  let off = 0;
   let init: InitInfo | undefined;
   let layout: Layout | undefined;
   let initEnd = 0;
   let firstDecodeTicks: number | undefined;
   let firstCtsTicks = 0;
+  let refusal: string | undefined;
   const frags: WalkedFragment[] = [];
-  while (size - off >= 8) {
-    const headBytes = await src.read(off, Math.min(16, size - off));
-    const h = readBoxHeader(headBytes);
-    if (!h) break;
-    if (off === 0 && h.type !== 'ftyp') throw new Fmp4Error('not_mp4', `first box is '${h.type}', not 'ftyp'`);
-    if (h.size === 0 || h.size < h.headerSize || off + h.size > size) break;
-    const bodyLength = h.size - h.headerSize;
-    if (!init) {
-      if (h.type === 'moof') throw new Fmp4Error('malformed', 'moof before moov');
-      if (h.type === 'moov') {
-        if (bodyLength > MAX_META_BOX) throw new Fmp4Error('malformed', `moov of ${bodyLength} bytes`);
-        const body = await src.read(off + h.headerSize, bodyLength);
-        if (body.length < bodyLength) break;
-        init = parseMoov(body);
-        if (!init.fragmented) throw new Fmp4Error('not_fragmented', 'moov has no mvex: not a fragmented MP4');
-        layout = moovLayout(body, init);
-        initEnd = off + h.size;
+  /** The moof just met, waiting for the mdat that must follow it. */
+  let moof: { offset: number; headerBytes: Buffer; body: Buffer; trafs: TrafInfo[] } | undefined;
+  // The one walk (fmp4-walk.ts) over the file's boxes, stopped once the fragment after the instant is met.
+  await walkSource(src, (step) => {
+    if (step.kind === 'init') {
+      init = step.init;
+      layout = moovLayout(step.moovBody, step.init);
+      initEnd = step.end;
+      return true;
+    }
+    if (!init || !layout) return true;
+    if (moof && !(step.kind === 'box' && step.type === 'mdat')) {
+      // Anything but a whole mdat right after the moof is a layout the walk does not follow.
+      refusal = `moof at ${moof.offset} not followed by an mdat`;
+      return false;
+    }
+    if (step.kind === 'moof') {
+      try {
+        moof = { offset: step.offset, headerBytes: step.headerBytes, body: step.body, trafs: parseMoof(step.body, init.trex) };
+      } catch (err) {
+        if (err instanceof Fmp4Error) return false; // a corrupt moof ends the usable data, as in scanFmp4
+        throw err;
       }
-      off += h.size;
-      continue;
+      return true;
     }
-    if (h.type !== 'moof') {
-      off += h.size;
-      continue;
-    }
-    if (!layout || bodyLength > MAX_META_BOX) break;
-    const body = await src.read(off + h.headerSize, bodyLength);
-    if (body.length < bodyLength) break;
-    let trafs: TrafInfo[];
-    try {
-      trafs = parseMoof(body, init.trex);
-    } catch (err) {
-      if (err instanceof Fmp4Error) break; // a corrupt moof ends the usable data, as in scanFmp4
-      throw err;
-    }
-    const mdatOffset = off + h.size;
-    const mh = size - mdatOffset >= 8 ? readBoxHeader(await src.read(mdatOffset, Math.min(16, size - mdatOffset))) : undefined;
-    // Anything but a whole mdat right after the moof is a layout the walk does not follow.
-    if (!mh || mh.type !== 'mdat' || mh.size < mh.headerSize || mdatOffset + mh.size > size) {
-      if (mh && mh.type !== 'mdat') return { refusal: `moof at ${off} not followed by an mdat` };
-      break;
-    }
-    const frag = fragmentOf(trafs, layout, off, h, headBytes, body, mdatOffset, mh);
-    const mainTraf = trafs.find((t) => t.trackId === layout?.trackId && t.baseDecodeTime !== undefined);
+    if (!moof || step.kind !== 'box') return true;
+    const frag = fragmentOf(moof.trafs, layout, moof.offset, moof.headerBytes, moof.body, step.offset, step.headerSize, step.end);
+    const mainTraf = moof.trafs.find((t) => t.trackId === layout?.trackId && t.baseDecodeTime !== undefined);
     if (firstDecodeTicks === undefined && mainTraf?.baseDecodeTime !== undefined) {
       firstDecodeTicks = mainTraf.baseDecodeTime;
-      firstCtsTicks = firstSampleCts(body, layout);
+      firstCtsTicks = firstSampleCts(moof.body, layout);
     }
+    moof = undefined;
     const targetSeconds = (firstDecodeTicks ?? 0) / layout.timescale + Math.max(0, offsetSeconds);
-    if (frag.decodeTimeSeconds !== undefined && frag.sampleCount > 0 && frag.decodeTimeSeconds > targetSeconds) break;
+    if (frag.decodeTimeSeconds !== undefined && frag.sampleCount > 0 && frag.decodeTimeSeconds > targetSeconds) return false;
     // Bodies are kept from the last fragment that starts a GOP on: the decoder needs no earlier one.
     if (frag.startsWithKeyframe) for (const f of frags) f.moofBody = undefined;
     frags.push(frag);
-    off = mdatOffset + mh.size;
-  }
-  if (!init || !layout) throw new Fmp4Error('truncated_init', `no complete ftyp+moov in ${size} bytes`);
+    return true;
+  });
+  if (refusal !== undefined) return { refusal };
+  if (!init || !layout) throw new Fmp4Error('truncated_init', `no complete ftyp+moov in ${src.size} bytes`);
 
   const firstDecodeSeconds = (firstDecodeTicks ?? 0) / layout.timescale;
   const target = snapshotTarget(frags, firstDecodeSeconds, offsetSeconds);
@@ -146,22 +130,22 @@ function fragmentOf(
   trafs: TrafInfo[],
   layout: Layout,
   moofOffset: number,
-  h: BoxHeader,
-  headBytes: Buffer,
+  moofHeader: Buffer,
   body: Buffer,
   mdatOffset: number,
-  mh: BoxHeader,
+  mdatHeaderSize: number,
+  mdatEnd: number,
 ): WalkedFragment {
   const frag: WalkedFragment = {
     durationSeconds: 0,
     sampleCount: 0,
     startsWithKeyframe: false,
     moofOffset,
-    moofHeader: Buffer.from(headBytes.subarray(0, h.headerSize)),
+    moofHeader,
     moofBody: body,
-    mdatHeaderSize: mh.headerSize,
-    mdatPayloadOffset: mdatOffset + mh.headerSize,
-    mdatPayloadLength: mh.size - mh.headerSize,
+    mdatHeaderSize,
+    mdatPayloadOffset: mdatOffset + mdatHeaderSize,
+    mdatPayloadLength: mdatEnd - mdatOffset - mdatHeaderSize,
   };
   for (const traf of trafs) {
     if (traf.trackId !== layout.trackId) continue;
