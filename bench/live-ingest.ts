@@ -23,7 +23,7 @@ import { RtspServer, rtspServerAvailable, type RtspMountSpec } from '../src/demo
 import type { EventLog } from '../src/events/event-log.js';
 import { LiveHub } from '../src/live/live-hub.js';
 import { spawnRecorder, type RecorderProcess } from '../src/media/ffmpeg-process.js';
-import { Fmp4StreamSplitter } from '../src/media/fmp4-stream.js';
+import { Fmp4StreamSplitter } from '../src/media/fmp4/stream.js';
 import { liveOutputArgs, recorderLiveOutputArgs, type LiveOutputTuning } from '../src/media/live-args.js';
 import { buildRecorderArgs, buildSegmentRecorderArgs, LIVE_FD } from '../src/media/recorder-args.js';
 import { systemClock } from '../src/shared/clock.js';

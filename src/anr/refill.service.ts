@@ -19,7 +19,7 @@ import { listSpans } from '../db/segment.repo.js';
 import type { EventLog } from '../events/event-log.js';
 import type { Indexer } from '../indexer/indexer.service.js';
 import { spawnSupervised, type Supervised } from '../media/child.js';
-import { scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4.js';
+import { scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4/scan.js';
 import { buildRefillArgs } from '../media/refill-args.js';
 import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';

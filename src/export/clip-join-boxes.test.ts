@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMoof, parseMoov, readBoxHeader } from '../media/fmp4-boxes.js';
+import { parseMoof, parseMoov, readBoxHeader } from '../media/fmp4/boxes.js';
 import { buildJoinMoof, mdatHeader, parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragment } from './clip-join-boxes.js';
 import { buildJoinInit, buildJoinMfra } from './clip-join-init.js';
 import { readJoinSource, type JoinSource } from './clip-join-source.js';
-import { scanFmp4Buffer } from '../media/fmp4.js';
+import { scanFmp4Buffer } from '../media/fmp4/scan.js';
 
 const run = promisify(execFile);
 // What the recorder writes: the segment muxer, fragmented MP4 with one GOP (1 s at 15 fps) per fragment.

@@ -5,7 +5,7 @@
  * functions on buffers; what they accept is exactly the shape ffmpeg's mp4 muxer writes for one
  * video track. Anything else is a reason string, so the caller falls back to ffmpeg, never guesses.
  */
-import { boxSpans, Fmp4Error, isSyncSample, parseTfdt, parseTfhd, parseTrun, readBoxHeader, TFHD, TRUN, type Tfhd, type Trun } from '../media/fmp4-boxes.js';
+import { boxSpans, Fmp4Error, isSyncSample, parseTfdt, parseTfhd, parseTrun, readBoxHeader, TFHD, TRUN, type Tfhd, type Trun } from '../media/fmp4/boxes.js';
 
 /** The one track of a recorder file, as its moov declares it. */
 export interface JoinTrack {
@@ -141,7 +141,7 @@ export function parseJoinMoov(moov: Buffer): Parsed<JoinTrack> {
  * A moof body (without its header) as ffmpeg writes it: mfhd, one traf of `track` with tfhd, a
  * version-1 tfdt and one trun whose data starts right after the moof's following mdat header
  * (`dataOffset` must equal moof size + mdat header size). Fields are read by the one tfhd/trun parser
- * (`media/fmp4-boxes.ts`); this only refuses the shapes the join does not rewrite.
+ * (`media/fmp4/boxes.ts`); this only refuses the shapes the join does not rewrite.
  */
 export function parseJoinMoof(moofBody: Buffer, moofSize: number, mdatHeaderBytes: number, track: JoinTrack): Parsed<JoinFragment> {
   const kids = boxes(moofBody);

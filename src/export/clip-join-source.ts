@@ -5,9 +5,9 @@
  * on disk until the clip streams them.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { Fmp4Error, readBoxHeader } from '../media/fmp4-boxes.js';
-import { fileSource } from '../media/fmp4.js';
-import { walkSource } from '../media/fmp4-walk.js';
+import { Fmp4Error, readBoxHeader } from '../media/fmp4/boxes.js';
+import { fileSource } from '../media/fmp4/scan.js';
+import { walkSource } from '../media/fmp4/walk.js';
 import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragment, type JoinTrack, type Parsed } from './clip-join-boxes.js';
 
 export interface JoinSourceFragment {
@@ -107,7 +107,7 @@ async function indexedMoofOffsets(fh: FileHandle, fileSize: number, trackId: num
 }
 
 /**
- * Every moof from `start` on, by the one walk over the file's boxes (`media/fmp4-walk.ts`):
+ * Every moof from `start` on, by the one walk over the file's boxes (`media/fmp4/walk.ts`):
  * (moof, mdat)* then an optional mfra, nothing else, and nothing cut short.
  */
 async function walkMoofs(fh: FileHandle, start: number, fileSize: number): Promise<Parsed<MoofAt[]>> {

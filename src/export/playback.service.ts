@@ -6,7 +6,7 @@ import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
 import { listAllSegments, type Segment } from '../db/segment.repo.js';
-import { readFmp4Head } from '../media/fmp4-head.js';
+import { readFmp4Head } from '../media/fmp4/head.js';
 import { SEGMENT_NAME_PATTERN } from '../storage/segment-names.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { parseByteRange } from './byte-range.js';

@@ -5,7 +5,7 @@ import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import { listSegments } from '../db/segment.repo.js';
 import { spawnMediaJob, type MediaJobLauncher, type MediaJobProcess } from '../media/ffmpeg-job.js';
-import { scanFmp4 } from '../media/fmp4.js';
+import { scanFmp4 } from '../media/fmp4/scan.js';
 import { buildSnapshotArgs, snapshotSeek } from '../media/snapshot-args.js';
 import { planSnapshot, type SnapshotFeed, type SnapshotPlan } from '../media/snapshot-feed.js';
 import type { WarmDecoderProcess } from '../media/warm-decoder.js';

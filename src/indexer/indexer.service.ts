@@ -6,7 +6,7 @@ import { getSegmentByPath, indexSegment, type IndexResult } from '../db/segment.
 import { isTransientWriteError, type DatabaseWriteHealth } from '../db/write-errors.js';
 import type { SegmentSource } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
-import { scanFmp4, type Fmp4Scan } from '../media/fmp4.js';
+import { scanFmp4, type Fmp4Scan } from '../media/fmp4/scan.js';
 import type { Clock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
 import type { FootageStore } from '../storage/footage-store.js';

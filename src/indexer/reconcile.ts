@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { isTombstoned } from '../db/retention.repo.js';
 import { lastSegment, listPathsUnder } from '../db/segment.repo.js';
-import { Fmp4Error, scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4.js';
+import { Fmp4Error, scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4/scan.js';
 import { nameTimeMs, OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN, segmentFileName } from '../storage/segment-names.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Indexer } from './indexer.service.js';

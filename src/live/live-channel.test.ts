@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Fmp4StreamSplitter, type LiveFragment, type LiveInit } from '../media/fmp4-stream.js';
+import { Fmp4StreamSplitter, type LiveFragment, type LiveInit } from '../media/fmp4/stream.js';
 import { liveOutputArgs } from '../media/live-args.js';
 import { sleep } from '../shared/sleep.js';
 import { LIVE_CLOSE, LiveChannel, type LiveChannelOptions, type ViewerConnection } from './live-channel.js';

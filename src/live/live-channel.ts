@@ -5,7 +5,7 @@
  * Nothing here ever waits on a viewer: the producer (ffmpeg's pipe) is never slowed.
  */
 import type { Logger } from 'pino';
-import { Fmp4StreamSplitter, LiveStreamError, type LiveFragment, type LiveInit } from '../media/fmp4-stream.js';
+import { Fmp4StreamSplitter, LiveStreamError, type LiveFragment, type LiveInit } from '../media/fmp4/stream.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 

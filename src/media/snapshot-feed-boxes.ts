@@ -3,7 +3,7 @@
  * moov or moof (tfhd, tfdt, trun), and the rewriting of one fragment: tfdt shifted, the last
  * fragment cut after the frame wanted (trun sample_count, mdat size).
  */
-import { boxSpans, Fmp4Error, parseTfdt, parseTfhd, parseTrun, type BoxSpan, type InitInfo } from './fmp4-boxes.js';
+import { boxSpans, Fmp4Error, parseTfdt, parseTfhd, parseTrun, type BoxSpan, type InitInfo } from './fmp4/boxes.js';
 import type { FragmentTiming } from './snapshot-args.js';
 
 /** One fragment as written to the decoder: the patched moof and mdat header, then the payload bytes copied from the file. */

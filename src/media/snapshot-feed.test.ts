@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanFmp4, scanFmp4Buffer, type ByteSource } from './fmp4.js';
+import { scanFmp4, scanFmp4Buffer, type ByteSource } from './fmp4/scan.js';
 import { buildSnapshotArgs, buildWarmSnapshotArgs, snapshotSeek, WARM_SNAPSHOT_T0_SECONDS } from './snapshot-args.js';
 import { planSnapshot, planSnapshotFromSource, type SnapshotFeed } from './snapshot-feed.js';
 

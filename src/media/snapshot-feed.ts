@@ -13,9 +13,9 @@
  * walk stops at the first fragment starting after the instant: a snapshot never scans the file.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { Fmp4Error, isSyncSample, parseMoof, type InitInfo, type TrafInfo } from './fmp4-boxes.js';
-import { walkSource } from './fmp4-walk.js';
-import { fileSource, type ByteSource } from './fmp4.js';
+import { Fmp4Error, isSyncSample, parseMoof, type InitInfo, type TrafInfo } from './fmp4/boxes.js';
+import { walkSource } from './fmp4/walk.js';
+import { fileSource, type ByteSource } from './fmp4/scan.js';
 import { snapshotTarget, WARM_SNAPSHOT_T0_SECONDS } from './snapshot-args.js';
 import { firstSampleCts, moovLayout, patchFragment, type FeedPart, type Layout, type WalkedFragment } from './snapshot-feed-boxes.js';
 
@@ -58,7 +58,7 @@ export async function planSnapshotFromSource(src: ByteSource, offsetSeconds: num
   const frags: WalkedFragment[] = [];
   /** The moof just met, waiting for the mdat that must follow it. */
   let moof: { offset: number; headerBytes: Buffer; body: Buffer; trafs: TrafInfo[] } | undefined;
-  // The one walk (fmp4-walk.ts) over the file's boxes, stopped once the fragment after the instant is met.
+  // The one walk (fmp4/walk.ts) over the file's boxes, stopped once the fragment after the instant is met.
   await walkSource(src, (step) => {
     if (step.kind === 'init') {
       init = step.init;

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
-import { scanFmp4 } from '../../src/media/fmp4.js';
+import { scanFmp4 } from '../../src/media/fmp4/scan.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { startChildVigil, type ChildVigil } from '../support/child-vigil.js';
 import { checkConsistency, readCatalog } from '../support/footage.js';

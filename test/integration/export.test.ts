@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
-import { scanFmp4 } from '../../src/media/fmp4.js';
+import { scanFmp4 } from '../../src/media/fmp4/scan.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { readCatalog, type SegRow } from '../support/footage.js';
 import { removeDir, startVigil, tempDir, waitFor, zombieChildren, type TestVigil } from '../support/harness.js';

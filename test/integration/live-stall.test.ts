@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
-import { Fmp4StreamSplitter } from '../../src/media/fmp4-stream.js';
+import { Fmp4StreamSplitter } from '../../src/media/fmp4/stream.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { decodedFrames, status } from '../support/live-checks.js';
 import { LiveClient } from '../support/live-client.js';

@@ -1,6 +1,6 @@
 /** A live-view WebSocket client for tests and benchmarks (the `ws` package, as a browser would speak it). */
 import { WebSocket } from 'ws';
-import { Fmp4StreamSplitter, type LiveFragment, type LiveInit } from '../../src/media/fmp4-stream.js';
+import { Fmp4StreamSplitter, type LiveFragment, type LiveInit } from '../../src/media/fmp4/stream.js';
 import { waitFor } from './harness.js';
 
 export interface LiveMessage {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Fmp4Error, isSyncSample, parseMoof, parseTfdt, parseTfhd, parseTrun, TFHD, TRUN } from './fmp4-boxes.js';
+import { Fmp4Error, isSyncSample, parseMoof, parseTfdt, parseTfhd, parseTrun, TFHD, TRUN } from './boxes.js';
 
 /** The one tfhd/tfdt/trun parser that the index reader, the snapshot feed and the clip join share. */
 const u32 = (...v: number[]) => {

@@ -14,7 +14,7 @@ import {
   type ByteSource,
   type FragmentInfo,
   type Fmp4Scan,
-} from './fmp4.js';
+} from './scan.js';
 
 const run = promisify(execFile);
 const MOVFLAGS = '+frag_keyframe+empty_moov+default_base_moof';

@@ -5,8 +5,8 @@
  * a few KiB, never the media.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { Fmp4Error, parseMoof, type InitInfo } from './fmp4-boxes.js';
-import { walkFmp4 } from './fmp4-walk.js';
+import { Fmp4Error, parseMoof, type InitInfo } from './boxes.js';
+import { walkFmp4 } from './walk.js';
 
 export interface Fmp4Head {
   /** Bytes from the start of the file to the end of the moov: ftyp + moov. */
@@ -19,7 +19,7 @@ export interface Fmp4Head {
 /** Boxes walked before giving up on finding a moof (ftyp, moov, maybe free/sidx/styp, moof). */
 const MAX_BOXES = 16;
 
-/** The head as a generator of read requests over the one walk (`fmp4-walk.ts`), stopping at the first fragment. */
+/** The head as a generator of read requests over the one walk (`walk.ts`), stopping at the first fragment. */
 function* headSteps(fileSize: number): Generator<{ offset: number; length: number }, Fmp4Head, Buffer> {
   let init: InitInfo | undefined;
   let initEnd = 0;

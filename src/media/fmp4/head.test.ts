@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFmp4Head, readFmp4HeadBuffer } from './fmp4-head.js';
-import { Fmp4Error, scanFmp4Buffer } from './fmp4.js';
+import { readFmp4Head, readFmp4HeadBuffer } from './head.js';
+import { Fmp4Error, scanFmp4Buffer } from './scan.js';
 
 const run = promisify(execFile);
 const src = ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=15', '-t', '3', '-c:v', 'libx264', '-g', '15', '-pix_fmt', 'yuv420p'];

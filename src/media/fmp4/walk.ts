@@ -7,7 +7,7 @@
  * (answered with the bytes asked for) and steps (answered with nothing), one walk serves the
  * synchronous buffer readers and the asynchronous positioned-read file readers alike.
  */
-import { Fmp4Error, parseMoov, readBoxHeader, type BoxHeader, type InitInfo } from './fmp4-boxes.js';
+import { Fmp4Error, parseMoov, readBoxHeader, type BoxHeader, type InitInfo } from './boxes.js';
 
 export interface ReadRequest {
   kind: 'read';

@@ -11,11 +11,11 @@ import {
   type InitInfo,
   type TrackInfo,
   type TrafInfo,
-} from './fmp4-boxes.js';
+} from './boxes.js';
 
-import { walkFmp4 } from './fmp4-walk.js';
+import { walkFmp4 } from './walk.js';
 
-export { Fmp4Error, type Fmp4ErrorReason, type TrackInfo } from './fmp4-boxes.js';
+export { Fmp4Error, type Fmp4ErrorReason, type TrackInfo } from './boxes.js';
 
 /** One complete moof+mdat pair; times are those of the main (video) track. */
 export interface FragmentInfo {
@@ -57,7 +57,7 @@ export interface ByteSource {
 }
 
 /**
- * The scan as a generator of read requests (the one walk's, `fmp4-walk.ts`), so one implementation
+ * The scan as a generator of read requests (the one walk's, `walk.ts`), so one implementation
  * serves both the synchronous buffer reader and the asynchronous positioned-read file reader.
  */
 function* scanSteps(fileSize: number): Generator<{ offset: number; length: number }, Fmp4Scan, Buffer> {

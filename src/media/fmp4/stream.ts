@@ -3,7 +3,7 @@
  * (ftyp + moov) and media fragments (moof + mdat), with what a live viewer needs to know about each:
  * the MSE codec string of the init, and whether a fragment starts with a keyframe.
  */
-import { isSyncSample, parseMoof, parseMoov, readBoxHeader, type InitInfo } from './fmp4-boxes.js';
+import { isSyncSample, parseMoof, parseMoov, readBoxHeader, type InitInfo } from './boxes.js';
 
 export interface LiveInit {
   /** ftyp + moov, byte for byte: what a Media Source Extensions SourceBuffer is given first. */

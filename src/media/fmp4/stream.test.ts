@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Fmp4StreamSplitter, LiveStreamError, MAX_LIVE_BOX_BYTES, type LiveFragment, type LiveInit } from './fmp4-stream.js';
-import { liveOutputArgs } from './live-args.js';
+import { Fmp4StreamSplitter, LiveStreamError, MAX_LIVE_BOX_BYTES, type LiveFragment, type LiveInit } from './stream.js';
+import { liveOutputArgs } from '../live-args.js';
 
 const run = promisify(execFile);
 let dir: string;
