@@ -7,7 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Fmp4Error, readBoxHeader } from '../media/fmp4/boxes.js';
 import { fileSource } from '../media/fmp4/scan.js';
-import { walkSource } from '../media/fmp4/walk.js';
+import { readAt, walkSource } from '../media/fmp4/walk.js';
 import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragment, type JoinTrack, type Parsed } from './clip-join-boxes.js';
 
 export interface JoinSourceFragment {
@@ -33,17 +33,6 @@ const WINDOW_BYTES = 2048;
 
 /** A moof larger than this is not something the recorder wrote. */
 const MAX_MOOF_BYTES = 4 * 1024 * 1024;
-
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
-}
 
 const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 

@@ -4,9 +4,9 @@
  * file's timestamps continue this one's). Reads box headers, the moov and the first moof only:
  * a few KiB, never the media.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Fmp4Error, parseMoof, type InitInfo } from './boxes.js';
-import { walkFmp4 } from './walk.js';
+import { readAt, runOnBuffer, walkFmp4 } from './walk.js';
 
 export interface Fmp4Head {
   /** Bytes from the start of the file to the end of the moov: ftyp + moov. */
@@ -63,25 +63,11 @@ function firstDecode(init: InitInfo, moof: Buffer): number | undefined {
 
 /** The head of an fMP4 held in memory. */
 export function readFmp4HeadBuffer(buf: Buffer): Fmp4Head {
-  const steps = headSteps(buf.length);
-  let r = steps.next();
-  while (!r.done) r = steps.next(buf.subarray(r.value.offset, r.value.offset + r.value.length));
-  return r.value;
+  return runOnBuffer(headSteps(buf.length), buf);
 }
 
 /** The first read takes this much: ftyp, moov and the first moof of a recorder file fit in it. */
 const FIRST_READ = 16 * 1024;
-
-async function readAt(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
-}
 
 /** The head of an fMP4 file; throws Fmp4Error when it has no whole ftyp+moov (or is not fragmented). */
 export async function readFmp4Head(path: string): Promise<Fmp4Head> {

@@ -13,7 +13,7 @@ import {
   type TrafInfo,
 } from './boxes.js';
 
-import { walkFmp4 } from './walk.js';
+import { runOnBuffer, walkFmp4 } from './walk.js';
 
 export { Fmp4Error, type Fmp4ErrorReason, type TrackInfo } from './boxes.js';
 
@@ -153,10 +153,7 @@ function* scanSteps(fileSize: number): Generator<{ offset: number; length: numbe
 
 /** Scans an fMP4 held in memory (tests, small files). */
 export function scanFmp4Buffer(buf: Buffer): Fmp4Scan {
-  const steps = scanSteps(buf.length);
-  let r = steps.next();
-  while (!r.done) r = steps.next(buf.subarray(r.value.offset, r.value.offset + r.value.length));
-  return r.value;
+  return runOnBuffer(scanSteps(buf.length), buf);
 }
 
 /** Scans from any random-access source (used by the file reader; lets tests count bytes read). */

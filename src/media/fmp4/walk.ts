@@ -107,3 +107,22 @@ export async function walkSource(
   }
   return r.value;
 }
+
+/** Answers a generator of read requests from bytes held in memory, and returns what it returns. */
+export function runOnBuffer<T>(steps: Generator<{ offset: number; length: number }, T, Buffer>, buf: Buffer): T {
+  let r = steps.next();
+  while (!r.done) r = steps.next(buf.subarray(r.value.offset, r.value.offset + r.value.length));
+  return r.value;
+}
+
+/** Reads `length` bytes at `position` (fewer only at the end of the file). */
+export async function readAt(fh: { read(buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }> }, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}
