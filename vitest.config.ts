@@ -1,11 +1,11 @@
 import { statSync } from 'node:fs';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Longest first, so that two workers finish together: a fresh clone has no timing cache, and vitest
- * would then start the largest files first, which are not the slowest. Storms and recording tests are
- * bound by real time (streams, segment lengths), unit tests by CPU.
+ * Longest first, so that the workers finish together: a fresh clone has no timing cache, and vitest
+ * would then start the largest files first, which are not the slowest. Recording tests are bound by
+ * real time (streams, segment lengths), unit tests by CPU.
  */
 const WEIGHT: Array<[RegExp, number]> = [
   [/test\/torture\//, 3],
@@ -23,14 +23,29 @@ class LongestFirst extends BaseSequencer {
   }
 }
 
+const STORMS = 'test/torture/**/*.test.ts';
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Integration tests record real RTSP streams with real ffmpeg; give them room.
     testTimeout: 120_000,
     hookTimeout: 60_000,
-    maxWorkers: 3,
+    // Two workers for everything but the storms, plus the storms' own: three processes on two cores.
+    // Most tests wait on real time (streams, segment lengths), so a third process costs little.
+    maxWorkers: 2,
     minWorkers: 1,
     sequence: { sequencer: LongestFirst },
+    projects: [
+      {
+        extends: true,
+        // The fault storms load the machine on purpose and judge timing (a disk filling under a
+        // retention floor): one after the other in a fork of their own, never two at once.
+        test: { name: 'storms', include: [STORMS], poolOptions: { forks: { singleFork: true } } },
+      },
+      {
+        extends: true,
+        test: { name: 'main', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], exclude: [...configDefaults.exclude, STORMS] },
+      },
+    ],
   },
 });
