@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Type } from '@fastify/type-provider-typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../test/support/harness.js';
@@ -17,7 +17,7 @@ let logs: () => string;
 beforeAll(async () => {
   const { log, text } = memoryLogger();
   logs = text;
-  app = Fastify({ loggerInstance: log, genReqId: requestIdFor, bodyLimit: 1024 });
+  app = Fastify({ loggerInstance: log as FastifyBaseLogger, genReqId: requestIdFor, bodyLimit: 1024 });
   app.setValidatorCompiler(validatorCompiler);
   registerErrorHandler(app);
   app.get('/throw/:kind', async (req) => {
