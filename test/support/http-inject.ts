@@ -93,7 +93,7 @@ export async function injectVigil(opts: { cameras?: CameraCreate[]; auth?: Recor
   async function call(key: string | null, method: string, path: string, o: CallOptions = {}): Promise<InjectResponse> {
     const headers: Record<string, string> = { ...o.headers };
     if (key !== null) headers.authorization = `Bearer ${key}`;
-    if (o.body !== undefined || o.raw !== undefined) headers['content-type'] = 'application/json';
+    if (o.body !== undefined || o.raw !== undefined) headers['content-type'] ??= 'application/json';
     if (o.requestId) headers['x-request-id'] = o.requestId;
     const req: InjectOptions = {
       method: method as InjectOptions['method'],
