@@ -35,6 +35,9 @@ describe('live view over WebSocket, fed by the recorder (no second camera connec
         { id: 'cam', main_url: server.url('main'), sub_url: server.url('sub'), segment_seconds: 2 },
         { id: 'off', main_url: server.url('main'), enabled: false },
       ],
+      // The sub-stream's linger (5 s in production) shortened: its end is awaited below; the linger
+      // itself (a viewer back in time keeps the process) is proven in src/live/live-hub.test.ts.
+      live: { subLingerMs: 1_000 },
     });
     // Steady state: the recorder runs and its live output flows.
     await waitFor('live stream flowing', async () => (await status(vigil, 'cam')).live_bitrate_bps, 30_000, 200);

@@ -59,10 +59,14 @@ describe('vigil users', () => {
   it('refuses bad usage with exit 2 and changes nothing', async () => {
     const n = () => (querySql(dataDir, 'SELECT count(*) AS n FROM users') as Array<{ n: number }>)[0]?.n;
     const before = n();
-    expect((await vigil(['users', 'add', 'bob', '--role', 'root', '--data', dataDir])).code).toBe(2);
-    expect((await vigil(['users', 'add', 'bob', '--role', 'viewer', '--cameras', '../x', '--data', dataDir])).code).toBe(2);
-    expect((await vigil(['users', 'add', 'bob', '--role', 'viewer', '--password-stdin', '--data', dataDir], 'short\n')).code).toBe(2);
-    expect((await vigil(['users', 'fly', '--data', dataDir])).code).toBe(2);
+    // Independent refusals: run at once (each is a whole Node start-up).
+    const codes = await Promise.all([
+      vigil(['users', 'add', 'bob', '--role', 'root', '--data', dataDir]),
+      vigil(['users', 'add', 'bob', '--role', 'viewer', '--cameras', '../x', '--data', dataDir]),
+      vigil(['users', 'add', 'bob', '--role', 'viewer', '--password-stdin', '--data', dataDir], 'short\n'),
+      vigil(['users', 'fly', '--data', dataDir]),
+    ]);
+    expect(codes.map((r) => r.code)).toEqual([2, 2, 2, 2]);
     expect(n()).toBe(before);
   });
 });

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexSegment } from '../../src/db/segment.repo.js';
 import { readCatalog } from '../support/footage.js';
-import { removeDir, startVigil, type TestVigil } from '../support/harness.js';
+import { injectVigil, type InjectVigil } from '../support/http-inject.js';
+
+// Moved from test/integration/: no camera here records (all are disabled), so the real app is reached
+// through inject() instead of a listening server started with ffmpeg checks.
 
 type Json = Record<string, unknown>;
 
@@ -9,16 +12,12 @@ const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 const S = 1000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-let vigil: TestVigil;
+let vigil: InjectVigil;
 
 /** Sends JSON (or a raw body) with an optional X-Request-ID; parses the JSON answer. */
 async function send(method: string, path: string, opts: { body?: unknown; raw?: string; requestId?: string } = {}) {
-  const headers: Record<string, string> = {};
-  if (opts.body !== undefined || opts.raw !== undefined) headers['content-type'] = 'application/json';
-  if (opts.requestId !== undefined) headers['x-request-id'] = opts.requestId;
-  const res = await vigil.api(path, { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
+  const res = await vigil.api(method, path, opts);
+  return { status: res.status, body: (res.text ? JSON.parse(res.text) : {}) as Json };
 }
 
 /** Indexes `count` contiguous 10 s segments from `startMs` straight into the running Vigil's catalog. */
@@ -50,7 +49,7 @@ function eventsWith(requestId: string) {
 }
 
 beforeAll(async () => {
-  vigil = await startVigil({
+  vigil = await injectVigil({
     cameras: [
       { id: 'cam-a', main_url: 'rtsp://127.0.0.1:9/a', enabled: false },
       { id: 'cam-b', main_url: 'rtsp://127.0.0.1:9/b', enabled: false },
@@ -59,8 +58,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await vigil.app.stop();
-  await removeDir(vigil.dataDir);
+  await vigil.close();
 });
 
 describe('one segment through the API', () => {
@@ -342,14 +340,14 @@ describe('bad input gets a clear 4xx naming the field and changes nothing', () =
     const before = snapshot();
     expect((await send('POST', `${s()}/evidence-lock`, { raw: '{"incident_id": "x",' })).status).toBe(400);
     expect((await send('PATCH', `${s()}/incident`, { raw: '' })).status).toBe(400);
-    const text = await vigil.api(`${s()}/evidence-lock`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'case-1' });
+    const text = await vigil.api('POST', `${s()}/evidence-lock`, { headers: { 'content-type': 'text/plain' }, raw: 'case-1' });
     expect(text.status).toBe(400);
     expect(snapshot()).toEqual(before);
   });
 
   it('publishes every route in the OpenAPI document', async () => {
-    const res = await fetch(`${vigil.app.url}/api/docs/json`);
-    const doc = (await res.json()) as { paths: Record<string, Record<string, unknown>> };
+    const res = await vigil.call(null, 'GET', '/api/docs/json');
+    const doc = res.json as { paths: Record<string, Record<string, unknown>> };
     expect(Object.keys(doc.paths['/api/v1/segments/{id}/evidence-lock'] ?? {})).toEqual(expect.arrayContaining(['post', 'delete']));
     expect(Object.keys(doc.paths['/api/v1/cameras/{id}/evidence-lock'] ?? {})).toEqual(expect.arrayContaining(['post', 'delete']));
     expect(Object.keys(doc.paths)).toEqual(
