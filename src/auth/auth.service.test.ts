@@ -1,32 +1,25 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { AuthConfig } from '../config/config.js';
-import { openDatabase, type OpenedDb } from '../db/connection.js';
+import { type OpenedDb } from '../db/connection.js';
 import { VigilError } from '../shared/errors.js';
 import { AuthService } from './auth.service.js';
+import { tempCatalog } from '../../test/support/temp-catalog.js';
 
 const T0 = Date.UTC(2026, 10, 26, 8, 0, 0);
 const CONFIG: AuthConfig = { sessionIdleMinutes: 60, sessionMaxHours: 24, lockoutFailures: 5, lockoutMinutes: 15, loginRatePerMinute: 100 };
 
-let dir: string;
 let opened: OpenedDb;
 let now: number;
 let auth: AuthService;
 
+tempCatalog('vigil-auth-', (c) => (opened = c.opened));
+
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vigil-auth-'));
-  opened = await openDatabase(join(dir, 'vigil.db'));
   now = T0;
   auth = new AuthService({ db: opened.db, clock: { nowMs: () => now }, config: CONFIG });
   await auth.createUser({ username: 'Alice', password: 'alice-password', role: 'operator', cameras: ['front'] });
 });
 
-afterEach(async () => {
-  await opened.close();
-  await rm(dir, { recursive: true, force: true });
-});
 
 async function kindOf(p: Promise<unknown>): Promise<string> {
   try {

@@ -1,12 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeRecorders } from '../../test/support/fake-recorder.js';
 import { memoryLogger } from '../../test/support/harness.js';
 import { buildConfig } from '../config/config.js';
 import { getStatus } from '../db/camera-status.repo.js';
-import { openDatabase, type OpenedDb } from '../db/connection.js';
+import { type OpenedDb } from '../db/connection.js';
 import { listEvents } from '../db/event.repo.js';
 import { EventLog } from '../events/event-log.js';
 import { Indexer } from '../indexer/indexer.service.js';
@@ -15,6 +12,7 @@ import { systemClock } from '../shared/clock.js';
 import { VigilError } from '../shared/errors.js';
 import { CameraService } from './camera.service.js';
 import { FootageStore } from '../storage/footage-store.js';
+import { tempCatalog } from '../../test/support/temp-catalog.js';
 
 let dir: string;
 let opened: OpenedDb;
@@ -22,9 +20,9 @@ let fake: FakeRecorders;
 let recorders: RecorderManager;
 let cameras: CameraService;
 
+tempCatalog('vigil-cameras-', (c) => ({ dir, opened } = c));
+
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vigil-cameras-'));
-  opened = await openDatabase(join(dir, 'vigil.db'));
   const db = opened.db;
   const { log } = memoryLogger();
   const events = new EventLog(db, systemClock, log);
@@ -37,8 +35,6 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await recorders.stopAll();
-  await opened.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 const events = async (type?: string) => (await listEvents(opened.db, { limit: 1000, ...(type ? { type } : {}) })).reverse();

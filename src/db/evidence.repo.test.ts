@@ -1,9 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { upsertDeclaredCamera } from './camera.repo.js';
-import { openDatabase, type Db, type OpenedDb } from './connection.js';
+import { type Db, type OpenedDb } from './connection.js';
 import {
   getSegment,
   incidentExists,
@@ -15,17 +12,17 @@ import {
 } from './evidence.repo.js';
 import { deleteToTombstones } from './retention.repo.js';
 import { indexSegment, type Segment } from './segment.repo.js';
+import { tempCatalog } from '../../test/support/temp-catalog.js';
 
 const T0 = Date.UTC(2024, 2, 9, 7, 0, 0);
 const S = 1000;
 
-let dir: string;
 let opened: OpenedDb;
 let db: Db;
 
+tempCatalog('vigil-evidence-', (c) => (opened = c.opened));
+
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vigil-evidence-'));
-  opened = await openDatabase(join(dir, 'vigil.db'));
   db = opened.db;
   for (const id of ['front', 'back']) {
     await upsertDeclaredCamera(
@@ -37,10 +34,6 @@ beforeEach(async () => {
   }
 });
 
-afterEach(async () => {
-  await opened.close();
-  await rm(dir, { recursive: true, force: true });
-});
 
 async function addSegment(cameraId: string, startMs: number, endMs: number, sizeBytes = 1000): Promise<number> {
   const r = await indexSegment(

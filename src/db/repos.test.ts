@@ -1,8 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { sql } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { CameraConfig } from '../shared/camera-settings.js';
 import { upsertDeclaredCamera } from './camera.repo.js';
 import {
@@ -14,30 +11,26 @@ import {
   setState,
   type CameraStatus,
 } from './camera-status.repo.js';
-import { openDatabase, type Db, type OpenedDb } from './connection.js';
+import { type Db, type OpenedDb } from './connection.js';
 import { listEvents, logEvent, type NewEvent } from './event.repo.js';
 import { listGaps, upsertRecordingGap } from './gap.repo.js';
 import { failGapAttempt } from './refill.repo.js';
 import type { CameraState } from './schema.js';
 import { countSegments, indexSegment, listSegments, type NewSegment, type Segment } from './segment.repo.js';
+import { tempCatalog } from '../../test/support/temp-catalog.js';
 
 const T0 = Date.UTC(2024, 2, 9, 7, 0, 0);
 
-let dir: string;
 let opened: OpenedDb;
 let db: Db;
 
+tempCatalog('vigil-repos-', (c) => (opened = c.opened));
+
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vigil-repos-'));
-  opened = await openDatabase(join(dir, 'vigil.db'));
   db = opened.db;
   await addCamera('front');
 });
 
-afterEach(async () => {
-  await opened.close();
-  await rm(dir, { recursive: true, force: true });
-});
 
 async function addCamera(id: string): Promise<void> {
   const c: CameraConfig = {

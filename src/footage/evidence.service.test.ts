@@ -1,37 +1,30 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../test/support/harness.js';
 import { deleteCamera, upsertDeclaredCamera } from '../db/camera.repo.js';
-import { openDatabase, type OpenedDb } from '../db/connection.js';
+import { type OpenedDb } from '../db/connection.js';
 import { listEvents } from '../db/event.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
 import { systemClock } from '../shared/clock.js';
 import { EventLog } from '../events/event-log.js';
 import type { VigilError } from '../shared/errors.js';
 import { EvidenceService } from './evidence.service.js';
+import { tempCatalog } from '../../test/support/temp-catalog.js';
 
 const T0 = Date.parse('2026-11-25T10:00:00Z');
 const S = 1000;
 
-let dir: string;
 let opened: OpenedDb;
 let evidence: EvidenceService;
 
+tempCatalog('vigil-evidence-', (c) => (opened = c.opened));
+
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vigil-evidence-'));
-  opened = await openDatabase(join(dir, 'vigil.db'));
   evidence = new EvidenceService({ db: opened.db, events: new EventLog(opened.db, systemClock, memoryLogger().log) });
   for (const id of ['cam-a', 'cam-b']) {
     await upsertDeclaredCamera(opened.db, { id, name: id, mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 10, retentionHours: null, storageQuotaBytes: null, enabled: false }, 'config', T0);
   }
 });
 
-afterEach(async () => {
-  await opened.close();
-  await rm(dir, { recursive: true, force: true });
-});
 
 /** `count` contiguous 10 s segments of `cameraId` from `startMs`, of 1000, 2000, … bytes. */
 async function segments(cameraId: string, startMs: number, count: number): Promise<number[]> {
