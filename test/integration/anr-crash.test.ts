@@ -91,9 +91,11 @@ describe('Vigil killed with SIGKILL mid-refill', () => {
       expect(restarted.segments.filter((s) => isTempName(s.path))).toEqual([]);
       expect(restarted.segments.filter((s) => s.source === 'edge')).toEqual([]);
       // Not stuck in `filling`: it was pending again, so the new run claims and refills it.
+      // The gap row is updated, then its event written: wait for both (a loaded run read between them).
+      const succeeded = () => readCatalog(dataDir).events.some((e) => e.type === 'gap_refill_succeeded' && JSON.parse(e.payload).gap_id === gap.id);
       const filled = await waitFor('gap filled after the restart', () => {
         const g = gapRow(dataDir, gap.id);
-        return g?.fill_state === 'filled' ? g : undefined;
+        return g?.fill_state === 'filled' && succeeded() ? g : undefined;
       }, 90_000);
       // The interrupted attempt counts (a refill that kept taking Vigil down must not loop forever).
       expect(filled.fill_attempts).toBe(1);
