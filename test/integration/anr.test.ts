@@ -10,9 +10,11 @@ describe('edge-storage backfill (ANR) against a fake edge camera', () => {
   it('refills a 15 s outage from the edge: filled, ≥ 90 % covered, no overlap, no hole, events logged', async () => {
     const { server, vigil, gaps, gap } = await outage({ outageMs: 15_000 });
     own(() => server, vigil);
+    // The gap row is updated, then its event written: wait for both.
+    const succeeded = () => readCatalog(vigil.dataDir).events.some((e) => e.type === 'gap_refill_succeeded');
     const filled = await waitFor('gap filled', async () => {
       const g = (await gaps()).find((x) => x.id === gap.id);
-      return g?.fill_state === 'filled' ? g : undefined;
+      return g?.fill_state === 'filled' && succeeded() ? g : undefined;
     }, 90_000).catch(async (err: Error) => {
       // Say why: the gap rows, the refill events and what the fake camera saw.
       const events = readCatalog(vigil.dataDir).events.filter((e) => e.type.startsWith('gap_') || e.type.startsWith('segment_')).map((e) => `${e.type} ${e.payload}`);
