@@ -69,4 +69,27 @@ describe('vigil check while Vigil runs', () => {
       expect(r.problems.map((p) => [p.kind, p.segmentId])).toEqual([['missing_file', lost.id]]);
     }
   });
+
+  it('does not report a file the indexer renamed to its indexed name between listing the folder and the stat', async () => {
+    await segment(0);
+    // ffmpeg's name for a segment that has just closed; the indexer renames it as the check reaches it.
+    const open = join(dataDir, 'recordings', 'cam1', 'mx93n8sy-000000.mp4');
+    await writeFile(open, Buffer.alloc(100));
+    const deps = {
+      db: core.db,
+      store: core.store,
+      events: core.events,
+      batchSize: 10,
+      reindex: async () => ({ recovered: 0, discarded: 0 }),
+      async statFile(absPath: string) {
+        if (absPath === open) {
+          await rm(absPath);
+          return undefined;
+        }
+        return { size: 100, mtimeMs: T0 };
+      },
+    };
+    const online = await checkCatalog(deps, { repair: false, online: true, nowMs: T0 + 10 * 3600_000 });
+    expect(online.problems).toEqual([]);
+  });
 });

@@ -106,8 +106,10 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
       report.files++;
       const rel = d.store.catalogPath(cameraId, name);
       if (byPath.has(rel) || tombstoned.has(rel)) continue;
-      const st = await stat(d.store.absPath(rel)).catch(() => undefined);
-      if (opts.online && st && opts.nowMs - st.mtimeMs < IN_PROGRESS_MS) {
+      const st = await statFile(d.store.absPath(rel));
+      // Gone since the folder was listed: renamed to its indexed name, or deleted, by the running Vigil.
+      if (!st) continue;
+      if (opts.online && opts.nowMs - st.mtimeMs < IN_PROGRESS_MS) {
         report.inProgress++;
         continue;
       }
