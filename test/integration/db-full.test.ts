@@ -1,6 +1,6 @@
 /**
  * The catalog's disk fills up while the recordings disk still has room (the data folder and
- * `<data>/recordings` on two filesystems, as the README recommends, and the small one filled by
+ * `<data>/recordings` on two filesystems, as docs/operations.md recommends, and the small one filled by
  * something else): recording goes on, readiness says the database is full, API writes answer 503
  * and change nothing, and every segment that closed meanwhile gets its row once space is back —
  * without a restart, without a hole.

@@ -81,7 +81,7 @@ describe('recording two real RTSP cameras with 2-second segments', () => {
 
 describe('the segment timestamps follow the camera clock', () => {
   // The fake camera's first_rtp is when its first frame left the payloader; the estimate is bounded by
-  // the camera's own send latency (see README, "Timestamp accuracy"). A name-based start would be off by seconds.
+  // the camera's own send latency (see docs/proof.md, "Timestamp accuracy"). A name-based start would be off by seconds.
   it('starts the first segment within 500 ms of the first frame the camera sent', async () => {
     const server = await RtspServer.start({ mounts: [{ name: 'clock', shared: false }] });
     const vigil = await startVigil({ cameras: [{ id: 'clock', main_url: server.url('clock'), segment_seconds: 2 }] });
