@@ -8,7 +8,6 @@ import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
 import type { AuditOutcome } from '../db/schema.js';
 import { notFound, VigilError } from '../shared/errors.js';
-import { redactDeep } from '../shared/redact.js';
 
 /**
  * What a route needs, declared next to it in its options (`config.access`):
@@ -232,7 +231,8 @@ function detailOf(req: FastifyRequest): Record<string, unknown> | null {
   const fields = Object.keys(body);
   if (fields.length > 0 && !SAFE_METHODS.has(req.method)) out.fields = fields.sort();
   if (Object.keys(out).length === 0) return null;
-  return capDetail(redactDeep(out));
+  // Redacted where it is stored (db/auth.repo.ts); capped here, before anything else holds it.
+  return capDetail(out);
 }
 
 /** The detail itself when short enough, else which fields it had (so a row never grows without bound). */

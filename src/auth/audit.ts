@@ -2,7 +2,6 @@ import * as repo from '../db/auth.repo.js';
 import type { Db } from '../db/connection.js';
 import type { AuditOutcome } from '../db/schema.js';
 import type { Clock } from '../shared/clock.js';
-import { redactDeep } from '../shared/redact.js';
 import type { Principal } from './auth.service.js';
 
 export interface AuditEntry {
@@ -36,7 +35,8 @@ export class AuditLog {
       clientAddr: e.clientAddr,
       outcome: e.outcome,
       statusCode: e.statusCode,
-      detail: e.detail ? (redactDeep(e.detail) as Record<string, unknown>) : null,
+      // Redacted by the repository that stores it (every writer goes through it).
+      detail: e.detail ?? null,
     });
   }
 

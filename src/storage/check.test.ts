@@ -35,26 +35,24 @@ async function segment(i: number): Promise<{ id: number; path: string }> {
   return { id: r.segment?.id ?? -1, path };
 }
 
+/** What the check needs, with `statFile` as given (a seam to race a deletion or rename against the check). */
+function checkDeps(statFile?: (absPath: string) => Promise<{ size: number; mtimeMs: number } | undefined>) {
+  return { db: core.db, store: core.store, events: core.events, batchSize: 10, reindex: async () => ({ recovered: 0, discarded: 0 }), ...(statFile ? { statFile } : {}) };
+}
+
 describe('vigil check while Vigil runs', () => {
   it('does not report a row that retention deleted, with its file, between reading the rows and the stat', async () => {
     await segment(0);
     const doomed = await segment(1);
-    const deps = {
-      db: core.db,
-      store: core.store,
-      events: core.events,
-      batchSize: 10,
-      reindex: async () => ({ recovered: 0, discarded: 0 }),
-      // The sweeper deletes the row and the file just as the check gets to that file.
-      async statFile(absPath: string) {
-        if (absPath.endsWith(doomed.path)) {
-          await deleteRowWithoutFile(core.db, doomed.id);
-          await rm(absPath);
-          return undefined;
-        }
-        return { size: 100, mtimeMs: T0 };
-      },
-    };
+    // The sweeper deletes the row and the file just as the check gets to that file.
+    const deps = checkDeps(async (absPath) => {
+      if (absPath.endsWith(doomed.path)) {
+        await deleteRowWithoutFile(core.db, doomed.id);
+        await rm(absPath);
+        return undefined;
+      }
+      return { size: 100, mtimeMs: T0 };
+    });
     const online = await checkCatalog(deps, { repair: false, online: true, nowMs: T0 + 10 * 3600_000 });
     expect(online.problems).toEqual([]);
     expect(online.rows).toBe(1);
@@ -63,7 +61,7 @@ describe('vigil check while Vigil runs', () => {
   it('still reports a row whose file is gone while the row stays', async () => {
     const lost = await segment(0);
     await rm(join(dataDir, lost.path));
-    const deps = { db: core.db, store: core.store, events: core.events, batchSize: 10, reindex: async () => ({ recovered: 0, discarded: 0 }) };
+    const deps = checkDeps();
     for (const online of [true, false]) {
       const r = await checkCatalog(deps, { repair: false, online, nowMs: T0 + 10 * 3600_000 });
       expect(r.problems.map((p) => [p.kind, p.segmentId])).toEqual([['missing_file', lost.id]]);
@@ -75,20 +73,13 @@ describe('vigil check while Vigil runs', () => {
     // ffmpeg's name for a segment that has just closed; the indexer renames it as the check reaches it.
     const open = join(dataDir, 'recordings', 'cam1', 'mx93n8sy-000000.mp4');
     await writeFile(open, Buffer.alloc(100));
-    const deps = {
-      db: core.db,
-      store: core.store,
-      events: core.events,
-      batchSize: 10,
-      reindex: async () => ({ recovered: 0, discarded: 0 }),
-      async statFile(absPath: string) {
-        if (absPath === open) {
-          await rm(absPath);
-          return undefined;
-        }
-        return { size: 100, mtimeMs: T0 };
-      },
-    };
+    const deps = checkDeps(async (absPath) => {
+      if (absPath === open) {
+        await rm(absPath);
+        return undefined;
+      }
+      return { size: 100, mtimeMs: T0 };
+    });
     const online = await checkCatalog(deps, { repair: false, online: true, nowMs: T0 + 10 * 3600_000 });
     expect(online.problems).toEqual([]);
   });
