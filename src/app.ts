@@ -39,6 +39,7 @@ import { createLogger, type Logger } from './shared/logger.js';
 import { VigilError } from './shared/errors.js';
 import { removePidFile, runningServer, writePidFile } from './shared/pid-file.js';
 import { FootageStore } from './storage/footage-store.js';
+import { SigningKey } from './evidence/signing-key.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -339,6 +340,8 @@ export interface Core {
   retention: RetentionService;
   /** Whether the catalog's last writes failed for want of disk space. */
   dbHealth: DatabaseWriteHealth;
+  /** Vigil's Ed25519 evidence key: signs chain links and export manifests. */
+  signingKey: SigningKey;
   close(): Promise<void>;
 }
 
@@ -350,9 +353,10 @@ export async function buildCore(config: Config, clock: Clock, log: Logger): Prom
   const db = opened.db;
   const events = new EventLog(db, clock, log.child({ component: 'events' }));
   const dbHealth = new DatabaseWriteHealth();
-  const indexer = new Indexer({ db, store, clock, events, log, dbHealth });
-  const retention = new RetentionService({ db, store, clock, events, config: config.retention, log: log.child({ component: 'retention' }) });
-  return { opened, db, events, store, indexer, retention, dbHealth, close: () => opened.close() };
+  const signingKey = await SigningKey.open(config.evidence.signingKeyPath, db, clock);
+  const indexer = new Indexer({ db, store, clock, events, log, dbHealth, signer: signingKey });
+  const retention = new RetentionService({ db, store, clock, events, config: config.retention, log: log.child({ component: 'retention' }), signer: signingKey });
+  return { opened, db, events, store, indexer, retention, dbHealth, signingKey, close: () => opened.close() };
 }
 
 async function readPem(path: string, field: string): Promise<Buffer> {

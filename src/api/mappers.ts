@@ -61,6 +61,9 @@ export const segmentOut = (s: Segment) => ({
   locked: s.locked,
   evidence_locked: s.evidenceLocked,
   incident_id: s.incidentId,
+  sha256: s.sha256,
+  chain_seq: s.chainSeq,
+  chain_hash: s.chainHash,
 });
 
 export const gapOut = (g: Gap) => ({

@@ -32,7 +32,8 @@ program
   .addOption(new Option('-c, --config <file>', 'YAML config file'))
   .addOption(new Option('-d, --data <dir>', 'data directory'))
   .option('--repair', 'fix what is safe: finish interrupted deletions, index crash-left files, clear stale locks (offline), drop rows whose file is gone (never evidence)')
-  .action(async (opts: { config?: string; data?: string; repair?: boolean }) => {
+  .option('--deep', 're-hash every segment file and verify every camera\'s signed hash chain; names each segment whose bytes or row changed')
+  .action(async (opts: { config?: string; data?: string; repair?: boolean; deep?: boolean }) => {
     process.exitCode = await check(opts);
   });
 

@@ -22,7 +22,7 @@ function load(flags: CommonFlags): Config | undefined {
 }
 
 /** `vigil check [--repair]`: exit 0 when consistent (or repaired), 1 when problems remain, 2 on bad usage. */
-export async function check(flags: CommonFlags & { repair?: boolean }): Promise<number> {
+export async function check(flags: CommonFlags & { repair?: boolean; deep?: boolean }): Promise<number> {
   const config = load(flags);
   if (!config) return 2;
   const log = createLogger(process.env['VIGIL_LOG_LEVEL'] || 'warn');
@@ -34,12 +34,13 @@ export async function check(flags: CommonFlags & { repair?: boolean }): Promise<
       store: core.store,
       events: core.events,
       batchSize: config.retention.batchSize,
+      signer: core.signingKey,
       reindex: (cameraId: string) => reconcileCamera({ db: core.db, indexer: core.indexer, events: core.events }, cameraId),
     };
-    let report = await checkCatalog(deps, { repair: !!flags.repair, online, nowMs: systemClock.nowMs() });
+    let report = await checkCatalog(deps, { repair: !!flags.repair, online, nowMs: systemClock.nowMs(), deep: !!flags.deep });
     printReport(report);
     if (flags.repair && report.repaired.length > 0) {
-      report = await checkCatalog(deps, { repair: false, online, nowMs: systemClock.nowMs() });
+      report = await checkCatalog(deps, { repair: false, online, nowMs: systemClock.nowMs(), deep: !!flags.deep });
       process.stdout.write('after repair:\n');
       printReport(report);
     }
@@ -55,6 +56,9 @@ function printReport(r: CheckReport): void {
   const lines = [
     `vigil check (${r.online ? 'online: a running Vigil owns this data dir' : 'offline'})`,
     `  rows ${r.rows}, files ${r.files}${r.online ? `, being written ${r.inProgress}` : ''}`,
+    ...(r.deep
+      ? [`  deep: re-hashed ${r.deep.rehashed} files (${(r.deep.bytesHashed / 1e6).toFixed(1)} MB), verified ${r.deep.links} chain links${r.deep.unhashed ? `, ${r.deep.unhashed} segments indexed before hashing (not provable)` : ''}`]
+      : []),
     ...(r.problems.length === 0 ? ['  no problems'] : [...counts].map(([k, n]) => `  ${k}: ${n}`)),
     ...r.problems.slice(0, 50).map((p) => `    ${p.kind} ${p.path ?? ''}${p.segmentId ? ` (segment ${p.segmentId})` : ''}: ${p.detail}`),
     ...r.repaired.map((x) => `  repaired: ${x}`),

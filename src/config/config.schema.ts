@@ -97,6 +97,22 @@ export const ConfigFile = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Evidence: the signing key and export bundles (docs/evidence.md). */
+    evidence: Type.Optional(
+      Type.Object(
+        {
+          /** Ed25519 private key (PEM, mode 0600), generated at first start; default <data>/keys/signing-key.pem. */
+          signing_key_path: Type.Optional(Type.String({ minLength: 1 })),
+          /** Export bundles are built here; default <data>/exports. */
+          exports_dir: Type.Optional(Type.String({ minLength: 1 })),
+          /** Concurrent export jobs. */
+          max_export_jobs: Type.Optional(Type.Integer({ minimum: 1, maximum: 8 })),
+          /** Longest range one export may cover. */
+          export_max_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     cameras: Type.Optional(Type.Array(CameraCreate, { maxItems: 1024 })),
   },
   { additionalProperties: false },

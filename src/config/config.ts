@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { checkAnrSettings } from './anr-replay.js';
@@ -65,6 +65,13 @@ export interface AuthConfig {
   loginRatePerMinute: number;
 }
 
+export interface EvidenceConfig {
+  signingKeyPath: string;
+  exportsDir: string;
+  maxExportJobs: number;
+  exportMaxSeconds: number;
+}
+
 export interface Config {
   dataDir: string;
   listen: { host: string; port: number };
@@ -78,6 +85,7 @@ export interface Config {
   retention: RetentionConfig;
   media: MediaConfig;
   anr: AnrConfig;
+  evidence: EvidenceConfig;
   cameras: CameraConfig[];
   /** The file the config came from, if any. */
   source: string | null;
@@ -147,8 +155,10 @@ export function buildConfig(
   const rec = file.recorder ?? {};
   const ret = file.retention ?? {};
   const anr = file.anr ?? {};
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(ctx.cwd, dataDirRaw);
+  const ev = file.evidence ?? {};
   const config: Config = {
-    dataDir: isAbsolute(dataDirRaw) ? dataDirRaw : resolve(ctx.cwd, dataDirRaw),
+    dataDir,
     listen,
     logLevel,
     demo: file.demo ?? 'auto',
@@ -195,6 +205,12 @@ export function buildConfig(
       backoffMaxMs: anr.backoff_max_ms ?? 3_600_000,
       timeoutMarginSeconds: anr.timeout_margin_seconds ?? 30,
       batchSize: anr.batch_size ?? 20,
+    },
+    evidence: {
+      signingKeyPath: ev.signing_key_path ? resolve(ctx.cwd, ev.signing_key_path) : join(dataDir, 'keys', 'signing-key.pem'),
+      exportsDir: ev.exports_dir ? resolve(ctx.cwd, ev.exports_dir) : join(dataDir, 'exports'),
+      maxExportJobs: ev.max_export_jobs ?? 1,
+      exportMaxSeconds: ev.export_max_seconds ?? 86_400,
     },
     cameras,
     source: ctx.source,

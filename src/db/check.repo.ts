@@ -1,4 +1,6 @@
 import type { Db } from './connection.js';
+import { appendDeletionLinks } from './chain.repo.js';
+import type { Signer } from '../shared/evidence-hash.js';
 
 export interface CheckRow {
   id: number;
@@ -32,8 +34,17 @@ export async function allSegmentsForCheck(db: Db): Promise<CheckRow[]> {
   }));
 }
 
-/** Repair of a row whose file is gone; never an evidence-locked one. */
-export async function deleteRowWithoutFile(db: Db, id: number): Promise<number> {
-  const res = await db.deleteFrom('segments').where('id', '=', id).where('evidence_locked', '=', 0).where('locked', '=', 0).executeTakeFirst();
-  return Number(res.numDeletedRows);
+/** Repair of a row whose file is gone; never an evidence-locked one. The deletion is a signed chain link. */
+export async function deleteRowWithoutFile(db: Db, id: number, nowMs: number, signer?: Signer): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .deleteFrom('segments')
+      .where('id', '=', id)
+      .where('evidence_locked', '=', 0)
+      .where('locked', '=', 0)
+      .returning(['id', 'camera_id', 'start_ms', 'end_ms', 'size_bytes', 'sha256', 'chain_seq'])
+      .execute();
+    await appendDeletionLinks(trx, rows, 'repair', signer, nowMs);
+    return rows.length;
+  });
 }

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import type { Db } from './connection.js';
 import type { DeleteReason } from './schema.js';
+import { appendDeletionLinks } from './chain.repo.js';
+import type { Signer } from '../shared/evidence-hash.js';
 
 export interface Candidate {
   id: number;
@@ -39,9 +41,9 @@ export async function listDeletable(db: Db, q: CandidateQuery): Promise<Candidat
 /**
  * Step 1 of a crash-ordered delete: in one transaction, delete the rows — with the lock check in the
  * same statement, so a read-lock or evidence hold taken after selection wins — and tombstone their
- * paths. Returns what was actually deleted.
+ * paths, and append a signed deletion link per row to its camera's chain. Returns what was actually deleted.
  */
-export async function deleteToTombstones(db: Db, ids: readonly number[], reason: DeleteReason, nowMs: number): Promise<Candidate[]> {
+export async function deleteToTombstones(db: Db, ids: readonly number[], reason: DeleteReason, nowMs: number, signer?: Signer): Promise<Candidate[]> {
   if (ids.length === 0) return [];
   return db.transaction().execute(async (trx) => {
     const deleted = await trx
@@ -49,8 +51,10 @@ export async function deleteToTombstones(db: Db, ids: readonly number[], reason:
       .where('id', 'in', [...ids])
       .where('locked', '=', 0)
       .where('evidence_locked', '=', 0)
-      .returning(['id', 'camera_id', 'path', 'size_bytes', 'start_ms'])
+      .returning(['id', 'camera_id', 'path', 'size_bytes', 'start_ms', 'end_ms', 'sha256', 'chain_seq'])
       .execute();
+    // A deletion by policy is a signed link in the camera's chain; only a silent DELETE breaks it.
+    await appendDeletionLinks(trx, deleted, reason, signer, nowMs);
     if (deleted.length > 0) {
       await trx
         .insertInto('segment_tombstones')

@@ -54,6 +54,61 @@ export interface SegmentsTable {
   evidence_locked: Generated<number>;
   incident_id: string | null;
   indexed_at_ms: number;
+  sha256: string | null;
+  chain_seq: number | null;
+  chain_hash: string | null;
+}
+
+export type ChainLinkKind = 'segment' | 'deletion';
+
+export interface ChainLinksTable {
+  camera_id: string;
+  seq: number;
+  kind: ChainLinkKind;
+  segment_id: number;
+  target_seq: number | null;
+  reason: string | null;
+  start_ms: number;
+  end_ms: number;
+  size_bytes: number;
+  sha256: string;
+  prev_hash: string;
+  chain_hash: string;
+  signature: string | null;
+  key_fingerprint: string | null;
+  at_ms: number;
+}
+
+export interface SigningKeysTable {
+  fingerprint: string;
+  public_key_pem: string;
+  created_at_ms: number;
+  retired_at_ms: number | null;
+}
+
+export type ExportState = 'queued' | 'running' | 'done' | 'failed' | 'deleted';
+
+export interface ExportsTable {
+  id: string;
+  state: ExportState;
+  camera_ids: string;
+  from_ms: number;
+  to_ms: number;
+  incident_id: string | null;
+  reason: string;
+  include_segments: Generated<number>;
+  requested_by: string;
+  request_id: string | null;
+  progress: Generated<number>;
+  size_bytes: number | null;
+  sha256: string | null;
+  manifest_sha256: string | null;
+  error: string | null;
+  attempts: Generated<number>;
+  created_at_ms: number;
+  started_at_ms: number | null;
+  finished_at_ms: number | null;
+  deleted_at_ms: number | null;
 }
 
 export type FillState = 'pending' | 'filling' | 'filled' | 'partial' | 'failed';
@@ -167,4 +222,7 @@ export interface Database {
   segments: SegmentsTable;
   recording_gaps: RecordingGapsTable;
   events: EventsTable;
+  chain_links: ChainLinksTable;
+  signing_keys: SigningKeysTable;
+  exports: ExportsTable;
 }

@@ -1,6 +1,8 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from './connection.js';
 import { recordSegmentIndexed } from './camera-status.repo.js';
+import { appendSegmentLink } from './chain.repo.js';
+import type { Signer } from '../shared/evidence-hash.js';
 import { logEvent, type EventRow, type NewEvent } from './event.repo.js';
 import { reviseGapsAround, upsertRecordingGap, type Gap } from './gap.repo.js';
 import { isTransientWriteError } from './write-errors.js';
@@ -25,6 +27,11 @@ export interface Segment {
   evidenceLocked: boolean;
   incidentId: string | null;
   indexedAtMs: number;
+  /** Hex SHA-256 of the file's bytes; null for rows indexed before Vigil hashed segments. */
+  sha256: string | null;
+  /** This segment's link in its camera's hash chain (invariant 15); null when unhashed. */
+  chainSeq: number | null;
+  chainHash: string | null;
 }
 
 export function toSegment(r: Selectable<SegmentsTable>): Segment {
@@ -44,6 +51,9 @@ export function toSegment(r: Selectable<SegmentsTable>): Segment {
     evidenceLocked: r.evidence_locked === 1,
     incidentId: r.incident_id,
     indexedAtMs: r.indexed_at_ms,
+    sha256: r.sha256,
+    chainSeq: r.chain_seq,
+    chainHash: r.chain_hash,
   };
 }
 
@@ -58,6 +68,8 @@ export interface NewSegment {
   height: number | null;
   source: SegmentSource;
   fps: number | null;
+  /** Hex SHA-256 of the file, computed as the indexer read it: the row gets a link in the camera's chain. */
+  sha256?: string | undefined;
 }
 
 export interface IndexResult {
@@ -82,7 +94,7 @@ export interface IndexResult {
  * Recording the gap is best-effort, as the contract says: it runs under a savepoint, so its failure
  * never loses the row.
  */
-export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEvent?: (gap: Gap) => NewEvent): Promise<IndexResult> {
+export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEvent?: (gap: Gap) => NewEvent, signer?: Signer): Promise<IndexResult> {
   return db.transaction().execute(async (trx) => {
     const prev = await trx
       .selectFrom('segments')
@@ -119,9 +131,16 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEven
         height: s.height,
         source: s.source,
         indexed_at_ms: nowMs,
+        sha256: s.sha256 ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    // The chain link is written with the row, never after it (invariant 15).
+    const link =
+      s.sha256 !== undefined
+        ? await appendSegmentLink(trx, { id: row.id, cameraId: s.cameraId, startMs, endMs, sizeBytes: s.sizeBytes, sha256: s.sha256 }, signer, nowMs)
+        : undefined;
+    if (link) Object.assign(row, { chain_seq: link.seq, chain_hash: link.chainHash });
     const bitrate = durationMs > 0 ? Math.round((s.sizeBytes * 8 * 1000) / durationMs) : null;
     // An edge refill lands in the past: it says nothing of the bitrate and fps the camera sends now.
     await recordSegmentIndexed(trx, s.cameraId, endMs, s.source === 'edge' ? undefined : { bitrateBps: bitrate, fps: s.fps }, nowMs);

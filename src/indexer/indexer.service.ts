@@ -6,10 +6,12 @@ import { getSegmentByPath, indexSegment, type IndexResult } from '../db/segment.
 import { isTransientWriteError, type DatabaseWriteHealth } from '../db/write-errors.js';
 import type { SegmentSource } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
-import { scanFmp4, type Fmp4Scan } from '../media/fmp4/scan.js';
+import type { Fmp4Scan } from '../media/fmp4/scan.js';
 import type { Clock } from '../shared/clock.js';
+import type { Signer } from '../shared/evidence-hash.js';
 import { sleep } from '../shared/sleep.js';
 import type { FootageStore } from '../storage/footage-store.js';
+import type { SegmentDigest } from '../storage/segment-digest.js';
 
 export interface ClosedFile {
   cameraId: string;
@@ -31,6 +33,8 @@ export interface IndexerDeps {
   log: Logger;
   /** Told when a row cannot be written for want of disk space (readiness shows it), and when it can again. */
   dbHealth?: DatabaseWriteHealth;
+  /** Signs each segment's chain link (Vigil's evidence key). */
+  signer?: Signer;
 }
 
 /** A row that could not be written for a passing reason is tried again after 1 s, doubling up to this. */
@@ -59,17 +63,19 @@ export class Indexer {
    * fragments count). A file with no playable fragment is removed with an event.
    */
   async indexClosed(f: ClosedFile, signal?: AbortSignal): Promise<IndexResult | undefined> {
-    const scan = await this.waitComplete(f.absPath, signal);
-    if (!scan || scan.fragmentCount === 0) {
+    const read = await this.waitComplete(f.absPath, signal);
+    const scan = read?.scan;
+    if (!read || !scan || scan.fragmentCount === 0) {
       await this.discard(f.cameraId, f.absPath, scan ? 'no complete fragment' : 'not a readable MP4');
       return undefined;
     }
+    const digest = { sha256: read.sha256, sizeBytes: read.sizeBytes };
     if (f.finalPath !== undefined && f.finalPath !== f.absPath) {
       // A crash between the rename and the row leaves a file under its final name, which start-up indexes.
       await this.d.store.rename(f.absPath, f.finalPath);
-      return this.insert({ ...f, absPath: f.finalPath }, scan);
+      return this.insert({ ...f, absPath: f.finalPath }, scan, digest);
     }
-    return this.insert(f, scan);
+    return this.insert(f, scan, digest);
   }
 
   /**
@@ -103,13 +109,20 @@ export class Indexer {
     }
   }
 
-  /** Indexes a file whose bounds were worked out by the caller from its scan (start-up recovery). */
-  async insert(f: ClosedFile, scan: Fmp4Scan): Promise<IndexResult | undefined> {
+  /**
+   * Indexes a file whose bounds were worked out by the caller from its scan (start-up recovery, edge
+   * refills). `digest` is the SHA-256 taken in the same read as the scan; without it (or when the file
+   * changed size since) the file is hashed here. The row, its hash and its chain link are one
+   * transaction (invariant 15).
+   */
+  async insert(f: ClosedFile, scan: Fmp4Scan, digest?: { sha256: string; sizeBytes: number }): Promise<IndexResult | undefined> {
     await this.d.store.makeDurable(f.absPath);
     const video = scan.tracks.find((t) => t.kind === 'video') ?? scan.tracks[0];
     const durationS = (f.endMs - f.startMs) / 1000;
     const fps = durationS > 0 && scan.sampleCount > 0 ? Math.round((scan.sampleCount / durationS) * 100) / 100 : null;
-    const sizeBytes = (await stat(f.absPath)).size;
+    const onDisk = (await stat(f.absPath)).size;
+    // The hash must describe the bytes as stored: a file that grew after its read is read again.
+    const { sha256, sizeBytes } = digest && digest.sizeBytes === onDisk ? digest : await this.d.store.digest(f.absPath);
     const result = await indexSegment(
       this.d.db,
       {
@@ -123,6 +136,7 @@ export class Indexer {
         height: video?.height ?? null,
         source: f.source,
         fps,
+        sha256,
       },
       this.d.clock.nowMs(),
       // Stored with the gap in the row's transaction: a crash never loses it, a retry never repeats it.
@@ -139,6 +153,7 @@ export class Indexer {
             seconds: (gap.gapEndMs - gap.gapStartMs) / 1000,
           },
         }),
+      this.d.signer,
     );
     if (!result.segment) {
       // Entirely inside footage already indexed: keeping it would leave a file without a row.
@@ -150,14 +165,15 @@ export class Indexer {
     return result;
   }
 
-  private async waitComplete(absPath: string, signal?: AbortSignal): Promise<Fmp4Scan | undefined> {
+  /** Reads the file (scan and hash in one pass) until its last box is whole, or the wait runs out. */
+  private async waitComplete(absPath: string, signal?: AbortSignal): Promise<SegmentDigest | undefined> {
     const deadline = this.d.clock.nowMs() + COMPLETE_WAIT_MS;
     let delay = 5;
     for (;;) {
-      let scan: Fmp4Scan | undefined;
+      let scan: SegmentDigest | undefined;
       try {
-        scan = await scanFmp4(absPath);
-        if (scan.complete) return scan;
+        scan = await this.d.store.readClosed(absPath);
+        if (scan.scan.complete) return scan;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       }

@@ -11,6 +11,7 @@ import {
 import type { DeleteReason } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
 import type { Clock } from '../shared/clock.js';
+import type { Signer } from '../shared/evidence-hash.js';
 import { sleep } from '../shared/sleep.js';
 import { probeDisk, type DiskProbe } from '../storage/disk.js';
 import type { FootageStore } from '../storage/footage-store.js';
@@ -42,6 +43,8 @@ export interface RetentionDeps {
   log: Logger;
   config: RetentionConfig;
   disk?: DiskProbe;
+  /** Signs each deletion's link in its camera's chain (invariant 15). */
+  signer?: Signer;
 }
 
 /**
@@ -188,7 +191,7 @@ export class RetentionService {
       }
       let gone = chosen;
       if (!report.dryRun && chosen.length > 0) {
-        gone = await deleteToTombstones(this.d.db, chosen.map((c) => c.id), reason, this.d.clock.nowMs());
+        gone = await deleteToTombstones(this.d.db, chosen.map((c) => c.id), reason, this.d.clock.nowMs(), this.d.signer);
         // A lock that won the race keeps its segment, and its bytes.
         const goneIds = new Set(gone.map((g) => g.id));
         for (const c of chosen) if (!goneIds.has(c.id)) bytes.set(c.cameraId, (bytes.get(c.cameraId) ?? 0) + c.sizeBytes);

@@ -47,7 +47,7 @@ describe('vigil check while Vigil runs', () => {
     // The sweeper deletes the row and the file just as the check gets to that file.
     const deps = checkDeps(async (absPath) => {
       if (absPath.endsWith(doomed.path)) {
-        await deleteRowWithoutFile(core.db, doomed.id);
+        await deleteRowWithoutFile(core.db, doomed.id, Date.now());
         await rm(absPath);
         return undefined;
       }

@@ -6,8 +6,11 @@ import { allSegmentsForCheck, deleteRowWithoutFile } from '../db/check.repo.js';
 import { getSegmentByPath } from '../db/segment.repo.js';
 import type { EventLog } from '../events/event-log.js';
 import type { FootageStore } from './footage-store.js';
+import { deepCheck, type DeepProblemKind, type DeepReport } from './deep-check.js';
+import type { Signer } from '../shared/evidence-hash.js';
 
 export type ProblemKind =
+  | DeepProblemKind
   | 'missing_file'
   | 'size_mismatch'
   | 'unindexed_file'
@@ -30,6 +33,8 @@ export interface CheckReport {
   repaired: string[];
   /** Files a running recorder is still writing (online only): not problems. */
   inProgress: number;
+  /** `--deep`: files re-hashed, chains walked. */
+  deep?: DeepReport;
 }
 
 export interface CheckDeps {
@@ -42,6 +47,8 @@ export interface CheckDeps {
   batchSize: number;
   /** The file system's stat (a seam for tests that race a deletion against the check). */
   statFile?: (absPath: string) => Promise<{ size: number; mtimeMs: number } | undefined>;
+  /** Signs the deletion link of a row `--repair` removes. */
+  signer?: Signer;
 }
 
 /** A file this recent may still be written by a running recorder (longer than any segment). */
@@ -50,9 +57,10 @@ const IN_PROGRESS_MS = 3700_000;
 /**
  * Consistency of the catalog with the disk (invariants 4 and 5): every row's file exists with its size,
  * every recording file has a row, no overlaps per camera, no stale read-locks or tombstones when
- * Vigil is not running. `repair` fixes what is safe and never deletes evidence.
+ * Vigil is not running. `repair` fixes what is safe and never deletes evidence. `deep` also re-hashes
+ * every file and verifies every camera's signed hash chain (deep-check.ts).
  */
-export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online: boolean; nowMs: number }): Promise<CheckReport> {
+export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online: boolean; nowMs: number; deep?: boolean }): Promise<CheckReport> {
   const report: CheckReport = { online: opts.online, rows: 0, files: 0, problems: [], repaired: [], inProgress: 0 };
   const statFile = d.statFile ?? ((p: string) => stat(p).catch(() => undefined));
 
@@ -87,7 +95,7 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
     }
     if (!st) {
       report.problems.push({ kind: 'missing_file', segmentId: r.id, path: r.path, detail: r.evidenceLocked ? 'file gone (evidence: row kept)' : 'file gone' });
-      if (opts.repair && !r.evidenceLocked && (await deleteRowWithoutFile(d.db, r.id)) > 0) {
+      if (opts.repair && !r.evidenceLocked && (await deleteRowWithoutFile(d.db, r.id, opts.nowMs, d.signer)) > 0) {
         report.repaired.push(`removed row ${r.id} whose file ${r.path} is gone`);
         await d.events.emit({ type: 'segment_row_removed', severity: 'warning', cameraId: r.cameraId, requestId: null, payload: { segment_id: r.id, path: r.path, reason: 'file gone' } });
       }
@@ -119,6 +127,18 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
     if (opts.repair && !opts.online && unindexed > 0) {
       const r = await d.reindex(cameraId);
       report.repaired.push(`${cameraId}: indexed ${r.recovered} files, removed ${r.discarded} unplayable ones`);
+    }
+  }
+  if (opts.deep) {
+    // After any repair: the chain then includes the repair's own signed deletion links.
+    report.deep = await deepCheck(d, { rehash: true, statFile });
+    for (const p of report.deep.problems) {
+      report.problems.push({
+        kind: p.kind,
+        ...(p.path !== undefined ? { path: p.path } : {}),
+        ...(p.segmentId !== undefined ? { segmentId: p.segmentId } : {}),
+        detail: `${p.cameraId}${p.seq !== undefined ? ` link ${p.seq}` : ''}: ${p.detail}`,
+      });
     }
   }
   return report;

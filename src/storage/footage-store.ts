@@ -4,6 +4,7 @@ import type { Db } from '../db/connection.js';
 import { dropTombstones, listTombstones } from '../db/retention.repo.js';
 import { VigilError } from '../shared/errors.js';
 import { fsyncPath } from './fsync.js';
+import { hashFile, scanAndHash, type SegmentDigest } from './segment-digest.js';
 import { refillTempName, REFILL_TEMP_PATTERN } from './segment-names.js';
 
 /** The folder under the data dir that holds every camera's footage. */
@@ -110,6 +111,21 @@ export class FootageStore {
     this.assertInside(absPath);
     await fsyncPath(absPath);
     await fsyncPath(dirname(absPath));
+  }
+
+  /**
+   * Reads a closed segment file once, front to back: its fMP4 structure and the SHA-256 of its
+   * bytes (invariant 15). Throws Fmp4Error when it is not a fragmented MP4.
+   */
+  async readClosed(absPath: string): Promise<SegmentDigest> {
+    this.assertInside(absPath);
+    return scanAndHash(absPath);
+  }
+
+  /** SHA-256 and length of a stored file, as it is now (check --deep, exports). */
+  async digest(absPath: string): Promise<{ sha256: string; sizeBytes: number }> {
+    this.assertInside(absPath);
+    return hashFile(absPath);
   }
 
   /** Removes one file that holds nothing worth a row (already gone is fine). */

@@ -32,6 +32,9 @@ export const SegmentOut = Type.Object({
   locked: Type.Integer({ description: 'Read-lock reference count.' }),
   evidence_locked: Type.Boolean(),
   incident_id: Type.Union([Type.String(), Type.Null()]),
+  sha256: Type.Union([Type.String(), Type.Null()], { description: 'Hex SHA-256 of the file, taken when it was indexed; null for footage indexed before Vigil hashed segments.' }),
+  chain_seq: Type.Union([Type.Integer(), Type.Null()], { description: "This segment's link in its camera's hash chain." }),
+  chain_hash: Type.Union([Type.String(), Type.Null()], { description: 'That link\'s chain_hash (docs/evidence.md).' }),
 });
 
 export const SegmentPage = Type.Object({

@@ -3,6 +3,7 @@ import * as m0001 from './sqlite/0001-initial.js';
 import * as m0002 from './sqlite/0002-footage-lifecycle.js';
 import * as m0003 from './sqlite/0003-anr.js';
 import * as m0004 from './sqlite/0004-access.js';
+import * as m0005 from './sqlite/0005-evidence.js';
 
 /** The catalog engines Vigil's migrations are written for. */
 export type CatalogEngine = 'sqlite';
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<CatalogEngine, Record<string, Migration>> = {
     '0002-footage-lifecycle': m0002,
     '0003-anr': m0003,
     '0004-access': m0004,
+    '0005-evidence': m0005,
   },
 };
 

@@ -1,0 +1,181 @@
+import type { Selectable, Transaction } from 'kysely';
+import type { Db } from './connection.js';
+import type { ChainLinksTable, Database } from './schema.js';
+import { chainHash, GENESIS_HASH, type ChainLinkFacts, type Signer } from '../shared/evidence-hash.js';
+
+/**
+ * Each camera's hash chain (invariant 15): an append-only log of links, one per segment indexed and
+ * one per segment deleted. Appends happen inside the transaction that inserts or deletes the row, so
+ * a row and its link exist together or not at all. Every link is signed with Vigil's key (invariant 17):
+ * anyone can recompute a hash, only the key's holder can sign one. On SQLite the write transaction serialises
+ * appends; the tail is read inside it.
+ */
+
+export interface ChainLink extends ChainLinkFacts {
+  segmentId: number;
+  prevHash: string;
+  chainHash: string;
+  signature: string | null;
+  keyFingerprint: string | null;
+  atMs: number;
+}
+
+export function toChainLink(r: Selectable<ChainLinksTable>): ChainLink {
+  return {
+    cameraId: r.camera_id,
+    seq: r.seq,
+    kind: r.kind,
+    segmentId: r.segment_id,
+    targetSeq: r.target_seq,
+    reason: r.reason,
+    startMs: r.start_ms,
+    endMs: r.end_ms,
+    sizeBytes: r.size_bytes,
+    sha256: r.sha256,
+    prevHash: r.prev_hash,
+    chainHash: r.chain_hash,
+    signature: r.signature,
+    keyFingerprint: r.key_fingerprint,
+    atMs: r.at_ms,
+  };
+}
+
+type Trx = Transaction<Database>;
+
+async function tail(trx: Trx | Db, cameraId: string): Promise<{ seq: number; hash: string }> {
+  const last = await trx
+    .selectFrom('chain_links')
+    .select(['seq', 'chain_hash'])
+    .where('camera_id', '=', cameraId)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return last ? { seq: last.seq, hash: last.chain_hash } : { seq: 0, hash: GENESIS_HASH };
+}
+
+/** Appends the link of a segment row just inserted and stores it on the row too. */
+export async function appendSegmentLink(
+  trx: Trx,
+  s: { id: number; cameraId: string; startMs: number; endMs: number; sizeBytes: number; sha256: string },
+  signer: Signer | undefined,
+  nowMs: number,
+): Promise<ChainLink> {
+  const t = await tail(trx, s.cameraId);
+  const facts: ChainLinkFacts = { cameraId: s.cameraId, seq: t.seq + 1, kind: 'segment', startMs: s.startMs, endMs: s.endMs, sizeBytes: s.sizeBytes, sha256: s.sha256 };
+  const hash = chainHash(t.hash, facts);
+  // Signed, so rewriting the chain from some link on needs the private key, not just the catalog.
+  const sig = signer?.sign(Buffer.from(hash, 'utf8'));
+  const row = await trx
+    .insertInto('chain_links')
+    .values({
+      camera_id: s.cameraId,
+      seq: facts.seq,
+      kind: 'segment',
+      segment_id: s.id,
+      target_seq: null,
+      reason: null,
+      start_ms: s.startMs,
+      end_ms: s.endMs,
+      size_bytes: s.sizeBytes,
+      sha256: s.sha256,
+      prev_hash: t.hash,
+      chain_hash: hash,
+      signature: sig?.signature ?? null,
+      key_fingerprint: sig?.fingerprint ?? null,
+      at_ms: nowMs,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await trx.updateTable('segments').set({ chain_seq: facts.seq, chain_hash: hash }).where('id', '=', s.id).execute();
+  return toChainLink(row);
+}
+
+export interface DeletedRow {
+  id: number;
+  camera_id: string;
+  start_ms: number;
+  end_ms: number;
+  size_bytes: number;
+  sha256: string | null;
+  chain_seq: number | null;
+}
+
+/**
+ * Appends a signed deletion link for each deleted row that had a link of its own (rows indexed before
+ * hashing have none): a deletion by policy is recorded, so only a silent DELETE breaks the chain.
+ */
+export async function appendDeletionLinks(trx: Trx, rows: readonly DeletedRow[], reason: string, signer: Signer | undefined, nowMs: number): Promise<void> {
+  const tails = new Map<string, { seq: number; hash: string }>();
+  for (const r of rows) {
+    if (r.chain_seq === null || r.sha256 === null) continue;
+    const t = tails.get(r.camera_id) ?? (await tail(trx, r.camera_id));
+    const facts: ChainLinkFacts = {
+      cameraId: r.camera_id,
+      seq: t.seq + 1,
+      kind: 'deletion',
+      targetSeq: r.chain_seq,
+      reason,
+      startMs: r.start_ms,
+      endMs: r.end_ms,
+      sizeBytes: r.size_bytes,
+      sha256: r.sha256,
+    };
+    const hash = chainHash(t.hash, facts);
+    const sig = signer?.sign(Buffer.from(hash, 'utf8'));
+    await trx
+      .insertInto('chain_links')
+      .values({
+        camera_id: r.camera_id,
+        seq: facts.seq,
+        kind: 'deletion',
+        segment_id: r.id,
+        target_seq: r.chain_seq,
+        reason,
+        start_ms: r.start_ms,
+        end_ms: r.end_ms,
+        size_bytes: r.size_bytes,
+        sha256: r.sha256,
+        prev_hash: t.hash,
+        chain_hash: hash,
+        signature: sig?.signature ?? null,
+        key_fingerprint: sig?.fingerprint ?? null,
+        at_ms: nowMs,
+      })
+      .execute();
+    tails.set(r.camera_id, { seq: facts.seq, hash });
+  }
+}
+
+/** A camera's links in order, `limit` at a time after `afterSeq`. */
+export async function listChainLinks(db: Db, cameraId: string, afterSeq: number, limit: number): Promise<ChainLink[]> {
+  const rows = await db
+    .selectFrom('chain_links')
+    .selectAll()
+    .where('camera_id', '=', cameraId)
+    .where('seq', '>', afterSeq)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
+  return rows.map(toChainLink);
+}
+
+/** The links naming these segments (their own link and any deletion link), for manifests. */
+export async function linksOfSegments(db: Db, segmentIds: readonly number[]): Promise<ChainLink[]> {
+  if (segmentIds.length === 0) return [];
+  const out: ChainLink[] = [];
+  for (let i = 0; i < segmentIds.length; i += 500) {
+    const rows = await db.selectFrom('chain_links').selectAll().where('segment_id', 'in', segmentIds.slice(i, i + 500)).orderBy('camera_id').orderBy('seq').execute();
+    out.push(...rows.map(toChainLink));
+  }
+  return out;
+}
+
+/** Cameras that have a chain. */
+export async function chainCameras(db: Db): Promise<string[]> {
+  const rows = await db.selectFrom('chain_links').select('camera_id').distinct().orderBy('camera_id').execute();
+  return rows.map((r) => r.camera_id);
+}
+
+export async function chainTail(db: Db, cameraId: string): Promise<{ seq: number; hash: string }> {
+  return tail(db, cameraId);
+}
