@@ -12,6 +12,7 @@ const WORKERS = 3;
 const ESTIMATE: Array<[RegExp, number]> = [
   [/test\/torture\/(camera-faults|crash-storm)\.test\.ts$/, 85],
   [/test\/torture\/disk-full\.test\.ts$/, 60],
+  [/test\/torture\/tamper\.test\.ts$/, 15],
   [/test\/torture\//, 25],
   [/test\/integration\/(anr|anr-edge-stall|anr-crash|live|live-stall|outage|crash)\.test\.ts$/, 45],
   [/test\/integration\//, 18],
@@ -19,7 +20,8 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/src\/demo\//, 38],
 ];
 const estimate = (f: TestSpecification) => ESTIMATE.find(([re]) => re.test(f.moduleId))?.[1] ?? 2;
-const isStorm = (f: TestSpecification) => /test\/torture\//.test(f.moduleId);
+/** The tamper storm only computes (hashes, signatures): it may run beside a fault storm. */
+const isStorm = (f: TestSpecification) => /test\/torture\//.test(f.moduleId) && !/tamper\.test\.ts$/.test(f.moduleId);
 
 /**
  * Longest first, so that the workers finish together (a fresh clone has no timing cache); and the

@@ -40,6 +40,8 @@ import { VigilError } from './shared/errors.js';
 import { removePidFile, runningServer, writePidFile } from './shared/pid-file.js';
 import { FootageStore } from './storage/footage-store.js';
 import { SigningKey } from './evidence/signing-key.js';
+import { ExportService } from './evidence/export.service.js';
+import { VIGIL_VERSION } from './shared/version.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -137,6 +139,22 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     clock,
   });
   const snapshots = new SnapshotService({ ...exportDeps, warm: warmDecoders });
+  // Evidence exports cut clips exactly as the clip route does, on job slots of their own (a bundle
+  // never takes a slot a viewer is waiting for) and with the export range limit.
+  const exportJobs = new MediaJobs({ maxJobs: config.evidence.maxExportJobs, waitMs: 24 * 3600_000 });
+  const exports = new ExportService({
+    db,
+    store,
+    clock,
+    events,
+    log: log.child({ component: 'evidence' }),
+    clips: new ClipService({ ...exportDeps, jobs: exportJobs, clipMaxSeconds: config.evidence.exportMaxSeconds }),
+    key: core.signingKey,
+    dir: config.evidence.exportsDir,
+    maxJobs: config.evidence.maxExportJobs,
+    maxSeconds: config.evidence.exportMaxSeconds,
+    vigilVersion: VIGIL_VERSION,
+  });
   const playback = new PlaybackService({
     db,
     clock,
@@ -165,6 +183,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     cameras,
     footage,
     evidence,
+    exports,
+    signingKey: core.signingKey,
     clips,
     snapshots,
     playback,
@@ -264,6 +284,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       retention.start();
       storage.start();
       refills.start();
+      await exports.start();
       ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
     },
@@ -271,6 +292,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       ready = false;
       // A download in flight would keep http.close() waiting: its ffmpeg is killed first.
       mediaJobs.stop();
+      // An export being built stays `running`: the next start builds it again.
+      exportJobs.stop();
+      await exports.stop();
       await warmDecoders.stop();
       // Likewise a recorded-playback download to a client that stopped reading.
       playback.stop();

@@ -1,5 +1,5 @@
 /**
- * `npm run torture [-- --full] [--only fuzz,crash,faults,disk] [--seed N]`: storms Vigil with faults and
+ * `npm run torture [-- --full] [--only fuzz,crash,faults,disk,tamper] [--seed N]`: storms Vigil with faults and
  * proves, with `vigil check` and the database, that nothing was lost, duplicated or leaked. Prints a
  * summary per storm and exits 1 on any violation. The test suite runs the CI-sized storms
  * (test/torture/*.test.ts); `--full` runs the full sizes.
@@ -10,12 +10,14 @@ import { runCameraFaults } from './camera-faults.js';
 import { runCrashStorm } from './crash-storm.js';
 import { runDiskFull } from './disk-full.js';
 import { printStorm, type StormOptions, type StormResult } from './storm.js';
+import { runTamperStorm } from './tamper.js';
 
 const STORMS: Record<string, (o: StormOptions & { seed?: number }) => Promise<StormResult>> = {
   fuzz: runApiFuzz,
   crash: runCrashStorm,
   faults: runCameraFaults,
   disk: runDiskFull,
+  tamper: runTamperStorm,
 };
 
 const { values } = parseArgs({

@@ -34,6 +34,9 @@ import { liveRoutes } from './routes/live.routes.js';
 import { footageRoutes } from './routes/footage.routes.js';
 import { gapRoutes } from './routes/gaps.routes.js';
 import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
+import { exportJobRoutes } from './routes/exports.routes.js';
+import type { ExportService } from '../evidence/export.service.js';
+import type { SigningKey } from '../evidence/signing-key.js';
 import { ErrorBody } from './schemas/common.js';
 import { validatorCompiler } from './validation.js';
 import { webRoutes } from './web.js';
@@ -43,6 +46,8 @@ export interface HttpDeps {
   cameras: CameraService;
   footage: FootageService;
   evidence: EvidenceService;
+  exports: ExportService;
+  signingKey: SigningKey;
   clips: ClipService;
   snapshots: SnapshotService;
   playback: PlaybackService;
@@ -151,6 +156,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(gapRoutes, { refills: deps.refills });
       await api.register(evidenceRoutes, { evidence: deps.evidence });
       await api.register(exportRoutes, { clips: deps.clips, snapshots: deps.snapshots });
+      await api.register(exportJobRoutes, { exports: deps.exports, signingKey: deps.signingKey });
       await api.register(playbackRoutes, { playback: deps.playback });
       await api.register(liveRoutes, { live: deps.live, auth: deps.auth });
     },

@@ -13,6 +13,7 @@ export const CAPABILITIES = [
   'cameras.manage',
   'users.manage',
   'audit.view',
+  'signing_key.manage',
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { createRequire } from 'node:module';
+import { VIGIL_VERSION } from '../shared/version.js';
 import { check, retention } from './maintenance.js';
 import { serve } from './serve.js';
 import { users, type UserFlags } from './users.js';
+import { verify } from './verify.js';
 
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+const VERSION = VIGIL_VERSION;
 
 const program = new Command()
   .name('vigil')
@@ -65,6 +66,16 @@ program
       return;
     }
     process.exitCode = await users(action as 'add', username, opts);
+  });
+
+program
+  .command('verify')
+  .description('Verify an evidence bundle offline (no database, no network): exit 0 only if every file, hash, signature and fact agrees.')
+  .argument('<bundle>', 'the bundle .zip an export produced')
+  .option('--fingerprint <hex>', 'fail unless the bundle is signed by this key (its fingerprint, from GET /api/v1/signing-key)')
+  .option('--json', 'print the result as JSON')
+  .action(async (bundle: string, opts: { fingerprint?: string; json?: boolean }) => {
+    process.exitCode = await verify(bundle, opts);
   });
 
 await program.parseAsync(process.argv);

@@ -58,6 +58,7 @@ export function readCatalog(dataDir: string) {
       gaps: db.prepare('SELECT * FROM recording_gaps ORDER BY camera_id, gap_start_ms').all() as Array<Record<string, number | string>>,
       events: db.prepare('SELECT * FROM events ORDER BY id').all() as Array<{ type: string; camera_id: string | null; request_id: string | null; payload: string }>,
       status: db.prepare('SELECT * FROM camera_status').all() as Array<Record<string, number | string | null>>,
+      audit: db.prepare('SELECT * FROM audit_log ORDER BY id').all() as Array<Record<string, number | string | null>>,
     };
   } finally {
     db.close();

@@ -26,6 +26,8 @@ export interface InjectResponse {
   /** The body parsed as JSON ({} when empty, undefined when not JSON). */
   json: Record<string, unknown>;
   bytes: number;
+  /** The body as bytes (binary downloads). */
+  rawPayload: Buffer;
 }
 
 export interface CallOptions {
@@ -108,7 +110,7 @@ export async function injectVigil(opts: { cameras?: CameraCreate[]; auth?: Recor
     } catch {
       json = undefined as unknown as Record<string, unknown>;
     }
-    return { status: res.statusCode, headers: res.headers, text: res.body, json, bytes: res.rawPayload.length };
+    return { status: res.statusCode, headers: res.headers, text: res.body, json, bytes: res.rawPayload.length, rawPayload: res.rawPayload };
   }
 
   return {
