@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,export,retention,refill,live,ui --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,export,evidence,retention,refill,live,ui --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
 import { runCapacity, runRestart } from './capacity.js';
 import { runExport } from './export.js';
+import { runEvidence } from './evidence.js';
 import { runLive } from './live.js';
 import { runOverhead } from './overhead.js';
 import { vigilEntry } from './processes.js';
@@ -17,7 +18,7 @@ import { machineInfo, renderTable, writeJson, type SectionResult } from './repor
 import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'retention', 'refill', 'live', 'ui', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -111,6 +112,9 @@ try {
   await section(['timestamp'], 'timestamp accuracy', () => runTimestamp({ repetitions: quick ? 3 : 5, entry, log }));
   await section(['export'], 'clip export and snapshots', () =>
     runExport({ minutes: quick ? 3 : 10, snapshots: quick ? 10 : 40, exactnessRanges: quick ? 5 : 20, repetitions: quick ? 2 : 5, log }),
+  );
+  await section(['evidence'], 'evidence: hashing, bundles, verify', () =>
+    runEvidence({ minutes: quick ? 2 : 10, cameras: quick ? 2 : 4, indexFiles: quick ? 10 : 30, repetitions: quick ? 2 : 3, log }),
   );
   await section(['retention'], 'retention sweep', () => runRetention({ segments: quick ? 10_000 : 100_000, log }));
   // The issue asks for a 60 s outage; --quick uses 20 s (the figure's label says which).

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { VIGIL_VERSION } from '../shared/version.js';
-import { check, retention } from './maintenance.js';
-import { serve } from './serve.js';
-import { users, type UserFlags } from './users.js';
-import { verify } from './verify.js';
+import type { UserFlags } from './users.js';
+
+// Each command loads its own modules when it runs: `vigil verify` on a court's laptop does not load
+// the HTTP server, the recorder and the catalog engine.
 
 const VERSION = VIGIL_VERSION;
 
@@ -24,7 +24,7 @@ program
   .addOption(new Option('-d, --data <dir>', 'data directory (env VIGIL_DATA_DIR, default ./vigil-data)'))
   .addOption(new Option('-l, --listen <host:port>', 'HTTP address (env VIGIL_LISTEN, default 127.0.0.1:8080)'))
   .action(async (opts: { config?: string; data?: string; listen?: string }) => {
-    process.exitCode = await serve(opts);
+    process.exitCode = await (await import('./serve.js')).serve(opts);
   });
 
 program
@@ -35,7 +35,7 @@ program
   .option('--repair', 'fix what is safe: finish interrupted deletions, index crash-left files, clear stale locks (offline), drop rows whose file is gone (never evidence)')
   .option('--deep', 're-hash every segment file and verify every camera\'s signed hash chain; names each segment whose bytes or row changed')
   .action(async (opts: { config?: string; data?: string; repair?: boolean; deep?: boolean }) => {
-    process.exitCode = await check(opts);
+    process.exitCode = await (await import('./maintenance.js')).check(opts);
   });
 
 program
@@ -46,7 +46,7 @@ program
   .option('--dry-run', 'report what would be deleted; delete nothing')
   .option('--run', 'delete')
   .action(async (opts: { config?: string; data?: string; dryRun?: boolean; run?: boolean }) => {
-    process.exitCode = await retention(opts);
+    process.exitCode = await (await import('./maintenance.js')).retention(opts);
   });
 
 program
@@ -65,7 +65,7 @@ program
       process.exitCode = 2;
       return;
     }
-    process.exitCode = await users(action as 'add', username, opts);
+    process.exitCode = await (await import('./users.js')).users(action as 'add', username, opts);
   });
 
 program
@@ -75,7 +75,7 @@ program
   .option('--fingerprint <hex>', 'fail unless the bundle is signed by this key (its fingerprint, from GET /api/v1/signing-key)')
   .option('--json', 'print the result as JSON')
   .action(async (bundle: string, opts: { fingerprint?: string; json?: boolean }) => {
-    process.exitCode = await verify(bundle, opts);
+    process.exitCode = await (await import('./verify.js')).verify(bundle, opts);
   });
 
 await program.parseAsync(process.argv);

@@ -4,9 +4,9 @@ import type { ChainLinksTable, Database } from './schema.js';
 import { chainHash, GENESIS_HASH, type ChainLinkFacts, type Signer } from '../shared/evidence-hash.js';
 
 /**
- * Each camera's hash chain (invariant 15): an append-only log of links, one per segment indexed and
+ * Each camera's hash chain (invariant 10): an append-only log of links, one per segment indexed and
  * one per segment deleted. Appends happen inside the transaction that inserts or deletes the row, so
- * a row and its link exist together or not at all. Every link is signed with Vigil's key (invariant 17):
+ * a row and its link exist together or not at all. Every link is signed with Vigil's key (invariant 10):
  * anyone can recompute a hash, only the key's holder can sign one. On SQLite the write transaction serialises
  * appends; the tail is read inside it.
  */

@@ -29,7 +29,7 @@ export interface Segment {
   indexedAtMs: number;
   /** Hex SHA-256 of the file's bytes; null for rows indexed before Vigil hashed segments. */
   sha256: string | null;
-  /** This segment's link in its camera's hash chain (invariant 15); null when unhashed. */
+  /** This segment's link in its camera's hash chain (invariant 10); null when unhashed. */
   chainSeq: number | null;
   chainHash: string | null;
 }
@@ -135,7 +135,7 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEven
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    // The chain link is written with the row, never after it (invariant 15).
+    // The chain link is written with the row, never after it (invariant 10).
     const link =
       s.sha256 !== undefined
         ? await appendSegmentLink(trx, { id: row.id, cameraId: s.cameraId, startMs, endMs, sizeBytes: s.sizeBytes, sha256: s.sha256 }, signer, nowMs)

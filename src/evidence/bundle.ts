@@ -18,7 +18,9 @@ import { VigilError } from '../shared/errors.js';
 import type { FootageStore } from '../storage/footage-store.js';
 import type { SigningKey } from './signing-key.js';
 
-export const BUNDLE_FORMAT = 'vigil-evidence-bundle/1';
+import { BUNDLE_FORMAT } from '../shared/evidence-hash.js';
+
+export { BUNDLE_FORMAT };
 
 /** The page that verifies a bundle in a browser, offline (shipped next to this module). */
 const VERIFY_PAGE = new URL('./verify-page.html', import.meta.url);

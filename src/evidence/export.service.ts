@@ -60,7 +60,7 @@ const MAX_ATTEMPTS = 3;
 const PROGRESS_EVERY_MS = 1000;
 
 /**
- * Evidence exports as jobs (invariant 16): a request is stored as `queued` and answered at once; at
+ * Evidence exports as jobs (invariant 11): a request is stored as `queued` and answered at once; at
  * most `maxJobs` bundles are built at a time, each into `<id>.zip.partial` with its segments
  * read-locked throughout, then fsynced and renamed to `<id>.zip` before the job says `done`, so a
  * done job always has its whole bundle. A stop mid-build leaves the job `running`: start-up removes

@@ -8,7 +8,7 @@ import { keyFingerprint, type Signer } from '../shared/evidence-hash.js';
 import { fsyncPath } from '../storage/fsync.js';
 
 /**
- * Vigil's Ed25519 signing key (invariant 17). The private key lives in one PEM file (mode 0600),
+ * Vigil's Ed25519 signing key (invariant 10). The private key lives in one PEM file (mode 0600),
  * generated at first start; the catalog keeps every public key Vigil has signed with, retired ones
  * included, so bundles and deletion links signed before a rotation stay verifiable.
  */

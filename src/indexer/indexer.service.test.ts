@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { access, appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,5 +251,30 @@ describe('Indexer.indexClosedRetrying', () => {
     await expect(ix.indexClosedRetrying(closed(tmp, T0 + 4000, T0 + 6000), new AbortController().signal)).rejects.toThrow(/UNIQUE/);
     expect(Date.now() - started).toBeLessThan(900);
     expect(await rows()).toHaveLength(1);
+  });
+});
+
+describe('Indexer: every segment is hashed (invariant 10)', () => {
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+  it('hashes the file in its one read when it closes, and hashes files the refill and recovery insert with a scan of their own', async () => {
+    const ix = indexer();
+    const live = await ix.indexClosed(closed(await file('a.mp4'), T0, T0 + 2000));
+    expect(live?.segment?.sha256).toBe(sha(fixture));
+    // What an edge refill or start-up recovery does: scan the file themselves, then insert it.
+    const edgeBytes = Buffer.concat([fixture, Buffer.from([0, 0, 0, 8, 0x66, 0x72, 0x65, 0x65])]);
+    const edgePath = await file('edge.mp4', edgeBytes);
+    const edge = await ix.insert(closed(edgePath, T0 - 60_000, T0 - 58_000, { source: 'edge' }), await scanFmp4(edgePath));
+    expect(edge?.segment).toMatchObject({ source: 'edge', sha256: sha(edgeBytes), chainSeq: 2 });
+  });
+
+  it('hashes the bytes as stored when the file grew after its scan', async () => {
+    const path = await file('grown.mp4');
+    const scan = await scanFmp4(path);
+    const stale = { sha256: sha(fixture), sizeBytes: fixture.length };
+    const grown = Buffer.concat([fixture, Buffer.from([0, 0, 0, 8, 0x66, 0x72, 0x65, 0x65])]);
+    await writeFile(path, grown);
+    const r = await indexer().insert(closed(path, T0, T0 + 2000), scan, stale);
+    expect(r?.segment).toMatchObject({ sha256: sha(grown), sizeBytes: grown.length });
   });
 });

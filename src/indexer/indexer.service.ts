@@ -113,7 +113,7 @@ export class Indexer {
    * Indexes a file whose bounds were worked out by the caller from its scan (start-up recovery, edge
    * refills). `digest` is the SHA-256 taken in the same read as the scan; without it (or when the file
    * changed size since) the file is hashed here. The row, its hash and its chain link are one
-   * transaction (invariant 15).
+   * transaction (invariant 10).
    */
   async insert(f: ClosedFile, scan: Fmp4Scan, digest?: { sha256: string; sizeBytes: number }): Promise<IndexResult | undefined> {
     await this.d.store.makeDurable(f.absPath);

@@ -43,7 +43,7 @@ export interface RetentionDeps {
   log: Logger;
   config: RetentionConfig;
   disk?: DiskProbe;
-  /** Signs each deletion's link in its camera's chain (invariant 15). */
+  /** Signs each deletion's link in its camera's chain (invariant 10). */
   signer?: Signer;
 }
 

@@ -5,6 +5,9 @@
  */
 import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 
+/** The `format` of a bundle's manifest.json (docs/evidence.md). */
+export const BUNDLE_FORMAT = 'vigil-evidence-bundle/1';
+
 /** The `prev_hash` of a camera's first link. */
 export const GENESIS_HASH = '0'.repeat(64);
 

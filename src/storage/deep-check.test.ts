@@ -68,7 +68,7 @@ const deps = () => ({ db: core.db, store: core.store, events: core.events, batch
 const deep = () => checkCatalog(deps(), { repair: false, online: false, nowMs: Date.now(), deep: true });
 const kinds = async () => (await deep()).problems.map((p) => [p.kind, p.segmentId]);
 
-describe('per-segment SHA-256 (invariant 15)', () => {
+describe('per-segment SHA-256 (invariant 10)', () => {
   it('is the SHA-256 of the stored file, taken in the same read as the scan', async () => {
     const s = await record(0);
     const bytes = await readFile(join(dataDir, s.path));
@@ -91,7 +91,7 @@ describe('per-segment SHA-256 (invariant 15)', () => {
   });
 });
 
-describe('the per-camera hash chain (invariants 15 and 17)', () => {
+describe('the per-camera hash chain (invariant 10)', () => {
   it('links every indexed segment to the one before, each link signed with Vigil\'s key', async () => {
     const segs = [await record(0), await record(1), await record(2)];
     const links = await listChainLinks(core.db, 'cam1', 0, 100);

@@ -41,7 +41,7 @@ export interface DeepReport {
 const PAGE = 5000;
 
 /**
- * `vigil check --deep` (invariants 15–17): re-hashes every stored file that has a hash and walks each
+ * `vigil check --deep` (invariants 10 and 11): re-hashes every stored file that has a hash and walks each
  * camera's chain from its first link, recomputing every hash, checking every signature against the
  * keys Vigil has signed with, and matching every link to its row (or to the deletion link that
  * ended it). Works while Vigil runs: links appended after the rows were read are left for next time.

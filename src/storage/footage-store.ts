@@ -115,7 +115,7 @@ export class FootageStore {
 
   /**
    * Reads a closed segment file once, front to back: its fMP4 structure and the SHA-256 of its
-   * bytes (invariant 15). Throws Fmp4Error when it is not a fragmented MP4.
+   * bytes (invariant 10). Throws Fmp4Error when it is not a fragmented MP4.
    */
   async readClosed(absPath: string): Promise<SegmentDigest> {
     this.assertInside(absPath);

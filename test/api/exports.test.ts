@@ -101,7 +101,7 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-describe('evidence exports (invariant 16)', () => {
+describe('evidence exports (invariant 11)', () => {
   let job: Record<string, unknown>;
   let bundle: string;
 

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 /**
- * Evidence you can prove (docs/design.md, invariants 15–17; docs/evidence.md for the formats).
+ * Evidence you can prove (docs/design.md, invariants 10 and 11; docs/evidence.md for the formats).
  *
  * - Every segment indexed from now on carries the SHA-256 of its file's bytes and its link in its
  *   camera's hash chain. Rows indexed before this migration keep NULL (they were never hashed) and are
