@@ -93,7 +93,9 @@ async function check(path: string, opts: { fingerprint?: string | undefined }, f
   }
   const sigText = sigEntry.data.toString('latin1');
   // Exactly as Vigil writes it (64 bytes in base64, one line feed): any other byte is an alteration.
-  if (!/^[A-Za-z0-9+/]{86}==\n$/.test(sigText)) findings.push('manifest.sig: not a base64 Ed25519 signature on one line (the file was altered)');
+  // Canonical too: the last character's unused bits would otherwise let an altered file decode the same.
+  const canonical = /^[A-Za-z0-9+/]{86}==\n$/.test(sigText) && Buffer.from(sigText.trim(), 'base64').toString('base64') === sigText.trim();
+  if (!canonical) findings.push('manifest.sig: not a base64 Ed25519 signature on one line, as Vigil writes it (the file was altered)');
   else if (fp !== null && !verifyEd25519(keyPem, manifestEntry.data, sigText.trim())) {
     findings.push('manifest.sig: the signature does not verify against manifest.json and public-key.pem (the manifest or the signature was altered)');
   }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,9 @@ import { openDatabase } from '../../src/db/connection.js';
 import { addReadLocks } from '../../src/db/read-lock.repo.js';
 import { deleteToTombstones } from '../../src/db/retention.repo.js';
 import { indexSegment } from '../../src/db/segment.repo.js';
+import { SigningKey } from '../../src/evidence/signing-key.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { indexFiles, makeSegmentFiles } from '../support/evidence-footage.js';
 import { readCatalog } from '../support/footage.js';
 import { removeDir, tempDir } from '../support/harness.js';
 
@@ -73,6 +76,34 @@ describe('vigil check', () => {
     expect(cat.segments.some((s) => s.path.endsWith('-b.mp4') && s.source === 'recovered')).toBe(true);
     expect(existsSync(join(dataDir, 'recordings/c1/20261120T080300Z-a.mp4'))).toBe(false);
     await removeDir(dataDir);
+  });
+
+  it('--deep re-hashes the files and verifies the signed chains: exit 0 untouched, 1 naming the segment whose bytes changed', async () => {
+    const dataDir = await tempDir();
+    const src = await tempDir();
+    try {
+      const { db, close } = await openDatabase(join(dataDir, 'vigil.db'));
+      await upsertDeclaredCamera(db, { id: 'c1', name: 'c1', mainUrl: 'rtsp://h/x', subUrl: null, segmentSeconds: 2, retentionHours: null, storageQuotaBytes: null, enabled: false }, 'config', Date.now());
+      const key = await SigningKey.open(join(dataDir, 'keys', 'signing-key.pem'), db, systemClock);
+      const segs = await indexFiles(db, dataDir, 'c1', await makeSegmentFiles(src, 3), Date.UTC(2026, 10, 20, 8, 0, 0), key);
+      await close();
+      const clean = await vigil(['check', '--deep', '--data', dataDir]);
+      expect(clean.code, clean.stdout).toBe(0);
+      expect(clean.stdout).toContain('deep: re-hashed 3 files');
+      expect(clean.stdout).toContain('verified 3 chain links');
+      const victim = join(dataDir, segs[1]!.path);
+      const bytes = await readFile(victim);
+      bytes[bytes.length - 10]! ^= 0x40;
+      await writeFile(victim, bytes);
+      const plain = await vigil(['check', '--data', dataDir]);
+      expect(plain.code, 'same size: the plain check cannot see it').toBe(0);
+      const deep = await vigil(['check', '--deep', '--data', dataDir]);
+      expect(deep.code).toBe(1);
+      expect(deep.stdout).toContain(`hash_mismatch ${segs[1]!.path} (segment ${segs[1]!.id})`);
+    } finally {
+      await removeDir(dataDir);
+      await removeDir(src);
+    }
   });
 
   it('rejects bad usage with exit 2 and a message', async () => {
