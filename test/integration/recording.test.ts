@@ -1,4 +1,10 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/connection.js';
+import { deepCheck } from '../../src/storage/deep-check.js';
+import { FootageStore } from '../../src/storage/footage-store.js';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { checkConsistency, readCatalog } from '../support/footage.js';
@@ -38,6 +44,25 @@ describe('recording two real RTSP cameras with 2-second segments', () => {
 
   it('indexes every closed file exactly once, with no row lacking its file and no overlap', async () => {
     expect(await checkConsistency(vigil.dataDir)).toEqual([]);
+  });
+
+  it('hashes every segment from its bytes as it is indexed, and chains each camera\'s in order (invariant 10)', async () => {
+    const { segments } = readCatalog(vigil.dataDir);
+    for (const cam of ['cam1', 'cam2']) {
+      const list = segments.filter((s) => s.camera_id === cam).sort((a, b) => a.id - b.id) as unknown as Array<{ path: string; sha256: string; chain_seq: number }>;
+      for (const [i, s] of list.entries()) {
+        expect(s.sha256).toBe(createHash('sha256').update(await readFile(join(vigil.dataDir, s.path))).digest('hex'));
+        expect(s.chain_seq).toBe(i + 1);
+      }
+    }
+    const opened = await openDatabase(join(vigil.dataDir, 'vigil.db'));
+    try {
+      const report = await deepCheck({ db: opened.db, store: new FootageStore(vigil.dataDir) }, { rehash: true, statFile: async () => true });
+      expect(report.problems).toEqual([]);
+      expect(report.links).toBe(segments.length);
+    } finally {
+      await opened.close();
+    }
   });
 
   it('records contiguously: no gap rows, each segment starts where the previous ended', () => {
