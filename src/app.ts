@@ -292,9 +292,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       ready = false;
       // A download in flight would keep http.close() waiting: its ffmpeg is killed first.
       mediaJobs.stop();
-      // An export being built stays `running`: the next start builds it again.
-      exportJobs.stop();
+      // An export being built stays `running`: the next start builds it again. Its own abort comes
+      // first, so that the clip it was cutting ends as a stop, not as a failure of the job.
       await exports.stop();
+      exportJobs.stop();
       await warmDecoders.stop();
       // Likewise a recorded-playback download to a client that stopped reading.
       playback.stop();
