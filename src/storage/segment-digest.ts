@@ -13,60 +13,73 @@ export interface SegmentDigest {
 /** Bytes read per call: large enough that hashing runs at the disk's (or page cache's) speed. */
 const CHUNK = 1024 * 1024;
 
+/** One chunk of the file in hand: `len` bytes from file offset `start`. */
+interface Chunk {
+  mem: Buffer;
+  start: number;
+  len: number;
+}
+
 /**
- * A ByteSource that reads its file front to back exactly once, hashing every byte as it passes, and
- * answers the fMP4 walk's requests (which only move forward) from what it has read. mdat payloads the
- * scan skips are read and hashed but never kept: memory stays at about one chunk plus the largest moof.
+ * A ByteSource that reads its file front to back exactly once, in large chunks into two buffers it
+ * reuses (fresh memory for every chunk cost more in page faults than the hash itself), hashing every
+ * byte as it passes. It answers the fMP4 walk's requests, which only move forward (never before the
+ * start of the previous request), with copies of the few bytes asked for (box headers, moof bodies);
+ * mdat payloads are read and hashed but never copied.
  */
 class HashingSource implements ByteSource {
   private readonly hash: Hash = createHash('sha256');
-  /** Bytes read and hashed so far. */
-  private pos = 0;
-  /** The bytes [winStart, pos) kept to answer requests. */
-  private win: Buffer = Buffer.alloc(0);
-  private winStart = 0;
+  private prev: Chunk = { mem: Buffer.allocUnsafe(0), start: 0, len: 0 };
+  private cur: Chunk = { mem: Buffer.allocUnsafe(0), start: 0, len: 0 };
 
   constructor(
     private readonly fh: FileHandle,
     readonly size: number,
   ) {}
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    if (offset < this.winStart) throw new Error(`hashing read went backwards (${offset} < ${this.winStart})`);
-    const end = Math.min(offset + length, this.size);
-    // Drop what lies before the request: the walk never asks for it again.
-    if (offset >= this.pos) {
-      await this.advance(offset, false);
-      this.win = Buffer.alloc(0);
-      this.winStart = offset;
-    } else if (offset > this.winStart) {
-      this.win = this.win.subarray(offset - this.winStart);
-      this.winStart = offset;
-    }
-    if (end > this.pos) await this.advance(end, true);
-    return this.win.subarray(0, Math.max(0, end - offset));
+  /** Bytes read and hashed so far. */
+  private get pos(): number {
+    return this.cur.start + this.cur.len;
   }
 
-  /** Reads and hashes up to `to` (or the end of the file); keeps the bytes when asked. */
-  private async advance(to: number, keep: boolean): Promise<void> {
-    const parts: Buffer[] = keep ? [this.win] : [];
-    while (this.pos < to) {
-      const want = keep ? Math.max(to - this.pos, Math.min(CHUNK, this.size - this.pos)) : Math.min(CHUNK, to - this.pos);
-      const buf = Buffer.allocUnsafe(Math.min(want, this.size - this.pos));
-      if (buf.length === 0) break;
-      const { bytesRead } = await this.fh.read(buf, 0, buf.length, this.pos);
-      if (bytesRead === 0) break; // shrank under us: the digest covers what was there
-      const got = buf.subarray(0, bytesRead);
-      this.hash.update(got);
-      this.pos += bytesRead;
-      if (keep) parts.push(got);
+  async read(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(offset + length, this.size);
+    const out = Buffer.allocUnsafe(Math.max(0, end - offset));
+    let filled = 0;
+    while (offset + filled < end) {
+      const at = offset + filled;
+      if (at >= this.pos) {
+        if (!(await this.advance())) break; // shrank under us: the digest covers what was there
+        continue;
+      }
+      const c = at >= this.cur.start ? this.cur : at >= this.prev.start && at < this.prev.start + this.prev.len ? this.prev : undefined;
+      if (!c) throw new Error(`hashing read went backwards (${at} < ${this.prev.start})`);
+      const n = Math.min(end, c.start + c.len) - at;
+      c.mem.copy(out, filled, at - c.start, at - c.start + n);
+      filled += n;
     }
-    if (keep) this.win = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return out.subarray(0, filled);
+  }
+
+  /** Reads and hashes the next chunk into the older buffer; false at the end of the file. */
+  private async advance(): Promise<boolean> {
+    const want = Math.min(CHUNK, this.size - this.pos);
+    if (want <= 0) return false;
+    const next = this.prev;
+    if (next.mem.length < want) next.mem = Buffer.allocUnsafe(CHUNK);
+    const { bytesRead } = await this.fh.read(next.mem, 0, want, this.pos);
+    if (bytesRead === 0) return false;
+    this.hash.update(next.mem.subarray(0, bytesRead));
+    next.start = this.pos;
+    next.len = bytesRead;
+    this.prev = this.cur;
+    this.cur = next;
+    return true;
   }
 
   /** Reads and hashes whatever the walk did not ask for, then the digest of the whole file. */
   async finish(): Promise<{ sha256: string; sizeBytes: number }> {
-    await this.advance(this.size, false);
+    while (await this.advance());
     return { sha256: this.hash.digest('hex'), sizeBytes: this.pos };
   }
 }
