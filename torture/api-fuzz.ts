@@ -168,6 +168,8 @@ export async function runApiFuzz(o: FuzzOptions): Promise<StormResult> {
       }
       if (rand() < 0.2) q.set(pick(['__proto__', 'constructor', 'limit[]', 'x', 'from[$gt]']), pick(HOSTILE));
       if (rand() < 0.05) q.append(op.query[0] ?? 'from', 'twice');
+      // A change that takes no input at all (key rotation) is malformed only through what is added to it.
+      if (changes && op.params.length === 0 && !op.hasBody && op.bodyFields.length === 0 && [...q].length === 0) q.set(pick(['x', '__proto__', 'now']), pick(HOSTILE));
       const url = `${v.app.url}${path}${[...q].length > 0 ? `?${q.toString()}` : ''}`;
       const headers = { ...auths() };
       let body: string | undefined;

@@ -40,6 +40,16 @@ describe('the signing key (invariant 10)', () => {
     expect((await SigningKey.open(path, opened.db, systemClock)).fingerprint).toBe(key.fingerprint);
   });
 
+  it('rotations asked at the same moment run one after the other; the file and the catalog agree on the key after them', async () => {
+    const path = join(dir, 'k.pem');
+    const key = await SigningKey.open(path, opened.db, systemClock);
+    await Promise.all([key.rotate(), key.rotate(), key.rotate()]);
+    const keys = await key.keys();
+    expect(keys).toHaveLength(4);
+    expect(keys.filter((k) => k.retiredAtMs === null).map((k) => k.fingerprint)).toEqual([key.fingerprint]);
+    expect((await SigningKey.open(path, opened.db, systemClock)).fingerprint).toBe(key.fingerprint);
+  });
+
   it('refuses a key file that is not an Ed25519 private key, rather than signing with something else', async () => {
     const path = join(dir, 'bad.pem');
     await writeFile(path, 'not a key');

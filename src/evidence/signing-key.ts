@@ -68,7 +68,16 @@ export class SigningKey implements Signer {
    * still listed), then the new private key takes the file's place by an atomic rename. The old
    * private key is gone: it signs nothing again.
    */
-  async rotate(): Promise<SigningKeyRow> {
+  rotate(): Promise<SigningKeyRow> {
+    // One at a time: two rotations at once would race for the temporary file and the rename.
+    const next = this.rotating.then(() => this.rotateNow());
+    this.rotating = next.catch(() => undefined);
+    return next;
+  }
+
+  private rotating: Promise<unknown> = Promise.resolve();
+
+  private async rotateNow(): Promise<SigningKeyRow> {
     const tmp = `${this.path}.new`;
     const pem = await writeNewKey(tmp);
     const privateKey = createPrivateKey(pem);

@@ -46,7 +46,7 @@ describe('a camera URL with shell metacharacters, ../ and credentials', () => {
       expect((await readdir(process.cwd())).filter((f) => f.includes(marker))).toEqual([]);
       expect(await readdir(process.cwd())).toEqual(cwdBefore);
       const files = (await filesUnder(vigil.dataDir)).map((f) => f.slice(vigil.dataDir.length + 1));
-      for (const f of files) expect(f).toMatch(/^(vigil\.db(-wal|-shm)?|vigil\.pid|recordings\/hostile\/[^/]+\.mp4)$/);
+      for (const f of files) expect(f).toMatch(/^(vigil\.db(-wal|-shm)?|vigil\.pid|keys\/signing-key\.pem|recordings\/hostile\/[^/]+\.mp4)$/);
 
       const outputs = [
         await (await vigil.api('/cameras')).text(),

@@ -9,7 +9,7 @@ import { toIso, toIsoOrNull } from '../../shared/time.js';
 import { canSee } from '../access.js';
 import { binaryResponse } from '../schemas/export.schemas.js';
 import { ErrorRef } from '../schemas/common.js';
-import { ExportCreateBody, ExportIdParams, ExportOut, ExportPage, ExportsQuery, SigningKeyOut } from '../schemas/exports.schemas.js';
+import { ExportCreateBody, ExportIdParams, ExportOut, ExportPage, ExportsQuery, NoQuery, SigningKeyOut } from '../schemas/exports.schemas.js';
 import { parseTime } from '../time-params.js';
 import { IncidentIdParams } from '../schemas/evidence.schemas.js';
 
@@ -169,7 +169,8 @@ export const exportJobRoutes: FastifyPluginAsyncTypebox<{ exports: ExportService
     schema: {
       tags,
       summary: 'Replace the signing key. The old public key stays listed (retired), so what it signed stays verifiable.',
-      response: { 200: SigningKeyOut, 403: ErrorRef },
+      querystring: NoQuery,
+      response: { 200: SigningKeyOut, 400: ErrorRef, 403: ErrorRef },
     },
   }, async (req) => {
     const before = signingKey.fingerprint;

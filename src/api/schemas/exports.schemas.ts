@@ -15,6 +15,9 @@ export const ExportCreateBody = Type.Object(
 );
 export type ExportCreateBody = Static<typeof ExportCreateBody>;
 
+/** A route that takes no query parameters refuses any (a typo must not pass for a no-op). */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+
 export const ExportIdParams = Type.Object({ id: Type.String({ pattern: '^exp_[A-Za-z0-9_-]{1,64}$' }) }, { additionalProperties: false });
 
 export const ExportsQuery = Type.Object(
