@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { verifyBundle } from '../../src/evidence/verify.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { readCatalog } from '../support/footage.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
@@ -186,6 +187,24 @@ describe('operator web UI', () => {
     expect(drawn.end).toBeGreaterThanOrEqual(to);
   });
 
+  it('exports the selected range as a signed evidence bundle that vigil verify accepts', async () => {
+    await openZoomedCamera('cam2');
+    const t = (await (await vigil.api('/cameras/cam2/timeline')).json()) as Timeline;
+    const first = t.spans[0]!;
+    await dragBetween(Date.parse(first.start) + 1_000, Date.parse(first.end) - 1_000);
+    await page.getByLabel('Incident id').fill('case-43');
+    await page.getByLabel('Reason').fill('UI test: handed to the insurer');
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByRole('button', { name: 'Export signed bundle' }).click()]);
+    expect(download.suggestedFilename()).toMatch(/^vigil-exp_[A-Za-z0-9_-]+\.zip$/);
+    const file = join(downloads, download.suggestedFilename());
+    await download.saveAs(file);
+    const key = (await (await vigil.api('/signing-key')).json()) as { fingerprint: string };
+    const r = await verifyBundle(file, { fingerprint: key.fingerprint });
+    expect(r.findings).toEqual([]);
+    expect(r.valid).toBe(true);
+    await expect.poll(() => page.locator('.message').textContent()).toMatch(/^Evidence bundle exp_\S+ is ready/);
+  });
+
   it('the events page lists the gap the camera left', async () => {
     await page.goto(`${vigil.app.url}/#/events`);
     await page.getByLabel('Type').fill('recording_gap');
@@ -295,7 +314,7 @@ describe('operator web UI', () => {
       await p.getByRole('heading', { name: 'Front door' }).waitFor();
       expect(await p.locator('.topnav .who').textContent()).toBe('viewer1 (viewer)');
       await p.getByRole('button', { name: 'Go live' }).waitFor();
-      for (const name of ['Export clip', 'Hold as evidence', 'Snapshot']) expect(await p.getByRole('button', { name }).count()).toBe(0);
+      for (const name of ['Export clip', 'Hold as evidence', 'Snapshot', 'Export signed bundle']) expect(await p.getByRole('button', { name }).count()).toBe(0);
       expect(await p.getByRole('link', { name: 'Edit camera' }).count()).toBe(0);
       const nav = p.getByRole('navigation', { name: 'Main' });
       expect(await nav.getByRole('link', { name: 'Events' }).count()).toBe(0);

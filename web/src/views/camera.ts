@@ -1,4 +1,4 @@
-import { api, apiUrl, errorText } from '../api.js';
+import { api, API_BASE, apiUrl, errorText } from '../api.js';
 import { h } from '../dom.js';
 import { basicUtc, download, downloadBlob } from '../download.js';
 import { loadTimelineData } from '../footage-data.js';
@@ -31,6 +31,7 @@ export class CameraView implements View {
   private readonly toInput: HTMLInputElement;
   private readonly selectionInfo: HTMLElement;
   private readonly incidentInput: HTMLInputElement;
+  private readonly reasonInput: HTMLInputElement;
   private readonly recorded: RecordedPlayer;
   private live: LivePlayer | null = null;
   private mode: 'live' | 'recorded' | 'idle' = 'idle';
@@ -74,6 +75,10 @@ export class CameraView implements View {
     const goLive = can(s, 'live') && h('button', { type: 'button', onclick: () => this.startLive() }, 'Go live');
     const snapshot = can(s, 'snapshot') && h('button', { type: 'button', onclick: () => void this.snapshot() }, 'Snapshot');
     const exportBtn = can(s, 'export') && h('button', { type: 'button', onclick: () => this.exportClip() }, 'Export clip');
+    this.reasonInput = h('input', { id: 'export-reason', maxlength: 1000, placeholder: 'why, for whom' });
+    const bundle = can(s, 'export') && h('form', { class: 'evidence', 'aria-label': 'Evidence export', onsubmit: (e: Event) => { e.preventDefault(); void this.exportBundle(); } },
+      h('label', { for: 'export-reason' }, 'Reason'), this.reasonInput,
+      h('button', { type: 'submit' }, 'Export signed bundle'));
     const evidence = can(s, 'evidence') && h('form', { class: 'evidence', 'aria-label': 'Evidence hold', onsubmit: (e: Event) => { e.preventDefault(); void this.hold(); } },
       h('label', { for: 'incident-id' }, 'Incident id'), this.incidentInput,
       h('button', { type: 'submit' }, 'Hold as evidence'));
@@ -92,7 +97,7 @@ export class CameraView implements View {
           h('label', { for: 'sel-to' }, 'To'), this.toInput,
           this.selectionInfo,
           h('button', { type: 'button', class: 'link', onclick: () => this.setSelection(null) }, 'Clear selection')),
-        h('div', { class: 'range-actions' }, exportBtn, evidence)),
+        h('div', { class: 'range-actions' }, exportBtn, evidence, bundle)),
       this.message);
 
     this.clockTimer = window.setInterval(() => this.updateClock(), 200);
@@ -228,6 +233,41 @@ export class CameraView implements View {
     const url = apiUrl(`/cameras/${encodeURIComponent(this.cameraId)}/clip.mp4`, { from: iso(sel.startMs), to: iso(sel.endMs) });
     download(url, `${this.cameraId}_${basicUtc(sel.startMs)}_${basicUtc(sel.endMs)}.mp4`);
     this.message.textContent = `Exporting ${formatDuration(sel.endMs - sel.startMs)} from ${formatDateTime(sel.startMs)}.`;
+  }
+
+  /**
+   * A signed evidence bundle of the selection (docs/evidence.md): the job is started, followed until it
+   * is done, and its zip downloaded. The incident id, when filled in, tags the export.
+   */
+  private async exportBundle(): Promise<void> {
+    const sel = this.checkedSelection();
+    if (!sel) return;
+    const reason = this.reasonInput.value.trim();
+    if (!reason) {
+      this.message.textContent = 'Say why this footage is exported (Reason): it goes into the signed manifest.';
+      return;
+    }
+    const incident = this.incidentInput.value.trim();
+    type Job = { id: string; state: string; progress: number; error: string | null; bundle_url: string | null };
+    try {
+      let job = await api<Job>('/exports', {
+        method: 'POST',
+        body: { camera_ids: [this.cameraId], from: iso(sel.startMs), to: iso(sel.endMs), reason, ...(incident ? { incident_id: incident } : {}) },
+      });
+      while (!this.gone && (job.state === 'queued' || job.state === 'running')) {
+        this.message.textContent = `Building the evidence bundle… ${Math.round(job.progress)} %`;
+        await new Promise((r) => window.setTimeout(r, 500));
+        job = await api<Job>(`/exports/${encodeURIComponent(job.id)}`);
+      }
+      if (job.state !== 'done' || !job.bundle_url) {
+        this.message.textContent = `The export failed: ${job.error ?? job.state}`;
+        return;
+      }
+      download(job.bundle_url.replace(/^\/api\/v1/, API_BASE), `vigil-${job.id}.zip`);
+      this.message.textContent = `Evidence bundle ${job.id} is ready; verify it with vigil verify or the verify.html inside it.`;
+    } catch (err) {
+      this.message.textContent = errorText(err);
+    }
   }
 
   private async hold(): Promise<void> {
