@@ -1,4 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import yauzl from 'yauzl';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,28 @@ const GOP_S = 1;
  * The operator page in real Chromium against a real Vigil recording two real RTSP cameras:
  * cam1 (with a sub-stream) records throughout; cam2 is taken down for a while, so its timeline has a gap.
  */
+/** One entry of a zip, read with yauzl. */
+async function zipEntry(path: string, name: string): Promise<Buffer> {
+  const zip = await new Promise<yauzl.ZipFile>((res, rej) => yauzl.open(path, { lazyEntries: true }, (e, z) => (e ? rej(e) : res(z))));
+  try {
+    return await new Promise<Buffer>((res, rej) => {
+      zip.on('entry', (e: yauzl.Entry) => {
+        if (e.fileName !== name) return zip.readEntry();
+        zip.openReadStream(e, async (err, s) => {
+          if (err) return rej(err);
+          const parts: Buffer[] = [];
+          for await (const c of s) parts.push(c as Buffer);
+          res(Buffer.concat(parts));
+        });
+      });
+      zip.on('end', () => rej(new Error(`${name} not in ${path}`)));
+      zip.readEntry();
+    });
+  } finally {
+    zip.close();
+  }
+}
+
 describe('operator web UI', () => {
   let serverA: RtspServer;
   let serverB: RtspServer;
@@ -187,7 +210,7 @@ describe('operator web UI', () => {
     expect(drawn.end).toBeGreaterThanOrEqual(to);
   });
 
-  it('exports the selected range as a signed evidence bundle that vigil verify accepts', async () => {
+  it('exports the selected range as a signed evidence bundle that vigil verify and the bundle's own verify.html accept', async () => {
     await openZoomedCamera('cam2');
     const t = (await (await vigil.api('/cameras/cam2/timeline')).json()) as Timeline;
     const first = t.spans[0]!;
@@ -203,6 +226,19 @@ describe('operator web UI', () => {
     expect(r.findings).toEqual([]);
     expect(r.valid).toBe(true);
     await expect.poll(() => page.locator('.message').textContent()).toMatch(/^Evidence bundle exp_\S+ is ready/);
+
+    // The verify.html inside the bundle, opened offline from a file, checks the very same bundle.
+    const pagePath = join(downloads, 'verify.html');
+    await writeFile(pagePath, await zipEntry(file, 'verify.html'));
+    const offline = await context.newPage();
+    const offlineProblems = watchConsole(offline);
+    await offline.goto(`file://${pagePath}`);
+    await offline.getByLabel('Expected key fingerprint (optional)').fill(key.fingerprint);
+    await offline.getByLabel('Evidence bundle (.zip)').setInputFiles(file);
+    await expect.poll(() => offline.locator('#verdict').getAttribute('data-verdict'), { timeout: 20_000 }).toBe('valid');
+    expect(await offline.locator('#fingerprint').textContent()).toContain(key.fingerprint);
+    expect(offlineProblems).toEqual([]);
+    await offline.close();
   });
 
   it('the events page lists the gap the camera left', async () => {
