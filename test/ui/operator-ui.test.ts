@@ -210,7 +210,7 @@ describe('operator web UI', () => {
     expect(drawn.end).toBeGreaterThanOrEqual(to);
   });
 
-  it('exports the selected range as a signed evidence bundle that vigil verify and the bundle's own verify.html accept', async () => {
+  it('exports the selected range as a signed evidence bundle that vigil verify and its own verify.html accept', async () => {
     await openZoomedCamera('cam2');
     const t = (await (await vigil.api('/cameras/cam2/timeline')).json()) as Timeline;
     const first = t.spans[0]!;
