@@ -1,7 +1,7 @@
 import type { Selectable, Transaction } from 'kysely';
 import type { Db } from './connection.js';
 import type { ChainLinksTable, Database } from './schema.js';
-import { chainHash, GENESIS_HASH, type ChainLinkFacts, type Signer } from '../shared/evidence-hash.js';
+import { chainHash, checkpointText, GENESIS_HASH, type ChainLinkFacts, type Signer } from '../shared/evidence-hash.js';
 
 /**
  * Each camera's hash chain (invariant 10): an append-only log of links, one per segment indexed and
@@ -178,4 +178,52 @@ export async function chainCameras(db: Db): Promise<string[]> {
 
 export async function chainTail(db: Db, cameraId: string): Promise<{ seq: number; hash: string }> {
   return tail(db, cameraId);
+}
+
+export interface ChainCheckpoint {
+  cameraId: string;
+  firstSeq: number;
+  prevHash: string;
+  signature: string;
+  keyFingerprint: string;
+  atMs: number;
+}
+
+/** Where a camera's chain starts now: its latest checkpoint, or undefined (link 1 after the genesis hash). */
+export async function latestCheckpoint(db: Db, cameraId: string): Promise<ChainCheckpoint | undefined> {
+  const r = await db.selectFrom('chain_checkpoints').selectAll().where('camera_id', '=', cameraId).orderBy('first_seq', 'desc').limit(1).executeTakeFirst();
+  return r ? { cameraId: r.camera_id, firstSeq: r.first_seq, prevHash: r.prev_hash, signature: r.signature, keyFingerprint: r.key_fingerprint, atMs: r.at_ms } : undefined;
+}
+
+/**
+ * Compacts a camera's chain: the links before its oldest live segment's link name only footage that is
+ * gone (each deleted with a signed deletion link), so a signed checkpoint ("the chain starts at link P,
+ * after hash H") replaces them, and they are removed, in one transaction. Without it the chain would
+ * grow by a link per segment forever (about 200 MB a year per camera at 60-s segments). Returns the
+ * links removed.
+ */
+export async function compactChain(db: Db, cameraId: string, signer: Signer, nowMs: number): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const oldest = await trx
+      .selectFrom('segments')
+      .select((eb) => eb.fn.min<number | null>('chain_seq').as('seq'))
+      .where('camera_id', '=', cameraId)
+      .where('chain_seq', 'is not', null)
+      .executeTakeFirst();
+    const t = await tail(trx, cameraId);
+    // No live segment: the whole chain up to its tail names deleted footage; keep the tail link itself,
+    // so the chain still ends where it ended.
+    const first = oldest?.seq ?? t.seq;
+    const current = (await trx.selectFrom('chain_checkpoints').select((eb) => eb.fn.max<number | null>('first_seq').as('s')).where('camera_id', '=', cameraId).executeTakeFirst())?.s ?? 1;
+    if (first <= current) return 0;
+    const link = await trx.selectFrom('chain_links').select(['prev_hash']).where('camera_id', '=', cameraId).where('seq', '=', first).executeTakeFirst();
+    if (!link) return 0; // the chain is not whole here: leave it for check --deep to report
+    const sig = signer.sign(Buffer.from(checkpointText(cameraId, first, link.prev_hash), 'utf8'));
+    await trx
+      .insertInto('chain_checkpoints')
+      .values({ camera_id: cameraId, first_seq: first, prev_hash: link.prev_hash, signature: sig.signature, key_fingerprint: sig.fingerprint, at_ms: nowMs })
+      .execute();
+    const res = await trx.deleteFrom('chain_links').where('camera_id', '=', cameraId).where('seq', '<', first).executeTakeFirst();
+    return Number(res.numDeletedRows);
+  });
 }

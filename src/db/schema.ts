@@ -79,6 +79,15 @@ export interface ChainLinksTable {
   at_ms: number;
 }
 
+export interface ChainCheckpointsTable {
+  camera_id: string;
+  first_seq: number;
+  prev_hash: string;
+  signature: string;
+  key_fingerprint: string;
+  at_ms: number;
+}
+
 export interface SigningKeysTable {
   fingerprint: string;
   public_key_pem: string;
@@ -223,6 +232,7 @@ export interface Database {
   recording_gaps: RecordingGapsTable;
   events: EventsTable;
   chain_links: ChainLinksTable;
+  chain_checkpoints: ChainCheckpointsTable;
   signing_keys: SigningKeysTable;
   exports: ExportsTable;
 }

@@ -9,6 +9,8 @@ import {
   type Candidate,
 } from '../db/retention.repo.js';
 import type { DeleteReason } from '../db/schema.js';
+import { compactChain } from '../db/chain.repo.js';
+import { isTransientWriteError } from '../db/write-errors.js';
 import type { EventLog } from '../events/event-log.js';
 import type { Clock } from '../shared/clock.js';
 import type { Signer } from '../shared/evidence-hash.js';
@@ -152,6 +154,7 @@ export class RetentionService {
     if (!dryRun) {
       const orphans = await reclaimOrphans(this.d, now);
       if (orphans.segments > 0) report.byReason.orphan = orphans;
+      await this.compactChains(policies.map((p) => p.id));
     }
     await this.announce(report);
     return report;
@@ -204,6 +207,25 @@ export class RetentionService {
       await afterBatch?.(freed);
       // Let HTTP requests in between batches.
       await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * Replaces the chain links of footage that is gone by a signed checkpoint (invariant 10), so that
+   * the chains do not outgrow the footage they describe. A failure is logged: the chain stays whole,
+   * only longer, and the next sweep tries again.
+   */
+  private async compactChains(cameraIds: string[]): Promise<void> {
+    const signer = this.d.signer;
+    if (!signer) return;
+    for (const cameraId of cameraIds) {
+      try {
+        const removed = await compactChain(this.d.db, cameraId, signer, this.d.clock.nowMs());
+        if (removed > 0) this.d.log.debug({ cameraId, links: removed }, 'chain compacted');
+      } catch (err) {
+        if (isTransientWriteError(err)) throw err;
+        this.d.log.error({ err, cameraId }, 'chain compaction failed');
+      }
     }
   }
 

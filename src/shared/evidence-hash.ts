@@ -45,6 +45,11 @@ export function chainHash(prevHash: string, l: ChainLinkFacts): string {
   return sha256Hex(parts.join('\n'));
 }
 
+/** What a chain checkpoint signs: the chain of `cameraId` starts at link `firstSeq`, after `prevHash`. */
+export function checkpointText(cameraId: string, firstSeq: number, prevHash: string): string {
+  return [cameraId, firstSeq, prevHash].join('\n');
+}
+
 /** Signs bytes with Vigil's current key; names the key so a verifier finds the right public key. */
 export interface Signer {
   sign(data: Uint8Array): { signature: string; fingerprint: string };

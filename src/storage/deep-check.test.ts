@@ -10,7 +10,8 @@ import { removeDir, tempDir } from '../../test/support/harness.js';
 import { buildCore, type Core } from '../app.js';
 import { buildConfig, cameraFromInput } from '../config/config.js';
 import { upsertDeclaredCamera } from '../db/camera.repo.js';
-import { listChainLinks } from '../db/chain.repo.js';
+import { latestCheckpoint, listChainLinks } from '../db/chain.repo.js';
+import { deleteToTombstones } from '../db/retention.repo.js';
 import { getSegment } from '../db/evidence.repo.js';
 import type { Segment } from '../db/segment.repo.js';
 import { systemClock } from '../shared/clock.js';
@@ -118,10 +119,9 @@ describe('the per-camera hash chain (invariant 10)', () => {
     expect((await deep()).problems).toEqual([]);
   });
 
-  it('a deletion by retention is a signed deletion link, not tampering', async () => {
+  it('a deletion by policy is a signed deletion link, not tampering', async () => {
     const [a, b] = [await record(0), await record(1)];
-    const report = await core.retention.sweepOnce({ dryRun: false });
-    expect(report.byReason['age']?.segments).toBe(2);
+    await deleteToTombstones(core.db, [a.id, b.id], 'age', Date.now(), core.signingKey);
     const links = await listChainLinks(core.db, 'cam1', 0, 100);
     expect(links.map((l) => [l.kind, l.segmentId, l.targetSeq ?? null, l.reason ?? null])).toEqual([
       ['segment', a.id, null, null],
@@ -129,7 +129,38 @@ describe('the per-camera hash chain (invariant 10)', () => {
       ['deletion', a.id, 1, 'age'],
       ['deletion', b.id, 2, 'age'],
     ]);
+    expect(links.every((l) => verifyEd25519(core.signingKey.publicKeyPem, Buffer.from(l.chainHash), l.signature!))).toBe(true);
+    // The file side of the deletion (step 2) has not run: only the tombstones are left to finish.
+    expect((await deep()).problems.map((p) => p.kind)).toEqual(['unresolved_tombstone', 'unresolved_tombstone']);
+  });
+
+  it('retention compacts the chain: the links of footage that is gone give way to a signed checkpoint, and the chain still verifies', async () => {
+    const [a, b, c] = [await record(0), await record(1), await record(2)];
+    // c stays (held as evidence); a and b age out.
+    await sql`UPDATE segments SET evidence_locked = 1 WHERE id = ${c.id}`.execute(core.db);
+    await core.retention.sweepOnce({ dryRun: false });
+    const links = await listChainLinks(core.db, 'cam1', 0, 100);
+    // The chain now starts at c's link (seq 3); the deletion links of a and b (4, 5) follow it.
+    expect(links.map((l) => [l.seq, l.kind, l.segmentId])).toEqual([[3, 'segment', c.id], [4, 'deletion', a.id], [5, 'deletion', b.id]]);
+    expect(await latestCheckpoint(core.db, 'cam1')).toMatchObject({ firstSeq: 3, prevHash: links[0]!.prevHash });
     expect((await deep()).problems).toEqual([]);
+    await record(3);
+    expect((await deep()).problems).toEqual([]);
+    expect(b.id).toBeGreaterThan(a.id);
+  });
+
+  it('check --deep catches a checkpoint forged to drop links, or removed', async () => {
+    const [a, b] = [await record(0), await record(1)];
+    // Someone without the key drops segment a with its link, and writes a checkpoint to cover it.
+    await sql`INSERT INTO chain_checkpoints (camera_id, first_seq, prev_hash, signature, key_fingerprint, at_ms)
+              VALUES ('cam1', 2, ${(await listChainLinks(core.db, 'cam1', 1, 1))[0]!.prevHash}, ${Buffer.alloc(64).toString('base64')}, ${core.signingKey.fingerprint}, 0)`.execute(core.db);
+    await sql`DELETE FROM chain_links WHERE seq = 1`.execute(core.db);
+    await sql`DELETE FROM segments WHERE id = ${a.id}`.execute(core.db);
+    expect((await kinds()).map(([k]) => k)).toContain('chain_bad_signature');
+    // Removing the checkpoint as well leaves the chain without its start.
+    await sql`DELETE FROM chain_checkpoints`.execute(core.db);
+    expect((await kinds()).map(([k]) => k)).toContain('chain_broken');
+    expect(b.id).toBeGreaterThan(0);
   });
 
   it('check --deep names a segment whose file bytes changed', async () => {

@@ -1,8 +1,8 @@
 import { camerasWithFootage, chainedRows, publicKeysByFingerprint, type ChainedRow } from '../db/chain-check.repo.js';
-import { chainTail, listChainLinks, type ChainLink } from '../db/chain.repo.js';
+import { chainTail, latestCheckpoint, listChainLinks, type ChainLink } from '../db/chain.repo.js';
 import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
-import { chainHash, GENESIS_HASH, verifyEd25519 } from '../shared/evidence-hash.js';
+import { chainHash, checkpointText, GENESIS_HASH, verifyEd25519 } from '../shared/evidence-hash.js';
 import type { FootageStore } from './footage-store.js';
 
 export type DeepProblemKind =
@@ -69,9 +69,22 @@ export async function deepCheck(d: { db: Db; store: FootageStore }, opts: { reha
     const seen = new Set<number>();
     const deleted = new Set<number>();
     const segmentLinks: ChainLink[] = [];
-    let prev = GENESIS_HASH;
-    let expectSeq = 1;
-    for (let after = 0; after < tail.seq; ) {
+    // A compacted chain starts at its latest checkpoint, which Vigil's key must have signed.
+    const cp = await latestCheckpoint(d.db, cameraId);
+    let prev = cp?.prevHash ?? GENESIS_HASH;
+    let expectSeq = cp?.firstSeq ?? 1;
+    if (cp) {
+      const pem = keys.get(cp.keyFingerprint);
+      if (!pem || !verifyEd25519(pem, Buffer.from(checkpointText(cameraId, cp.firstSeq, cp.prevHash), 'utf8'), cp.signature)) {
+        report.problems.push({ kind: 'chain_bad_signature', cameraId, seq: cp.firstSeq, detail: 'the chain checkpoint is not signed by Vigil\'s key' });
+      }
+      for (const [seq, r] of bySeq) {
+        if (seq >= cp.firstSeq) continue;
+        report.problems.push({ kind: 'chain_row_unlinked', cameraId, seq, segmentId: r.id, path: r.path, detail: `row names link ${seq}, before the chain's checkpoint at ${cp.firstSeq}` });
+        bySeq.delete(seq);
+      }
+    }
+    for (let after = expectSeq - 1; after < tail.seq; ) {
       const page = await listChainLinks(d.db, cameraId, after, PAGE);
       if (page.length === 0) break;
       for (const l of page) {

@@ -39,9 +39,27 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       PRIMARY KEY (camera_id, seq)
     ) STRICT`.execute(db);
   await sql`CREATE INDEX chain_links_segment ON chain_links (segment_id)`.execute(db);
-  // Append-only, like the audit log: Vigil itself never changes or removes a link.
+  // A signed checkpoint lets the links before it go once every segment they name is gone (retention
+  // compacts the chain): the chain then starts at `first_seq`, whose prev_hash is `prev_hash`.
+  await sql`
+    CREATE TABLE chain_checkpoints (
+      camera_id       TEXT NOT NULL,
+      first_seq       INTEGER NOT NULL CHECK (first_seq >= 1),
+      prev_hash       TEXT NOT NULL,                     -- chain_hash of link first_seq - 1
+      signature       TEXT NOT NULL,                     -- base64 Ed25519 of checkpointText(camera, first_seq, prev_hash)
+      key_fingerprint TEXT NOT NULL,
+      at_ms           INTEGER NOT NULL,
+      PRIMARY KEY (camera_id, first_seq)
+    ) STRICT`.execute(db);
+  // Append-only, like the audit log: Vigil never changes a link, and removes only links a checkpoint
+  // has already replaced.
   await sql`CREATE TRIGGER chain_links_no_update BEFORE UPDATE ON chain_links BEGIN SELECT RAISE(ABORT, 'chain_links is append-only'); END`.execute(db);
-  await sql`CREATE TRIGGER chain_links_no_delete BEFORE DELETE ON chain_links BEGIN SELECT RAISE(ABORT, 'chain_links is append-only'); END`.execute(db);
+  await sql`
+    CREATE TRIGGER chain_links_no_delete BEFORE DELETE ON chain_links
+    WHEN OLD.seq >= (SELECT COALESCE(MAX(first_seq), 1) FROM chain_checkpoints WHERE camera_id = OLD.camera_id)
+    BEGIN SELECT RAISE(ABORT, 'chain_links is append-only (only links before a checkpoint may go)'); END`.execute(db);
+  await sql`CREATE TRIGGER chain_checkpoints_no_update BEFORE UPDATE ON chain_checkpoints BEGIN SELECT RAISE(ABORT, 'chain_checkpoints is append-only'); END`.execute(db);
+  await sql`CREATE INDEX segments_chain ON segments (camera_id, chain_seq) WHERE chain_seq IS NOT NULL`.execute(db);
 
   await sql`
     CREATE TABLE signing_keys (
