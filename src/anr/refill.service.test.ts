@@ -184,3 +184,58 @@ describe('a refill into a full recordings disk', () => {
     await svc.stop();
   });
 });
+
+describe('refill scheduling and bookkeeping (issue: time truth, defect 5)', () => {
+  it('retries a failed refill when its backoff ends, not at the next scan a minute later', async () => {
+    let calls = 0;
+    // The edge refuses the first pull (404), then serves it.
+    const flaky: RefillLauncher = (program, args) => {
+      calls++;
+      if (calls === 1) return spawnSupervised('/bin/sh', ['-c', 'echo "404 Not Found" >&2; exit 1'], ['ignore', 'ignore', 'pipe']);
+      return syntheticEdge(program, args);
+    };
+    const config = buildConfig({ anr: { settle_seconds: 0, backoff_initial_ms: 300, scan_interval_seconds: 600 } }, { source: null, cwd: dir, env: {}, overrides: {} });
+    const log = pino({ level: 'silent' });
+    const events = new EventLog(opened.db, systemClock, log);
+    const svc = new RefillService({
+      db: opened.db, clock: systemClock, events, log, config: config.anr, ffmpegPath: 'ffmpeg', launch: flaky,
+      indexer: new Indexer({ db: opened.db, store: new FootageStore(dir), clock: systemClock, events, log }),
+    });
+    const t = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+    await upsertRecordingGap(opened.db, 'edge', t, t + 5000, t);
+    const started = Date.now();
+    svc.start();
+    try {
+      const gap = await (async () => {
+        for (;;) {
+          const g = (await listGaps(opened.db, 'edge'))[0];
+          if (g?.fillState === 'filled' || Date.now() - started > 20_000) return g;
+          await sleep(50);
+        }
+      })();
+      expect(gap?.fillState, 'filled by the retry, well before the 600 s scan').toBe('filled');
+      expect(calls).toBe(2);
+      // Both attempts count, and the success's event says which attempt it was.
+      expect(gap?.fillAttempts).toBe(2);
+      const ok = (await listEvents(opened.db, { limit: 20 })).find((e) => e.type === 'gap_refill_succeeded');
+      expect(ok?.payload).toMatchObject({ attempt: 2, state: 'filled' });
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('a gap filled at the first attempt says attempt 1 in its row and its event', async () => {
+    const t = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+    await upsertRecordingGap(opened.db, 'edge', t, t + 5000, t);
+    const svc = makeService(syntheticEdge);
+    expect(await svc.scanOnce()).toBe(1);
+    for (;;) {
+      const g = (await listGaps(opened.db, 'edge'))[0];
+      if (g && g.fillState !== 'filling') break;
+      await sleep(50);
+    }
+    await svc.stop();
+    expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'filled', fillAttempts: 1, lastError: null });
+    expect((await listEvents(opened.db, { limit: 20 })).find((e) => e.type === 'gap_refill_succeeded')?.payload).toMatchObject({ attempt: 1 });
+  });
+});

@@ -11,6 +11,7 @@ import {
   finishGap,
   getGap,
   listRefillCandidates,
+  nextRefillDueMs,
   releaseGap,
   requeueGap,
   resetFillingGaps,
@@ -113,7 +114,7 @@ export class RefillService {
           this.d.log.error({ err }, 'refill scan failed');
         }
         const wake = this.wakeCtl.signal;
-        await sleep(this.d.config.scanIntervalSeconds * 1000, AbortSignal.any([signal, wake]));
+        await sleep(await this.untilNextDueMs(), AbortSignal.any([signal, wake]));
         if (wake.aborted) this.wakeCtl = new AbortController();
       }
     })();
@@ -127,6 +128,19 @@ export class RefillService {
     this.timers.clear();
     await this.loop;
     await Promise.all(this.running.values());
+  }
+
+  /**
+   * How long the loop may sleep: until the next pending gap is due (a backoff ending, a gap settling),
+   * at most one scan interval. A retry due in 60 s starts then, not at the scan after it.
+   */
+  private async untilNextDueMs(): Promise<number> {
+    const scanMs = this.d.config.scanIntervalSeconds * 1000;
+    // A refill slot is needed as well: a due gap behind a busy camera waits for that refill's wake.
+    if (this.running.size >= this.d.config.maxConcurrent) return scanMs;
+    const due = await nextRefillDueMs(this.d.db, this.d.config.settleSeconds * 1000).catch(() => undefined);
+    if (due === undefined) return scanMs;
+    return Math.min(scanMs, Math.max(50, due - this.d.clock.nowMs() + 10));
   }
 
   /** Makes the loop scan now (a gap settled, a refill ended, or an operator asked). */
@@ -161,8 +175,12 @@ export class RefillService {
   /** Manual refill: re-queues a failed or partial gap (fresh attempt budget) and wakes the loop. */
   async requeue(cameraId: string, gapId: number, actor: Actor): Promise<Gap> {
     if (!(await getCamera(this.d.db, cameraId))) throw notFound(`camera "${cameraId}" not found`, 'id');
+    const cam = await getCamera(this.d.db, cameraId);
     const before = await getGap(this.d.db, cameraId, gapId);
     if (!before) throw notFound(`gap ${gapId} of camera "${cameraId}" not found`, 'gapId');
+    if (!cam?.anr.enabled) {
+      throw new VigilError('failed_precondition', `camera "${cameraId}" has no edge replay configured (anr_enabled): nothing can refill gap ${gapId}`, { field: 'gapId' });
+    }
     if (before.fillState === 'filled') {
       throw new VigilError('failed_precondition', `gap ${gapId} is already filled`, { field: 'gapId' });
     }
@@ -227,12 +245,13 @@ export class RefillService {
       const coveredMs = await this.coveredMs(gap);
       const gapMs = gap.gapEndMs - gap.gapStartMs;
       const state = coveredMs >= FILLED_COVERAGE * gapMs ? 'filled' : 'partial';
-      await finishGap(this.d.db, gap.id, state);
+      const missing = `the edge held ${(coveredMs / 1000).toFixed(1)} s of the ${(gapMs / 1000).toFixed(1)} s gap`;
+      const after = await finishGap(this.d.db, gap.id, state, missing);
       await this.d.events.emit({
         type: 'gap_refill_succeeded',
         cameraId: gap.cameraId,
         requestId: null,
-        payload: { gap_id: gap.id, state, seconds_recovered: coveredMs / 1000, coverage: Math.round((coveredMs / gapMs) * 1000) / 1000 },
+        payload: { gap_id: gap.id, state, attempt: after.fillAttempts, seconds_recovered: coveredMs / 1000, coverage: Math.round((coveredMs / gapMs) * 1000) / 1000 },
       });
     } catch (err) {
       await store.discard(tmp);

@@ -2,12 +2,19 @@ import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
 import type { FillState, RecordingGapsTable } from './schema.js';
 
+/**
+ * A gap's refill state as shown: the stored one, except that a pending gap of a camera without edge
+ * replay is `not_applicable` (nothing will fill it unless edge replay is configured, which makes it
+ * pending again).
+ */
+export type GapFillState = FillState | 'not_applicable';
+
 export interface Gap {
   id: number;
   cameraId: string;
   gapStartMs: number;
   gapEndMs: number;
-  fillState: FillState;
+  fillState: GapFillState;
   fillAttempts: number;
   lastError: string | null;
   detectedAtMs: number;
@@ -83,8 +90,17 @@ export async function reviseGapsAround(db: Db, cameraId: string, startMs: number
 }
 
 export async function listGaps(db: Db, cameraId: string, fromMs?: number, toMs?: number): Promise<Gap[]> {
-  let q = db.selectFrom('recording_gaps').selectAll().where('camera_id', '=', cameraId);
-  if (fromMs !== undefined) q = q.where('gap_end_ms', '>', fromMs);
-  if (toMs !== undefined) q = q.where('gap_start_ms', '<', toMs);
-  return (await q.orderBy('gap_start_ms').execute()).map(toGap);
+  let q = db
+    .selectFrom('recording_gaps as g')
+    .leftJoin('cameras as c', 'c.id', 'g.camera_id')
+    .selectAll('g')
+    .select('c.anr_enabled')
+    .where('g.camera_id', '=', cameraId);
+  if (fromMs !== undefined) q = q.where('g.gap_end_ms', '>', fromMs);
+  if (toMs !== undefined) q = q.where('g.gap_start_ms', '<', toMs);
+  return (await q.orderBy('g.gap_start_ms').execute()).map((r) => {
+    const gap = toGap(r);
+    if (gap.fillState === 'pending' && r.anr_enabled !== 1) gap.fillState = 'not_applicable';
+    return gap;
+  });
 }

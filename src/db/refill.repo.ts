@@ -27,6 +27,22 @@ export async function listRefillCandidates(db: Db, nowMs: number, detectedBefore
   return rows.map(toGap);
 }
 
+/**
+ * When the next pending gap of a camera with edge replay becomes due (its backoff over and its settle
+ * delay passed); undefined when none is waiting. The refill loop sleeps until then, not a whole scan.
+ */
+export async function nextRefillDueMs(db: Db, settleMs: number): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('recording_gaps as g')
+    .innerJoin('cameras as c', 'c.id', 'g.camera_id')
+    .select(sql<number | null>`MIN(MAX(COALESCE(g.next_attempt_at_ms, 0), g.detected_at_ms + ${settleMs}))`.as('due'))
+    .where('g.fill_state', '=', 'pending')
+    .where('c.anr_enabled', '=', 1)
+    .where('c.deleted_at_ms', 'is', null)
+    .executeTakeFirst();
+  return row?.due ?? undefined;
+}
+
 /** pending → filling; false when another worker took it or its state changed. */
 export async function claimGap(db: Db, gapId: number): Promise<boolean> {
   const res = await db
@@ -38,11 +54,14 @@ export async function claimGap(db: Db, gapId: number): Promise<boolean> {
   return Number(res.numUpdatedRows) === 1;
 }
 
-/** filling → filled | partial. */
-export async function finishGap(db: Db, gapId: number, state: 'filled' | 'partial'): Promise<Gap> {
+/**
+ * filling → filled | partial: the attempt that got here counts like any other (`fill_attempts` and the
+ * events agree). A partial fill says what is still missing in `last_error`.
+ */
+export async function finishGap(db: Db, gapId: number, state: 'filled' | 'partial', missing?: string): Promise<Gap> {
   const row = await db
     .updateTable('recording_gaps')
-    .set({ fill_state: state, last_error: null, next_attempt_at_ms: null })
+    .set({ fill_state: state, fill_attempts: sql`fill_attempts + 1`, last_error: state === 'partial' ? (missing ?? 'partly filled').slice(0, GAP_ERROR_MAX_CHARS) : null, next_attempt_at_ms: null })
     .where('id', '=', gapId)
     .returningAll()
     .executeTakeFirstOrThrow();

@@ -48,7 +48,7 @@ export const GapOut = Type.Object({
   gap_start: IsoTimeOut,
   gap_end: IsoTimeOut,
   seconds: Type.Number(),
-  fill_state: Type.String({ description: 'pending | filling | filled | partial | failed' }),
+  fill_state: Type.String({ description: 'pending | filling | filled | partial | failed | not_applicable (the camera has no edge replay)' }),
   fill_attempts: Type.Integer(),
   last_error: Type.Union([Type.String(), Type.Null()]),
   detected_at: IsoTimeOut,
