@@ -7,7 +7,18 @@ import type { Segment } from '../db/segment.repo.js';
 import type { LiveStats } from '../live/live-hub.js';
 import type { RangeHold } from '../footage/evidence.service.js';
 import { maskUrl, redactUrl } from '../shared/redact.js';
+import { effectiveTemplate } from '../config/anr-replay.js';
 import { toIso, toIsoOrNull } from '../shared/time.js';
+
+/** The replay URL template a refill uses (a preset's, filled from the main URL, or the written one), masked. */
+function effectiveReplay(c: CameraRow): string | null {
+  try {
+    const t = effectiveTemplate(c.anr, c.mainUrl);
+    return t === null ? null : maskUrl(t);
+  } catch {
+    return null; // a main URL a preset cannot read: the camera's settings check says so when it is saved
+  }
+}
 
 /** Rows → JSON: snake_case, ISO-8601 times, credentials masked. */
 export const cameraOut = (c: CameraRow) => ({
@@ -23,6 +34,7 @@ export const cameraOut = (c: CameraRow) => ({
   anr_replay_url_template: c.anr.replayUrlTemplate === null ? null : maskUrl(c.anr.replayUrlTemplate),
   anr_timezone: c.anr.timezone,
   anr_preset: c.anr.preset,
+  anr_replay_url_effective: effectiveReplay(c),
   origin: c.origin,
   created_at: toIso(c.createdAtMs),
   updated_at: toIso(c.updatedAtMs),

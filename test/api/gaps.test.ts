@@ -22,6 +22,8 @@ describe('gaps on a camera without edge replay', () => {
     expect(refill.json.message).toMatch(/no edge replay/);
     const patched = await vigil.api('PATCH', '/cameras/plain', { body: { anr_enabled: true, anr_preset: 'hikvision' } });
     expect(patched.status, patched.text).toBe(200);
+    // The replay URL the preset stands for is shown, so an operator can check it against the camera.
+    expect(patched.json.anr_replay_url_effective).toBe('rtsp://{host}:{port}/stream/Streaming/tracks/101?starttime={start:iso_basic_z}&endtime={end:iso_basic_z}');
     expect((await list()).map((g) => g.fill_state)).toEqual(['pending']);
   });
 });
