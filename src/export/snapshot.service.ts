@@ -185,7 +185,7 @@ async function writeFeed(stdin: Writable, fh: FileHandle, feed: SnapshotFeed, si
 /** Fragment timing of the file, so the seek lands on the frame shown at the instant (see `snapshotSeek`). */
 async function seekFor(absPath: string, offsetSeconds: number): Promise<{ seekSeconds: number; frameSeconds: number }> {
   const scan = await scanFmp4(absPath);
-  return snapshotSeek(scan.fragments, scan.firstDecodeTimeSeconds ?? 0, offsetSeconds);
+  return snapshotSeek(scan.fragments, scan.firstDecodeTimeSeconds ?? 0, offsetSeconds, scan.fragments[0]?.compositionOffsetsSeconds[0] ?? 0);
 }
 
 function noFootageAt(atMs: number): VigilError {

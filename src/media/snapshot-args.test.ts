@@ -120,3 +120,35 @@ describe('snapshotTarget', () => {
     expect(snapshotTarget([], 10, 1.5)).toBeUndefined();
   });
 });
+
+describe('snapshotTarget with real sample timing (time truth, defect 4)', () => {
+  // The first GOP after a (re)connect: the first sample lasts one tick (1/15360 s), the rest 1/15 s.
+  const tick = 1 / 15360;
+  const frame = 1 / 15;
+  const durations = [tick, ...Array.from({ length: 14 }, () => frame)];
+  const frag = { decodeTimeSeconds: 0, durationSeconds: durations.reduce((a, b) => a + b, 0), sampleCount: 15, sampleDurationsSeconds: durations, compositionOffsetsSeconds: durations.map(() => 0) };
+  const starts = durations.map((_, i) => durations.slice(0, i).reduce((a, b) => a + b, 0));
+
+  it('picks the frame presented at the instant from each sample\'s own duration, not the fragment\'s mean', () => {
+    for (const [i, start] of starts.entries()) {
+      // An instant inside sample i (a quarter of its length in, or just after a one-tick sample).
+      const at = start + Math.min(durations[i]! / 4, 0.01) + 1e-9;
+      const t = snapshotTarget([frag], 0, at);
+      expect(t?.frameSeconds, `instant ${at.toFixed(5)} s is inside frame ${i}`).toBeCloseTo(start, 9);
+      expect(t?.frameDurationSeconds).toBeCloseTo(durations[i]!, 9);
+    }
+    // With only the mean, the instant 0.5 s lands on a frame start no sample has.
+    const mean = snapshotTarget([{ ...frag, sampleDurationsSeconds: undefined, compositionOffsetsSeconds: undefined }], 0, 0.5)!;
+    expect(starts.some((s) => Math.abs(s - mean.frameSeconds) < 1e-9)).toBe(false);
+  });
+
+  it('orders frames by presentation time when composition offsets reorder them (B-frames)', () => {
+    // Decode order I P B B with offsets so that presentation order is I B B P.
+    const d = 0.1;
+    const f = { decodeTimeSeconds: 0, durationSeconds: 0.4, sampleCount: 4, sampleDurationsSeconds: [d, d, d, d], compositionOffsetsSeconds: [0.1, 0.3, 0, 0] };
+    // Presentation times (shifted by the first sample's 0.1): I 0, P 0.3, B 0.1, B 0.2.
+    expect(snapshotTarget([f], 0, 0.15, 0.1)?.frameSeconds).toBeCloseTo(0.1, 9);
+    expect(snapshotTarget([f], 0, 0.25, 0.1)?.frameSeconds).toBeCloseTo(0.2, 9);
+    expect(snapshotTarget([f], 0, 0.35, 0.1)?.frameSeconds).toBeCloseTo(0.3, 9);
+  });
+});

@@ -41,30 +41,36 @@ export function buildSnapshotArgs(i: SnapshotArgsInput): string[] {
   ];
 }
 
-/** What the seek needs of a segment file's fragments (see `FragmentInfo` in fmp4.ts). */
+/** What the seek needs of a segment file's fragments (see `FragmentInfo` in fmp4/scan.ts). */
 export interface FragmentTiming {
   decodeTimeSeconds?: number | undefined;
   durationSeconds: number;
   sampleCount: number;
+  /** Each sample's duration and composition offset, in seconds and decode order (main track). */
+  sampleDurationsSeconds?: readonly number[] | undefined;
+  compositionOffsetsSeconds?: readonly number[] | undefined;
 }
 
 /** Where the frame shown at an instant lies, in the fragments of its file (see `snapshotTarget`). */
 export interface SnapshotTarget {
   /** Start of the frame shown at the instant, in seconds after the file's first decode time. */
   frameSeconds: number;
-  /** Duration of one frame in the fragment holding it (the fragment's mean). */
+  /** How long that frame is shown (its own duration; the fragment's mean when samples are unknown). */
   frameDurationSeconds: number;
   /** Index (in the list given) of the fragment holding it. */
   fragmentIndex: number;
 }
 
 /**
- * The frame shown at `offsetSeconds` into the file, i.e. the frame at or nearest before that
- * instant; undefined without fragment timing. The frame duration comes from the fragment holding it
- * (the recorder's fragments are one GOP each). Only fragments up to the first one starting after the
+ * The frame shown at `offsetSeconds` into the file, i.e. the frame presented at or nearest before
+ * that instant; undefined without fragment timing. With per-sample timing (what the recorder writes)
+ * it is exact: each sample's presentation time is its decode time (the sum of the durations before
+ * it) plus its composition offset, relative to the file's first sample — so a first sample lasting one
+ * tick after a reconnect, or any variable frame timing, picks the right frame. Without it, the
+ * fragment's mean frame duration is used. Only fragments up to the first one starting after the
  * instant are looked at, so a caller may stop reading there.
  */
-export function snapshotTarget(fragments: readonly FragmentTiming[], firstDecodeSeconds: number, offsetSeconds: number): SnapshotTarget | undefined {
+export function snapshotTarget(fragments: readonly FragmentTiming[], firstDecodeSeconds: number, offsetSeconds: number, firstCtsSeconds = 0): SnapshotTarget | undefined {
   const target = firstDecodeSeconds + Math.max(0, offsetSeconds);
   let found: { frag: FragmentTiming; decodeTimeSeconds: number; index: number } | undefined;
   for (const [index, f] of fragments.entries()) {
@@ -73,6 +79,23 @@ export function snapshotTarget(fragments: readonly FragmentTiming[], firstDecode
     found = { frag: f, decodeTimeSeconds: f.decodeTimeSeconds, index };
   }
   if (!found) return undefined;
+  const durations = found.frag.sampleDurationsSeconds;
+  if (durations && durations.length === found.frag.sampleCount) {
+    const cts = found.frag.compositionOffsetsSeconds;
+    let decode = found.decodeTimeSeconds;
+    let best: { pts: number; duration: number } | undefined;
+    let earliest: { pts: number; duration: number } | undefined;
+    for (const [i, d] of durations.entries()) {
+      // Presentation time on the decode-time scale: shifted by the first sample's offset, as players do.
+      const pts = decode + (cts?.[i] ?? 0) - firstCtsSeconds;
+      const sample = { pts, duration: d };
+      if (pts <= target + 1e-9 && (!best || pts > best.pts)) best = sample;
+      if (!earliest || pts < earliest.pts) earliest = sample;
+      decode += d;
+    }
+    const chosen = best ?? earliest;
+    if (chosen) return { frameSeconds: chosen.pts - firstDecodeSeconds, frameDurationSeconds: chosen.duration > 0 ? chosen.duration : found.frag.durationSeconds / found.frag.sampleCount, fragmentIndex: found.index };
+  }
   const frameDuration = found.frag.durationSeconds / found.frag.sampleCount;
   // The last frame of the fragment also covers any instant past the fragment's end (end of file).
   const i = Math.min(found.frag.sampleCount - 1, Math.floor((target - found.decodeTimeSeconds) / frameDuration + 1e-6));
@@ -85,8 +108,8 @@ export function snapshotTarget(fragments: readonly FragmentTiming[], firstDecode
  * before the start of that frame. Without fragment timing, the instant itself is used (the frame at
  * or just after it).
  */
-export function snapshotSeek(fragments: readonly FragmentTiming[], firstDecodeSeconds: number, offsetSeconds: number): { seekSeconds: number; frameSeconds: number } {
-  const t = snapshotTarget(fragments, firstDecodeSeconds, offsetSeconds);
+export function snapshotSeek(fragments: readonly FragmentTiming[], firstDecodeSeconds: number, offsetSeconds: number, firstCtsSeconds = 0): { seekSeconds: number; frameSeconds: number } {
+  const t = snapshotTarget(fragments, firstDecodeSeconds, offsetSeconds, firstCtsSeconds);
   if (!t) return { seekSeconds: Math.max(0, offsetSeconds), frameSeconds: Math.max(0, offsetSeconds) };
   return { seekSeconds: Math.max(0, t.frameSeconds - t.frameDurationSeconds / 2), frameSeconds: t.frameSeconds };
 }

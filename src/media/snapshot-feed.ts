@@ -100,7 +100,7 @@ export async function planSnapshotFromSource(src: ByteSource, offsetSeconds: num
   if (!init || !layout) throw new Fmp4Error('truncated_init', `no complete ftyp+moov in ${src.size} bytes`);
 
   const firstDecodeSeconds = (firstDecodeTicks ?? 0) / layout.timescale;
-  const target = snapshotTarget(frags, firstDecodeSeconds, offsetSeconds);
+  const target = snapshotTarget(frags, firstDecodeSeconds, offsetSeconds, firstCtsTicks / layout.timescale);
   if (!target) return { timing: { seekSeconds: Math.max(0, offsetSeconds), frameSeconds: Math.max(0, offsetSeconds) }, refusal: 'no fragment timing' };
   const timing = { seekSeconds: Math.max(0, target.frameSeconds - target.frameDurationSeconds / 2), frameSeconds: target.frameSeconds };
   if (layout.unsupported) return { timing, refusal: layout.unsupported };
@@ -139,6 +139,8 @@ function fragmentOf(
   const frag: WalkedFragment = {
     durationSeconds: 0,
     sampleCount: 0,
+    sampleDurationsSeconds: [],
+    compositionOffsetsSeconds: [],
     startsWithKeyframe: false,
     moofOffset,
     moofHeader,
@@ -155,6 +157,8 @@ function fragmentOf(
       if (traf.baseDecodeTime !== undefined) frag.decodeTimeSeconds = traf.baseDecodeTime / layout.timescale;
     }
     frag.sampleCount += traf.sampleCount;
+    for (const d of traf.sampleDurations) (frag.sampleDurationsSeconds as number[]).push(d / layout.timescale);
+    for (const c of traf.compositionOffsets) (frag.compositionOffsetsSeconds as number[]).push(c / layout.timescale);
   }
   return frag;
 }

@@ -89,6 +89,10 @@ describe('parseTfdt and parseMoof', () => {
       box('trun', u32(TRUN.duration, 1), u32(700)),
     );
     const [info] = parseMoof(Buffer.concat([box('mfhd', u32(0, 1)), traf]), new Map([[1, { duration: 9, flags: NON_SYNC }]]));
-    expect(info).toEqual({ trackId: 1, baseDecodeTime: 45000, durationTicks: 1500 + 1500 + 700, sampleCount: 3, firstSampleFlags: 0 });
+    expect(info).toEqual({
+      trackId: 1, baseDecodeTime: 45000, durationTicks: 1500 + 1500 + 700, sampleCount: 3, firstSampleFlags: 0,
+      // Each sample's own duration (the tfhd default for the first trun, its own for the second), not a mean.
+      sampleDurations: [1500, 1500, 700], compositionOffsets: [0, 0, 0],
+    });
   });
 });

@@ -54,6 +54,9 @@ export interface TrafInfo {
   sampleCount: number;
   /** Sample flags of the first sample (ISO 14496-12 8.8.3.1), when any sample is present. */
   firstSampleFlags: number | undefined;
+  /** Each sample's duration and composition offset (ticks), in decode order: the real timing, not a mean. */
+  sampleDurations: number[];
+  compositionOffsets: number[];
 }
 
 export interface BoxHeader {
@@ -354,7 +357,7 @@ function parseTraf(traf: Buffer, trexMap: Map<number, TrexDefaults>): TrafInfo {
   if (!tfhdBody) throw malformed('traf without tfhd');
   const tfhd = parseTfhd(tfhdBody);
   const defaults = trafDefaults(tfhd, trexMap.get(tfhd.trackId));
-  const info: TrafInfo = { trackId: tfhd.trackId, baseDecodeTime: undefined, durationTicks: 0, sampleCount: 0, firstSampleFlags: undefined };
+  const info: TrafInfo = { trackId: tfhd.trackId, baseDecodeTime: undefined, durationTicks: 0, sampleCount: 0, firstSampleFlags: undefined, sampleDurations: [], compositionOffsets: [] };
   for (const [type, b] of children(traf, 0)) {
     if (type === 'tfdt') {
       const tfdt = parseTfdt(b);
@@ -363,7 +366,11 @@ function parseTraf(traf: Buffer, trexMap: Map<number, TrexDefaults>): TrafInfo {
     if (type !== 'trun' || b.length < 8) continue;
     const trun = parseTrun(b, defaults);
     if (trun.sampleCount > 0 && info.sampleCount === 0) info.firstSampleFlags = trun.sampleFlags[0];
-    for (const d of trun.durations) info.durationTicks += d;
+    for (const d of trun.durations) {
+      info.durationTicks += d;
+      info.sampleDurations.push(d);
+    }
+    for (const c of trun.compositionOffsets) info.compositionOffsets.push(c);
     info.sampleCount += trun.sampleCount;
   }
   return info;

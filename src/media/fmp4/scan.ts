@@ -28,6 +28,9 @@ export interface FragmentInfo {
   sampleCount: number;
   /** First main-track sample is a sync sample (ffmpeg's frag_keyframe makes this always true). */
   startsWithKeyframe: boolean;
+  /** Main track: each sample's duration and composition offset in seconds, in decode order. */
+  sampleDurationsSeconds: number[];
+  compositionOffsetsSeconds: number[];
 }
 
 export interface Fmp4Scan {
@@ -72,7 +75,7 @@ function* scanSteps(fileSize: number): Generator<{ offset: number; length: numbe
   let main: TrackInfo | undefined;
 
   const commit = (frag: { offset: number; trafs: TrafInfo[] }, endOffset: number) => {
-    const info: FragmentInfo = { offset: frag.offset, endOffset, durationSeconds: 0, sampleCount: 0, startsWithKeyframe: false };
+    const info: FragmentInfo = { offset: frag.offset, endOffset, durationSeconds: 0, sampleCount: 0, startsWithKeyframe: false, sampleDurationsSeconds: [], compositionOffsetsSeconds: [] };
     for (const traf of frag.trafs) {
       const track = init?.tracks.find((t) => t.trackId === traf.trackId);
       if (!track) continue; // a traf for a track the moov does not declare carries nothing we can time
@@ -88,6 +91,8 @@ function* scanSteps(fileSize: number): Generator<{ offset: number; length: numbe
         if (traf.baseDecodeTime !== undefined) info.decodeTimeSeconds = traf.baseDecodeTime / track.timescale;
       }
       info.sampleCount += traf.sampleCount;
+      for (const d of traf.sampleDurations) info.sampleDurationsSeconds.push(d / track.timescale);
+      for (const c of traf.compositionOffsets) info.compositionOffsetsSeconds.push(c / track.timescale);
     }
     fragments.push(info);
   };
