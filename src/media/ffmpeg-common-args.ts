@@ -7,3 +7,10 @@ export const QUIET_ARGS: readonly string[] = ['-hide_banner', '-nostdin', '-nost
 export function rtspInputArgs(url: string, socketTimeoutSeconds: number): string[] {
   return ['-rtsp_transport', 'tcp', '-timeout', String(Math.round(socketTimeoutSeconds * 1_000_000)), '-i', url];
 }
+
+/**
+ * The video track timescale of every file Vigil records, live segments and edge refills alike: RTP's
+ * 90 kHz clock, so each frame keeps the exact time the camera stamped, and footage from both paths
+ * joins into one clip (left to ffmpeg, live files got fps × 1024 and edge files 90000).
+ */
+export const VIDEO_TRACK_TIMESCALE = 90_000;

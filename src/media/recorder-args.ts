@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { QUIET_ARGS, rtspInputArgs } from './ffmpeg-common-args.js';
+import { QUIET_ARGS, rtspInputArgs, VIDEO_TRACK_TIMESCALE } from './ffmpeg-common-args.js';
 import { recorderLiveOutputArgs } from './live-args.js';
 
 export interface RecorderArgsInput {
@@ -48,7 +48,7 @@ export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
     '-segment_format', 'mp4',
     // flush_packets=1: each fragment reaches the file as soon as it ends, so a crash loses at most one GOP
     // (the segment muxer does not pass the global -flush_packets on to the files it opens).
-    '-segment_format_options', 'movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1',
+    '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1:video_track_timescale=${VIDEO_TRACK_TIMESCALE}`,
     '-segment_list', `pipe:${SEGMENT_LIST_FD}`,
     '-segment_list_type', 'csv',
     '-segment_list_flags', 'live',

@@ -1,4 +1,4 @@
-import { QUIET_ARGS, rtspInputArgs } from './ffmpeg-common-args.js';
+import { QUIET_ARGS, rtspInputArgs, VIDEO_TRACK_TIMESCALE } from './ffmpeg-common-args.js';
 
 export interface RefillArgsInput {
   /** The rendered replay URL, one argv element whatever it contains. */
@@ -24,6 +24,8 @@ export function buildRefillArgs(i: RefillArgsInput): string[] {
     '-t', String(i.durationSeconds),
     '-f', 'mp4',
     '-movflags', '+frag_keyframe+empty_moov+default_base_moof',
+    // The live segments' timescale: edge and live footage join into one clip.
+    '-video_track_timescale', String(VIDEO_TRACK_TIMESCALE),
     '-flush_packets', '1',
     '-y',
     i.outputPath,
