@@ -134,7 +134,8 @@ describe('a refill end to end with real ffmpeg (synthetic edge)', () => {
     expect(gap.fillState).toBe('filled');
     const rows = await opened.db.selectFrom('segments').selectAll().where('source', '=', 'edge').execute();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ start_ms: t + 300, end_ms: t + 8300 });
+    // The replay starts at the whole second t: the row starts 300 ms into the file (time truth, defect 3).
+    expect(rows[0]).toMatchObject({ start_ms: t + 300, end_ms: t + 8300, media_offset_ms: 300 });
     expect(rows[0]!.path).toMatch(/^recordings\/edge\/\d{8}T\d{6}Z-e\d+t[a-z0-9]+\.mp4$/);
     const types = (await listEvents(opened.db, { limit: 10 })).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['gap_refill_started', 'gap_refill_succeeded']));

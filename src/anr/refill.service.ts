@@ -228,17 +228,19 @@ export class RefillService {
       const finalPath = join(store.cameraDir(gap.cameraId), edgeSegmentFileName(startMs, gap.id, this.d.clock.nowMs()));
       await store.rename(tmp, finalPath);
       // insert() fsyncs the file and the folder before the row is written.
-      // Anchored at the gap's start, not at the whole second asked for: indexSegment clamps between
-      // the neighbours of its start instant, and a live segment may begin inside that second (a short
-      // last segment before the outage), which would clamp the whole file away. The cost is a skew
-      // under one second, the resolution of the vendors' replay APIs.
+      // The file's first frame is the whole second asked for (`startMs`): its footage lies at
+      // startMs + media time (time truth). The row starts at the gap's start, `gapStart − startMs`
+      // into the file — not at the whole second, since indexSegment clamps between the neighbours of
+      // its start instant and a live segment may begin inside that second (a short last segment
+      // before the outage), which would clamp the whole file away.
       await this.d.indexer.insert(
         {
           cameraId: gap.cameraId,
           absPath: finalPath,
           startMs: gap.gapStartMs,
-          endMs: gap.gapStartMs + Math.round(scan.videoDurationSeconds * 1000),
+          endMs: startMs + Math.round(scan.videoDurationSeconds * 1000),
           source: 'edge',
+          mediaOffsetMs: gap.gapStartMs - startMs,
         },
         scan,
       );

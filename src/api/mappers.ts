@@ -76,6 +76,7 @@ export const segmentOut = (s: Segment) => ({
   sha256: s.sha256,
   chain_seq: s.chainSeq,
   chain_hash: s.chainHash,
+  media_offset_ms: s.mediaOffsetMs,
 });
 
 export const gapOut = (g: Gap) => ({

@@ -57,6 +57,7 @@ export interface SegmentsTable {
   sha256: string | null;
   chain_seq: number | null;
   chain_hash: string | null;
+  media_offset_ms: Generated<number>;
 }
 
 export type ChainLinkKind = 'segment' | 'deletion';

@@ -32,6 +32,8 @@ export interface Segment {
   /** This segment's link in its camera's hash chain (invariant 10); null when unhashed. */
   chainSeq: number | null;
   chainHash: string | null;
+  /** Media time (ms) in the file at `startMs`: footage before it in the file is not this row's. */
+  mediaOffsetMs: number;
 }
 
 export function toSegment(r: Selectable<SegmentsTable>): Segment {
@@ -54,6 +56,7 @@ export function toSegment(r: Selectable<SegmentsTable>): Segment {
     sha256: r.sha256,
     chainSeq: r.chain_seq,
     chainHash: r.chain_hash,
+    mediaOffsetMs: r.media_offset_ms,
   };
 }
 
@@ -70,6 +73,8 @@ export interface NewSegment {
   fps: number | null;
   /** Hex SHA-256 of the file, computed as the indexer read it: the row gets a link in the camera's chain. */
   sha256?: string | undefined;
+  /** Media time (ms) in the file at `startMs` (default 0: the file's footage begins at `startMs`). */
+  mediaOffsetMs?: number | undefined;
 }
 
 export interface IndexResult {
@@ -132,6 +137,9 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEven
         source: s.source,
         indexed_at_ms: nowMs,
         sha256: s.sha256 ?? null,
+        // A start clamped forward past footage the file holds moves into the file, never shifts it
+        // (time truth): the file's media time at the row's start grows by what was cut.
+        media_offset_ms: (s.mediaOffsetMs ?? 0) + (startMs - s.startMs),
       })
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -168,6 +168,7 @@ export async function writeBundle(
           size_bytes: s.sizeBytes,
           sha256: s.sha256,
           source: s.source,
+          media_offset_ms: s.mediaOffsetMs,
           file,
           chain: link
             ? { seq: link.seq, prev_hash: link.prevHash, chain_hash: link.chainHash, signature: link.signature, key_fingerprint: link.keyFingerprint }

@@ -42,6 +42,14 @@ describe('clipParts', () => {
   });
 });
 
+describe('clipParts with a media offset (time truth, defect 2)', () => {
+  it('enters a file that holds footage before its row at that offset, and cuts it at its row\'s end', () => {
+    const seg = { absPath: '/e.mp4', startMs: 10_000, endMs: 20_000, mediaOffsetMs: 700 };
+    expect(clipParts([seg], 12_000, 30_000)).toEqual([{ absPath: '/e.mp4', inpointSeconds: 2.7, outpointSeconds: 10.7 }]);
+    expect(clipParts([seg], 5_000, 15_000)).toEqual([{ absPath: '/e.mp4', inpointSeconds: 0.7, outpointSeconds: 5.7 }]);
+  });
+});
+
 describe('clipFileName', () => {
   it('is <camera>_<from>_<to>.mp4 in UTC, safe characters only', () => {
     expect(clipFileName('front-door', T, T + 90_000)).toBe('front-door_20261125T100000Z_20261125T100130Z.mp4');

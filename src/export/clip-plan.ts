@@ -32,20 +32,29 @@ export function coverage(spans: readonly TimeSpan[], fromMs: number, toMs: numbe
 
 export interface PlacedSegment extends TimeSpan {
   absPath: string;
+  /** Media time (ms) in the file at `startMs` (the row's `media_offset_ms`; 0 when omitted). */
+  mediaOffsetMs?: number;
 }
 
 /**
  * The concat parts for [fromMs, toMs): the first file starts at `from` and the last ends at `to`
- * (inpoint/outpoint in the file's media time, which starts at 0 in every file the recorder writes).
+ * (inpoint/outpoint in the file's media time, which starts at 0 in every file Vigil writes). A file
+ * that holds footage before its row's start (`mediaOffsetMs`) is entered at that offset, so its
+ * frames play at their own instants, never shifted.
  */
 export function clipParts(segments: readonly PlacedSegment[], fromMs: number, toMs: number): ClipPart[] {
   return segments
     .filter((s) => s.endMs > fromMs && s.startMs < toMs)
-    .map((s) => ({
-      absPath: s.absPath,
-      ...(fromMs > s.startMs ? { inpointSeconds: (fromMs - s.startMs) / 1000 } : {}),
-      ...(toMs < s.endMs ? { outpointSeconds: (toMs - s.startMs) / 1000 } : {}),
-    }));
+    .map((s) => {
+      const offset = s.mediaOffsetMs ?? 0;
+      const inMs = Math.max(0, fromMs - s.startMs) + offset;
+      return {
+        absPath: s.absPath,
+        ...(inMs > 0 ? { inpointSeconds: inMs / 1000 } : {}),
+        // A file with footage before its row's start (an edge refill) may also hold more after its end.
+        ...(toMs < s.endMs || offset > 0 ? { outpointSeconds: (Math.min(toMs, s.endMs) - s.startMs + offset) / 1000 } : {}),
+      };
+    });
 }
 
 /** `<camera>_<from>_<to>.mp4` with UTC times in ISO basic format, e.g. `lobby_20261125T101500Z_20261125T103000Z.mp4`. */

@@ -208,7 +208,7 @@ export class ClipService {
         this.d.log.warn({ cameraId, segmentId: s.id, path: s.path }, 'segment file missing; left out of the clip');
         continue;
       }
-      placed.push({ absPath, startMs: s.startMs, endMs: s.endMs });
+      placed.push({ absPath, startMs: s.startMs, endMs: s.endMs, mediaOffsetMs: s.mediaOffsetMs });
     }
     if (placed.length === 0) throw noFootage(fromMs, toMs);
     return placed;

@@ -166,3 +166,25 @@ describe('SnapshotService with a warm decoder', () => {
     expect(warm.pool.idleCount).toBe(1);
   });
 });
+
+describe('SnapshotService on a row that starts inside its file (time truth, defect 2)', () => {
+  it('shows the frame of the file at instant − start + media offset, the same as the unclamped file shows at that file time', async () => {
+    // The same footage again, indexed to start 1.5 s before the first row ends: the catalog clamps it
+    // to start at T0 + 4 s, 2.5 s into the file (as a second refill over footage already indexed is).
+    const path = 'recordings/cam/again.mp4';
+    await writeFile(join(dir, path), footage);
+    const r = await indexSegment(
+      db,
+      { cameraId: 'cam', path, startMs: T0 + 1500, endMs: T0 + 5500, sizeBytes: footage.length, codec: 'h264', width: 320, height: 240, source: 'edge', fps: FPS },
+      T0,
+    );
+    expect(r.segment).toMatchObject({ startMs: T0 + 4000, endMs: T0 + 5500, mediaOffsetMs: 2500 });
+    const cold = service();
+    for (const fileMs of [2500, 2860, 3999]) {
+      // File time t is at T0 + t in the first row, and at T0 + 1500 + t in the clamped one.
+      const original = await cold.snapshots.snapshot('cam', T0 + fileMs, undefined);
+      const clamped = await cold.snapshots.snapshot('cam', T0 + 1500 + fileMs, undefined);
+      expect({ fileMs, same: clamped.jpeg.equals(original.jpeg), frameMs: clamped.frameMs }).toEqual({ fileMs, same: true, frameMs: original.frameMs + 1500 });
+    }
+  });
+});

@@ -62,7 +62,8 @@ export class SnapshotService {
         // Deleted between selection and lock: there is no footage at that instant any more.
         const absPath = await this.files.resolve(segment.path);
         if (absPath === undefined) throw noFootageAt(atMs);
-        const offsetSeconds = (atMs - segment.startMs) / 1000;
+        // In the file's media time: the row's start is `mediaOffsetMs` into it (time truth).
+        const offsetSeconds = (atMs - segment.startMs + segment.mediaOffsetMs) / 1000;
         const fh = await open(absPath, 'r');
         try {
           const plan = await planSnapshot(fh, (await fh.stat()).size, offsetSeconds).catch((err: unknown): SnapshotPlan => {
@@ -71,7 +72,7 @@ export class SnapshotService {
           });
           // Only an unusual layout (something between a moof and its mdat) needs the whole-file scan.
           const seek = plan.timing ?? (await seekFor(absPath, offsetSeconds));
-          const frameMs = segment.startMs + Math.round(seek.frameSeconds * 1000);
+          const frameMs = segment.startMs - segment.mediaOffsetMs + Math.round(seek.frameSeconds * 1000);
           const warm = width === undefined && plan.feed ? this.d.warm?.take() : undefined;
           if (warm && plan.feed) {
             const jpeg = await this.decodeWarm(warm, fh, plan.feed, bounded, cameraId);

@@ -22,6 +22,8 @@ export interface ClosedFile {
   source: SegmentSource;
   /** Rename the file to this (absolute) path once it is complete, before its row is written. */
   finalPath?: string;
+  /** Media time (ms) in the file at `startMs`, when the file holds footage before it (edge refills). */
+  mediaOffsetMs?: number;
 }
 
 export interface IndexerDeps {
@@ -137,6 +139,7 @@ export class Indexer {
         source: f.source,
         fps,
         sha256,
+        ...(f.mediaOffsetMs ? { mediaOffsetMs: f.mediaOffsetMs } : {}),
       },
       this.d.clock.nowMs(),
       // Stored with the gap in the row's transaction: a crash never loses it, a retry never repeats it.

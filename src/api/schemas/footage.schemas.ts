@@ -35,6 +35,7 @@ export const SegmentOut = Type.Object({
   sha256: Type.Union([Type.String(), Type.Null()], { description: 'Hex SHA-256 of the file, taken when it was indexed; null for footage indexed before Vigil hashed segments.' }),
   chain_seq: Type.Union([Type.Integer(), Type.Null()], { description: "This segment's link in its camera's hash chain." }),
   chain_hash: Type.Union([Type.String(), Type.Null()], { description: 'That link\'s chain_hash (docs/evidence.md).' }),
+  media_offset_ms: Type.Integer({ description: 'Media time (ms) in the file at `start`: footage before it in the file belongs to an earlier segment.' }),
 });
 
 export const SegmentPage = Type.Object({

@@ -4,6 +4,7 @@ import * as m0002 from './sqlite/0002-footage-lifecycle.js';
 import * as m0003 from './sqlite/0003-anr.js';
 import * as m0004 from './sqlite/0004-access.js';
 import * as m0005 from './sqlite/0005-evidence.js';
+import * as m0006 from './sqlite/0006-media-offset.js';
 
 /** The catalog engines Vigil's migrations are written for. */
 export type CatalogEngine = 'sqlite';
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<CatalogEngine, Record<string, Migration>> = {
     '0003-anr': m0003,
     '0004-access': m0004,
     '0005-evidence': m0005,
+    '0006-media-offset': m0006,
   },
 };
 
