@@ -10,9 +10,16 @@ export interface PlaylistSegment {
   /** Wall-clock start (UTC ms) and media duration, from the catalog row. */
   startMs: number;
   durationMs: number;
-  /** Bytes of the file; the media part is [initLengthBytes, fileSizeBytes). */
+  /** Bytes of the file; the media part is [initLengthBytes, fileSizeBytes), or [mediaStartByte, mediaEndByte). */
   fileSizeBytes: number;
   initLengthBytes: number;
+  /**
+   * The whole fragments of the file that are this segment's own, when the file holds footage before
+   * its row's start or after its end (`media_offset_ms`, an edge refill): `startMs`/`durationMs` are
+   * then those fragments' instants, so the player neither replays nor shifts footage.
+   */
+  mediaStartByte?: number;
+  mediaEndByte?: number;
   /** Decode time (ms) the file's first fragment starts at; undefined when unknown. */
   firstDecodeMs: number | undefined;
   /** The recorder run that wrote the file (from its name); undefined when the name carries none. */
@@ -72,7 +79,7 @@ export function buildPlaylist(segments: readonly PlaylistSegment[], opts: Playli
       `#EXT-X-MAP:URI="${uri}",BYTERANGE="${s.initLengthBytes}@0"`,
       `#EXT-X-PROGRAM-DATE-TIME:${new Date(s.startMs).toISOString()}`,
       `#EXTINF:${seconds(s.durationMs)},`,
-      `#EXT-X-BYTERANGE:${s.fileSizeBytes - s.initLengthBytes}@${s.initLengthBytes}`,
+      `#EXT-X-BYTERANGE:${(s.mediaEndByte ?? s.fileSizeBytes) - (s.mediaStartByte ?? s.initLengthBytes)}@${s.mediaStartByte ?? s.initLengthBytes}`,
       uri,
     );
     prev = s;

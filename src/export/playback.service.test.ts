@@ -8,7 +8,9 @@ import { openDatabase, type Db, type OpenedDb } from '../db/connection.js';
 import { readLockCounts } from '../db/read-lock.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
 import { systemClock } from '../shared/clock.js';
-import { PlaybackService } from './playback.service.js';
+import { ownFragments, PlaybackService } from './playback.service.js';
+import { buildPlaylist } from './playback-playlist.js';
+import { scanFmp4 } from '../media/fmp4/scan.js';
 import { FootageStore } from '../storage/footage-store.js';
 
 /**
@@ -104,5 +106,28 @@ describe('PlaybackService media', () => {
 
   it('an unknown segment is not_found on field id', async () => {
     await expect(service().openMedia(id + 1000, { rangeHeader: undefined, head: false })).rejects.toMatchObject({ kind: 'not_found', field: 'id' });
+  });
+});
+
+describe('recorded playback of a row that starts inside its file (time truth, defect 2)', () => {
+  it('addresses only the whole fragments inside the row, at their own instants', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const file = join(dir, 'four.mp4');
+    await promisify(execFile)('ffmpeg', [
+      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-t', '4', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10',
+      '-pix_fmt', 'yuv420p', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4', file,
+    ]);
+    const scan = await scanFmp4(file);
+    expect(scan.fragments).toHaveLength(4);
+    // The row covers file time [1.5 s, 3.5 s): only the fragment [2 s, 3 s) lies wholly inside it.
+    const own = ownFragments(scan, { startMs: T0 + 10_000, endMs: T0 + 12_000, mediaOffsetMs: 1500 });
+    expect(own).toEqual({ startByte: scan.fragments[2]!.offset, endByte: scan.fragments[2]!.endOffset, startMs: T0 + 10_500, durationMs: 1000 });
+    const text = buildPlaylist(
+      [{ id: 7, startMs: own!.startMs, durationMs: own!.durationMs, fileSizeBytes: scan.fileSizeBytes, initLengthBytes: scan.initEndOffset, mediaStartByte: own!.startByte, mediaEndByte: own!.endByte, firstDecodeMs: 0, runId: undefined, source: 'edge' }],
+      { mediaUri: (i) => `m/${i}` },
+    );
+    expect(text).toContain(`#EXT-X-BYTERANGE:${own!.endByte - own!.startByte}@${own!.startByte}`);
+    expect(text).toContain(`#EXT-X-PROGRAM-DATE-TIME:${new Date(T0 + 10_500).toISOString()}`);
   });
 });

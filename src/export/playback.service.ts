@@ -7,6 +7,7 @@ import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
 import { listAllSegments, type Segment } from '../db/segment.repo.js';
 import { readFmp4Head } from '../media/fmp4/head.js';
+import { scanFmp4, type Fmp4Scan } from '../media/fmp4/scan.js';
 import { SEGMENT_NAME_PATTERN } from '../storage/segment-names.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { parseByteRange } from './byte-range.js';
@@ -51,6 +52,8 @@ interface Head {
   initLengthBytes: number;
   fileSizeBytes: number;
   firstDecodeMs: number | undefined;
+  /** For a row that starts inside its file: its own whole fragments (see `ownFragments`). */
+  own?: { startByte: number; endByte: number; startMs: number; durationMs: number } | undefined;
 }
 
 /** Headers read at once when building a playlist (the libuv pool has 4 threads). */
@@ -160,12 +163,14 @@ export class PlaybackService {
   private async place(s: Segment): Promise<PlaylistSegment | undefined> {
     const head = await this.head(s);
     if (!head || head.fileSizeBytes <= head.initLengthBytes) return undefined;
+    if (s.mediaOffsetMs > 0 && !head.own) return undefined; // no whole fragment of its own: nothing to play
     return {
       id: s.id,
-      startMs: s.startMs,
-      durationMs: s.durationMs,
+      startMs: head.own?.startMs ?? s.startMs,
+      durationMs: head.own?.durationMs ?? s.durationMs,
       fileSizeBytes: head.fileSizeBytes,
       initLengthBytes: head.initLengthBytes,
+      ...(head.own ? { mediaStartByte: head.own.startByte, mediaEndByte: head.own.endByte } : {}),
       firstDecodeMs: head.firstDecodeMs,
       runId: SEGMENT_NAME_PATTERN.exec(basename(s.path))?.[2],
       source: s.source,
@@ -193,6 +198,8 @@ export class PlaybackService {
         initLengthBytes: h.initLengthBytes,
         fileSizeBytes: h.fileSizeBytes,
         firstDecodeMs: h.firstDecodeSeconds === undefined ? undefined : h.firstDecodeSeconds * 1000,
+        // Only a row that starts inside its file needs its fragments: a full scan of box headers.
+        own: s.mediaOffsetMs > 0 ? ownFragments(await scanFmp4(absPath), s) : undefined,
       };
     } catch (err) {
       if (err instanceof VigilError) {
@@ -211,6 +218,32 @@ export class PlaybackService {
     return head;
   }
 
+}
+
+/**
+ * The whole fragments of a file that lie inside its row: from the first one starting at or after the
+ * row's media offset to the last one ending by the row's end (1 ms of rounding allowed), with their
+ * instants. A fragment straddling either edge is left out: a GOP of the timeline left blank rather
+ * than footage shown twice or at the wrong instant.
+ */
+export function ownFragments(scan: Fmp4Scan, s: Pick<Segment, 'startMs' | 'endMs' | 'mediaOffsetMs'>): Head['own'] {
+  const first = scan.fragments[0]?.decodeTimeSeconds ?? 0;
+  const fromMs = s.mediaOffsetMs - 1;
+  const toMs = s.endMs - s.startMs + s.mediaOffsetMs + 1;
+  const own = scan.fragments.filter((f) => {
+    const at = ((f.decodeTimeSeconds ?? first) - first) * 1000;
+    return at >= fromMs && at + f.durationSeconds * 1000 <= toMs;
+  });
+  const a = own[0];
+  const b = own.at(-1);
+  if (!a || !b) return undefined;
+  const startInFileMs = ((a.decodeTimeSeconds ?? first) - first) * 1000;
+  return {
+    startByte: a.offset,
+    endByte: b.endOffset,
+    startMs: Math.round(s.startMs - s.mediaOffsetMs + startInFileMs),
+    durationMs: Math.round(own.reduce((sum, f) => sum + f.durationSeconds * 1000, 0)),
+  };
 }
 
 function segmentNotFound(id: number): VigilError {
