@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { readCatalog } from '../support/footage.js';
-import { ffmpegPidsFor, filesUnder, removeDir, startVigil, waitFor } from '../support/harness.js';
+import { filesUnder, removeDir, startVigil, tempDir, waitFor } from '../support/harness.js';
 
 describe('a camera URL with shell metacharacters, ../ and credentials', () => {
   it('reaches ffmpeg as one argv element, writes nothing outside the data dir, and never shows the password', async () => {
@@ -15,7 +16,14 @@ describe('a camera URL with shell metacharacters, ../ and credentials', () => {
     const url =
       `rtsp://admin:${encodeURIComponent(password)}@127.0.0.1:${server.port}` +
       `/cam1/../../$(touch\${IFS}/tmp/${marker});touch\${IFS}${marker}|tee\${IFS}${marker}&&\`touch\${IFS}${marker}\``;
-    const vigil = await startVigil();
+    // ffmpeg through a wrapper that writes down each argv it is given (NUL-separated, one run per
+    // line) and runs ffmpeg with it unchanged: each recorder run lives only a moment (the server
+    // answers 404), too short to catch reliably in /proc on a loaded machine.
+    const wrapDir = await tempDir('vigil-argv-');
+    const argvLog = join(wrapDir, 'argv.log');
+    const wrapper = join(wrapDir, 'ffmpeg');
+    await writeFile(wrapper, `#!/bin/sh\nfor a in "$@"; do printf '%s\\0' "$a"; done >> '${argvLog}'\nprintf '\\n' >> '${argvLog}'\nexec ffmpeg "$@"\n`, { mode: 0o755 });
+    const vigil = await startVigil({ recorder: { ffmpeg_path: wrapper } });
     const cwdBefore = await readdir(process.cwd());
     try {
       const created = await vigil.api('/cameras', {
@@ -24,14 +32,10 @@ describe('a camera URL with shell metacharacters, ../ and credentials', () => {
         body: JSON.stringify({ id: 'hostile', main_url: url, segment_seconds: 2 }),
       });
       expect(created.status).toBe(201);
-      // Read the argv while that ffmpeg lives. Each one lives only a moment (the server answers 404) and
-      // the next comes after a backoff of up to 2 s; on a loaded machine a /proc scan can miss several,
-      // so the window spans many attempts.
       const argv = await waitFor('recorder ffmpeg argv', async () => {
-        const pid = (await ffmpegPidsFor(vigil.dataDir))[0];
-        const cmdline = pid === undefined ? '' : await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-        return cmdline ? cmdline.split('\0') : undefined;
-      }, 40_000, 5);
+        const runs = (await readFile(argvLog, 'utf8').catch(() => '')).split('\0\n').map((r) => r.split('\0'));
+        return runs.find((r) => r.includes('-i') && r.some((a) => a.includes('/cam1/')));
+      }, 40_000, 50);
       expect(argv.filter((a) => a === url)).toHaveLength(1);
       expect(argv[argv.indexOf(url) - 1]).toBe('-i');
 
@@ -68,6 +72,7 @@ describe('a camera URL with shell metacharacters, ../ and credentials', () => {
       await vigil.app.stop();
       await server.stop();
       await removeDir(vigil.dataDir);
+      await removeDir(wrapDir);
     }
   });
 });

@@ -67,7 +67,7 @@ export async function startVigil(
   opts: {
     dataDir?: string;
     cameras?: CameraCreate[];
-    recorder?: Record<string, number>;
+    recorder?: Record<string, number | string>;
     retention?: Record<string, number | string | null>;
     anr?: Record<string, number>;
     auth?: Record<string, number>;
