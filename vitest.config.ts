@@ -20,8 +20,8 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/src\/demo\//, 38],
 ];
 const estimate = (f: TestSpecification) => ESTIMATE.find(([re]) => re.test(f.moduleId))?.[1] ?? 2;
-/** The tamper storm only computes (hashes, signatures): it may run beside a fault storm. */
-const isStorm = (f: TestSpecification) => /test\/torture\//.test(f.moduleId) && !/tamper\.test\.ts$/.test(f.moduleId);
+/** Every storm, the tamper storm too: its hashing and signing load both cores, which a fault storm's timing would feel. */
+const isStorm = (f: TestSpecification) => /test\/torture\//.test(f.moduleId);
 
 /**
  * Longest first, so that the workers finish together (a fresh clone has no timing cache); and the
