@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { RtspServer } from '../src/demo/rtsp-server.js';
 import { readCatalog } from '../test/support/footage.js';
 import { removeDir, startVigil, waitFor, type TestVigil } from '../test/support/harness.js';
-import type { StormOptions, StormResult } from './storm.js';
+import { prng, type StormOptions, type StormResult } from './storm.js';
 
 /** Tables that exist to record attempts (each malformed request may add a row); everything else must not change. */
 const BOOKKEEPING = new Set(['audit_log', 'login_failures']);
@@ -76,18 +76,6 @@ interface Op {
   query: string[];
   hasBody: boolean;
   bodyFields: string[];
-}
-
-/** A small seeded PRNG (mulberry32), so a failing run can be replayed with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface FuzzOptions extends StormOptions {

@@ -26,3 +26,15 @@ export function printStorm(r: StormResult, write: (s: string) => void = (s) => p
   for (const v of r.violations.slice(0, 50)) write(`  ✗ ${v}\n`);
   if (r.violations.length > 50) write(`  … and ${r.violations.length - 50} more\n`);
 }
+
+/** A small seeded PRNG (mulberry32), so a failing storm can be replayed with its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

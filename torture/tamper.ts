@@ -19,8 +19,6 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { pino } from 'pino';
-import yauzl from 'yauzl';
-import yazl from 'yazl';
 import { buildCore, type Core } from '../src/app.js';
 import { buildConfig, cameraFromInput } from '../src/config/config.js';
 import { upsertDeclaredCamera } from '../src/db/camera.repo.js';
@@ -36,58 +34,26 @@ import { VIGIL_VERSION } from '../src/shared/version.js';
 import { deepCheck } from '../src/storage/deep-check.js';
 import { FootageStore } from '../src/storage/footage-store.js';
 import { indexFiles, makeSegmentFiles } from '../test/support/evidence-footage.js';
+import { readZip, zipEntries } from '../test/support/bundle-fixture.js';
 import { removeDir, tempDir } from '../test/support/harness.js';
-import type { StormOptions, StormResult } from './storm.js';
+import { prng, type StormOptions, type StormResult } from './storm.js';
 
 const T0 = Date.UTC(2026, 11, 2, 12, 0, 0);
 const SEGMENTS = 8;
 const CAMERAS = ['cam1', 'cam2'];
-
-/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ZipEntry {
   name: string;
   data: Buffer;
 }
 
-async function readZip(bytes: Buffer): Promise<ZipEntry[]> {
-  const zip = await new Promise<yauzl.ZipFile>((res, rej) => yauzl.fromBuffer(bytes, { lazyEntries: true }, (e, z) => (e ? rej(e) : res(z))));
-  const out: ZipEntry[] = [];
-  await new Promise<void>((res, rej) => {
-    zip.on('entry', (e: yauzl.Entry) =>
-      zip.openReadStream(e, async (err, s) => {
-        if (err) return rej(err);
-        const parts: Buffer[] = [];
-        for await (const c of s) parts.push(c as Buffer);
-        out.push({ name: e.fileName, data: Buffer.concat(parts) });
-        zip.readEntry();
-      }),
-    );
-    zip.on('end', res);
-    zip.on('error', rej);
-    zip.readEntry();
-  });
-  return out;
+async function readEntries(bytes: Buffer): Promise<ZipEntry[]> {
+  return (await readZip(bytes)).map(([name, data]) => ({ name, data }));
 }
 
 /** A zip of these entries, stored, as the exporter writes them (so only the mutation differs). */
-async function writeZip(entries: ZipEntry[], mtime: Date): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const e of entries) zip.addBuffer(e.data, e.name, { compress: false, mtime, mode: 0o100644 });
-  zip.end();
-  const parts: Buffer[] = [];
-  for await (const c of zip.outputStream) parts.push(c as Buffer);
-  return Buffer.concat(parts);
+function writeZip(entries: ZipEntry[]): Promise<Buffer> {
+  return zipEntries(entries.map((e): [string, Buffer] => [e.name, e.data]));
 }
 
 /** Where each entry's data lies in the zip file (its local header is 30 bytes + name + extra). */
@@ -186,8 +152,7 @@ export async function runTamperStorm(o: StormOptions & { seed?: number }): Promi
       }
       let kind = pick(bundleKinds);
       const base = pick(bases);
-      const entries = await readZip(base);
-      const mtime = new Date(T0);
+      const entries = await readEntries(base);
       const media = (prefix: string) => entries.filter((e) => e.name.startsWith(prefix) && e.data.length > 64);
       if (kind === 'bit flip in a segment file' && media('segments/').length === 0) kind = 'bit flip in a clip';
       let mutated: Buffer;
@@ -212,43 +177,43 @@ export async function runTamperStorm(o: StormOptions & { seed?: number }): Promi
           if (a === b || a.data.equals(b.data)) { i--; continue; }
           [a.data, b.data] = [b.data, a.data];
           what = `${a.name} ↔ ${b.name}`;
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         }
         case 'clip from another bundle': {
           const clip = pick(media('clips/'));
-          const other = (await readZip(pick(bases))).find((e) => e.name === clip.name);
+          const other = (await readEntries(pick(bases))).find((e) => e.name === clip.name);
           if (!other || other.data.equals(clip.data)) { i--; continue; }
           clip.data = other.data;
           what = clip.name;
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         }
         case 'entry truncated': {
           const e = pick(entries);
           e.data = e.data.subarray(0, Math.floor(rnd() * e.data.length));
           what = e.name;
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         }
         case 'entry appended to': {
           const e = pick(entries);
           e.data = Buffer.concat([e.data, Buffer.from([Math.floor(rnd() * 256)]), Buffer.alloc(Math.floor(rnd() * 100))]);
           what = e.name;
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         }
         case 'entry removed': {
           const at = Math.floor(rnd() * entries.length);
           what = entries[at]!.name;
           entries.splice(at, 1);
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         }
         case 'entry added':
           entries.splice(Math.floor(rnd() * entries.length), 0, { name: `clips/extra-${i}.mp4`, data: Buffer.from('not footage') });
           what = `clips/extra-${i}.mp4`;
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         case 'entries reordered': {
           const a = Math.floor(rnd() * entries.length);
@@ -256,7 +221,7 @@ export async function runTamperStorm(o: StormOptions & { seed?: number }): Promi
           if (a === b) b = (a + 1) % entries.length;
           [entries[a], entries[b]] = [entries[b]!, entries[a]!];
           what = `${entries[b]!.name} ↔ ${entries[a]!.name} (positions)`;
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         }
         case 'fragments reordered in a clip': {
@@ -268,7 +233,7 @@ export async function runTamperStorm(o: StormOptions & { seed?: number }): Promi
           if (first.equals(second)) { i--; continue; }
           clip.data = Buffer.concat([clip.data.subarray(0, a), second, first, clip.data.subarray(a + 2 * half)]);
           what = clip.name;
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         }
         case 'bytes appended to the zip':
@@ -293,7 +258,7 @@ export async function runTamperStorm(o: StormOptions & { seed?: number }): Promi
           m.data = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
           byName('manifest.sig').data = Buffer.from(`${sign(null, m.data, attacker.privateKey).toString('base64')}\n`);
           what = 'manifest, key and signature replaced';
-          mutated = await writeZip(entries, mtime);
+          mutated = await writeZip(entries);
           break;
         }
       }

@@ -286,3 +286,18 @@ describe('loadConfig', () => {
     expect(c.listen.port).toBe(3333);
   });
 });
+
+describe('evidence settings', () => {
+  it('default to a key and an exports folder in the data dir, one export job at a time, a day per export', () => {
+    const c = build({});
+    expect(c.evidence).toEqual({ signingKeyPath: '/srv/vigil/vigil-data/keys/signing-key.pem', exportsDir: '/srv/vigil/vigil-data/exports', maxExportJobs: 1, exportMaxSeconds: 86_400 });
+    expect(build({ evidence: { signing_key_path: 'k.pem', exports_dir: '/x' } }).evidence).toMatchObject({ signingKeyPath: '/srv/vigil/k.pem', exportsDir: '/x' });
+  });
+
+  it('refuses a bad value or an unknown key, naming it', () => {
+    expect(configErrorOf(() => build({ evidence: { max_export_jobs: 0 } })).field).toBe('evidence.max_export_jobs');
+    expect(configErrorOf(() => build({ evidence: { export_max_seconds: 'long' } })).field).toBe('evidence.export_max_seconds');
+    expect(configErrorOf(() => build({ evidence: { signing_key_path: '' } })).field).toBe('evidence.signing_key_path');
+    expect(configErrorOf(() => build({ evidence: { key: 'x' } })).field).toBe('evidence.key');
+  });
+});

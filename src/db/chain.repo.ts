@@ -53,6 +53,38 @@ async function tail(trx: Trx | Db, cameraId: string): Promise<{ seq: number; has
   return last ? { seq: last.seq, hash: last.chain_hash } : { seq: 0, hash: GENESIS_HASH };
 }
 
+/**
+ * Hashes `facts` onto the link before it (`prev`), signs the hash and appends the link: the one place
+ * a link is made, segment or deletion alike. Signed, so rewriting the chain from some link on needs
+ * the private key, not just the catalog.
+ */
+async function appendLink(trx: Trx, prev: string, facts: ChainLinkFacts, segmentId: number, signer: Signer | undefined, nowMs: number): Promise<ChainLink> {
+  const hash = chainHash(prev, facts);
+  const sig = signer?.sign(Buffer.from(hash, 'utf8'));
+  const row = await trx
+    .insertInto('chain_links')
+    .values({
+      camera_id: facts.cameraId,
+      seq: facts.seq,
+      kind: facts.kind,
+      segment_id: segmentId,
+      target_seq: facts.targetSeq ?? null,
+      reason: facts.reason ?? null,
+      start_ms: facts.startMs,
+      end_ms: facts.endMs,
+      size_bytes: facts.sizeBytes,
+      sha256: facts.sha256,
+      prev_hash: prev,
+      chain_hash: hash,
+      signature: sig?.signature ?? null,
+      key_fingerprint: sig?.fingerprint ?? null,
+      at_ms: nowMs,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toChainLink(row);
+}
+
 /** Appends the link of a segment row just inserted and stores it on the row too. */
 export async function appendSegmentLink(
   trx: Trx,
@@ -62,32 +94,9 @@ export async function appendSegmentLink(
 ): Promise<ChainLink> {
   const t = await tail(trx, s.cameraId);
   const facts: ChainLinkFacts = { cameraId: s.cameraId, seq: t.seq + 1, kind: 'segment', startMs: s.startMs, endMs: s.endMs, sizeBytes: s.sizeBytes, sha256: s.sha256 };
-  const hash = chainHash(t.hash, facts);
-  // Signed, so rewriting the chain from some link on needs the private key, not just the catalog.
-  const sig = signer?.sign(Buffer.from(hash, 'utf8'));
-  const row = await trx
-    .insertInto('chain_links')
-    .values({
-      camera_id: s.cameraId,
-      seq: facts.seq,
-      kind: 'segment',
-      segment_id: s.id,
-      target_seq: null,
-      reason: null,
-      start_ms: s.startMs,
-      end_ms: s.endMs,
-      size_bytes: s.sizeBytes,
-      sha256: s.sha256,
-      prev_hash: t.hash,
-      chain_hash: hash,
-      signature: sig?.signature ?? null,
-      key_fingerprint: sig?.fingerprint ?? null,
-      at_ms: nowMs,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  await trx.updateTable('segments').set({ chain_seq: facts.seq, chain_hash: hash }).where('id', '=', s.id).execute();
-  return toChainLink(row);
+  const link = await appendLink(trx, t.hash, facts, s.id, signer, nowMs);
+  await trx.updateTable('segments').set({ chain_seq: link.seq, chain_hash: link.chainHash }).where('id', '=', s.id).execute();
+  return link;
 }
 
 export interface DeletedRow {
@@ -120,29 +129,8 @@ export async function appendDeletionLinks(trx: Trx, rows: readonly DeletedRow[],
       sizeBytes: r.size_bytes,
       sha256: r.sha256,
     };
-    const hash = chainHash(t.hash, facts);
-    const sig = signer?.sign(Buffer.from(hash, 'utf8'));
-    await trx
-      .insertInto('chain_links')
-      .values({
-        camera_id: r.camera_id,
-        seq: facts.seq,
-        kind: 'deletion',
-        segment_id: r.id,
-        target_seq: r.chain_seq,
-        reason,
-        start_ms: r.start_ms,
-        end_ms: r.end_ms,
-        size_bytes: r.size_bytes,
-        sha256: r.sha256,
-        prev_hash: t.hash,
-        chain_hash: hash,
-        signature: sig?.signature ?? null,
-        key_fingerprint: sig?.fingerprint ?? null,
-        at_ms: nowMs,
-      })
-      .execute();
-    tails.set(r.camera_id, { seq: facts.seq, hash });
+    const link = await appendLink(trx, t.hash, facts, r.id, signer, nowMs);
+    tails.set(r.camera_id, { seq: link.seq, hash: link.chainHash });
   }
 }
 

@@ -17,10 +17,7 @@ import { toIso } from '../shared/time.js';
 import { VigilError } from '../shared/errors.js';
 import type { FootageStore } from '../storage/footage-store.js';
 import type { SigningKey } from './signing-key.js';
-
 import { BUNDLE_FORMAT } from '../shared/evidence-hash.js';
-
-export { BUNDLE_FORMAT };
 
 /** The page that verifies a bundle in a browser, offline (shipped next to this module). */
 const VERIFY_PAGE = new URL('./verify-page.html', import.meta.url);
@@ -72,16 +69,8 @@ export async function writeBundle(
   const zip = new yazl.ZipFile();
   const mtime = new Date(job.createdAtMs);
   const out = createWriteStream(outPath, { flags: 'wx', mode: 0o600 });
-  const zipHash = createHash('sha256');
-  let zipBytes = 0;
-  const counted = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      zipHash.update(chunk);
-      zipBytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  zip.outputStream.pipe(counted).pipe(out);
+  const zipDigest = new HashingPass();
+  zip.outputStream.pipe(zipDigest).pipe(out);
   const written = finished(out);
   // A failed write fails the build at once rather than after every entry is queued.
   written.catch(() => undefined);
@@ -95,23 +84,14 @@ export async function writeBundle(
 
   /** Adds a stream as a stored entry, hashing it on the way; resolves once the zip has taken all of it. */
   const addStream = async (path: string, body: Readable): Promise<FileEntry> => {
-    const h = createHash('sha256');
-    let size = 0;
     // A transform, not a 'data' listener: the zip reads it when it reaches this entry, not before.
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        h.update(chunk);
-        size += chunk.length;
-        tick(chunk.length);
-        cb(null, chunk);
-      },
-    });
+    const tap = new HashingPass(tick);
     body.on('error', (err) => tap.destroy(err));
     body.pipe(tap);
     zip.addReadStream(tap, path, { compress: false, mtime, mode: 0o100644 });
     await finished(tap);
     signal.throwIfAborted();
-    const entry = { path, sha256: h.digest('hex'), size_bytes: size };
+    const entry = { path, sha256: tap.hex(), size_bytes: tap.bytes };
     files.push(entry);
     return entry;
   };
@@ -215,11 +195,32 @@ export async function writeBundle(
     zip.addBuffer(Buffer.from(`${d.key.sign(manifestBytes).signature}\n`), 'manifest.sig', { compress: false, mtime, mode: 0o100644 });
     zip.end();
     await written;
-    return { sizeBytes: zipBytes, sha256: zipHash.digest('hex'), manifestSha256: createHash('sha256').update(manifestBytes).digest('hex') };
+    return { sizeBytes: zipDigest.bytes, sha256: zipDigest.hex(), manifestSha256: createHash('sha256').update(manifestBytes).digest('hex') };
   } catch (err) {
     zip.outputStream.unpipe();
     out.destroy();
     throw err;
+  }
+}
+
+/** Passes bytes through unchanged, hashing and counting them (and telling `onChunk` of each). */
+class HashingPass extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor(private readonly onChunk?: (bytes: number) => void) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err: null, chunk: Buffer) => void): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onChunk?.(chunk.length);
+    cb(null, chunk);
+  }
+
+  hex(): string {
+    return this.hash.digest('hex');
   }
 }
 

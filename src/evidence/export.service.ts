@@ -15,6 +15,7 @@ import {
   setExportProgress,
   unfinishedExports,
   type ExportJob,
+  type NewExport,
 } from '../db/export.repo.js';
 import type { EventLog } from '../events/event-log.js';
 import type { ClipService } from '../export/clip.service.js';
@@ -43,16 +44,8 @@ export interface ExportServiceDeps {
   vigilVersion: string;
 }
 
-export interface ExportRequest {
-  cameraIds: string[];
-  fromMs: number;
-  toMs: number;
-  incidentId: string | null;
-  reason: string;
-  includeSegments: boolean;
-  requestedBy: string;
-  requestId: string | null;
-}
+/** What a caller asks for; the service names the job. */
+export type ExportRequest = Omit<NewExport, 'id'>;
 
 /** A job interrupted by stops this many times is failed instead of started again. */
 const MAX_ATTEMPTS = 3;

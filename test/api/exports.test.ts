@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertExport, markExportRunning } from '../../src/db/export.repo.js';
 import type { Segment } from '../../src/db/segment.repo.js';
 import { verifyBundle } from '../../src/evidence/verify.js';
+import { readZip } from '../support/bundle-fixture.js';
 import { readCatalog } from '../support/footage.js';
 import { indexFiles, makeSegmentFiles } from '../support/evidence-footage.js';
 import { removeDir, tempDir, waitFor } from '../support/harness.js';
@@ -38,23 +38,7 @@ type Manifest = {
 };
 
 async function zipEntries(path: string): Promise<Map<string, Buffer>> {
-  const zip = await new Promise<yauzl.ZipFile>((res, rej) => yauzl.open(path, { lazyEntries: true }, (e, z) => (e ? rej(e) : res(z))));
-  const out = new Map<string, Buffer>();
-  await new Promise<void>((res, rej) => {
-    zip.on('entry', (e: yauzl.Entry) =>
-      zip.openReadStream(e, async (err, s) => {
-        if (err) return rej(err);
-        const parts: Buffer[] = [];
-        for await (const c of s) parts.push(c as Buffer);
-        out.set(e.fileName, Buffer.concat(parts));
-        zip.readEntry();
-      }),
-    );
-    zip.on('end', res);
-    zip.on('error', rej);
-    zip.readEntry();
-  });
-  return out;
+  return new Map(await readZip(path));
 }
 
 /** Starts an export as `key` and waits for it to finish; returns the job. */
@@ -161,6 +145,7 @@ describe('evidence exports (invariant 11)', () => {
     const wrongKey = await cli(['verify', '--fingerprint', 'ab'.repeat(32), bundle]);
     expect(wrongKey.code).toBe(1);
     expect((await cli(['verify', join(work, 'nope.zip')])).code).toBe(2);
+    expect((await cli(['verify', '--fingerprint', 'not-hex', bundle])).code, 'a malformed fingerprint is a usage error').toBe(2);
   });
 
   it('every step is audited and logged as an event with the request id', async () => {
@@ -220,6 +205,14 @@ describe('evidence exports (invariant 11)', () => {
       expect([r.status, r.json.field], JSON.stringify(body)).toEqual([status, field]);
     }
     expect((await vigil.api('GET', '/exports')).json.exports).toEqual(before);
+    for (const [q, field] of [['?cursor=bm9wZQ', 'cursor'], ['?limit=0', 'limit'], ['?limit=9999', 'limit'], ['?extra=1', 'extra']] as const) {
+      const r = await vigil.api('GET', `/exports${q}`);
+      expect([r.status, r.json.field], q).toEqual([400, field]);
+    }
+    for (const path of ['/exports/nope', '/exports/exp_x/bundle.zip', '/exports/exp_missing']) {
+      expect((await vigil.api('GET', path)).status, path).toBe(path.endsWith('missing') ? 404 : path.includes('nope') ? 400 : 404);
+    }
+    expect((await vigil.api('POST', '/signing-key/rotate?now=1')).status).toBe(400);
   });
 
   it('needs the export capability, and hides exports of cameras outside the caller\'s scope', async () => {

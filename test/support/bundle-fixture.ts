@@ -1,4 +1,5 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import yauzl from 'yauzl';
 import yazl from 'yazl';
 
 /**
@@ -164,4 +165,33 @@ export async function zipEntries(entries: Entry[], opts: { zip64?: boolean } = {
   });
   zip.end({ forceZip64Format: opts.zip64 ?? false, comment: '' });
   return done;
+}
+
+/** Every entry of a zip (a file or its bytes), in order, read with yauzl. */
+export async function readZip(source: string | Buffer): Promise<Entry[]> {
+  const zip = await new Promise<yauzl.ZipFile>((res, rej) => {
+    const cb = (e: Error | null, z: yauzl.ZipFile) => (e ? rej(e) : res(z));
+    if (typeof source === 'string') yauzl.open(source, { lazyEntries: true }, cb);
+    else yauzl.fromBuffer(source, { lazyEntries: true }, cb);
+  });
+  const out: Entry[] = [];
+  try {
+    await new Promise<void>((res, rej) => {
+      zip.on('entry', (e: yauzl.Entry) =>
+        zip.openReadStream(e, async (err, s) => {
+          if (err) return rej(err);
+          const parts: Buffer[] = [];
+          for await (const c of s) parts.push(c as Buffer);
+          out.push([e.fileName, Buffer.concat(parts)]);
+          zip.readEntry();
+        }),
+      );
+      zip.on('end', res);
+      zip.on('error', rej);
+      zip.readEntry();
+    });
+  } finally {
+    zip.close();
+  }
+  return out;
 }

@@ -1,11 +1,11 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import yauzl from 'yauzl';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { verifyBundle } from '../../src/evidence/verify.js';
 import { sleep } from '../../src/shared/sleep.js';
+import { readZip } from '../support/bundle-fixture.js';
 import { readCatalog } from '../support/footage.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
 import { artifactsDir, buildWeb, ffprobe, launchChromium, login, parseClock, screenshot, watchConsole } from './support.js';
@@ -19,28 +19,6 @@ const GOP_S = 1;
  * The operator page in real Chromium against a real Vigil recording two real RTSP cameras:
  * cam1 (with a sub-stream) records throughout; cam2 is taken down for a while, so its timeline has a gap.
  */
-/** One entry of a zip, read with yauzl. */
-async function zipEntry(path: string, name: string): Promise<Buffer> {
-  const zip = await new Promise<yauzl.ZipFile>((res, rej) => yauzl.open(path, { lazyEntries: true }, (e, z) => (e ? rej(e) : res(z))));
-  try {
-    return await new Promise<Buffer>((res, rej) => {
-      zip.on('entry', (e: yauzl.Entry) => {
-        if (e.fileName !== name) return zip.readEntry();
-        zip.openReadStream(e, async (err, s) => {
-          if (err) return rej(err);
-          const parts: Buffer[] = [];
-          for await (const c of s) parts.push(c as Buffer);
-          res(Buffer.concat(parts));
-        });
-      });
-      zip.on('end', () => rej(new Error(`${name} not in ${path}`)));
-      zip.readEntry();
-    });
-  } finally {
-    zip.close();
-  }
-}
-
 describe('operator web UI', () => {
   let serverA: RtspServer;
   let serverB: RtspServer;
@@ -229,7 +207,7 @@ describe('operator web UI', () => {
 
     // The verify.html inside the bundle, opened offline from a file, checks the very same bundle.
     const pagePath = join(downloads, 'verify.html');
-    await writeFile(pagePath, await zipEntry(file, 'verify.html'));
+    await writeFile(pagePath, (await readZip(file)).find(([name]) => name === 'verify.html')![1]);
     const offline = await context.newPage();
     const offlineProblems = watchConsole(offline);
     await offline.goto(`file://${pagePath}`);
