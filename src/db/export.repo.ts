@@ -50,17 +50,8 @@ function toExport(r: Selectable<ExportsTable>): ExportJob {
   };
 }
 
-export interface NewExport {
-  id: string;
-  cameraIds: string[];
-  fromMs: number;
-  toMs: number;
-  incidentId: string | null;
-  reason: string;
-  includeSegments: boolean;
-  requestedBy: string;
-  requestId: string | null;
-}
+/** What a new job is made of; the rest starts empty (`queued`, no progress, no bundle). */
+export type NewExport = Pick<ExportJob, 'id' | 'cameraIds' | 'fromMs' | 'toMs' | 'incidentId' | 'reason' | 'includeSegments' | 'requestedBy' | 'requestId'>;
 
 export async function insertExport(db: Db, e: NewExport, nowMs: number): Promise<ExportJob> {
   const row = await db
