@@ -80,7 +80,7 @@ async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<
     try {
       const startMs = Date.now();
       const gaps0 = one(db, 'SELECT count(*) AS n FROM recording_gaps');
-      const exits0 = one(db, "SELECT count(*) AS n FROM events WHERE type IN ('recorder_exited', 'recorder_stalled')");
+      const exits0 = one(db, "SELECT count(*) AS n FROM events WHERE type IN ('recorder_exited', 'recorder_stalled', 'camera_silent')");
       const segs0 = one(db, 'SELECT count(*) AS n FROM segments');
       const cpu = new CpuTracker(() => [v.pid]);
       const node = new CpuTracker(() => [v.pid], false);
@@ -109,7 +109,7 @@ async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<
       srv.stop(stats);
       const seconds = (Date.now() - startMs) / 1000;
       const gaps = one(db, 'SELECT count(*) AS n FROM recording_gaps') - gaps0;
-      const exits = one(db, "SELECT count(*) AS n FROM events WHERE type IN ('recorder_exited', 'recorder_stalled')") - exits0;
+      const exits = one(db, "SELECT count(*) AS n FROM events WHERE type IN ('recorder_exited', 'recorder_stalled', 'camera_silent')") - exits0;
       const segments = one(db, 'SELECT count(*) AS n FROM segments') - segs0;
       // Every camera closes a segment each segment length: allow one per camera for the edges of the window.
       const expectedSegments = Math.floor(seconds / o.segmentSeconds) * n;

@@ -22,7 +22,7 @@ const FAULTS: Fault[] = ['killed', 'stalled', '404', 'credentials', 'garbage'];
 /** What `last_error` must mention for each fault (ffmpeg's own words). */
 const EXPECTED_ERROR: Record<Fault, RegExp> = {
   killed: /refused|ended the stream|end of file|reset|timed out|Broken pipe|I\/O error/i,
-  stalled: /timed out|timeout|no new segment/i,
+  stalled: /timed out|timeout|no new segment|stopped sending video|sent no video/i,
   '404': /404|Not Found/i,
   credentials: /401|Unauthorized/i,
   garbage: /Invalid data|invalid|could not|unsupported|error/i,
@@ -171,7 +171,7 @@ export async function runCameraFaults(o: CameraFaultOptions): Promise<StormResul
     const memEnd = liveMemory(gc);
     const final = await status();
     const events = readCatalog(v.dataDir).events.filter((e) => e.camera_id === 'cam1');
-    const exits = events.filter((e) => e.type === 'recorder_exited' || e.type === 'recorder_stalled').length;
+    const exits = events.filter((e) => e.type === 'recorder_exited' || e.type === 'recorder_stalled' || e.type === 'camera_silent').length;
     const ended = seenPids.size - 1; // the one recording now has not ended
     if (final.reconnect_count !== exits) violations.push(`reconnect_count ${final.reconnect_count} ≠ ${exits} recorder exits in the event log`);
     if (final.reconnect_count < ended) violations.push(`reconnect_count ${final.reconnect_count} < ${ended} recorder processes seen to end`);

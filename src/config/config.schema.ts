@@ -47,6 +47,7 @@ export const ConfigFile = Type.Object(
           backoff_max_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
           healthy_run_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
           stall_floor_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+          freeze_seconds: Type.Optional(Type.Integer({ minimum: 2, maximum: 300 })),
           stop_timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
         },
         { additionalProperties: false },

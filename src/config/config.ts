@@ -20,6 +20,11 @@ export interface RecorderConfig {
   healthyRunSeconds: number;
   /** A recorder with no new segment for max(3 × segment, this) is killed and restarted. */
   stallFloorSeconds: number;
+  /**
+   * Connected, but no new video for this long → the run is stopped gracefully and the camera
+   * reconnected, so the silence becomes a recorded gap (a `camera_silent` event).
+   */
+  freezeSeconds: number;
   /** Graceful stop (SIGINT, last segment closed) before SIGKILL. */
   stopTimeoutMs: number;
 }
@@ -178,6 +183,7 @@ export function buildConfig(
       backoffMaxMs: rec.backoff_max_ms ?? 30_000,
       healthyRunSeconds: rec.healthy_run_seconds ?? 60,
       stallFloorSeconds: rec.stall_floor_seconds ?? 30,
+      freezeSeconds: rec.freeze_seconds ?? 5,
       stopTimeoutMs: rec.stop_timeout_ms ?? 5000,
     },
     retention: {

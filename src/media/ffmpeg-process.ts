@@ -17,7 +17,7 @@ export interface RecorderHandlers {
 export interface RecorderProcess {
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
-  /** SIGINT (ffmpeg closes the current segment and lists it), then SIGKILL after `timeoutMs`. */
+  /** SIGINT (ffmpeg closes the current segment and lists it; again after 300 ms), then SIGKILL after `timeoutMs`. */
   stop(timeoutMs: number): Promise<ExitInfo>;
   /** SIGKILL at once; resolves when the process is gone. */
   kill(): Promise<ExitInfo>;
@@ -25,6 +25,9 @@ export interface RecorderProcess {
 
 /** How the recorder starts ffmpeg; tests of supervision logic can pass a fake. */
 export type RecorderLauncher = (program: string, args: string[], handlers: RecorderHandlers, now: () => number) => RecorderProcess;
+
+/** A graceful stop's second SIGINT, for an ffmpeg blocked on a silent input (see `stop`). */
+const SECOND_SIGINT_MS = 300;
 
 export const spawnRecorder: RecorderLauncher = (program, args, handlers, now) => {
   // -strftime names files in local time; UTC makes the names UTC.
@@ -57,10 +60,15 @@ export const spawnRecorder: RecorderLauncher = (program, args, handlers, now) =>
     exited,
     async stop(timeoutMs) {
       signal('SIGINT');
+      // ffmpeg acts on a first SIGINT between packets; one blocked reading a silent camera only lets
+      // a second one interrupt the read (its interrupt callback wants more signals than "running").
+      // Either way it then closes the open segment at its last frame and lists it.
+      const again = setTimeout(() => signal('SIGINT'), SECOND_SIGINT_MS);
       const timer = setTimeout(() => signal('SIGKILL'), timeoutMs);
       try {
         return await exited;
       } finally {
+        clearTimeout(again);
         clearTimeout(timer);
       }
     },

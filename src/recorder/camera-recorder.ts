@@ -46,6 +46,31 @@ export interface LiveFeed {
   end(): void;
 }
 
+/**
+ * Before its first video a run may also spend ffmpeg's stream analysis (its default analyzeduration,
+ * 5 s, when a camera's SDP lacks the stream's parameters) on top of the RTSP timeout.
+ */
+const PROBE_ALLOWANCE_SECONDS = 5;
+/** How often a run's watchdogs look (the silence watch's resolution). */
+const WATCH_EVERY_MS = 250;
+
+/** A run ended by the silence watch. */
+interface Silence {
+  silentMs: number;
+  /** Whether the run had received any video before falling silent. */
+  hadVideo: boolean;
+  lastVideoAtMs: number | undefined;
+  /** The limit that was passed: `freeze_seconds` mid-run, `rtsp_timeout_seconds` before any video. */
+  limitSeconds: number;
+}
+
+interface RunOutcome {
+  exit: ExitInfo;
+  /** Milliseconds without a new segment, when the stall watch killed the run; else 0. */
+  stalled: number;
+  silent: Silence | undefined;
+}
+
 /** Within a run, a segment starting this close to where the previous one ended is snapped to it. */
 const SNAP_MS = 250;
 /** How long a run's end waits for its rows before the next run may start (they are written meanwhile). */
@@ -101,37 +126,48 @@ export class CameraRecorder {
     const outputDir = await this.d.indexer.store.ensureCameraDir(this.camera.id);
     while (!signal.aborted) {
       const startedAtMs = clock.nowMs();
-      let outcome: { exit: ExitInfo; stalled: number };
+      let outcome: RunOutcome;
       try {
         outcome = await this.runOnce(outputDir, startedAtMs.toString(36));
       } catch (err) {
         // A failure around the process (database, file system) must not end supervision.
         this.log.error({ err }, 'recorder run failed');
-        outcome = { exit: { code: null, signal: null, stderrTail: errorMessage(err) }, stalled: 0 };
+        outcome = { exit: { code: null, signal: null, stderrTail: errorMessage(err) }, stalled: 0, silent: undefined };
       }
       if (signal.aborted) break;
       const runMs = clock.nowMs() - startedAtMs;
       const noSpace = isNoSpace(outcome.exit.stderrTail);
+      const { silent } = outcome;
       const reason = noSpace
         ? NO_SPACE_REASON
-        : outcome.stalled
-          ? `no new segment for ${outcome.stalled / 1000} s; recorder killed`
-          : describeExit(outcome.exit);
+        : silent
+          ? describeSilence(silent)
+          : outcome.stalled
+            ? `no new segment for ${outcome.stalled / 1000} s; recorder killed`
+            : describeExit(outcome.exit);
       const lastError = reasonAndTail(reason, this.redact(outcome.exit.stderrTail));
-      // A full disk, a stall, or an ffmpeg that could not even start, is an error; a lost connection is offline.
-      const state = noSpace || outcome.stalled || outcome.exit.code === null && outcome.exit.signal === null ? 'error' : 'offline';
+      // A full disk, a stall, or an ffmpeg that could not even start, is an error; a lost connection
+      // or a silent camera is offline.
+      const state = !silent && (noSpace || outcome.stalled || outcome.exit.code === null && outcome.exit.signal === null) ? 'error' : 'offline';
       // A database that cannot take the write (disk full, locked) must not end supervision.
       await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs()).catch((err: unknown) =>
         this.log.error({ err }, 'recording the exit failed'),
       );
       const delayMs = backoff.next(runMs, config.healthyRunSeconds * 1000);
       await this.d.events.emit({
-        type: outcome.stalled ? 'recorder_stalled' : 'recorder_exited',
+        type: silent ? 'camera_silent' : outcome.stalled ? 'recorder_stalled' : 'recorder_exited',
         severity: 'warning',
         cameraId: this.camera.id,
         requestId: null,
         payload: {
           reason,
+          ...(silent
+            ? {
+                silent_seconds: Math.round(silent.silentMs / 100) / 10,
+                had_video: silent.hadVideo,
+                last_video_at: silent.lastVideoAtMs === undefined ? null : new Date(silent.lastVideoAtMs).toISOString(),
+              }
+            : {}),
           exit_code: outcome.exit.code,
           signal: outcome.exit.signal,
           ran_seconds: Math.round(runMs / 100) / 10,
@@ -146,7 +182,7 @@ export class CameraRecorder {
     await setStopped(this.d.db, this.camera.id, 'disabled', clock.nowMs());
   }
 
-  private async runOnce(outputDir: string, runId: string): Promise<{ exit: ExitInfo; stalled: number }> {
+  private async runOnce(outputDir: string, runId: string): Promise<RunOutcome> {
     const { db, clock, config } = this.d;
     const cam = this.camera;
     const anchor = new AnchorEstimator();
@@ -154,6 +190,10 @@ export class CameraRecorder {
     let lastEndSeconds: number | undefined;
     let lastActivityMs = clock.nowMs();
     let recording = false;
+    // Video watch (invariant 15): the wall-clock instant the muxed media time last advanced.
+    const launchedMs = clock.nowMs();
+    let lastMediaUs = 0;
+    let lastVideoMs: number | undefined;
     await setState(db, cam.id, 'connecting', undefined, clock.nowMs());
 
     const onSegment = (entry: SegmentListEntry, wallMs: number) => {
@@ -195,6 +235,10 @@ export class CameraRecorder {
       },
       onProgress: (outTimeUs, _frame, wallMs) => {
         anchor.add(wallMs, outTimeUs);
+        if (outTimeUs > lastMediaUs) {
+          lastMediaUs = outTimeUs;
+          lastVideoMs = wallMs;
+        }
         if (!recording && outTimeUs > 0) {
           recording = true;
           this.markRecording(proc.pid, wallMs).catch((err: unknown) => this.log.error({ err }, 'marking recording failed'));
@@ -209,6 +253,7 @@ export class CameraRecorder {
     // From here on the process is this run's to see exit: nothing may leave it running unsupervised.
     let exit: ExitInfo;
     let stalled = 0;
+    let silent: Silence | undefined;
     let watchdog: NodeJS.Timeout | undefined;
     try {
       // A status write that fails (disk full, I/O error) is logged; the process it describes runs on.
@@ -218,12 +263,25 @@ export class CameraRecorder {
       this.log.info({ pid: proc.pid, url: maskUrl(cam.mainUrl) }, 'recorder started');
       // Stall watch: alive but no new segment for max(3 × segment, floor) → kill and restart.
       const stallMs = Math.max(3 * cam.segmentSeconds, config.stallFloorSeconds) * 1000;
+      // Silence watch: connected, but no new video for `freeze_seconds` (none at all for
+      // `rtsp_timeout_seconds` after the start) → graceful stop: the open segment ends at its last
+      // frame and the next run starts a new one, so the silence is a recorded gap. Kept running, a
+      // frozen camera's late (back-dated) frames would be placed inside the silence as if they had
+      // been received then (invariant 15), or a silent one would wait on ffmpeg's own end.
+      const freezeMs = config.freezeSeconds * 1000;
+      const firstVideoMs = (config.rtspTimeoutSeconds + PROBE_ALLOWANCE_SECONDS) * 1000;
       watchdog = setInterval(() => {
-        if (clock.nowMs() - lastActivityMs > stallMs && !stalled) {
+        if (stalled || silent) return;
+        const now = clock.nowMs();
+        const quietMs = now - (lastVideoMs ?? launchedMs);
+        if (quietMs > (lastVideoMs === undefined ? firstVideoMs : freezeMs)) {
+          silent = { silentMs: quietMs, hadVideo: lastVideoMs !== undefined, lastVideoAtMs: lastVideoMs, limitSeconds: lastVideoMs === undefined ? config.rtspTimeoutSeconds : config.freezeSeconds };
+          void proc.stop(config.stopTimeoutMs);
+        } else if (now - lastActivityMs > stallMs) {
           stalled = stallMs;
           void proc.kill();
         }
-      }, Math.min(1000, stallMs / 4));
+      }, WATCH_EVERY_MS);
       exit = await proc.exited;
     } catch (err) {
       // Anything unforeseen: the process ends with the run, before the loop may start another.
@@ -242,7 +300,7 @@ export class CameraRecorder {
     );
     // Normally done at once; while the catalog cannot take rows, the camera is not kept from reconnecting.
     await Promise.race([reconciled, sleep(RUN_END_INDEX_WAIT_MS, this.abort.signal)]);
-    return { exit, stalled };
+    return { exit, stalled, silent };
   }
 
   private queueIndexing(job: () => Promise<unknown>): Promise<unknown> {
@@ -254,6 +312,13 @@ export class CameraRecorder {
     await setState(this.d.db, this.camera.id, 'recording', undefined, wallMs);
     await this.d.events.emit({ type: 'recording_started', cameraId: this.camera.id, requestId: null, payload: { pid } });
   }
+}
+
+function describeSilence(s: Silence): string {
+  const secs = (Math.round(s.silentMs / 100) / 10).toFixed(1);
+  return s.hadVideo
+    ? `the camera stopped sending video: none for ${secs} s while connected (freeze_seconds ${s.limitSeconds}); the segment was closed at its last frame and the camera reconnected`
+    : `the camera sent no video for ${secs} s after the recorder started (rtsp_timeout_seconds ${s.limitSeconds} + ${PROBE_ALLOWANCE_SECONDS} s of stream analysis); reconnecting`;
 }
 
 function describeExit(exit: ExitInfo): string {

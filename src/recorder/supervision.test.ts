@@ -95,4 +95,63 @@ describe('recorder supervision', () => {
     expect(maxAlive).toBe(1);
     expect(alive).toBe(0);
   });
+
+  it('stops a run gracefully when video stops (freeze_seconds) or never starts (rtsp_timeout_seconds), with a camera_silent event that says which', async () => {
+    const db = opened.db;
+    const { log } = memoryLogger();
+    const events = new EventLog(db, systemClock, log);
+    const cfg = buildConfig({ recorder: { backoff_initial_ms: 10, backoff_max_ms: 20, freeze_seconds: 2, rtsp_timeout_seconds: 1 } }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
+    await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 60, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    // Run 1 sends video for ~1 s then falls silent; run 2 never sends any. Each ends only when stopped.
+    let launches = 0;
+    const how: string[] = [];
+    const launcher: RecorderLauncher = (_p, _a, handlers) => {
+      const run = ++launches;
+      let end!: (e: ExitInfo) => void;
+      const exited = new Promise<ExitInfo>((resolve) => (end = resolve));
+      const started = Date.now();
+      const feed = setInterval(() => {
+        if (run === 1 && Date.now() - started < 1000) handlers.onProgress((Date.now() - started) * 1000, 1, Date.now());
+      }, 100);
+      void exited.then(() => clearInterval(feed));
+      return {
+        pid: 0,
+        exited,
+        stop: () => {
+          how.push('stop');
+          end({ code: 255, signal: null, stderrTail: 'Exiting normally, received signal 2.' });
+          return exited;
+        },
+        kill: () => {
+          how.push('kill');
+          end({ code: null, signal: 'SIGKILL', stderrTail: '' });
+          return exited;
+        },
+      };
+    };
+    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
+    const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+    rec.start();
+    try {
+      const deadline = Date.now() + 20_000;
+      while (launches < 3 && Date.now() < deadline) await sleep(20);
+    } finally {
+      await rec.stop();
+    }
+    const silent = (await sql<{ payload: string }>`SELECT payload FROM events WHERE type = 'camera_silent' ORDER BY id`.execute(db)).rows.map((r) => JSON.parse(r.payload) as Record<string, unknown>);
+    expect(silent.length).toBeGreaterThanOrEqual(2);
+    const [froze, never] = silent as [Record<string, unknown>, Record<string, unknown>];
+    expect(froze.had_video).toBe(true);
+    expect(froze.reason).toMatch(/^the camera stopped sending video: none for 2\.\d s while connected \(freeze_seconds 2\)/);
+    expect(froze.silent_seconds as number).toBeGreaterThanOrEqual(2);
+    expect(froze.silent_seconds as number).toBeLessThan(3);
+    expect(typeof froze.last_video_at).toBe('string');
+    expect(never.had_video).toBe(false);
+    expect(never.reason).toMatch(/^the camera sent no video for 6\.\d s after the recorder started \(rtsp_timeout_seconds 1 \+ 5 s of stream analysis\)/);
+    expect(never.last_video_at).toBeNull();
+    // Graceful stops (the open segment is closed and listed), never a kill.
+    expect(how.slice(0, 2)).toEqual(['stop', 'stop']);
+    const cam = (await sql<{ state: string; last_error: string }>`SELECT state, last_error FROM camera_status WHERE camera_id = 'cam1'`.execute(db)).rows[0];
+    expect(cam?.last_error).toMatch(/camera (stopped sending|sent no) video/);
+  });
 });

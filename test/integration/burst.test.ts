@@ -9,7 +9,9 @@ import { ffmpegPidsFor, removeDir, startVigil, waitFor } from '../support/harnes
 describe('a recorder that falls behind and catches up (a disk or CPU stall)', () => {
   it('keeps every segment it closes, even several within one second', async () => {
     const server = await RtspServer.start({ mounts: [{ name: 'cam1', pattern: 'snow', bitrateKbps: 3000 }] });
-    const vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }], recorder: { rtsp_timeout_seconds: 30 } });
+    // ffmpeg itself is stopped here; from outside that looks like a camera freeze, which the silence
+    // watch would cut (freeze_seconds). This test is about segments closing in a burst: watch set beyond the stall.
+    const vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }], recorder: { rtsp_timeout_seconds: 30, freeze_seconds: 30 } });
     try {
       await waitFor('2 segments', () => readCatalog(vigil.dataDir).segments.length >= 2, 30_000);
       const [pid] = await ffmpegPidsFor(vigil.dataDir);

@@ -56,8 +56,9 @@ describe('a camera that goes away and comes back', () => {
       expect(gap.gap_end_ms - gap.gap_start_ms).toBeLessThan(20_000);
       expect(events.filter((e) => e.type === 'recording_gap')).toHaveLength(1);
       expect(events.some((e) => e.type === 'recorder_exited' && e.camera_id === 'cam1')).toBe(true);
-      // Every exit was counted once: one recorder_exited event per reconnect.
-      expect(events.filter((e) => e.type === 'recorder_exited').length).toBe(resumed.reconnect_count);
+      // Every exit was counted once: one exit event (recorder_exited, or camera_silent for a run that
+      // connected to a half-up camera without video) per reconnect.
+      expect(events.filter((e) => e.type === 'recorder_exited' || e.type === 'camera_silent').length).toBe(resumed.reconnect_count);
       // Footage either side of the gap is contiguous with it.
       expect(segments.some((s) => s.end_ms === gap.gap_start_ms)).toBe(true);
       expect(segments.some((s) => s.start_ms === gap.gap_end_ms)).toBe(true);
@@ -79,31 +80,77 @@ describe('a camera that goes away and comes back', () => {
     await removeDir(vigil.dataDir);
   });
 
-  it('kills a recorder whose camera stalls (alive, silent), marks it error with an event, and recovers', async () => {
+  it('stops a run whose camera falls silent while connected within freeze_seconds, says so, records the silence as a gap, and recovers', async () => {
     const server = await RtspServer.start({ mounts: [{ name: 'cam1' }] });
-    // A long socket timeout so that the stall watchdog, not ffmpeg, notices the silence.
+    // A long socket timeout: the silence watch, not ffmpeg's socket, must notice (before the fix a
+    // silent camera surfaced ~20 s later as "the camera ended the stream (exit 0)").
+    const vigil = await startVigil({
+      cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }],
+      recorder: { rtsp_timeout_seconds: 120, freeze_seconds: 3 },
+    });
+    const status = async () => (await (await vigil.api('/cameras/cam1/status')).json()) as Status;
+    try {
+      await waitFor('2 segments', async () => (await status()).segments_written >= 2, 30_000);
+      const pausedAt = Date.now();
+      server.pause();
+      const silent = await waitFor('offline state', async () => {
+        const s = await status();
+        return s.state === 'offline' ? s : undefined;
+      }, 30_000);
+      const noticedAfterMs = Date.now() - pausedAt;
+      expect(silent.last_error).toMatch(/^the camera stopped sending video: none for \d+\.\d s while connected \(freeze_seconds 3\)/);
+      expect(silent.last_error).not.toMatch(/ended the stream/);
+      // Noticed at freeze_seconds (3 s, plus the last progress report's age and the poll), not ~20 s.
+      expect(noticedAfterMs).toBeLessThan(9000);
+      const ev = readCatalog(vigil.dataDir).events.find((e) => e.type === 'camera_silent');
+      expect(ev?.request_id).toBeNull();
+      const payload = JSON.parse(String(ev?.payload)) as { silent_seconds: number; had_video: boolean; last_video_at: string; signal: string | null };
+      // Stopped gracefully (the open segment closed at its last frame), not killed.
+      expect(payload.signal).toBeNull();
+      expect(payload.had_video).toBe(true);
+      expect(payload.silent_seconds).toBeGreaterThanOrEqual(3);
+      expect(payload.silent_seconds).toBeLessThan(5);
+      expect(Date.parse(payload.last_video_at)).toBeLessThanOrEqual(pausedAt + 1000);
+      await sleep(2000);
+      const resumedAt = Date.now();
+      server.resume();
+      const before = (await status()).segments_written;
+      await waitFor('recording again', async () => {
+        const s = await status();
+        return s.state === 'recording' && s.segments_written > before + 1;
+      }, 40_000);
+      // The silence is a gap of the timeline (no footage placed inside it), not hidden in a segment.
+      const { segments, gaps } = readCatalog(vigil.dataDir);
+      const silence = gaps.find((g) => (g.gap_start_ms as number) <= pausedAt + 1000 && (g.gap_end_ms as number) >= resumedAt - 1000);
+      expect(silence, JSON.stringify(gaps)).toBeDefined();
+      const inside = segments.filter((r) => (r.start_ms as number) < resumedAt - 1000 && (r.end_ms as number) > pausedAt + 1000);
+      expect(inside).toEqual([]);
+    } finally {
+      server.resume();
+      await vigil.app.stop();
+      await server.stop();
+    }
+    expect(await checkConsistency(vigil.dataDir)).toEqual([]);
+    await removeDir(vigil.dataDir);
+  });
+
+  it('kills a recorder that receives video but closes no segment (no keyframe comes), marks it error with an event', async () => {
+    // One keyframe at the start and none for 10 minutes: the segment muxer cannot cut.
+    const server = await RtspServer.start({ mounts: [{ name: 'cam1', gop: 9000 }] });
     const vigil = await startVigil({
       cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }],
       recorder: { rtsp_timeout_seconds: 120, stall_floor_seconds: 6 },
     });
     const status = async () => (await (await vigil.api('/cameras/cam1/status')).json()) as Status;
     try {
-      await waitFor('2 segments', async () => (await status()).segments_written >= 2, 30_000);
-      server.pause();
       const stalled = await waitFor('error state', async () => {
         const s = await status();
         return s.state === 'error' ? s : undefined;
       }, 30_000);
-      expect(stalled.last_error).toMatch(/no new segment/);
+      expect(stalled.last_error).toMatch(/no new segment for 6 s/);
       expect(readCatalog(vigil.dataDir).events.some((e) => e.type === 'recorder_stalled' && e.request_id === null)).toBe(true);
-      server.resume();
-      const before = stalled.segments_written;
-      await waitFor('recording again', async () => {
-        const s = await status();
-        return s.state === 'recording' && s.segments_written > before + 1;
-      }, 40_000);
+      expect(readCatalog(vigil.dataDir).events.some((e) => e.type === 'camera_silent')).toBe(false);
     } finally {
-      server.resume();
       await vigil.app.stop();
       await server.stop();
     }
