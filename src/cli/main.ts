@@ -29,7 +29,7 @@ program
 
 program
   .command('check')
-  .description('Check that the catalog and the recordings agree (rows ↔ files, sizes, overlaps, locks); exit 1 on problems.')
+  .description('Check that the catalog and the recordings agree (rows ↔ files, sizes, placements, overlaps, locks); exit 1 on problems.')
   .addOption(new Option('-c, --config <file>', 'YAML config file'))
   .addOption(new Option('-d, --data <dir>', 'data directory'))
   .option('--repair', 'fix what is safe: finish interrupted deletions, index crash-left files, clear stale locks (offline), drop rows whose file is gone (never evidence)')

@@ -55,7 +55,7 @@ function printReport(r: CheckReport): void {
   for (const p of r.problems) counts.set(p.kind, (counts.get(p.kind) ?? 0) + 1);
   const lines = [
     `vigil check (${r.online ? 'online: a running Vigil owns this data dir' : 'offline'})`,
-    `  rows ${r.rows}, files ${r.files}${r.online ? `, being written ${r.inProgress}` : ''}`,
+    `  rows ${r.rows}, files ${r.files}${r.online ? `, being written ${r.inProgress}` : ''}${r.notPlaced ? `, ${r.notPlaced} not readable as fMP4 (placement not checked)` : ''}`,
     ...(r.deep
       ? [`  deep: re-hashed ${r.deep.rehashed} files (${(r.deep.bytesHashed / 1e6).toFixed(1)} MB), verified ${r.deep.links} chain links${r.deep.unhashed ? `, ${r.deep.unhashed} segments indexed before hashing (not provable)` : ''}`]
       : []),

@@ -1,6 +1,7 @@
 import type { Db } from './connection.js';
 import { appendDeletionLinks } from './chain.repo.js';
 import type { Signer } from '../shared/evidence-hash.js';
+import type { SegmentSource } from './schema.js';
 
 export interface CheckRow {
   id: number;
@@ -11,13 +12,16 @@ export interface CheckRow {
   sizeBytes: number;
   locked: number;
   evidenceLocked: boolean;
+  /** Media time (ms) in the file at `startMs` (docs/design.md, "Time truth"). */
+  mediaOffsetMs: number;
+  source: SegmentSource;
 }
 
 /** Every segment, ordered by camera then start (what an overlap check needs). */
 export async function allSegmentsForCheck(db: Db): Promise<CheckRow[]> {
   const rows = await db
     .selectFrom('segments')
-    .select(['id', 'camera_id', 'path', 'start_ms', 'end_ms', 'size_bytes', 'locked', 'evidence_locked'])
+    .select(['id', 'camera_id', 'path', 'start_ms', 'end_ms', 'size_bytes', 'locked', 'evidence_locked', 'media_offset_ms', 'source'])
     .orderBy('camera_id')
     .orderBy('start_ms')
     .orderBy('id')
@@ -31,6 +35,8 @@ export async function allSegmentsForCheck(db: Db): Promise<CheckRow[]> {
     sizeBytes: r.size_bytes,
     locked: r.locked,
     evidenceLocked: r.evidence_locked === 1,
+    mediaOffsetMs: r.media_offset_ms,
+    source: r.source,
   }));
 }
 

@@ -6,6 +6,8 @@ import { allSegmentsForCheck, deleteRowWithoutFile } from '../db/check.repo.js';
 import { getSegmentByPath } from '../db/segment.repo.js';
 import type { EventLog } from '../events/event-log.js';
 import type { FootageStore } from './footage-store.js';
+import { Fmp4Error } from '../media/fmp4/scan.js';
+import { placementMismatch, type FileFootage } from './placement.js';
 import { deepCheck, type DeepProblemKind, type DeepReport } from './deep-check.js';
 import type { Signer } from '../shared/evidence-hash.js';
 
@@ -16,7 +18,9 @@ export type ProblemKind =
   | 'unindexed_file'
   | 'overlap'
   | 'stale_read_lock'
-  | 'unresolved_tombstone';
+  | 'unresolved_tombstone'
+  /** A row's placement of its file on the timeline disagrees with the file (placement.ts). */
+  | 'placement_mismatch';
 
 export interface Problem {
   kind: ProblemKind;
@@ -33,6 +37,11 @@ export interface CheckReport {
   repaired: string[];
   /** Files a running recorder is still writing (online only): not problems. */
   inProgress: number;
+  /**
+   * Rows whose file is there but is not a readable fragmented MP4, so their placement could not be
+   * checked (the indexer never indexes such a file: its bytes changed, which `--deep` names).
+   */
+  notPlaced: number;
   /** `--deep`: files re-hashed, chains walked. */
   deep?: DeepReport;
 }
@@ -51,17 +60,32 @@ export interface CheckDeps {
   signer?: Signer;
 }
 
+/**
+ * The file's video footage from its boxes (a read of its headers, not of its media), 'unreadable' when
+ * it is not a fragmented MP4, undefined when it is gone since its stat (deleted by a running Vigil).
+ */
+async function readFootage(store: FootageStore, absPath: string): Promise<FileFootage | 'unreadable' | undefined> {
+  try {
+    return await store.scan(absPath);
+  } catch (err) {
+    if (err instanceof Fmp4Error) return 'unreadable';
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** A file this recent may still be written by a running recorder (longer than any segment). */
 const IN_PROGRESS_MS = 3700_000;
 
 /**
- * Consistency of the catalog with the disk (invariants 4 and 5): every row's file exists with its size,
- * every recording file has a row, no overlaps per camera, no stale read-locks or tombstones when
- * Vigil is not running. `repair` fixes what is safe and never deletes evidence. `deep` also re-hashes
- * every file and verifies every camera's signed hash chain (deep-check.ts).
+ * Consistency of the catalog with the disk (invariants 4 and 5): every row's file exists with its size
+ * and holds the footage where the row places it (time truth: placement.ts, from the file's boxes
+ * only), every recording file has a row, no overlaps per camera, no stale read-locks or tombstones
+ * when Vigil is not running. `repair` fixes what is safe and never deletes evidence. `deep` also
+ * re-hashes every file and verifies every camera's signed hash chain (deep-check.ts).
  */
 export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online: boolean; nowMs: number; deep?: boolean }): Promise<CheckReport> {
-  const report: CheckReport = { online: opts.online, rows: 0, files: 0, problems: [], repaired: [], inProgress: 0 };
+  const report: CheckReport = { online: opts.online, rows: 0, files: 0, problems: [], repaired: [], inProgress: 0, notPlaced: 0 };
   const statFile = d.statFile ?? ((p: string) => stat(p).catch(() => undefined));
 
   const tombstones = await listTombstones(d.db);
@@ -99,8 +123,17 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
         report.repaired.push(`removed row ${r.id} whose file ${r.path} is gone`);
         await d.events.emit({ type: 'segment_row_removed', severity: 'warning', cameraId: r.cameraId, requestId: null, payload: { segment_id: r.id, path: r.path, reason: 'file gone' } });
       }
-    } else if (st.size !== r.sizeBytes) {
-      report.problems.push({ kind: 'size_mismatch', segmentId: r.id, path: r.path, detail: `file has ${st.size} B, row says ${r.sizeBytes} B` });
+    } else {
+      if (st.size !== r.sizeBytes) {
+        report.problems.push({ kind: 'size_mismatch', segmentId: r.id, path: r.path, detail: `file has ${st.size} B, row says ${r.sizeBytes} B` });
+      }
+      // Report only, never repaired: the footage is whole, only where the row puts it is in doubt, and
+      // which fact is wrong — the offset, or the start or end that its signed chain link holds — the
+      // check cannot tell (a refill from before media_offset_ms needs both its offset and its end).
+      const footage = await readFootage(d.store, d.store.absPath(r.path));
+      if (footage === 'unreadable') report.notPlaced++;
+      const mismatch = footage && footage !== 'unreadable' ? placementMismatch(r, footage) : undefined;
+      if (mismatch) report.problems.push({ kind: 'placement_mismatch', segmentId: r.id, path: r.path, detail: mismatch });
     }
   }
   if (!opts.online && opts.repair && report.problems.some((p) => p.kind === 'stale_read_lock')) {

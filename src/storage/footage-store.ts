@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { dropTombstones, listTombstones } from '../db/retention.repo.js';
 import { VigilError } from '../shared/errors.js';
+import { scanFmp4, type Fmp4Scan } from '../media/fmp4/scan.js';
 import { fsyncPath } from './fsync.js';
 import { hashFile, scanAndHash, type SegmentDigest } from './segment-digest.js';
 import { refillTempName, REFILL_TEMP_PATTERN } from './segment-names.js';
@@ -120,6 +121,12 @@ export class FootageStore {
   async readClosed(absPath: string): Promise<SegmentDigest> {
     this.assertInside(absPath);
     return scanAndHash(absPath);
+  }
+
+  /** The fMP4 structure of a stored file, from its boxes only (no hash): `vigil check`'s placement check. */
+  async scan(absPath: string): Promise<Fmp4Scan> {
+    this.assertInside(absPath);
+    return scanFmp4(absPath);
   }
 
   /** SHA-256 and length of a stored file, as it is now (check --deep, exports). */

@@ -1,7 +1,14 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { outage, ownAfterEach } from '../support/anr-outage.js';
 import { checkConsistency, readCatalog } from '../support/footage.js';
 import { waitFor } from '../support/harness.js';
+
+const run = promisify(execFile);
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** A refill that works. The edge's failures are in anr-edge-404 and anr-edge-stall (one file each, so they run in parallel). */
 const own = ownAfterEach();
@@ -37,5 +44,9 @@ describe('edge-storage backfill (ANR) against a fake edge camera', () => {
     expect(server.replayEvents('cam1').some((e) => e.event === 'replay')).toBe(true);
     await vigil.app.stop();
     expect(await checkConsistency(vigil.dataDir)).toEqual([]);
+    // Live rows and the refill (which starts inside its file) are placed where their files hold the footage.
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'check', '--data', vigil.dataDir], { cwd: ROOT });
+    expect(stdout).toContain('no problems');
+    expect(stdout).not.toContain('not readable');
   });
 });

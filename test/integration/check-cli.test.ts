@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { deleteToTombstones } from '../../src/db/retention.repo.js';
 import { indexSegment } from '../../src/db/segment.repo.js';
 import { SigningKey } from '../../src/evidence/signing-key.js';
 import { systemClock } from '../../src/shared/clock.js';
+import { edgeSegmentFileName } from '../../src/storage/segment-names.js';
 import { indexFiles, makeSegmentFiles } from '../support/evidence-footage.js';
 import { readCatalog } from '../support/footage.js';
 import { removeDir, tempDir } from '../support/harness.js';
@@ -100,6 +101,37 @@ describe('vigil check', () => {
       const deep = await vigil(['check', '--deep', '--data', dataDir]);
       expect(deep.code).toBe(1);
       expect(deep.stdout).toContain(`hash_mismatch ${segs[1]!.path} (segment ${segs[1]!.id})`);
+    } finally {
+      await removeDir(dataDir);
+      await removeDir(src);
+    }
+  });
+
+  it('names a row placed where its file\'s footage is not (placement_mismatch), exits 1, and --repair leaves it to the operator', async () => {
+    const dataDir = await tempDir();
+    const src = await tempDir();
+    try {
+      const { db, close } = await openDatabase(join(dataDir, 'vigil.db'));
+      await upsertDeclaredCamera(db, { id: 'c1', name: 'c1', mainUrl: 'rtsp://h/x', subUrl: null, segmentSeconds: 2, retentionHours: null, storageQuotaBytes: null, enabled: false }, 'config', Date.now());
+      const [file] = await makeSegmentFiles(src, 1);
+      const t = Date.UTC(2026, 10, 20, 8, 0, 0);
+      // A refill pulled from 08:00:00 whose row starts at 08:00:00.700 but reads the file from its first frame.
+      const path = `recordings/c1/${edgeSegmentFileName(t, 4, t + 3600_000)}`;
+      await mkdir(join(dataDir, 'recordings', 'c1'), { recursive: true });
+      await copyFile(file!, join(dataDir, path));
+      const sizeBytes = (await stat(join(dataDir, path))).size;
+      const r = await indexSegment(db, { cameraId: 'c1', path, startMs: t + 700, endMs: t + 2000, sizeBytes, codec: 'avc1', width: 160, height: 120, source: 'edge', fps: 15 }, Date.now());
+      await close();
+      const first = await vigil(['check', '--data', dataDir]);
+      expect(first.code, first.stdout).toBe(1);
+      expect(first.stdout).toContain('placement_mismatch: 1');
+      expect(first.stdout).toContain(
+        `placement_mismatch ${path} (segment ${r.segment!.id}): c1 2026-11-20T08:00:00.700Z – 2026-11-20T08:00:02.000Z: the file's name puts its first frame at 2026-11-20T08:00:00.000Z, the row at 2026-11-20T08:00:00.700Z`,
+      );
+      const repaired = await vigil(['check', '--repair', '--data', dataDir]);
+      expect(repaired.code).toBe(1);
+      expect(repaired.stdout).not.toContain('repaired:');
+      expect(readCatalog(dataDir).segments[0]).toMatchObject({ start_ms: t + 700, media_offset_ms: 0 });
     } finally {
       await removeDir(dataDir);
       await removeDir(src);
