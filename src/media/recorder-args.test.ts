@@ -67,6 +67,18 @@ describe('buildRecorderArgs', () => {
     for (const flag of ['-map', '-c', '-f', '-segment_time']) expect(args.indexOf(flag)).toBeGreaterThan(i);
   });
 
+  it('starts at the first packet with a quick probe (input options), and analyses the stream without it', () => {
+    const quick = buildRecorderArgs(input({ quickProbe: true }));
+    const i = quick.indexOf('-i');
+    expect(valueOf(quick, '-probesize')).toBe('32');
+    expect(valueOf(quick, '-analyzeduration')).toBe('100000');
+    expect(quick.indexOf('-probesize')).toBeLessThan(i);
+    expect(quick.indexOf('-analyzeduration')).toBeLessThan(i);
+    const full = buildRecorderArgs(input());
+    expect(full).not.toContain('-probesize');
+    expect(full).not.toContain('-analyzeduration');
+  });
+
   it('gives the RTSP socket timeout in microseconds', () => {
     expect(valueOf(buildRecorderArgs(input({ socketTimeoutSeconds: 7 })), '-timeout')).toBe('7000000');
   });

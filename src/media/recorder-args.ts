@@ -12,6 +12,8 @@ export interface RecorderArgsInput {
   segmentSeconds: number;
   /** RTSP socket I/O timeout: a silent camera makes ffmpeg exit instead of hanging. */
   socketTimeoutSeconds: number;
+  /** Start writing at the first packet, without ffmpeg's stream analysis (`QUICK_PROBE_ARGS`). */
+  quickProbe?: boolean;
 }
 
 /** fd numbers of the extra pipes the recorder's ffmpeg writes to (see `spawnFfmpeg`). */
@@ -39,7 +41,7 @@ export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
     ...QUIET_ARGS,
     '-progress', `pipe:${PROGRESS_FD}`,
     '-stats_period', '1',
-    ...rtspInputArgs(i.url, i.socketTimeoutSeconds),
+    ...rtspInputArgs(i.url, i.socketTimeoutSeconds, i.quickProbe ?? false),
     // Video only: many cameras send G.711 audio, which the MP4 muxer refuses and which would stop recording.
     '-map', '0:v:0',
     '-c', 'copy',

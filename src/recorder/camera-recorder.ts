@@ -17,6 +17,7 @@ import { AnchorEstimator } from './anchor.js';
 import { Backoff } from '../shared/backoff.js';
 import { reasonAndTail } from './last-error.js';
 import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
+import { QUICK_PROBE_FAILED } from '../media/ffmpeg-common-args.js';
 import type { RecordingsSpace } from './recordings-space.js';
 import { join } from 'node:path';
 
@@ -94,6 +95,11 @@ export class CameraRecorder {
   private indexQueue: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
   private readonly secrets: string[];
+  /**
+   * Runs start with a quick probe (time truth: output from the first frame, placed from the start)
+   * until one fails for want of the stream's parameters, then with ffmpeg's full analysis.
+   */
+  private fullProbe = false;
 
   constructor(
     readonly camera: CameraRow,
@@ -137,11 +143,18 @@ export class CameraRecorder {
       if (signal.aborted) break;
       const runMs = clock.nowMs() - startedAtMs;
       const noSpace = isNoSpace(outcome.exit.stderrTail);
+      const probeFailed = !this.fullProbe && !outcome.silent && QUICK_PROBE_FAILED.test(outcome.exit.stderrTail);
+      if (probeFailed) {
+        this.fullProbe = true;
+        this.log.warn('the camera does not describe its stream in its SDP: recording with ffmpeg\'s full stream analysis');
+      }
       const { silent } = outcome;
       const reason = noSpace
         ? NO_SPACE_REASON
         : silent
           ? describeSilence(silent)
+          : probeFailed
+            ? `the camera's SDP lacks the stream's parameters, which the quick start needs; reconnecting with full stream analysis (${describeExit(outcome.exit)})`
           : outcome.stalled
             ? `no new segment for ${outcome.stalled / 1000} s; recorder killed`
             : describeExit(outcome.exit);
@@ -153,7 +166,7 @@ export class CameraRecorder {
       await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs()).catch((err: unknown) =>
         this.log.error({ err }, 'recording the exit failed'),
       );
-      const delayMs = backoff.next(runMs, config.healthyRunSeconds * 1000);
+      const delayMs = probeFailed ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
       await this.d.events.emit({
         type: silent ? 'camera_silent' : outcome.stalled ? 'recorder_stalled' : 'recorder_exited',
         severity: 'warning',
@@ -198,6 +211,9 @@ export class CameraRecorder {
 
     const onSegment = (entry: SegmentListEntry, wallMs: number) => {
       lastActivityMs = wallMs;
+      // The frame that ended this segment has been received by now: one more bound of the anchor,
+      // and the only one when the segment closes before the next progress report.
+      anchor.add(wallMs, entry.endSeconds * 1_000_000);
       const anchorMs = anchor.anchorMs() ?? wallMs - entry.endSeconds * 1000;
       let startMs = Math.round(anchorMs + entry.startSeconds * 1000);
       if (lastEndMs !== undefined && lastEndSeconds === entry.startSeconds && Math.abs(startMs - lastEndMs) <= SNAP_MS) {
@@ -221,6 +237,7 @@ export class CameraRecorder {
       segmentSeconds: cam.segmentSeconds,
       socketTimeoutSeconds: config.rtspTimeoutSeconds,
       fileNamePattern: openSegmentNamePattern(runId),
+      quickProbe: !this.fullProbe,
     });
     const feed = this.d.live?.open(cam.id);
     const proc = this.d.launcher(config.ffmpegPath, args, {
