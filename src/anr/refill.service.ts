@@ -21,6 +21,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { Indexer } from '../indexer/indexer.service.js';
 import { spawnSupervised, type Supervised } from '../media/child.js';
 import { scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4/scan.js';
+import { leadInMs } from '../media/fmp4/lead-in.js';
 import { buildRefillArgs } from '../media/refill-args.js';
 import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';
@@ -233,14 +234,17 @@ export class RefillService {
       // into the file — not at the whole second, since indexSegment clamps between the neighbours of
       // its start instant and a live segment may begin inside that second (a short last segment
       // before the outage), which would clamp the whole file away.
+      // ffmpeg's RTSP reader stamps a connection's first frame one tick before the second: media time 0
+      // is then the second frame's instant, one frame interval after the whole second asked for.
+      const zeroMs = startMs + leadInMs(scan);
       await this.d.indexer.insert(
         {
           cameraId: gap.cameraId,
           absPath: finalPath,
-          startMs: gap.gapStartMs,
-          endMs: startMs + Math.round(scan.videoDurationSeconds * 1000),
+          startMs: Math.max(gap.gapStartMs, zeroMs),
+          endMs: zeroMs + Math.round(scan.videoDurationSeconds * 1000),
           source: 'edge',
-          mediaOffsetMs: gap.gapStartMs - startMs,
+          mediaOffsetMs: Math.max(0, gap.gapStartMs - zeroMs),
         },
         scan,
       );

@@ -6,6 +6,7 @@ import { listAllSegments } from '../db/segment.repo.js';
 import { buildClipArgs, buildConcatList, type ClipPart } from '../media/clip-args.js';
 import { spawnMediaJob, type MediaJobLauncher } from '../media/ffmpeg-job.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
+import { scanFmp4 } from '../media/fmp4/scan.js';
 import { clipFileName, clipParts, coverage, type PlacedSegment, type TimeSpan } from './clip-plan.js';
 import { runJoinedClip } from './clip-join.js';
 import { planFmp4Join } from './clip-join-plan.js';
@@ -110,7 +111,7 @@ export class ClipService {
   ): Promise<void> {
     const placed = await this.placeLocked(cameraId, fromMs, toMs, lockedIds);
     signal.throwIfAborted();
-    const parts = clipParts(placed, fromMs, toMs);
+    const parts = clipParts(placed, fromMs, toMs, await this.innerKeyframes(placed, fromMs));
     const cover = coverage(placed, fromMs, toMs);
     const download = (body: Readable): ClipDownload => ({
       fileName: clipFileName(cameraId, fromMs, toMs),
@@ -131,6 +132,22 @@ export class ClipService {
     }
     this.d.log.debug({ cameraId, path: 'ffmpeg', reason: plan.reason }, 'clip export path');
     await this.remux(cameraId, parts, signal, (body) => opened(download(body)));
+  }
+
+  /**
+   * The keyframes (media seconds from the file's first frame) of each file after the clip's first that
+   * holds footage before its row's start (an edge refill): where `clipParts` may enter it.
+   */
+  private async innerKeyframes(placed: readonly PlacedSegment[], fromMs: number): Promise<(absPath: string) => readonly number[] | undefined> {
+    const found = new Map<string, number[]>();
+    const inner = placed.filter((s, i) => i > 0 && s.startMs > fromMs && (s.mediaOffsetMs ?? 0) > 0);
+    for (const s of inner) {
+      const scan = await scanFmp4(s.absPath).catch(() => undefined);
+      if (!scan) continue;
+      const first = scan.firstDecodeTimeSeconds ?? 0;
+      found.set(s.absPath, scan.fragments.filter((f) => f.startsWithKeyframe && f.decodeTimeSeconds !== undefined).map((f) => (f.decodeTimeSeconds as number) - first));
+    }
+    return (absPath) => found.get(absPath);
   }
 
   /**

@@ -58,3 +58,18 @@ describe('a row\'s placement of its file', () => {
     expect(firstFrameFromName(segmentFileName(T0, 'r1', '000001'), 'edge')).toBeUndefined();
   });
 });
+
+describe('an edge refill that starts a camera connection (first frame stamped a tick before the second)', () => {
+  it('is placed with media time 0 one frame after the named second, and flagged when placed at the second itself', () => {
+    const fragments = [{ sampleDurationsSeconds: [1 / 90_000, 1 / 15, 1 / 15, 1 / 15, 1 / 15] }];
+    const file = { videoDurationSeconds: 4, sampleCount: 60, fragments };
+    const named = Date.UTC(2026, 11, 4, 12, 0, 0);
+    const path = `cam1/20261204T120000Z-e7tabc.mp4`;
+    const lead = Math.round((1 / 15 - 1 / 90_000) * 1000);
+    const zero = named + lead;
+    // Gap from named + 300: the row starts there, media_offset_ms counted from media time 0.
+    expect(placementMismatch({ cameraId: 'cam1', path, startMs: named + 300, endMs: zero + 3000, mediaOffsetMs: named + 300 - zero, source: 'edge' }, file)).toBeUndefined();
+    // Placed as if media time 0 were the named second: one frame early.
+    expect(placementMismatch({ cameraId: 'cam1', path, startMs: named + 300, endMs: named + 3000, mediaOffsetMs: 300, source: 'edge' }, file)).toMatch(/placed 67 ms earlier than recorded/);
+  });
+});

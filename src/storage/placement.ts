@@ -6,6 +6,8 @@
  * frame (`start_ms − media_offset_ms`) where the name says. `vigil check` reports a row that fails
  * (`placement_mismatch`); nothing here reads a file or the catalog.
  */
+import { leadInMs } from '../media/fmp4/lead-in.js';
+import type { FragmentInfo } from '../media/fmp4/scan.js';
 import type { SegmentSource } from '../db/schema.js';
 import { nameTimeMs, SEGMENT_NAME_PATTERN } from './segment-names.js';
 
@@ -23,6 +25,8 @@ export interface PlacedRow {
 export interface FileFootage {
   videoDurationSeconds: number;
   sampleCount: number;
+  /** Its fragments' sample durations (`leadInMs`); absent, media time 0 is taken as the first frame's instant. */
+  fragments?: ReadonlyArray<Pick<FragmentInfo, 'sampleDurationsSeconds'>>;
 }
 
 /**
@@ -88,14 +92,17 @@ export function placementMismatch(row: PlacedRow, file: FileFootage): string | u
   const name = firstFrameFromName(row.path.slice(row.path.lastIndexOf('/') + 1), row.source);
   if (name) {
     // Where the row puts the file's first frame, and how far that lies outside what the name allows.
-    const placedMs = row.startMs - offset;
     const exact = name.withinMs === 0;
+    // An edge refill starts a camera connection: its media time 0 lies one frame after its first
+    // frame's instant (leadInMs), which is where the refill places it.
+    const lead = exact && file.fragments ? leadInMs({ fragments: file.fragments }) : 0;
+    const placedMs = row.startMs - offset - lead;
     const lo = exact ? name.atMs - EXACT_NAME_TOLERANCE_MS : name.atMs;
     const hi = exact ? name.atMs + EXACT_NAME_TOLERANCE_MS : name.atMs + name.withinMs - 1;
     const offBy = placedMs < lo ? placedMs - name.atMs : placedMs > hi ? placedMs - (exact ? name.atMs : hi) : 0;
     if (offBy !== 0) {
       const shown = `${exact ? '' : 'at least '}${Math.abs(offBy)} ms ${offBy > 0 ? 'later' : 'earlier'} than recorded`;
-      const should = exact ? `${row.startMs - name.atMs}` : `${row.startMs - hi}–${row.startMs - name.atMs}`;
+      const should = exact ? `${row.startMs - name.atMs - lead}` : `${row.startMs - hi}–${row.startMs - name.atMs}`;
       found.push(
         `the file's name puts its first frame at ${iso(name.atMs)}${exact ? '' : ' (to the second)'}, the row at ${iso(placedMs)} ` +
           `(its start minus media_offset_ms ${offset}): its footage is placed ${shown} (media_offset_ms should be ${should})`,
