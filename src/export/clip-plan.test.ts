@@ -36,6 +36,22 @@ describe('clipParts', () => {
     ]);
   });
 
+  it('enters a refill that starts mid-GOP after live footage at its keyframe, ending the footage before it there (even across a short last segment)', () => {
+    // Live a [0, 10 s), live b [10 s, 10.133 s) (a short last segment before an outage), then a refill
+    // whose row starts at 10.133 s, 0.49 s into its file (keyframes at 0 and 1 s of its media time).
+    const edge = { ...seg(10.133, 18, 'e'), mediaOffsetMs: 490 };
+    const keys = (p: string) => (p.endsWith('e.mp4') ? [0, 1, 2] : undefined);
+    const parts = clipParts([seg(0, 10, 'a'), seg(10, 10.133, 'b'), edge], T + 5000, T + 12_000, keys);
+    // The refill's keyframe lies at 10.133 − 0.49 = 9.643 s: b is wholly inside the overlap, a ends there.
+    expect(parts).toEqual([
+      { absPath: '/d/recordings/c/a.mp4', inpointSeconds: 5, outpointSeconds: expect.closeTo(9.643, 6) },
+      { absPath: '/d/recordings/c/e.mp4', outpointSeconds: expect.closeTo(2.357, 6) },
+    ]);
+    // Same duration as the range: 4.643 + 2.357 = 7 s, every frame at its own instant.
+    // Without the keyframes (e.g. the first part of a clip) the row's offset is the inpoint, as before.
+    expect(clipParts([seg(0, 10, 'a'), seg(10, 10.133, 'b'), edge], T + 5000, T + 12_000)[2]).toEqual({ absPath: '/d/recordings/c/e.mp4', inpointSeconds: 0.49, outpointSeconds: expect.closeTo(2.357, 6) });
+  });
+
   it('a range inside one file cuts it at both ends; a range past the ends does not cut', () => {
     expect(clipParts([seg(0, 10, 'a')], T + 1000, T + 2000)).toEqual([{ absPath: '/d/recordings/c/a.mp4', inpointSeconds: 1, outpointSeconds: 2 }]);
     expect(clipParts([seg(0, 10, 'a')], T - 5000, T + 15_000)).toEqual([{ absPath: '/d/recordings/c/a.mp4' }]);
