@@ -17,6 +17,8 @@ stdout carries machine-readable JSON lines only (one object per line, flushed):
   {"event":"replay_aborted",...}   (the replay media was torn down before its end)
   {"event":"replay_refused","mount":"/cam1","style":...,"reason":"...","wall_ms":...}   (404 at DESCRIBE)
   {"event":"stall_replays","on":true,"active":N,"wall_ms":...}   (ack of the stdin command)
+  {"event":"freeze","mount":"/cam1","on":true,"medias":N,"wall_ms":...}   (ack of "freeze"; an unknown
+                                  mount is acked with "error":"..." instead of "medias")
 Human-readable logs (client connects, errors) go to stderr.
 
 Edge replay (mount keys edge=1, edge_since=<ms since epoch, default: server start>,
@@ -25,12 +27,29 @@ edge_tz=<IANA zone, default UTC>): the mount also answers, for spans inside [edg
   /<name>/cam/playback?channel=1&starttime=2026_11_25_10_15_00&endtime=...           (Dahua, edge_tz)
 with a fresh pipeline streaming exactly (end - start) s at real time (key-int-max = fps), then EOS.
 Anything else on those paths gets 404 at DESCRIBE.
-stdin commands (one per line): "stall-replays 1" blocks the payloader of every running and new
-replay (RTSP sessions stay open, RTCP continues); "stall-replays 0" releases them.
+
+stdin commands (one per line):
+  "stall-replays 1" blocks the payloader of every running and new replay (RTSP sessions stay open,
+  RTCP continues); "stall-replays 0" releases them.
+  "freeze <mount> 1" does the same to every media of one live mount (also to media prepared while it
+  is frozen): a camera whose encoder or network path froze. "freeze <mount> 0" releases it: the
+  live source then pushes every frame it owes at once, back-dated (each with the PTS, RTP timestamp
+  and timecode of the instant it was due: no gap, no lost frame in the stream's own timeline), as
+  fast as the encoder goes, then runs at real time again. Measured at 15 fps, 640x360: after a 3 s
+  freeze the client gets nothing for 3.0 s, then the frame that was blocked (captured just before
+  the freeze) and the ~45 captured during it within ~0.1 s, then frames at their usual pace. A
+  client that connects to a frozen mount gets its DESCRIBE answered, its PLAY only on release.
+
+Burned-in timecode (mount key code=1; needs qroverlay, gstreamer1.0-plugins-bad >= 1.22): every
+frame carries a QR code near its bottom-right corner holding "VTC:<integer ms since the Unix
+epoch>" (test/support/timecode.ts reads it). Live: the frame's capture instant (its running time on
+the pipeline clock, mapped to the wall clock). Edge replay: the replayed span's own instant,
+start_ms + round(n * 1000 / fps) for the n-th frame (n from 0), whenever it is sent.
 
 Mount SPEC: name[:key=value,...] with keys width, height, fps, bitrate (kbps), pattern
 (videotestsrc pattern nick, e.g. ball, smpte, snow), gop (keyframe interval in frames,
-default = fps i.e. 1 s), shared (1/0), clock (1/0), user, pass (RTSP basic auth for this mount).
+default = fps i.e. 1 s), shared (1/0), clock (1/0), code (1/0, default 0: the burned-in timecode
+above), user, pass (RTSP basic auth for this mount).
 --auth user:pass applies basic auth to every mount that has no user/pass of its own.
 
 Exit codes: 0 on SIGTERM/SIGINT, 2 on a bad command line / SPEC, 3 on missing GStreamer
@@ -86,7 +105,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
             "bitrate": (16, 100000), "gop": (1, 100000)}
-BOOL_KEYS = ("shared", "clock", "edge")
+BOOL_KEYS = ("shared", "clock", "edge", "code")
 STR_KEYS = ("pattern", "user", "pass", "edge_tz")
 FLOAT_KEYS = ("edge_since",)
 
@@ -106,7 +125,7 @@ def parse_mount(spec):
     if not name or not NAME_RE.match(name):
         raise ValueError("bad mount name %r (allowed: letters, digits, '_', '-', '.', '/')" % name)
     m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
-         "pattern": "ball", "gop": None, "shared": True, "clock": True,
+         "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False,
          "user": None, "pass": None, "edge": False, "edge_since": None, "edge_tz": None}
     if rest:
         for item in rest.split(","):
@@ -148,6 +167,8 @@ def parse_mount(spec):
         raise ValueError("mount %r: user must be non-empty and contain no ':'" % name)
     if m["gop"] is None:
         m["gop"] = m["fps"]
+    if m["code"] and min(m["width"], m["height"]) < TC_MIN_SIZE:
+        raise ValueError("mount %r: code=1 needs at least %dx%d" % (name, TC_MIN_SIZE, TC_MIN_SIZE))
     if not m["edge"] and (m["edge_since"] is not None or m["edge_tz"] is not None):
         raise ValueError("mount %r: edge_since / edge_tz need edge=1" % name)
     if m["edge"]:
@@ -159,6 +180,31 @@ def parse_mount(spec):
             raise ValueError("mount %r: unknown edge_tz %r (IANA name expected)" % (name, tz))
         m["edge_tz"] = tz
     return m
+
+
+# ---------------------------------------------------------------------------
+# Burned-in timecode (code=1): a QR code drawn by qroverlay, "VTC:<integer ms since the epoch>"
+# (17 bytes: a 25x25-module version 2 code at error correction level M). One module is
+# TC_MODULE_PER * min(width, height) pixels, at least 2 (4 px at 640x360: decodes from every frame
+# of 640x360 H.264 at 800 kbps, and of pattern=snow at 2000 kbps, and from a JPEG of one at -q:v 5);
+# qroverlay adds a white quiet zone of 4 modules around the 25, so the code takes 33 modules square.
+
+TC_PREFIX = "VTC:"
+TC_MODULE_PER = 1.0 / 90
+TC_MODULES = 25 + 2 * 4
+TC_MIN_SIZE = 2 * TC_MODULES
+# Position of the code's top-left corner in percent of (frame size - code size): bottom-right,
+# clear of the clock at the top-left, a few pixels in from the edges.
+TC_X_PERCENT, TC_Y_PERCENT = 98.0, 96.0
+G_TYPE_STRING = 16 << 2  # G_TYPE_MAKE_FUNDAMENTAL (16), fixed by the GLib ABI
+
+
+def tc_pixel_size(width, height):
+    return max(2, int(min(width, height) * TC_MODULE_PER))
+
+
+def tc_payload(ms):
+    return "%s%d" % (TC_PREFIX, int(round(ms)))
 
 
 # ---------------------------------------------------------------------------
@@ -247,6 +293,51 @@ def parse_args(argv):
     return args, mounts
 
 
+def make_timecode_writer(Gst):
+    """write(buffer_ptr, payload) -> bool: attaches to the GstBuffer* `buffer_ptr` (a pad probe's
+    info.data, in the streaming thread) the GstQROverlayMeta that makes qroverlay draw `payload` on
+    that very buffer. Exits 3 when that is not possible here.
+
+    Why not the element's `data` property, set from the probe: qroverlay 1.22.0 encodes `data` once
+    and then draws that first picture forever (its get_content answers reuse_prev = data_changed, a
+    flag set by every property write and never cleared; fixed upstream later), so the code would not
+    change from frame to frame. A GstQROverlayMeta on the buffer (qroverlay >= 1.22) is drawn afresh
+    for every buffer. PyGObject cannot add it: the Gst.Buffer it wraps holds its own reference, so
+    the buffer is never writable from Python. The GstBuffer* itself is (refcount 1 in the source's
+    streaming thread), so the meta is added with libgstreamer's C API through ctypes."""
+    if (Gst.version()[0], Gst.version()[1]) < (1, 22):
+        die(EXIT_MISSING, "code=1 needs GStreamer >= 1.22 (qroverlay's per-buffer GstQROverlayMeta); "
+            "this is %s" % Gst.version_string())
+    try:
+        import ctypes
+        import ctypes.util
+        lib = ctypes.CDLL(ctypes.util.find_library("gstreamer-1.0") or "libgstreamer-1.0.so.0")
+        is_writable = lib.gst_mini_object_is_writable
+        is_writable.argtypes, is_writable.restype = [ctypes.c_void_p], ctypes.c_int
+        add_meta = lib.gst_buffer_add_custom_meta
+        add_meta.argtypes, add_meta.restype = [ctypes.c_void_p, ctypes.c_char_p], ctypes.c_void_p
+        get_structure = lib.gst_custom_meta_get_structure
+        get_structure.argtypes, get_structure.restype = [ctypes.c_void_p], ctypes.c_void_p
+        structure_set = lib.gst_structure_set  # variadic: (structure, name, GType, value, ..., NULL)
+        structure_set.restype = None
+    except (ImportError, OSError, AttributeError) as e:
+        die(EXIT_MISSING, "code=1: cannot reach libgstreamer-1.0 through ctypes (%s); "
+            "apt-get install libgstreamer1.0-0 gstreamer1.0-plugins-bad" % e)
+
+    def write(buffer_ptr, payload):
+        if not buffer_ptr or not is_writable(buffer_ptr):
+            return False
+        meta = add_meta(buffer_ptr, b"GstQROverlayMeta")  # registered by qroverlay's class
+        if not meta:
+            return False
+        structure_set(ctypes.c_void_p(get_structure(meta)), ctypes.c_char_p(b"data"),
+                      ctypes.c_size_t(G_TYPE_STRING), ctypes.c_char_p(payload.encode("ascii")),
+                      ctypes.c_void_p(None))
+        return True
+
+    return write
+
+
 # ---------------------------------------------------------------------------
 
 def main(argv):
@@ -268,10 +359,13 @@ def main(argv):
     required = {"videotestsrc": "gstreamer1.0-plugins-base", "videoconvert": "gstreamer1.0-plugins-base",
                 "x264enc": "gstreamer1.0-plugins-ugly", "h264parse": "gstreamer1.0-plugins-bad",
                 "rtph264pay": "gstreamer1.0-plugins-good"}
+    if any(m["code"] for m in mounts):
+        required["qroverlay"] = "gstreamer1.0-plugins-bad"
     missing = [(e, pkg) for e, pkg in required.items() if Gst.ElementFactory.find(e) is None]
     if missing:
         die(EXIT_MISSING, "missing GStreamer elements: %s; apt-get install %s" % (
             ", ".join(e for e, _ in missing), " ".join(sorted(set(p for _, p in missing)))))
+    write_timecode = make_timecode_writer(Gst) if any(m["code"] for m in mounts) else None
     have_clock = Gst.ElementFactory.find("clockoverlay") is not None
     have_timeoverlay = Gst.ElementFactory.find("timeoverlay") is not None
     if not have_clock and any(m["clock"] for m in mounts):
@@ -305,12 +399,128 @@ def main(argv):
                        'halignment=left valignment=top shaded-background=true font-desc="Sans 14" ! ' % m["name"])
         return ("( videotestsrc is-live=true pattern=%s "
                 "! video/x-raw,width=%d,height=%d,framerate=%d/1 "
-                "! %svideoconvert "
+                "! %s%svideoconvert "
                 "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
                 "! h264parse name=parse0 "
                 "! rtph264pay name=pay0 pt=96 config-interval=1 )"
-                % (m["pattern"], m["width"], m["height"], m["fps"], overlay,
+                % (m["pattern"], m["width"], m["height"], m["fps"], overlay, timecode_launch(m),
                    m["bitrate"], m["gop"]))
+
+    def timecode_launch(m):
+        """The qroverlay of a code=1 mount (named "tc"; its content comes from attach_timecode)."""
+        if not m["code"]:
+            return ""
+        return ("qroverlay name=tc x=%.1f y=%.1f pixel-size=%d qrcode-error-correction=1 ! "
+                % (TC_X_PERCENT, TC_Y_PERCENT, tc_pixel_size(m["width"], m["height"])))
+
+    def attach_timecode(element, what, instant_ms):
+        """Makes the qroverlay "tc" of a media draw, on every frame, "VTC:<instant_ms(pad, pts, n)>"
+        for the n-th frame (n from 0) with presentation time `pts`: a BUFFER probe on its sink pad
+        writes the payload in the streaming thread that then draws that very buffer."""
+        qr = element.get_by_name("tc") if element is not None else None
+        if qr is None:
+            log("warning: code=1 media without its qroverlay (%s)" % what)
+            return
+        st = {"n": 0, "failed": 0}
+
+        def buffer_pts(info):
+            # The Python wrapper of the buffer holds a reference (the buffer is not writable while it
+            # lives): it is gone when this returns.
+            return info.get_buffer().pts
+
+        def on_buffer(pad, info):
+            n = st["n"]
+            st["n"] = n + 1
+            payload = tc_payload(instant_ms(pad, buffer_pts(info), n))
+            if not write_timecode(info.data, payload):
+                st["failed"] += 1
+                if st["failed"] in (1, 100, 10000):
+                    log("warning: %s: no timecode on %d frame(s) (buffer not writable)" % (what, st["failed"]))
+            return Gst.PadProbeReturn.OK
+
+        qr.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
+
+    def live_instant(element, what):
+        """instant_ms for attach_timecode on a live media: the frame's capture instant on the wall
+        clock. A live videotestsrc stamps each frame with the running time it is due at (its PTS, in
+        a segment from 0; the RTP timestamp derives from it too), so on the pipeline clock the frame
+        is captured at element base_time + running time. That is mapped to the wall clock with one
+        offset (time.time() - clock time) taken now, when the media is configured, from the clock its
+        pipeline will use (gst-rtsp-server leaves the default: the system clock; the two clocks tick
+        at the same rate, so one sample holds for the media's life). The probe's own time.time() is
+        not used: it jitters with scheduling, and the thread reaches the probe late by however long
+        the previous frame held it downstream (~20 ms in steady state here)."""
+        clock = Gst.SystemClock.obtain()
+        before = time.time()
+        clock_ns = clock.get_time()
+        offset_ms = (before + time.time()) * 500.0 - clock_ns / 1e6
+        st = {"warned": False}
+
+        def instant(pad, pts, _n):
+            elem_clock = element.get_clock()
+            if elem_clock is not None and elem_clock != clock and not st["warned"]:
+                st["warned"] = True
+                log("warning: %s runs on %s, not the system clock: timecodes are off" % (what, elem_clock))
+            ev = pad.get_sticky_event(Gst.EventType.SEGMENT, 0)
+            rt = ev.parse_segment().to_running_time(Gst.Format.TIME, pts) if ev is not None else pts
+            return (element.get_base_time() + rt) / 1e6 + offset_ms
+
+        return instant
+
+    def replay_instant(start_ms, fps):
+        """instant_ms for attach_timecode on an edge replay: the replayed span's own time, whenever it is
+        sent — frame n of the span shows start_ms + round(n * 1000 / fps). n is counted on the
+        source's timeline, (pts - first pts) * fps, not in buffers: the client's PLAY (ffmpeg sends
+        Range: npt=0.000-) makes gst-rtsp-server seek the prerolled media, which flushes the frame
+        already made and starts the span again at the same PTS; that first frame never reaches the
+        client, and counting buffers would label the client's first frame start + 1/fps."""
+        s0 = int(round(start_ms))
+        st = {"pts0": None}
+
+        def instant(_pad, pts, _n):
+            if st["pts0"] is None:
+                st["pts0"] = pts
+            n = int(round((pts - st["pts0"]) * fps / float(Gst.SECOND)))
+            return s0 + int(round(n * 1000.0 / fps))
+
+        return instant
+
+    # --- freeze: the live payloader of every media of a mount blocked (RTSP sessions stay open, RTCP
+    # goes on), as a camera whose encoder or network path froze; released, the source sends what it
+    # owes at once.
+    mount_by_path = dict(("/" + m["name"], m) for m in mounts)
+    freeze_lock = threading.Lock()
+    freeze_state = {"frozen": set(), "medias": {}}
+
+    def apply_freeze(mount_path, st):
+        # Called with freeze_lock held; like apply_stall, only once the media is prepared.
+        want = mount_path in freeze_state["frozen"] and st["prepared"] and not st["ended"]
+        if want and st["probe"] is None:
+            st["probe"] = st["pad"].add_probe(
+                Gst.PadProbeType.BLOCK | Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST,
+                stall_probe)
+        elif not want and st["probe"] is not None:
+            st["pad"].remove_probe(st["probe"])
+            st["probe"] = None
+
+    def set_freeze(name, on):
+        path = "/" + name.strip("/")
+        now = time.time() * 1000.0
+        if path not in mount_by_path:
+            log("freeze: no mount %s" % path)
+            emit({"event": "freeze", "mount": path, "on": on, "error": "no such mount", "wall_ms": now})
+            return
+        with freeze_lock:
+            if on:
+                freeze_state["frozen"].add(path)
+            else:
+                freeze_state["frozen"].discard(path)
+            medias = freeze_state["medias"].get(path, {})
+            for st in medias.values():
+                apply_freeze(path, st)
+            n = len(medias)
+        log("mount %s %s (%d medias)" % (path, "frozen" if on else "released", n))
+        emit({"event": "freeze", "mount": path, "on": on, "medias": n, "wall_ms": time.time() * 1000.0})
 
     def on_media_configure(factory, media, mount_path):
         with counter_lock:
@@ -322,6 +532,27 @@ def main(argv):
         if pay is None:
             log("warning: no pay0 in media for %s" % mount_path)
             return
+        m = mount_by_path.get(mount_path)
+        if m is not None and m["code"]:
+            what = "media %d (%s)" % (media_id, mount_path)
+            attach_timecode(element, what, live_instant(element, what))
+        fst = {"pad": pay.get_static_pad("src"), "probe": None, "prepared": False, "ended": False}
+        with freeze_lock:
+            freeze_state["medias"].setdefault(mount_path, {})[media_id] = fst
+
+        def on_freeze_prepared(_media):
+            with freeze_lock:
+                fst["prepared"] = True
+                apply_freeze(mount_path, fst)
+
+        def on_freeze_unprepared(_media):
+            with freeze_lock:
+                fst["ended"] = True
+                apply_freeze(mount_path, fst)
+                freeze_state["medias"].get(mount_path, {}).pop(media_id, None)
+
+        media.connect("prepared", on_freeze_prepared)
+        media.connect("unprepared", on_freeze_unprepared)
         state = {"rtp": False, "key": False}
 
         def on_rtp(pad, info):
@@ -455,12 +686,12 @@ def main(argv):
                            'shaded-background=true font-desc="Sans 14" ! ' % (m["name"], label))
             launch = ("( videotestsrc is-live=true num-buffers=%d pattern=%s "
                       "! video/x-raw,width=%d,height=%d,framerate=%d/1 "
-                      "! %svideoconvert "
+                      "! %s%svideoconvert "
                       "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
                       "! h264parse "
                       "! rtph264pay name=pay0 pt=96 config-interval=1 )"
                       % (frames, m["pattern"], m["width"], m["height"], m["fps"], overlay,
-                         m["bitrate"], m["fps"]))
+                         timecode_launch(m), m["bitrate"], m["fps"]))
             try:
                 element = Gst.parse_launch(launch)
             except GLib.Error as e:
@@ -471,7 +702,7 @@ def main(argv):
                 rid = "replay%d" % replay_state["n"]
                 replay_state["pending"][rid] = {
                     "mount": live_path, "style": self.style, "start_ms": start_ms,
-                    "end_ms": end_ms, "frames": frames}
+                    "end_ms": end_ms, "frames": frames, "m": m}
             element.set_name(rid)
             return element
 
@@ -486,6 +717,9 @@ def main(argv):
             return
         base = {"mount": info["mount"], "style": info["style"], "start_ms": info["start_ms"],
                 "end_ms": info["end_ms"]}
+        if info["m"]["code"]:
+            attach_timecode(element, "replay %s (%s)" % (rid, info["mount"]),
+                            replay_instant(info["start_ms"], info["m"]["fps"]))
         st = {"pad": pay.get_static_pad("src"), "probe": None, "prepared": False,
               "ended": False, "sent": 0}
         with replay_lock:
@@ -640,6 +874,8 @@ def main(argv):
             return
         if words[0] == "stall-replays" and len(words) == 2 and words[1] in ("0", "1"):
             set_stall(words[1] == "1")
+        elif words[0] == "freeze" and len(words) == 3 and words[2] in ("0", "1"):
+            set_freeze(words[1], words[2] == "1")
         else:
             log("unknown stdin command %r" % line)
 

@@ -8,12 +8,17 @@
  * Edge replay (`edge` on a mount): the server also answers camera-style replay requests for the
  * span [edge.sinceMs, now] (see replayUrl()), streaming exactly the requested span at real time and
  * ending it (RTCP BYE, so ffmpeg exits by itself); spans it does not hold get 404 at DESCRIBE.
- * stallReplays(true) freezes replay media mid-stream with the RTSP session left open.
+ * stallReplays(true) freezes replay media mid-stream with the RTSP session left open; freeze(mount,
+ * true) does the same to a live mount.
  *
  * Timing notes (gst-rtsp-server 1.22): a live media is prepared on DESCRIBE, so `first_rtp` /
- * `first_keyframe` fire ~50-100 ms *before* the client's PLAY; that first buffer is held by the
- * server until PLAY and then delivered, so its wall_ms is the capture time of the first frame the
- * client gets. A client joining an already-running shared media gets no new `first_rtp`, only `play`.
+ * `first_keyframe` fire ~50-100 ms *before* the client's PLAY. That prerolled frame is not the first
+ * one an ffmpeg client gets: its PLAY (`Range: npt=0.000-`) flushes the media, which restarts, and
+ * the first frame delivered is captured as PLAY is handled (measured with `code` mounts: 25-60 ms
+ * after `first_rtp`, a few ms before `play`; an edge replay likewise delivers its span from the start
+ * but one frame short at the end). ffmpeg's RTSP demuxer then hands that first frame over without a
+ * timestamp, and `-c copy` stamps it one tick before the second frame. A client joining an
+ * already-running shared media gets no new `first_rtp`, only `play`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -46,6 +51,14 @@ export interface RtspMountSpec {
   shared?: boolean;
   /** Burn the wall clock into the picture (clockoverlay, if installed). Default true. */
   clock?: boolean;
+  /**
+   * Burn the instant each frame shows into it: a QR code near the bottom-right corner holding
+   * `VTC:<integer ms since the epoch>` (qroverlay, gstreamer1.0-plugins-bad >= 1.22; test/support/
+   * timecode.ts reads it). Live, the frame's capture instant (its running time on the pipeline clock,
+   * mapped to the wall clock); from the edge, the replayed span's own instant, start_ms + round(n ×
+   * 1000 / fps) for the n-th frame. Needs at least 66×66 pixels. Default false.
+   */
+  code?: boolean;
   /** RTSP basic auth for this mount only (both or neither; no ',' allowed). */
   user?: string;
   pass?: string;
@@ -145,13 +158,24 @@ export interface RtspStallEvent {
   active: number;
   wall_ms: number;
 }
+/** Acknowledges a freeze() command. */
+export interface RtspFreezeEvent {
+  event: 'freeze';
+  mount: string;
+  on: boolean;
+  /** Live media of the mount at that moment (absent with `error`). */
+  medias?: number;
+  error?: string;
+  wall_ms: number;
+}
 export type RtspServerEvent =
   | RtspReadyEvent
   | RtspMediaEvent
   | RtspPlayEvent
   | RtspReplayEvent
   | RtspReplayRefusedEvent
-  | RtspStallEvent;
+  | RtspStallEvent
+  | RtspFreezeEvent;
 export type RtspReplayEventKind = 'replay' | 'replay_end' | 'replay_aborted' | 'replay_refused';
 export type RtspTimedEventKind = 'first_rtp' | 'first_keyframe' | 'media_unprepared' | 'play' | RtspReplayEventKind;
 
@@ -167,6 +191,7 @@ export interface RtspServerEvents {
   replay_aborted: [RtspReplayEvent];
   replay_refused: [RtspReplayRefusedEvent];
   stall_replays: [RtspStallEvent];
+  freeze: [RtspFreezeEvent];
   /** The server process ended (for any reason). */
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
@@ -328,6 +353,7 @@ export function mountSpecArg(m: RtspMountSpec): string {
   }
   if (m.shared !== undefined) add('shared', m.shared ? '1' : '0');
   if (m.clock !== undefined) add('clock', m.clock ? '1' : '0');
+  if (m.code !== undefined) add('code', m.code ? '1' : '0');
   if ((m.user === undefined) !== (m.pass === undefined)) {
     throw new Error(`RtspServer: mount ${name}: user and pass must be given together`);
   }
@@ -648,6 +674,30 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
     return ack.then(() => undefined);
   }
 
+  /**
+   * Freezes (or releases) a live mount: the payloader of each of its media blocks with the RTSP
+   * sessions left open, as a camera whose encoder or network path froze. Released, the source sends
+   * the frames it owes at once, back-dated (RTP timestamps and `code` timecodes of the instants they
+   * were due, none lost), then runs at real time again. A client connecting while the mount is frozen
+   * gets its DESCRIBE answered and its PLAY only on release. Resolves on the server's acknowledgement;
+   * rejects for an unknown mount.
+   */
+  freeze(mount: string, on: boolean, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.exited || !this.child.stdin || this.child.stdin.destroyed) {
+      return Promise.reject(new Error('RtspServer: freeze on an exited server'));
+    }
+    const path = `/${normalizeMount(mount)}`;
+    const ack = this.waitFor<RtspFreezeEvent>(
+      (e) => (e.event === 'freeze' && e.mount === path && e.on === on ? e : undefined),
+      opts.timeoutMs ?? 5_000,
+      `freeze ${path} ${on}`,
+    );
+    this.child.stdin.write(`freeze ${normalizeMount(mount)} ${on ? 1 : 0}\n`);
+    return ack.then((e) => {
+      if (e.error) throw new Error(`RtspServer: freeze ${path}: ${e.error}`);
+    });
+  }
+
   private waitFor<T>(pick: (e: RtspServerEvent) => T | undefined, timeoutMs: number, what: string): Promise<T> {
     if (this.exited) return Promise.reject(new Error(`RtspServer: exited while waiting for ${what}`));
     return new Promise<T>((resolveWait, rejectWait) => {
@@ -820,7 +870,7 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
   }
 
   private handleEvent(ev: RtspServerEvent): void {
-    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.mount) {
+    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.mount) {
       let byMount = this.history.get(ev.event);
       if (!byMount) this.history.set(ev.event, (byMount = new Map()));
       let list = byMount.get(ev.mount);
@@ -849,6 +899,9 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
         break;
       case 'stall_replays':
         this.emit('stall_replays', ev);
+        break;
+      case 'freeze':
+        this.emit('freeze', ev);
         break;
     }
   }
