@@ -250,8 +250,10 @@ export class CameraRecorder {
           this.log.error({ err }, 'live feed failed');
         }
       },
-      onProgress: (outTimeUs, _frame, wallMs) => {
-        anchor.add(wallMs, outTimeUs);
+      onProgress: (outTimeUs, frame, wallMs) => {
+        // `out_time` is the last muxed frame's time, and the MP4 muxer holds each frame until the
+        // next arrives (it needs its duration): one frame interval more has been received.
+        anchor.add(wallMs, outTimeUs + (frame > 1 ? outTimeUs / (frame - 1) : 0));
         if (outTimeUs > lastMediaUs) {
           lastMediaUs = outTimeUs;
           lastVideoMs = wallMs;
