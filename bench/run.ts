@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,export,evidence,retention,refill,live,ui --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,placement,export,evidence,retention,refill,live,ui --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -10,6 +10,7 @@ import { runExport } from './export.js';
 import { runEvidence } from './evidence.js';
 import { runLive } from './live.js';
 import { runOverhead } from './overhead.js';
+import { runPlacement } from './placement.js';
 import { vigilEntry } from './processes.js';
 import { runQuery } from './query.js';
 import { runRefill } from './refill.js';
@@ -18,7 +19,7 @@ import { machineInfo, renderTable, writeJson, type SectionResult } from './repor
 import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -110,6 +111,9 @@ try {
     runQuery({ rows, cameras: 10, queries: 200, httpSeconds: quick ? 3 : 10, concurrency: 32, log }),
   );
   await section(['timestamp'], 'timestamp accuracy', () => runTimestamp({ repetitions: quick ? 3 : 5, entry, log }));
+  await section(['placement'], 'time truth: placement against burned-in timecodes', () =>
+    runPlacement({ outages: quick ? 2 : 4, outageSeconds: quick ? 6 : 10, snapshots: quick ? 20 : 40, log }),
+  );
   await section(['export'], 'clip export and snapshots', () =>
     runExport({ minutes: quick ? 3 : 10, snapshots: quick ? 10 : 40, exactnessRanges: quick ? 5 : 20, repetitions: quick ? 2 : 5, log }),
   );

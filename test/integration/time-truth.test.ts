@@ -17,13 +17,12 @@ const FRAME_MS = 1000 / FPS;
 /** Slack on top of one frame interval: ms rounding of rows, JPEG/QR decode never adds any. */
 const SLACK_MS = 2;
 /**
- * How late live footage may be placed. The burned-in instant is the frame's exposure start (its
- * RTP time); a frame exists only at the end of its exposure (one interval) and reaches Vigil after the
- * encoder, RTP and ffmpeg — which place it by arrival. Measured: ~87 ms at 15 fps (docs/proof.md,
- * `npm run bench -- --only placement`). Edge footage, placed by the replayed span's own time, is held
- * to one frame.
+ * How late live footage may be placed: one frame interval. The burned-in instant is the frame's
+ * capture instant (its RTP time); Vigil places live frames by their arrival, after the encoder, RTP and
+ * ffmpeg (measured ~17 ms at 15 fps: docs/proof.md, `npm run bench -- --only placement`). Edge
+ * footage, placed by the replayed span's own time, is held to the ms.
  */
-const LIVE_LATE_MS = FRAME_MS + 50;
+const LIVE_LATE_MS = FRAME_MS;
 
 type Row = { id: number; start_ms: number; end_ms: number; source: string; media_offset_ms: number };
 
