@@ -154,4 +154,37 @@ describe('recorder supervision', () => {
     const cam = (await sql<{ state: string; last_error: string }>`SELECT state, last_error FROM camera_status WHERE camera_id = 'cam1'`.execute(db)).rows[0];
     expect(cam?.last_error).toMatch(/camera (stopped sending|sent no) video/);
   });
+
+  it('starts with a quick probe and, once ffmpeg cannot learn the stream from it (the SDP lacks its parameters), reconnects at once with the full analysis', async () => {
+    const db = opened.db;
+    const { log } = memoryLogger();
+    const events = new EventLog(db, systemClock, log);
+    const cfg = buildConfig({ recorder: { backoff_initial_ms: 2000, backoff_max_ms: 4000 } }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
+    await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 60, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    const argvs: string[][] = [];
+    const launcher: RecorderLauncher = (_p, args) => {
+      argvs.push(args);
+      const exited: Promise<ExitInfo> = sleep(5).then(() => ({
+        code: 1,
+        signal: null,
+        stderrTail: argvs.length === 1 ? "[rtsp @ 0x1] Could not find codec parameters for stream 0 (Video: h264, none): unspecified size\nConsider increasing the value for the 'analyzeduration' (100000) and 'probesize' (32) options" : 'Connection refused',
+      }));
+      return { pid: 0, exited, stop: () => exited, kill: () => exited };
+    };
+    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
+    const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+    rec.start();
+    try {
+      const deadline = Date.now() + 1500;
+      while (argvs.length < 2 && Date.now() < deadline) await sleep(10);
+    } finally {
+      await rec.stop();
+    }
+    // The retry came without the backoff's 2 s, and without the quick probe; later runs keep the full analysis.
+    expect(argvs.length).toBeGreaterThanOrEqual(2);
+    expect(argvs[0]).toContain('-probesize');
+    expect(argvs[1]).not.toContain('-probesize');
+    const ev = (await sql<{ payload: string }>`SELECT payload FROM events WHERE type = 'recorder_exited' ORDER BY id LIMIT 1`.execute(db)).rows[0];
+    expect(JSON.parse(ev?.payload ?? '{}').reason).toMatch(/SDP lacks the stream's parameters.*full stream analysis/);
+  });
 });
