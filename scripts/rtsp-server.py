@@ -492,16 +492,21 @@ def main(argv):
     freeze_lock = threading.Lock()
     freeze_state = {"frozen": set(), "medias": {}}
 
-    def apply_freeze(mount_path, st):
-        # Called with freeze_lock held; like apply_stall, only once the media is prepared.
-        want = mount_path in freeze_state["frozen"] and st["prepared"] and not st["ended"]
+    def block_pad(st, want):
+        """Blocks (a BLOCK probe: the streaming thread waits) or releases the payloader pad of a media
+        state {"pad", "probe"}; callers hold their lock and pass want only once the media is prepared
+        (gst-rtsp-server needs the first buffer to answer DESCRIBE; a flush at teardown releases)."""
         if want and st["probe"] is None:
             st["probe"] = st["pad"].add_probe(
                 Gst.PadProbeType.BLOCK | Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST,
-                stall_probe)
+                lambda _pad, _info: Gst.PadProbeReturn.OK)
         elif not want and st["probe"] is not None:
             st["pad"].remove_probe(st["probe"])
             st["probe"] = None
+
+    def apply_freeze(mount_path, st):
+        # Called with freeze_lock held.
+        block_pad(st, mount_path in freeze_state["frozen"] and st["prepared"] and not st["ended"])
 
     def set_freeze(name, on):
         path = "/" + name.strip("/")
@@ -642,20 +647,9 @@ def main(argv):
             return m, style, live_path, None, None, str(e)
         return m, style, live_path, start_ms, end_ms, held_span_error(m, start_ms, end_ms)
 
-    def stall_probe(_pad, _info):
-        return Gst.PadProbeReturn.OK  # a BLOCK probe: the streaming thread waits here
-
     def apply_stall(st):
-        # Called with replay_lock held. Only block once the media is prepared: gst-rtsp-server
-        # needs the first buffer to answer DESCRIBE, and a flush (teardown) releases the block.
-        want = replay_state["stalled"] and st["prepared"] and not st["ended"]
-        if want and st["probe"] is None:
-            st["probe"] = st["pad"].add_probe(
-                Gst.PadProbeType.BLOCK | Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST,
-                stall_probe)
-        elif not want and st["probe"] is not None:
-            st["pad"].remove_probe(st["probe"])
-            st["probe"] = None
+        # Called with replay_lock held.
+        block_pad(st, replay_state["stalled"] and st["prepared"] and not st["ended"])
 
     def set_stall(on):
         with replay_lock:
