@@ -22,10 +22,14 @@ stdout carries machine-readable JSON lines only (one object per line, flushed):
 Human-readable logs (client connects, errors) go to stderr.
 
 Edge replay (mount keys edge=1, edge_since=<ms since epoch, default: server start>,
-edge_tz=<IANA zone, default UTC>): the mount also answers, for spans inside [edge_since, now],
+edge_until=<ms since epoch, default: none>, edge_tz=<IANA zone, default UTC>): the mount also
+answers, for spans inside [edge_since, now],
   /<name>/Streaming/tracks/101?starttime=20261125T101500Z&endtime=20261125T101530Z   (Hikvision, UTC)
   /<name>/cam/playback?channel=1&starttime=2026_11_25_10_15_00&endtime=...           (Dahua, edge_tz)
 with a fresh pipeline streaming exactly (end - start) s at real time (key-int-max = fps), then EOS.
+With edge_until the card holds nothing after that instant (its last minutes not written, a card
+that failed): a span running past it is streamed only up to it, then EOS (the client gets less than
+it asked for); a span starting at or after it is refused.
 Anything else on those paths gets 404 at DESCRIBE.
 
 stdin commands (one per line):
@@ -107,7 +111,7 @@ INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
             "bitrate": (16, 100000), "gop": (1, 100000)}
 BOOL_KEYS = ("shared", "clock", "edge", "code")
 STR_KEYS = ("pattern", "user", "pass", "edge_tz")
-FLOAT_KEYS = ("edge_since",)
+FLOAT_KEYS = ("edge_since", "edge_until")
 
 
 def parse_bool(key, value):
@@ -126,7 +130,7 @@ def parse_mount(spec):
         raise ValueError("bad mount name %r (allowed: letters, digits, '_', '-', '.', '/')" % name)
     m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
          "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False,
-         "user": None, "pass": None, "edge": False, "edge_since": None, "edge_tz": None}
+         "user": None, "pass": None, "edge": False, "edge_since": None, "edge_until": None, "edge_tz": None}
     if rest:
         for item in rest.split(","):
             if not item.strip():
@@ -169,8 +173,9 @@ def parse_mount(spec):
         m["gop"] = m["fps"]
     if m["code"] and min(m["width"], m["height"]) < TC_MIN_SIZE:
         raise ValueError("mount %r: code=1 needs at least %dx%d" % (name, TC_MIN_SIZE, TC_MIN_SIZE))
-    if not m["edge"] and (m["edge_since"] is not None or m["edge_tz"] is not None):
-        raise ValueError("mount %r: edge_since / edge_tz need edge=1" % name)
+    if not m["edge"] and (m["edge_since"] is not None or m["edge_until"] is not None
+                          or m["edge_tz"] is not None):
+        raise ValueError("mount %r: edge_since / edge_until / edge_tz need edge=1" % name)
     if m["edge"]:
         tz = m["edge_tz"] or "UTC"
         try:
@@ -634,6 +639,8 @@ def main(argv):
         now = time.time() * 1000.0
         if start_ms < since:
             return "span starts before the oldest footage held (%d < %d)" % (start_ms, since)
+        if m["edge_until"] is not None and start_ms >= m["edge_until"]:
+            return "span starts after the newest footage held (%d >= %d)" % (start_ms, m["edge_until"])
         if end_ms > now:
             return "span ends after now (%d > %d)" % (end_ms, now)
         return None
@@ -672,7 +679,8 @@ def main(argv):
                 emit({"event": "replay_refused", "mount": live_path, "style": self.style,
                       "reason": err, "wall_ms": time.time() * 1000.0})
                 return None
-            frames = max(1, int(round((end_ms - start_ms) / 1000.0 * m["fps"])))
+            held_end_ms = end_ms if m["edge_until"] is None else min(end_ms, m["edge_until"])
+            frames = max(1, int(round((held_end_ms - start_ms) / 1000.0 * m["fps"])))
             overlay = ""
             if m["clock"] and have_timeoverlay:
                 label = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(start_ms / 1000.0))
@@ -777,9 +785,9 @@ def main(argv):
                 apply_roles(rfactory, m)
                 mount_points.add_factory(rpath, rfactory)
                 replay_paths[rpath] = (m, style, path)
-            log("mount %s: edge replay since %s, tz %s" % (
+            log("mount %s: edge replay since %s until %s, tz %s" % (
                 path, "%d" % m["edge_since"] if m["edge_since"] is not None else "start",
-                m["edge_tz"]))
+                "%d" % m["edge_until"] if m["edge_until"] is not None else "now", m["edge_tz"]))
         mount_paths.append(path)
         log("mount %s: %dx%d@%d %dkbps gop=%d pattern=%s shared=%d clock=%d auth=%s" % (
             path, m["width"], m["height"], m["fps"], m["bitrate"], m["gop"], m["pattern"],

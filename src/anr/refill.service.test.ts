@@ -15,7 +15,7 @@ import { spawnSupervised } from '../media/child.js';
 import { indexSegment } from '../db/segment.repo.js';
 import { listEvents } from '../db/event.repo.js';
 import { sleep } from '../shared/sleep.js';
-import { RefillService, type RefillLauncher, type RefillSpace } from './refill.service.js';
+import { gapCoverage, RefillService, type RefillLauncher, type RefillSpace } from './refill.service.js';
 import { FootageStore } from '../storage/footage-store.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
@@ -238,5 +238,253 @@ describe('refill scheduling and bookkeeping (issue: time truth, defect 5)', () =
     await svc.stop();
     expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'filled', fillAttempts: 1, lastError: null });
     expect((await listEvents(opened.db, { limit: 20 })).find((e) => e.type === 'gap_refill_succeeded')?.payload).toMatchObject({ attempt: 1 });
+  });
+});
+
+describe('gap coverage: what a refill still asks for', () => {
+  it('names the uncovered parts of a gap, earliest first, leaving out slivers under a second', () => {
+    const cov = gapCoverage(T0, T0 + 20_000, [[T0 + 8000, T0 + 12_000], [T0 - 5000, T0 + 500], [T0 + 12_000, T0 + 19_400]]);
+    expect(cov.missing).toEqual([[T0 + 500, T0 + 8000]]);
+    expect(cov.coveredMs).toBe(20_000 - 7500 - 600);
+    expect(cov.filled).toBe(false);
+    expect(cov.text).toBe(`indexed footage covers 11.9 s of the 20.0 s gap; still missing: ${iso(T0 + 500)}–${iso(T0 + 8000)} (7.5 s)`);
+    const slivers = gapCoverage(T0, T0 + 5000, [[T0 + 600, T0 + 2000], [T0 + 2600, T0 + 4400]]);
+    expect([slivers.missing, slivers.filled]).toEqual([[], false]);
+    expect(slivers.text).toMatch(/still missing: only slivers under 1 s/);
+    expect(gapCoverage(T0, T0 + 10_000, [[T0, T0 + 9000]]).filled).toBe(true);
+  });
+});
+
+/** 20261125T101500Z → ms since the epoch. */
+function hikTimeMs(v: string): number {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(v);
+  if (!m) throw new Error(`not a Hikvision time: ${v}`);
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * An edge whose SD card holds footage up to `edge.untilMs` only (its last minutes not written yet):
+ * asked for a span, it sends what it holds of it from the whole second asked for (synthetic H.264,
+ * 10 fps) and ends early; a span it holds nothing of, or any span while `edge.refuse`, gets 404.
+ * Each replay URL's [starttime, endtime] is recorded in `edge.asked`.
+ */
+function edgeHoldingUntil(edge: { untilMs: number; refuse?: boolean; asked: Array<[number, number]> }): RefillLauncher {
+  return (program, args) => {
+    const url = new URL((args[args.indexOf('-i') + 1] as string).replace(/^rtsp:/, 'http:'));
+    const startMs = hikTimeMs(url.searchParams.get('starttime') ?? '');
+    edge.asked.push([startMs, hikTimeMs(url.searchParams.get('endtime') ?? '')]);
+    const seconds = Math.min(Number(args[args.indexOf('-t') + 1]), (edge.untilMs - startMs) / 1000);
+    if (edge.refuse || seconds <= 0) return spawnSupervised('/bin/sh', ['-c', 'echo "404 Not Found" >&2; exit 1'], ['ignore', 'ignore', 'pipe']);
+    const out = args.at(-1) as string;
+    return spawnSupervised(program, [
+      '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-t', String(seconds),
+      '-c:v', 'libx264', '-g', '10', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-y', out,
+    ], ['ignore', 'ignore', 'pipe']);
+  };
+}
+
+describe('partial gaps retried for their missing part only (issue: partial gaps retried; attempts and errors consistent)', () => {
+  let now: number;
+  let t: number;
+  let gapId: number;
+  let edge: { untilMs: number; refuse?: boolean; asked: Array<[number, number]> };
+  const clock = { nowMs: () => now };
+
+  /** A service on the test's clock; the scans are driven by hand (`scanOnce`). */
+  function partialService(anr: Record<string, number>): RefillService {
+    const config = buildConfig({ anr: { settle_seconds: 0, ...anr } }, { source: null, cwd: dir, env: {}, overrides: {} });
+    const log = pino({ level: 'silent' });
+    const events = new EventLog(opened.db, systemClock, log);
+    return new RefillService({
+      db: opened.db, clock, events, log, config: config.anr, ffmpegPath: 'ffmpeg', launch: edgeHoldingUntil(edge),
+      indexer: new Indexer({ db: opened.db, store: new FootageStore(dir), clock: systemClock, events, log }),
+    });
+  }
+
+  const gapNow = async () => (await listGaps(opened.db, 'edge')).find((g) => g.id === gapId)!;
+  const refillEvents = async (type: string) =>
+    (await listEvents(opened.db, { type, limit: 100 })).reverse().map((e) => e.payload).filter((p) => p['gap_id'] === gapId);
+  /** Waits until `n` attempts have ended (their outcome event written, after the gap row). */
+  async function attemptsEnded(n: number): Promise<void> {
+    const started = Date.now();
+    for (;;) {
+      const ended = (await refillEvents('gap_refill_succeeded')).length + (await refillEvents('gap_refill_failed')).length;
+      if (ended >= n) return;
+      if (Date.now() - started > 20_000) throw new Error(`only ${ended} of ${n} attempts ended`);
+      await sleep(20);
+    }
+  }
+  const edgeRows = async () =>
+    (await opened.db.selectFrom('segments').select(['start_ms', 'end_ms', 'media_offset_ms', 'path']).where('source', '=', 'edge').orderBy('start_ms').execute());
+
+  beforeEach(async () => {
+    now = Date.now();
+    t = Math.floor(now / 1000) * 1000 - 120_000;
+    edge = { untilMs: t + 5500, asked: [] };
+    const seg = (startMs: number, endMs: number, name: string) =>
+      indexSegment(opened.db, { cameraId: 'edge', path: `recordings/edge/${name}`, startMs, endMs, sizeBytes: 1, codec: null, width: null, height: null, source: 'live', fps: null }, t);
+    await seg(t - 2000, t + 300, 'a.mp4');
+    await seg(t + 10_300, t + 12_000, 'c.mp4'); // records the gap [t+300, t+10300)
+    gapId = (await listGaps(opened.db, 'edge'))[0]!.id;
+  });
+
+  it('a partial gap is retried when its backoff ends, asking only for what is missing, and ends filled without duplicate footage', async () => {
+    const svc = partialService({ backoff_initial_ms: 1000 });
+    try {
+      expect(await svc.scanOnce()).toBe(1);
+      await attemptsEnded(1);
+      // The first attempt asks for the whole gap (from the whole second before it); the edge held 5.5 s of it.
+      expect(edge.asked).toEqual([[t, t + 11_000]]);
+      const partial = await gapNow();
+      expect(partial).toMatchObject({ fillState: 'partial', fillAttempts: 1, nextAttemptAtMs: now + 1000 });
+      expect(partial.lastError).toBe(`indexed footage covers 5.2 s of the 10.0 s gap; still missing: ${iso(t + 5500)}–${iso(t + 10_300)} (4.8 s)`);
+      now += 999;
+      expect(await svc.scanOnce(), 'not before its backoff ends').toBe(0);
+      // The camera has written the rest of its SD file meanwhile.
+      edge.untilMs = t + 60_000;
+      now += 1;
+      expect(await svc.scanOnce(), 'retried once due').toBe(1);
+      await attemptsEnded(2);
+      // Only the missing part, from the whole second at or before it.
+      expect(edge.asked[1]).toEqual([t + 5000, t + 11_000]);
+      expect(await gapNow()).toMatchObject({ fillState: 'filled', fillAttempts: 2, lastError: null, nextAttemptAtMs: null });
+      // The second file starts 500 ms before the missing part: its row starts there, 500 ms into it.
+      const rows = await edgeRows();
+      expect(rows.map((r) => [r.start_ms, r.end_ms, r.media_offset_ms])).toEqual([
+        [t + 300, t + 5500, 300],
+        [t + 5500, t + 10_300, 500],
+      ]);
+      expect((await readdir(join(dir, 'recordings', 'edge'))).sort()).toEqual(rows.map((r) => r.path.split('/').at(-1)).sort());
+      expect((await refillEvents('gap_refill_started')).map((p) => [p['attempt'], p['span_start'], p['span_end']])).toEqual([
+        [1, iso(t + 300), iso(t + 10_300)],
+        [2, iso(t + 5500), iso(t + 10_300)],
+      ]);
+      expect(await refillEvents('gap_refill_succeeded')).toMatchObject([
+        { attempt: 1, state: 'partial', seconds_added: 5.2, span_start: iso(t + 300), next_attempt_at: iso(now - 1000 + 1000) },
+        { attempt: 2, state: 'filled', seconds_added: 4.8, seconds_recovered: 10, coverage: 1, span_start: iso(t + 5500), span_end: iso(t + 10_300), next_attempt_at: null },
+      ]);
+      expect(await svc.scanOnce()).toBe(0);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('retries back off like failures, count every attempt (one that adds nothing or fails too) and, once the budget is used, stay partial saying what is missing', async () => {
+    const svc = partialService({ backoff_initial_ms: 1000, backoff_max_ms: 1500, max_attempts: 3 });
+    try {
+      expect(await svc.scanOnce()).toBe(1);
+      await attemptsEnded(1);
+      expect(await gapNow()).toMatchObject({ fillState: 'partial', fillAttempts: 1, nextAttemptAtMs: now + 1000 });
+      // The edge still holds nothing after t+5.5 s: the retry adds nothing, counts, and backs off (capped).
+      now += 1000;
+      expect(await svc.scanOnce()).toBe(1);
+      await attemptsEnded(2);
+      expect(edge.asked[1]).toEqual([t + 5000, t + 11_000]);
+      const second = await gapNow();
+      expect(second).toMatchObject({ fillState: 'partial', fillAttempts: 2, nextAttemptAtMs: now + 1500 });
+      expect(second.lastError).toContain(`still missing: ${iso(t + 5500)}–${iso(t + 10_300)}`);
+      // The third and last attempt fails outright: still partial (never failed: part of it is filled), nothing scheduled.
+      edge.refuse = true;
+      now += 1500;
+      expect(await svc.scanOnce()).toBe(1);
+      await attemptsEnded(3);
+      expect(edge.asked[2]).toEqual([t + 5000, t + 11_000]);
+      const last = await gapNow();
+      expect(last).toMatchObject({ fillState: 'partial', fillAttempts: 3, nextAttemptAtMs: null });
+      expect(last.lastError).toContain(`indexed footage covers 5.2 s of the 10.0 s gap; still missing: ${iso(t + 5500)}–${iso(t + 10_300)} (4.8 s)`);
+      expect(last.lastError).toMatch(/last attempt: ffmpeg exited with 1: 404 Not Found/);
+      now += 3_600_000;
+      expect(await listRefillCandidates(opened.db, now, now, 10)).toEqual([]);
+      expect(await svc.scanOnce()).toBe(0);
+      // Attempts, events and the row agree.
+      expect((await refillEvents('gap_refill_started')).map((p) => p['attempt'])).toEqual([1, 2, 3]);
+      expect(await refillEvents('gap_refill_succeeded')).toMatchObject([
+        { attempt: 1, state: 'partial' },
+        { attempt: 2, state: 'partial', seconds_added: 0, span_start: iso(t + 5500), span_end: iso(t + 10_300) },
+      ]);
+      expect(await refillEvents('gap_refill_failed')).toMatchObject([
+        { attempt: 3, state: 'partial', next_attempt_at: null, span_start: iso(t + 5500), span_end: iso(t + 10_300), reason: 'ffmpeg exited with 1: 404 Not Found' },
+      ]);
+      // The retry that added nothing left no row and no file behind.
+      const rows = await edgeRows();
+      expect(rows.map((r) => [r.start_ms, r.end_ms])).toEqual([[t + 300, t + 5500]]);
+      expect(await readdir(join(dir, 'recordings', 'edge'))).toEqual([rows[0]!.path.split('/').at(-1)]);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('a manual refill of a partial gap gives it a fresh budget and pulls only the missing part', async () => {
+    const svc = partialService({ backoff_initial_ms: 1000, max_attempts: 1 });
+    try {
+      expect(await svc.scanOnce()).toBe(1);
+      await attemptsEnded(1);
+      expect(await gapNow()).toMatchObject({ fillState: 'partial', fillAttempts: 1, nextAttemptAtMs: null });
+      now += 60_000;
+      expect(await svc.scanOnce(), 'the budget is used').toBe(0);
+      edge.untilMs = t + 60_000;
+      const requeued = await svc.requeue('edge', gapId, { requestId: 'req-partial' });
+      expect(requeued).toMatchObject({ fillState: 'partial', fillAttempts: 0, nextAttemptAtMs: now });
+      expect(requeued.lastError).toContain('still missing');
+      expect((await refillEvents('gap_refill_requested'))[0]).toMatchObject({ previous_state: 'partial', previous_attempts: 1 });
+      expect(await svc.scanOnce()).toBe(1);
+      await attemptsEnded(2);
+      expect(edge.asked).toEqual([
+        [t, t + 11_000],
+        [t + 5000, t + 11_000],
+      ]);
+      expect(await gapNow()).toMatchObject({ fillState: 'filled', fillAttempts: 1 });
+      expect((await edgeRows()).map((r) => [r.start_ms, r.end_ms])).toEqual([
+        [t + 300, t + 5500],
+        [t + 5500, t + 10_300],
+      ]);
+      await expect(svc.requeue('edge', gapId, { requestId: null })).rejects.toThrow(/already filled/);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
+describe('partial gaps: crash recovery and manual refill bookkeeping', () => {
+  /** A gap [T0, T0+10 s) between live footage, with edge footage indexed over [T0, T0+4 s), marked partial. */
+  async function partialGap(nextAttemptAtMs: number | null, edgeSpans: Array<[number, number]> = [[T0, T0 + 4000]]) {
+    const seg = (startMs: number, endMs: number, name: string, source: 'live' | 'edge') =>
+      indexSegment(opened.db, { cameraId: 'edge', path: `recordings/edge/${name}`, startMs, endMs, sizeBytes: 1, codec: null, width: null, height: null, source, fps: null }, T0);
+    await seg(T0 - 2000, T0, 'a.mp4', 'live');
+    await seg(T0 + 10_000, T0 + 12_000, 'c.mp4', 'live');
+    for (const [i, [s, e]] of edgeSpans.entries()) await seg(s, e, `e${i}.mp4`, 'edge');
+    const gap = (await listGaps(opened.db, 'edge'))[0]!;
+    await opened.db.updateTable('recording_gaps').set({ fill_state: 'partial', fill_attempts: 1, next_attempt_at_ms: nextAttemptAtMs, last_error: 'partly' }).where('id', '=', gap.id).execute();
+    return gap;
+  }
+
+  it('a partial gap interrupted by a crash stays partial, the attempt counted, due at once; at the budget it stays partial with nothing scheduled', async () => {
+    const gap = await partialGap(T0);
+    const max = buildConfig({}, { source: null, cwd: dir, env: {}, overrides: {} }).anr.maxAttempts;
+    expect(await claimGap(opened.db, gap.id)).toBe(true);
+    expect(await service.recover()).toEqual({ tempFiles: 0, gaps: 1 });
+    const after = (await listGaps(opened.db, 'edge'))[0]!;
+    expect(after).toMatchObject({ fillState: 'partial', fillAttempts: 2 });
+    expect(after.nextAttemptAtMs).toBeGreaterThanOrEqual(T0);
+    expect(after.lastError).toBe(`indexed footage covers 4.0 s of the 10.0 s gap; still missing: ${iso(T0 + 4000)}–${iso(T0 + 10_000)} (6.0 s); last attempt ${INTERRUPTED_REFILL_ERROR}`);
+    expect(await listRefillCandidates(opened.db, Date.now(), Date.now(), 10)).toHaveLength(1);
+    for (let i = 3; i <= max; i++) {
+      expect(await claimGap(opened.db, gap.id)).toBe(true);
+      await service.recover();
+    }
+    expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'partial', fillAttempts: max, nextAttemptAtMs: null });
+    expect(await claimGap(opened.db, gap.id), 'nothing scheduled: not claimable').toBe(false);
+    expect(await listRefillCandidates(opened.db, Date.now(), Date.now(), 10)).toEqual([]);
+  });
+
+  it('a manual refill of a partial gap with only slivers under a second missing is refused: nothing a replay could ask for', async () => {
+    const gap = await partialGap(null, [[T0 + 600, T0 + 4000], [T0 + 4600, T0 + 9400]]);
+    await expect(service.requeue('edge', gap.id, { requestId: null })).rejects.toThrow(/nothing left a refill could ask for.*only slivers/);
+    expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'partial', fillAttempts: 1 });
   });
 });

@@ -83,6 +83,8 @@ describe('mountSpecArg / scriptPath', () => {
     );
     expect(() => mountSpecArg({ name: 'c', edge: { timezone: 'Mars/Olympus' } })).toThrow(/time zone/);
     expect(() => mountSpecArg({ name: 'c', edge: { sinceMs: -1 } })).toThrow(/sinceMs/);
+    expect(mountSpecArg({ name: 'cam1', edge: { sinceMs: 1795600000000, untilMs: 1795600030500.2 } })).toBe('cam1:edge=1,edge_since=1795600000000,edge_until=1795600030500');
+    expect(() => mountSpecArg({ name: 'c', edge: { untilMs: Number.NaN } })).toThrow(/untilMs/);
     const t = Date.UTC(2026, 10, 25, 10, 15, 0, 900);
     expect(formatHikvisionTime(t)).toBe('20261125T101500Z');
     expect(formatDahuaTime(t)).toBe('2026_11_25_10_15_00');
@@ -262,6 +264,7 @@ describe.skipIf(!availability.ok)('RtspServer edge replay (real gst-rtsp-server,
       mounts: [
         { name: 'cam1', width: 320, height: 240, fps: 15, edge: { sinceMs: since } },
         { name: 'tokyo', width: 320, height: 240, fps: 10, edge: { sinceMs: since, timezone: 'Asia/Tokyo' } },
+        { name: 'short', width: 320, height: 240, fps: 10, edge: { sinceMs: since, untilMs: since + 40_500 } },
       ],
     });
   });
@@ -328,6 +331,20 @@ describe.skipIf(!availability.ok)('RtspServer edge replay (real gst-rtsp-server,
     const ev2 = await server.waitForReplayEvent('replay_refused', 'tokyo', { after: t0 });
     expect(ev2.start_ms).toBe(start - 9 * 3_600_000);
     expect(ev2.reason).toMatch(/before the oldest footage/);
+  });
+
+  it('edge.untilMs: a span running past the newest footage held is sent only up to it; one starting after it is refused', async () => {
+    const t0 = Date.now();
+    const cut = await pull(server.replayUrl('short', 'hikvision', since + 38_000, since + 42_000), join(dir, 'cut.mp4'));
+    expect(cut.code, cut.stderr).toBe(0);
+    expect(Math.abs((await probeFile(join(dir, 'cut.mp4'))).duration - 2.5)).toBeLessThan(0.5);
+    // The span asked for is reported as asked; the frames are those held (2.5 s at 10 fps).
+    await expect(server.waitForReplayEvent('replay_end', 'short', { after: t0 })).resolves.toMatchObject({ start_ms: since + 38_000, end_ms: since + 42_000, frames: 25 });
+    const after = await pull(server.replayUrl('short', 'hikvision', since + 41_000, since + 43_000), join(dir, 'after.mp4'));
+    expect(after.stderr).toMatch(/404 Not Found/);
+    const refused = await server.waitForReplayEvent('replay_refused', 'short', { after: t0 });
+    expect(refused).toMatchObject({ start_ms: since + 41_000 });
+    expect(refused.reason).toMatch(/after the newest footage held/);
   });
 
   it('answers 404 at DESCRIBE for spans not held and malformed requests', async () => {

@@ -66,11 +66,17 @@ export interface RtspMountSpec {
    * Fake edge storage (SD card): besides the live mount, serve Hikvision-style
    * (`/<name>/Streaming/tracks/101?starttime=…Z&endtime=…Z`, UTC) and Dahua-style
    * (`/<name>/cam/playback?channel=1&starttime=YYYY_MM_DD_hh_mm_ss&endtime=…`, wall time in
-   * `timezone`) replay requests for any span inside [sinceMs, now]; other spans get 404.
+   * `timezone`) replay requests for any span inside [sinceMs, now] (cut at `untilMs`); other spans get 404.
    */
   edge?: {
     /** Oldest footage held, ms since the epoch. Default: when the server started. */
     sinceMs?: number;
+    /**
+     * Newest footage held, ms since the epoch (the card's last minutes not written, or a card that
+     * failed). A span running past it is streamed only up to it (less than asked for), a span starting
+     * at or after it gets 404. Default: none (up to now).
+     */
+    untilMs?: number;
     /** IANA zone for Dahua-style wall times. Default `UTC`. */
     timezone?: string;
   };
@@ -368,10 +374,14 @@ export function mountSpecArg(m: RtspMountSpec): string {
   }
   if (m.edge !== undefined) {
     add('edge', '1');
-    const { sinceMs, timezone } = m.edge;
+    const { sinceMs, untilMs, timezone } = m.edge;
     if (sinceMs !== undefined) {
       if (!Number.isFinite(sinceMs) || sinceMs < 0) throw new Error(`RtspServer: mount ${name}: bad edge.sinceMs ${sinceMs}`);
       add('edge_since', String(Math.round(sinceMs)));
+    }
+    if (untilMs !== undefined) {
+      if (!Number.isFinite(untilMs) || untilMs < 0) throw new Error(`RtspServer: mount ${name}: bad edge.untilMs ${untilMs}`);
+      add('edge_until', String(Math.round(untilMs)));
     }
     if (timezone !== undefined) {
       checkTimeZone(timezone);

@@ -9,8 +9,16 @@ export type GapJson = { id: number; fill_state: string; fill_attempts: number; l
 /**
  * A live camera whose edge storage keeps footage: record, take the camera away for `outageMs`,
  * bring it back (same port, same edge) with `edgeSinceMs`, and wait until the gap is recorded.
+ * `edgeUntil` (given the instant the camera was taken away) makes the edge hold nothing after the
+ * instant it returns: a refill of the gap gets less than it asks for.
  */
-export async function outage(opts: { outageMs: number; anr?: Record<string, number>; edgeSinceAfterOutage?: boolean; stalled?: boolean }) {
+export async function outage(opts: {
+  outageMs: number;
+  anr?: Record<string, number>;
+  edgeSinceAfterOutage?: boolean;
+  edgeUntil?: (goneAtMs: number) => number;
+  stalled?: boolean;
+}) {
   const since = Date.now() - 60_000;
   let server = await RtspServer.start({ mounts: [{ name: 'cam1', edge: { sinceMs: since } }] });
   const port = server.port;
@@ -21,11 +29,12 @@ export async function outage(opts: { outageMs: number; anr?: Record<string, numb
   const gaps = async () => ((await (await vigil.api('/cameras/cam1/gaps')).json()) as { gaps: GapJson[] }).gaps;
   const status = async () => (await (await vigil.api('/cameras/cam1/status')).json()) as { segments_written: number };
   await waitFor('3 segments', async () => (await status()).segments_written >= 3, 30_000);
+  const goneAtMs = Date.now();
   await server.kill();
   await sleep(opts.outageMs);
   server = await RtspServer.start({
     port,
-    mounts: [{ name: 'cam1', edge: { sinceMs: opts.edgeSinceAfterOutage ? Date.now() : since } }],
+    mounts: [{ name: 'cam1', edge: { sinceMs: opts.edgeSinceAfterOutage ? Date.now() : since, ...(opts.edgeUntil ? { untilMs: opts.edgeUntil(goneAtMs) } : {}) } }],
   });
   if (opts.stalled) await server.stallReplays(true);
   const gap = await waitFor('the gap', async () => (await gaps())[0], 40_000);

@@ -18,7 +18,7 @@ export const gapRoutes: FastifyPluginAsyncTypebox<{ refills: RefillService }> = 
     config: { access: { cap: 'refill', scope: 'camera' }, audit: 'gap.refill' },
     schema: {
       tags: ['footage'],
-      summary: 'Refill a gap from the camera\'s edge storage now: a failed or partial gap is re-queued with a fresh attempt budget.',
+      summary: 'Refill a gap from the camera\'s edge storage now: a failed or partial gap is re-queued with a fresh attempt budget; a partial gap\'s attempts pull only what is still missing.',
       params: GapParams,
       response: { 202: GapOut, 400: ErrorRef, 404: ErrorRef, 409: ErrorRef },
     },

@@ -49,11 +49,11 @@ export const GapOut = Type.Object({
   gap_start: IsoTimeOut,
   gap_end: IsoTimeOut,
   seconds: Type.Number(),
-  fill_state: Type.String({ description: 'pending | filling | filled | partial | failed | not_applicable (the camera has no edge replay)' }),
+  fill_state: Type.String({ description: 'pending | filling | filled | partial (some of it refilled; last_error names what is still missing) | failed | not_applicable (the camera has no edge replay)' }),
   fill_attempts: Type.Integer(),
   last_error: Type.Union([Type.String(), Type.Null()]),
   detected_at: IsoTimeOut,
-  next_attempt_at: Type.Union([IsoTimeOut, Type.Null()], { description: 'Earliest next refill attempt (backoff after a failure).' }),
+  next_attempt_at: Type.Union([IsoTimeOut, Type.Null()], { description: 'Earliest next refill attempt (backoff after a failed or partial one); for a partial gap, null means no retry is coming.' }),
 });
 
 export const TimelineOut = Type.Object({
