@@ -301,3 +301,15 @@ describe('evidence settings', () => {
     expect(configErrorOf(() => build({ evidence: { key: 'x' } })).field).toBe('evidence.key');
   });
 });
+
+describe('recorder.freeze_seconds (the silence watch)', () => {
+  it('defaults to 5 s and takes 2 to 300', () => {
+    expect(build({}).recorder.freezeSeconds).toBe(5);
+    expect(build({ recorder: { freeze_seconds: 2 } }).recorder.freezeSeconds).toBe(2);
+    expect(build({ recorder: { freeze_seconds: 300 } }).recorder.freezeSeconds).toBe(300);
+  });
+
+  it.each([1, 301, 2.5, 'five'])('refuses %j, naming recorder.freeze_seconds', (v) => {
+    expect(configErrorOf(() => build({ recorder: { freeze_seconds: v } })).field).toBe('recorder.freeze_seconds');
+  });
+});
