@@ -26,13 +26,26 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * A camera `cam1` (its segment length, a URL nothing answers) and a recorder for it with these recorder
+ * settings; `start` builds the recorder over the given launcher (call it after any trigger the test adds).
+ */
+async function setup(recorder: Record<string, number>, segmentSeconds: number) {
+  const db = opened.db;
+  const { log, text } = memoryLogger();
+  const events = new EventLog(db, systemClock, log);
+  const cfg = buildConfig({ recorder }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
+  await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+  const start = async (launcher: RecorderLauncher) => {
+    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
+    return new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+  };
+  return { db, text, start };
+}
+
 describe('recorder supervision', () => {
   it('goes on restarting ffmpeg when the database refuses to record an exit (e.g. its disk is full)', async () => {
-    const db = opened.db;
-    const { log, text } = memoryLogger();
-    const events = new EventLog(db, systemClock, log);
-    const cfg = buildConfig({ recorder: { backoff_initial_ms: 10, backoff_max_ms: 20 } }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
-    await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 2, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    const { db, text, start } = await setup({ backoff_initial_ms: 10, backoff_max_ms: 20 }, 2);
     // Real SQLite refusing exactly the write that counts a reconnect, as SQLITE_FULL would.
     await sql`CREATE TRIGGER refuse_reconnect BEFORE UPDATE OF reconnect_count ON camera_status BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`.execute(db);
     let launches = 0;
@@ -41,8 +54,7 @@ describe('recorder supervision', () => {
       const exited: Promise<ExitInfo> = sleep(5).then(() => ({ code: 1, signal: null, stderrTail: 'Connection refused' }));
       return { pid: 0, exited, stop: () => exited, kill: () => exited };
     };
-    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
-    const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+    const rec = await start(launcher);
     rec.start();
     try {
       const deadline = Date.now() + 10_000;
@@ -56,11 +68,7 @@ describe('recorder supervision', () => {
   });
 
   it('never leaves a launched ffmpeg unsupervised when a status write after the launch throws', async () => {
-    const db = opened.db;
-    const { log } = memoryLogger();
-    const events = new EventLog(db, systemClock, log);
-    const cfg = buildConfig({ recorder: { backoff_initial_ms: 10, backoff_max_ms: 20 } }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
-    await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 2, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    const { db, start } = await setup({ backoff_initial_ms: 10, backoff_max_ms: 20 }, 2);
     // Real SQLite refusing the write that records the new pid (as a full or failing disk would).
     await sql`CREATE TRIGGER refuse_pid_update BEFORE UPDATE OF pid ON camera_status WHEN NEW.pid IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`.execute(db);
     await sql`CREATE TRIGGER refuse_pid_insert BEFORE INSERT ON camera_status WHEN NEW.pid IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`.execute(db);
@@ -83,8 +91,7 @@ describe('recorder supervision', () => {
       };
       return { pid: 4242 + launches, exited, stop: finish, kill: finish };
     };
-    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
-    const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+    const rec = await start(launcher);
     rec.start();
     try {
       await sleep(500);
@@ -97,11 +104,7 @@ describe('recorder supervision', () => {
   });
 
   it('stops a run gracefully when video stops (freeze_seconds) or never starts (rtsp_timeout_seconds), with a camera_silent event that says which', async () => {
-    const db = opened.db;
-    const { log } = memoryLogger();
-    const events = new EventLog(db, systemClock, log);
-    const cfg = buildConfig({ recorder: { backoff_initial_ms: 10, backoff_max_ms: 20, freeze_seconds: 2, rtsp_timeout_seconds: 1 } }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
-    await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 60, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    const { db, start } = await setup({ backoff_initial_ms: 10, backoff_max_ms: 20, freeze_seconds: 2, rtsp_timeout_seconds: 1 }, 60);
     // Run 1 sends video for ~1 s then falls silent; run 2 never sends any. Each ends only when stopped.
     let launches = 0;
     const how: string[] = [];
@@ -129,8 +132,7 @@ describe('recorder supervision', () => {
         },
       };
     };
-    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
-    const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+    const rec = await start(launcher);
     rec.start();
     try {
       const deadline = Date.now() + 20_000;
@@ -156,11 +158,7 @@ describe('recorder supervision', () => {
   });
 
   it('starts with a quick probe and, once ffmpeg cannot learn the stream from it (the SDP lacks its parameters), reconnects at once with the full analysis', async () => {
-    const db = opened.db;
-    const { log } = memoryLogger();
-    const events = new EventLog(db, systemClock, log);
-    const cfg = buildConfig({ recorder: { backoff_initial_ms: 2000, backoff_max_ms: 4000 } }, { source: null, cwd: dir, env: {}, overrides: { dataDir: dir } });
-    await upsertDeclaredCamera(db, { id: 'cam1', name: 'cam1', mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 60, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    const { db, start } = await setup({ backoff_initial_ms: 2000, backoff_max_ms: 4000 }, 60);
     const argvs: string[][] = [];
     const launcher: RecorderLauncher = (_p, args) => {
       argvs.push(args);
@@ -171,8 +169,7 @@ describe('recorder supervision', () => {
       }));
       return { pid: 0, exited, stop: () => exited, kill: () => exited };
     };
-    const indexer = new Indexer({ db, store: new FootageStore(dir), clock: systemClock, events, log });
-    const rec = new CameraRecorder((await getCamera(db, 'cam1'))!, { db, clock: systemClock, events, indexer, launcher, config: cfg.recorder, log });
+    const rec = await start(launcher);
     rec.start();
     try {
       const deadline = Date.now() + 1500;
