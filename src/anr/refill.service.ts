@@ -288,8 +288,8 @@ export class RefillService {
       const finalPath = join(store.cameraDir(gap.cameraId), edgeSegmentFileName(startMs, gap.id, this.d.clock.nowMs()));
       await store.rename(tmp, finalPath);
       // insert() fsyncs the file and the folder before the row is written.
-      // The file's first frame is the whole second asked for (`startMs`): its footage lies at
-      // startMs + media time (time truth). The row starts at the missing span's start (the gap's start
+      // The file's first frame is the whole second asked for (`startMs`); its media time 0 is `zeroMs`
+      // (below), and its footage lies at zeroMs + media time (time truth). The row starts at the missing span's start (the gap's start
       // on a first attempt), `spanStart − startMs` into the file — not at the whole second, since
       // indexSegment clamps between the neighbours of its start instant and a short segment may begin
       // inside that second (the last live one before the outage, or a short piece an earlier attempt
