@@ -271,14 +271,15 @@ function iso(ms: number): string {
  * An edge whose SD card holds footage up to `edge.untilMs` only (its last minutes not written yet):
  * asked for a span, it sends what it holds of it from the whole second asked for (synthetic H.264,
  * 10 fps) and ends early; a span it holds nothing of, or any span while `edge.refuse`, gets 404.
- * Each replay URL's [starttime, endtime] is recorded in `edge.asked`.
+ * With `edge.shortMs` every replay ends that much early (a replay one frame short). Each replay URL's
+ * [starttime, endtime] is recorded in `edge.asked`.
  */
-function edgeHoldingUntil(edge: { untilMs: number; refuse?: boolean; asked: Array<[number, number]> }): RefillLauncher {
+function edgeHoldingUntil(edge: { untilMs: number; refuse?: boolean; shortMs?: number; asked: Array<[number, number]> }): RefillLauncher {
   return (program, args) => {
     const url = new URL((args[args.indexOf('-i') + 1] as string).replace(/^rtsp:/, 'http:'));
     const startMs = hikTimeMs(url.searchParams.get('starttime') ?? '');
     edge.asked.push([startMs, hikTimeMs(url.searchParams.get('endtime') ?? '')]);
-    const seconds = Math.min(Number(args[args.indexOf('-t') + 1]), (edge.untilMs - startMs) / 1000);
+    const seconds = Math.min(Number(args[args.indexOf('-t') + 1]) - (edge.shortMs ?? 0) / 1000, (edge.untilMs - startMs) / 1000);
     if (edge.refuse || seconds <= 0) return spawnSupervised('/bin/sh', ['-c', 'echo "404 Not Found" >&2; exit 1'], ['ignore', 'ignore', 'pipe']);
     const out = args.at(-1) as string;
     return spawnSupervised(program, [
@@ -333,13 +334,35 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
     gapId = (await listGaps(opened.db, 'edge'))[0]!.id;
   });
 
+  it('asks for a second past the gap, so a replay that ends a frame short still reaches the footage after it (no sliver left)', async () => {
+    // A gap ending 20 ms before a whole second, and an edge whose replays end 100 ms (one frame) short:
+    // asked only up to that whole second, the file would stop 80 ms before the live footage resumes.
+    await opened.db.deleteFrom('recording_gaps').execute();
+    await opened.db.deleteFrom('segments').where('path', '=', 'recordings/edge/c.mp4').execute();
+    await indexSegment(opened.db, { cameraId: 'edge', path: 'recordings/edge/d.mp4', startMs: t + 10_980, endMs: t + 12_000, sizeBytes: 1, codec: null, width: null, height: null, source: 'live', fps: null }, t);
+    gapId = (await listGaps(opened.db, 'edge'))[0]!.id;
+    edge.untilMs = t + 60_000;
+    edge.shortMs = 100;
+    const svc = partialService({});
+    try {
+      expect(await svc.scanOnce()).toBe(1);
+      await attemptsEnded(1);
+      expect(edge.asked).toEqual([[t, t + 12_000]]);
+      expect(await gapNow()).toMatchObject({ fillState: 'filled', fillAttempts: 1 });
+      // The edge footage runs up to the live footage after the gap: clamped there, not short of it.
+      expect((await edgeRows()).map((r) => [r.start_ms, r.end_ms])).toEqual([[t + 300, t + 10_980]]);
+    } finally {
+      await svc.stop();
+    }
+  });
+
   it('a partial gap is retried when its backoff ends, asking only for what is missing, and ends filled without duplicate footage', async () => {
     const svc = partialService({ backoff_initial_ms: 1000 });
     try {
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(1);
       // The first attempt asks for the whole gap (from the whole second before it); the edge held 5.5 s of it.
-      expect(edge.asked).toEqual([[t, t + 11_000]]);
+      expect(edge.asked).toEqual([[t, t + 12_000]]);
       const partial = await gapNow();
       expect(partial).toMatchObject({ fillState: 'partial', fillAttempts: 1, nextAttemptAtMs: now + 1000 });
       expect(partial.lastError).toBe(`indexed footage covers 5.2 s of the 10.0 s gap; still missing: ${iso(t + 5500)}–${iso(t + 10_300)} (4.8 s)`);
@@ -351,7 +374,7 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
       expect(await svc.scanOnce(), 'retried once due').toBe(1);
       await attemptsEnded(2);
       // Only the missing part, from the whole second at or before it.
-      expect(edge.asked[1]).toEqual([t + 5000, t + 11_000]);
+      expect(edge.asked[1]).toEqual([t + 5000, t + 12_000]);
       expect(await gapNow()).toMatchObject({ fillState: 'filled', fillAttempts: 2, lastError: null, nextAttemptAtMs: null });
       // The second file starts 500 ms before the missing part: its row starts there, 500 ms into it.
       const rows = await edgeRows();
@@ -384,7 +407,7 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
       now += 1000;
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(2);
-      expect(edge.asked[1]).toEqual([t + 5000, t + 11_000]);
+      expect(edge.asked[1]).toEqual([t + 5000, t + 12_000]);
       const second = await gapNow();
       expect(second).toMatchObject({ fillState: 'partial', fillAttempts: 2, nextAttemptAtMs: now + 1500 });
       expect(second.lastError).toContain(`still missing: ${iso(t + 5500)}–${iso(t + 10_300)}`);
@@ -393,7 +416,7 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
       now += 1500;
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(3);
-      expect(edge.asked[2]).toEqual([t + 5000, t + 11_000]);
+      expect(edge.asked[2]).toEqual([t + 5000, t + 12_000]);
       const last = await gapNow();
       expect(last).toMatchObject({ fillState: 'partial', fillAttempts: 3, nextAttemptAtMs: null });
       expect(last.lastError).toContain(`indexed footage covers 5.2 s of the 10.0 s gap; still missing: ${iso(t + 5500)}–${iso(t + 10_300)} (4.8 s)`);
@@ -435,8 +458,8 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(2);
       expect(edge.asked).toEqual([
-        [t, t + 11_000],
-        [t + 5000, t + 11_000],
+        [t, t + 12_000],
+        [t + 5000, t + 12_000],
       ]);
       expect(await gapNow()).toMatchObject({ fillState: 'filled', fillAttempts: 1 });
       expect((await edgeRows()).map((r) => [r.start_ms, r.end_ms])).toEqual([

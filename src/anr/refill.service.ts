@@ -66,6 +66,8 @@ export const FILLED_COVERAGE = 0.9;
  * mostly cuts away again.
  */
 export const MIN_PULL_MS = 1000;
+/** How far past a missing span a refill asks the edge for footage (see refill()). */
+export const PULL_TAIL_MS = 1000;
 
 const defaultLaunch: RefillLauncher = (program, args) => spawnSupervised(program, args, ['ignore', 'ignore', 'pipe']);
 
@@ -261,9 +263,13 @@ export class RefillService {
     }
     const [spanStartMs, spanEndMs] = span;
     const secrets = urlSecrets(cam.mainUrl);
-    // One-second resolution on the wire: ask from the whole second at or before the missing span.
+    // One-second resolution on the wire: ask from the whole second at or before the missing span, and
+    // on to PULL_TAIL_MS after it (not later than the last whole second), so the file reaches the
+    // footage after the span even when the replay ends a frame short (measured now and then against a
+    // real RTSP edge); the overlap is clamped away at indexing (invariant 4).
     const startMs = Math.floor(spanStartMs / 1000) * 1000;
-    const durationSeconds = Math.ceil((spanEndMs - startMs) / 1000);
+    const pullEndMs = Math.max(spanEndMs, Math.min(spanEndMs + PULL_TAIL_MS, Math.floor(this.d.clock.nowMs() / 1000) * 1000));
+    const durationSeconds = Math.ceil((pullEndMs - startMs) / 1000);
     const store = this.d.indexer.store;
     const tmp = store.refillTempPath(gap.cameraId, gap.id);
     const attempt = gap.fillAttempts + 1;
@@ -275,7 +281,7 @@ export class RefillService {
       payload: { gap_id: gap.id, gap_start: iso(gap.gapStartMs), gap_end: iso(gap.gapEndMs), seconds: (gap.gapEndMs - gap.gapStartMs) / 1000, attempt, ...spanPayload },
     });
     try {
-      const url = renderReplayUrl(cam.anr, cam.mainUrl, startMs, spanEndMs);
+      const url = renderReplayUrl(cam.anr, cam.mainUrl, startMs, pullEndMs);
       await store.ensureCameraDir(gap.cameraId);
       await store.discard(tmp);
       const outcome = await this.pull(url, tmp, durationSeconds, secrets);
