@@ -25,6 +25,11 @@ import { reconcileCamera } from './indexer/reconcile.js';
 import { LiveHub, type LiveHubOptions } from './live/live-hub.js';
 import { ffmpegVersion } from './media/ffmpeg-check.js';
 import { spawnRecorder, type RecorderLauncher } from './media/ffmpeg-process.js';
+import { spawnSupervised } from './media/child.js';
+import { spawnMediaJob } from './media/ffmpeg-job.js';
+import { spawnLiveStream } from './media/live-process.js';
+import { FfmpegProcesses } from './metrics/ffmpeg-processes.js';
+import { VigilMetrics } from './metrics/vigil-metrics.js';
 import { buildWarmSnapshotArgs } from './media/snapshot-args.js';
 import { spawnWarmDecoder } from './media/warm-decoder.js';
 import { CameraService } from './cameras/camera.service.js';
@@ -42,6 +47,8 @@ import { FootageStore } from './storage/footage-store.js';
 import { SigningKey } from './evidence/signing-key.js';
 import { ExportService } from './evidence/export.service.js';
 import { VIGIL_VERSION } from './shared/version.js';
+import { WebhookService } from './webhooks/webhook.service.js';
+import { MqttBridge } from './mqtt/mqtt-bridge.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -76,6 +83,10 @@ export interface VigilApp {
   readonly auth: AuthService;
   readonly audit: AuditLog;
   readonly demo: Demo;
+  /** Signed webhooks driven from the event log. */
+  readonly webhooks: WebhookService;
+  /** Vigil on an MQTT broker, when `mqtt.url` is configured. */
+  readonly mqtt: MqttBridge | undefined;
   /** The address the HTTP server listens on, once `start()` resolved. */
   url: string;
   start(): Promise<void>;
@@ -97,8 +108,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   }
   const core = await buildCore(config, clock, log);
   const { db, events, indexer, retention, opened, store } = core;
+  // Every ffmpeg launcher below is counted for /metrics (vigil_ffmpeg_processes).
+  const processes = new FfmpegProcesses();
   // Fed by every recorder's second output: live view never opens a second camera connection.
   const live = new LiveHub({
+    launcher: processes.counted('substream', spawnLiveStream),
     clock,
     log: log.child({ component: 'live' }),
     events,
@@ -122,7 +136,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     events,
     indexer,
     live,
-    launcher: opts.launcher ?? spawnRecorder,
+    launcher: processes.counted('recorder', opts.launcher ?? spawnRecorder),
     config: config.recorder,
     log: log.child({ component: 'recorder' }),
   });
@@ -131,14 +145,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const evidence = new EvidenceService({ db, events });
   const mediaJobs = new MediaJobs({ maxJobs: config.media.maxJobs });
   const exportDeps = { db, clock, store, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
-  const clips = new ClipService({ ...exportDeps, clipMaxSeconds: config.media.clipMaxSeconds });
+  const clipLaunch = processes.counted('clip', spawnMediaJob);
+  const clips = new ClipService({ ...exportDeps, launch: clipLaunch, clipMaxSeconds: config.media.clipMaxSeconds });
   const warmDecoders = new WarmDecoderPool({
     size: config.media.warmDecoders,
-    spawn: () => spawnWarmDecoder(config.recorder.ffmpegPath, buildWarmSnapshotArgs()),
+    spawn: processes.counted('warm_decoder', () => spawnWarmDecoder(config.recorder.ffmpegPath, buildWarmSnapshotArgs())),
     log: log.child({ component: 'export' }),
     clock,
   });
-  const snapshots = new SnapshotService({ ...exportDeps, warm: warmDecoders });
+  const snapshots = new SnapshotService({ ...exportDeps, launch: processes.counted('snapshot', spawnMediaJob), warm: warmDecoders });
   // Evidence exports cut clips exactly as the clip route does, on job slots of their own (a bundle
   // never takes a slot a viewer is waiting for) and with the export range limit.
   const exportJobs = new MediaJobs({ maxJobs: config.evidence.maxExportJobs, waitMs: 24 * 3600_000 });
@@ -148,7 +163,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     clock,
     events,
     log: log.child({ component: 'evidence' }),
-    clips: new ClipService({ ...exportDeps, jobs: exportJobs, clipMaxSeconds: config.evidence.exportMaxSeconds }),
+    clips: new ClipService({ ...exportDeps, launch: clipLaunch, jobs: exportJobs, clipMaxSeconds: config.evidence.exportMaxSeconds }),
     key: core.signingKey,
     dir: config.evidence.exportsDir,
     maxJobs: config.evidence.maxExportJobs,
@@ -171,9 +186,32 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ffmpegPath: config.recorder.ffmpegPath,
     log: log.child({ component: 'anr' }),
     space: storage,
+    // RefillService's own launcher (stderr kept for the reason of a failure), counted.
+    launch: processes.counted('refill', (program: string, args: string[]) => spawnSupervised(program, args, ['ignore', 'ignore', 'pipe'])),
   });
   const auth = new AuthService({ db, clock, config: config.auth });
   const audit = new AuditLog({ db, clock });
+  const webhooks = new WebhookService({ db, clock, events, log: log.child({ component: 'webhooks' }), config: config.webhooks });
+  const mqtt = config.mqtt
+    ? new MqttBridge({ config: config.mqtt, db, clock, events, snapshots, audit, live, log: log.child({ component: 'mqtt' }), vigilVersion: VIGIL_VERSION })
+    : undefined;
+  const metrics = new VigilMetrics({
+    db,
+    clock,
+    events,
+    log: log.child({ component: 'metrics' }),
+    version: VIGIL_VERSION,
+    liveBitrateBps: (cameraId) => live.stats(cameraId).bitrateBps,
+    indexLatency: (listener) => indexer.onIndexLatency(listener),
+    disk: probeDisk,
+    recordingsDir: store.root,
+    dataDir: config.dataDir,
+    floorBytes: (totalBytes) => floorBytes(config.retention, totalBytes),
+    recordingsFull: () => storage.isFull,
+    retentionBlocked: () => retention.blocked,
+    jobs: { media: mediaJobs, export: exportJobs },
+    processes,
+  });
   const initialPasswordFile = join(config.dataDir, INITIAL_PASSWORD_FILE);
   const tls = config.tls ? { cert: await readPem(config.tls.certPath, 'tls.cert'), key: await readPem(config.tls.keyPath, 'tls.key') } : undefined;
   let ready = false;
@@ -192,12 +230,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     refills,
     auth,
     audit,
+    webhooks,
+    metrics,
     db,
     clock,
     log,
     http: {
       tls,
       trustProxy: config.trustProxy,
+      metricsPublic: config.metrics.public,
       loginRatePerMinute: config.auth.loginRatePerMinute,
       async onPasswordChanged(username) {
         if (username === BOOTSTRAP_ADMIN) await rm(initialPasswordFile, { force: true });
@@ -252,6 +293,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     get demo() {
       return demo;
     },
+    webhooks,
+    mqtt,
     url: '',
     async start() {
       await checkExposure();
@@ -279,11 +322,16 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
       app.url = address;
       live.start();
+      metrics.start();
       warmDecoders.start();
+      // Connects in the background (a broker that is down delays nothing); before the recorders, so it sees them start.
+      await mqtt?.start();
       await cameras.syncRecorders();
       retention.start();
       storage.start();
       refills.start();
+      // Events emitted before this point are in the log already: the cursors find them.
+      webhooks.start();
       await exports.start();
       ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
@@ -306,9 +354,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await storage.stop();
       await retention.stop();
       await refills.stop();
+      // Attempts in flight are cut short and due again at the next start; events of the shutdown are sent then.
+      await webhooks.stop();
       await recorders.stopAll();
       await demo.stop();
       await events.emit({ type: 'vigil_stopped', requestId: null, payload: {} });
+      // Last: it publishes the events of the shutdown, then `offline`.
+      await mqtt?.stop();
+      metrics.stop();
       await opened.close();
       await removePidFile(config.dataDir);
     },

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CameraCreate } from './camera.schema.js';
+import { CAMERA_ID_PATTERN, CameraCreate } from './camera.schema.js';
 
 /** The YAML file (`vigil.yml`). Every key is optional; defaults live in `config.ts`. */
 export const ConfigFile = Type.Object(
@@ -98,6 +98,8 @@ export const ConfigFile = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Prometheus `/metrics`: scraping needs an identity with the `metrics` capability unless `public` is true. */
+    metrics: Type.Optional(Type.Object({ public: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
     /** Evidence: the signing key and export bundles (docs/evidence.md). */
     evidence: Type.Optional(
       Type.Object(
@@ -110,6 +112,64 @@ export const ConfigFile = Type.Object(
           max_export_jobs: Type.Optional(Type.Integer({ minimum: 1, maximum: 8 })),
           /** Longest range one export may cover. */
           export_max_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** MQTT to a broker, with Home Assistant discovery (docs/api.md, "MQTT"); off unless `url` is set. */
+    mqtt: Type.Optional(
+      Type.Object(
+        {
+          /** mqtt://host[:port] or mqtts://host[:port]; credentials go in username/password, never in the URL. */
+          url: Type.String({ minLength: 1, maxLength: 1024 }),
+          username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+          password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+          client_id: Type.Optional(Type.String({ pattern: CAMERA_ID_PATTERN })),
+          /** Every Vigil topic starts with it; one prefix per Vigil on a broker (it also names the discovery node). */
+          topic_prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+          discovery: Type.Optional(
+            Type.Object(
+              {
+                enabled: Type.Optional(Type.Boolean()),
+                prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          /** mqtts:// only: PEM files (CA to trust, client certificate and key), and whether to check the broker's certificate. */
+          tls: Type.Optional(
+            Type.Object(
+              {
+                ca: Type.Optional(Type.String({ minLength: 1 })),
+                cert: Type.Optional(Type.String({ minLength: 1 })),
+                key: Type.Optional(Type.String({ minLength: 1 })),
+                reject_unauthorized: Type.Optional(Type.Boolean()),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          keepalive_seconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600 })),
+          /** Camera state (bitrate, last segment age) is published at least this often. */
+          publish_interval_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+          /** Each camera's snapshot is also published this often; 0 (default): only on request. */
+          snapshot_interval_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Signed webhooks driven from the event log (docs/operations.md, "Webhooks"). */
+    webhooks: Type.Optional(
+      Type.Object(
+        {
+          /** Receivers on loopback, link-local, private, CGNAT or multicast addresses are refused unless allowed: true, or CIDRs. */
+          allow_private_networks: Type.Optional(Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64 })])),
+          /** One attempt (connect, send, answer) is cut off after this long. */
+          timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 120 })),
+          /** Attempts per delivery before it is abandoned (a redelivery gives a fresh budget). */
+          max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
+          /** Waits between attempts grow geometrically from the first to the last. */
+          backoff_initial_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
+          backoff_max_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 7 * 86_400_000 })),
         },
         { additionalProperties: false },
       ),

@@ -6,6 +6,8 @@ import { checkAnrSettings } from './anr-replay.js';
 import { errorMessage, VigilError } from '../shared/errors.js';
 import { CAMERA_DEFAULTS, type CameraCreate } from './camera.schema.js';
 import { ConfigFile } from './config.schema.js';
+import { mqttConfigFrom, type MqttConfig } from './mqtt-config.js';
+import { webhooksConfigFrom, type WebhooksConfig } from './webhooks-config.js';
 import { describeSchemaError } from './schema-errors.js';
 
 export { ANR_DISABLED, type AnrPreset, type AnrSettings, type CameraConfig } from '../shared/camera-settings.js';
@@ -90,7 +92,13 @@ export interface Config {
   retention: RetentionConfig;
   media: MediaConfig;
   anr: AnrConfig;
+  /** Prometheus `/metrics`: `public` lets anyone scrape it without an identity (default false). */
+  metrics: { public: boolean };
   evidence: EvidenceConfig;
+  /** MQTT and Home Assistant discovery; null when `mqtt.url` is not set. */
+  mqtt: MqttConfig | null;
+  /** Signed webhooks: SSRF allowance, timeout, attempts and backoff. */
+  webhooks: WebhooksConfig;
   cameras: CameraConfig[];
   /** The file the config came from, if any. */
   source: string | null;
@@ -212,12 +220,15 @@ export function buildConfig(
       timeoutMarginSeconds: anr.timeout_margin_seconds ?? 30,
       batchSize: anr.batch_size ?? 20,
     },
+    metrics: { public: file.metrics?.public ?? false },
     evidence: {
       signingKeyPath: ev.signing_key_path ? resolve(ctx.cwd, ev.signing_key_path) : join(dataDir, 'keys', 'signing-key.pem'),
       exportsDir: ev.exports_dir ? resolve(ctx.cwd, ev.exports_dir) : join(dataDir, 'exports'),
       maxExportJobs: ev.max_export_jobs ?? 1,
       exportMaxSeconds: ev.export_max_seconds ?? 86_400,
     },
+    mqtt: mqttConfigFrom(file.mqtt, ctx.cwd, env),
+    webhooks: webhooksConfigFrom(file.webhooks),
     cameras,
     source: ctx.source,
   };
@@ -240,6 +251,7 @@ export function cameraFromInput(c: CameraCreate): CameraConfig {
       timezone: c.anr_timezone ?? CAMERA_DEFAULTS.anr_timezone,
       preset: c.anr_preset ?? CAMERA_DEFAULTS.anr_preset,
     },
+    onvifUrl: c.onvif_url ?? CAMERA_DEFAULTS.onvif_url,
   };
 }
 

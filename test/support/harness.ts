@@ -71,6 +71,8 @@ export async function startVigil(
     retention?: Record<string, number | string | null>;
     anr?: Record<string, number>;
     auth?: Record<string, number>;
+    /** The `mqtt:` section of the config file (broker URL, topic prefix, …). */
+    mqtt?: Record<string, unknown>;
     /** Live view tuning passed to createApp (e.g. a small viewer buffer bound). */
     live?: AppOptions['live'];
     /** Keep only about the last this many bytes of log (a storm of thousands of cycles); default all. */
@@ -87,6 +89,7 @@ export async function startVigil(
       retention: { min_free_bytes: 0, ...opts.retention },
       ...(opts.anr ? { anr: opts.anr } : {}),
       ...(opts.auth ? { auth: opts.auth } : {}),
+      ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
       cameras: opts.cameras ?? [],
     },
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
