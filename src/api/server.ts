@@ -35,6 +35,8 @@ import { footageRoutes } from './routes/footage.routes.js';
 import { gapRoutes } from './routes/gaps.routes.js';
 import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
 import { exportJobRoutes } from './routes/exports.routes.js';
+import { webhookRoutes } from './routes/webhooks.routes.js';
+import type { WebhookService } from '../webhooks/webhook.service.js';
 import type { ExportService } from '../evidence/export.service.js';
 import type { SigningKey } from '../evidence/signing-key.js';
 import { ErrorBody } from './schemas/common.js';
@@ -56,6 +58,8 @@ export interface HttpDeps {
   health: HealthDeps;
   auth: AuthService;
   audit: AuditLog;
+  /** Webhook subscriptions and their delivery ledger. */
+  webhooks: WebhookService;
   db: Db;
   clock: Clock;
   log: Logger;
@@ -159,6 +163,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(exportJobRoutes, { exports: deps.exports, signingKey: deps.signingKey });
       await api.register(playbackRoutes, { playback: deps.playback });
       await api.register(liveRoutes, { live: deps.live, auth: deps.auth });
+      await api.register(webhookRoutes, { webhooks: deps.webhooks });
     },
     { prefix: '/api/v1' },
   );

@@ -14,6 +14,8 @@ export const CAPABILITIES = [
   'users.manage',
   'audit.view',
   'signing_key.manage',
+  /** Webhook subscriptions and their delivery ledger: admin only (a receiver gets every event it subscribes to). */
+  'webhooks.manage',
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 

@@ -220,6 +220,37 @@ export interface AuditLogTable {
   detail: string | null;
 }
 
+export interface WebhooksTable {
+  id: Generated<number>;
+  name: string;
+  url: string;
+  secret: string;
+  event_types: string | null;
+  min_severity: Severity;
+  cameras: string | null;
+  enabled: number;
+  cursor_event_id: number;
+  created_at_ms: number;
+  updated_at_ms: number;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'abandoned';
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: number;
+  event_id: number;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at_ms: number | null;
+  last_attempt_at_ms: number | null;
+  last_error: string | null;
+  response_code: number | null;
+  created_at_ms: number;
+  updated_at_ms: number;
+  delivered_at_ms: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -236,4 +267,6 @@ export interface Database {
   chain_checkpoints: ChainCheckpointsTable;
   signing_keys: SigningKeysTable;
   exports: ExportsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }

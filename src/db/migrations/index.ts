@@ -5,6 +5,7 @@ import * as m0003 from './sqlite/0003-anr.js';
 import * as m0004 from './sqlite/0004-access.js';
 import * as m0005 from './sqlite/0005-evidence.js';
 import * as m0006 from './sqlite/0006-media-offset.js';
+import * as m0007 from './sqlite/0007-webhooks.js';
 
 /** The catalog engines Vigil's migrations are written for. */
 export type CatalogEngine = 'sqlite';
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<CatalogEngine, Record<string, Migration>> = {
     '0004-access': m0004,
     '0005-evidence': m0005,
     '0006-media-offset': m0006,
+    '0007-webhooks': m0007,
   },
 };
 
