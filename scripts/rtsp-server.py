@@ -19,6 +19,8 @@ stdout carries machine-readable JSON lines only (one object per line, flushed):
   {"event":"stall_replays","on":true,"active":N,"wall_ms":...}   (ack of the stdin command)
   {"event":"freeze","mount":"/cam1","on":true,"medias":N,"wall_ms":...}   (ack of "freeze"; an unknown
                                   mount is acked with "error":"..." instead of "medias")
+  {"event":"jump","mount":"/cam1","jump_ms":5000,"offset_ms":5000,"medias":N,"wall_ms":...}   (ack of
+                                  "jump"; an unknown mount: "error":"..." instead of offset_ms, medias)
 Human-readable logs (client connects, errors) go to stderr.
 
 Edge replay (mount keys edge=1, edge_since=<ms since epoch, default: server start>,
@@ -43,6 +45,12 @@ stdin commands (one per line):
   freeze the client gets nothing for 3.0 s, then the frame that was blocked (captured just before
   the freeze) and the ~45 captured during it within ~0.1 s, then frames at their usual pace. A
   client that connects to a frozen mount gets its DESCRIBE answered, its PLAY only on release.
+  "jump <mount> <ms>" (whole ms, negative allowed): from now on the RTP timestamps of the mount's
+  live streams (running and new) are offset by a further <ms>, all jumps added up (ack offset_ms):
+  a camera whose media clock jumps (encoder restart, clock step) without ending the RTSP session.
+  Only the RTP header's timestamp is rewritten (90 kHz), after the payloader: the pipeline's own
+  timing, the frames' pace and the timecodes stay. A client sees its packets' pts jump by <ms>
+  between two frames a frame interval apart.
 
 Burned-in timecode (mount key code=1; needs qroverlay, gstreamer1.0-plugins-bad >= 1.22): every
 frame carries a QR code near its bottom-right corner holding "VTC:<integer ms since the Unix
@@ -53,7 +61,16 @@ start_ms + round(n * 1000 / fps) for the n-th frame (n from 0), whenever it is s
 Mount SPEC: name[:key=value,...] with keys width, height, fps, bitrate (kbps), pattern
 (videotestsrc pattern nick, e.g. ball, smpte, snow), gop (keyframe interval in frames,
 default = fps i.e. 1 s), shared (1/0), clock (1/0), code (1/0, default 0: the burned-in timecode
-above), user, pass (RTSP basic auth for this mount).
+above), sprop (1/0, see below), user, pass (RTSP basic auth for this mount).
+
+sprop=0: the mount's SDP carries no sprop-parameter-sets (its fmtp line only packetization-mode=1),
+like cameras whose SDP omits SPS/PPS; they travel only in-band, right before each keyframe. Its
+media is not seekable, so a client's PLAY joins a running shared stream where it is (other mounts
+restart their shared encoder at a keyframe on every ffmpeg PLAY, which seeks to npt=0): a client
+joining mid-GOP learns the picture size only at the next keyframe, and ffmpeg with -probesize 32
+-analyzeduration 100000 fails ("Could not find codec parameters ... unspecified size", "dimensions
+not set"). A client that starts the media (the first) still gets a keyframe first: give the mount a
+long gop and keep a client attached to have others join mid-GOP.
 --auth user:pass applies basic auth to every mount that has no user/pass of its own.
 
 Exit codes: 0 on SIGTERM/SIGINT, 2 on a bad command line / SPEC, 3 on missing GStreamer
@@ -63,6 +80,7 @@ pieces, 4 when the port cannot be bound.
 import argparse
 import json
 import os
+import random
 import re
 import signal
 import sys
@@ -109,7 +127,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
             "bitrate": (16, 100000), "gop": (1, 100000)}
-BOOL_KEYS = ("shared", "clock", "edge", "code")
+BOOL_KEYS = ("shared", "clock", "edge", "code", "sprop")
 STR_KEYS = ("pattern", "user", "pass", "edge_tz")
 FLOAT_KEYS = ("edge_since", "edge_until")
 
@@ -129,7 +147,7 @@ def parse_mount(spec):
     if not name or not NAME_RE.match(name):
         raise ValueError("bad mount name %r (allowed: letters, digits, '_', '-', '.', '/')" % name)
     m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
-         "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False,
+         "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False, "sprop": True,
          "user": None, "pass": None, "edge": False, "edge_since": None, "edge_until": None, "edge_tz": None}
     if rest:
         for item in rest.split(","):
@@ -343,6 +361,61 @@ def make_timecode_writer(Gst):
     return write
 
 
+RTP_CLOCK_PER_MS = 90  # H.264's RTP clock, 90 kHz
+# sizeof(GstRTPBuffer) is 496 bytes on 64-bit: room to spare. All zero is GST_RTP_BUFFER_INIT.
+RTP_BUFFER_STRUCT_BYTES = 1024
+GST_MAP_READWRITE = 3
+
+
+def make_rtp_timestamp_shifter(Gst):
+    """shift(data_ptr, is_list, ticks) -> packets it could not rewrite: adds `ticks` (mod 2^32) to the
+    RTP timestamp of the RTP buffer, or of every buffer of the buffer list, at the GstBuffer* /
+    GstBufferList* `data_ptr` (a pad probe's info.data, in the streaming thread). Through ctypes for
+    the reason make_timecode_writer gives: a buffer wrapped by PyGObject is never writable, and
+    GstRtp.RTPBuffer.map(..., WRITE) needs it so; the GstBuffer* itself is (refcount 1 on its way
+    out of the payloader). Exits 3 when libgstrtp cannot be reached."""
+    try:
+        import ctypes
+        import ctypes.util
+        gst = ctypes.CDLL(ctypes.util.find_library("gstreamer-1.0") or "libgstreamer-1.0.so.0")
+        rtp = ctypes.CDLL(ctypes.util.find_library("gstrtp-1.0") or "libgstrtp-1.0.so.0")
+        is_writable = gst.gst_mini_object_is_writable
+        is_writable.argtypes, is_writable.restype = [ctypes.c_void_p], ctypes.c_int
+        list_length = gst.gst_buffer_list_length
+        list_length.argtypes, list_length.restype = [ctypes.c_void_p], ctypes.c_uint
+        list_get = gst.gst_buffer_list_get
+        list_get.argtypes, list_get.restype = [ctypes.c_void_p, ctypes.c_uint], ctypes.c_void_p
+        rtp_map = rtp.gst_rtp_buffer_map
+        rtp_map.argtypes, rtp_map.restype = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p], ctypes.c_int
+        get_ts = rtp.gst_rtp_buffer_get_timestamp
+        get_ts.argtypes, get_ts.restype = [ctypes.c_void_p], ctypes.c_uint32
+        set_ts = rtp.gst_rtp_buffer_set_timestamp
+        set_ts.argtypes, set_ts.restype = [ctypes.c_void_p, ctypes.c_uint32], None
+        unmap = rtp.gst_rtp_buffer_unmap
+        unmap.argtypes, unmap.restype = [ctypes.c_void_p], None
+    except (ImportError, OSError, AttributeError) as e:
+        die(EXIT_MISSING, "jump: cannot reach libgstrtp-1.0 through ctypes (%s); "
+            "apt-get install libgstreamer-plugins-base1.0-0" % e)
+
+    def shift_one(buffer_ptr, ticks):
+        if not buffer_ptr or not is_writable(buffer_ptr):
+            return False
+        st = ctypes.create_string_buffer(RTP_BUFFER_STRUCT_BYTES)
+        if not rtp_map(buffer_ptr, GST_MAP_READWRITE, st):
+            return False
+        set_ts(st, (get_ts(st) + ticks) & 0xFFFFFFFF)
+        unmap(st)
+        return True
+
+    def shift(data_ptr, is_list, ticks):
+        if not is_list:
+            return 0 if shift_one(data_ptr, ticks) else 1
+        n = list_length(data_ptr)
+        return sum(0 if shift_one(list_get(data_ptr, i), ticks) else 1 for i in range(n))
+
+    return shift
+
+
 # ---------------------------------------------------------------------------
 
 def main(argv):
@@ -371,6 +444,7 @@ def main(argv):
         die(EXIT_MISSING, "missing GStreamer elements: %s; apt-get install %s" % (
             ", ".join(e for e, _ in missing), " ".join(sorted(set(p for _, p in missing)))))
     write_timecode = make_timecode_writer(Gst) if any(m["code"] for m in mounts) else None
+    shift_rtp_timestamps = make_rtp_timestamp_shifter(Gst)
     have_clock = Gst.ElementFactory.find("clockoverlay") is not None
     have_timeoverlay = Gst.ElementFactory.find("timeoverlay") is not None
     if not have_clock and any(m["clock"] for m in mounts):
@@ -406,10 +480,66 @@ def main(argv):
                 "! video/x-raw,width=%d,height=%d,framerate=%d/1 "
                 "! %s%svideoconvert "
                 "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
-                "! h264parse name=parse0 "
-                "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+                "! h264parse name=parse0 %s)"
                 % (m["pattern"], m["width"], m["height"], m["fps"], overlay, timecode_launch(m),
-                   m["bitrate"], m["gop"]))
+                   m["bitrate"], m["gop"],
+                   "! rtph264pay name=pay0 pt=96 config-interval=1 " if m["sprop"] else ""))
+
+    def sprop_free_payloader(fps):
+        """The payloader of a sprop=0 mount: a bin named pay0 (gst-rtsp-server takes a bin as a
+        stream's payloader and writes the SDP from the caps on its "src" pad) holding rtph264pay and a
+        capssetter that passes the payloader's caps on without sprop-parameter-sets. rtph264pay puts
+        SPS/PPS in its caps once it has seen them, with no option against it, and capssetter can only
+        set fields: the caps are written out whole, with the ssrc and the timestamp and seqnum bases
+        drawn here (at random, as the payloader would) and set on the payloader too, so the RTP session
+        and the SDP name the stream the packets carry. In-band, SPS and PPS come right before every
+        keyframe (config-interval=-1; the other mounts send them every second), so a client that joins
+        mid-GOP learns the picture size only at the next keyframe."""
+        ssrc, ts_base, seq_base = random.getrandbits(32), random.getrandbits(32), random.getrandbits(15)
+        pay = Gst.ElementFactory.make("rtph264pay", None)
+        pay.set_property("pt", 96)
+        pay.set_property("config-interval", -1)
+        pay.set_property("ssrc", ssrc)
+        pay.set_property("timestamp-offset", ts_base)
+        pay.set_property("seqnum-offset", seq_base)
+        setter = Gst.ElementFactory.make("capssetter", None)
+        setter.set_property("replace", True)
+        setter.set_property("caps", Gst.Caps.from_string(
+            "application/x-rtp,media=(string)video,clock-rate=(int)90000,encoding-name=(string)H264,"
+            "payload=(int)96,packetization-mode=(string)1,a-framerate=(string)%d,ssrc=(uint)%d,"
+            "timestamp-offset=(uint)%d,seqnum-offset=(uint)%d" % (fps, ssrc, ts_base, seq_base)))
+        bin_ = Gst.Bin.new("pay0")
+        bin_.add(pay)
+        bin_.add(setter)
+        pay.link(setter)
+        bin_.add_pad(Gst.GhostPad.new("sink", pay.get_static_pad("sink")))
+        bin_.add_pad(Gst.GhostPad.new("src", setter.get_static_pad("src")))
+        return bin_
+
+    class SpropFreeFactory(GstRtspServer.RTSPMediaFactory):
+        """A live mount whose SDP lacks sprop-parameter-sets (sprop=0), as some cameras' do."""
+
+        def __init__(self, m):
+            GstRtspServer.RTSPMediaFactory.__init__(self)
+            self.m = m
+            # Not seekable (gst-rtsp-server deems a media that publishes its clock and offset so): a
+            # client's PLAY joins the running stream. The other mounts' videotestsrc answers seeks,
+            # so gst-rtsp-server seeks their media to the PLAY's Range (ffmpeg sends npt=0.000-),
+            # which flushes it and restarts the encoder at a keyframe: no client joins them mid-GOP.
+            self.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
+
+        def do_create_element(self, _url):
+            try:
+                element = Gst.parse_launch(make_launch(self.m))
+            except GLib.Error as e:
+                log("pipeline error: %s" % e.message)
+                return None
+            pay = sprop_free_payloader(self.m["fps"])
+            element.add(pay)
+            if not element.get_by_name("parse0").link(pay):
+                log("cannot link the sprop=0 payloader of %s" % self.m["name"])
+                return None
+            return element
 
     def timecode_launch(m):
         """The qroverlay of a code=1 mount (named "tc"; its content comes from attach_timecode)."""
@@ -532,6 +662,44 @@ def main(argv):
         log("mount %s %s (%d medias)" % (path, "frozen" if on else "released", n))
         emit({"event": "freeze", "mount": path, "on": on, "medias": n, "wall_ms": time.time() * 1000.0})
 
+    # --- jump: the RTP timestamps a live mount sends offset by a further amount from now on (its
+    # media clock stepped: encoder restart, clock step) with the RTSP sessions left as they are. Only
+    # the RTP header is rewritten, after the payloader: the pipeline's own timing and pacing stay.
+    jump_offsets_ms = {}  # mount path -> cumulative offset, ms
+
+    def set_jump(name, ms):
+        path = "/" + name.strip("/")
+        if path not in mount_by_path:
+            log("jump: no mount %s" % path)
+            emit({"event": "jump", "mount": path, "jump_ms": ms, "error": "no such mount",
+                  "wall_ms": time.time() * 1000.0})
+            return
+        with freeze_lock:
+            jump_offsets_ms[path] = jump_offsets_ms.get(path, 0) + ms
+            offset = jump_offsets_ms[path]
+            n = len(freeze_state["medias"].get(path, {}))
+        log("mount %s: RTP timestamps jump by %d ms, now offset by %d ms (%d medias)" % (path, ms, offset, n))
+        emit({"event": "jump", "mount": path, "jump_ms": ms, "offset_ms": offset, "medias": n,
+              "wall_ms": time.time() * 1000.0})
+
+    def attach_jump(pad, mount_path, what):
+        """A probe on the payloader's src pad that adds the mount's jump offset to every packet's RTP
+        timestamp (none while it is 0)."""
+        st = {"failed": 0}
+
+        def on_packets(_pad, info):
+            offset = jump_offsets_ms.get(mount_path, 0)
+            if offset:
+                is_list = bool(info.type & Gst.PadProbeType.BUFFER_LIST)
+                failed = shift_rtp_timestamps(info.data, is_list, offset * RTP_CLOCK_PER_MS)
+                if failed:
+                    st["failed"] += failed
+                    if st["failed"] in (1, 100, 10000):
+                        log("warning: %s: %d packet(s) sent without their jump (not writable)" % (what, st["failed"]))
+            return Gst.PadProbeReturn.OK
+
+        pad.add_probe(Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, on_packets)
+
     def on_media_configure(factory, media, mount_path):
         with counter_lock:
             media_counter["n"] += 1
@@ -546,6 +714,7 @@ def main(argv):
         if m is not None and m["code"]:
             what = "media %d (%s)" % (media_id, mount_path)
             attach_timecode(element, what, live_instant(element, what))
+        attach_jump(pay.get_static_pad("src"), mount_path, "media %d (%s)" % (media_id, mount_path))
         fst = {"pad": pay.get_static_pad("src"), "probe": None, "prepared": False, "ended": False}
         with freeze_lock:
             freeze_state["medias"].setdefault(mount_path, {})[media_id] = fst
@@ -769,8 +938,11 @@ def main(argv):
     mount_paths = []
     for m in mounts:
         path = "/" + m["name"]
-        factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(make_launch(m))
+        if m["sprop"]:
+            factory = GstRtspServer.RTSPMediaFactory()
+            factory.set_launch(make_launch(m))
+        else:
+            factory = SpropFreeFactory(m)
         factory.set_shared(m["shared"])
         factory.connect("media-configure", on_media_configure, path)
         apply_roles(factory, m)
@@ -789,9 +961,10 @@ def main(argv):
                 path, "%d" % m["edge_since"] if m["edge_since"] is not None else "start",
                 "%d" % m["edge_until"] if m["edge_until"] is not None else "now", m["edge_tz"]))
         mount_paths.append(path)
-        log("mount %s: %dx%d@%d %dkbps gop=%d pattern=%s shared=%d clock=%d auth=%s" % (
+        log("mount %s: %dx%d@%d %dkbps gop=%d pattern=%s shared=%d clock=%d sprop=%d auth=%s" % (
             path, m["width"], m["height"], m["fps"], m["bitrate"], m["gop"], m["pattern"],
-            int(m["shared"]), int(m["clock"] and have_clock), "yes" if m["user"] is not None else "no"))
+            int(m["shared"]), int(m["clock"] and have_clock), int(m["sprop"]),
+            "yes" if m["user"] is not None else "no"))
 
     def match_mount(path):
         if not path:
@@ -878,6 +1051,8 @@ def main(argv):
             set_stall(words[1] == "1")
         elif words[0] == "freeze" and len(words) == 3 and words[2] in ("0", "1"):
             set_freeze(words[1], words[2] == "1")
+        elif words[0] == "jump" and len(words) == 3 and re.match(r"^-?[0-9]{1,9}$", words[2]):
+            set_jump(words[1], int(words[2]))
         else:
             log("unknown stdin command %r" % line)
 

@@ -9,7 +9,7 @@
  * span [edge.sinceMs, now] (see replayUrl()), streaming exactly the requested span at real time and
  * ending it (RTCP BYE, so ffmpeg exits by itself); spans it does not hold get 404 at DESCRIBE.
  * stallReplays(true) freezes replay media mid-stream with the RTSP session left open; freeze(mount,
- * true) does the same to a live mount.
+ * true) does the same to a live mount. jump(mount, ms) steps the RTP timestamps a live mount sends.
  *
  * Timing notes (gst-rtsp-server 1.22): a live media is prepared on DESCRIBE, so `first_rtp` /
  * `first_keyframe` fire ~50-100 ms *before* the client's PLAY. That prerolled frame is not the first
@@ -51,6 +51,15 @@ export interface RtspMountSpec {
   shared?: boolean;
   /** Burn the wall clock into the picture (clockoverlay, if installed). Default true. */
   clock?: boolean;
+  /**
+   * The SDP carries the H.264 parameters (`sprop-parameter-sets`: SPS and PPS). Default true. With
+   * false, as cameras whose SDP omits them, SPS and PPS travel only in-band, right before each
+   * keyframe, and the mount's media is not seekable, so a client's PLAY joins a running shared
+   * stream where it is instead of restarting its encoder at a keyframe: a client joining mid-GOP
+   * learns the picture size only at the next keyframe (ffmpeg with a quick probe then fails,
+   * `QUICK_PROBE_FAILED`). Make `gop` long and keep a client attached to have others join mid-GOP.
+   */
+  sprop?: boolean;
   /**
    * Burn the instant each frame shows into it: a QR code near the bottom-right corner holding
    * `VTC:<integer ms since the epoch>` (qroverlay, gstreamer1.0-plugins-bad >= 1.22; test/support/
@@ -164,6 +173,19 @@ export interface RtspStallEvent {
   active: number;
   wall_ms: number;
 }
+/** Acknowledges a jump() command. */
+export interface RtspJumpEvent {
+  event: 'jump';
+  mount: string;
+  /** This command's step, ms. */
+  jump_ms: number;
+  /** The mount's offset from now on, all jumps added up, ms (absent with `error`). */
+  offset_ms?: number;
+  /** Live media of the mount at that moment (absent with `error`). */
+  medias?: number;
+  error?: string;
+  wall_ms: number;
+}
 /** Acknowledges a freeze() command. */
 export interface RtspFreezeEvent {
   event: 'freeze';
@@ -181,7 +203,8 @@ export type RtspServerEvent =
   | RtspReplayEvent
   | RtspReplayRefusedEvent
   | RtspStallEvent
-  | RtspFreezeEvent;
+  | RtspFreezeEvent
+  | RtspJumpEvent;
 export type RtspReplayEventKind = 'replay' | 'replay_end' | 'replay_aborted' | 'replay_refused';
 export type RtspTimedEventKind = 'first_rtp' | 'first_keyframe' | 'media_unprepared' | 'play' | RtspReplayEventKind;
 
@@ -198,6 +221,7 @@ export interface RtspServerEvents {
   replay_refused: [RtspReplayRefusedEvent];
   stall_replays: [RtspStallEvent];
   freeze: [RtspFreezeEvent];
+  jump: [RtspJumpEvent];
   /** The server process ended (for any reason). */
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
@@ -360,6 +384,7 @@ export function mountSpecArg(m: RtspMountSpec): string {
   if (m.shared !== undefined) add('shared', m.shared ? '1' : '0');
   if (m.clock !== undefined) add('clock', m.clock ? '1' : '0');
   if (m.code !== undefined) add('code', m.code ? '1' : '0');
+  if (m.sprop !== undefined) add('sprop', m.sprop ? '1' : '0');
   if ((m.user === undefined) !== (m.pass === undefined)) {
     throw new Error(`RtspServer: mount ${name}: user and pass must be given together`);
   }
@@ -708,6 +733,32 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
     });
   }
 
+  /**
+   * From now on the RTP timestamps of every live stream of the mount (running and new) are offset by
+   * a further `ms` (cumulative, negative allowed): a camera whose media clock jumps (encoder restart,
+   * clock step) with its RTSP sessions left open. Only the RTP header changes: frames keep their pace.
+   * Resolves with the acknowledgement (the mount's offset, `offset_ms`); rejects for an unknown mount.
+   */
+  jump(mount: string, ms: number, opts: { timeoutMs?: number } = {}): Promise<RtspJumpEvent> {
+    if (this.exited || !this.child.stdin || this.child.stdin.destroyed) {
+      return Promise.reject(new Error('RtspServer: jump on an exited server'));
+    }
+    if (!Number.isInteger(ms) || Math.abs(ms) > 999_999_999) {
+      return Promise.reject(new Error(`RtspServer: jump needs whole milliseconds within ±999999999, got ${ms}`));
+    }
+    const path = `/${normalizeMount(mount)}`;
+    const ack = this.waitFor<RtspJumpEvent>(
+      (e) => (e.event === 'jump' && e.mount === path && e.jump_ms === ms ? e : undefined),
+      opts.timeoutMs ?? 5_000,
+      `jump ${path} ${ms}`,
+    );
+    this.child.stdin.write(`jump ${normalizeMount(mount)} ${ms}\n`);
+    return ack.then((e) => {
+      if (e.error) throw new Error(`RtspServer: jump ${path}: ${e.error}`);
+      return e;
+    });
+  }
+
   private waitFor<T>(pick: (e: RtspServerEvent) => T | undefined, timeoutMs: number, what: string): Promise<T> {
     if (this.exited) return Promise.reject(new Error(`RtspServer: exited while waiting for ${what}`));
     return new Promise<T>((resolveWait, rejectWait) => {
@@ -880,7 +931,7 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
   }
 
   private handleEvent(ev: RtspServerEvent): void {
-    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.mount) {
+    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.event !== 'jump' && ev.mount) {
       let byMount = this.history.get(ev.event);
       if (!byMount) this.history.set(ev.event, (byMount = new Map()));
       let list = byMount.get(ev.mount);
@@ -912,6 +963,9 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
         break;
       case 'freeze':
         this.emit('freeze', ev);
+        break;
+      case 'jump':
+        this.emit('jump', ev);
         break;
     }
   }
