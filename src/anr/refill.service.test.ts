@@ -134,8 +134,9 @@ describe('a refill end to end with real ffmpeg (synthetic edge)', () => {
     expect(gap.fillState).toBe('filled');
     const rows = await opened.db.selectFrom('segments').selectAll().where('source', '=', 'edge').execute();
     expect(rows).toHaveLength(1);
-    // The replay starts at the whole second t: the row starts 300 ms into the file (time truth, defect 3).
-    expect(rows[0]).toMatchObject({ start_ms: t + 300, end_ms: t + 8300, media_offset_ms: 300 });
+    // The replay starts at the whole second a second before the gap's, t − 1 s: the row starts 1300 ms
+    // into the file (time truth, defect 3).
+    expect(rows[0]).toMatchObject({ start_ms: t + 300, end_ms: t + 8300, media_offset_ms: 1300 });
     expect(rows[0]!.path).toMatch(/^recordings\/edge\/\d{8}T\d{6}Z-e\d+t[a-z0-9]+\.mp4$/);
     const types = (await listEvents(opened.db, { limit: 10 })).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['gap_refill_started', 'gap_refill_succeeded']));
@@ -347,7 +348,7 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
     try {
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(1);
-      expect(edge.asked).toEqual([[t, t + 12_000]]);
+      expect(edge.asked).toEqual([[t - 1000, t + 12_000]]);
       expect(await gapNow()).toMatchObject({ fillState: 'filled', fillAttempts: 1 });
       // The edge footage runs up to the live footage after the gap: clamped there, not short of it.
       expect((await edgeRows()).map((r) => [r.start_ms, r.end_ms])).toEqual([[t + 300, t + 10_980]]);
@@ -361,8 +362,9 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
     try {
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(1);
-      // The first attempt asks for the whole gap (from the whole second before it); the edge held 5.5 s of it.
-      expect(edge.asked).toEqual([[t, t + 12_000]]);
+      // The first attempt asks for the whole gap (from the whole second at least a second before it, to a
+      // second past it); the edge held 5.5 s of it.
+      expect(edge.asked).toEqual([[t - 1000, t + 12_000]]);
       const partial = await gapNow();
       expect(partial).toMatchObject({ fillState: 'partial', fillAttempts: 1, nextAttemptAtMs: now + 1000 });
       expect(partial.lastError).toBe(`indexed footage covers 5.2 s of the 10.0 s gap; still missing: ${iso(t + 5500)}–${iso(t + 10_300)} (4.8 s)`);
@@ -373,14 +375,14 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
       now += 1;
       expect(await svc.scanOnce(), 'retried once due').toBe(1);
       await attemptsEnded(2);
-      // Only the missing part, from the whole second at or before it.
-      expect(edge.asked[1]).toEqual([t + 5000, t + 12_000]);
+      // Only the missing part, from the whole second at least a second before it.
+      expect(edge.asked[1]).toEqual([t + 4000, t + 12_000]);
       expect(await gapNow()).toMatchObject({ fillState: 'filled', fillAttempts: 2, lastError: null, nextAttemptAtMs: null });
-      // The second file starts 500 ms before the missing part: its row starts there, 500 ms into it.
+      // The second file starts 1500 ms before the missing part: its row starts there, 1500 ms into it.
       const rows = await edgeRows();
       expect(rows.map((r) => [r.start_ms, r.end_ms, r.media_offset_ms])).toEqual([
-        [t + 300, t + 5500, 300],
-        [t + 5500, t + 10_300, 500],
+        [t + 300, t + 5500, 1300],
+        [t + 5500, t + 10_300, 1500],
       ]);
       expect((await readdir(join(dir, 'recordings', 'edge'))).sort()).toEqual(rows.map((r) => r.path.split('/').at(-1)).sort());
       expect((await refillEvents('gap_refill_started')).map((p) => [p['attempt'], p['span_start'], p['span_end']])).toEqual([
@@ -407,7 +409,7 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
       now += 1000;
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(2);
-      expect(edge.asked[1]).toEqual([t + 5000, t + 12_000]);
+      expect(edge.asked[1]).toEqual([t + 4000, t + 12_000]);
       const second = await gapNow();
       expect(second).toMatchObject({ fillState: 'partial', fillAttempts: 2, nextAttemptAtMs: now + 1500 });
       expect(second.lastError).toContain(`still missing: ${iso(t + 5500)}–${iso(t + 10_300)}`);
@@ -416,7 +418,7 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
       now += 1500;
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(3);
-      expect(edge.asked[2]).toEqual([t + 5000, t + 12_000]);
+      expect(edge.asked[2]).toEqual([t + 4000, t + 12_000]);
       const last = await gapNow();
       expect(last).toMatchObject({ fillState: 'partial', fillAttempts: 3, nextAttemptAtMs: null });
       expect(last.lastError).toContain(`indexed footage covers 5.2 s of the 10.0 s gap; still missing: ${iso(t + 5500)}–${iso(t + 10_300)} (4.8 s)`);
@@ -458,8 +460,8 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
       expect(await svc.scanOnce()).toBe(1);
       await attemptsEnded(2);
       expect(edge.asked).toEqual([
-        [t, t + 12_000],
-        [t + 5000, t + 12_000],
+        [t - 1000, t + 12_000],
+        [t + 4000, t + 12_000],
       ]);
       expect(await gapNow()).toMatchObject({ fillState: 'filled', fillAttempts: 1 });
       expect((await edgeRows()).map((r) => [r.start_ms, r.end_ms])).toEqual([

@@ -66,7 +66,8 @@ export const FILLED_COVERAGE = 0.9;
  * mostly cuts away again.
  */
 export const MIN_PULL_MS = 1000;
-/** How far past a missing span a refill asks the edge for footage (see refill()). */
+/** How far before and past a missing span a refill asks the edge for footage (see refill()). */
+export const PULL_LEAD_MS = 1000;
 export const PULL_TAIL_MS = 1000;
 
 const defaultLaunch: RefillLauncher = (program, args) => spawnSupervised(program, args, ['ignore', 'ignore', 'pipe']);
@@ -263,11 +264,13 @@ export class RefillService {
     }
     const [spanStartMs, spanEndMs] = span;
     const secrets = urlSecrets(cam.mainUrl);
-    // One-second resolution on the wire: ask from the whole second at or before the missing span, and
-    // on to PULL_TAIL_MS after it (not later than the last whole second), so the file reaches the
-    // footage after the span even when the replay ends a frame short (measured now and then against a
-    // real RTSP edge); the overlap is clamped away at indexing (invariant 4).
-    const startMs = Math.floor(spanStartMs / 1000) * 1000;
+    // One-second resolution on the wire: ask from the whole second at least PULL_LEAD_MS before the
+    // missing span (the replay's first frame shows for a tick only, so media time 0 is one frame after
+    // the second asked for: a span starting within that frame would keep a sliver uncovered), and on to
+    // PULL_TAIL_MS after it (not later than the last whole second), so the file reaches the footage
+    // after the span even when the replay ends a frame short (measured now and then against a real
+    // RTSP edge). The overlaps are clamped away at indexing (invariant 4).
+    const startMs = Math.floor((spanStartMs - PULL_LEAD_MS) / 1000) * 1000;
     const pullEndMs = Math.max(spanEndMs, Math.min(spanEndMs + PULL_TAIL_MS, Math.floor(this.d.clock.nowMs() / 1000) * 1000));
     const durationSeconds = Math.ceil((pullEndMs - startMs) / 1000);
     const store = this.d.indexer.store;

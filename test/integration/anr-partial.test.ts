@@ -33,11 +33,12 @@ describe('edge-storage backfill (ANR) against a fake edge camera', () => {
     const g = cat.gaps.find((x) => x['id'] === gap.id) as { gap_start_ms: number; gap_end_ms: number };
     const edge = cat.segments.filter((s) => s.source === 'edge');
     const first = edge[0]!;
-    // From the gap's start (or the file's first frame, a frame interval after the whole second asked for).
-    expect(first.start_ms - g.gap_start_ms).toBeGreaterThanOrEqual(0);
-    expect(first.start_ms - g.gap_start_ms).toBeLessThan(200);
+    // From the gap's start exactly: the pull began a whole second or more before it, so even the replay's
+    // first frame (shown for a tick only) lies before the gap.
+    expect(first.start_ms).toBe(g.gap_start_ms);
     expect(Math.abs(first.end_ms - untilMs), 'the first pull ends where the edge footage ends').toBeLessThan(300);
-    // The retry asked the edge only for what was missing, from the whole second at or before it.
+    // The retry asked the edge only for what was missing, from the whole second at least a second before
+    // it, to a second past it.
     const started = cat.events.filter((e) => e.type === 'gap_refill_started').map((e) => JSON.parse(e.payload) as Record<string, unknown>);
     expect(started.map((p) => [p['attempt'], p['span_start'], p['span_end']])).toEqual([
       [1, new Date(g.gap_start_ms).toISOString(), new Date(g.gap_end_ms).toISOString()],
@@ -45,8 +46,8 @@ describe('edge-storage backfill (ANR) against a fake edge camera', () => {
     ]);
     const asked = server.replayEvents('cam1').filter((e) => e.event === 'replay' || e.event === 'replay_refused').map((e) => [e.start_ms, e.end_ms]);
     expect(asked).toEqual([
-      [Math.floor(g.gap_start_ms / 1000) * 1000, Math.ceil(g.gap_end_ms / 1000) * 1000],
-      [Math.floor(first.end_ms / 1000) * 1000, Math.ceil(g.gap_end_ms / 1000) * 1000],
+      [Math.floor((g.gap_start_ms - 1000) / 1000) * 1000, Math.ceil((g.gap_end_ms + 1000) / 1000) * 1000],
+      [Math.floor((first.end_ms - 1000) / 1000) * 1000, Math.ceil((g.gap_end_ms + 1000) / 1000) * 1000],
     ]);
     expect(outcomes().map((e) => JSON.parse(e.payload) as Record<string, unknown>)).toMatchObject([
       { attempt: 1, state: 'partial' },
