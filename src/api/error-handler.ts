@@ -13,6 +13,7 @@ const STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   failed_precondition: 409,
   unavailable: 503,
+  bad_gateway: 502,
   internal: 500,
 };
 
@@ -31,8 +32,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof VigilError) {
       const status = STATUS[err.kind];
-      // `unavailable` (busy, retry later) says nothing internal; every other 5xx stays in the log.
-      if (status >= 500 && err.kind !== 'unavailable') return internal(err);
+      // `unavailable` (busy, retry later) and `bad_gateway` (a camera's failure) say nothing internal;
+      // every other 5xx stays in the log.
+      if (status >= 500 && err.kind !== 'unavailable' && err.kind !== 'bad_gateway') return internal(err);
       if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
       // The catalog could not take the write (its disk full, or locked past the busy timeout): nothing
       // was changed, and the same request succeeds later. A 503 says so; a 500 would say "bug".

@@ -35,6 +35,7 @@ export const cameraOut = (c: CameraRow) => ({
   anr_timezone: c.anr.timezone,
   anr_preset: c.anr.preset,
   anr_replay_url_effective: effectiveReplay(c),
+  onvif_url: c.onvifUrl ? maskUrl(c.onvifUrl) : null,
   origin: c.origin,
   created_at: toIso(c.createdAtMs),
   updated_at: toIso(c.updatedAtMs),

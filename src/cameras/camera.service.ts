@@ -70,6 +70,7 @@ export class CameraService {
       storageQuotaBytes: patch.storage_quota_bytes === undefined ? cur.storageQuotaBytes : patch.storage_quota_bytes,
       enabled: patch.enabled ?? cur.enabled,
       anr,
+      onvifUrl: patch.onvif_url === undefined ? (cur.onvifUrl ?? null) : patch.onvif_url,
     };
     // The settings are checked as a whole: a patch may make another field's value wrong (e.g. a
     // main_url without the path a preset needs), and the error names the field to fix.

@@ -13,6 +13,8 @@ export const SEGMENT_SECONDS_MAX = 3600;
 
 /** The scheme and placeholders of a replay template are checked by `src/anr/replay-template.ts`, with clearer messages than a regex. */
 export const ANR_TEMPLATE_MAX_CHARS = 2048;
+/** http:// or https:// with no whitespace or control characters: the ONVIF device service. */
+export const ONVIF_URL_PATTERN = '^https?://[^\\s\\x00-\\x1f\\x7f]+$';
 
 const CameraFields = {
   name: Type.String({ minLength: 1, maxLength: 200, description: 'Display name.' }),
@@ -49,6 +51,9 @@ const CameraFields = {
   anr_preset: Type.Union([Type.Literal('hikvision'), Type.Literal('dahua'), Type.Literal('generic'), Type.Null()], {
     description: 'Fills the replay URL from the main URL; generic = use anr_replay_url_template as written.',
   }),
+  onvif_url: Type.Union([Type.String({ pattern: ONVIF_URL_PATTERN, maxLength: 2048 }), Type.Null()], {
+    description: 'ONVIF device service (http(s)://host/onvif/device_service) whose clock Vigil watches; credentials from this URL, else from main_url.',
+  }),
 };
 
 /** Every field but `id`, optional: the body of a PATCH, and the optional part of a create. */
@@ -64,6 +69,7 @@ const OptionalFields = {
   anr_replay_url_template: Type.Optional(CameraFields.anr_replay_url_template),
   anr_timezone: Type.Optional(CameraFields.anr_timezone),
   anr_preset: Type.Optional(CameraFields.anr_preset),
+  onvif_url: Type.Optional(CameraFields.onvif_url),
 };
 
 export const CameraCreate = Type.Object(
@@ -89,4 +95,5 @@ export const CAMERA_DEFAULTS = {
   anr_replay_url_template: null,
   anr_timezone: 'UTC',
   anr_preset: null,
+  onvif_url: null,
 } as const;

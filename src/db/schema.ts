@@ -14,6 +14,8 @@ export interface CamerasTable {
   anr_replay_url_template: string | null;
   anr_timezone: Generated<string>;
   anr_preset: 'hikvision' | 'dahua' | 'generic' | null;
+  /** ONVIF device service URL (may hold credentials, never printed); NULL = none (0008). */
+  onvif_url: string | null;
   origin: 'config' | 'api' | 'demo';
   created_at_ms: number;
   updated_at_ms: number;

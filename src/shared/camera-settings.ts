@@ -28,4 +28,6 @@ export interface CameraConfig {
   enabled: boolean;
   /** Edge replay settings; absent means ANR is off. */
   anr?: AnrSettings;
+  /** ONVIF device service address (its clock is watched); absent or null: none. */
+  onvifUrl?: string | null;
 }

@@ -8,6 +8,8 @@ export type ErrorKind =
   | 'conflict'
   | 'failed_precondition'
   | 'unavailable'
+  /** A device Vigil talked to on the caller's behalf (an ONVIF camera) failed; `details.reason` says how. */
+  | 'bad_gateway'
   | 'internal';
 
 export class VigilError extends Error {

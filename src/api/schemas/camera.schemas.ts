@@ -17,6 +17,9 @@ export const CameraOut = Type.Object({
   anr_replay_url_effective: Type.Union([Type.String(), Type.Null()], {
     description: 'The replay URL template refills use: the written template, else the preset filled from main_url; {user} {password} {host} {port} {start:…} {end:…} are filled at each refill. Credentials masked.',
   }),
+  onvif_url: Type.Union([Type.String({ description: 'Credentials masked.' }), Type.Null()], {
+    description: 'ONVIF device service whose clock Vigil watches (status: clock_drift_ms).',
+  }),
   origin: Type.String({ description: 'config (declared in vigil.yml, re-applied at start), api, or demo' }),
   created_at: IsoTimeOut,
   updated_at: IsoTimeOut,

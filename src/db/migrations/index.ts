@@ -6,6 +6,7 @@ import * as m0004 from './sqlite/0004-access.js';
 import * as m0005 from './sqlite/0005-evidence.js';
 import * as m0006 from './sqlite/0006-media-offset.js';
 import * as m0007 from './sqlite/0007-webhooks.js';
+import * as m0008 from './sqlite/0008-onvif.js';
 
 /** The catalog engines Vigil's migrations are written for. */
 export type CatalogEngine = 'sqlite';
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<CatalogEngine, Record<string, Migration>> = {
     '0005-evidence': m0005,
     '0006-media-offset': m0006,
     '0007-webhooks': m0007,
+    '0008-onvif': m0008,
   },
 };
 
