@@ -37,6 +37,8 @@ import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
 import { exportJobRoutes } from './routes/exports.routes.js';
 import { webhookRoutes } from './routes/webhooks.routes.js';
 import type { WebhookService } from '../webhooks/webhook.service.js';
+import { installRequestMetrics, metricsRoutes } from './routes/metrics.routes.js';
+import type { VigilMetrics } from '../metrics/vigil-metrics.js';
 import type { ExportService } from '../evidence/export.service.js';
 import type { SigningKey } from '../evidence/signing-key.js';
 import { ErrorBody } from './schemas/common.js';
@@ -60,6 +62,8 @@ export interface HttpDeps {
   audit: AuditLog;
   /** Webhook subscriptions and their delivery ledger. */
   webhooks: WebhookService;
+  /** Prometheus metrics: served at /metrics, fed by every answered request. */
+  metrics: VigilMetrics;
   db: Db;
   clock: Clock;
   log: Logger;
@@ -68,6 +72,8 @@ export interface HttpDeps {
     tls?: { cert: Buffer; key: Buffer } | undefined;
     trustProxy: boolean | number | string[];
     loginRatePerMinute: number;
+    /** `metrics.public`: /metrics answers without an identity. */
+    metricsPublic: boolean;
     onPasswordChanged?: (username: string) => Promise<void>;
   };
 }
@@ -117,6 +123,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     reply.header('x-request-id', req.id);
   });
   registerErrorHandler(app);
+  installRequestMetrics(app, deps.metrics);
   app.addSchema(ErrorBody);
   await app.register(helmet, {
     contentSecurityPolicy: { directives: CSP },
@@ -164,9 +171,12 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(playbackRoutes, { playback: deps.playback });
       await api.register(liveRoutes, { live: deps.live, auth: deps.auth });
       await api.register(webhookRoutes, { webhooks: deps.webhooks });
+      await api.register(metricsRoutes, { metrics: deps.metrics, public: deps.http.metricsPublic });
     },
     { prefix: '/api/v1' },
   );
+  // Also where Prometheus looks by default.
+  await app.register(metricsRoutes, { metrics: deps.metrics, public: deps.http.metricsPublic });
   // The operator page (dist/web), outside the API prefix.
   await app.register(webRoutes);
   return app;

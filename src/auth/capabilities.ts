@@ -14,6 +14,7 @@ export const CAPABILITIES = [
   'users.manage',
   'audit.view',
   'signing_key.manage',
+  'metrics',
   /** Webhook subscriptions and their delivery ledger: admin only (a receiver gets every event it subscribes to). */
   'webhooks.manage',
 ] as const;
@@ -22,9 +23,12 @@ export type Capability = (typeof CAPABILITIES)[number];
 export const ROLES: readonly Role[] = ['admin', 'operator', 'viewer'];
 
 const VIEWER: readonly Capability[] = ['cameras.view', 'live', 'playback'];
-const OPERATOR: readonly Capability[] = [...VIEWER, 'events.view', 'export', 'snapshot', 'evidence', 'refill'];
+const OPERATOR: readonly Capability[] = [...VIEWER, 'events.view', 'export', 'snapshot', 'evidence', 'refill', 'metrics'];
 
-/** viewer: live and playback; operator: + export, snapshot, evidence holds, refills, events; admin: everything. */
+/**
+ * viewer: live and playback; operator: + export, snapshot, evidence holds, refills, events, scraping
+ * `/metrics`; admin: everything. A Prometheus server gets an API key with only `metrics`.
+ */
 export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly Capability[]>> = {
   viewer: VIEWER,
   operator: OPERATOR,

@@ -302,6 +302,21 @@ describe('evidence settings', () => {
   });
 });
 
+describe('metrics settings', () => {
+  it('scraping /metrics needs an identity by default; public: true opens it', () => {
+    expect(build({}).metrics).toEqual({ public: false });
+    expect(build({ metrics: {} }).metrics).toEqual({ public: false });
+    expect(build({ metrics: { public: true } }).metrics).toEqual({ public: true });
+  });
+
+  it('refuses a non-boolean public or an unknown key, naming it', () => {
+    const err = configErrorOf(() => build({ metrics: { public: 'yes' } }));
+    expect(err.field).toBe('metrics.public');
+    expect(err.message).toContain('metrics.public');
+    expect(configErrorOf(() => build({ metrics: { path: '/m' } })).field).toBe('metrics.path');
+  });
+});
+
 describe('recorder.freeze_seconds (the silence watch)', () => {
   it('defaults to 5 s and takes 2 to 300', () => {
     expect(build({}).recorder.freezeSeconds).toBe(5);

@@ -47,7 +47,15 @@ const COMPLETE_WAIT_MS = 3000;
 
 /** Turns closed segment files into rows, gaps and counters. Reads the file in-process (no ffprobe). */
 export class Indexer {
+  private readonly latencyListeners = new Set<(seconds: number) => void>();
+
   constructor(private readonly d: IndexerDeps) {}
+
+  /** Told, for each file a recorder reported closed, how long it took to become a row (seconds): the metrics' index latency. */
+  onIndexLatency(listener: (seconds: number) => void): () => void {
+    this.latencyListeners.add(listener);
+    return () => this.latencyListeners.delete(listener);
+  }
 
   /** The footage store this indexer's files live in (recorders and refills write into it). */
   get store(): FootageStore {
@@ -89,10 +97,12 @@ export class Indexer {
   async indexClosedRetrying(f: ClosedFile, signal: AbortSignal): Promise<IndexResult | undefined> {
     let file = f;
     let delayMs = 1000;
+    const reportedMs = this.d.clock.nowMs();
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.indexClosed(file);
         this.d.dbHealth?.noteSuccess();
+        if (result) for (const l of this.latencyListeners) l((this.d.clock.nowMs() - reportedMs) / 1000);
         return result;
       } catch (err) {
         if (!isTransientWriteError(err)) throw err;
