@@ -73,6 +73,8 @@ export async function startVigil(
     auth?: Record<string, number>;
     /** The `mqtt:` section of the config file (broker URL, topic prefix, …). */
     mqtt?: Record<string, unknown>;
+    /** The `webhooks:` section (e.g. allow_private_networks for a receiver on loopback). */
+    webhooks?: Record<string, unknown>;
     /** Live view tuning passed to createApp (e.g. a small viewer buffer bound). */
     live?: AppOptions['live'];
     /** Keep only about the last this many bytes of log (a storm of thousands of cycles); default all. */
@@ -90,6 +92,7 @@ export async function startVigil(
       ...(opts.anr ? { anr: opts.anr } : {}),
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
+      ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
       cameras: opts.cameras ?? [],
     },
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
