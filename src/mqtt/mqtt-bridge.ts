@@ -46,6 +46,8 @@ export interface MqttBridgeStats {
   queued: number;
   /** Events dropped because the broker was away while more than MAX_QUEUED_EVENTS waited. */
   droppedEvents: number;
+  /** Handed to mqtt.js, not yet acknowledged. */
+  inFlight: number;
   published: number;
 }
 
@@ -137,7 +139,13 @@ export class MqttBridge {
   }
 
   stats(): MqttBridgeStats {
-    return { connected: this.client?.connected ?? false, queued: this.queue.size, droppedEvents: this.queue.dropped, published: this.publishedCount };
+    return {
+      connected: this.client?.connected ?? false,
+      queued: this.queue.size,
+      droppedEvents: this.queue.dropped,
+      inFlight: this.inFlight.size,
+      published: this.publishedCount,
+    };
   }
 
   private onConnect(): void {
