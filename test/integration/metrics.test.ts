@@ -1,10 +1,29 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { delimiter, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type VigilApp } from '../../src/app.js';
 import { buildConfig } from '../../src/config/config.js';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { parsePrometheusText, sampleValue, seriesCount, type Family } from '../support/prom-text.js';
 import { ffmpegPidsFor, memoryLogger, removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
+
+const DEPLOY = resolve(import.meta.dirname, '../../deploy');
+const DASHBOARD = join(DEPLOY, 'grafana/vigil-dashboard.json');
+const ALERTS = join(DEPLOY, 'prometheus/vigil-alerts.yml');
+const ALERT_TESTS = join(DEPLOY, 'prometheus/vigil-alerts.test.yml');
+/** Debian's `prometheus` package brings promtool; without it the rule checks are skipped (named below). */
+const PROMTOOL = (process.env['PATH'] ?? '').split(delimiter).map((d) => join(d, 'promtool')).find((p) => existsSync(p));
+const run = promisify(execFile);
+
+/** Every PromQL expression of the dashboard, its template variables matching everything. */
+async function dashboardExprs(): Promise<string[]> {
+  const dash = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+  return dash.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr.replaceAll('"$instance"', '".+"').replaceAll('"$camera"', '".+"'));
+}
 
 interface Status {
   state: string;
@@ -152,6 +171,13 @@ describe('Prometheus /metrics of a real Vigil recording a real camera', () => {
     expect(sampleValue(second.families, 'vigil_http_requests_total', { route: 'unmatched', method: 'GET', status: '404' })).toBeGreaterThanOrEqual(42);
   });
 
+  it('ships a dashboard and alert rules that name only metrics a real scrape has', async () => {
+    const { families } = await scrape();
+    const named = new Set([...(await dashboardExprs()), await readFile(ALERTS, 'utf8')].flatMap((t) => t.match(/\bvigil_[a-z0-9_]+/g) ?? []));
+    expect(named.size).toBeGreaterThan(15);
+    for (const name of named) expect(families.has(name) || families.has(name.replace(/_(bucket|sum|count)$/, '')), name).toBe(true);
+  });
+
   it('shows the camera offline once its server is gone, with counters still equal to the API', async () => {
     const before = await scrape();
     const writtenBefore = sampleValue(before.families, 'vigil_camera_segments_written_total', { camera: 'cam1' }) ?? 0;
@@ -194,5 +220,28 @@ describe('metrics.public: true', () => {
       expect(sampleValue(families, 'vigil_ffmpeg_processes', { kind: 'recorder' })).toBe(0);
     }
     expect((await fetch(`${app.url}/api/v1/cameras`)).status).toBe(401);
+  });
+});
+
+describe.skipIf(!PROMTOOL)(`the shipped rules and dashboard with promtool${PROMTOOL ? '' : ' (SKIPPED: promtool is absent; apt-get install prometheus provides it)'}`, () => {
+  it('checks the alert rules and passes their unit tests (camera down, disk nearly full, retention blocked, gap unfilled)', async () => {
+    const check = await run(PROMTOOL as string, ['check', 'rules', ALERTS]);
+    expect(check.stdout).toMatch(/SUCCESS: \d+ rules found/);
+    const test = await run(PROMTOOL as string, ['test', 'rules', ALERT_TESTS], { cwd: join(DEPLOY, 'prometheus') });
+    expect(test.stdout).toContain('SUCCESS');
+  });
+
+  it('parses every expression of the dashboard', async () => {
+    const dir = await tempDir();
+    try {
+      const exprs = await dashboardExprs();
+      const rules = join(dir, 'dashboard-rules.yml');
+      // YAML is a superset of JSON: each expression becomes a recording rule promtool parses.
+      await writeFile(rules, JSON.stringify({ groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] }));
+      const check = await run(PROMTOOL as string, ['check', 'rules', rules]);
+      expect(check.stdout).toContain(`SUCCESS: ${exprs.length} rules found`);
+    } finally {
+      await removeDir(dir);
+    }
   });
 });
