@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages Vigil needs on Debian/Ubuntu: ffmpeg (recording), GStreamer's RTSP
-# server (demo cameras and the test cameras), Chromium (the web UI's browser tests), openssl (a test makes a TLS certificate). Safe to run again: it installs only what is missing.
+# server (demo cameras and the test cameras), Chromium (the web UI's browser tests), openssl (a test makes a TLS certificate), mosquitto (the MQTT tests' broker). Safe to run again: it installs only what is missing.
 set -euo pipefail
 packages=(
   ffmpeg
@@ -9,6 +9,7 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   chromium
   openssl
+  mosquitto
 )
 missing=()
 for p in "${packages[@]}"; do
