@@ -7,6 +7,8 @@ import { CameraView } from './views/camera.js';
 import { EventsView } from './views/events.js';
 import { GridView } from './views/grid.js';
 import { LoginView } from './views/login.js';
+import { WebhooksView } from './views/webhooks.js';
+import { WebhookLedgerView } from './views/webhooks-ledger.js';
 import type { View, ViewContext } from './views/view.js';
 
 const root = document.getElementById('app')!;
@@ -21,6 +23,7 @@ function shell(s: Session, content: HTMLElement): HTMLElement {
     h('a', { href: href({ name: 'grid' }) }, 'Cameras'),
     can(s, 'events.view') && h('a', { href: href({ name: 'events' }) }, 'Events'),
     can(s, 'cameras.manage') && h('a', { href: href({ name: 'camera-new' }) }, 'Add camera'),
+    can(s, 'webhooks.manage') && h('a', { href: href({ name: 'webhooks' }) }, 'Webhooks'),
     h('span', { class: 'spacer' }),
     s.authEnabled && h('span', { class: 'who' }, `${s.username ?? ''} (${s.role ?? ''})`),
     s.authEnabled && h('button', { type: 'button', class: 'link', onclick: () => void doLogout() }, 'Log out'));
@@ -72,6 +75,8 @@ async function route(): Promise<void> {
     case 'camera-new': return mount(new CameraFormView(ctx, null), true);
     case 'camera-edit': return mount(new CameraFormView(ctx, r.id), true);
     case 'events': return mount(new EventsView(ctx), true);
+    case 'webhooks': return mount(new WebhooksView(ctx), true);
+    case 'webhook': return mount(new WebhookLedgerView(ctx, r.id), true);
   }
 }
 

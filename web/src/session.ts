@@ -3,11 +3,11 @@ import type { Me } from './types.js';
 
 export type Capability =
   | 'cameras.view' | 'live' | 'playback' | 'events.view' | 'export' | 'snapshot'
-  | 'evidence' | 'refill' | 'cameras.manage' | 'users.manage' | 'audit.view';
+  | 'evidence' | 'refill' | 'cameras.manage' | 'users.manage' | 'audit.view' | 'webhooks.manage';
 
 const ALL: readonly Capability[] = [
   'cameras.view', 'live', 'playback', 'events.view', 'export', 'snapshot',
-  'evidence', 'refill', 'cameras.manage', 'users.manage', 'audit.view',
+  'evidence', 'refill', 'cameras.manage', 'users.manage', 'audit.view', 'webhooks.manage',
 ];
 
 /** Who is looking at the page, and what the page may offer them. */

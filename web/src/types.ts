@@ -7,6 +7,7 @@ import type { Static } from '@sinclair/typebox';
 import type { MeOut } from '../../src/api/schemas/auth.schemas.js';
 import type { CameraOut, CameraStatusOut } from '../../src/api/schemas/camera.schemas.js';
 import type { EventOut, GapOut, SegmentOut, TimelineOut } from '../../src/api/schemas/footage.schemas.js';
+import type { DeliveryOut, WebhookCreated, WebhookOut } from '../../src/api/schemas/webhooks.schemas.js';
 
 export type Camera = CameraOut;
 export type CameraStatus = CameraStatusOut;
@@ -15,3 +16,6 @@ export type Timeline = Static<typeof TimelineOut>;
 export type Segment = Static<typeof SegmentOut>;
 export type VigilEvent = Static<typeof EventOut>;
 export type Me = Static<typeof MeOut>;
+export type Webhook = WebhookOut;
+export type WebhookWithSecret = Static<typeof WebhookCreated>;
+export type Delivery = DeliveryOut;
