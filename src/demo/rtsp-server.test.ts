@@ -1,8 +1,12 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUICK_PROBE_ARGS, QUICK_PROBE_FAILED, rtspInputArgs } from '../media/ffmpeg-common-args.js';
+import { sleep } from '../shared/sleep.js';
 import {
   formatDahuaTime,
   formatHikvisionTime,
@@ -74,6 +78,7 @@ describe('mountSpecArg / scriptPath', () => {
     expect(() => mountSpecArg({ name: 'bad name' })).toThrow(/mount name/);
     expect(() => mountSpecArg({ name: 'c', fps: 0 })).toThrow(/fps/);
     expect(() => mountSpecArg({ name: 'c', user: 'u' })).toThrow(/together/);
+    expect(mountSpecArg({ name: 'c', sprop: false, gop: 60 })).toBe('c:gop=60,sprop=0');
   });
 
   it('builds edge SPEC keys and camera-style replay times', () => {
@@ -397,5 +402,181 @@ describe.skipIf(!availability.ok)('RtspServer edge replay (real gst-rtsp-server,
     expect(again.code, again.stderr).toBe(0);
     expect(Math.abs((await probeFile(join(dir, 'after.mp4'))).duration - 2)).toBeLessThan(1);
     await server.waitForReplayEvent('replay_end', 'cam1', { after: t1 });
+  });
+});
+
+/** The SDP a camera answers a DESCRIBE with: one RTSP request on a fresh TCP connection. */
+function describeSdp(url: string): Promise<string> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(u.port), u.hostname);
+    let buf = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no DESCRIBE answer from ${url}`));
+    }, 10_000);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`DESCRIBE ${url} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n`));
+    sock.on('data', (d: string) => {
+      buf += d;
+      const headEnd = buf.indexOf('\r\n\r\n');
+      if (headEnd < 0) return;
+      const length = Number(/^Content-Length:\s*(\d+)/im.exec(buf.slice(0, headEnd))?.[1] ?? 0);
+      if (buf.length - headEnd - 4 < length) return;
+      clearTimeout(timer);
+      sock.end();
+      if (!buf.startsWith('RTSP/1.0 200')) reject(new Error(`DESCRIBE ${url}: ${buf.slice(0, buf.indexOf('\r\n'))}`));
+      else resolve(buf.slice(headEnd + 4, headEnd + 4 + length));
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** An RTSP client that stays attached (keeps a shared mount's media running) until killed. */
+function attach(url: string): { stop: () => Promise<void> } {
+  const child = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'tcp', '-i', url, '-c', 'copy', '-f', 'null', '-'], { stdio: 'ignore' });
+  const closed = new Promise<void>((r) => child.once('close', () => r()));
+  return {
+    stop: async () => {
+      child.kill('SIGKILL');
+      await closed;
+    },
+  };
+}
+
+/** Sleeps until `intoGopMs` into the next GOP of a media whose keyframes come every `gopMs` from `keyframeMs`. */
+async function untilMidGop(keyframeMs: number, gopMs: number, intoGopMs: number): Promise<void> {
+  const now = Date.now();
+  const next = keyframeMs + Math.ceil((now - keyframeMs - intoGopMs) / gopMs) * gopMs + intoGopMs;
+  await sleep(Math.max(0, next - now));
+}
+
+describe.skipIf(!availability.ok)('RtspServer camera faults: an SDP without sprop-parameter-sets, a media clock that jumps', () => {
+  const FPS = 15;
+  const FRAME_TICKS = 90_000 / FPS;
+  const GOP_MS = 4_000;
+  let dir = '';
+  let server: RtspServer;
+  const attached: Array<{ stop: () => Promise<void> }> = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vigil-faults-'));
+    server = await RtspServer.start({
+      mounts: [
+        { name: 'nosprop', fps: FPS, gop: (GOP_MS / 1000) * FPS, sprop: false },
+        { name: 'sprop', fps: FPS, gop: (GOP_MS / 1000) * FPS },
+        { name: 'jumpy', fps: FPS },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await Promise.all(attached.map((a) => a.stop()));
+    await server?.kill();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('sprop=0: the SDP lacks sprop-parameter-sets, and a quick probe joining mid-GOP fails as the recorder expects; with sprop it records', async () => {
+    const t0 = Date.now();
+    for (const m of ['nosprop', 'sprop']) attached.push(attach(server.url(m)));
+    const keyframe = await server.waitForFirstKeyframe('nosprop', { after: t0 - 100 });
+    await server.waitForEvent('play', 'sprop', { after: t0 - 100 });
+
+    // A real DESCRIBE of the running media: the same H.264 stream, without its parameters.
+    const [without, withSprop] = await Promise.all([describeSdp(server.url('nosprop')), describeSdp(server.url('sprop'))]);
+    expect(without).toMatch(/^a=rtpmap:96 H264\/90000\r?$/m);
+    expect(without).toMatch(/^a=fmtp:96 packetization-mode=1\r?$/m);
+    expect(without).not.toMatch(/sprop-parameter-sets/);
+    expect(withSprop).toMatch(/^a=fmtp:96 .*sprop-parameter-sets=[A-Za-z0-9+/=]+,[A-Za-z0-9+/=]+/m);
+
+    // Joined 1.5 s into a 4 s GOP, the recorder's input arguments: the first packets carry no SPS.
+    const quick = (m: string, out: string) =>
+      run('ffmpeg', ['-nostdin', '-v', 'error', ...rtspInputArgs(server.url(m), 5, true), '-t', '2', '-c', 'copy', '-f', 'mp4', '-y', join(dir, out)]);
+    expect(QUICK_PROBE_ARGS).toEqual(['-probesize', '32', '-analyzeduration', '100000']);
+    await untilMidGop(keyframe, GOP_MS, 1_500);
+    const [failed, recorded] = await Promise.all([quick('nosprop', 'nosprop.mp4'), quick('sprop', 'sprop.mp4')]);
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toMatch(QUICK_PROBE_FAILED);
+    expect(recorded.code, recorded.stderr).toBe(0);
+    expect((await probeFile(join(dir, 'sprop.mp4'))).duration).toBeGreaterThan(1.5);
+
+    // The full analysis waits for the next keyframe's in-band SPS (a GOP shorter than its 5 s).
+    await untilMidGop(keyframe, GOP_MS, 1_500);
+    const full = await run('ffmpeg', ['-nostdin', '-v', 'error', ...rtspInputArgs(server.url('nosprop'), 5, false), '-t', '2', '-c', 'copy', '-f', 'mp4', '-y', join(dir, 'full.mp4')]);
+    expect(full.code, full.stderr).toBe(0);
+    const f = await probeFile(join(dir, 'full.mp4'));
+    expect(f.codec).toBe('h264');
+    expect(f.duration).toBeGreaterThan(1.5);
+    // One shared media served every client: none restarted it (a restart would start at a keyframe).
+    expect(server.firstKeyframe('nosprop').filter((t) => t >= t0 - 100)).toHaveLength(1);
+  });
+
+  it('jump: a client sees the packets\' pts step by the jump between two frames that arrive at the usual pace', async () => {
+    await expect(server.jump('nope', 1000)).rejects.toThrow(/no such mount/);
+    await expect(server.jump('jumpy', 1.5)).rejects.toThrow(/whole milliseconds/);
+    // Line-buffered, so each packet's line arrives as ffprobe reads the packet. (Not -read_intervals
+    // %+#N to end it: ffprobe then ends early on the jumped pts.)
+    const child = spawn('stdbuf', ['-oL', 'ffprobe', '-v', 'error', '-rtsp_transport', 'tcp', '-show_entries', 'packet=pts', '-of', 'csv=p=0', server.url('jumpy')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let ended = false;
+    const closed = new Promise<number | null>((r) =>
+      child.once('close', (code) => {
+        ended = true;
+        r(code);
+      }),
+    );
+    const packetsOrEnd = async (n: number) => {
+      while (packets.length < n && !ended) await sleep(20);
+      expect(packets.length, `packets read before ffprobe ended: ${stderr}`).toBeGreaterThanOrEqual(n);
+    };
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const packets: Array<{ atMs: number; pts: number }> = [];
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      // One line a packet, "<pts>" or "<pts>," (with side data, on lines of their own); the
+      // session's first packet has no timestamp (N/A).
+      const pts = /^(-?\d+),?$/.exec(line.trim())?.[1];
+      if (pts !== undefined) packets.push({ atMs: Date.now(), pts: Number(pts) });
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    try {
+      await packetsOrEnd(2 * FPS);
+      const forward = await server.jump('jumpy', 5_000);
+      expect(forward).toMatchObject({ mount: '/jumpy', jump_ms: 5_000, offset_ms: 5_000, medias: 1 });
+      const afterForward = packets.length;
+      await packetsOrEnd(afterForward + 2 * FPS);
+      const back = await server.jump('jumpy', -2_000);
+      expect(back).toMatchObject({ jump_ms: -2_000, offset_ms: 3_000, medias: 1 });
+      await packetsOrEnd(packets.length + 2 * FPS);
+      child.kill('SIGKILL');
+      await closed;
+
+      const steps = packets.slice(1).map((p, i) => ({ i: i + 1, step: p.pts - (packets[i] as { pts: number }).pts }));
+      const jumps = steps.filter((s) => s.step !== FRAME_TICKS);
+      expect(jumps.map((j) => j.i), JSON.stringify(jumps)).toHaveLength(2);
+      const [up, down] = jumps as [{ i: number; step: number }, { i: number; step: number }];
+      expect(Math.abs(up.step - FRAME_TICKS - 5_000 * 90)).toBeLessThanOrEqual(FRAME_TICKS);
+      expect(Math.abs(down.step - FRAME_TICKS + 2_000 * 90)).toBeLessThanOrEqual(FRAME_TICKS);
+      // Right after each command: the jump comes after the ack, and no later than the frames already
+      // on their way then (sent before it, received up to a few frame intervals later).
+      for (const [j, ack] of [[up, forward], [down, back]] as const) {
+        expect((packets[j.i] as { atMs: number }).atMs - ack.wall_ms, `jumped packet ${j.i}`).toBeGreaterThan(-50);
+        const inFlight = packets.slice(0, j.i).filter((p) => p.atMs > ack.wall_ms).length;
+        expect(inFlight, `frames received after the ack of ${ack.jump_ms} ms and before the jump`).toBeLessThanOrEqual(3);
+      }
+      // Frames arrive at their pace across both jumps: no hole, ~15 a second. (From a second before
+      // the first: ffprobe hands over the frames of its stream analysis in one burst.)
+      const paced = packets.slice(up.i - FPS);
+      const gaps = paced.slice(1).map((p, i) => p.atMs - (paced[i] as { atMs: number }).atMs);
+      expect(Math.max(...gaps)).toBeLessThan(500);
+      const rate = ((paced.length - 1) * 1000) / ((paced.at(-1) as { atMs: number }).atMs - (paced[0] as { atMs: number }).atMs);
+      expect(rate).toBeGreaterThan(FPS * 0.8);
+      expect(rate).toBeLessThan(FPS * 1.25);
+    } finally {
+      clearTimeout(killer);
+      child.kill('SIGKILL');
+      await closed;
+    }
   });
 });
