@@ -48,6 +48,8 @@ import { SigningKey } from './evidence/signing-key.js';
 import { ExportService } from './evidence/export.service.js';
 import { VIGIL_VERSION } from './shared/version.js';
 import { WebhookService } from './webhooks/webhook.service.js';
+import { OnvifService } from './onvif/onvif.service.js';
+import { CameraClockWatch } from './onvif/clock-watch.service.js';
 import { MqttBridge } from './mqtt/mqtt-bridge.js';
 
 export interface AppOptions {
@@ -192,6 +194,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const auth = new AuthService({ db, clock, config: config.auth });
   const audit = new AuditLog({ db, clock });
   const webhooks = new WebhookService({ db, clock, events, log: log.child({ component: 'webhooks' }), config: config.webhooks });
+  const onvif = new OnvifService({ clock, log: log.child({ component: 'onvif' }) });
+  const cameraClocks = new CameraClockWatch({
+    clock,
+    events,
+    log: log.child({ component: 'onvif' }),
+    cameras: () => cameras.list(),
+    readClock: (onvifUrl, mainUrl) => onvif.readClock(onvifUrl, mainUrl),
+    intervalSeconds: config.onvif.clockCheckIntervalSeconds,
+  });
   const mqtt = config.mqtt
     ? new MqttBridge({ config: config.mqtt, db, clock, events, snapshots, audit, live, log: log.child({ component: 'mqtt' }), vigilVersion: VIGIL_VERSION })
     : undefined;
@@ -231,6 +242,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     auth,
     audit,
     webhooks,
+    onvif,
+    cameraClocks,
     metrics,
     db,
     clock,
@@ -332,6 +345,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       refills.start();
       // Events emitted before this point are in the log already: the cursors find them.
       webhooks.start();
+      cameraClocks.start();
       await exports.start();
       ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
@@ -356,6 +370,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await refills.stop();
       // Attempts in flight are cut short and due again at the next start; events of the shutdown are sent then.
       await webhooks.stop();
+      await cameraClocks.stop();
       await recorders.stopAll();
       await demo.stop();
       await events.emit({ type: 'vigil_stopped', requestId: null, payload: {} });

@@ -41,7 +41,7 @@ export const cameraOut = (c: CameraRow) => ({
   updated_at: toIso(c.updatedAtMs),
 });
 
-export const statusOut = (cam: CameraRow, s: CameraStatus | undefined, live?: LiveStats) => ({
+export const statusOut = (cam: CameraRow, s: CameraStatus | undefined, live?: LiveStats, clock?: { driftMs: number; checkedAtMs: number }) => ({
   camera_id: cam.id,
   state: s?.state ?? (cam.enabled ? 'connecting' : 'disabled'),
   pid: s?.pid ?? null,
@@ -56,6 +56,8 @@ export const statusOut = (cam: CameraRow, s: CameraStatus | undefined, live?: Li
   live_viewers: live?.viewers ?? 0,
   live_bitrate_bps: live?.bitrateBps ?? null,
   live_dropped_fragments: live?.droppedFragments ?? 0,
+  clock_drift_ms: clock?.driftMs ?? null,
+  clock_checked_at: toIsoOrNull(clock?.checkedAtMs),
   updated_at: toIsoOrNull(s?.updatedAtMs),
 });
 

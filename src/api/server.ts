@@ -36,6 +36,9 @@ import { gapRoutes } from './routes/gaps.routes.js';
 import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
 import { exportJobRoutes } from './routes/exports.routes.js';
 import { webhookRoutes } from './routes/webhooks.routes.js';
+import { onvifRoutes } from './routes/onvif.routes.js';
+import type { OnvifService } from '../onvif/onvif.service.js';
+import type { CameraClockWatch } from '../onvif/clock-watch.service.js';
 import type { WebhookService } from '../webhooks/webhook.service.js';
 import { installRequestMetrics, metricsRoutes } from './routes/metrics.routes.js';
 import type { VigilMetrics } from '../metrics/vigil-metrics.js';
@@ -62,6 +65,9 @@ export interface HttpDeps {
   audit: AuditLog;
   /** Webhook subscriptions and their delivery ledger. */
   webhooks: WebhookService;
+  /** ONVIF discovery and inspection for the camera admin; the camera clock watch's readings. */
+  onvif: OnvifService;
+  cameraClocks: CameraClockWatch;
   /** Prometheus metrics: served at /metrics, fed by every answered request. */
   metrics: VigilMetrics;
   db: Db;
@@ -162,7 +168,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       });
       await api.register(userRoutes, { auth: deps.auth });
       await api.register(auditRoutes, { audit: deps.audit });
-      await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage, live: deps.live });
+      await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage, live: deps.live, clocks: deps.cameraClocks });
       await api.register(footageRoutes, { footage: deps.footage, clock: deps.clock });
       await api.register(gapRoutes, { refills: deps.refills });
       await api.register(evidenceRoutes, { evidence: deps.evidence });
@@ -171,6 +177,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(playbackRoutes, { playback: deps.playback });
       await api.register(liveRoutes, { live: deps.live, auth: deps.auth });
       await api.register(webhookRoutes, { webhooks: deps.webhooks });
+      await api.register(onvifRoutes, { onvif: deps.onvif });
       await api.register(metricsRoutes, { metrics: deps.metrics, public: deps.http.metricsPublic });
     },
     { prefix: '/api/v1' },

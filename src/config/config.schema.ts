@@ -174,6 +174,13 @@ export const ConfigFile = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** ONVIF: how often the clocks of cameras with an onvif_url are read (0 = never). */
+    onvif: Type.Optional(
+      Type.Object(
+        { clock_check_interval_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 86_400 })) },
+        { additionalProperties: false },
+      ),
+    ),
     cameras: Type.Optional(Type.Array(CameraCreate, { maxItems: 1024 })),
   },
   { additionalProperties: false },

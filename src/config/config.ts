@@ -99,6 +99,8 @@ export interface Config {
   mqtt: MqttConfig | null;
   /** Signed webhooks: SSRF allowance, timeout, attempts and backoff. */
   webhooks: WebhooksConfig;
+  /** ONVIF: the camera clock watch (0 disables it). */
+  onvif: { clockCheckIntervalSeconds: number };
   cameras: CameraConfig[];
   /** The file the config came from, if any. */
   source: string | null;
@@ -229,6 +231,7 @@ export function buildConfig(
     },
     mqtt: mqttConfigFrom(file.mqtt, ctx.cwd, env),
     webhooks: webhooksConfigFrom(file.webhooks),
+    onvif: { clockCheckIntervalSeconds: file.onvif?.clock_check_interval_seconds ?? 3600 },
     cameras,
     source: ctx.source,
   };

@@ -70,6 +70,8 @@ export async function startVigil(
     recorder?: Record<string, number | string>;
     retention?: Record<string, number | string | null>;
     anr?: Record<string, number>;
+    /** ONVIF settings, e.g. `{ clock_check_interval_seconds: 1 }`. */
+    onvif?: Record<string, number>;
     auth?: Record<string, number>;
     /** The `mqtt:` section of the config file (broker URL, topic prefix, …). */
     mqtt?: Record<string, unknown>;
@@ -90,6 +92,7 @@ export async function startVigil(
       // A test machine's disk may be nearly full; only retention tests set a floor.
       retention: { min_free_bytes: 0, ...opts.retention },
       ...(opts.anr ? { anr: opts.anr } : {}),
+      ...(opts.onvif ? { onvif: opts.onvif } : {}),
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
       ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),

@@ -298,7 +298,7 @@ function probeMatches(d: DiscoveryAnswer, relatesTo: string): string {
     'onvif://www.onvif.org/Profile/Streaming',
     d.name ? `onvif://www.onvif.org/name/${encodeURIComponent(d.name)}` : '',
     d.hardware ? `onvif://www.onvif.org/hardware/${encodeURIComponent(d.hardware)}` : '',
-    d.location ? `onvif://www.onvif.org/location/${encodeURIComponent(d.location)}` : '',
+    d.location ? `onvif://www.onvif.org/location/${d.location.split('/').map(encodeURIComponent).join('/')}` : '',
   ].filter(Boolean).join(' ');
   return `<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="${NS.env}" xmlns:wsa="${NS.wsa}" xmlns:d="${NS.d}" xmlns:dn="${NS.dn}" xmlns:tds="${NS.tds}">` +
     '<SOAP-ENV:Header>' +

@@ -12,7 +12,9 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{
   cameras: CameraService;
   footage: FootageService;
   live?: { stats(cameraId: string): LiveStats };
-}> = async (app, { cameras, footage, live }) => {
+  /** The ONVIF clock watch's last reading per camera. */
+  clocks?: { state(cameraId: string): { driftMs: number; checkedAtMs: number } | undefined };
+}> = async (app, { cameras, footage, live, clocks }) => {
   const tags = ['cameras'];
 
   app.get('/cameras', {
@@ -68,6 +70,6 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{
     schema: { tags, summary: 'Recorder state and counters.', params: CameraIdParams, response: { 200: CameraStatusOut, 400: ErrorRef, 404: ErrorRef } },
   }, async (req) => {
     const cam = await cameras.get(req.params.id);
-    return statusOut(cam, await footage.status(cam.id), live?.stats(cam.id));
+    return statusOut(cam, await footage.status(cam.id), live?.stats(cam.id), clocks?.state(cam.id));
   });
 };

@@ -40,6 +40,10 @@ export const CameraStatusOut = Type.Object({
   live_viewers: Type.Integer({ description: 'WebSocket live viewers now (main and sub stream).' }),
   live_bitrate_bps: Type.Union([Type.Integer(), Type.Null()], { description: 'Main stream bitrate over the last 5 s, measured on the live output; null when nothing arrives.' }),
   live_dropped_fragments: Type.Integer({ description: 'Fragments not sent to backed-up live viewers since start (they resume at the next keyframe).' }),
+  clock_drift_ms: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'Camera clock minus Vigil\'s at the last ONVIF check (cameras with an onvif_url); more than ±2000 makes edge refills pull the wrong span. Null: not read yet.',
+  }),
+  clock_checked_at: NullableIsoTimeOut,
   updated_at: NullableIsoTimeOut,
 });
 export type CameraStatusOut = Static<typeof CameraStatusOut>;
