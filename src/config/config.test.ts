@@ -47,8 +47,17 @@ describe('buildConfig defaults', () => {
         storageQuotaBytes: null,
         enabled: true,
         anr: { enabled: false, replayUrlTemplate: null, timezone: 'UTC', preset: null },
+        onvifUrl: null,
       },
     ]);
+  });
+
+  it('onvif: the camera clock check runs hourly by default, 0 disables it, and a camera onvif_url must be http(s)', () => {
+    expect(build({}).onvif).toEqual({ clockCheckIntervalSeconds: 3600 });
+    expect(build({ onvif: { clock_check_interval_seconds: 0 } }).onvif.clockCheckIntervalSeconds).toBe(0);
+    expect(configErrorOf(() => build({ onvif: { clock_check_interval_seconds: -1 } })).field).toBe('onvif.clock_check_interval_seconds');
+    expect(build({ cameras: [cam({ onvif_url: 'http://admin:pw@192.0.2.10/onvif/device_service' })] }).cameras[0]?.onvifUrl).toBe('http://admin:pw@192.0.2.10/onvif/device_service');
+    expect(configErrorOf(() => build({ cameras: [cam({ onvif_url: 'file:///etc/passwd' })] })).field).toBe('cameras[0].onvif_url');
   });
 
   it('edge replay (anr) has a concurrency of 2, 5 attempts and a 60 s settle delay by default', () => {
