@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,placement,export,evidence,retention,refill,live,ui,mqtt --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,placement,export,evidence,retention,refill,live,ui,mqtt,webhooks --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -10,6 +10,7 @@ import { runExport } from './export.js';
 import { runEvidence } from './evidence.js';
 import { runLive } from './live.js';
 import { runMqtt } from './mqtt.js';
+import { runWebhooks } from './webhooks.js';
 import { runOverhead } from './overhead.js';
 import { runPlacement } from './placement.js';
 import { vigilEntry } from './processes.js';
@@ -20,7 +21,7 @@ import { machineInfo, renderTable, writeJson, type SectionResult } from './repor
 import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'mqtt', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'mqtt', 'webhooks', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -133,6 +134,9 @@ try {
   await section(['ui'], 'web UI in headless Chromium', () => runUi({ samples: quick ? 5 : 10, log }));
   await section(['mqtt'], 'MQTT: event → message on a local mosquitto', () =>
     runMqtt({ events: quick ? 200 : 1000, paceMs: 20, burst: quick ? 200 : 1000, log }),
+  );
+  await section(['webhooks'], 'webhooks: event → delivered to a loopback receiver', () =>
+    runWebhooks({ events: quick ? 50 : 200, burst: quick ? 100 : 500, log }),
   );
   await section(['restart'], `restart after kill -9 with ${cameras} cameras`, () =>
     runRestart({ cameras, repetitions: quick ? 3 : 5, segmentSeconds: params.segmentSeconds, entry, log }),

@@ -84,6 +84,8 @@ export class WebhookDispatcher {
   private unsubscribe: (() => void) | undefined;
   /** Delivery id → the subscription it belongs to, while its attempt runs. */
   private readonly running = new Map<string, { webhookId: number; job: Promise<void> }>();
+  /** The last pass left due deliveries waiting for a slot: the loop then waits for an attempt to end, not for a due time. */
+  private saturated = false;
 
   constructor(private readonly d: DispatcherDeps) {}
 
@@ -142,11 +144,15 @@ export class WebhookDispatcher {
   }
 
   private async startDue(): Promise<void> {
-    if (this.abort.signal.aborted || this.running.size >= MAX_IN_FLIGHT) return;
+    this.saturated = this.running.size >= MAX_IN_FLIGHT;
+    if (this.abort.signal.aborted || this.saturated) return;
     const due = await listDueDeliveries(this.d.db, this.d.clock.nowMs(), MAX_IN_FLIGHT * 4);
     for (const delivery of due) {
-      if (this.running.size >= MAX_IN_FLIGHT) break;
-      if (this.running.has(delivery.id) || this.inFlightFor(delivery.webhookId) >= MAX_IN_FLIGHT_PER_WEBHOOK) continue;
+      if (this.running.has(delivery.id)) continue;
+      if (this.running.size >= MAX_IN_FLIGHT || this.inFlightFor(delivery.webhookId) >= MAX_IN_FLIGHT_PER_WEBHOOK) {
+        this.saturated = true;
+        continue;
+      }
       const job = this.attempt(delivery)
         .catch((err) => this.d.log.error({ err, deliveryId: delivery.id }, 'webhook attempt failed unexpectedly'))
         .finally(() => {
@@ -163,9 +169,12 @@ export class WebhookDispatcher {
     return n;
   }
 
-  /** How long the loop may sleep: until the next delivery is due, at most POLL_MS. */
+  /**
+   * How long the loop may sleep: until the next delivery is due, at most POLL_MS; while due deliveries
+   * wait for a slot, until an attempt ends (its end wakes the loop), rather than polling the catalog.
+   */
   private async untilNextDueMs(): Promise<number> {
-    if (this.running.size >= MAX_IN_FLIGHT) return POLL_MS;
+    if (this.saturated) return POLL_MS;
     const due = await nextDueMs(this.d.db).catch(() => undefined);
     if (due === undefined) return POLL_MS;
     return Math.min(POLL_MS, Math.max(10, due - this.d.clock.nowMs() + 5));
