@@ -24,6 +24,8 @@ export async function clientOptions(config: MqttConfig, availabilityTopic: strin
     clean: true,
     reconnectPeriod: RECONNECT_INITIAL_MS,
     connectTimeout: CONNECT_TIMEOUT_MS,
+    // A broker that refuses the credentials (its user not made yet, an ACL being fixed) is retried like one that is down.
+    reconnectOnConnackError: true,
     // The bridge queues (bounded) while disconnected; mqtt.js must not keep a second, unbounded queue.
     queueQoSZero: false,
     // The bridge subscribes again on every connection: retained messages then tell it what a past run left.

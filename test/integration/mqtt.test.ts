@@ -239,4 +239,21 @@ describe('MQTT over TLS with a username and password from the config', () => {
     expect(text((await retainedUnder(broker.url, `${prefix}/availability`, asVigil)).get(`${prefix}/availability`))).toBe('offline');
     expect(vigil.logs()).not.toContain(PASSWORD);
   });
+
+  it('keeps retrying a broker that refuses the credentials, saying why once, and never prints the wrong password', async () => {
+    const wrong = 'wrong-Secret-0815';
+    // The broker names no client it refused (it never learnt its id): count its refusals from now on.
+    const refusals = () => broker.output().split('\n').filter((l) => /not authori[sz]ed/i.test(l)).length;
+    const before = refusals();
+    const other = await startVigil({ mqtt: { url: broker.url, username: 'vigil', password: wrong, client_id: 'vigil-refused', topic_prefix: 'vigil-mqtt-test/refused', tls: { ca } } });
+    try {
+      await waitFor('the broker to refuse Vigil twice (a retry)', () => refusals() >= before + 2, 20_000);
+      expect(other.app.mqtt?.stats().connected).toBe(false);
+      expect(other.logs().split('\n').filter((line) => line.includes('Connection refused: Not authorized'))).toHaveLength(1);
+      expect(other.logs()).not.toContain(wrong);
+    } finally {
+      await other.app.stop();
+      await removeDir(other.dataDir);
+    }
+  });
 });
