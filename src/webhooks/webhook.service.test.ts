@@ -1,3 +1,5 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WebhooksConfig } from '../config/webhooks-config.js';
@@ -13,6 +15,17 @@ import { verifySignature } from './signature.js';
 import { WebhookService } from './webhook.service.js';
 
 const log = pino({ level: 'silent' });
+
+type Verifier = (rawBody: Buffer, header: unknown, secret: string) => boolean;
+
+/** The `verifyVigil` snippet of docs/api.md ("Verifying a delivery"), compiled as a receiver would paste it. */
+async function documentedVerifier(): Promise<Verifier> {
+  const doc = await readFile(new URL('../../docs/api.md', import.meta.url), 'utf8');
+  const code = /```js\n(import \{ createHmac, timingSafeEqual \} from 'node:crypto';[\s\S]*?)```/.exec(doc)?.[1];
+  if (!code) throw new Error('docs/api.md has no verification snippet');
+  const body = code.replace(/^import .*$/m, '').replace('export function', 'function');
+  return new Function('createHmac', 'timingSafeEqual', 'Buffer', `${body}\nreturn verifyVigil;`)(createHmac, timingSafeEqual, Buffer) as Verifier;
+}
 const CONFIG: WebhooksConfig = { allowPrivateNetworks: ['127.0.0.0/8'], timeoutSeconds: 1, maxAttempts: 3, backoffInitialMs: 50, backoffMaxMs: 200 };
 
 describe('webhook service (real catalog, real HTTP receiver)', () => {
@@ -58,9 +71,14 @@ describe('webhook service (real catalog, real HTTP receiver)', () => {
     expect(await rows(picky.webhook.id)).toEqual(['recording_gap']);
     await waitFor('every delivery made', async () => (await svc.get(all.webhook.id)).deliveries.delivered === 5 && (await svc.get(picky.webhook.id)).deliveries.delivered === 1, 10_000);
     expect(receiver.received).toHaveLength(6);
-    const picked = receiver.received.find((r) => r.headers.host?.endsWith(`:${receiver.port}`) && JSON.parse(r.body.toString()).webhook_id === picky.webhook.id);
+    const picked = receiver.received.find((r) => JSON.parse(r.body.toString()).webhook_id === picky.webhook.id);
     expect(JSON.parse(picked!.body.toString())).toMatchObject({ type: 'recording_gap', severity: 'warning', camera_id: 'cam1', webhook_id: picky.webhook.id });
     expect(verifySignature(picked!.headers['x-vigil-signature'] as string, picked!.body, picky.secret, Math.floor(Date.now() / 1000)).ok).toBe(true);
+    // The verification snippet of docs/api.md, run as documented, accepts it and refuses a changed body.
+    const verifyVigil = await documentedVerifier();
+    expect(verifyVigil(picked!.body, picked!.headers['x-vigil-signature'], picky.secret)).toBe(true);
+    expect(verifyVigil(Buffer.from(picked!.body.toString().replace('cam1', 'cam2')), picked!.headers['x-vigil-signature'], picky.secret)).toBe(false);
+    expect(verifyVigil(picked!.body, picked!.headers['x-vigil-signature'], all.secret)).toBe(false);
   });
 
   it('a receiver that keeps failing: every attempt under one delivery id, then abandoned with the last error and status; a redelivery starts a fresh budget', async () => {
