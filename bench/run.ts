@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,placement,export,evidence,retention,refill,live,ui,mqtt,webhooks --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,placement,export,evidence,retention,refill,live,ui,metrics,mqtt,webhooks --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -9,6 +9,7 @@ import { runCapacity, runRestart } from './capacity.js';
 import { runExport } from './export.js';
 import { runEvidence } from './evidence.js';
 import { runLive } from './live.js';
+import { runMetrics } from './metrics.js';
 import { runMqtt } from './mqtt.js';
 import { runWebhooks } from './webhooks.js';
 import { runOverhead } from './overhead.js';
@@ -21,7 +22,7 @@ import { machineInfo, renderTable, writeJson, type SectionResult } from './repor
 import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'mqtt', 'webhooks', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'metrics', 'mqtt', 'webhooks', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -132,6 +133,9 @@ try {
     runLive({ joins: quick ? 10 : 20, viewers: 4, seconds: quick ? 15 : 30, entry, log }),
   );
   await section(['ui'], 'web UI in headless Chromium', () => runUi({ samples: quick ? 5 : 10, log }));
+  await section(['metrics'], '/metrics scrape time at 64 cameras', () =>
+    runMetrics({ cameras: 64, scrapes: quick ? 20 : 50, log }),
+  );
   await section(['mqtt'], 'MQTT: event → message on a local mosquitto', () =>
     runMqtt({ events: quick ? 200 : 1000, paceMs: 20, burst: quick ? 200 : 1000, log }),
   );

@@ -214,6 +214,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     version: VIGIL_VERSION,
     liveBitrateBps: (cameraId) => live.stats(cameraId).bitrateBps,
     indexLatency: (listener) => indexer.onIndexLatency(listener),
+    indexed: (listener) => indexer.onIndexed(listener),
     disk: probeDisk,
     recordingsDir: store.root,
     dataDir: config.dataDir,

@@ -48,6 +48,7 @@ const COMPLETE_WAIT_MS = 3000;
 /** Turns closed segment files into rows, gaps and counters. Reads the file in-process (no ffprobe). */
 export class Indexer {
   private readonly latencyListeners = new Set<(seconds: number) => void>();
+  private readonly indexedListeners = new Set<(cameraId: string, sizeBytes: number) => void>();
 
   constructor(private readonly d: IndexerDeps) {}
 
@@ -55,6 +56,12 @@ export class Indexer {
   onIndexLatency(listener: (seconds: number) => void): () => void {
     this.latencyListeners.add(listener);
     return () => this.latencyListeners.delete(listener);
+  }
+
+  /** Told of every segment row written (live, recovered or refilled), with its file's size: the metrics' bytes written. */
+  onIndexed(listener: (cameraId: string, sizeBytes: number) => void): () => void {
+    this.indexedListeners.add(listener);
+    return () => this.indexedListeners.delete(listener);
   }
 
   /** The footage store this indexer's files live in (recorders and refills write into it). */
@@ -102,7 +109,7 @@ export class Indexer {
       try {
         const result = await this.indexClosed(file);
         this.d.dbHealth?.noteSuccess();
-        if (result) for (const l of this.latencyListeners) l((this.d.clock.nowMs() - reportedMs) / 1000);
+        if (result?.segment) for (const l of this.latencyListeners) l((this.d.clock.nowMs() - reportedMs) / 1000);
         return result;
       } catch (err) {
         if (!isTransientWriteError(err)) throw err;
@@ -175,6 +182,7 @@ export class Indexer {
     }
     if (result.gapError) this.d.log.error({ err: result.gapError, cameraId: f.cameraId }, 'recording the gap failed');
     if (result.gapEvent) this.d.events.published(result.gapEvent);
+    for (const l of this.indexedListeners) l(f.cameraId, sizeBytes);
     return result;
   }
 

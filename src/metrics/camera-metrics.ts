@@ -4,7 +4,6 @@ import { listCameras } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import type { GapFillState } from '../db/gap.repo.js';
 import { gapTotalsByCamera } from '../db/metrics.repo.js';
-import { bytesByCamera } from '../db/retention.repo.js';
 import type { CameraState } from '../db/schema.js';
 import type { Clock } from '../shared/clock.js';
 
@@ -16,43 +15,54 @@ export interface CameraMetricsDeps {
   clock: Clock;
   /** The live stream's bitrate, which the API shows until a camera's first segment is indexed. */
   liveBitrateBps(cameraId: string): number | null;
+  /** The indexer's feed of rows written (`Indexer.onIndexed`): camera and file size. */
+  indexed(listener: (cameraId: string, sizeBytes: number) => void): () => void;
 }
 
 /**
  * The per-camera families, read from the catalog when Prometheus scrapes: one query each for the
- * cameras, their status rows, their footage bytes and their gaps, whatever the number of cameras.
- * Values are the ones `GET /cameras/:id/status` shows. The `camera` label is a configured camera id
- * (a slug an admin chose), never anything from the scraping request. Deleted cameras drop out.
+ * cameras, their status rows and their gaps, whatever the number of cameras. Values are the ones
+ * `GET /cameras/:id/status` shows. Bytes written are counted as rows are written instead: a sum over
+ * every footage row would read the whole segments table at each scrape (0.7 s and the event loop
+ * held at 1.3 M rows). The `camera` label is a configured camera id (a slug an admin chose), never
+ * anything from the scraping request. Deleted cameras drop out of the catalog-read families.
  */
 export class CameraMetrics {
   private readonly state: Gauge<'camera' | 'state'>;
   private readonly segments: Counter<'camera'>;
-  private readonly bytes: Gauge<'camera'>;
+  private readonly bytesWritten: Counter<'camera'>;
   private readonly bitrate: Gauge<'camera'>;
   private readonly reconnects: Counter<'camera'>;
   private readonly lastSegmentAge: Gauge<'camera'>;
   private readonly gaps: Gauge<'camera' | 'fill_state'>;
   private readonly gapSeconds: Gauge<'camera' | 'fill_state'>;
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly d: CameraMetricsDeps, registry: Registry) {
     const registers = [registry];
     this.state = new Gauge({ name: 'vigil_camera_state', help: 'Recorder state of each camera: 1 for its current state, 0 for the others.', labelNames: ['camera', 'state'], registers });
     this.segments = new Counter({ name: 'vigil_camera_segments_written_total', help: 'Segments indexed for the camera since it was added (the status counter segments_written).', labelNames: ['camera'], registers });
-    this.bytes = new Gauge({ name: 'vigil_camera_footage_bytes', help: 'Bytes of the camera\'s footage in the catalog now (evidence included).', labelNames: ['camera'], registers });
+    this.bytesWritten = new Counter({ name: 'vigil_camera_bytes_written_total', help: 'Bytes of the segment files indexed for the camera (live, recovered and refilled) since this Vigil started.', labelNames: ['camera'], registers });
     this.bitrate = new Gauge({ name: 'vigil_camera_bitrate_bps', help: 'Bitrate of the camera\'s last indexed segment (of the live stream before the first one), bits per second.', labelNames: ['camera'], registers });
     this.reconnects = new Counter({ name: 'vigil_camera_reconnects_total', help: 'Times the camera\'s recorder exited and was restarted (the status counter reconnect_count).', labelNames: ['camera'], registers });
     this.lastSegmentAge = new Gauge({ name: 'vigil_camera_last_segment_age_seconds', help: 'Seconds since the end of the camera\'s newest indexed segment (absent before its first).', labelNames: ['camera'], registers });
     this.gaps = new Gauge({ name: 'vigil_camera_gaps', help: 'Recording gaps (holes over 3 s) of the camera, by refill state.', labelNames: ['camera', 'fill_state'], registers });
     this.gapSeconds = new Gauge({ name: 'vigil_camera_gap_seconds', help: 'Total length of the camera\'s recording gaps, by refill state, in seconds.', labelNames: ['camera', 'fill_state'], registers });
+    this.unsubscribe = d.indexed((camera, sizeBytes) => this.bytesWritten.inc({ camera }, sizeBytes));
   }
 
-  /** Reads the catalog once and replaces every series (cameras deleted since the last scrape vanish). */
+  /** Stops counting bytes written. */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /** Reads the catalog once and replaces every series it feeds (cameras deleted since the last scrape vanish). */
   async refresh(): Promise<void> {
-    const [cameras, statuses, bytes, gaps] = await Promise.all([listCameras(this.d.db), listStatuses(this.d.db), bytesByCamera(this.d.db), gapTotalsByCamera(this.d.db)]);
+    const [cameras, statuses, gaps] = await Promise.all([listCameras(this.d.db), listStatuses(this.d.db), gapTotalsByCamera(this.d.db)]);
     const nowMs = this.d.clock.nowMs();
     const statusOf = new Map(statuses.map((s) => [s.cameraId, s]));
     const live = new Set(cameras.map((c) => c.id));
-    for (const m of [this.state, this.segments, this.bytes, this.bitrate, this.reconnects, this.lastSegmentAge, this.gaps, this.gapSeconds]) m.reset();
+    for (const m of [this.state, this.segments, this.bitrate, this.reconnects, this.lastSegmentAge, this.gaps, this.gapSeconds]) m.reset();
     for (const cam of cameras) {
       const camera = cam.id;
       const s = statusOf.get(camera);
@@ -61,7 +71,7 @@ export class CameraMetrics {
       for (const state of CAMERA_STATES) this.state.set({ camera, state }, state === current ? 1 : 0);
       this.segments.inc({ camera }, s?.segmentsWritten ?? 0);
       this.reconnects.inc({ camera }, s?.reconnectCount ?? 0);
-      this.bytes.set({ camera }, bytes.get(camera) ?? 0);
+      this.bytesWritten.inc({ camera }, 0);
       const bitrate = s?.bitrateBps ?? this.d.liveBitrateBps(camera);
       if (bitrate !== null) this.bitrate.set({ camera }, bitrate);
       if (s?.lastSegmentAtMs != null) this.lastSegmentAge.set({ camera }, Math.max(0, (nowMs - s.lastSegmentAtMs) / 1000));

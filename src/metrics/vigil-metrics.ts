@@ -93,6 +93,7 @@ export class VigilMetrics {
 
   stop(): void {
     this.lag.stop();
+    this.cameras.close();
     for (const u of this.unsubscribe.splice(0)) u();
   }
 

@@ -66,7 +66,7 @@ describe('Prometheus /metrics of a real Vigil recording a real camera', () => {
       const [st, bytes] = [await status(), await footageBytes()];
       const same =
         sampleValue(families, 'vigil_camera_segments_written_total', { camera: 'cam1' }) === st.segments_written &&
-        sampleValue(families, 'vigil_camera_footage_bytes', { camera: 'cam1' }) === bytes &&
+        sampleValue(families, 'vigil_camera_bytes_written_total', { camera: 'cam1' }) === bytes &&
         sampleValue(families, 'vigil_camera_reconnects_total', { camera: 'cam1' }) === st.reconnect_count &&
         sampleValue(families, 'vigil_camera_state', { camera: 'cam1', state: st.state }) === 1;
       return same ? { families, st, bytes } : undefined;
