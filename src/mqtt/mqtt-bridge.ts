@@ -216,7 +216,7 @@ export class MqttBridge {
    * config or state found on subscribing can be told from a current one.
    */
   private async refresh(o: { discovery: boolean; subscribe?: boolean }): Promise<void> {
-    if (!this.client?.connected) return;
+    if (this.stopping || !this.client?.connected) return;
     await this.loadCameras();
     if (o.discovery) this.publishDiscovery([...this.cameras.values()]);
     await this.publishStates([...this.cameras.keys()]);
