@@ -480,10 +480,13 @@ def main(argv):
                 "! video/x-raw,width=%d,height=%d,framerate=%d/1 "
                 "! %s%svideoconvert "
                 "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
-                "! h264parse name=parse0 %s)"
+                "! h264parse %s)"
                 % (m["pattern"], m["width"], m["height"], m["fps"], overlay, timecode_launch(m),
                    m["bitrate"], m["gop"],
-                   "! rtph264pay name=pay0 pt=96 config-interval=1 " if m["sprop"] else ""))
+                   "! rtph264pay name=pay0 pt=96 config-interval=1 " if m["sprop"] else
+                   # x264 writes SPS and PPS into each keyframe's access unit of a byte stream, in
+                   # their place (before its SEI); the payloader then sends them as they come.
+                   "! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=encoded "))
 
     def sprop_free_payloader(fps):
         """The payloader of a sprop=0 mount: a bin named pay0 (gst-rtsp-server takes a bin as a
@@ -493,12 +496,14 @@ def main(argv):
         set fields: the caps are written out whole, with the ssrc and the timestamp and seqnum bases
         drawn here (at random, as the payloader would) and set on the payloader too, so the RTP session
         and the SDP name the stream the packets carry. In-band, SPS and PPS come right before every
-        keyframe (config-interval=-1; the other mounts send them every second), so a client that joins
-        mid-GOP learns the picture size only at the next keyframe."""
+        keyframe, where the encoder wrote them (config-interval=0; the other mounts' payloader adds
+        them every second, and config-interval=-1 would send them between the keyframe's SEI and its
+        slice, which splits the access unit in two for ffmpeg), so a client that joins mid-GOP learns
+        the picture size only at the next keyframe."""
         ssrc, ts_base, seq_base = random.getrandbits(32), random.getrandbits(32), random.getrandbits(15)
         pay = Gst.ElementFactory.make("rtph264pay", None)
         pay.set_property("pt", 96)
-        pay.set_property("config-interval", -1)
+        pay.set_property("config-interval", 0)
         pay.set_property("ssrc", ssrc)
         pay.set_property("timestamp-offset", ts_base)
         pay.set_property("seqnum-offset", seq_base)
@@ -536,7 +541,7 @@ def main(argv):
                 return None
             pay = sprop_free_payloader(self.m["fps"])
             element.add(pay)
-            if not element.get_by_name("parse0").link(pay):
+            if not element.get_by_name("encoded").link(pay):
                 log("cannot link the sprop=0 payloader of %s" % self.m["name"])
                 return None
             return element
