@@ -17,6 +17,7 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/test\/integration\/time-truth\.test\.ts$/, 60],
   [/test\/integration\/anr-partial\.test\.ts$/, 30],
   [/test\/integration\/mqtt\.test\.ts$/, 55],
+  [/test\/integration\/quick-probe\.test\.ts$/, 55],
   [/test\/integration\/(anr|anr-edge-stall|anr-crash|live|live-stall|outage|crash)\.test\.ts$/, 45],
   [/test\/integration\//, 18],
   [/test\/ui\//, 25],
