@@ -69,6 +69,8 @@ describe('webhook service (real catalog, real HTTP receiver)', () => {
     const rows = async (id: number) => (await svc.deliveries(id, { limit: 100 })).map((d) => d.eventType).sort();
     expect(await rows(all.webhook.id)).toEqual(['camera_updated', 'recording_gap', 'recording_gap', 'recording_gap', 'vigil_started']);
     expect(await rows(picky.webhook.id)).toEqual(['recording_gap']);
+    // The loop makes the attempts a single pass leaves waiting for a slot (at most 4 per receiver at once).
+    svc.start();
     await waitFor('every delivery made', async () => (await svc.get(all.webhook.id)).deliveries.delivered === 5 && (await svc.get(picky.webhook.id)).deliveries.delivered === 1, 10_000);
     expect(receiver.received).toHaveLength(6);
     const picked = receiver.received.find((r) => JSON.parse(r.body.toString()).webhook_id === picky.webhook.id);
