@@ -1,9 +1,6 @@
 import onvif from 'onvif';
 import { VigilError } from '../shared/errors.js';
-
-/** Bounds of one WS-Discovery round (the API refuses anything outside them). */
-export const DISCOVERY_TIMEOUT_MIN_MS = 500;
-export const DISCOVERY_TIMEOUT_MAX_MS = 15_000;
+import { DISCOVERY_TIMEOUT_MAX_MS, DISCOVERY_TIMEOUT_MIN_MS } from './limits.js';
 /** More answers than this in one round are dropped: a LAN rarely has more cameras than this on one subnet. */
 export const DISCOVERY_MAX_DEVICES = 256;
 

@@ -108,12 +108,16 @@ export async function createNetns(): Promise<Netns | string> {
  * file system, not to a network namespace, so this is how a browser outside reaches a server inside.
  */
 export async function forwardToUnixSocket(socketPath: string): Promise<{ url: string; close(): Promise<void> }> {
+  const open = new Set<{ destroy(): void }>();
   const server: Server = createServer((client) => {
     const upstream = connect(socketPath);
+    open.add(client).add(upstream);
     client.pipe(upstream).pipe(client);
     const end = () => {
       client.destroy();
       upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
     };
     client.on('error', end);
     upstream.on('error', end);
@@ -124,6 +128,10 @@ export async function forwardToUnixSocket(socketPath: string): Promise<{ url: st
   const port = (server.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise((res) => server.close(() => res())),
+    // A browser's idle keep-alive connections would hold close() open.
+    close: () => new Promise((res) => {
+      for (const s of open) s.destroy();
+      server.close(() => res());
+    }),
   };
 }

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ONVIF_URL_PATTERN } from '../../config/camera.schema.js';
-import { DISCOVERY_TIMEOUT_MAX_MS, DISCOVERY_TIMEOUT_MIN_MS } from '../../onvif/discovery.js';
+import { DISCOVERY_TIMEOUT_MAX_MS, DISCOVERY_TIMEOUT_MIN_MS } from '../../onvif/limits.js';
 import { IsoTimeOut } from './common.js';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);

@@ -3,6 +3,7 @@ import { h } from '../dom.js';
 import { href, navigate } from '../router.js';
 import { can } from '../session.js';
 import type { Camera } from '../types.js';
+import { OnvifPanel, type SuggestedCamera } from './onvif.js';
 import type { View, ViewContext } from './view.js';
 
 type Kind = 'text' | 'url' | 'int' | 'bool' | 'select';
@@ -29,6 +30,7 @@ const FIELDS: FieldSpec[] = [
   { name: 'anr_preset', label: 'Edge replay preset', kind: 'select', nullable: true, options: ['', 'hikvision', 'dahua', 'generic'] },
   { name: 'anr_replay_url_template', label: 'Edge replay URL template', kind: 'url', nullable: true },
   { name: 'anr_timezone', label: 'Camera time zone', kind: 'text', help: 'IANA zone, e.g. Europe/Berlin' },
+  { name: 'onvif_url', label: 'ONVIF device service', kind: 'url', nullable: true, help: 'optional: http://host/onvif/device_service; Vigil warns when the camera clock drifts' },
 ];
 
 type Input = HTMLInputElement | HTMLSelectElement;
@@ -41,6 +43,7 @@ export class CameraFormView implements View {
   private readonly formError: HTMLElement;
   private readonly form: HTMLFormElement;
   private original: Camera | null = null;
+  private readonly onvif: OnvifPanel | null = null;
 
   constructor(ctx: ViewContext, private readonly id: string | null) {
     ctx.setTitle(id ? `Edit ${id}` : 'Add camera');
@@ -59,7 +62,9 @@ export class CameraFormView implements View {
       void this.save().finally(() => (submit.disabled = false));
     });
     const allowed = can(ctx.session, 'cameras.manage');
+    if (allowed && !id) this.onvif = new OnvifPanel((cam) => this.prefill(cam));
     this.el = h('section', { class: 'form-page' }, h('h1', {}, id ? `Edit camera ${id}` : 'Add camera'),
+      this.onvif?.el,
       allowed ? this.form : h('p', { class: 'error' }, 'You may not manage cameras.'),
       allowed && id ? this.deleteBox(id) : null);
     if (allowed) {
@@ -68,7 +73,18 @@ export class CameraFormView implements View {
     }
   }
 
-  unmount(): void {}
+  unmount(): void {
+    this.onvif?.unmount();
+  }
+
+  /** A camera found over ONVIF: its fields written into the form, which the operator still submits. */
+  private prefill(cam: SuggestedCamera): void {
+    for (const [name, value] of Object.entries(cam)) {
+      const input = this.inputs.get(name);
+      if (input) input.value = value === null ? '' : String(value);
+    }
+    this.inputs.get('id')?.focus();
+  }
 
   private field(f: FieldSpec): HTMLElement {
     const inputId = `cam-${f.name}`;
