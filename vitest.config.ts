@@ -21,7 +21,7 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/test\/integration\/(anr|anr-edge-stall|anr-crash|live|live-stall|outage|crash)\.test\.ts$/, 45],
   [/test\/integration\//, 18],
   [/test\/ui\//, 25],
-  [/src\/demo\//, 38],
+  [/src\/demo\//, 75],
 ];
 const estimate = (f: TestSpecification) => ESTIMATE.find(([re]) => re.test(f.moduleId))?.[1] ?? 2;
 /** Every storm, the tamper storm too: its hashing and signing load both cores, which a fault storm's timing would feel. */
