@@ -294,7 +294,7 @@ describe('partial gaps retried for their missing part only (issue: partial gaps 
   let now: number;
   let t: number;
   let gapId: number;
-  let edge: { untilMs: number; refuse?: boolean; asked: Array<[number, number]> };
+  let edge: { untilMs: number; refuse?: boolean; shortMs?: number; asked: Array<[number, number]> };
   const clock = { nowMs: () => now };
 
   /** A service on the test's clock; the scans are driven by hand (`scanOnce`). */

@@ -7,6 +7,7 @@ import { isTransientWriteError, type DatabaseWriteHealth } from '../db/write-err
 import type { SegmentSource } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
 import type { Fmp4Scan } from '../media/fmp4/scan.js';
+import { firstMediaTimeJump, type MediaTimeJump } from '../media/fmp4/time-jump.js';
 import type { Clock } from '../shared/clock.js';
 import type { Signer } from '../shared/evidence-hash.js';
 import { sleep } from '../shared/sleep.js';
@@ -24,6 +25,8 @@ export interface ClosedFile {
   finalPath?: string;
   /** Media time (ms) in the file at `startMs`, when the file holds footage before it (edge refills). */
   mediaOffsetMs?: number;
+  /** Told when a recorder's file shows its media clock jumping (the row then ends at the jump). */
+  onTimeJump?: (jump: MediaTimeJump) => void;
 }
 
 export interface IndexerDeps {
@@ -87,12 +90,39 @@ export class Indexer {
       return undefined;
     }
     const digest = { sha256: read.sha256, sizeBytes: read.sizeBytes };
+    if (f.source === 'live') f = await this.cutAtTimeJump(f, scan);
     if (f.finalPath !== undefined && f.finalPath !== f.absPath) {
       // A crash between the rename and the row leaves a file under its final name, which start-up indexes.
       await this.d.store.rename(f.absPath, f.finalPath);
       return this.insert({ ...f, absPath: f.finalPath }, scan, digest);
     }
     return this.insert(f, scan, digest);
+  }
+
+  /**
+   * A recorder's file whose media clock jumps (the camera's RTP timestamps leapt while connected) is
+   * indexed up to its last true frame only (invariant 15): past the jump its frames' media times are
+   * not when they were captured. The rest stays in the file, outside the row, and the event says so.
+   */
+  private async cutAtTimeJump(f: ClosedFile, scan: Fmp4Scan): Promise<ClosedFile> {
+    const jump = firstMediaTimeJump(scan);
+    if (!jump) return f;
+    const endMs = Math.min(f.endMs, f.startMs + Math.round(jump.endSeconds * 1000));
+    await this.d.events.emit({
+      type: 'segment_cut_at_time_jump',
+      severity: 'warning',
+      cameraId: f.cameraId,
+      requestId: null,
+      payload: {
+        file: basename(f.finalPath ?? f.absPath),
+        direction: jump.direction,
+        jump_seconds: jump.jumpSeconds === undefined ? null : Math.round(jump.jumpSeconds * 1000) / 1000,
+        kept_until: new Date(endMs).toISOString(),
+        frames_left_out: Math.max(0, scan.sampleCount - jump.framesKept),
+      },
+    });
+    f.onTimeJump?.(jump);
+    return { ...f, endMs };
   }
 
   /**

@@ -78,10 +78,10 @@ describe('buildConcatList', () => {
       [
         'ffconcat version 1.0',
         "file 'file:/data/recordings/cam/a.mp4'",
-        'inpoint 1.500',
+        'inpoint 1.500000',
         "file 'file:/data/recordings/cam/b.mp4'",
         "file 'file:/data/recordings/cam/c.mp4'",
-        'outpoint 0.250',
+        'outpoint 0.250000',
         '',
       ].join('\n'),
     );
@@ -100,6 +100,15 @@ describe('buildConcatList', () => {
     expect(() => quoteConcatPath('/data/a\nfile /etc/passwd')).toThrow(/control character/);
     expect(() => quoteConcatPath('/data/a\u0000b')).toThrow(/control character/);
     expect(() => quoteConcatPath('recordings/cam/a.mp4')).toThrow(/not absolute/);
+  });
+
+  it('writes cuts to the microsecond, an inpoint never before the instant asked for (a keyframe\'s own time)', () => {
+    // A keyframe at 84005/90000 s: to the millisecond (0.933) it would lie before the keyframe, and ffmpeg
+    // would enter the file a GOP early, its frames stamped before the part's start.
+    const list = buildConcatList([{ absPath: '/a.mp4', inpointSeconds: 84005 / 90000, outpointSeconds: 2 / 3 }]);
+    expect(list).toContain('inpoint 0.933389\n');
+    expect(list).toContain('outpoint 0.666667\n');
+    expect(buildConcatList([{ absPath: '/a.mp4', inpointSeconds: 1.5 }])).toContain('inpoint 1.500000\n');
   });
 
   it('refuses a negative or non-finite cut', () => {

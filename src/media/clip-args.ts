@@ -57,8 +57,10 @@ export function buildConcatList(parts: readonly ClipPart[]): string {
   const lines = ['ffconcat version 1.0'];
   for (const p of parts) {
     lines.push(`file ${quoteConcatPath(p.absPath)}`);
-    if (p.inpointSeconds !== undefined) lines.push(`inpoint ${seconds(p.inpointSeconds)}`);
-    if (p.outpointSeconds !== undefined) lines.push(`outpoint ${seconds(p.outpointSeconds)}`);
+    // An inpoint is often a keyframe's own time (clip-plan.ts): rounded down, even by a microsecond, it
+    // would lie before that keyframe and ffmpeg would enter the file at the keyframe before, a GOP early.
+    if (p.inpointSeconds !== undefined) lines.push(`inpoint ${seconds(p.inpointSeconds, Math.ceil)}`);
+    if (p.outpointSeconds !== undefined) lines.push(`outpoint ${seconds(p.outpointSeconds, Math.round)}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -75,7 +77,8 @@ export function quoteConcatPath(absPath: string): string {
   return `'file:${absPath.replace(/'/g, "'\\''")}'`;
 }
 
-function seconds(s: number): string {
+/** Seconds to the microsecond (ffmpeg's time resolution), rounded as `round` says. */
+function seconds(s: number, round: (x: number) => number): string {
   if (!Number.isFinite(s) || s < 0) throw new Error(`invalid time in concat list: ${s}`);
-  return s.toFixed(3);
+  return (round(Number((s * 1e6).toPrecision(15))) / 1e6).toFixed(6);
 }

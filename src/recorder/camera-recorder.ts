@@ -13,7 +13,8 @@ import type { Clock } from '../shared/clock.js';
 import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
 import { errorMessage } from '../shared/errors.js';
-import { AnchorEstimator } from './anchor.js';
+import { MediaClock, type ClockJump } from './media-clock.js';
+import type { MediaTimeJump } from '../media/fmp4/time-jump.js';
 import { Backoff } from '../shared/backoff.js';
 import { reasonAndTail } from './last-error.js';
 import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
@@ -70,6 +71,8 @@ interface RunOutcome {
   /** Milliseconds without a new segment, when the stall watch killed the run; else 0. */
   stalled: number;
   silent: Silence | undefined;
+  /** The camera's media clock went back: the run was stopped so the next one starts a fresh clock. */
+  clockBack?: ClockJump;
 }
 
 /** Within a run, a segment starting this close to where the previous one ended is snapped to it. */
@@ -144,6 +147,7 @@ export class CameraRecorder {
       const runMs = clock.nowMs() - startedAtMs;
       const noSpace = isNoSpace(outcome.exit.stderrTail);
       const probeFailed = !this.fullProbe && !outcome.silent && QUICK_PROBE_FAILED.test(outcome.exit.stderrTail);
+      const { clockBack } = outcome;
       if (probeFailed) {
         this.fullProbe = true;
         this.log.warn('the camera does not describe its stream in its SDP: recording with ffmpeg\'s full stream analysis');
@@ -153,6 +157,8 @@ export class CameraRecorder {
         ? NO_SPACE_REASON
         : silent
           ? describeSilence(silent)
+          : clockBack
+            ? `the camera's media clock went back while connected (its RTP timestamps leapt backwards); the segment was closed at its last true frame and the camera reconnected for a fresh clock (${describeExit(outcome.exit)})`
           : probeFailed
             ? `the camera's SDP lacks the stream's parameters, which the quick start needs; reconnecting with full stream analysis (${describeExit(outcome.exit)})`
           : outcome.stalled
@@ -166,7 +172,7 @@ export class CameraRecorder {
       await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs()).catch((err: unknown) =>
         this.log.error({ err }, 'recording the exit failed'),
       );
-      const delayMs = probeFailed ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
+      const delayMs = probeFailed || clockBack ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
       await this.d.events.emit({
         type: silent ? 'camera_silent' : outcome.stalled ? 'recorder_stalled' : 'recorder_exited',
         severity: 'warning',
@@ -198,7 +204,8 @@ export class CameraRecorder {
   private async runOnce(outputDir: string, runId: string): Promise<RunOutcome> {
     const { db, clock, config } = this.d;
     const cam = this.camera;
-    const anchor = new AnchorEstimator();
+    const mediaClock = new MediaClock();
+    let backwardJump: ClockJump | undefined;
     let lastEndMs: number | undefined;
     let lastEndSeconds: number | undefined;
     let lastActivityMs = clock.nowMs();
@@ -209,12 +216,22 @@ export class CameraRecorder {
     let lastVideoMs: number | undefined;
     await setState(db, cam.id, 'connecting', undefined, clock.nowMs());
 
+    // A file whose media clock went back (frames a tick apart until the camera's clock has caught up)
+    // has nothing true to place what follows by: its row ends at the last true frame, and the run is
+    // stopped so the next one starts a fresh clock. A forward jump was seen in the reports already.
+    const onTimeJump = (jump: MediaTimeJump) => {
+      if (jump.direction !== 'backward' || backwardJump) return;
+      backwardJump = { direction: 'backward', seenAtMs: clock.nowMs() };
+      this.noteClock(backwardJump);
+      void proc.stop(config.stopTimeoutMs);
+    };
     const onSegment = (entry: SegmentListEntry, wallMs: number) => {
       lastActivityMs = wallMs;
       // The frame that ended this segment has been received by now: one more bound of the anchor,
       // and the only one when the segment closes before the next progress report.
-      anchor.add(wallMs, entry.endSeconds * 1_000_000);
-      const anchorMs = anchor.anchorMs() ?? wallMs - entry.endSeconds * 1000;
+      this.noteClock(mediaClock.report(wallMs, entry.endSeconds * 1_000_000));
+      // Placed by the anchor of the media clock's epoch the segment starts in (a forward jump starts one).
+      const anchorMs = mediaClock.anchorMs(entry.startSeconds) ?? wallMs - entry.endSeconds * 1000;
       let startMs = Math.round(anchorMs + entry.startSeconds * 1000);
       if (lastEndMs !== undefined && lastEndSeconds === entry.startSeconds && Math.abs(startMs - lastEndMs) <= SNAP_MS) {
         startMs = lastEndMs;
@@ -227,7 +244,7 @@ export class CameraRecorder {
       const finalPath = seq === undefined ? undefined : join(outputDir, segmentFileName(startMs, runId, seq));
       this.queueIndexing(() =>
         this.d.indexer
-          .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
+          .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', onTimeJump, ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
           .catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'indexing failed')),
       );
     };
@@ -253,7 +270,7 @@ export class CameraRecorder {
       onProgress: (outTimeUs, frame, wallMs) => {
         // `out_time` is the last muxed frame's time, and the MP4 muxer holds each frame until the
         // next arrives (it needs its duration): one frame interval more has been received.
-        anchor.add(wallMs, outTimeUs + (frame > 1 ? outTimeUs / (frame - 1) : 0));
+        this.noteClock(mediaClock.report(wallMs, outTimeUs + (frame > 1 ? outTimeUs / (frame - 1) : 0)));
         if (outTimeUs > lastMediaUs) {
           lastMediaUs = outTimeUs;
           lastVideoMs = wallMs;
@@ -319,12 +336,30 @@ export class CameraRecorder {
     );
     // Normally done at once; while the catalog cannot take rows, the camera is not kept from reconnecting.
     await Promise.race([reconciled, sleep(RUN_END_INDEX_WAIT_MS, this.abort.signal)]);
-    return { exit, stalled, silent };
+    return { exit, stalled, silent, ...(backwardJump ? { clockBack: backwardJump } : {}) };
   }
 
   private queueIndexing(job: () => Promise<unknown>): Promise<unknown> {
     this.indexQueue = this.indexQueue.then(job);
     return this.indexQueue;
+  }
+
+  /** A media-clock jump seen in ffmpeg's reports: an event at once (the footage is cut at it when indexed). */
+  private noteClock(jump: ClockJump | undefined): void {
+    if (!jump) return;
+    this.log.warn({ direction: jump.direction, approxJumpMs: jump.approxJumpMs }, 'the camera\'s media clock jumped');
+    void this.d.events.emit({
+      type: 'camera_time_jump',
+      severity: 'warning',
+      cameraId: this.camera.id,
+      requestId: null,
+      payload: {
+        direction: jump.direction,
+        seen_at: new Date(jump.seenAtMs).toISOString(),
+        approx_jump_seconds: jump.approxJumpMs === undefined ? null : Math.round(jump.approxJumpMs / 100) / 10,
+        action: jump.direction === 'forward' ? 'recording goes on; footage after the jump is placed by a fresh anchor' : 'reconnecting for a fresh clock',
+      },
+    });
   }
 
   private async markRecording(pid: number, wallMs: number): Promise<void> {

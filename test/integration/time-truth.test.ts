@@ -131,7 +131,12 @@ describe('every frame at its true instant (burned-in timecodes)', () => {
     expect(res.status, what).toBe(200);
     const near = rows.filter((r) => r.end_ms >= from - 1000 && r.start_ms <= to + 1000).map((r) => `${r.source} ${r.start_ms}–${r.end_ms} +${r.media_offset_ms}`);
     expect(res.headers.get('x-vigil-gap-count'), `${what}: holes ${res.headers.get('x-vigil-gaps')} among rows ${near.join(', ')} (gap ${gap.start}–${gap.end})`).toBe('0');
-    const all = await fileTimecodes(Buffer.from(await res.arrayBuffer()));
+    const body = await res.arrayBuffer().catch((err: unknown) => {
+      // A clip cut off mid-body: say what Vigil logged about it.
+      const said = vigil.logs().split('\n').filter((l) => /clip|"level":(40|50)/.test(l)).slice(-8).join('\n');
+      throw new Error(`${what}: the clip's body ended early (${String(err)}); Vigil logged:\n${said}`);
+    });
+    const all = await fileTimecodes(Buffer.from(body));
     // Frames before the edit list's start are the GOP's pre-roll, not presented.
     const frames = all.filter((f) => f.ptsSeconds >= -0.0005);
     expect(frames.length, what).toBeGreaterThan(0);
