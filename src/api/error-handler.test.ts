@@ -61,6 +61,7 @@ describe('the error mapper', () => {
     ['conflict', 409],
     ['failed_precondition', 409],
     ['too_many_requests', 429],
+    ['bad_gateway', 502],
   ];
 
   it.each(statuses)('answers a VigilError of kind %s with %i and {error, message, field}', async (kind, status) => {
