@@ -268,9 +268,7 @@ export class CameraRecorder {
         }
       },
       onProgress: (outTimeUs, frame, wallMs) => {
-        // `out_time` is the last muxed frame's time, and the MP4 muxer holds each frame until the
-        // next arrives (it needs its duration): one frame interval more has been received.
-        this.noteClock(mediaClock.report(wallMs, outTimeUs + (frame > 1 ? outTimeUs / (frame - 1) : 0)));
+        this.noteClock(mediaClock.report(wallMs, outTimeUs, frame));
         if (outTimeUs > lastMediaUs) {
           lastMediaUs = outTimeUs;
           lastVideoMs = wallMs;

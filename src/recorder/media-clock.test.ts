@@ -50,6 +50,18 @@ describe('MediaClock', () => {
     expect((c.anchorMs(75) as number) + 75_000).toBe(65_030);
   });
 
+  it('adds one frame interval to ffmpeg\'s out_time (the frame the muxer holds), measured inside the epoch, not across the leap', () => {
+    const c = new MediaClock();
+    // 15 fps from wall 0: at second s (reported 10 ms late) frame 15·s, at media (15·s − 1)/15 s, is out_time.
+    const at = (s: number, leapS = 0) => c.report(s * 1000 + 10, Math.round(((15 * s - 1) / 15 + leapS) * 1e6), 15 * s);
+    for (let s = 1; s <= 10; s++) expect(at(s)).toBeUndefined();
+    expect(c.anchorMs(5)).toBeCloseTo(10, 3);
+    expect(at(11, 30)?.direction).toBe('forward');
+    for (let s = 12; s <= 20; s++) expect(at(s, 30)).toBeUndefined();
+    // Placed as before the leap: the interval added is still 1/15 s, not (out_time ÷ frames) inflated by 30 s.
+    expect((c.anchorMs(45) as number) + 30_000).toBeCloseTo(10, 3);
+  });
+
   it('leaps under the threshold are left to the anchor (a camera stepping its clock by a second)', () => {
     const c = new MediaClock();
     feed(c, 0, 1, 10);

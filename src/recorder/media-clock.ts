@@ -27,16 +27,32 @@ export const FORWARD_JUMP_MS = 2500;
  * its progress reports lag the frames they count whenever the machine is busy, which looks the same.
  * The files show it without doubt (time-jump.ts), and the recorder reconnects when one does.
  */
+interface Epoch {
+  /** Media time (s) from which footage belongs to this epoch. */
+  fromSeconds: number;
+  anchor: AnchorEstimator;
+  /** The first report with a frame count: where its frame interval is measured from. */
+  base?: { mediaUs: number; frames: number };
+}
+
 export class MediaClock {
-  private readonly epochs: Array<{ fromSeconds: number; anchor: AnchorEstimator }> = [{ fromSeconds: -Infinity, anchor: new AnchorEstimator() }];
+  private readonly epochs: Epoch[] = [{ fromSeconds: -Infinity, anchor: new AnchorEstimator(), base: { mediaUs: 0, frames: 1 } }];
   private last: { wallMs: number; mediaUs: number } | undefined;
+  /** The camera's frame interval, µs, as last measured inside an epoch. */
+  private frameUs: number | undefined;
   readonly jumps: ClockJump[] = [];
 
   /**
-   * One report: at `wallMs`, `mediaUs` of media had been received. Returns the jump it shows, if any.
+   * One report at `wallMs`: ffmpeg's `out_time` (µs) and `frame` count, or (no frame count) media
+   * received up to `outTimeUs` exactly, as a closed segment's end. The MP4 muxer holds each frame until
+   * the next arrives (it needs its duration), so with a frame count one frame interval more has been
+   * received than `out_time` says. Returns the jump the report shows, if any.
    */
-  report(wallMs: number, mediaUs: number): ClockJump | undefined {
-    if (!(mediaUs > 0)) return undefined;
+  report(wallMs: number, outTimeUs: number, frames?: number): ClockJump | undefined {
+    if (!(outTimeUs > 0)) return undefined;
+    // The interval measured up to the last report: this one may carry a leap, which would inflate it.
+    const measured = frames === undefined ? undefined : this.interval(outTimeUs, frames);
+    const mediaUs = frames === undefined ? outTimeUs : outTimeUs + (this.frameUs ?? measured ?? 0);
     const current = this.epochs.at(-1) as { fromSeconds: number; anchor: AnchorEstimator };
     const anchorMs = current.anchor.anchorMs();
     const prev = this.last;
@@ -45,12 +61,14 @@ export class MediaClock {
       const leadMs = (mediaUs - prev.mediaUs) / 1000 - (wallMs - prev.wallMs);
       if (boundMs < anchorMs - FORWARD_JUMP_MS && leadMs > FORWARD_JUMP_MS) {
         // Media from the leap on lies past the midpoint between the last report before it and this one.
-        this.epochs.push({ fromSeconds: (prev.mediaUs + mediaUs) / 2 / 1e6, anchor: new AnchorEstimator() });
+        // Its frame interval is measured from this report on (the leap would inflate one measured across it).
+        this.epochs.push({ fromSeconds: (prev.mediaUs + mediaUs) / 2 / 1e6, anchor: new AnchorEstimator(), ...(frames !== undefined ? { base: { mediaUs: outTimeUs, frames } } : {}) });
         (this.epochs.at(-1) as { anchor: AnchorEstimator }).anchor.add(wallMs, mediaUs);
         this.last = { wallMs, mediaUs };
         return this.noted({ direction: 'forward', seenAtMs: wallMs, approxJumpMs: Math.round(anchorMs - boundMs) });
       }
     }
+    if (measured !== undefined) this.frameUs = measured;
     current.anchor.add(wallMs, mediaUs);
     this.last = { wallMs, mediaUs: Math.max(mediaUs, prev?.mediaUs ?? 0) };
     return undefined;
@@ -63,6 +81,13 @@ export class MediaClock {
       if (mediaSeconds >= e.fromSeconds) return e.anchor.anchorMs();
     }
     return undefined;
+  }
+
+  /** The frame interval (µs) at this report, measured inside the current epoch once it spans two frames. */
+  private interval(outTimeUs: number, frames: number): number | undefined {
+    const e = this.epochs.at(-1) as Epoch;
+    if (e.base === undefined) e.base = { mediaUs: outTimeUs, frames };
+    return frames - e.base.frames >= 2 && outTimeUs > e.base.mediaUs ? (outTimeUs - e.base.mediaUs) / (frames - e.base.frames) : undefined;
   }
 
   private noted(j: ClockJump): ClockJump {
