@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Installs the system packages Vigil needs on Debian/Ubuntu: ffmpeg (recording), GStreamer's RTSP
-# server (demo cameras and the test cameras), Chromium (the web UI's browser tests), openssl (a test makes a TLS certificate), mosquitto (the MQTT tests' broker). Safe to run again: it installs only what is missing.
+# Installs the system packages Vigil needs on Debian/Ubuntu: ffmpeg (recording) and GStreamer's RTSP
+# server (the built-in demo cameras). With --test, also what the test suite needs: Chromium (the web
+# page's browser tests), openssl (a test makes a TLS certificate), mosquitto (the MQTT tests' broker,
+# started by the tests on their own ports; Debian's package also enables a broker service of its own
+# where systemd runs: `sudo systemctl disable --now mosquitto` if you do not want it), prometheus (its
+# promtool checks the shipped alert rules) and iproute2 (the ONVIF discovery tests' network namespace).
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 packages=(
   ffmpeg
   python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  chromium
-  openssl
-  mosquitto
 )
+case "${1:-}" in
+  --test) packages+=(chromium openssl mosquitto prometheus iproute2) ;;
+  "") ;;
+  *) echo "usage: scripts/install-deps.sh [--test]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { sleep } from '../../src/shared/sleep.js';
 
-/** Debian's broker (`scripts/install-deps.sh` installs the `mosquitto` package). */
+/** Debian's broker (`scripts/install-deps.sh --test` installs the `mosquitto` package). */
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
 export interface MosquittoOptions {
