@@ -13,7 +13,7 @@
  * When the parts differ in codec configuration or hold anything but the boxes the recorder writes,
  * planning returns a reason and the caller uses ffmpeg.
  */
-import type { ClipPart } from '../media/clip-args.js';
+import { concatCutMicros, type ClipPart } from '../media/clip-args.js';
 import { buildJoinMoof, MDAT_HEADER_BYTES, payloadBytes, type Parsed } from './clip-join-boxes.js';
 import { buildJoinInit, buildJoinMfra, type RandomAccessEntry } from './clip-join-init.js';
 import { readJoinSource, type JoinSource, type JoinSourceFragment } from './clip-join-source.js';
@@ -50,9 +50,9 @@ const READ_CONCURRENCY = 4;
 
 const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 
-/** Seconds of a concat list cut, as the demuxer reads them back: the 3-decimal text, in microseconds. */
-export function concatMicros(seconds: number): bigint {
-  return BigInt(Math.round(Number(seconds.toFixed(3)) * 1000)) * 1000n;
+/** A concat list cut as the demuxer reads it back (`concatCutMicros`), in microseconds. */
+export function concatMicros(seconds: number, cut: 'inpoint' | 'outpoint'): bigint {
+  return BigInt(concatCutMicros(seconds, cut));
 }
 
 /** `us` microseconds in track ticks, rounded to nearest, halves away from zero (ffmpeg's av_rescale). */
@@ -102,7 +102,7 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
   let startIndex = 0;
   let startDts: number; // the first kept sample's decode time on the concat timeline (≤ 0)
   if (firstPart.inpointSeconds !== undefined) {
-    const inTicks = microsToTicks(concatMicros(firstPart.inpointSeconds), ts);
+    const inTicks = microsToTicks(concatMicros(firstPart.inpointSeconds, 'inpoint'), ts);
     startIndex = -1;
     first.fragments.forEach((f, j) => {
       if (f.fragment.baseDecodeTime <= inTicks) startIndex = j;
@@ -127,7 +127,7 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
     const src = sources[i] as JoinSource;
     const from = i === 0 ? startIndex : 0;
     const origin = (src.fragments[from]?.fragment.baseDecodeTime ?? 0) - clipEnd;
-    const outUs = part.outpointSeconds === undefined ? undefined : concatMicros(part.outpointSeconds);
+    const outUs = part.outpointSeconds === undefined ? undefined : concatMicros(part.outpointSeconds, 'outpoint');
     for (const source of src.fragments.slice(from)) {
       const f = source.fragment;
       let sampleCount = f.durations.length;

@@ -57,10 +57,8 @@ export function buildConcatList(parts: readonly ClipPart[]): string {
   const lines = ['ffconcat version 1.0'];
   for (const p of parts) {
     lines.push(`file ${quoteConcatPath(p.absPath)}`);
-    // An inpoint is often a keyframe's own time (clip-plan.ts): rounded down, even by a microsecond, it
-    // would lie before that keyframe and ffmpeg would enter the file at the keyframe before, a GOP early.
-    if (p.inpointSeconds !== undefined) lines.push(`inpoint ${seconds(p.inpointSeconds, Math.ceil)}`);
-    if (p.outpointSeconds !== undefined) lines.push(`outpoint ${seconds(p.outpointSeconds, Math.round)}`);
+    if (p.inpointSeconds !== undefined) lines.push(`inpoint ${(concatCutMicros(p.inpointSeconds, 'inpoint') / 1e6).toFixed(6)}`);
+    if (p.outpointSeconds !== undefined) lines.push(`outpoint ${(concatCutMicros(p.outpointSeconds, 'outpoint') / 1e6).toFixed(6)}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -77,8 +75,14 @@ export function quoteConcatPath(absPath: string): string {
   return `'file:${absPath.replace(/'/g, "'\\''")}'`;
 }
 
-/** Seconds to the microsecond (ffmpeg's time resolution), rounded as `round` says. */
-function seconds(s: number, round: (x: number) => number): string {
-  if (!Number.isFinite(s) || s < 0) throw new Error(`invalid time in concat list: ${s}`);
-  return (round(Number((s * 1e6).toPrecision(15))) / 1e6).toFixed(6);
+/**
+ * A concat-list cut as written, and read back by ffmpeg: whole microseconds (ffmpeg's resolution). An
+ * inpoint is rounded up: it is often a keyframe's own time (clip-plan.ts), and rounded down, even by a
+ * microsecond, it would lie before that keyframe, so ffmpeg would enter the file at the keyframe before,
+ * a GOP early. An outpoint is rounded to nearest. The Node join reads cuts through this too.
+ */
+export function concatCutMicros(seconds: number, cut: 'inpoint' | 'outpoint'): number {
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`invalid time in concat list: ${seconds}`);
+  const us = Number((seconds * 1e6).toPrecision(15));
+  return cut === 'inpoint' ? Math.ceil(us) : Math.round(us);
 }
