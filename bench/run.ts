@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,placement,export,evidence,retention,refill,live,ui,metrics,mqtt,webhooks --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,placement,export,evidence,retention,refill,live,ui,metrics,mqtt,webhooks,integrations --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
 import { runCapacity, runRestart } from './capacity.js';
 import { runExport } from './export.js';
+import { runIntegrations } from './integrations.js';
 import { runEvidence } from './evidence.js';
 import { runLive } from './live.js';
 import { runMetrics } from './metrics.js';
@@ -22,7 +23,7 @@ import { machineInfo, renderTable, writeJson, type SectionResult } from './repor
 import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'metrics', 'mqtt', 'webhooks', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'metrics', 'mqtt', 'webhooks', 'integrations', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -70,7 +71,7 @@ const log = (msg: string) => void process.stderr.write(`${msg}\n`);
 installSignalHandlers();
 
 const entry = vigilEntry(values.tsx ?? false);
-if (entry.note && (only.has('overhead') || only.has('latency') || only.has('timestamp'))) {
+if (entry.note && (only.has('overhead') || only.has('latency') || only.has('timestamp') || only.has('integrations'))) {
   log(`bench: Vigil runs from ${entry.kind === 'tsx' ? 'src/ through tsx (RSS and CPU include the loader)' : 'dist/'}: ${entry.note}`);
 }
 const params = { cameras, seconds, rows, warmupSeconds: 5, segmentSeconds: 10, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
@@ -141,6 +142,9 @@ try {
   );
   await section(['webhooks'], 'webhooks: event → delivered to a loopback receiver', () =>
     runWebhooks({ events: quick ? 50 : 200, burst: quick ? 100 : 500, log }),
+  );
+  await section(['integrations'], `recording ${cameras} cameras with every integration off, then on (2 pairs of ${seconds} s)`, () =>
+    runIntegrations({ cameras, seconds, warmupSeconds: params.warmupSeconds, segmentSeconds: params.segmentSeconds, pairs: 2, entry, log }),
   );
   await section(['restart'], `restart after kill -9 with ${cameras} cameras`, () =>
     runRestart({ cameras, repetitions: quick ? 3 : 5, segmentSeconds: params.segmentSeconds, entry, log }),
