@@ -12,20 +12,28 @@
  * CPU is utime + stime from /proc of the Vigil Node process and, apart, of its ffmpeg children, over the
  * window that starts after every camera records and the warm-up. Vigil is started here rather than by
  * `startVigilChild`, which writes only cameras into its config file.
+ * Standalone, to find which integration costs: `node --import tsx bench/integrations.ts [--cameras N]
+ * [--seconds D] [--pairs P] [--with metrics,webhooks,mqtt,onvif] [--events-per-second R] [--tsx]`
+ * (section `integrations` of bench/run.ts: runIntegrations(), every integration, one event a second).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { RtspServer, rtspServerAvailable } from '../src/demo/rtsp-server.js';
 import { startMosquitto, watchTopics, type TopicWatcher } from '../test/support/mosquitto.js';
 import { startOnvifFake, type OnvifFake } from '../test/support/onvif-fake.js';
 import { WebhookReceiver } from '../test/support/webhook-receiver.js';
-import { defer, tempDir } from './cleanup.js';
+import { cleanupAll, defer, installSignalHandlers, tempDir } from './cleanup.js';
 import { allStats, CpuTracker, freePort, sleep, waitUntil } from './proc.js';
-import type { VigilEntry } from './processes.js';
-import { check, fmt, goal, type Row, type SectionResult } from './report.js';
+import { vigilEntry, type VigilEntry } from './processes.js';
+import { check, fmt, goal, renderTable, type Row, type SectionResult } from './report.js';
+
+export const INTEGRATIONS = ['metrics', 'webhooks', 'mqtt', 'onvif'] as const;
+export type Integration = (typeof INTEGRATIONS)[number];
 
 export interface IntegrationsBenchOptions {
   cameras: number;
@@ -34,6 +42,10 @@ export interface IntegrationsBenchOptions {
   segmentSeconds: number;
   /** Off/on pairs; the order alternates (off on, on off, …). */
   pairs: number;
+  /** What the "on" runs turn on; default every integration. */
+  with?: readonly Integration[];
+  /** Incident tags a second in every run (default 1; 0: none, only what recording itself emits). */
+  eventsPerSecond?: number;
   entry: VigilEntry;
   log: (msg: string) => void;
 }
@@ -41,7 +53,6 @@ export interface IntegrationsBenchOptions {
 const MOUNT = { name: 'bench', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true } as const;
 const SAMPLE_MS = 500;
 const SCRAPE_EVERY_MS = 5000;
-const EVENT_EVERY_MS = 1000;
 const MQTT_PREFIX = 'vigil-bench';
 const SETPRIV = '/usr/bin/setpriv';
 const GOAL_RATIO = 1.02;
@@ -149,7 +160,7 @@ function one(dbPath: string, sql: string): number {
 }
 
 async function run(o: IntegrationsBenchOptions, server: RtspServer, condition: Condition, it: Integrations): Promise<RunResult> {
-  const on = condition === 'on';
+  const enabled = new Set<Integration>(condition === 'on' ? (o.with ?? INTEGRATIONS) : []);
   const work = await tempDir(`vigil-bench-integrations-${condition}-`);
   let vigil: RunningVigil | undefined;
   const stops: Array<() => Promise<void>> = [];
@@ -159,16 +170,18 @@ async function run(o: IntegrationsBenchOptions, server: RtspServer, condition: C
       id: `cam${String(i + 1).padStart(2, '0')}`,
       main_url: server.url(MOUNT.name),
       segment_seconds: o.segmentSeconds,
-      ...(on ? { onvif_url: it.onvif.xaddr } : {}),
+      ...(enabled.has('onvif') ? { onvif_url: it.onvif.xaddr } : {}),
     }));
-    const integrations = on
-      ? { metrics: { public: true }, mqtt: { url: it.brokerUrl, topic_prefix: MQTT_PREFIX }, webhooks: { allow_private_networks: ['127.0.0.0/8'] } }
-      : {};
+    const integrations = {
+      ...(enabled.has('metrics') ? { metrics: { public: true } } : {}),
+      ...(enabled.has('mqtt') ? { mqtt: { url: it.brokerUrl, topic_prefix: MQTT_PREFIX } } : {}),
+      ...(enabled.has('webhooks') ? { webhooks: { allow_private_networks: ['127.0.0.0/8'] } } : {}),
+    };
     vigil = await startVigil(work.path, { cameras, ...integrations }, o.entry);
     const v = vigil;
     const post = (path: string, method: string, body: unknown) =>
       fetch(`${v.url}/api/v1${path}`, { method, headers: { ...v.headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    if (on) {
+    if (enabled.has('webhooks')) {
       const res = await post('/webhooks', 'POST', { name: 'bench', url: it.receiver.url(), event_types: 'all', cameras: 'all' });
       if (res.status !== 201) throw new Error(`webhook not created: ${res.status} ${await res.text()}`);
     }
@@ -176,13 +189,16 @@ async function run(o: IntegrationsBenchOptions, server: RtspServer, condition: C
     const segmentId = await waitUntil('a first segment row', () => one(v.dbPath, 'SELECT min(id) AS n FROM segments'), 60_000, 200);
 
     let emitted = 0;
-    stops.push(every(EVENT_EVERY_MS, async () => {
-      const res = await post(`/segments/${segmentId}/incident`, 'PATCH', { incident_id: emitted % 2 === 0 ? 'bench-integrations' : null });
-      await res.arrayBuffer();
-      if (res.ok) emitted++;
-    }));
+    const eventsPerSecond = o.eventsPerSecond ?? 1;
+    if (eventsPerSecond > 0) {
+      stops.push(every(1000 / eventsPerSecond, async () => {
+        const res = await post(`/segments/${segmentId}/incident`, 'PATCH', { incident_id: emitted % 2 === 0 ? 'bench-integrations' : null });
+        await res.arrayBuffer();
+        if (res.ok) emitted++;
+      }));
+    }
     let scrapes = 0;
-    if (on) {
+    if (enabled.has('metrics')) {
       stops.push(every(SCRAPE_EVERY_MS, async () => {
         const res = await fetch(`${v.url}/metrics`);
         await res.text();
@@ -211,7 +227,7 @@ async function run(o: IntegrationsBenchOptions, server: RtspServer, condition: C
     node.stop(stats);
     const endMs = Date.now();
     const inWindow = (atMs: number) => atMs >= startMs && atMs < endMs;
-    const mqttIn = on ? it.mqtt.messages.filter((m) => inWindow(m.atMs)) : [];
+    const mqttIn = enabled.has('mqtt') ? it.mqtt.messages.filter((m) => inWindow(m.atMs)) : [];
     const result: RunResult = {
       condition,
       wallSeconds: tree.wallSeconds,
@@ -219,7 +235,7 @@ async function run(o: IntegrationsBenchOptions, server: RtspServer, condition: C
       ffmpegCpuSeconds: tree.cpuSeconds - node.cpuSeconds,
       processes: tree.processes,
       eventsEmitted: emitted - before.emitted,
-      webhookDeliveries: on ? it.receiver.received.filter((r) => inWindow(r.arrivedMs)).length : 0,
+      webhookDeliveries: enabled.has('webhooks') ? it.receiver.received.filter((r) => inWindow(r.arrivedMs)).length : 0,
       mqttEvents: mqttIn.filter((m) => m.topic.startsWith(`${MQTT_PREFIX}/events/`)).length,
       mqttMessages: mqttIn.length,
       scrapes: scrapes - before.scrapes,
@@ -265,9 +281,10 @@ function rows(o: IntegrationsBenchOptions, runs: RunResult[]): Row[] {
   });
   const rate = (k: keyof RunResult) => `${fmt.num(sum(onRuns, k) / on.wall, 2)}/s`;
   const n = o.cameras;
+  const what = o.with && o.with.length < INTEGRATIONS.length ? `${o.with.join(' + ')} on` : 'integrations on';
   return [
     {
-      figure: `Recording CPU, ${n} cams, integrations on (Vigil + its ffmpegs; ${o.pairs}×${o.seconds} s each)`,
+      figure: `Recording CPU, ${n} cams, ${what} (Vigil + its ffmpegs; ${o.pairs}×${o.seconds} s each)`,
       value: fmt.pct(all(on)),
       baseline: `${fmt.pct(all(off))} (integrations off)`,
       ratio: fmt.ratio(ratio),
@@ -322,8 +339,9 @@ export async function runIntegrations(o: IntegrationsBenchOptions): Promise<Sect
           pairs: o.pairs,
           rtspMount: `${MOUNT.width}x${MOUNT.height} ${MOUNT.pattern} ${MOUNT.fps} fps ${MOUNT.bitrateKbps} kbps, shared`,
           vigilEntry: o.entry.kind,
-          eventLoad: `PATCH /segments/:id/incident every ${EVENT_EVERY_MS} ms in every run`,
-          on: `metrics.public scraped every ${SCRAPE_EVERY_MS} ms; one webhook (all events, all cameras) to 127.0.0.1; MQTT to mosquitto with discovery and a subscriber to ${MQTT_PREFIX}/#; onvif_url on every camera (clock watch at its default interval)`,
+          eventLoad: `PATCH /segments/:id/incident ${o.eventsPerSecond ?? 1} times a second in every run`,
+          on: o.with ?? INTEGRATIONS,
+          onMeans: `metrics: metrics.public, scraped every ${SCRAPE_EVERY_MS} ms; webhooks: one subscription (all events, all cameras) to 127.0.0.1; mqtt: mosquitto, discovery on, a subscriber to ${MQTT_PREFIX}/#; onvif: onvif_url on every camera (clock watch at its default interval)`,
           runs,
           goalRatio: GOAL_RATIO,
         },
@@ -336,5 +354,50 @@ export async function runIntegrations(o: IntegrationsBenchOptions): Promise<Sect
     await stopReceiver();
     await stopServer();
     await dir.remove();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({
+    options: {
+      cameras: { type: 'string', default: '16' },
+      seconds: { type: 'string', default: '60' },
+      pairs: { type: 'string', default: '2' },
+      with: { type: 'string', default: INTEGRATIONS.join(',') },
+      'events-per-second': { type: 'string', default: '1' },
+      tsx: { type: 'boolean', default: false },
+    },
+  });
+  const chosen = (values.with ?? '').split(',').map((w) => w.trim()).filter(Boolean);
+  const unknown = chosen.filter((w) => !(INTEGRATIONS as readonly string[]).includes(w));
+  if (unknown.length > 0 || chosen.length === 0) {
+    process.stderr.write(`bench/integrations: --with takes some of ${INTEGRATIONS.join(',')}, got "${values.with ?? ''}"\n`);
+    process.exit(2);
+  }
+  const count = (name: 'cameras' | 'seconds' | 'pairs' | 'events-per-second', min: number) => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < min) {
+      process.stderr.write(`bench/integrations: --${name} must be an integer ≥ ${min}, got "${values[name] ?? ''}"\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const log = (msg: string) => void process.stderr.write(`${msg}\n`);
+  installSignalHandlers();
+  try {
+    const sections = await runIntegrations({
+      cameras: count('cameras', 1),
+      seconds: count('seconds', 1),
+      warmupSeconds: 5,
+      segmentSeconds: 10,
+      pairs: count('pairs', 1),
+      with: chosen as Integration[],
+      eventsPerSecond: count('events-per-second', 0),
+      entry: vigilEntry(values.tsx ?? false),
+      log,
+    });
+    process.stdout.write(renderTable(sections) + '\n');
+  } finally {
+    await cleanupAll();
   }
 }
