@@ -150,6 +150,27 @@ function every(ms: number, fn: () => Promise<void>): () => Promise<void> {
   };
 }
 
+/** CPU of `pid` with its descendants (`tree`) and alone (`node`) over `seconds`, sampled every 500 ms. */
+async function measure(pid: number, seconds: number): Promise<{ tree: CpuTracker; node: CpuTracker; startMs: number; endMs: number }> {
+  const tree = new CpuTracker(() => [pid]);
+  const node = new CpuTracker(() => [pid], false);
+  let stats = allStats();
+  const startMs = Date.now();
+  tree.start(stats);
+  node.start(stats);
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    await sleep(Math.min(SAMPLE_MS, Math.max(0, end - performance.now())));
+    stats = allStats();
+    tree.sample(stats);
+    node.sample(stats);
+  }
+  stats = allStats();
+  tree.stop(stats);
+  node.stop(stats);
+  return { tree, node, startMs, endMs: Date.now() };
+}
+
 function one(dbPath: string, sql: string): number {
   const db = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
   try {
@@ -209,23 +230,7 @@ async function run(o: IntegrationsBenchOptions, server: RtspServer, condition: C
     await sleep(o.warmupSeconds * 1000);
 
     const before = { emitted, scrapes, onvif: it.onvif.requests.length };
-    const tree = new CpuTracker(() => [v.pid]);
-    const node = new CpuTracker(() => [v.pid], false);
-    let stats = allStats();
-    const startMs = Date.now();
-    tree.start(stats);
-    node.start(stats);
-    const end = performance.now() + o.seconds * 1000;
-    while (performance.now() < end) {
-      await sleep(Math.min(SAMPLE_MS, Math.max(0, end - performance.now())));
-      stats = allStats();
-      tree.sample(stats);
-      node.sample(stats);
-    }
-    stats = allStats();
-    tree.stop(stats);
-    node.stop(stats);
-    const endMs = Date.now();
+    const { tree, node, startMs, endMs } = await measure(v.pid, o.seconds);
     const inWindow = (atMs: number) => atMs >= startMs && atMs < endMs;
     const mqttIn = enabled.has('mqtt') ? it.mqtt.messages.filter((m) => inWindow(m.atMs)) : [];
     const result: RunResult = {
