@@ -145,6 +145,14 @@ describe('every frame at its true instant (burned-in timecodes)', () => {
     // The range's length, to within the live placement's lateness and a connection's first frame
     // (ffmpeg stamps it a tick before the second: it shows for 1/90000 s).
     expect(Math.abs(durationMs - (to - from)), `${what}: clip duration ${durationMs} ms`).toBeLessThanOrEqual(LIVE_LATE_MS + FRAME_MS + SLACK_MS);
+    // Uniform spacing: every frame lasts one interval, except at the one boundary where a live run and a
+    // refill's file meet: live footage is placed by arrival (up to LIVE_LATE_MS after its capture),
+    // edge footage exactly, so the frame before the boundary is cut short (measured: 33 ms at 15 fps),
+    // never longer (that would be a frame missing).
+    const steps = pts.slice(1).map((t, i) => t - (pts[i] as number));
+    const uneven = steps.map((d, i) => [i, Math.round(d * 10) / 10] as const).filter(([, d]) => Math.abs(d - FRAME_MS) > SLACK_MS);
+    expect(uneven.length, `${what}: frames not one interval apart (index, ms): ${JSON.stringify(uneven)}`).toBeLessThanOrEqual(1);
+    for (const [, d] of uneven) expect(d, `${what}: a step longer than a frame would be a frame missing`).toBeLessThan(FRAME_MS);
     const decoded = frames.filter((f) => f.ms !== undefined);
     expect(decoded.length / frames.length, `${what}: share of frames whose code decodes`).toBeGreaterThan(0.9);
     // In order. Where live footage follows a refill it starts up to LIVE_LATE_MS after the instant it
