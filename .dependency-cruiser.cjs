@@ -3,7 +3,7 @@
  * Layers from the bottom: shared → config → db → events → media → storage → services → api → app → cli.
  * A module may import its own layer and the layers below it, never one above; no import cycles.
  */
-const SERVICES = ['cameras', 'recorder', 'indexer', 'footage', 'retention', 'anr', 'export', 'live', 'auth', 'demo', 'evidence', 'onvif', 'mqtt', 'webhooks', 'metrics'];
+const SERVICES = ['cameras', 'recorder', 'indexer', 'footage', 'retention', 'anr', 'export', 'live', 'auth', 'demo', 'evidence', 'onvif', 'mqtt', 'webhooks', 'metrics', 'backup'];
 const LAYERS = [
   { name: 'shared', dirs: ['shared'] },
   { name: 'config', dirs: ['config'] },

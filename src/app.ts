@@ -51,6 +51,7 @@ import { WebhookService } from './webhooks/webhook.service.js';
 import { OnvifService } from './onvif/onvif.service.js';
 import { CameraClockWatch } from './onvif/clock-watch.service.js';
 import { MqttBridge } from './mqtt/mqtt-bridge.js';
+import { BackupService } from './backup/backup.service.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -128,7 +129,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     clock,
     events,
     log: log.child({ component: 'storage' }),
-    floorBytes: (totalBytes) => floorBytes(config.retention, totalBytes),
+    floorBytes: (totalBytes) => floorBytes(retention.config, totalBytes),
     sweep: async () => Object.values((await retention.sweepOnce({ dryRun: false })).byReason).reduce((a, t) => a + t.bytes, 0),
   });
   const recorders = new RecorderManager({
@@ -218,12 +219,24 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     disk: probeDisk,
     recordingsDir: store.root,
     dataDir: config.dataDir,
-    floorBytes: (totalBytes) => floorBytes(config.retention, totalBytes),
+    floorBytes: (totalBytes) => floorBytes(retention.config, totalBytes),
     recordingsFull: () => storage.isFull,
     retentionBlocked: () => retention.blocked,
     jobs: { media: mediaJobs, export: exportJobs },
     processes,
   });
+  // Scheduled catalog backups through the catalog's own connection (stepped: indexing goes on between steps).
+  const backups = config.backup
+    ? new BackupService({
+        clock,
+        events,
+        log: log.child({ component: 'backup' }),
+        sources: { dataDir: config.dataDir, configPath: config.source, signingKeyPath: config.evidence.signingKeyPath, copyCatalog: (dest) => opened.backup(dest) },
+        dir: config.backup.dir,
+        everyMs: config.backup.everyHours * 3600_000,
+        keep: config.backup.keep,
+      })
+    : undefined;
   const initialPasswordFile = join(config.dataDir, INITIAL_PASSWORD_FILE);
   const tls = config.tls ? { cert: await readPem(config.tls.certPath, 'tls.cert'), key: await readPem(config.tls.keyPath, 'tls.key') } : undefined;
   let ready = false;
@@ -348,6 +361,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       webhooks.start();
       cameraClocks.start();
       await exports.start();
+      backups?.start();
       ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
     },
@@ -372,6 +386,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       // Attempts in flight are cut short and due again at the next start; events of the shutdown are sent then.
       await webhooks.stop();
       await cameraClocks.stop();
+      // A backup under way finishes (its copy is whole or removed) before the catalog closes.
+      await backups?.stop();
       await recorders.stopAll();
       await demo.stop();
       await events.emit({ type: 'vigil_stopped', requestId: null, payload: {} });

@@ -39,6 +39,26 @@ program
   });
 
 program
+  .command('backup')
+  .description('Copy the catalog (online, while Vigil records), the config and the signing key to DIR/vigil-<UTC stamp>/ with a manifest of hashes.')
+  .requiredOption('--to <dir>', 'folder that receives the backup')
+  .addOption(new Option('-c, --config <file>', 'YAML config file'))
+  .addOption(new Option('-d, --data <dir>', 'data directory'))
+  .action(async (opts: { to: string; config?: string; data?: string }) => {
+    process.exitCode = await (await import('./backup.js')).backup(opts);
+  });
+
+program
+  .command('restore')
+  .description('Put a backup\'s catalog into a stopped data dir (the current one is moved aside, never deleted), then reconcile rows with the files there now.')
+  .requiredOption('--from <dir>', 'the backup folder (DIR/vigil-<stamp>)')
+  .addOption(new Option('-c, --config <file>', 'YAML config file'))
+  .addOption(new Option('-d, --data <dir>', 'data directory'))
+  .action(async (opts: { from: string; config?: string; data?: string }) => {
+    process.exitCode = await (await import('./backup.js')).restore(opts);
+  });
+
+program
   .command('retention')
   .description('Run one retention sweep now (age, per-camera quota, global cap, free-disk floor).')
   .addOption(new Option('-c, --config <file>', 'YAML config file'))

@@ -174,6 +174,20 @@ export const ConfigFile = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Scheduled catalog backups with rotation (docs/operations.md, "Backups"); none unless set. */
+    backup: Type.Optional(
+      Type.Object(
+        {
+          /** Folder that receives one `vigil-<UTC stamp>/` per backup. */
+          dir: Type.String({ minLength: 1 }),
+          /** Hours between backups (default 24). */
+          every_hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 720 })),
+          /** Backups kept, newest first (default 7). */
+          keep: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** ONVIF: how often the clocks of cameras with an onvif_url are read (0 = never). */
     onvif: Type.Optional(
       Type.Object(

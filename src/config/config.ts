@@ -8,6 +8,7 @@ import { CAMERA_DEFAULTS, type CameraCreate } from './camera.schema.js';
 import { ConfigFile } from './config.schema.js';
 import { mqttConfigFrom, type MqttConfig } from './mqtt-config.js';
 import { webhooksConfigFrom, type WebhooksConfig } from './webhooks-config.js';
+import { backupConfigFrom, type BackupConfig } from './backup-config.js';
 import { describeSchemaError } from './schema-errors.js';
 
 export { ANR_DISABLED, type AnrPreset, type AnrSettings, type CameraConfig } from '../shared/camera-settings.js';
@@ -101,6 +102,8 @@ export interface Config {
   webhooks: WebhooksConfig;
   /** ONVIF: the camera clock watch (0 disables it). */
   onvif: { clockCheckIntervalSeconds: number };
+  /** Scheduled catalog backups; null when `backup:` is not set. */
+  backup: BackupConfig | null;
   cameras: CameraConfig[];
   /** The file the config came from, if any. */
   source: string | null;
@@ -232,6 +235,7 @@ export function buildConfig(
     mqtt: mqttConfigFrom(file.mqtt, ctx.cwd, env),
     webhooks: webhooksConfigFrom(file.webhooks),
     onvif: { clockCheckIntervalSeconds: file.onvif?.clock_check_interval_seconds ?? 3600 },
+    backup: backupConfigFrom(file.backup, ctx.cwd),
     cameras,
     source: ctx.source,
   };

@@ -3,12 +3,15 @@ import { Kysely, Migrator, SqliteDialect, SqliteDriver, type CompiledQuery, type
 import { migrationsFor } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { toCatalogError } from './write-errors.js';
+import { backupFromConnection, type BackupProgress } from './backup.js';
 
 export type Db = Kysely<Database>;
 
 export interface OpenedDb {
   db: Db;
   close(): Promise<void>;
+  /** An online copy of the catalog to `destFile` through this connection, in steps (db/backup.ts). */
+  backup(destFile: string): Promise<BackupProgress>;
 }
 
 /** Opens the catalog (SQLite in WAL mode) and applies pending migrations. */
@@ -25,6 +28,7 @@ export async function openDatabase(file: string): Promise<OpenedDb> {
   return {
     db,
     close: () => db.destroy(),
+    backup: (destFile) => backupFromConnection(sqlite, destFile),
   };
 }
 
