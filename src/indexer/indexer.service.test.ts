@@ -20,6 +20,8 @@ import { scanFmp4 } from '../media/fmp4/scan.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { Indexer, type ClosedFile } from './indexer.service.js';
+import { reconcileCamera } from './reconcile.js';
+import { segmentFileName } from '../storage/segment-names.js';
 import { FootageStore } from '../storage/footage-store.js';
 
 const run = promisify(execFile);
@@ -27,6 +29,7 @@ const T0 = Date.parse('2026-11-25T10:00:00Z');
 
 /** 2 s of 15 fps H.264 with a keyframe every second, as the recorder writes it: ftyp+moov, then 2 fragments. */
 let fixture: Buffer;
+let leapFixture: Buffer;
 /** Offset of the first moof: the file cut here has an init and no fragment. */
 let initEnd: number;
 let fixtureDir: string;
@@ -40,6 +43,14 @@ beforeAll(async () => {
     '-movflags', '+frag_keyframe+empty_moov+default_base_moof', file,
   ]);
   fixture = await readFile(file);
+  // The same, from a camera whose media clock leaps 10 s forward after 20 frames (153 600 ticks of 1/15 360 s).
+  const jumped = join(fixtureDir, 'jump.mp4');
+  await run('ffmpeg', [
+    '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-t', '2',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '15', '-pix_fmt', 'yuv420p', '-bsf:v', 'setts=ts=TS+if(gte(N\\,20)\\,153600\\,0)',
+    '-movflags', '+frag_keyframe+empty_moov+default_base_moof', jumped,
+  ]);
+  leapFixture = await readFile(jumped);
   const scan = await scanFmp4(file);
   expect(scan.fragmentCount).toBe(2);
   initEnd = scan.initEndOffset;
@@ -117,6 +128,33 @@ describe('Indexer.indexClosed', () => {
     expect(gapEvents).toHaveLength(1);
     expect(gapEvents[0]).toMatchObject({ cameraId: 'cam1', requestId: null, severity: 'warning' });
     expect(gapEvents[0]?.payload).toMatchObject({ gap_id: b?.gap?.id, seconds: 8 });
+  });
+
+  it('indexes a recorder file whose media clock leaps up to its last true frame, with an event, and tells the recorder', async () => {
+    const ix = indexer();
+    const told: string[] = [];
+    // ffmpeg's segment list spans the leap: 2 s of frames and 10 s that never happened.
+    const r = await ix.indexClosed(closed(await file('leap.mp4', leapFixture), T0, T0 + 12_000, { onTimeJump: (j) => told.push(j.direction) }));
+    // 20 frames at 15 fps: the row ends where the 20th frame's interval does, 1 333 ms in.
+    expect(r?.segment).toMatchObject({ startMs: T0, endMs: T0 + 1333 });
+    expect(told).toEqual(['forward']);
+    const cut = await eventsOf('segment_cut_at_time_jump');
+    expect(cut).toHaveLength(1);
+    expect(cut[0]).toMatchObject({ cameraId: 'cam1', severity: 'warning' });
+    expect(cut[0]?.payload).toMatchObject({ file: 'leap.mp4', direction: 'forward', jump_seconds: 10, frames_left_out: 10, kept_until: new Date(T0 + 1333).toISOString() });
+    // A file whose clock runs true is left as it is.
+    const ok = await ix.indexClosed(closed(await file('ok.mp4'), T0 + 20_000, T0 + 22_000, { onTimeJump: (j) => told.push(j.direction) }));
+    expect(ok?.segment).toMatchObject({ startMs: T0 + 20_000, endMs: T0 + 22_000 });
+    expect(told).toEqual(['forward']);
+  });
+
+  it('recovers a file whose media clock leaps (found without a row at start-up) up to its last true frame too', async () => {
+    const ix = indexer();
+    await file(segmentFileName(T0, 'run1', '000000'), leapFixture);
+    const report = await reconcileCamera({ db: opened.db, indexer: ix, events }, 'cam1');
+    expect(report.recovered).toBe(1);
+    expect((await rows()).map((r) => [r.startMs, r.endMs, r.source])).toEqual([[T0, T0 + 1333, 'recovered']]);
+    expect((await eventsOf('segment_cut_at_time_jump'))[0]?.payload).toMatchObject({ direction: 'forward', frames_left_out: 10 });
   });
 
   it('records no gap for a hole of 3 s or less', async () => {

@@ -100,11 +100,11 @@ export class Indexer {
   }
 
   /**
-   * A recorder's file whose media clock jumps (the camera's RTP timestamps leapt while connected) is
-   * indexed up to its last true frame only (invariant 15): past the jump its frames' media times are
+   * A recorder's file (closed, or recovered at start-up) whose media clock jumps (the camera's RTP
+   * timestamps leapt while connected) is indexed up to its last true frame only (invariant 15): past the jump its frames' media times are
    * not when they were captured. The rest stays in the file, outside the row, and the event says so.
    */
-  private async cutAtTimeJump(f: ClosedFile, scan: Fmp4Scan): Promise<ClosedFile> {
+  async cutAtTimeJump(f: ClosedFile, scan: Fmp4Scan): Promise<ClosedFile> {
     const jump = firstMediaTimeJump(scan);
     if (!jump) return f;
     const endMs = Math.min(f.endMs, f.startMs + Math.round(jump.endSeconds * 1000));

@@ -104,13 +104,13 @@ async function recoverFile(
   const prev = await lastSegment(d.db, cameraId);
   const prevRun = prev ? SEGMENT_NAME_PATTERN.exec(prev.path.slice(prev.path.lastIndexOf('/') + 1))?.[2] : undefined;
   const startMs = prev && prevRun === runId ? prev.endMs : fallbackStartMs;
-  const endMs = startMs + Math.round(scan.videoDurationSeconds * 1000);
   let path = absPath;
   if (openSeq !== undefined) {
     path = join(dirname(absPath), segmentFileName(startMs, runId, openSeq));
     await d.indexer.store.rename(absPath, path);
   }
-  const result = await d.indexer.insert({ cameraId, absPath: path, startMs, endMs, source: 'recovered' }, scan);
+  const file = await d.indexer.cutAtTimeJump({ cameraId, absPath: path, startMs, endMs: startMs + Math.round(scan.videoDurationSeconds * 1000), source: 'recovered' }, scan);
+  const result = await d.indexer.insert(file, scan);
   if (!result?.segment) return 'discarded';
   await d.events.emit({
     type: 'segment_recovered',
