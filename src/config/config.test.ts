@@ -60,6 +60,17 @@ describe('buildConfig defaults', () => {
     expect(configErrorOf(() => build({ cameras: [cam({ onvif_url: 'file:///etc/passwd' })] })).field).toBe('cameras[0].onvif_url');
   });
 
+  it('backup: none without the section; every 24 h keeping 7 by default; dir resolved against cwd; bounds named by field', () => {
+    expect(build({}).backup).toBeNull();
+    expect(build({ backup: { dir: 'backups' } }).backup).toEqual({ dir: join(CWD, 'backups'), everyHours: 24, keep: 7 });
+    expect(build({ backup: { dir: '/mnt/b', every_hours: 720, keep: 1000 } }).backup).toEqual({ dir: '/mnt/b', everyHours: 720, keep: 1000 });
+    expect(configErrorOf(() => build({ backup: { dir: '/mnt/b', every_hours: 0 } })).field).toBe('backup.every_hours');
+    expect(configErrorOf(() => build({ backup: { dir: '/mnt/b', every_hours: 721 } })).field).toBe('backup.every_hours');
+    expect(configErrorOf(() => build({ backup: { dir: '/mnt/b', keep: 0 } })).field).toBe('backup.keep');
+    expect(configErrorOf(() => build({ backup: { dir: '/mnt/b', keep: 1001 } })).field).toBe('backup.keep');
+    expect(configErrorOf(() => build({ backup: { every_hours: 1 } })).field).toBe('backup.dir');
+  });
+
   it('edge replay (anr) has a concurrency of 2, 5 attempts and a 60 s settle delay by default', () => {
     expect(build({}).anr).toEqual({
       maxConcurrent: 2,

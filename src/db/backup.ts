@@ -66,7 +66,22 @@ async function timedBackup(sqlite: BetterSqlite3.Database, destFile: string, pag
   });
   // The last step resolves the promise without calling `progress`: it is timed here.
   longestStepMs = Math.max(longestStepMs, performance.now() - last);
+  selfContained(destFile);
   return { durationMs: performance.now() - started, longestStepMs, steps: steps + 1, pages: result.totalPages };
+}
+
+/**
+ * The copy carries the source's WAL mode in its header, so opening it (even read-only) would create
+ * -wal and -shm files beside it. Rollback-journal mode makes it one self-contained file that can be
+ * hashed, moved and inspected as it is; Vigil turns WAL on again when it opens a restored catalog.
+ */
+function selfContained(file: string): void {
+  const copy = new BetterSqlite3(file, { fileMustExist: true });
+  try {
+    copy.pragma('journal_mode = DELETE');
+  } finally {
+    copy.close();
+  }
 }
 
 /** Reads a catalog file (a backup) without changing it: integrity, migration level, row counts. */
