@@ -89,6 +89,21 @@ program
   });
 
 program
+  .command('service')
+  .description('Run Vigil as a systemd service.')
+  .command('install')
+  .description('Print the systemd unit for this install (default), or write it with --to; prints the commands to run as root and runs none.')
+  .option('--print', 'print the unit (also when writing it)')
+  .option('--user <name>', 'system user and group the service runs as', 'vigil')
+  .option('--data <dir>', 'data directory', '/var/lib/vigil')
+  .option('--config <file>', 'YAML config file', '/etc/vigil/vigil.yml')
+  .option('--node <path>', 'node binary (default: the one running this command)')
+  .option('--to <file>', 'write the unit there (e.g. /etc/systemd/system/vigil.service)')
+  .action(async (opts: { print?: boolean; user?: string; data?: string; config?: string; node?: string; to?: string }) => {
+    process.exitCode = await (await import('./service.js')).serviceInstall(opts);
+  });
+
+program
   .command('verify')
   .description('Verify an evidence bundle offline (no database, no network): exit 0 only if every file, hash, signature and fact agrees.')
   .argument('<bundle>', 'the bundle .zip an export produced')

@@ -1,0 +1,89 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeDir, tempDir } from '../support/harness.js';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+function vigil(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** `systemd-analyze` comes with the `systemd` package; without it the unit cannot be verified here. */
+const analyzer = spawnSync('systemd-analyze', ['--version']).status === 0;
+if (!analyzer) console.warn('systemd-analyze not found (Debian package systemd): the unit files are not verified');
+
+describe('vigil service install', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+  });
+  afterAll(async () => removeDir(dir));
+
+  it('prints the unit for this install, with the node running it, and writes nothing', async () => {
+    const out = await vigil(['service', 'install']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toContain(`ExecStart=${process.execPath} ${join(ROOT, 'dist/cli/main.js')} serve --config /etc/vigil/vigil.yml --data /var/lib/vigil\n`);
+    expect(out.stdout).toContain('KillSignal=SIGTERM\n');
+    expect(out.stderr).not.toContain('Wrote');
+  });
+
+  it('writes the unit for a layout of its own, says what to run as root, and the unit passes systemd-analyze verify', async () => {
+    const dataDir = join(dir, 'data');
+    const configPath = join(dir, 'etc', 'vigil.yml');
+    const unitPath = join(dir, 'vigil.service');
+    await mkdir(dataDir);
+    await mkdir(join(dir, 'etc'));
+    await writeFile(configPath, 'demo: false\n');
+    const out = await vigil(['service', 'install', '--user', 'nvr', '--data', dataDir, '--config', configPath, '--node', process.execPath, '--to', unitPath]);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toBe('');
+    const unit = await readFile(unitPath, 'utf8');
+    expect(unit).toContain(`ExecStart=${process.execPath} ${join(ROOT, 'dist/cli/main.js')} serve --config ${configPath} --data ${dataDir}\n`);
+    expect(unit).toContain(`ReadWritePaths=${dataDir}\n`);
+    expect(unit).toContain('User=nvr\nGroup=nvr\n');
+    // The commands are printed, never run.
+    expect(out.stderr).toContain(`Wrote ${unitPath}`);
+    expect(out.stderr).toContain('useradd --system --user-group');
+    expect(out.stderr).toContain(' nvr\n');
+    expect(out.stderr).toContain('systemctl daemon-reload && systemctl enable --now vigil');
+    expect(spawnSync('getent', ['passwd', 'nvr']).status).not.toBe(0);
+
+    if (!analyzer) return;
+    const verify = spawnSync('systemd-analyze', ['verify', unitPath], { encoding: 'utf8' });
+    expect(verify.status, verify.stderr).toBe(0);
+    // Unknown keys and bad values are only warned about (exit 0): any output is a defect.
+    expect(`${verify.stdout}${verify.stderr}`.trim()).toBe('');
+  });
+
+  it('the shipped unit passes systemd-analyze verify', () => {
+    if (!analyzer) return;
+    const verify = spawnSync('systemd-analyze', ['verify', join(ROOT, 'deploy/systemd/vigil.service')], { encoding: 'utf8' });
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(`${verify.stdout}${verify.stderr}`.trim()).toBe('');
+  });
+
+  it('the verification catches a broken unit (so a pass means something)', async () => {
+    if (!analyzer) return;
+    const broken = join(dir, 'broken.service');
+    const shipped = await readFile(join(ROOT, 'deploy/systemd/vigil.service'), 'utf8');
+    await writeFile(broken, shipped.replace('KillMode=mixed', 'KillMode=gently').replace('/usr/bin/node', '/nonexistent/node'));
+    const verify = spawnSync('systemd-analyze', ['verify', broken], { encoding: 'utf8' });
+    expect(verify.stderr).toMatch(/kill mode/i);
+    expect(verify.stderr).toMatch(/nonexistent\/node/);
+  });
+
+  it('refuses a data dir with a space (ExecStart= would split it), naming the flag, and writes nothing', async () => {
+    const unitPath = join(dir, 'refused.service');
+    const out = await vigil(['service', 'install', '--data', '/srv/my data', '--to', unitPath]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/^vigil: --data: "\/srv\/my data" must be an absolute path/);
+    await expect(readFile(unitPath)).rejects.toThrow(/ENOENT/);
+  });
+});
