@@ -1,6 +1,7 @@
 import { checkAnrSettings } from '../config/anr-replay.js';
 import type { CameraCreate, CameraPatch } from '../config/camera.schema.js';
 import { ANR_DISABLED, cameraFromInput, type AnrSettings, type CameraConfig } from '../config/config.js';
+import { cameraFieldsChanged } from '../config/reload.js';
 import type { Db } from '../db/connection.js';
 import {
   cameraIdTaken,
@@ -9,6 +10,7 @@ import {
   insertCamera,
   listCameras,
   updateCamera,
+  upsertDeclaredCamera,
   type CameraRow,
 } from '../db/camera.repo.js';
 import type { EventLog } from '../events/event-log.js';
@@ -91,6 +93,34 @@ export class CameraService {
     if ((await deleteCamera(this.d.db, id, this.d.clock.nowMs())) === 0) throw notFound(`camera "${id}" not found`, 'id');
     await this.d.events.emit({ type: 'camera_deleted', cameraId: id, requestId: actor.requestId, payload: {} });
     await this.syncRecorders();
+  }
+
+  /**
+   * The cameras of a re-read config file, applied as start-up applies the file (the file wins): each
+   * camera of `declared` is written as the file says, each id of `removed` that the file still owns
+   * (origin `config`) is deleted. Then one recorder sync: only the recorders whose recording settings
+   * changed get a new ffmpeg. Returns the ids deleted.
+   */
+  async applyFromFile(declared: CameraConfig[], removed: string[]): Promise<string[]> {
+    for (const c of declared) {
+      const before = await getCamera(this.d.db, c.id);
+      await upsertDeclaredCamera(this.d.db, c, 'config', this.d.clock.nowMs());
+      await this.d.events.emit(
+        before
+          ? { type: 'camera_updated', cameraId: c.id, requestId: null, payload: { fields: cameraFieldsChanged(before, c), origin: 'config' } }
+          : { type: 'camera_created', cameraId: c.id, requestId: null, payload: { main_url: maskUrl(c.mainUrl), enabled: c.enabled, origin: 'config' } },
+      );
+    }
+    const deleted: string[] = [];
+    for (const id of removed) {
+      // A camera the API took over, or deleted already, is no longer the file's to remove.
+      if ((await getCamera(this.d.db, id))?.origin !== 'config') continue;
+      if ((await deleteCamera(this.d.db, id, this.d.clock.nowMs())) === 0) continue;
+      deleted.push(id);
+      await this.d.events.emit({ type: 'camera_deleted', cameraId: id, requestId: null, payload: { origin: 'config' } });
+    }
+    await this.syncRecorders();
+    return deleted;
   }
 
   async syncRecorders(): Promise<void> {

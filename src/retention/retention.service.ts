@@ -61,9 +61,24 @@ export class RetentionService {
   private running: Promise<SweepReport> | undefined;
   private lastBlocked: SweepReport['blocked'] = null;
   private readonly disk: DiskProbe;
+  /** Ends the loop's current wait early (a reloaded config sweeps at once, then waits its new interval). */
+  private nap = new AbortController();
+  private settings: RetentionConfig;
 
   constructor(private readonly d: RetentionDeps) {
     this.disk = d.disk ?? probeDisk;
+    this.settings = d.config;
+  }
+
+  /** The settings in force (a config reload replaces them). */
+  get config(): RetentionConfig {
+    return this.settings;
+  }
+
+  /** New settings from a reloaded config file: the next sweep, started now when the loop runs, uses them. */
+  setConfig(next: RetentionConfig): void {
+    this.settings = next;
+    this.nap.abort();
   }
 
   /** The last sweep's block, for readiness. */
@@ -75,12 +90,14 @@ export class RetentionService {
     this.loop ??= (async () => {
       const signal = this.abort.signal;
       while (!signal.aborted) {
+        // Made before the sweep: settings replaced during it end the wait that follows at once.
+        this.nap = new AbortController();
         try {
           await this.sweepOnce({ dryRun: false });
         } catch (err) {
           this.d.log.error({ err }, 'retention sweep failed');
         }
-        await sleep(this.d.config.intervalSeconds * 1000, signal);
+        await sleep(this.settings.intervalSeconds * 1000, AbortSignal.any([signal, this.nap.signal]));
       }
     })();
   }
@@ -94,7 +111,7 @@ export class RetentionService {
 
   /** Finishes deletions a crash interrupted: unlink what the tombstones name, then drop them. */
   finishTombstones(): Promise<number> {
-    return this.d.store.finishDeletions(this.d.db, this.d.config.batchSize);
+    return this.d.store.finishDeletions(this.d.db, this.settings.batchSize);
   }
 
   /** One sweep; concurrent callers share the sweep in progress. */
@@ -130,7 +147,7 @@ export class RetentionService {
       if (over()) report.blocked ??= { reason: 'camera_quota', detail: `camera ${p.id} is over its quota with only held or read-locked footage left` };
     }
     // (c) global cap
-    const cap = this.d.config.maxBytes;
+    const cap = this.settings.maxBytes;
     if (cap !== null) {
       const total = () => [...bytes.values()].reduce((a, b) => a + b, 0);
       await this.deleteWhile(report, 'global_cap', {}, () => total() > cap, planned, bytes);
@@ -139,7 +156,7 @@ export class RetentionService {
     // (d) free-disk floor, on the disk the recordings are written to (often not the data dir's own)
     const recordings = this.d.store.root;
     let space = await this.disk(recordings);
-    const floor = floorBytes(this.d.config, space.totalBytes);
+    const floor = floorBytes(this.settings, space.totalBytes);
     let freedSinceProbe = 0;
     const short = (chosenBytes = 0) => space.freeBytes + freedSinceProbe + chosenBytes < floor;
     if (short()) {
@@ -174,7 +191,7 @@ export class RetentionService {
     bytes: Map<string, number>,
     afterBatch?: (freedBytes: number) => Promise<void>,
   ): Promise<void> {
-    const batchSize = this.d.config.batchSize;
+    const batchSize = this.settings.batchSize;
     let after: { startMs: number; id: number } | undefined;
     while (more(0) && !this.abort.signal.aborted) {
       const page = await listDeletable(this.d.db, { ...q, after, limit: batchSize });

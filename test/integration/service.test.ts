@@ -1,9 +1,13 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, tempDir } from '../support/harness.js';
+import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { SEGMENT_NAME_PATTERN } from '../../src/storage/segment-names.js';
+import { startChildVigil } from '../support/child-vigil.js';
+import { checkConsistency, readCatalog } from '../support/footage.js';
+import { ffmpegPidsFor, filesUnder, removeDir, tempDir, waitFor } from '../support/harness.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -85,5 +89,73 @@ describe('vigil service install', () => {
     expect(out.code).toBe(2);
     expect(out.stderr).toMatch(/^vigil: --data: "\/srv\/my data" must be an absolute path/);
     await expect(readFile(unitPath)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+/** The parent pid of a live process, from /proc; undefined once it is gone (or a zombie). */
+async function parentOf(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const m = /\) (\S) (\d+) /.exec(stat);
+  return m && m[1] !== 'Z' ? Number(m[2]) : undefined;
+}
+
+interface StopResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Event types from the signal on, in order. */
+  eventsAfter: string[];
+  rowsBefore: number;
+  rowsAfter: number;
+}
+
+/** Records a fake camera with a child Vigil, stops it with `sig` mid-segment, and checks what it left. */
+async function recordThenStop(server: RtspServer, sig: 'SIGINT' | 'SIGTERM'): Promise<StopResult> {
+  const dataDir = await tempDir();
+  try {
+    const vigil = await startChildVigil(dataDir, {
+      cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }],
+      recorder: { rtsp_timeout_seconds: 3, backoff_initial_ms: 500, backoff_max_ms: 2000 },
+    });
+    await waitFor('2 segments indexed', () => readCatalog(dataDir).segments.length >= 2, 40_000);
+    const ffmpegs = await ffmpegPidsFor(dataDir);
+    expect(ffmpegs).toHaveLength(1);
+    // The recorder's ffmpeg is Vigil's own child: Vigil, not the service manager, stops it.
+    expect(await parentOf(ffmpegs[0]!)).toBe(vigil.proc.pid);
+    const { events, segments } = readCatalog(dataDir);
+    const lastEventBefore = events.length;
+    const closed = new Promise<[number | null, NodeJS.Signals | null]>((res) => vigil.proc.once('close', (code, signal) => res([code, signal])));
+    vigil.proc.kill(sig);
+    const [code, signal] = await closed;
+    for (const pid of ffmpegs) expect(await parentOf(pid)).toBeUndefined();
+    expect(await ffmpegPidsFor(dataDir)).toEqual([]);
+    // Every file has its row and every row its file; none is left under ffmpeg's open name.
+    expect(await checkConsistency(dataDir)).toEqual([]);
+    const files = await filesUnder(join(dataDir, 'recordings'));
+    for (const f of files) expect(basename(f)).toMatch(SEGMENT_NAME_PATTERN);
+    const after = readCatalog(dataDir);
+    expect(vigil.output()).toContain(`"sig":"${sig}"`);
+    return { code, signal, eventsAfter: after.events.slice(lastEventBefore).map((e) => e.type), rowsBefore: segments.length, rowsAfter: after.segments.length };
+  } finally {
+    await removeDir(dataDir);
+  }
+}
+
+describe('vigil serve stopped by a service manager', () => {
+  it('treats SIGTERM exactly like Ctrl-C (SIGINT): exit 0, the last segment closed and indexed, the same events, no ffmpeg left', async () => {
+    const server = await RtspServer.start({ mounts: [{ name: 'cam1' }] });
+    try {
+      const byInt = await recordThenStop(server, 'SIGINT');
+      const byTerm = await recordThenStop(server, 'SIGTERM');
+      for (const r of [byInt, byTerm]) {
+        expect(r.code).toBe(0);
+        expect(r.signal).toBeNull();
+        // The segment being written when the signal came was closed and indexed.
+        expect(r.rowsAfter).toBeGreaterThan(r.rowsBefore);
+        expect(r.eventsAfter.at(-1)).toBe('vigil_stopped');
+      }
+      expect(byTerm.eventsAfter).toEqual(byInt.eventsAfter);
+    } finally {
+      await server.stop();
+    }
   });
 });
