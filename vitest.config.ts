@@ -16,6 +16,7 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/test\/torture\//, 25],
   [/test\/integration\/time-truth\.test\.ts$/, 60],
   [/test\/integration\/time-jump\.test\.ts$/, 35],
+  [/test\/integration\/(sighup|service)\.test\.ts$/, 35],
   [/test\/integration\/anr-partial\.test\.ts$/, 30],
   [/test\/integration\/mqtt\.test\.ts$/, 55],
   [/test\/integration\/quick-probe\.test\.ts$/, 55],
