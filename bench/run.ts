@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,timestamp,placement,export,evidence,retention,refill,live,ui,metrics,mqtt,webhooks,integrations --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,ui,metrics,mqtt,webhooks,integrations --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
 import { parseArgs } from 'node:util';
 import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
+import { runBackupBench } from './backup.js';
 import { runCapacity, runRestart } from './capacity.js';
 import { runExport } from './export.js';
 import { runIntegrations } from './integrations.js';
@@ -23,7 +24,7 @@ import { machineInfo, renderTable, writeJson, type SectionResult } from './repor
 import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'metrics', 'mqtt', 'webhooks', 'integrations', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'metrics', 'mqtt', 'webhooks', 'integrations', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -113,6 +114,9 @@ try {
   );
   await section(['query'], `segment queries on ${rows} rows`, () =>
     runQuery({ rows, cameras: 10, queries: 200, httpSeconds: quick ? 3 : 10, concurrency: 32, log }),
+  );
+  await section(['backup'], `catalog backup of ${rows} segment rows under a concurrent writer`, () =>
+    runBackupBench({ rows, paceMs: 20, baselineSeconds: quick ? 3 : 10, log }),
   );
   await section(['timestamp'], 'timestamp accuracy', () => runTimestamp({ repetitions: quick ? 3 : 5, entry, log }));
   await section(['placement'], 'time truth: placement against burned-in timecodes', () =>
