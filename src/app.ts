@@ -10,6 +10,7 @@ import { isLoopback, type Config } from './config/config.js';
 import { clearPids } from './db/camera-status.repo.js';
 import { cameraIdTaken, getCamera, upsertDeclaredCamera } from './db/camera.repo.js';
 import { openDatabase, type OpenedDb } from './db/connection.js';
+import { backupInWorker } from './db/backup.js';
 import { DatabaseWriteHealth } from './db/write-errors.js';
 import { clearReadLocks } from './db/read-lock.repo.js';
 import { startDemo, type Demo } from './demo/demo-cameras.js';
@@ -225,13 +226,13 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     jobs: { media: mediaJobs, export: exportJobs },
     processes,
   });
-  // Scheduled catalog backups through the catalog's own connection (stepped: indexing goes on between steps).
+  // Scheduled catalog backups, copied on a worker thread with a connection of its own (indexing never waits).
   const backups = config.backup
     ? new BackupService({
         clock,
         events,
         log: log.child({ component: 'backup' }),
-        sources: { dataDir: config.dataDir, configPath: config.source, signingKeyPath: config.evidence.signingKeyPath, copyCatalog: (dest) => opened.backup(dest) },
+        sources: { dataDir: config.dataDir, configPath: config.source, signingKeyPath: config.evidence.signingKeyPath, copyCatalog: (dest) => backupInWorker(join(config.dataDir, 'vigil.db'), dest) },
         dir: config.backup.dir,
         everyMs: config.backup.everyHours * 3600_000,
         keep: config.backup.keep,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inspectCatalog, type BackupProgress, type CatalogFacts } from '../db/backup.js';
+import type { BackupProgress, CatalogFacts } from '../db/backup.js';
 import { VigilError } from '../shared/errors.js';
 import { VIGIL_VERSION } from '../shared/version.js';
 import { fsyncPath } from '../storage/fsync.js';
@@ -70,7 +70,7 @@ export async function writeBackup(src: BackupSources, destDir: string, nowMs: nu
   await mkdir(partial, { mode: 0o700 });
   try {
     const copy = await src.copyCatalog(join(partial, CATALOG_FILE));
-    const facts = inspectCatalog(join(partial, CATALOG_FILE));
+    const facts = copy.facts;
     if (facts.integrity !== 'ok') throw new VigilError('internal', `the catalog copy failed its integrity check: ${facts.integrity}`);
     const files: BackupManifest['files'] = {};
     let configSource: string | null = null;

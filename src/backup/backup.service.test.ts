@@ -3,7 +3,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { upsertDeclaredCamera } from '../db/camera.repo.js';
-import { inspectCatalog } from '../db/backup.js';
+import { backupInWorker, inspectCatalog } from '../db/backup.js';
 import { openDatabase, type OpenedDb } from '../db/connection.js';
 import { listEvents } from '../db/event.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
@@ -38,7 +38,7 @@ function service(backupDir: string, everyMs: number, keep: number): BackupServic
     clock: systemClock,
     events,
     log,
-    sources: { dataDir: dir, configPath: join(dir, 'vigil.yml'), signingKeyPath: join(dir, 'key.pem'), copyCatalog: (dest) => opened.backup(dest) },
+    sources: { dataDir: dir, configPath: join(dir, 'vigil.yml'), signingKeyPath: join(dir, 'key.pem'), copyCatalog: (dest) => backupInWorker(join(dir, 'vigil.db'), dest) },
     dir: backupDir,
     everyMs,
     keep,
@@ -58,7 +58,7 @@ describe('scheduled backups', () => {
     svc.start();
     let i = 0;
     try {
-      // A writer keeps indexing rows through the same connection the backups copy from.
+      // A writer keeps indexing rows while the backups copy the catalog from their own connection.
       await waitFor('five backups', async () => {
         await insertSegment(i++);
         const done = (await listEvents(opened.db, { limit: 100 })).filter((e) => e.type === 'backup_completed');

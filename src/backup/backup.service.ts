@@ -58,7 +58,6 @@ export class BackupService {
           dir: result.dir,
           bytes: result.bytes,
           duration_ms: Math.round(result.copy.durationMs),
-          longest_step_ms: Math.round(result.copy.longestStepMs * 10) / 10,
           segments: result.manifest.row_counts['segments'] ?? 0,
           removed,
         },

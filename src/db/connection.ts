@@ -3,15 +3,12 @@ import { Kysely, Migrator, SqliteDialect, SqliteDriver, type CompiledQuery, type
 import { migrationsFor } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { toCatalogError } from './write-errors.js';
-import { backupFromConnection, type BackupProgress } from './backup.js';
 
 export type Db = Kysely<Database>;
 
 export interface OpenedDb {
   db: Db;
   close(): Promise<void>;
-  /** An online copy of the catalog to `destFile` through this connection, in steps (db/backup.ts). */
-  backup(destFile: string): Promise<BackupProgress>;
 }
 
 /** Opens the catalog (SQLite in WAL mode) and applies pending migrations. */
@@ -28,7 +25,6 @@ export async function openDatabase(file: string): Promise<OpenedDb> {
   return {
     db,
     close: () => db.destroy(),
-    backup: (destFile) => backupFromConnection(sqlite, destFile),
   };
 }
 
