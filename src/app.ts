@@ -62,6 +62,8 @@ export interface AppOptions {
   live?: Partial<LiveHubOptions>;
   /** Where the first admin's generated password is shown (default: stderr, never the log). */
   showSecret?: (text: string) => void;
+  /** Tests: scheduled backups this often instead of every `backup.every_hours` (which no test can wait for). */
+  backupEveryMs?: number;
 }
 
 /** Holds the generated password of the first admin until that admin changes it. */
@@ -234,7 +236,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         log: log.child({ component: 'backup' }),
         sources: { dataDir: config.dataDir, configPath: config.source, signingKeyPath: config.evidence.signingKeyPath, copyCatalog: (dest) => backupInWorker(join(config.dataDir, 'vigil.db'), dest) },
         dir: config.backup.dir,
-        everyMs: config.backup.everyHours * 3600_000,
+        everyMs: opts.backupEveryMs ?? config.backup.everyHours * 3600_000,
         keep: config.backup.keep,
       })
     : undefined;

@@ -5,10 +5,12 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { buildConfig } from '../../src/config/config.js';
 import { inspectCatalog } from '../../src/db/backup.js';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import type { BackupManifest } from '../../src/backup/backup-writer.js';
-import { filesUnder, removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
+import { filesUnder, memoryLogger, removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
 import { readCatalog } from '../support/footage.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -121,4 +123,34 @@ describe('catalog backup while recording, restore, check', () => {
     expect(r.stderr).toMatch(/vigil\.db does not match the manifest/);
     expect(await readdir(v.dataDir)).toEqual(before);
   });
+});
+
+describe('scheduled backups inside a running Vigil', () => {
+  it('vigil serve with backup: writes backups on its interval, rotates to keep, logs backup_completed, and stops cleanly', async () => {
+    const dataDir = await tempDir();
+    const backupsDir = join(dataDir, 'backups');
+    const config = buildConfig(
+      { demo: false, listen: '127.0.0.1:0', retention: { min_free_bytes: 0 }, backup: { dir: backupsDir, every_hours: 1, keep: 2 } },
+      { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
+    );
+    // The interval is hours in the config; the test drives it in milliseconds.
+    const app = await createApp(config, { log: memoryLogger().log, showSecret: () => undefined, backupEveryMs: 300 });
+    await app.start();
+    try {
+      await waitFor('four backups', () => (readCatalog(dataDir).events.filter((e) => e.type === 'backup_completed').length >= 4 ? true : undefined), 60_000, 100);
+    } finally {
+      await app.stop();
+    }
+    const completed = readCatalog(dataDir).events.filter((e) => e.type === 'backup_completed').map((e) => JSON.parse(e.payload) as { dir: string; removed: string[] });
+    const names = (await readdir(backupsDir)).sort();
+    expect(names).toHaveLength(2);
+    expect(names).toEqual(completed.map((c) => c.dir.split('/').at(-1)!).sort().slice(-2));
+    for (const n of names) {
+      const manifest = JSON.parse(await readFile(join(backupsDir, n, 'manifest.json'), 'utf8')) as BackupManifest;
+      expect(Object.keys(manifest.files).sort()).toEqual(['signing-key.pem', 'vigil.db']);
+      for (const [name, f] of Object.entries(manifest.files)) expect(await sha256(join(backupsDir, n, name))).toBe(f.sha256);
+      expect(inspectCatalog(join(backupsDir, n, 'vigil.db')).integrity).toBe('ok');
+    }
+    await removeDir(dataDir);
+  }, 90_000);
 });
