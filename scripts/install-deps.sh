@@ -2,9 +2,10 @@
 # Installs the system packages Vigil needs on Debian/Ubuntu: ffmpeg (recording) and GStreamer's RTSP
 # server (the built-in demo cameras). With --test, also what the test suite needs: Chromium (the web
 # page's browser tests), openssl (a test makes a TLS certificate), mosquitto (the MQTT tests' broker,
-# started by the tests on their own ports; Debian's package also enables a broker service of its own
-# where systemd runs: `sudo systemctl disable --now mosquitto` if you do not want it), prometheus (its
-# promtool checks the shipped alert rules) and iproute2 (the ONVIF discovery tests' network namespace).
+# started by the tests on their own ports), prometheus (its promtool checks the shipped alert rules;
+# Debian's mosquitto and prometheus packages also enable services of their own where systemd runs:
+# `sudo systemctl disable --now mosquitto prometheus` if you do not want them), iproute2 (the ONVIF discovery tests' network namespace) and
+# systemd (its systemd-analyze verifies the shipped unit; nothing is started).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 packages=(
@@ -14,7 +15,7 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
 )
 case "${1:-}" in
-  --test) packages+=(chromium openssl mosquitto prometheus iproute2) ;;
+  --test) packages+=(chromium openssl mosquitto prometheus iproute2 systemd) ;;
   "") ;;
   *) echo "usage: scripts/install-deps.sh [--test]" >&2; exit 2 ;;
 esac
