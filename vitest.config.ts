@@ -20,7 +20,7 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/test\/integration\/anr-partial\.test\.ts$/, 30],
   [/test\/integration\/mqtt\.test\.ts$/, 55],
   [/test\/integration\/quick-probe\.test\.ts$/, 55],
-  [/test\/integration\/backup\.test\.ts$/, 65],
+  [/test\/integration\/backup\.test\.ts$/, 35],
   [/test\/integration\/(anr|anr-edge-stall|anr-crash|live|live-stall|outage|crash)\.test\.ts$/, 45],
   [/test\/integration\//, 18],
   [/test\/ui\//, 25],

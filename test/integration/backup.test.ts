@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +35,7 @@ describe('catalog backup while recording, restore, check', () => {
   let refused: { code: number; stdout: string; stderr: string };
   let rowsAtBackup: number;
   let pathsBeforeRestore: string[];
+  let deletedAfterBackup: string;
   let filesBeforeRestore: string[];
   let restored: { code: number; stdout: string; stderr: string };
 
@@ -53,6 +54,9 @@ describe('catalog backup while recording, restore, check', () => {
     refused = await vigil(['restore', '--from', backupDir, '--data', v.dataDir]);
     await v.app.stop();
     pathsBeforeRestore = readCatalog(v.dataDir).segments.map((s) => s.path).sort();
+    // As if retention had deleted the oldest segment after the backup: the backup still has its row.
+    deletedAfterBackup = pathsBeforeRestore[0]!;
+    await rm(join(v.dataDir, deletedAfterBackup));
     filesBeforeRestore = await segmentFiles(v.dataDir);
     restored = await vigil(['restore', '--from', backupDir, '--data', v.dataDir]);
   }, 240_000);
@@ -95,11 +99,12 @@ describe('catalog backup while recording, restore, check', () => {
     expect(await segmentFiles(v.dataDir)).toEqual(filesBeforeRestore);
   });
 
-  it('segments recorded after the backup are indexed again from their files, and every file has its row', () => {
+  it('segments recorded after the backup are indexed again from their files, a row whose file is gone is dropped, every file has its row', () => {
     const after = readCatalog(v.dataDir).segments;
     const reindexed = pathsBeforeRestore.length - rowsAtBackup;
     expect(restored.stdout).toContain(`files with no row in the backup (recorded after it): ${reindexed}`);
-    expect(after.map((s) => s.path).sort()).toEqual(pathsBeforeRestore);
+    expect(restored.stdout).toContain('rows whose file is gone (deleted after the backup): 1');
+    expect(after.map((s) => s.path).sort()).toEqual(pathsBeforeRestore.filter((p) => p !== deletedAfterBackup));
     expect(after.filter((s) => s.source === 'recovered')).toHaveLength(reindexed);
     expect(restored.stdout).toMatch(/now: \d+ rows, \d+ files, no problems/);
   });
@@ -110,7 +115,8 @@ describe('catalog backup while recording, restore, check', () => {
     expect(check.code).toBe(0);
     const deep = await vigil(['check', '--deep', '--data', v.dataDir]);
     expect(deep.stdout).toContain('no problems');
-    expect(deep.stdout).toMatch(new RegExp(`verified ${pathsBeforeRestore.length} chain links`));
+    // Every segment link, the re-indexed ones included, and the deletion link of the row dropped.
+    expect(deep.stdout).toMatch(new RegExp(`verified ${pathsBeforeRestore.length + 1} chain links`));
     expect(deep.code).toBe(0);
   });
 
