@@ -2,6 +2,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
+import { systemClock, type Clock } from '../shared/clock.js';
 
 /** What a copy of the catalog is: whole (integrity), at which migration, how many rows of what. */
 export interface CatalogFacts {
@@ -65,22 +66,22 @@ export function backupInWorker(sourceFile: string, destFile: string): Promise<Ba
  * writer (it only keeps the WAL from being checkpointed past it until the step ends). Never takes a
  * write lock, never migrates.
  */
-export async function backupCatalogFile(sourceFile: string, destFile: string): Promise<BackupProgress> {
+export async function backupCatalogFile(sourceFile: string, destFile: string, clock: Clock = systemClock): Promise<BackupProgress> {
   const sqlite = new BetterSqlite3(sourceFile, { readonly: true, fileMustExist: true });
   try {
     sqlite.pragma('busy_timeout = 5000');
-    return await timedBackup(sqlite, destFile);
+    return await timedBackup(sqlite, destFile, clock);
   } finally {
     sqlite.close();
   }
 }
 
-async function timedBackup(sqlite: BetterSqlite3.Database, destFile: string): Promise<BackupProgress> {
-  const started = performance.now();
+async function timedBackup(sqlite: BetterSqlite3.Database, destFile: string, clock: Clock): Promise<BackupProgress> {
+  const started = clock.nowMs();
   // better-sqlite3's first step only opens the copy; the next one takes every page.
   const result = await sqlite.backup(destFile, { progress: () => ALL_PAGES });
   selfContained(destFile);
-  const durationMs = performance.now() - started;
+  const durationMs = clock.nowMs() - started;
   // Checked here, where the copy was made: on the worker, a 300 MB integrity check holds no event loop.
   return { durationMs, pages: result.totalPages, facts: inspectCatalog(destFile) };
 }
