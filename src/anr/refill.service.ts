@@ -30,7 +30,7 @@ import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage, notFound, VigilError } from '../shared/errors.js';
 import { redactSecrets, redactUrl, urlSecrets } from '../shared/redact.js';
-import { sleep } from '../shared/sleep.js';
+import { WakeLoop } from '../shared/wake-loop.js';
 import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
 import { renderReplayUrl } from '../config/anr-replay.js';
 import { edgeSegmentFileName } from '../storage/segment-names.js';
@@ -107,8 +107,12 @@ class NoSpaceFailure extends Error {}
  */
 export class RefillService {
   private readonly abort = new AbortController();
-  private wakeCtl = new AbortController();
-  private loop: Promise<void> | undefined;
+  private readonly loop = new WakeLoop({
+    step: () => this.scanOnce(),
+    untilNextMs: () => this.untilNextDueMs(),
+    onError: (err) => this.d.log.error({ err }, 'refill scan failed'),
+    signal: this.abort.signal,
+  });
   private unsubscribe: (() => void) | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Camera id → the refill running for it. */
@@ -147,19 +151,7 @@ export class RefillService {
       }, this.d.config.settleSeconds * 1000 + 50);
       this.timers.add(timer);
     });
-    this.loop ??= (async () => {
-      const signal = this.abort.signal;
-      while (!signal.aborted) {
-        try {
-          await this.scanOnce();
-        } catch (err) {
-          this.d.log.error({ err }, 'refill scan failed');
-        }
-        const wake = this.wakeCtl.signal;
-        await sleep(await this.untilNextDueMs(), AbortSignal.any([signal, wake]));
-        if (wake.aborted) this.wakeCtl = new AbortController();
-      }
-    })();
+    this.loop.start();
   }
 
   /** Stops scanning and kills refills in flight; their gaps go back to pending without an attempt counted. */
@@ -168,7 +160,7 @@ export class RefillService {
     this.unsubscribe?.();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    await this.loop;
+    await this.loop.ended();
     await Promise.all(this.running.values());
   }
 
@@ -187,7 +179,7 @@ export class RefillService {
 
   /** Makes the loop scan now (a gap settled, a refill ended, or an operator asked). */
   wake(): void {
-    this.wakeCtl.abort();
+    this.loop.wake();
   }
 
   /** Starts refills for due gaps, within the per-camera and global limits. */

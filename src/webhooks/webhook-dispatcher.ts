@@ -22,7 +22,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import { redactUrl } from '../shared/redact.js';
-import { sleep } from '../shared/sleep.js';
+import { WakeLoop } from '../shared/wake-loop.js';
 import { VIGIL_VERSION } from '../shared/version.js';
 import { parseReceiverUrl, resolveTarget, type AddressPolicy, type Resolver } from './address-policy.js';
 import { retryDelayMs } from './retry.js';
@@ -79,8 +79,12 @@ export interface DispatcherDeps {
  */
 export class WebhookDispatcher {
   private readonly abort = new AbortController();
-  private wakeCtl = new AbortController();
-  private loop: Promise<void> | undefined;
+  private readonly loop = new WakeLoop({
+    step: () => this.runOnce(),
+    untilNextMs: () => this.untilNextDueMs(),
+    onError: (err) => this.d.log.error({ err }, 'webhook dispatch failed'),
+    signal: this.abort.signal,
+  });
   private unsubscribe: (() => void) | undefined;
   /** Delivery id → the subscription it belongs to, while its attempt runs. */
   private readonly running = new Map<string, { webhookId: number; job: Promise<void> }>();
@@ -91,31 +95,19 @@ export class WebhookDispatcher {
 
   start(): void {
     this.unsubscribe ??= this.d.events.subscribe(() => this.wake());
-    this.loop ??= (async () => {
-      const signal = this.abort.signal;
-      while (!signal.aborted) {
-        try {
-          await this.runOnce();
-        } catch (err) {
-          this.d.log.error({ err }, 'webhook dispatch failed');
-        }
-        const wake = this.wakeCtl.signal;
-        await sleep(await this.untilNextDueMs(), AbortSignal.any([signal, wake]));
-        if (wake.aborted) this.wakeCtl = new AbortController();
-      }
-    })();
+    this.loop.start();
   }
 
   /** Stops the loop and cuts attempts in flight short; they are not counted and are due again at the next start. */
   async stop(): Promise<void> {
     this.abort.abort();
     this.unsubscribe?.();
-    await this.loop;
+    await this.loop.ended();
     await Promise.all([...this.running.values()].map((r) => r.job));
   }
 
   wake(): void {
-    this.wakeCtl.abort();
+    this.loop.wake();
   }
 
   isInFlight(deliveryId: string): boolean {
