@@ -17,7 +17,8 @@ export interface EventRow extends NewEvent {
   id: number;
 }
 
-function toEvent(r: Selectable<EventsTable>): EventRow {
+/** An `events` row as the catalog's callers see it (the payload parsed). */
+export function toEvent(r: Selectable<EventsTable>): EventRow {
   return {
     id: r.id,
     tsMs: r.ts_ms,

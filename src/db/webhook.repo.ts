@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
-import type { EventRow, NewEvent } from './event.repo.js';
-import type { DeliveryStatus, EventsTable, Severity, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
+import { toEvent, type EventRow, type NewEvent } from './event.repo.js';
+import type { DeliveryStatus, Severity, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
 import { redactDeep } from '../shared/redact.js';
 
 /** A subscription as the API shows it: never its secret. */
@@ -95,18 +95,6 @@ function toDelivery(r: DeliveryRow): Delivery {
     createdAtMs: r.created_at_ms,
     updatedAtMs: r.updated_at_ms,
     deliveredAtMs: r.delivered_at_ms,
-  };
-}
-
-function toEventRow(r: Selectable<EventsTable>): EventRow {
-  return {
-    id: r.id,
-    tsMs: r.ts_ms,
-    type: r.type,
-    severity: r.severity,
-    cameraId: r.camera_id,
-    payload: JSON.parse(r.payload) as Record<string, unknown>,
-    requestId: r.request_id,
   };
 }
 
@@ -218,7 +206,7 @@ export async function advanceCursor(
   return db.transaction().execute(async (trx) => {
     const hook = await trx.selectFrom('webhooks').select(['cursor_event_id', 'enabled']).where('id', '=', webhookId).executeTakeFirst();
     if (!hook || hook.enabled !== 1) return { read: 0, created: 0 };
-    const events = (await trx.selectFrom('events').selectAll().where('id', '>', hook.cursor_event_id).orderBy('id').limit(o.batch).execute()).map(toEventRow);
+    const events = (await trx.selectFrom('events').selectAll().where('id', '>', hook.cursor_event_id).orderBy('id').limit(o.batch).execute()).map(toEvent);
     const last = events[events.length - 1];
     if (!last) return { read: 0, created: 0 };
     const rows = events.filter(o.matches).map((e) => ({
@@ -287,7 +275,7 @@ export async function listDeliveries(
 
 export async function getEvent(db: Db, id: number): Promise<EventRow | undefined> {
   const r = await db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
-  return r && toEventRow(r);
+  return r && toEvent(r);
 }
 
 /**
