@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Static } from '@sinclair/typebox';
 import type { Delivery } from '../../db/webhook.repo.js';
 import { toIso, toIsoOrNull } from '../../shared/time.js';
 import type { WebhookChange, WebhookService, WebhookWithCounts } from '../../webhooks/webhook.service.js';
@@ -59,16 +60,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
       response: { 201: WebhookCreated, 400: ErrorRef, 401: ErrorRef, 403: ErrorRef },
     },
   }, async (req, reply) => {
-    const b = req.body;
-    const { webhook, secret } = await webhooks.create({
-      name: b.name,
-      url: b.url,
-      secret: b.secret,
-      eventTypes: b.event_types,
-      minSeverity: b.min_severity,
-      cameras: b.cameras,
-      enabled: b.enabled,
-    });
+    const { webhook, secret } = await webhooks.create({ ...fields(req.body), url: req.body.url });
     req.auditTarget = `webhook:${webhook.id}`;
     return reply.code(201).header('location', `/api/v1/webhooks/${webhook.id}`).send({ ...webhookOut(webhook), secret });
   });
@@ -88,17 +80,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
       response: { 200: WebhookOut, 400: ErrorRef, 404: ErrorRef },
     },
   }, async (req) => {
-    const b = req.body;
-    const change: WebhookChange = {
-      name: b.name,
-      url: b.url,
-      secret: b.secret,
-      eventTypes: b.event_types,
-      minSeverity: b.min_severity,
-      cameras: b.cameras,
-      enabled: b.enabled,
-    };
-    return webhookOut(await webhooks.update(req.params.id, change));
+    return webhookOut(await webhooks.update(req.params.id, fields(req.body)));
   });
 
   app.delete('/webhooks/:id', {
@@ -151,3 +133,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
     },
   }, async (req, reply) => reply.code(202).send(deliveryOut(await webhooks.test(req.params.id, { requestId: req.id }))));
 };
+
+/** A subscription's fields as the API names them, in the service's terms (absent stays absent). */
+function fields(b: Static<typeof WebhookPatch>): WebhookChange {
+  return { name: b.name, url: b.url, secret: b.secret, eventTypes: b.event_types, minSeverity: b.min_severity, cameras: b.cameras, enabled: b.enabled };
+}
