@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { buildCore } from '../app.js';
 import { writeBackup } from '../backup/backup-writer.js';
 import { restoreCatalog } from '../backup/restore.js';
-import { loadConfig, type Config } from '../config/config.js';
+import type { Config } from '../config/config.js';
 import { backupCatalogFile } from '../db/backup.js';
 import { cameraIdTaken } from '../db/camera.repo.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
@@ -11,16 +11,7 @@ import { systemClock } from '../shared/clock.js';
 import { errorMessage, VigilError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkCatalog, type CheckReport } from '../storage/check.js';
-import type { CommonFlags } from './maintenance.js';
-
-function load(flags: CommonFlags): Config | undefined {
-  try {
-    return loadConfig({ configPath: flags.config, overrides: { dataDir: flags.data } });
-  } catch (err) {
-    process.stderr.write(`vigil: ${errorMessage(err)}\n`);
-    return undefined;
-  }
-}
+import { loadForCommand, type CommonFlags } from './maintenance.js';
 
 /** Usage and precondition errors exit 2 (like the other commands), everything else 1. */
 function fail(what: string, err: unknown): number {
@@ -33,7 +24,7 @@ function fail(what: string, err: unknown): number {
  * connection, never the pid lock), with the config and the signing key, in `DIR/vigil-<stamp>/`.
  */
 export async function backup(flags: CommonFlags & { to: string }): Promise<number> {
-  const config = load(flags);
+  const config = loadForCommand(flags);
   if (!config) return 2;
   const catalog = join(config.dataDir, 'vigil.db');
   if (!existsSync(catalog)) {
@@ -68,7 +59,7 @@ export async function backup(flags: CommonFlags & { to: string }): Promise<numbe
  * reconciliation `vigil check --repair` does, so the catalog agrees with the files that exist now.
  */
 export async function restore(flags: CommonFlags & { from: string }): Promise<number> {
-  const config = load(flags);
+  const config = loadForCommand(flags);
   if (!config) return 2;
   const from = resolve(flags.from);
   let restored;

@@ -12,7 +12,8 @@ export interface CommonFlags {
   data?: string | undefined;
 }
 
-function load(flags: CommonFlags): Config | undefined {
+/** The config for a maintenance command, or undefined after saying on stderr why it does not load. */
+export function loadForCommand(flags: CommonFlags): Config | undefined {
   try {
     return loadConfig({ configPath: flags.config, overrides: { dataDir: flags.data } });
   } catch (err) {
@@ -23,7 +24,7 @@ function load(flags: CommonFlags): Config | undefined {
 
 /** `vigil check [--repair]`: exit 0 when consistent (or repaired), 1 when problems remain, 2 on bad usage. */
 export async function check(flags: CommonFlags & { repair?: boolean; deep?: boolean }): Promise<number> {
-  const config = load(flags);
+  const config = loadForCommand(flags);
   if (!config) return 2;
   const log = createLogger(process.env['VIGIL_LOG_LEVEL'] || 'warn');
   const online = (await runningServer(config.dataDir)) !== undefined;
@@ -72,7 +73,7 @@ export async function retention(flags: CommonFlags & { dryRun?: boolean; run?: b
     process.stderr.write('vigil: retention: give exactly one of --dry-run or --run\n');
     return 2;
   }
-  const config = load(flags);
+  const config = loadForCommand(flags);
   if (!config) return 2;
   const core = await buildCore(config, systemClock, createLogger(process.env['VIGIL_LOG_LEVEL'] || 'warn'));
   try {
