@@ -38,6 +38,9 @@ describe('bad input gets a clear 4xx naming the field and changes nothing', () =
     ['missing main_url', 'POST', '/cameras', { id: 'a7' }, 400, 'main_url'],
     ['duplicate id', 'POST', '/cameras', { id: 'known', main_url: 'rtsp://h/x' }, 409, 'id'],
     ['empty patch', 'PATCH', '/cameras/known', {}, 400, undefined],
+    // A change whose body may be empty is malformed only through its query (found by the API fuzz storm).
+    ['unknown query parameter on ONVIF discovery', 'POST', '/onvif/discover?constructor=1e309', {}, 400, 'constructor'],
+    ['unknown query parameter on a webhook change', 'POST', '/webhooks?x=1', { url: 'https://hooks.example.com/v' }, 400, 'x'],
     ['patch unknown field', 'PATCH', '/cameras/known', { id: 'other' }, 400, 'id'],
     ['patch enabled not boolean', 'PATCH', '/cameras/known', { enabled: 'yes' }, 400, 'enabled'],
     ['patch unknown camera', 'PATCH', '/cameras/nope', { name: 'x' }, 404, 'id'],

@@ -4,6 +4,7 @@ import type { InspectResult, OnvifService } from '../../onvif/onvif.service.js';
 import { invalidArgument } from '../../shared/errors.js';
 import { toIso } from '../../shared/time.js';
 import { ErrorRef } from '../schemas/common.js';
+import { NoQuery } from '../schemas/exports.schemas.js';
 import { DeviceErrorOut, DiscoverBody, DiscoverOut, InspectBody, InspectOut } from '../schemas/onvif.schemas.js';
 
 const DEFAULT_DISCOVERY_TIMEOUT_MS = 3000;
@@ -15,6 +16,7 @@ export const onvifRoutes: FastifyPluginAsyncTypebox<{ onvif: OnvifService }> = a
   app.post('/onvif/discover', {
     config: { access: { cap: 'cameras.manage', scope: 'all-cameras' }, audit: 'onvif.discover' },
     schema: {
+      querystring: NoQuery,
       tags,
       summary: 'Find ONVIF cameras on the LAN (WS-Discovery Probe, answers gathered for timeout_ms).',
       body: DiscoverBody,
@@ -29,6 +31,7 @@ export const onvifRoutes: FastifyPluginAsyncTypebox<{ onvif: OnvifService }> = a
   app.post('/onvif/inspect', {
     config: { access: { cap: 'cameras.manage', scope: 'all-cameras' }, audit: 'onvif.inspect' },
     schema: {
+      querystring: NoQuery,
       tags,
       summary: 'Read an ONVIF camera: device information, media profiles with RTSP URIs, its clock, and a suggested camera body.',
       body: InspectBody,

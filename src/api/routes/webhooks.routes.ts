@@ -5,6 +5,7 @@ import { toIso, toIsoOrNull } from '../../shared/time.js';
 import type { WebhookChange, WebhookService, WebhookWithCounts } from '../../webhooks/webhook.service.js';
 import { NumericIdParams } from '../schemas/auth.schemas.js';
 import { ErrorRef } from '../schemas/common.js';
+import { NoQuery } from '../schemas/exports.schemas.js';
 import { DeliveryOut, DeliveryParams, DeliveryQuery, WebhookCreate, WebhookCreated, WebhookOut, WebhookPatch } from '../schemas/webhooks.schemas.js';
 
 export const webhookOut = (w: WebhookWithCounts): WebhookOut => ({
@@ -54,6 +55,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
   app.post('/webhooks', {
     config: { access: manage, audit: 'webhook.create' },
     schema: {
+      querystring: NoQuery,
       tags,
       summary: 'Subscribe a receiver to events (types, minimum severity, cameras); it gets the events emitted from now on. The signing secret (generated unless given) is shown once.',
       body: WebhookCreate,
@@ -73,6 +75,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
   app.patch('/webhooks/:id', {
     config: { access: manage, audit: 'webhook.update', auditTarget: 'webhook' },
     schema: {
+      querystring: NoQuery,
       tags,
       summary: 'Change a subscription (name, url, secret, filters, enabled). Events emitted while it was disabled are not sent once it is enabled again.',
       params: NumericIdParams,
@@ -85,7 +88,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
 
   app.delete('/webhooks/:id', {
     config: { access: manage, audit: 'webhook.delete', auditTarget: 'webhook' },
-    schema: { tags, summary: 'Delete a subscription and its delivery ledger; nothing more is sent to it.', params: NumericIdParams, response: { 204: Type.Null(), 400: ErrorRef, 404: ErrorRef } },
+    schema: { querystring: NoQuery, tags, summary: 'Delete a subscription and its delivery ledger; nothing more is sent to it.', params: NumericIdParams, response: { 204: Type.Null(), 400: ErrorRef, 404: ErrorRef } },
   }, async (req, reply) => {
     await webhooks.delete(req.params.id);
     return reply.code(204).send(null);
@@ -116,6 +119,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
   app.post('/webhooks/:id/deliveries/:delivery_id/redeliver', {
     config: { access: manage, audit: 'webhook.redeliver', auditTarget: 'webhook' },
     schema: {
+      querystring: NoQuery,
       tags,
       summary: 'Send a delivery again, now, with a fresh attempt budget and the same delivery id (a receiver that already handled it can tell).',
       params: DeliveryParams,
@@ -126,6 +130,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
   app.post('/webhooks/:id/test', {
     config: { access: manage, audit: 'webhook.test', auditTarget: 'webhook' },
     schema: {
+      querystring: NoQuery,
       tags,
       summary: 'Send a webhook_test event to this subscription only (signed and retried like every delivery); 202 with its ledger row.',
       params: NumericIdParams,
