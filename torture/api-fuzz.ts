@@ -185,7 +185,9 @@ export async function runApiFuzz(o: FuzzOptions): Promise<StormResult> {
             else if (rr < 0.8) obj[f] = pick(WEIRD_VALUES);
           }
           // Always one field that no schema has (or a prototype key): a body with it is refused.
-          obj[pick(['__proto__', 'constructor', 'admin', 'is_admin', 'role_override', 'x'])] = pick(WEIRD_VALUES);
+          // Defined, not assigned: `obj.__proto__ = v` would set the prototype and leave the body `{}`,
+          // which a change whose fields are all optional (ONVIF discovery) rightly accepts.
+          Object.defineProperty(obj, pick(['__proto__', 'constructor', 'admin', 'is_admin', 'role_override', 'x']), { value: pick(WEIRD_VALUES), enumerable: true, configurable: true, writable: true });
           body = rand() < 0.1 ? `{"__proto__":{"polluted":true},${JSON.stringify(obj).slice(1)}` : JSON.stringify(obj);
           headers['content-type'] = 'application/json';
         }
