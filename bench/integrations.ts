@@ -13,11 +13,11 @@
  * window that starts after every camera records and the warm-up. Vigil is started here rather than by
  * `startVigilChild`, which writes only cameras into its config file.
  * Standalone, to find which integration costs: `node --import tsx bench/integrations.ts [--cameras N]
- * [--seconds D] [--pairs P] [--with metrics,webhooks,mqtt,onvif] [--events-per-second R] [--tsx]`
+ * [--seconds D] [--pairs P] [--with metrics,webhooks,mqtt,onvif] [--events-per-second R] [--keep-logs DIR] [--tsx]`
  * (section `integrations` of bench/run.ts: runIntegrations(), every integration, one event a second).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -48,9 +48,11 @@ export interface IntegrationsBenchOptions {
   eventsPerSecond?: number;
   entry: VigilEntry;
   log: (msg: string) => void;
+  /** Copy each run's Vigil log here (`<n>-<condition>.log`) before its folder is removed. */
+  keepLogsDir?: string;
 }
 
-const MOUNT = { name: 'bench', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true } as const;
+const MOUNT = { name: 'bench', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true, seek: false } as const;
 const SAMPLE_MS = 500;
 const SCRAPE_EVERY_MS = 5000;
 const MQTT_PREFIX = 'vigil-bench';
@@ -95,7 +97,7 @@ interface RunResult {
 }
 
 /** `vigil serve` from the bench's entry (dist/ when built) with `config`; resolves signed in. */
-async function startVigil(workDir: string, config: Record<string, unknown>, entry: VigilEntry): Promise<RunningVigil> {
+async function startVigil(workDir: string, config: Record<string, unknown>, entry: VigilEntry, keepLogAs?: string): Promise<RunningVigil> {
   const dataDir = join(workDir, 'data');
   const configPath = join(workDir, 'vigil.yml');
   const logPath = join(workDir, 'vigil.log');
@@ -116,6 +118,7 @@ async function startVigil(workDir: string, config: Record<string, unknown>, entr
     const timer = setTimeout(() => !isExited() && child.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(timer);
+    if (keepLogAs) copyFileSync(logPath, keepLogAs);
   });
   try {
     const outcome = await waitUntil('Vigil readyz', async () => {
@@ -180,6 +183,9 @@ function one(dbPath: string, sql: string): number {
   }
 }
 
+/** Numbers the runs of this process, for kept logs. */
+let runNumber = 0;
+
 async function run(o: IntegrationsBenchOptions, server: RtspServer, condition: Condition, it: Integrations): Promise<RunResult> {
   const enabled = new Set<Integration>(condition === 'on' ? (o.with ?? INTEGRATIONS) : []);
   const work = await tempDir(`vigil-bench-integrations-${condition}-`);
@@ -198,7 +204,9 @@ async function run(o: IntegrationsBenchOptions, server: RtspServer, condition: C
       ...(enabled.has('mqtt') ? { mqtt: { url: it.brokerUrl, topic_prefix: MQTT_PREFIX } } : {}),
       ...(enabled.has('webhooks') ? { webhooks: { allow_private_networks: ['127.0.0.0/8'] } } : {}),
     };
-    vigil = await startVigil(work.path, { cameras, ...integrations }, o.entry);
+    const keepLogAs = o.keepLogsDir ? join(o.keepLogsDir, `${++runNumber}-${condition}.log`) : undefined;
+    if (o.keepLogsDir) mkdirSync(o.keepLogsDir, { recursive: true });
+    vigil = await startVigil(work.path, { cameras, ...integrations }, o.entry, keepLogAs);
     const v = vigil;
     const post = (path: string, method: string, body: unknown) =>
       fetch(`${v.url}/api/v1${path}`, { method, headers: { ...v.headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -371,6 +379,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       with: { type: 'string', default: INTEGRATIONS.join(',') },
       'events-per-second': { type: 'string', default: '1' },
       tsx: { type: 'boolean', default: false },
+      'keep-logs': { type: 'string' },
     },
   });
   const chosen = (values.with ?? '').split(',').map((w) => w.trim()).filter(Boolean);
@@ -400,6 +409,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       eventsPerSecond: count('events-per-second', 0),
       entry: vigilEntry(values.tsx ?? false),
       log,
+      ...(values['keep-logs'] ? { keepLogsDir: values['keep-logs'] } : {}),
     });
     process.stdout.write(renderTable(sections) + '\n');
   } finally {

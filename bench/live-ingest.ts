@@ -30,7 +30,7 @@ import { systemClock } from '../src/shared/clock.js';
 import { cleanupAll, defer, tempDir } from './cleanup.js';
 import { CLK_TCK, readStat, sleep } from './proc.js';
 
-const MOUNT: RtspMountSpec = { name: 'ingest', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true };
+const MOUNT: RtspMountSpec = { name: 'ingest', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true, seek: false };
 
 const { values: opt } = parseArgs({
   options: {

@@ -31,6 +31,9 @@ const MOUNT = {
   fps: 15,
   bitrateKbps: 2000,
   shared: true,
+  // Clients join the running stream, as a real camera's: a restart per join would set back the clock of
+  // every client already attached (a backward leap, on which Vigil reconnects).
+  seek: false,
 } as const;
 
 const SAMPLE_MS = 500;

@@ -22,7 +22,7 @@ export interface RefillBenchOptions {
   log: (msg: string) => void;
 }
 
-const MOUNT = { name: 'edge', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true } as const;
+const MOUNT = { name: 'edge', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true, seek: false } as const;
 const CAMERA = 'cam';
 const SAMPLE_MS = 100;
 /** The recorder retries a lost camera after 1, 2, 4 s …; capped here so the bench does not wait 30 s for it. */

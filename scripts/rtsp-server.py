@@ -61,7 +61,14 @@ start_ms + round(n * 1000 / fps) for the n-th frame (n from 0), whenever it is s
 Mount SPEC: name[:key=value,...] with keys width, height, fps, bitrate (kbps), pattern
 (videotestsrc pattern nick, e.g. ball, smpte, snow), gop (keyframe interval in frames,
 default = fps i.e. 1 s), shared (1/0), clock (1/0), code (1/0, default 0: the burned-in timecode
-above), sprop (1/0, see below), user, pass (RTSP basic auth for this mount).
+above), sprop (1/0, see below), seek (1/0, see below), user, pass (RTSP basic auth for this mount).
+
+seek=0: the mount's media is not seekable (as with sprop=0), so a client's PLAY joins a running shared
+stream where it is, mid-GOP, as clients of a real camera's encoder do. With seek=1 (the default) every
+PLAY seeks the shared media to npt=0, which flushes it and restarts its encoder at a keyframe: each
+joining client then sets back the RTP timestamps of every client already attached (a backward media
+clock leap, which Vigil answers by reconnecting: with many cameras on one mount, a storm). Benchmarks
+with many clients on one shared mount use seek=0.
 
 sprop=0: the mount's SDP carries no sprop-parameter-sets (its fmtp line only packetization-mode=1),
 like cameras whose SDP omits SPS/PPS; they travel only in-band, right before each keyframe. Its
@@ -127,7 +134,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
             "bitrate": (16, 100000), "gop": (1, 100000)}
-BOOL_KEYS = ("shared", "clock", "edge", "code", "sprop")
+BOOL_KEYS = ("shared", "clock", "edge", "code", "sprop", "seek")
 STR_KEYS = ("pattern", "user", "pass", "edge_tz")
 FLOAT_KEYS = ("edge_since", "edge_until")
 
@@ -147,7 +154,7 @@ def parse_mount(spec):
     if not name or not NAME_RE.match(name):
         raise ValueError("bad mount name %r (allowed: letters, digits, '_', '-', '.', '/')" % name)
     m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
-         "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False, "sprop": True,
+         "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False, "sprop": True, "seek": True,
          "user": None, "pass": None, "edge": False, "edge_since": None, "edge_until": None, "edge_tz": None}
     if rest:
         for item in rest.split(","):
@@ -946,6 +953,9 @@ def main(argv):
         if m["sprop"]:
             factory = GstRtspServer.RTSPMediaFactory()
             factory.set_launch(make_launch(m))
+            if not m["seek"]:
+                # As SpropFreeFactory: not seekable, so a PLAY joins the running shared stream.
+                factory.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
         else:
             factory = SpropFreeFactory(m)
         factory.set_shared(m["shared"])
@@ -966,9 +976,9 @@ def main(argv):
                 path, "%d" % m["edge_since"] if m["edge_since"] is not None else "start",
                 "%d" % m["edge_until"] if m["edge_until"] is not None else "now", m["edge_tz"]))
         mount_paths.append(path)
-        log("mount %s: %dx%d@%d %dkbps gop=%d pattern=%s shared=%d clock=%d sprop=%d auth=%s" % (
+        log("mount %s: %dx%d@%d %dkbps gop=%d pattern=%s shared=%d clock=%d sprop=%d seek=%d auth=%s" % (
             path, m["width"], m["height"], m["fps"], m["bitrate"], m["gop"], m["pattern"],
-            int(m["shared"]), int(m["clock"] and have_clock), int(m["sprop"]),
+            int(m["shared"]), int(m["clock"] and have_clock), int(m["sprop"]), int(m["seek"] and m["sprop"]),
             "yes" if m["user"] is not None else "no"))
 
     def match_mount(path):

@@ -469,6 +469,8 @@ describe.skipIf(!availability.ok)('RtspServer camera faults: an SDP without spro
         { name: 'nosprop', fps: FPS, gop: (GOP_MS / 1000) * FPS, sprop: false },
         { name: 'sprop', fps: FPS, gop: (GOP_MS / 1000) * FPS },
         { name: 'jumpy', fps: FPS },
+        { name: 'restarts', fps: FPS, gop: (GOP_MS / 1000) * FPS },
+        { name: 'joins', fps: FPS, gop: (GOP_MS / 1000) * FPS, seek: false },
       ],
     });
   });
@@ -516,30 +518,9 @@ describe.skipIf(!availability.ok)('RtspServer camera faults: an SDP without spro
   it('jump: a client sees the packets\' pts step by the jump between two frames that arrive at the usual pace', async () => {
     await expect(server.jump('nope', 1000)).rejects.toThrow(/no such mount/);
     await expect(server.jump('jumpy', 1.5)).rejects.toThrow(/whole milliseconds/);
-    // Line-buffered, so each packet's line arrives as ffprobe reads the packet. (Not -read_intervals
-    // %+#N to end it: ffprobe then ends early on the jumped pts.)
-    const child = spawn('stdbuf', ['-oL', 'ffprobe', '-v', 'error', '-rtsp_transport', 'tcp', '-show_entries', 'packet=pts', '-of', 'csv=p=0', server.url('jumpy')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let ended = false;
-    const closed = new Promise<number | null>((r) =>
-      child.once('close', (code) => {
-        ended = true;
-        r(code);
-      }),
-    );
-    const packetsOrEnd = async (n: number) => {
-      while (packets.length < n && !ended) await sleep(20);
-      expect(packets.length, `packets read before ffprobe ended: ${stderr}`).toBeGreaterThanOrEqual(n);
-    };
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const packets: Array<{ atMs: number; pts: number }> = [];
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      // One line a packet, "<pts>" or "<pts>," (with side data, on lines of their own); the
-      // session's first packet has no timestamp (N/A).
-      const pts = /^(-?\d+),?$/.exec(line.trim())?.[1];
-      if (pts !== undefined) packets.push({ atMs: Date.now(), pts: Number(pts) });
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const reader = readPts(server.url('jumpy'));
+    const { packets } = reader;
+    const packetsOrEnd = (n: number) => reader.until(n);
     try {
       await packetsOrEnd(2 * FPS);
       const forward = await server.jump('jumpy', 5_000);
@@ -549,8 +530,7 @@ describe.skipIf(!availability.ok)('RtspServer camera faults: an SDP without spro
       const back = await server.jump('jumpy', -2_000);
       expect(back).toMatchObject({ jump_ms: -2_000, offset_ms: 3_000, medias: 1 });
       await packetsOrEnd(packets.length + 2 * FPS);
-      child.kill('SIGKILL');
-      await closed;
+      await reader.stop();
 
       const steps = packets.slice(1).map((p, i) => ({ i: i + 1, step: p.pts - (packets[i] as { pts: number }).pts }));
       const jumps = steps.filter((s) => s.step !== FRAME_TICKS);
@@ -574,9 +554,73 @@ describe.skipIf(!availability.ok)('RtspServer camera faults: an SDP without spro
       expect(rate).toBeGreaterThan(FPS * 0.8);
       expect(rate).toBeLessThan(FPS * 1.25);
     } finally {
-      clearTimeout(killer);
-      child.kill('SIGKILL');
-      await closed;
+      await reader.stop();
+    }
+  });
+
+  it('seek=false: a client joining a shared mount leaves the others\' timestamps alone; by default the join restarts the media and sets them back', async () => {
+    const t0 = Date.now();
+    const readers = { restarts: readPts(server.url('restarts')), joins: readPts(server.url('joins')) };
+    try {
+      await Promise.all(Object.values(readers).map((r) => r.until(2 * FPS)));
+      const before = { restarts: readers.restarts.packets.length, joins: readers.joins.packets.length };
+      // A second client on each mount, mid-GOP.
+      for (const m of ['restarts', 'joins']) attached.push(attach(server.url(m)));
+      await server.waitForEvent('play', 'joins', { after: t0 + 500 });
+      await server.waitForEvent('play', 'restarts', { after: t0 + 500 });
+      await Promise.all(Object.entries(readers).map(([m, r]) => r.until(before[m as keyof typeof before] + 2 * FPS)));
+      const backSteps = (m: keyof typeof readers) => {
+        const p = readers[m].packets;
+        return p.slice(1).filter((q, i) => q.pts <= (p[i] as { pts: number }).pts).length;
+      };
+      expect(backSteps('joins'), 'pts of the first client of the seek=0 mount').toBe(0);
+      expect(server.firstKeyframe('joins').filter((t) => t >= t0 - 100)).toHaveLength(1);
+      // The default, kept for tests that want every client to start on a keyframe.
+      expect(backSteps('restarts')).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(Object.values(readers).map((r) => r.stop()));
     }
   });
 });
+
+/**
+ * Reads each packet's pts of a mount's video as ffprobe reads it (line-buffered, so each line arrives
+ * with its packet); stops on `stop()` or after 30 s.
+ */
+function readPts(url: string): {
+  packets: Array<{ atMs: number; pts: number }>;
+  until(n: number): Promise<void>;
+  stop(): Promise<void>;
+} {
+  // Not -read_intervals %+#N to end it: ffprobe then ends early on a jumped pts.
+  const child = spawn('stdbuf', ['-oL', 'ffprobe', '-v', 'error', '-rtsp_transport', 'tcp', '-show_entries', 'packet=pts', '-of', 'csv=p=0', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let ended = false;
+  const closed = new Promise<void>((r) =>
+    child.once('close', () => {
+      ended = true;
+      r();
+    }),
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const packets: Array<{ atMs: number; pts: number }> = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    // One line a packet, "<pts>" or "<pts>," (with side data, on lines of their own); the session's
+    // first packet has no timestamp (N/A).
+    const pts = /^(-?\d+),?$/.exec(line.trim())?.[1];
+    if (pts !== undefined) packets.push({ atMs: Date.now(), pts: Number(pts) });
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  return {
+    packets,
+    async until(n) {
+      while (packets.length < n && !ended) await sleep(20);
+      expect(packets.length, `packets read before ffprobe ended: ${stderr}`).toBeGreaterThanOrEqual(n);
+    },
+    async stop() {
+      clearTimeout(killer);
+      child.kill('SIGKILL');
+      await closed;
+    },
+  };
+}

@@ -61,6 +61,15 @@ export interface RtspMountSpec {
    */
   sprop?: boolean;
   /**
+   * A PLAY seeks the mount's media to its start. Default true: gst-rtsp-server then flushes a shared
+   * media and restarts its encoder at a keyframe, so every client starts on a keyframe, but each one
+   * that joins sets back the RTP timestamps of every client already attached (a backward media-clock
+   * leap; Vigil reconnects on one, so many cameras on one mount storm). False: a PLAY joins the running
+   * stream where it is, mid-GOP, as clients of a real camera do (the first client still starts the
+   * encoder, on a keyframe). Benchmarks with many clients on one shared mount use false.
+   */
+  seek?: boolean;
+  /**
    * Burn the instant each frame shows into it: a QR code near the bottom-right corner holding
    * `VTC:<integer ms since the epoch>` (qroverlay, gstreamer1.0-plugins-bad >= 1.22; test/support/
    * timecode.ts reads it). Live, the frame's capture instant (its running time on the pipeline clock,
@@ -385,6 +394,7 @@ export function mountSpecArg(m: RtspMountSpec): string {
   if (m.clock !== undefined) add('clock', m.clock ? '1' : '0');
   if (m.code !== undefined) add('code', m.code ? '1' : '0');
   if (m.sprop !== undefined) add('sprop', m.sprop ? '1' : '0');
+  if (m.seek !== undefined) add('seek', m.seek ? '1' : '0');
   if ((m.user === undefined) !== (m.pass === undefined)) {
     throw new Error(`RtspServer: mount ${name}: user and pass must be given together`);
   }
