@@ -50,7 +50,7 @@ export const SESSION_COOKIE = 'vigil_session';
 const PUBLIC: RouteAccess = { cap: 'public' };
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Query and body fields copied into audit details: times and tags, never URLs or secrets. */
-const DETAIL_FIELDS = ['from', 'to', 'at', 'width', 'incident_id', 'role', 'cameras', 'disabled', 'name', 'capabilities', 'expires_at', 'enabled', 'stream'];
+const DETAIL_FIELDS = ['from', 'to', 'at', 'width', 'incident_id', 'reason', 'role', 'cameras', 'disabled', 'name', 'capabilities', 'expires_at', 'enabled', 'stream'];
 
 export interface AccessDeps {
   auth: AuthService;

@@ -4,9 +4,14 @@ import { href, navigate, parseRoute, type Route } from './router.js';
 import { can, loadSession, logout, type Session } from './session.js';
 import { CameraFormView } from './views/camera-form.js';
 import { CameraView } from './views/camera.js';
+import { AccountView } from './views/account.js';
 import { EventsView } from './views/events.js';
+import { ExportsView } from './views/exports.js';
 import { GridView } from './views/grid.js';
+import { HoldsView } from './views/holds.js';
 import { LoginView } from './views/login.js';
+import { UsersView } from './views/users.js';
+import { WallView } from './views/wall.js';
 import { WebhooksView } from './views/webhooks.js';
 import { WebhookLedgerView } from './views/webhooks-ledger.js';
 import type { View, ViewContext } from './views/view.js';
@@ -21,11 +26,15 @@ function shell(s: Session, content: HTMLElement): HTMLElement {
   const nav = h('nav', { class: 'topnav', 'aria-label': 'Main' },
     h('a', { class: 'brand', href: href({ name: 'grid' }) }, 'Vigil'),
     h('a', { href: href({ name: 'grid' }) }, 'Cameras'),
+    h('a', { href: href({ name: 'wall' }) }, 'Views'),
     can(s, 'events.view') && h('a', { href: href({ name: 'events' }) }, 'Events'),
+    can(s, 'evidence') && h('a', { href: href({ name: 'holds' }) }, 'Holds'),
+    can(s, 'export') && h('a', { href: href({ name: 'exports' }) }, 'Exports'),
+    can(s, 'users.manage') && h('a', { href: href({ name: 'users' }) }, 'Users'),
     can(s, 'cameras.manage') && h('a', { href: href({ name: 'camera-new' }) }, 'Add camera'),
     can(s, 'webhooks.manage') && h('a', { href: href({ name: 'webhooks' }) }, 'Webhooks'),
     h('span', { class: 'spacer' }),
-    s.authEnabled && h('span', { class: 'who' }, `${s.username ?? ''} (${s.role ?? ''})`),
+    s.authEnabled && h('a', { class: 'who', href: href({ name: 'account' }), title: 'Your account: change your password' }, `${s.username ?? ''} (${s.role ?? ''})`),
     s.authEnabled && h('button', { type: 'button', class: 'link', onclick: () => void doLogout() }, 'Log out'));
   return h('div', { class: 'shell' }, h('header', {}, nav), h('main', { id: 'main' }, content));
 }
@@ -71,7 +80,12 @@ async function route(): Promise<void> {
       history.replaceState(null, '', href({ name: 'grid' }));
       return mount(new GridView(ctx), true);
     case 'grid': return mount(new GridView(ctx), true);
-    case 'camera': return mount(new CameraView(ctx, r.id), true);
+    case 'camera': return mount(new CameraView(ctx, r.id, r.atMs), true);
+    case 'wall': return mount(new WallView(ctx), true);
+    case 'holds': return mount(new HoldsView(ctx), true);
+    case 'exports': return mount(new ExportsView(ctx), true);
+    case 'users': return mount(new UsersView(ctx), true);
+    case 'account': return mount(new AccountView(ctx), true);
     case 'camera-new': return mount(new CameraFormView(ctx, null), true);
     case 'camera-edit': return mount(new CameraFormView(ctx, r.id), true);
     case 'events': return mount(new EventsView(ctx), true);

@@ -11,6 +11,7 @@ import {
   IncidentOut,
   IncidentSegmentsQuery,
   RangeHoldBody,
+  RangeReleaseBody,
   RangeHoldOut,
   SegmentIdParams,
 } from '../schemas/evidence.schemas.js';
@@ -86,9 +87,9 @@ export const evidenceRoutes: FastifyPluginAsyncTypebox<{ evidence: EvidenceServi
     config: { access: { cap: 'evidence', scope: 'camera' }, audit: 'evidence.unlock' },
     schema: {
       tags,
-      summary: 'Release every segment of the camera overlapping [from, to); tags are kept.',
+      summary: 'Release every segment of the camera overlapping [from, to); tags are kept. The reason, when given, goes into the audit row.',
       params: CameraIdParams,
-      body: RangeHoldBody,
+      body: RangeReleaseBody,
       response: rangeResponses,
     },
   }, async (req) => {

@@ -47,6 +47,12 @@ export const RangeHoldBody = Type.Object(
 );
 export type RangeHoldBody = Static<typeof RangeHoldBody>;
 
+/** Releasing a range may say why (the operator page always asks): the reason is kept in the audit row. */
+export const RangeReleaseBody = Type.Composite(
+  [RangeHoldBody, Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 1000, description: 'Why the hold is released; recorded in the audit trail.' })) })],
+  { additionalProperties: false },
+);
+
 export const RangeHoldOut = Type.Object({
   camera_id: Type.String(),
   from: IsoTimeOut,

@@ -10,6 +10,8 @@ import { TimelineView, type Interval } from '../timeline.js';
 import { formatBytes, formatDateTime, formatDuration, fromLocalInput, iso, toLocalInput } from '../time.js';
 import type { Camera, CameraStatus } from '../types.js';
 import { StatusBadge } from './status-badge.js';
+import { DigitalZoom } from './digital-zoom.js';
+import { TransportBar } from './transport.js';
 import type { View, ViewContext } from './view.js';
 
 /** The longest clip the API exports by default (media.clip_max_seconds); a longer range is refused before asking. */
@@ -33,6 +35,9 @@ export class CameraView implements View {
   private readonly incidentInput: HTMLInputElement;
   private readonly reasonInput: HTMLInputElement;
   private readonly recorded: RecordedPlayer;
+  private readonly transport: TransportBar;
+  /** One frame step, from the camera's measured frame rate (25 fps until the status says). */
+  private frameS = 1 / 25;
   private live: LivePlayer | null = null;
   private mode: 'live' | 'recorded' | 'idle' = 'idle';
   private selection: Interval | null = null;
@@ -43,7 +48,7 @@ export class CameraView implements View {
   private clockTimer: number;
   private gone = false;
 
-  constructor(private readonly ctx: ViewContext, private readonly cameraId: string) {
+  constructor(private readonly ctx: ViewContext, private readonly cameraId: string, private readonly startAtMs?: number) {
     const s = ctx.session;
     ctx.setTitle(cameraId);
     this.video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': 'Camera video' });
@@ -52,6 +57,13 @@ export class CameraView implements View {
     this.playerNote = h('p', { class: 'player-note', role: 'status' });
     this.recorded = new RecordedPlayer(this.video, (state, detail) => {
       this.playerNote.textContent = state === 'playing' ? '' : state === 'no-footage' ? `No recording: ${detail ?? ''}` : detail ? `${state}: ${detail}` : state;
+    });
+    this.transport = new TransportBar({
+      videos: () => [this.video],
+      wallClockMs: () => (this.mode === 'recorded' ? this.recorded.wallClockMs() : null),
+      playAt: (ms) => this.playAt(ms),
+      frameIntervalS: () => this.frameS,
+      cameraId: () => this.cameraId,
     });
     this.timeline = new TimelineView({
       onSeek: (ms) => this.playAt(ms),
@@ -90,6 +102,7 @@ export class CameraView implements View {
         can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-edit', id: cameraId }) }, 'Edit camera')),
       h('div', { class: 'player' }, this.video, h('div', { class: 'overlay' }, this.modeLabel, this.clock)),
       h('div', { class: 'player-controls' }, goLive, playPause, snapshot, this.playerNote),
+      can(s, 'playback') && this.transport.el,
       this.timeline.el,
       rangeActions && h('div', { class: 'range card' },
         h('div', { class: 'range-inputs' },
@@ -100,6 +113,7 @@ export class CameraView implements View {
         h('div', { class: 'range-actions' }, exportBtn, evidence, bundle)),
       this.message);
 
+    new DigitalZoom(this.video.parentElement!, this.video);
     this.clockTimer = window.setInterval(() => this.updateClock(), 200);
     void this.load();
   }
@@ -111,6 +125,7 @@ export class CameraView implements View {
     window.clearTimeout(this.statusTimer);
     this.dataAbort?.abort();
     this.timeline.destroy();
+    this.transport.destroy();
     this.live?.stop();
     this.recorded.stop();
   }
@@ -128,13 +143,16 @@ export class CameraView implements View {
     this.ctx.setTitle(this.camera.name);
     this.scheduleData(0);
     void this.pollStatus();
-    if (can(this.ctx.session, 'live') && this.camera.enabled) this.startLive();
+    // A shared link names an instant: review starts there instead of live.
+    if (this.startAtMs !== undefined) this.playAt(this.startAtMs);
+    else if (can(this.ctx.session, 'live') && this.camera.enabled) this.startLive();
   }
 
   private async pollStatus(): Promise<void> {
     const st = await api<CameraStatus>(`/cameras/${encodeURIComponent(this.cameraId)}/status`).catch(() => null);
     if (this.gone) return;
     if (st) this.badge.update(st);
+    if (st?.fps) this.frameS = 1 / st.fps;
     this.statusTimer = window.setTimeout(() => void this.pollStatus(), 5000);
   }
 
