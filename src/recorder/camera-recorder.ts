@@ -55,6 +55,12 @@ export interface LiveFeed {
 const PROBE_ALLOWANCE_SECONDS = 5;
 /** How often a run's watchdogs look (the silence watch's resolution). */
 const WATCH_EVERY_MS = 250;
+/**
+ * A watchdog tick this much later than due means the event loop was held (a long synchronous task, a
+ * stopped or swapped-out process). Timers run before pending I/O when the loop resumes, so ffmpeg's
+ * progress and segment lines of that time are still unread: the tick passes and the next one judges.
+ */
+const HELD_LOOP_MS = 1000;
 
 /** A run ended by the silence watch. */
 interface Silence {
@@ -304,9 +310,13 @@ export class CameraRecorder {
       // been received then (invariant 15), or a silent one would wait on ffmpeg's own end.
       const freezeMs = config.freezeSeconds * 1000;
       const firstVideoMs = (config.rtspTimeoutSeconds + PROBE_ALLOWANCE_SECONDS) * 1000;
+      let lastTickMs = clock.nowMs();
       watchdog = setInterval(() => {
         if (stalled || silent) return;
         const now = clock.nowMs();
+        const held = now - lastTickMs > WATCH_EVERY_MS + HELD_LOOP_MS;
+        lastTickMs = now;
+        if (held) return;
         const quietMs = now - (lastVideoMs ?? launchedMs);
         if (quietMs > (lastVideoMs === undefined ? firstVideoMs : freezeMs)) {
           silent = { silentMs: quietMs, hadVideo: lastVideoMs !== undefined, lastVideoAtMs: lastVideoMs, limitSeconds: lastVideoMs === undefined ? config.rtspTimeoutSeconds : config.freezeSeconds };

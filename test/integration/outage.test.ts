@@ -157,4 +157,30 @@ describe('a camera that goes away and comes back', () => {
     expect(await checkConsistency(vigil.dataDir)).toEqual([]);
     await removeDir(vigil.dataDir);
   });
+
+  it('a held event loop is not a silent camera: video that arrived meanwhile is read before the silence watch judges', async () => {
+    const server = await RtspServer.start({ mounts: [{ name: 'cam1' }] });
+    const vigil = await startVigil({
+      cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }],
+      recorder: { rtsp_timeout_seconds: 120, freeze_seconds: 3 },
+    });
+    const status = async () => (await (await vigil.api('/cameras/cam1/status')).json()) as Status;
+    try {
+      await waitFor('2 segments', async () => (await status()).segments_written >= 2, 30_000);
+      // Hold this process's event loop (Vigil runs in it) longer than freeze_seconds, as a long
+      // synchronous task or a swapped-out process would; ffmpeg records on meanwhile. Timers run
+      // before pending I/O when the loop resumes, so the watch sees no progress line yet.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4_500);
+      await sleep(3_000);
+      const s = await status();
+      const events = readCatalog(vigil.dataDir).events.map((e) => e.type);
+      expect(events).not.toContain('camera_silent');
+      expect(s.reconnect_count).toBe(0);
+      expect(s.state).toBe('recording');
+    } finally {
+      await vigil.app.stop();
+      await server.stop();
+    }
+    await removeDir(vigil.dataDir);
+  });
 });
