@@ -13,6 +13,8 @@ import type { Timeline } from '../types.js';
 export const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16] as const;
 const SHORT_STEP_MS = 10_000;
 const LONG_STEP_MS = 60_000;
+/** How long an instant asked of the player counts as "where we are" while nothing is shown yet. */
+const PENDING_VALID_MS = 15_000;
 
 export interface TransportTarget {
   /** Every video the bar drives (one on a camera page, several in a synchronized view). */
@@ -50,6 +52,8 @@ export class TransportBar {
   private readonly help: HTMLDialogElement;
   private readonly calendar: FootageCalendar;
   private readonly onKey = (e: KeyboardEvent) => this.key(e);
+  /** The instant last asked of the player, until it shows a frame: a second step while it loads counts from there. */
+  private pending: { ms: number; askedAt: number } | null = null;
 
   constructor(private readonly target: TransportTarget) {
     this.speed = h('select', { id: 'tr-speed', 'aria-label': 'Playback speed' },
@@ -114,18 +118,26 @@ export class TransportBar {
 
   /** Steps by wall-clock time: inside what is loaded by moving the media time, otherwise by playing from the new instant. */
   step(deltaMs: number): void {
-    const wall = this.target.wallClockMs();
+    const shown = this.target.wallClockMs();
+    if (shown !== null) this.pending = null;
+    const loading = this.pending && performance.now() - this.pending.askedAt < PENDING_VALID_MS ? this.pending.ms : null;
+    const wall = shown ?? loading;
     if (wall === null) {
       // Live: a step back starts review that far behind now.
-      if (deltaMs < 0) this.target.playAt(Date.now() + deltaMs);
+      if (deltaMs < 0) this.playAt(Date.now() + deltaMs);
       return;
     }
     const videos = this.target.videos();
-    if (videos.length > 0 && videos.every((v) => seekable(v, v.currentTime + deltaMs / 1000))) {
+    if (shown !== null && videos.length > 0 && videos.every((v) => seekable(v, v.currentTime + deltaMs / 1000))) {
       for (const v of videos) v.currentTime += deltaMs / 1000;
     } else {
-      this.target.playAt(wall + deltaMs);
+      this.playAt(wall + deltaMs);
     }
+  }
+
+  private playAt(ms: number): void {
+    this.pending = { ms, askedAt: performance.now() };
+    this.target.playAt(ms);
   }
 
   stepFrame(direction: 1 | -1): void {
@@ -144,7 +156,7 @@ export class TransportBar {
       return;
     }
     this.goInput.removeAttribute('aria-invalid');
-    this.target.playAt(ms);
+    this.playAt(ms);
   }
 
   private async share(): Promise<void> {
@@ -159,9 +171,11 @@ export class TransportBar {
   }
 
   private key(e: KeyboardEvent): void {
-    if (e.ctrlKey || e.metaKey || e.altKey || this.help.open) return;
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || this.help.open) return;
     const t = e.target as HTMLElement | null;
     if (t && (t.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(t.tagName))) return;
+    // The timeline has its own keys (arrows pan, + and - zoom) while it has the focus.
+    if (t?.closest('.timeline')) return;
     const handled = (() => {
       switch (e.key) {
         case ' ': case 'k': case 'K': this.togglePlay(); return true;
