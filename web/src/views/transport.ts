@@ -131,7 +131,10 @@ export class TransportBar {
     if (shown !== null && videos.length > 0 && videos.every((v) => seekable(v, v.currentTime + deltaMs / 1000))) {
       for (const v of videos) v.currentTime += deltaMs / 1000;
     } else {
+      const paused = videos.length > 0 && videos.every((v) => v.paused);
       this.playAt(wall + deltaMs);
+      // A step taken while paused stays paused: the new footage shows its first frame and stops there.
+      if (paused) for (const v of videos) v.addEventListener('playing', () => v.pause(), { once: true });
     }
   }
 
