@@ -423,7 +423,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     (opts.showSecret ?? ((t) => process.stderr.write(t)))(
       `\n  No user existed: created "${BOOTSTRAP_ADMIN}" (role admin) with the password\n\n      ${password}\n\n` +
         `  It is shown only now (and kept in ${initialPasswordFile} until you change it).\n` +
-        `  Sign in at the web page, then change it (POST /api/v1/auth/password).\n\n`,
+        `  Sign in at the web page, then change it there: your name in the menu → Account (#/account), or POST /api/v1/auth/password.\n\n`,
     );
   }
 
