@@ -91,14 +91,13 @@ describe('operator console: accessibility of every page', () => {
       .map((v) => `${v.impact} ${v.id} (${v.help}): ${v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join(' | ')}`);
   }
 
-  /** Controls under 44 px on the phone (a checkbox counts by its label). */
+  /** Controls under 44 px tall on the phone (and buttons under 44 px wide). */
   function smallTargets(page: Page): Promise<string[]> {
     return page.evaluate(() => {
       const out: string[] = [];
       const sel = 'button, a.button, select, input, .topnav a';
       for (const el of document.querySelectorAll<HTMLElement>(sel)) {
-        const target = el instanceof HTMLInputElement && (el.type === 'checkbox' || el.type === 'radio') ? el.closest('label') ?? el : el;
-        const r = target.getBoundingClientRect();
+        const r = el.getBoundingClientRect();
         if (r.width === 0 || r.height === 0 || el.closest('[hidden], dialog:not([open])')) continue;
         if (r.height < 44 || (el.tagName === 'BUTTON' && r.width < 44)) out.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute('aria-label') || el.id).trim().slice(0, 30)}" ${Math.round(r.width)}×${Math.round(r.height)}`);
       }
