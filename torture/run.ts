@@ -1,7 +1,7 @@
 /**
- * `npm run torture [-- --full] [--only fuzz,crash,faults,disk,tamper] [--seed N]`: storms Vigil with faults and
+ * `npm run torture [-- --full] [--only fuzz,crash,faults,disk,tamper] [--seed N] [--help]`: storms Vigil with faults and
  * proves, with `vigil check` and the database, that nothing was lost, duplicated or leaked. Prints a
- * summary per storm and exits 1 on any violation. The test suite runs the CI-sized storms
+ * summary per storm and exits 1 on any violation (2 on a usage error, naming it). The test suite runs the CI-sized storms
  * (test/torture/*.test.ts); `--full` runs the full sizes.
  */
 import { parseArgs } from 'node:util';
@@ -20,20 +20,33 @@ const STORMS: Record<string, (o: StormOptions & { seed?: number }) => Promise<St
   tamper: runTamperStorm,
 };
 
-const { values } = parseArgs({
-  options: { full: { type: 'boolean', default: false }, only: { type: 'string' }, seed: { type: 'string' } },
-});
-const names = (values.only ?? Object.keys(STORMS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
-for (const n of names) {
-  if (!STORMS[n]) {
-    process.stderr.write(`torture: unknown storm "${n}" (storms: ${Object.keys(STORMS).join(', ')})\n`);
-    process.exit(2);
+/** Exit 1 is kept for a violation: usage errors exit 2, `--help` 0. */
+function usage(msg: string, code = 2): never {
+  (code === 0 ? process.stdout : process.stderr).write(
+    `torture: ${msg}\nusage: npm run torture -- [--full] [--only ${Object.keys(STORMS).join(',')}] [--seed N]\n`,
+  );
+  process.exit(code);
+}
+
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      options: { full: { type: 'boolean', default: false }, only: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+      strict: true,
+    }).values;
+  } catch (err) {
+    // node:util names the unknown flag or the missing value ("Unknown option '--x'").
+    return usage((err as Error).message);
   }
 }
-if (values.seed !== undefined && !/^\d{1,10}$/.test(values.seed)) {
-  process.stderr.write(`torture: --seed must be a non-negative integer, got "${values.seed}"\n`);
-  process.exit(2);
+
+const values = parseCommandLine();
+if (values.help) usage('storms Vigil with faults and proves with `vigil check` that nothing was lost, duplicated or leaked; exits 1 on a violation', 0);
+const names = (values.only ?? Object.keys(STORMS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+for (const n of names) {
+  if (!STORMS[n]) usage(`unknown storm "${n}" (storms: ${Object.keys(STORMS).join(', ')})`);
 }
+if (values.seed !== undefined && !/^\d{1,10}$/.test(values.seed)) usage(`--seed must be a non-negative integer, got "${values.seed}"`);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const size = values.full ? 'full' : 'ci';
 process.stdout.write(`Vigil torture — ${new Date().toISOString()} — size ${size}\n`);
