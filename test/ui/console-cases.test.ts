@@ -162,6 +162,43 @@ describe('operator console: case work', () => {
     expect((await fetch(`${vigil.app.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(401);
   });
 
+  it('on a phone: events read as cards without sideways scrolling, and a swipe on the timeline moves its window', async () => {
+    const ctx = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    try {
+      const p = await ctx.newPage();
+      await login(p, vigil);
+      await p.goto(`${vigil.app.url}/#/events`);
+      const row = p.locator('tbody tr').first();
+      await row.waitFor();
+      expect(await row.evaluate((r) => getComputedStyle(r).display)).toBe('block');
+      expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      // Each field is named on the card (the table's header is hidden there).
+      expect(await row.locator('td').first().evaluate((td) => getComputedStyle(td, '::before').content)).toBe('"Time"');
+      await screenshot(p, 'events-390x844');
+
+      await p.goto(`${vigil.app.url}/#/cameras/cam1`);
+      const track = p.getByRole('group', { name: /^Timeline/ });
+      await p.locator('.timeline[data-loaded="true"]').waitFor();
+      await track.scrollIntoViewIfNeeded();
+      const box = (await track.boundingBox())!;
+      const before = Number(await track.getAttribute('data-start-ms'));
+      const len = Number(await track.getAttribute('data-end-ms')) - before;
+      // A real touch swipe to the right (Chromium turns it into touch pointer events): earlier footage.
+      const cdp = await ctx.newCDPSession(p);
+      const y = box.y + box.height / 2;
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x: box.x + 60, y }] });
+      for (let i = 1; i <= 10; i++) await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x: box.x + 60 + i * 20, y }] });
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+      const after = Number(await track.getAttribute('data-start-ms'));
+      expect(before - after).toBeGreaterThan(len * 0.25);
+      // A swipe neither selects a range nor starts playback.
+      expect(await p.locator('.tl-selection').isHidden()).toBe(true);
+      expect(await p.locator('.camera-page').getAttribute('data-mode')).toBe('live');
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('a user changes their own password on the account page (linked from their name in the menu)', async () => {
     const created = await vigil.api('/users', {
       method: 'POST',

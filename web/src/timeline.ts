@@ -41,7 +41,7 @@ export class TimelineView {
   private playheadMs: number | null = null;
   private selection: Interval | null = null;
   private readonly pointers = new Map<number, { x: number; startX: number }>();
-  private gesture: { kind: 'none' | 'click' | 'select' | 'pinch'; anchorMs: number; pinchDist: number } = { kind: 'none', anchorMs: 0, pinchDist: 0 };
+  private gesture: { kind: 'none' | 'click' | 'select' | 'pinch' | 'swipe'; anchorMs: number; pinchDist: number; lastX?: number } = { kind: 'none', anchorMs: 0, pinchDist: 0 };
   private readonly timer: number;
 
   constructor(private readonly handlers: TimelineHandlers, windowMs = MAX_WINDOW_MS) {
@@ -176,7 +176,12 @@ export class TimelineView {
           g.pinchDist = d;
         }
       } else if (g.kind === 'click' && Math.abs(e.clientX - p.startX) > DRAG_THRESHOLD_PX) {
-        g.kind = 'select';
+        // On a phone a finger swipes the window along (selecting is From/To there); a mouse drag selects.
+        g.kind = e.pointerType === 'touch' ? 'swipe' : 'select';
+      }
+      if (g.kind === 'swipe') {
+        this.pan(-(e.clientX - (g.lastX ?? p.startX)) / Math.max(1, this.track.clientWidth));
+        g.lastX = e.clientX;
       }
       if (g.kind === 'select') {
         const at = this.timeAt(e.clientX);
