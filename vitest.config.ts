@@ -23,6 +23,8 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/test\/integration\/backup\.test\.ts$/, 35],
   [/test\/integration\/(anr|anr-edge-stall|anr-crash|live|live-stall|outage|crash)\.test\.ts$/, 45],
   [/test\/integration\//, 18],
+  [/test\/ui\/(console-transport|console-views)\.test\.ts$/, 90],
+  [/test\/ui\/(console-cases|a11y)\.test\.ts$/, 50],
   [/test\/ui\//, 25],
   [/src\/demo\//, 75],
 ];
