@@ -116,8 +116,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const { db, events, indexer, retention, opened, store } = core;
   // Every ffmpeg launcher below is counted for /metrics (vigil_ffmpeg_processes).
   const processes = new FfmpegProcesses();
-  // Fed by every recorder's second output: live view never opens a second camera connection.
+  // Reads the segment files the recorders write, while watched: live view opens no second camera connection.
   const live = new LiveHub({
+    openSegment: (absPath) => store.openGrowing(absPath),
     launcher: processes.counted('substream', spawnLiveStream),
     clock,
     log: log.child({ component: 'live' }),

@@ -164,7 +164,7 @@ describe('LiveChannel', () => {
     expect(c2.closed).toBeUndefined();
   });
 
-  it('measures the bitrate over the last 5 s of bytes, and has none once the stream is silent', () => {
+  it('measures the bitrate over the last 5 s of fragments, and has none once the stream is silent', () => {
     let now = 1_000_000;
     const ch = channel({}, { nowMs: () => now });
     const run = ch.begin();
@@ -173,11 +173,23 @@ describe('LiveChannel', () => {
       now += 200;
       ch.push(run, f.data);
     }
-    const total = init.data.length + fragments.reduce((s, f) => s + f.data.length, 0);
+    // The media fragments only (the init is no part of the stream's rate).
+    const total = fragments.reduce((s, f) => s + f.data.length, 0);
     // 4 s since the run began: the window is those 4 s.
     expect(ch.stats().bitrateBps).toBe(Math.round((total * 8 * 1000) / (now - 1_000_000)));
     now += 6_000;
     expect(ch.stats().bitrateBps).toBeNull();
+  });
+
+  it('keeps backlog fragments (on disk before the stream was followed) for joiners but leaves them out of the bitrate', () => {
+    const ch = channel();
+    const run = ch.begin();
+    ch.pushChunk(run, { kind: 'init', init });
+    for (const f of fragments.slice(0, 3)) ch.pushChunk(run, { kind: 'fragment', fragment: f }, true);
+    expect(ch.stats().bitrateBps).toBeNull();
+    const c = new RecordingConnection();
+    ch.add(c);
+    expect(c.types()).toEqual(['init', 'init-segment', 'key', 'frag', 'frag']);
   });
 });
 

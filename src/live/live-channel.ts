@@ -2,10 +2,11 @@
  * One live stream (a camera's main or sub stream) fanned out to its viewers: keeps the init segment
  * and the fragments since the latest keyframe, so a viewer who joins starts on a keyframe at once,
  * and drops fragments for a viewer whose socket is backed up (it resumes at the next keyframe).
- * Nothing here ever waits on a viewer: the producer (ffmpeg's pipe) is never slowed.
+ * Nothing here ever waits on a viewer: the producer (the follower of the segment files, or the
+ * sub-stream's pipe) is never slowed.
  */
 import type { Logger } from 'pino';
-import { Fmp4StreamSplitter, LiveStreamError, type LiveFragment, type LiveInit } from '../media/fmp4/stream.js';
+import { Fmp4StreamSplitter, LiveStreamError, type LiveChunk, type LiveFragment, type LiveInit } from '../media/fmp4/stream.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 
@@ -102,11 +103,9 @@ export class LiveChannel {
     return this.run;
   }
 
-  /** Bytes of run `run` as they arrive; never throws, never blocks. */
+  /** Bytes of run `run` as they arrive off a pipe (the sub-stream); never throws, never blocks. */
   push(run: number, chunk: Buffer): void {
     if (run !== this.run || !this.splitter) return;
-    this.arrivals.push({ atMs: this.d.clock.nowMs(), bytes: chunk.length });
-    this.pruneArrivals();
     let chunks;
     try {
       chunks = this.splitter.push(chunk);
@@ -118,10 +117,24 @@ export class LiveChannel {
       this.goOffline();
       return;
     }
-    for (const c of chunks) {
-      if (c.kind === 'init') this.onInit(c.init);
-      else this.onFragment(c.fragment);
+    for (const c of chunks) this.pushChunk(run, c);
+  }
+
+  /**
+   * An init or a fragment of run `run`, already split (the main stream, read from the segment files).
+   * A `backlog` fragment was on disk before the run was followed: kept for joiners, not counted in the bitrate.
+   */
+  pushChunk(run: number, c: LiveChunk, backlog = false): void {
+    if (run !== this.run) return;
+    if (c.kind === 'init') {
+      this.onInit(c.init);
+      return;
     }
+    if (!backlog) {
+      this.arrivals.push({ atMs: this.d.clock.nowMs(), bytes: c.fragment.data.length });
+      this.pruneArrivals();
+    }
+    this.onFragment(c.fragment);
   }
 
   /** Run `run` ended (its process is gone). */

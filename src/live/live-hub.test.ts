@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, readlink, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +19,7 @@ import { LIVE_CLOSE, type ViewerConnection } from './live-channel.js';
 import { LiveHub } from './live-hub.js';
 
 const run = promisify(execFile);
-/** 4 s of 15 fps H.264 with a keyframe each second, as the recorder's live output writes it. */
+/** 4 s of 15 fps H.264 with a keyframe each second, in fragments of ≤ 200 ms (several per GOP). */
 let live: Buffer;
 let fixtureDir: string;
 
@@ -100,6 +100,7 @@ beforeEach(async () => {
     log,
     events,
     lookup: (id) => getCamera(opened.db, id),
+    openSegment: (p) => open(p, 'r'),
     ffmpegPath: 'ffmpeg',
     rtspTimeoutSeconds: 3,
     launcher: subs.launcher,
@@ -149,31 +150,134 @@ describe('LiveHub', () => {
     expect(hub.stats('cam1').viewers).toBe(0);
   });
 
-  it('gives every viewer the stream from a keyframe, and skips a backed-up viewer to the next keyframe without holding back the others or the producer', async () => {
+  /** A recorder run writing `run-00000N.mp4` files in the test's folder, one box at a time. */
+  async function fakeRun(cameraId: string) {
+    const pathOf = (seq: number) => join(dir, `run-${String(seq).padStart(6, '0')}.mp4`);
+    const files = new Map<number, FileHandle>();
+    const write = async (seq: number, data: Buffer) => {
+      let fh = files.get(seq);
+      if (!fh) files.set(seq, (fh = await open(pathOf(seq), 'a')));
+      await fh.write(data);
+    };
+    const liveRun = hub.runStarted(cameraId, { pathOf });
+    return {
+      pathOf,
+      liveRun,
+      write,
+      async closeAll() {
+        for (const fh of files.values()) await fh.close();
+      },
+    };
+  }
+  /** The fixture's init and fragments, each as bytes. */
+  const pieces = () => new Fmp4StreamSplitter().push(live).map((c) => (c.kind === 'init' ? c.init.data : c.fragment.data));
+  const keyframes = () => new Fmp4StreamSplitter().push(live).flatMap((c) => (c.kind === 'fragment' ? [c.fragment.keyframe] : []));
+  /** Segment files of this test that this process holds open for reading (the fake run's own writes are not counted). */
+  const openSegmentFds = async () => {
+    const held: string[] = [];
+    for (const fd of await readdir('/proc/self/fd')) {
+      const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+      const flags = /flags:\s+(\d+)/.exec(await readFile(`/proc/self/fdinfo/${fd}`, 'utf8').catch(() => ''))?.[1];
+      // O_ACCMODE 0: read-only.
+      if (target.startsWith(dir) && target.includes('run-') && flags !== undefined && (parseInt(flags, 8) & 3) === 0) held.push(target);
+    }
+    return held;
+  };
+
+  it('reads nothing while nobody watches; a viewer gets the init and the latest keyframe on, follows the next file without a second init, and leaves no file open', async () => {
+    const run = await fakeRun('cam2');
+    const [init, ...frags] = pieces();
+    const keys = keyframes();
+    // Half the fixture is on disk before anyone watches: nothing opens it.
+    const half = Math.floor(frags.length / 2);
+    await run.write(0, Buffer.concat([init as Buffer, ...frags.slice(0, half)]));
+    await sleep(100);
+    expect(hub.followerCount()).toBe(0);
+    expect(await openSegmentFds()).toEqual([]);
+    const a = new Conn();
+    await hub.join('cam2', 'main', a);
+    expect(a.texts.map((t) => t.type)).toEqual(['init']);
+    // Joined mid-GOP: it starts at the latest keyframe fragment on disk, not at the file's start.
+    const lastKey = keys.slice(0, half).lastIndexOf(true);
+    expect(a.binaries).toBe(1 + (half - lastKey));
+    expect(await openSegmentFds()).toHaveLength(1);
+    // Fragments appended as ffmpeg flushes them reach the viewer.
+    for (const f of frags.slice(half)) await run.write(0, f);
+    for (let i = 0; i < 100 && a.binaries < 1 + frags.length - lastKey; i++) await sleep(10);
+    expect(a.binaries).toBe(1 + frags.length - lastKey);
+    // The segment closes; the next file (same run: same init) follows with its fragments only.
+    await run.write(1, Buffer.concat([init as Buffer, ...frags.slice(0, 3)]));
+    run.liveRun.segmentClosed(0);
+    for (let i = 0; i < 100 && a.binaries < 1 + frags.length - lastKey + 3; i++) await sleep(10);
+    expect(a.binaries).toBe(1 + frags.length - lastKey + 3);
+    expect(a.texts.map((t) => t.type)).toEqual(['init']);
+    expect(await openSegmentFds()).toEqual([run.pathOf(1)]);
+    // The last viewer leaves: the file is closed.
+    const leave = await hub.join('cam2', 'main', new Conn());
+    leave();
+    expect(hub.followerCount()).toBe(1);
+    await hub.stop();
+    expect(hub.followerCount()).toBe(0);
+    expect(await openSegmentFds()).toEqual([]);
+    await run.closeAll();
+  });
+
+  it('goes on when retention unlinks the file being read, moves to the next file, and closes the unlinked one', async () => {
+    const run = await fakeRun('cam2');
+    const [init, ...frags] = pieces();
+    await run.write(0, Buffer.concat([init as Buffer, ...frags.slice(0, 4)]));
+    const a = new Conn();
+    const leave = await hub.join('cam2', 'main', a);
+    const before = a.binaries;
+    await unlink(run.pathOf(0));
+    // ffmpeg still writes the unlinked file (it holds it open): the viewer still sees it.
+    for (const f of frags.slice(4, 8)) await run.write(0, f);
+    for (let i = 0; i < 100 && a.binaries < before + 4; i++) await sleep(10);
+    expect(a.binaries).toBe(before + 4);
+    await run.write(1, Buffer.concat([init as Buffer, frags[0] as Buffer]));
+    run.liveRun.segmentClosed(0);
+    for (let i = 0; i < 100 && a.binaries < before + 5; i++) await sleep(10);
+    expect(a.binaries).toBe(before + 5);
+    // The unlinked file is not held any longer (its space is freed once ffmpeg lets go too).
+    expect((await openSegmentFds()).filter((t) => t.endsWith('(deleted)'))).toEqual([]);
+    leave();
+    for (let i = 0; i < 100 && hub.followerCount() > 0; i++) await sleep(10);
+    expect(await openSegmentFds()).toEqual([]);
+    expect(a.closed).toBeUndefined();
+    await run.closeAll();
+  });
+
+  it('skips a backed-up viewer to the next keyframe without holding back the others or the reading; the run\'s end sends offline', async () => {
+    const run = await fakeRun('cam2');
     const fast = new Conn();
     const slow = new Conn();
     await hub.join('cam2', 'main', fast);
     await hub.join('cam2', 'main', slow);
-    const feed = hub.open('cam2');
-    const half = Math.floor(live.length / 2);
-    feed.push(live.subarray(0, half));
+    // Nothing on disk yet: the viewers wait (offline) until the init is written.
+    expect(fast.texts.map((t) => t.type)).toEqual(['offline']);
+    const all = pieces();
+    const half = Math.floor(all.length / 2);
+    await run.write(0, all[0] as Buffer);
+    for (let i = 0; i < 100 && fast.binaries < 1; i++) await sleep(10);
+    for (const p of all.slice(1, half)) await run.write(0, p);
+    for (let i = 0; i < 100 && fast.binaries < half; i++) await sleep(10);
     slow.backlog = 1_000_000;
-    const started = Date.now();
-    feed.push(live.subarray(half));
-    expect(Date.now() - started).toBeLessThan(500);
+    for (const p of all.slice(half)) await run.write(0, p);
+    for (let i = 0; i < 200 && fast.binaries < all.length; i++) await sleep(10);
     expect(fast.texts.map((t) => t.type)).toEqual(['offline', 'init']);
     // The fast viewer got the init and every fragment.
-    const chunks = new Fmp4StreamSplitter().push(live);
-    const sizes = chunks.map((c) => (c.kind === 'init' ? c.init.data.length : c.fragment.data.length));
-    expect(fast.binaries).toBe(chunks.length);
-    expect(fast.binaryBytes).toBe(sizes.reduce((a, n) => a + n, 0));
+    expect(fast.binaries).toBe(all.length);
+    expect(fast.binaryBytes).toBe(all.reduce((n, p) => n + p.length, 0));
     expect(slow.binaries).toBeLessThan(fast.binaries);
     expect(hub.viewers('cam2', 'main').find((v) => v.conn === slow)?.dropped).toBeGreaterThan(0);
     expect(hub.viewers('cam2', 'main').find((v) => v.conn === fast)?.dropped).toBe(0);
     expect(hub.stats('cam2').droppedFragments).toBeGreaterThan(0);
     expect(slow.closed).toBeUndefined();
-    feed.end();
+    run.liveRun.end();
+    for (let i = 0; i < 100 && fast.texts.at(-1)?.type !== 'offline'; i++) await sleep(10);
     expect(fast.texts.at(-1)).toMatchObject({ type: 'offline' });
+    expect(hub.followerCount()).toBe(0);
+    await run.closeAll();
   });
 
   it('closes the viewers of a deleted or disabled camera (4404) and stops its sub-stream', async () => {

@@ -1,16 +1,21 @@
 /**
- * Live view without a second camera connection: the recorder's ffmpeg feeds each camera's main
- * channel (LiveSink), the optional sub-stream runs its own ffmpeg only while watched, and viewers
- * join either. Cameras deleted or disabled lose their viewers (close code 4404).
+ * Live view without a second camera connection: a camera's main stream is read from the segment
+ * files its recorder writes (a SegmentFollower, only while someone watches: nothing is read for a
+ * camera nobody watches), the optional sub-stream runs its own ffmpeg only while watched, and viewers
+ * join either. The recorder tells the hub of its runs and closed segments (LiveSink), so the follower
+ * knows which file comes next without looking at the folder. Cameras deleted or disabled lose their
+ * viewers (close code 4404).
  */
+import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { CameraRow } from '../db/camera.repo.js';
 import type { EventLog } from '../events/event-log.js';
 import { spawnLiveStream, type LiveStreamLauncher } from '../media/live-process.js';
-import type { LiveFeed, LiveSink } from '../recorder/camera-recorder.js';
+import type { LiveRun, LiveSink } from '../recorder/camera-recorder.js';
 import type { Clock } from '../shared/clock.js';
 import { VigilError, notFound } from '../shared/errors.js';
 import { DEFAULT_CHANNEL_OPTIONS, LIVE_CLOSE, LiveChannel, type LiveChannelOptions, type Viewer, type ViewerConnection } from './live-channel.js';
+import { SegmentFollower, type RunFiles } from './segment-follower.js';
 import { SubStream } from './sub-stream.js';
 
 export type LiveStreamKind = 'main' | 'sub';
@@ -18,9 +23,14 @@ export type LiveStreamKind = 'main' | 'sub';
 export interface LiveHubOptions extends LiveChannelOptions {
   /** How long a sub-stream ffmpeg outlives its last viewer. */
   subLingerMs: number;
+  /**
+   * How often a watched camera's open segment file is looked at for new fragments (one fstat when
+   * nothing changed); a fragment reaches viewers at most this much after ffmpeg flushed it.
+   */
+  followPollMs: number;
 }
 
-export const DEFAULT_LIVE_OPTIONS: LiveHubOptions = { ...DEFAULT_CHANNEL_OPTIONS, subLingerMs: 5_000 };
+export const DEFAULT_LIVE_OPTIONS: LiveHubOptions = { ...DEFAULT_CHANNEL_OPTIONS, subLingerMs: 5_000, followPollMs: 50 };
 
 export interface LiveHubDeps {
   clock: Clock;
@@ -28,6 +38,8 @@ export interface LiveHubDeps {
   events: EventLog;
   /** The camera as the catalog has it now (undefined when deleted or unknown). */
   lookup(cameraId: string): Promise<CameraRow | undefined>;
+  /** Opens a segment file the recorder may still be writing, for reading (the footage store's `openGrowing`). */
+  openSegment(absPath: string): Promise<FileHandle>;
   ffmpegPath: string;
   rtspTimeoutSeconds: number;
   launcher?: LiveStreamLauncher;
@@ -37,13 +49,25 @@ export interface LiveHubDeps {
 export interface LiveStats {
   /** Viewers of the main and the sub stream. */
   viewers: number;
-  /** Of the main stream (what the recorder receives), over the last few seconds. */
+  /** Of the main stream as read for its viewers, over the last few seconds; null while nobody watches. */
   bitrateBps: number | null;
   droppedFragments: number;
 }
 
+/** A camera's current recorder run, as the recorder reported it. */
+interface RunState {
+  files: RunFiles;
+  /** The highest file number ffmpeg listed as closed (-1: none yet). */
+  closedThrough: number;
+  /** Reading the run for the viewers; undefined while nobody watches. */
+  follower: SegmentFollower | undefined;
+}
+
 export class LiveHub implements LiveSink {
   private readonly main = new Map<string, LiveChannel>();
+  private readonly runs = new Map<string, RunState>();
+  /** Every follower not yet done (stopping ones too): stop() waits for their file handles to close. */
+  private readonly followers = new Set<SegmentFollower>();
   private readonly subs = new Map<string, SubStream>();
   private readonly options: LiveHubOptions;
   private unsubscribe: (() => void) | undefined;
@@ -66,16 +90,32 @@ export class LiveHub implements LiveSink {
     this.stopped = true;
     this.unsubscribe?.();
     for (const ch of this.main.values()) ch.closeAll(LIVE_CLOSE.shutdown, 'Vigil is stopping');
+    for (const run of this.runs.values()) run.follower = undefined;
+    await Promise.all([...this.followers].map((f) => f.stop()));
     const subs = [...this.subs.values()];
     this.subs.clear();
     for (const s of subs) s.channel.closeAll(LIVE_CLOSE.shutdown, 'Vigil is stopping');
     await Promise.all(subs.map((s) => s.close()));
   }
 
-  open(cameraId: string): LiveFeed {
-    const ch = this.mainChannel(cameraId);
-    const run = ch.begin();
-    return { push: (chunk) => ch.push(run, chunk), end: () => ch.end(run) };
+  runStarted(cameraId: string, files: RunFiles): LiveRun {
+    const run: RunState = { files, closedThrough: -1, follower: undefined };
+    const previous = this.runs.get(cameraId);
+    if (previous) this.runEnded(cameraId, previous);
+    this.runs.set(cameraId, run);
+    if (!this.stopped && (this.main.get(cameraId)?.viewerCount ?? 0) > 0) this.follow(cameraId, run);
+    return {
+      segmentClosed: (seq) => {
+        if (seq > run.closedThrough) run.closedThrough = seq;
+        run.follower?.segmentClosed(seq);
+      },
+      end: () => this.runEnded(cameraId, run),
+    };
+  }
+
+  /** The open file handles of the main streams' followers (one per watched camera at most): for tests. */
+  followerCount(): number {
+    return this.followers.size;
   }
 
   /** Throws the error a viewer of `stream` must get before any upgrade: unknown camera, disabled, no sub-stream. */
@@ -93,8 +133,14 @@ export class LiveHub implements LiveSink {
     if (this.stopped) throw new VigilError('unavailable', 'Vigil is stopping');
     if (stream === 'main') {
       const ch = this.mainChannel(cameraId);
+      const run = this.runs.get(cameraId);
+      // The first viewer starts the reading; it joins once the init and latest keyframe are in (from disk: at once).
+      if (run) await (run.follower ?? this.follow(cameraId, run)).ready;
       const v = ch.add(conn);
-      return () => this.leave(ch, v);
+      return () => {
+        this.leave(ch, v);
+        if (ch.viewerCount === 0) this.unfollow(cameraId);
+      };
     }
     const sub = this.subStream(cam);
     const v = sub.channel.add(conn);
@@ -129,6 +175,43 @@ export class LiveHub implements LiveSink {
   private leave(ch: LiveChannel, v: Viewer): void {
     ch.remove(v);
     if (v.dropped > 0) this.d.log.info({ cameraId: ch.cameraId, stream: ch.stream, droppedFragments: v.dropped }, 'live viewer left after dropping fragments');
+  }
+
+  /** Starts reading `run` for the viewers of `cameraId`'s main stream. */
+  private follow(cameraId: string, run: RunState): SegmentFollower {
+    const ch = this.mainChannel(cameraId);
+    const token = ch.begin();
+    const follower = new SegmentFollower(run.files, run.closedThrough + 1, {
+      open: this.d.openSegment,
+      onChunk: (c, backlog) => ch.pushChunk(token, c, backlog),
+      onEnd: () => {
+        this.followers.delete(follower);
+        if (run.follower === follower) run.follower = undefined;
+        // Viewers are told the stream stopped; a follower stopped for want of viewers tells no one.
+        ch.end(token);
+      },
+      log: this.d.log.child({ cameraId, stream: 'main' }),
+      pollMs: this.options.followPollMs,
+    });
+    run.follower = follower;
+    this.followers.add(follower);
+    return follower;
+  }
+
+  /** The last viewer left: the follower closes its file (a joiner meanwhile starts a new one). */
+  private unfollow(cameraId: string): void {
+    const run = this.runs.get(cameraId);
+    const follower = run?.follower;
+    if (!run || !follower) return;
+    run.follower = undefined;
+    void follower.stop();
+  }
+
+  private runEnded(cameraId: string, run: RunState): void {
+    if (this.runs.get(cameraId) === run) this.runs.delete(cameraId);
+    // What the run wrote is read to its end, then the viewers hear it went offline.
+    run.follower?.runEnd();
+    run.follower = undefined;
   }
 
   private mainChannel(cameraId: string): LiveChannel {
@@ -168,6 +251,7 @@ export class LiveHub implements LiveSink {
     if (!cam || !cam.enabled) {
       const reason = cam ? 'camera disabled' : 'camera deleted';
       this.main.get(cameraId)?.closeAll(LIVE_CLOSE.gone, reason);
+      this.unfollow(cameraId);
       // A camera created again under this id gets a fresh channel from its new recorder.
       if (!cam) this.main.delete(cameraId);
       if (sub) {

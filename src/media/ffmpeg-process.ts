@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import { spawnSupervised, type ExitInfo } from './child.js';
 import type { Readable } from 'node:stream';
-import { LIVE_FD, PROGRESS_FD, ProgressParser, SEGMENT_LIST_FD, parseSegmentListLine, type SegmentListEntry } from './recorder-args.js';
+import { PROGRESS_FD, ProgressParser, SEGMENT_LIST_FD, parseSegmentListLine, type SegmentListEntry } from './recorder-args.js';
 
 export type { ExitInfo };
 
@@ -10,8 +10,6 @@ export interface RecorderHandlers {
   onSegment(entry: SegmentListEntry, wallMs: number): void;
   /** Media time muxed so far, sampled at `wallMs`. */
   onProgress(outTimeUs: number, frame: number, wallMs: number): void;
-  /** Bytes of the live fMP4 output as they come off the pipe (the pipe is drained with or without this). */
-  onLiveData?(chunk: Buffer): void;
 }
 
 export interface RecorderProcess {
@@ -31,7 +29,7 @@ const SECOND_SIGINT_MS = 300;
 
 export const spawnRecorder: RecorderLauncher = (program, args, handlers, now) => {
   // -strftime names files in local time; UTC makes the names UTC.
-  const { child, exited, signal } = spawnSupervised(program, args, ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], {
+  const { child, exited, signal } = spawnSupervised(program, args, ['ignore', 'pipe', 'pipe', 'pipe'], {
     ...process.env,
     TZ: 'UTC',
   });
@@ -49,11 +47,6 @@ export const spawnRecorder: RecorderLauncher = (program, args, handlers, now) =>
       const p = parser.push(line);
       if (p && Number.isFinite(p.outTimeUs)) handlers.onProgress(p.outTimeUs, p.frame, now());
     });
-  }
-  const liveStream = child.stdio[LIVE_FD] as Readable | null;
-  if (liveStream) {
-    // Always flowing, viewers or not: a full pipe would block ffmpeg, and with it the recording.
-    liveStream.on('data', (chunk: Buffer) => handlers.onLiveData?.(chunk));
   }
   return {
     pid: child.pid ?? -1,

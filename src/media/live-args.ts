@@ -1,6 +1,6 @@
 /**
- * ffmpeg argv for live viewing: the fragmented-MP4 output that Media Source Extensions accept, added
- * to the recorder's ffmpeg as a second output, and the on-demand sub-stream process.
+ * ffmpeg argv for the on-demand sub-stream process: the fragmented-MP4 output that Media Source
+ * Extensions accept. (The main stream needs no ffmpeg of its own: it is read from the segment files.)
  */
 import { QUIET_ARGS, rtspInputArgs } from './ffmpeg-common-args.js';
 
@@ -23,38 +23,6 @@ export function liveOutputArgs(target: string): string[] {
     '-movflags', '+frag_keyframe+empty_moov+default_base_moof',
     '-frag_duration', String(LIVE_FRAGMENT_US),
     '-flush_packets', '1',
-    target,
-  ];
-}
-
-/** Packets the recorder's live output may queue while Vigil is not reading it (~8 s at 15 fps). */
-export const LIVE_QUEUE_PACKETS = 120;
-
-/** Knobs of the recorder's live output (the defaults are what Vigil uses; the bench tries others). */
-export interface LiveOutputTuning {
-  fragmentUs?: number;
-  queuePackets?: number;
-  /** Flush the pipe after every packet instead of leaving it to the fragment's end. */
-  flushPackets?: boolean;
-}
-
-/**
- * The live output as the recorder adds it: the same fMP4, but written through ffmpeg's `fifo` muxer, in
- * its own thread with a bounded queue that drops packets when full. A plain second output blocks the
- * whole process when its pipe is not read (Vigil's event loop paused, say) — and with it the
- * recording; behind the fifo, the segment files go on being written whatever the live pipe does.
- */
-export function recorderLiveOutputArgs(target: string, t: LiveOutputTuning = {}): string[] {
-  const formatOpts = [`movflags=+frag_keyframe+empty_moov+default_base_moof`, `frag_duration=${t.fragmentUs ?? LIVE_FRAGMENT_US}`];
-  if (t.flushPackets ?? true) formatOpts.push('flush_packets=1');
-  return [
-    '-map', '0:v:0',
-    '-c', 'copy',
-    '-f', 'fifo',
-    '-fifo_format', 'mp4',
-    '-format_opts', formatOpts.join(':'),
-    '-queue_size', String(t.queuePackets ?? LIVE_QUEUE_PACKETS),
-    '-drop_pkts_on_overflow', '1',
     target,
   ];
 }

@@ -1,9 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LIVE_FRAGMENT_US, LIVE_QUEUE_PACKETS } from './live-args.js';
 import {
   buildRecorderArgs,
-  LIVE_FD,
   parseSegmentListLine,
   PROGRESS_FD,
   SEGMENT_LIST_FD,
@@ -115,32 +113,19 @@ describe('buildRecorderArgs', () => {
     expect(valueOf(args, '-segment_list')).not.toBe(valueOf(args, '-progress'));
   });
 
-  it('adds a second output: the same video stream, stream copy, as MSE-ready fragmented MP4 on the live pipe, behind a dropping fifo', () => {
-    const { segment, live, pattern } = outputs(buildRecorderArgs(input()));
+  it('writes the segment files and nothing else: no second output, no fifo, no live pipe (live view reads the files)', () => {
+    const args = buildRecorderArgs(input());
+    const { live, pattern } = outputs(args);
     expect(pattern.endsWith('.mp4')).toBe(true);
-    expect(live.at(-1)).toBe(`pipe:${LIVE_FD}`);
-    expect(valueOf(live, '-map')).toBe('0:v:0');
-    expect(valueOf(live, '-c')).toBe('copy');
-    // The fifo muxer writes in its own thread and drops when its queue is full: an unread live pipe
-    // can never block the process that writes the recording.
-    expect(valueOf(live, '-f')).toBe('fifo');
-    expect(valueOf(live, '-fifo_format')).toBe('mp4');
-    expect(valueOf(live, '-drop_pkts_on_overflow')).toBe('1');
-    expect(Number(valueOf(live, '-queue_size'))).toBe(LIVE_QUEUE_PACKETS);
-    const opts = valueOf(live, '-format_opts') ?? '';
-    for (const flag of ['+frag_keyframe', '+empty_moov', '+default_base_moof']) expect(opts).toContain(flag);
-    // Cut inside a GOP too (≤ 200 ms), and flushed at once, so live lags the camera by a fragment, not a GOP.
-    expect(opts).toContain(`frag_duration=${LIVE_FRAGMENT_US}`);
-    expect(LIVE_FRAGMENT_US).toBeLessThanOrEqual(250_000);
-    expect(opts).toContain('flush_packets=1');
-    // Nothing of the live output leaks into the recording's options.
-    expect(segment).not.toContain('-format_opts');
-    expect(valueOf(segment, '-f')).toBe('segment');
+    // The segment file pattern is the last argument: there is no output after it.
+    expect(live).toEqual([]);
+    expect(args.filter((a) => a === '-f')).toHaveLength(1);
+    expect(args).not.toContain('fifo');
   });
 
-  it('uses a distinct fd for each pipe: segment list, progress and live', () => {
-    const fds = [SEGMENT_LIST_FD, PROGRESS_FD, LIVE_FD];
-    expect(new Set(fds).size).toBe(3);
+  it('uses a distinct fd for each pipe: segment list and progress', () => {
+    const fds = [SEGMENT_LIST_FD, PROGRESS_FD];
+    expect(new Set(fds).size).toBe(2);
     expect(fds).not.toContain(2); // stderr keeps ffmpeg's messages
     const args = buildRecorderArgs(input());
     expect(args.filter((a) => /^pipe:\d+$/.test(a)).sort()).toEqual(fds.map((fd) => `pipe:${fd}`).sort());

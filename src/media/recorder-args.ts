@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { QUIET_ARGS, rtspInputArgs, VIDEO_TRACK_TIMESCALE } from './ffmpeg-common-args.js';
-import { recorderLiveOutputArgs } from './live-args.js';
 
 export interface RecorderArgsInput {
   /** The camera's RTSP URL, passed to ffmpeg as one argv element whatever it contains. */
@@ -19,20 +18,18 @@ export interface RecorderArgsInput {
 /** fd numbers of the extra pipes the recorder's ffmpeg writes to (see `spawnFfmpeg`). */
 export const SEGMENT_LIST_FD = 1;
 export const PROGRESS_FD = 3;
-/** The live view's fragmented MP4 (second output, same video stream); Node must always drain it. */
-export const LIVE_FD = 4;
 
 /**
  * argv (without the program) for recording one camera: RTSP over TCP, stream copy of the first video
- * stream, fragmented-MP4 segment files, the segment list (one CSV line per closed file) on stdout,
- * progress (media time as it is muxed) on fd 3, and the same stream as live fMP4 on fd 4 (one camera
- * connection serves both recording and live view).
+ * stream, fragmented-MP4 segment files, the segment list (one CSV line per closed file) on stdout and
+ * progress (media time as it is muxed) on fd 3. Nothing else: the live view reads the segment files
+ * as they grow (src/live/segment-follower.ts), so one camera connection and one output serve both.
  */
 export function buildRecorderArgs(i: RecorderArgsInput): string[] {
-  return [...buildSegmentRecorderArgs(i), ...recorderLiveOutputArgs(`pipe:${LIVE_FD}`)];
+  return buildSegmentRecorderArgs(i);
 }
 
-/** The recording alone (no live output): the bench's bare-ffmpeg baseline. */
+/** The recording alone: since the live view reads the files, the same as `buildRecorderArgs` (the bench's bare-ffmpeg baseline). */
 export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
   // ffmpeg expands % in the whole path (%06d is the segment number); a literal % in the data dir must
   // not be read as a conversion.

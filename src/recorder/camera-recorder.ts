@@ -8,7 +8,7 @@ import type { Indexer } from '../indexer/indexer.service.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
 import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
 import { buildRecorderArgs, type SegmentListEntry } from '../media/recorder-args.js';
-import { OPEN_SEGMENT_NAME_PATTERN, openSegmentNamePattern, segmentFileName } from '../storage/segment-names.js';
+import { OPEN_SEGMENT_NAME_PATTERN, openSegmentFileName, openSegmentNamePattern, segmentFileName } from '../storage/segment-names.js';
 import type { Clock } from '../shared/clock.js';
 import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
 import { sleep } from '../shared/sleep.js';
@@ -30,21 +30,26 @@ export interface CameraRecorderDeps {
   launcher: RecorderLauncher;
   config: RecorderConfig;
   log: Logger;
-  /** Where the live fMP4 output of each run goes (the live view); absent, it is drained and dropped. */
+  /** Told of each run's files as they are written and closed (the live view reads them while watched). */
   live?: LiveSink;
   /** Told when ffmpeg fails for lack of disk space; the recorder waits on it for room before restarting. */
   space?: RecordingsSpace;
 }
 
-/** Receives the live byte stream of each recorder run. Implementations must never throw nor block. */
+/**
+ * Told where each recorder run writes and when each of its files closes: the live view follows the
+ * file being written and moves to the next one when told, with no second ffmpeg output and nothing
+ * read while nobody watches. Implementations must never throw nor block.
+ */
 export interface LiveSink {
-  /** A new ffmpeg run of `cameraId` starts: its bytes begin with a fresh init segment. */
-  open(cameraId: string): LiveFeed;
+  /** A new ffmpeg run of `cameraId` starts writing file 0 of `files` (a fresh init segment). */
+  runStarted(cameraId: string, files: { pathOf(seq: number): string }): LiveRun;
 }
 
-export interface LiveFeed {
-  push(chunk: Buffer): void;
-  /** The run's process is gone and its pipe drained. */
+export interface LiveRun {
+  /** ffmpeg listed file `seq` as closed: it writes file `seq + 1` now. */
+  segmentClosed(seq: number): void;
+  /** The run's process is gone and its segment list read. */
   end(): void;
 }
 
@@ -248,6 +253,7 @@ export class CameraRecorder {
       // Index in order, one at a time per camera, without blocking the reading of ffmpeg's output.
       const seq = OPEN_SEGMENT_NAME_PATTERN.exec(entry.fileName)?.[2];
       const finalPath = seq === undefined ? undefined : join(outputDir, segmentFileName(startMs, runId, seq));
+      if (seq !== undefined) liveRun?.segmentClosed(Number(seq));
       this.queueIndexing(() =>
         this.d.indexer
           .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', onTimeJump, ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
@@ -262,17 +268,9 @@ export class CameraRecorder {
       fileNamePattern: openSegmentNamePattern(runId),
       quickProbe: !this.fullProbe,
     });
-    const feed = this.d.live?.open(cam.id);
+    const liveRun = this.d.live?.runStarted(cam.id, { pathOf: (seq) => join(outputDir, openSegmentFileName(runId, seq)) });
     const proc = this.d.launcher(config.ffmpegPath, args, {
       onSegment,
-      onLiveData: (chunk) => {
-        try {
-          feed?.push(chunk);
-        } catch (err) {
-          // Never let a live-view bug reach the pipe reader: the recording goes on.
-          this.log.error({ err }, 'live feed failed');
-        }
-      },
       onProgress: (outTimeUs, frame, wallMs) => {
         this.noteClock(mediaClock.report(wallMs, outTimeUs, frame));
         if (outTimeUs > lastMediaUs) {
@@ -286,8 +284,8 @@ export class CameraRecorder {
       },
     }, () => clock.nowMs());
     this.proc = proc;
-    // `exited` follows 'close': every live byte has been pushed by then.
-    if (feed) void proc.exited.then(() => feed.end());
+    // `exited` follows 'close': every segment line has been read by then.
+    if (liveRun) void proc.exited.then(() => liveRun.end());
     // stop() may have run while this process was being started: it must not outlive the recorder.
     if (this.abort.signal.aborted) void proc.stop(config.stopTimeoutMs);
     // From here on the process is this run's to see exit: nothing may leave it running unsupervised.

@@ -1,4 +1,4 @@
-import { mkdir, readdir, realpath, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, realpath, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { dropTombstones, listTombstones } from '../db/retention.repo.js';
@@ -127,6 +127,15 @@ export class FootageStore {
   async scan(absPath: string): Promise<Fmp4Scan> {
     this.assertInside(absPath);
     return scanFmp4(absPath);
+  }
+
+  /**
+   * Opens a segment file for reading while the recorder may still be writing it (the live view). The
+   * caller closes the handle; reads through it go on if retention unlinks the file meanwhile.
+   */
+  async openGrowing(absPath: string): Promise<FileHandle> {
+    this.assertInside(absPath);
+    return open(absPath, 'r');
   }
 
   /** SHA-256 and length of a stored file, as it is now (check --deep, exports). */

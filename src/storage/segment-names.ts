@@ -27,6 +27,11 @@ export function openSegmentNamePattern(runId: string): string {
   return `${runId}-%06d.mp4`;
 }
 
+/** The name ffmpeg gives file number `seq` of run `runId` (what `openSegmentNamePattern` expands to). */
+export function openSegmentFileName(runId: string, seq: number): string {
+  return `${runId}-${String(seq).padStart(6, '0')}.mp4`;
+}
+
 /** `20261126T101500Z` */
 export function utcStamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');

@@ -3,7 +3,7 @@
  * (ftyp + moov) and media fragments (moof + mdat), with what a live viewer needs to know about each:
  * the MSE codec string of the init, and whether a fragment starts with a keyframe.
  */
-import { isSyncSample, parseMoof, parseMoov, readBoxHeader, type InitInfo } from './boxes.js';
+import { boxSpans, isSyncSample, parseMoof, parseMoov, readBoxHeader, type InitInfo } from './boxes.js';
 
 export interface LiveInit {
   /** ftyp + moov, byte for byte: what a Media Source Extensions SourceBuffer is given first. */
@@ -24,6 +24,8 @@ export interface LiveFragment {
   keyframe: boolean;
   /** Sum of the video samples' durations, in seconds (0 when unknown). */
   durationSeconds: number;
+  /** Each track's decode time (tfdt) and duration in this fragment, in the track's ticks. */
+  tracks: Array<{ trackId: number; baseDecodeTime: number | undefined; durationTicks: number }>;
 }
 
 export type LiveChunk = { kind: 'init'; init: LiveInit } | { kind: 'fragment'; fragment: LiveFragment };
@@ -145,6 +147,34 @@ export class Fmp4StreamSplitter {
     const traf = trafs.find((t) => t.trackId === this.videoTrackId);
     const keyframe = traf?.firstSampleFlags !== undefined && traf.sampleCount > 0 && isSyncSample(traf.firstSampleFlags);
     const durationSeconds = traf && this.videoTimescale > 0 ? traf.durationTicks / this.videoTimescale : 0;
-    return { kind: 'fragment', fragment: { data: Buffer.concat([moof, mdat]), keyframe, durationSeconds } };
+    const tracks = trafs.map((t) => ({ trackId: t.trackId, baseDecodeTime: t.baseDecodeTime, durationTicks: t.durationTicks }));
+    return { kind: 'fragment', fragment: { data: Buffer.concat([moof, mdat]), keyframe, durationSeconds, tracks } };
+  }
+}
+
+/**
+ * Rewrites, in place, the decode time (tfdt) of each track of a fragment (moof + mdat) to
+ * `decodeTime(trackId, current)`: the segment muxer starts every file's timeline at 0, and a live
+ * viewer that goes on into the next file needs one timeline. Version 0 tfdt values that no longer
+ * fit 32 bits throw LiveStreamError.
+ */
+export function retimeFragment(data: Buffer, decodeTime: (trackId: number, current: bigint) => bigint): void {
+  const moof = boxSpans(data, 0).next().value;
+  if (!moof || moof.type !== 'moof') throw new LiveStreamError('fragment does not start with a moof');
+  for (const traf of boxSpans(data, moof.bodyStart, moof.end)) {
+    if (traf.type !== 'traf') continue;
+    let trackId: number | undefined;
+    for (const b of boxSpans(data, traf.bodyStart, traf.end)) {
+      if (b.type === 'tfhd' && b.end - b.bodyStart >= 8) trackId = data.readUInt32BE(b.bodyStart + 4);
+      if (b.type !== 'tfdt' || trackId === undefined) continue;
+      const version = data.readUInt8(b.bodyStart);
+      if (version === 1 && b.end - b.bodyStart >= 12) {
+        data.writeBigUInt64BE(decodeTime(trackId, data.readBigUInt64BE(b.bodyStart + 4)), b.bodyStart + 4);
+      } else if (version === 0 && b.end - b.bodyStart >= 8) {
+        const v = decodeTime(trackId, BigInt(data.readUInt32BE(b.bodyStart + 4)));
+        if (v > 0xffffffffn) throw new LiveStreamError('a 32-bit tfdt cannot carry the live timeline');
+        data.writeUInt32BE(Number(v), b.bodyStart + 4);
+      }
+    }
   }
 }

@@ -1,0 +1,97 @@
+import { readdir, readlink } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { scanFmp4Buffer } from '../../src/media/fmp4/scan.js';
+import { sleep } from '../../src/shared/sleep.js';
+import { decodedFrames, status } from '../support/live-checks.js';
+import { LiveClient } from '../support/live-client.js';
+import { removeDir, startVigil, waitFor, type TestVigil } from '../support/harness.js';
+
+/** What this process holds open in the recordings folder (Vigil runs in the test's process). */
+async function recordingFds(dataDir: string): Promise<string[]> {
+  const held: string[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith(`${dataDir}/recordings/`)) held.push(target);
+  }
+  return held;
+}
+
+async function segmentCount(vigil: TestVigil): Promise<number> {
+  const page = (await (await vigil.api('/cameras/cam/segments?limit=1000')).json()) as { segments: unknown[] };
+  return page.segments.length;
+}
+
+/** Live view read from the segment files as the recorder writes them (no second ffmpeg output). */
+describe('live view from the recording', () => {
+  let server: RtspServer;
+  let vigil: TestVigil;
+
+  beforeAll(async () => {
+    server = await RtspServer.start({ mounts: [{ name: 'cam' }] });
+    vigil = await startVigil({ cameras: [{ id: 'cam', main_url: server.url('cam'), segment_seconds: 2 }] });
+    await waitFor('a segment indexed', async () => (await segmentCount(vigil)) >= 1, 30_000, 200);
+  });
+
+  afterAll(async () => {
+    await vigil?.app.stop();
+    await server?.stop();
+    if (vigil) await removeDir(vigil.dataDir);
+  });
+
+  it('reads nothing for a camera nobody watches', async () => {
+    // Recording, indexing and rolling over for 3 s with no viewer: no follower, no bitrate read.
+    for (let i = 0; i < 15; i++) {
+      expect(vigil.app.live.followerCount()).toBe(0);
+      await sleep(200);
+    }
+    expect((await status(vigil, 'cam')).live_bitrate_bps).toBeNull();
+  });
+
+  it('follows the growing file across segment rollovers: one init, contiguous fragments from a keyframe, all decodable', async () => {
+    const c = await LiveClient.connect(vigil.app.url, '/cameras/cam/live', vigil.auth);
+    try {
+      await c.waitForFragments(1);
+      const before = await segmentCount(vigil);
+      // 2 s segments: at least two rollovers while it watches.
+      await waitFor('two rollovers', async () => (await segmentCount(vigil)) >= before + 2, 30_000, 200);
+      await sleep(1_500);
+      const texts = c.texts();
+      // The run's later files carry the same init: the viewer is not sent it again (its player would restart).
+      expect(texts.map((t) => t.type)).toEqual(['init']);
+      const { fragments } = c.stream();
+      expect(fragments[0]?.keyframe).toBe(true);
+      // Timestamps run on across the files: each fragment starts where the one before ended.
+      const scan = scanFmp4Buffer(Buffer.concat(c.binaries()));
+      expect(scan.fragments.length).toBe(fragments.length);
+      for (let i = 1; i < scan.fragments.length; i++) {
+        const prev = scan.fragments[i - 1] as (typeof scan.fragments)[number];
+        const cur = scan.fragments[i] as (typeof scan.fragments)[number];
+        expect(cur.decodeTimeSeconds as number).toBeCloseTo((prev.decodeTimeSeconds as number) + prev.durationSeconds, 3);
+      }
+      const seconds = scan.videoDurationSeconds;
+      expect(seconds).toBeGreaterThan(4);
+      const decoded = await decodedFrames(vigil.dataDir, 'follow.mp4', c.binaries());
+      expect(decoded.frames).toBe(scan.sampleCount);
+      expect(vigil.app.live.followerCount()).toBe(1);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('closes every segment file it opened once the viewers leave: the fd count is back to its baseline', async () => {
+    const baseline = await recordingFds(vigil.dataDir);
+    const viewers = await Promise.all([1, 2, 3].map(() => LiveClient.connect(vigil.app.url, '/cameras/cam/live', vigil.auth)));
+    await Promise.all(viewers.map((v) => v.waitForFragments(2)));
+    const before = await segmentCount(vigil);
+    await waitFor('a rollover while watched', async () => (await segmentCount(vigil)) >= before + 1, 30_000, 200);
+    // Three viewers of one camera share one follower: one handle on the open segment.
+    expect(vigil.app.live.followerCount()).toBe(1);
+    await Promise.all(viewers.map((v) => v.close()));
+    await waitFor('follower gone', () => vigil.app.live.followerCount() === 0, 5_000, 20);
+    // The indexer opens each closed file briefly to hash it: the count settles back to the baseline.
+    await waitFor('fds back to baseline', async () => (await recordingFds(vigil.dataDir)).length <= baseline.length, 10_000, 50);
+    expect((await recordingFds(vigil.dataDir)).filter((t) => t.endsWith('(deleted)'))).toEqual([]);
+    expect((await status(vigil, 'cam')).state).toBe('recording');
+  });
+});
