@@ -105,6 +105,19 @@ describe('operator console: accessibility of every page', () => {
     });
   }
 
+  /** Elements reaching past the right edge of a phone screen (the page would scroll sideways). */
+  function overflowing(page: Page, width: number): Promise<string[]> {
+    return page.evaluate((w) => {
+      if (document.documentElement.scrollWidth <= w) return [];
+      const out: string[] = [`page ${document.documentElement.scrollWidth} px wide`];
+      for (const el of document.querySelectorAll<HTMLElement>('main *')) {
+        const r = el.getBoundingClientRect();
+        if (r.right > w + 0.5 && !el.closest('.table-wrap, [hidden]') && getComputedStyle(el).position !== 'fixed') out.push(`${el.tagName.toLowerCase()}.${el.className} ends at ${Math.round(r.right)}`);
+      }
+      return out.slice(0, 8);
+    }, width);
+  }
+
   for (const size of SIZES) {
     it(`every page at ${size.name}: no serious or critical axe violation, a screenshot, and (phone) 44 px targets`, async () => {
       // The page's CSP forbids injected scripts: this context lets the axe script in, nothing else changes.
@@ -129,7 +142,7 @@ describe('operator console: accessibility of every page', () => {
           const issues = await axe(page);
           if (issues.length) found[p.name] = issues;
           if (size.width < 600) {
-            const s = await smallTargets(page);
+            const s = [...await smallTargets(page), ...await overflowing(page, size.width)];
             if (s.length) small[p.name] = s;
           }
         }

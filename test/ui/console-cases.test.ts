@@ -65,7 +65,7 @@ describe('operator console: case work', () => {
     await page.getByRole('button', { name: 'Show' }).click();
     const row = page.locator(`tr[data-event-id="${ev.id}"]`);
     await row.waitFor();
-    expect(await row.textContent()).toContain('evidence locked');
+    expect(await row.textContent()).toContain('evidence_locked');
     await screenshot(page, 'events-1366x768');
     await row.locator('td').first().click();
     await page.waitForURL(/#\/cameras\/cam1\?t=/);

@@ -94,7 +94,7 @@ export class EventsView implements View {
     const tr = h('tr', { class: `sev-${e.severity}${target ? ' playable' : ''}`, 'data-event-id': e.id },
       h('td', { 'data-label': 'Time' }, h('time', { datetime: e.ts }, formatDateTime(atMs))),
       h('td', { 'data-label': 'Severity' }, e.severity),
-      h('td', { 'data-label': 'Type' }, e.type.replaceAll('_', ' ')),
+      h('td', { 'data-label': 'Type' }, e.type),
       h('td', { 'data-label': 'Camera' }, e.camera_id ? h('a', { href: href({ name: 'camera', id: e.camera_id }) }, cameraName ?? '') : '—'),
       h('td', { class: 'payload', 'data-label': 'Details' }, summarize(e.payload)),
       h('td', { class: 'play-cell' }, target
