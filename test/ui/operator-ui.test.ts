@@ -226,7 +226,9 @@ describe('operator web UI', () => {
     const rows = page.getByRole('table', { name: 'Events' }).locator('tbody tr');
     await expect.poll(() => rows.count()).toBe(1);
     expect(await rows.first().locator('td').nth(2).textContent()).toBe('recording_gap');
-    expect(await rows.first().locator('td').nth(3).textContent()).toBe('cam2');
+    // The camera by the name the operator gave it, linking to its page.
+    expect(await rows.first().locator('td').nth(3).textContent()).toBe('Yard');
+    expect(await rows.first().locator('td').nth(3).locator('a').getAttribute('href')).toBe('#/cameras/cam2');
   });
 
   it('a camera added, edited and deleted through the forms changes the API\'s list', async () => {
