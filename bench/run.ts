@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,ui,metrics,mqtt,webhooks,integrations --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,ui,ui-views,metrics,mqtt,webhooks,integrations --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -23,8 +23,9 @@ import { runRetention } from './retention.js';
 import { machineInfo, renderTable, writeJson, type SectionResult } from './report.js';
 import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
+import { runUiViews } from './ui-views.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'metrics', 'mqtt', 'webhooks', 'integrations', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -138,6 +139,7 @@ try {
     runLive({ joins: quick ? 10 : 20, viewers: 4, seconds: quick ? 15 : 30, entry, log }),
   );
   await section(['ui'], 'web UI in headless Chromium', () => runUi({ samples: quick ? 5 : 10, log }));
+  await section(['ui-views'], 'four cameras reviewed in step, headless Chromium', () => runUiViews({ samples: quick ? 5 : 10, log }));
   await section(['metrics'], '/metrics scrape time at 64 cameras', () =>
     runMetrics({ cameras: 64, scrapes: quick ? 20 : 50, log }),
   );
