@@ -112,6 +112,10 @@ describe('operator console: several cameras at once', () => {
     expect(await page.locator('.wall-tile video').nth(1).evaluate((v) => getComputedStyle(v).transform)).not.toBe('none');
     await box.getByRole('button', { name: 'Reset zoom' }).click();
     expect(await box.getAttribute('data-zoom')).toBe('1.00');
+    // Fullscreen puts the wall of tiles on the whole screen.
+    await page.getByRole('button', { name: 'Fullscreen' }).click();
+    await expect.poll(() => page.evaluate(() => document.fullscreenElement?.className ?? null)).toBe('wall');
+    await page.getByRole('button', { name: 'Fullscreen' }).evaluate(() => document.exitFullscreen());
     await box.dblclick();
     await page.waitForURL(/#\/cameras\/cam2$/);
     expect(problems).toEqual([]);

@@ -259,10 +259,12 @@ class WallTile {
   private livePlayer: LivePlayer | null = null;
   /** Tiles are small: the sub-stream when the camera has one. */
   private readonly stream: 'main' | 'sub';
+  private readonly enabled: boolean;
 
   constructor(index: number, cameras: Camera[], readonly cameraId: string | null, onChoose: (id: string | null) => void) {
     const cam = cameras.find((c) => c.id === cameraId) ?? null;
     this.stream = cam?.sub_url ? 'sub' : 'main';
+    this.enabled = cam?.enabled ?? false;
     this.video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': cam ? `Video of ${cam.name}` : `Empty tile ${index + 1}` });
     this.note = h('span', { class: 'live-state' });
     this.recorded = new RecordedPlayer(this.video, (state, detail) => {
@@ -286,6 +288,10 @@ class WallTile {
     this.recorded.stop();
     this.livePlayer?.stop();
     if (!this.cameraId) return;
+    if (!this.enabled) {
+      this.note.textContent = 'Camera disabled';
+      return;
+    }
     this.livePlayer = new LivePlayer(this.video, liveUrl(this.cameraId, this.stream), (s) => (this.note.textContent = s === 'playing' || s === 'closed' ? '' : s));
     this.livePlayer.start();
   }
