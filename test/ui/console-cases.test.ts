@@ -147,8 +147,11 @@ describe('operator console: case work', () => {
     await row.waitFor();
     await row.getByLabel('Role of op1').selectOption('viewer');
     await expect.poll(() => page.locator('.message').textContent()).toBe('op1 is now viewer.');
-    const users = ((await (await vigil.api('/users')).json()) as { users: { username: string; role: string }[] }).users;
-    expect(users.find((u) => u.username === 'op1')?.role).toBe('viewer');
+    await row.getByLabel('Cameras of op1 (all, or ids)').fill('cam1');
+    await row.getByRole('button', { name: 'Save cameras of op1' }).click();
+    await expect.poll(() => page.locator('.message').textContent()).toBe('op1 now sees cam1.');
+    const users = ((await (await vigil.api('/users')).json()) as { users: { username: string; role: string; cameras: unknown }[] }).users;
+    expect(users.find((u) => u.username === 'op1')).toMatchObject({ role: 'viewer', cameras: ['cam1'] });
 
     await page.getByLabel('Name', { exact: true }).fill('door-panel');
     await page.getByRole('button', { name: 'Create key' }).click();

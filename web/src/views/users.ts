@@ -71,10 +71,15 @@ export class UsersView implements View {
     const role = roleSelect(`user-role-${u.id}`, u.role, `Role of ${u.username}`);
     role.addEventListener('change', () => void this.act(`${u.username} is now ${role.value}.`, () => api(`/users/${u.id}`, { method: 'PATCH', body: { role: role.value } })));
     const self = u.username === this.ctx.session.username;
+    const scope = h('input', { value: scopeText(u.cameras), 'aria-label': `Cameras of ${u.username} (all, or ids)`, size: 14 });
+    const scopeForm = h('form', { class: 'row-actions', onsubmit: (e: Event) => {
+      e.preventDefault();
+      void this.act(`${u.username} now sees ${scope.value.trim() || 'all'}.`, () => api(`/users/${u.id}`, { method: 'PATCH', body: { cameras: parseScope(scope.value) } }));
+    } }, scope, h('button', { type: 'submit', 'aria-label': `Save cameras of ${u.username}` }, 'Save'));
     return h('tr', { 'data-user': u.username },
       h('td', { 'data-label': 'User' }, u.username),
       h('td', { 'data-label': 'Role' }, role),
-      h('td', { 'data-label': 'Cameras' }, scopeText(u.cameras)),
+      h('td', { 'data-label': 'Cameras' }, scopeForm),
       h('td', { 'data-label': 'Status' }, u.disabled ? 'Disabled' : 'Active'),
       h('td', { 'data-label': 'Actions' }, h('div', { class: 'row-actions' },
         !self && h('button', { type: 'button', onclick: () => void this.act(`${u.username} ${u.disabled ? 'enabled' : 'disabled'}.`, () => api(`/users/${u.id}`, { method: 'PATCH', body: { disabled: !u.disabled } })) }, u.disabled ? 'Enable' : 'Disable'),
@@ -149,10 +154,10 @@ function roleSelect(id: string, value: string, label?: string): HTMLSelectElemen
 }
 
 function scopeText(cameras: 'all' | string[]): string {
-  return cameras === 'all' ? 'All' : cameras.join(', ') || 'None';
+  return cameras === 'all' ? 'all' : cameras.join(', ');
 }
 
 function parseScope(text: string): 'all' | string[] {
   const t = text.trim();
-  return t === '' || t === 'all' ? 'all' : t.split(/[\s,]+/).filter(Boolean);
+  return t === '' || t.toLowerCase() === 'all' ? 'all' : t.split(/[\s,]+/).filter(Boolean);
 }
