@@ -74,7 +74,7 @@ describe('operator console: transport', () => {
     await page.goto(`${vigil.app.url}/#/cameras/cam1?t=${new Date(T).toISOString()}`);
     const first = await waitFor('review at the linked instant', async () => ((await playing()) ? wallMs() : undefined), 20_000, 200);
     expect(Math.abs(first - T)).toBeLessThanOrEqual(2_000);
-    await page.getByRole('button', { name: 'Copy a link to this camera at this time' }).click();
+    await page.getByRole('button', { name: 'Copy link' }).click();
     const link = await page.getByRole('textbox', { name: 'Link to this camera at this time' }).inputValue();
     const m = /#\/cameras\/cam1\?t=(.+)$/.exec(link);
     expect(m).not.toBeNull();
@@ -147,7 +147,7 @@ describe('operator console: transport', () => {
     const first = await waitFor('review at the typed instant', async () => ((await playing()) ? wallMs() : undefined), 20_000, 200);
     expect(Math.abs(first - T)).toBeLessThanOrEqual(2_000);
 
-    await page.getByRole('button', { name: 'Calendar of days with footage' }).click();
+    await page.getByRole('button', { name: 'Calendar' }).click();
     const today = new Date().getUTCDate();
     const day = page.locator(`.cal-day[data-day="${today}"]`);
     await expect.poll(() => day.getAttribute('class')).toContain('has-footage');

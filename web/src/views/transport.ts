@@ -69,15 +69,16 @@ export class TransportBar {
       h('table', {}, h('tbody', {}, ...SHORTCUTS.map((s) => h('tr', {}, h('th', { scope: 'row' }, h('kbd', {}, s.keys)), h('td', {}, s.what))))),
       h('form', { method: 'dialog' }, h('button', { type: 'submit' }, 'Close')));
     const btn = (label: string, title: string, onclick: () => void, cls = '') =>
-      h('button', { type: 'button', class: `tr-btn ${cls}`.trim(), 'aria-label': title, title, onclick }, label);
+      // A button showing words is named by them (what a voice user says); a symbol is named by its title.
+      h('button', { type: 'button', class: `tr-btn ${cls}`.trim(), 'aria-label': /[a-z0-9]/i.test(label) ? undefined : title, title, onclick }, label);
     const goForm = h('form', { class: 'tr-goto', 'aria-label': 'Go to a date and time', onsubmit: (e: Event) => { e.preventDefault(); this.goTo(); } },
       this.goInput, h('button', { type: 'submit' }, 'Go'),
-      btn('📅', 'Calendar of days with footage', () => this.calendar.toggle()));
+      btn('Calendar', 'Calendar of days with footage', () => this.calendar.toggle()));
     this.el = h('div', { class: 'transport', role: 'toolbar', 'aria-label': 'Transport' },
       btn('−1 min', 'Back 1 minute', () => this.step(-LONG_STEP_MS)),
       btn('−10 s', 'Back 10 seconds', () => this.step(-SHORT_STEP_MS)),
       btn('◀︎|', 'One frame back', () => this.stepFrame(-1)),
-      btn('⏯', 'Play or pause', () => this.togglePlay(), 'tr-play'),
+      btn('▶‖', 'Play or pause', () => this.togglePlay(), 'tr-play'),
       btn('|▶︎', 'One frame forward', () => this.stepFrame(1)),
       btn('+10 s', 'Forward 10 seconds', () => this.step(SHORT_STEP_MS)),
       btn('+1 min', 'Forward 1 minute', () => this.step(LONG_STEP_MS)),
