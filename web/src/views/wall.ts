@@ -12,7 +12,7 @@ import { navigate } from '../router.js';
 import { can } from '../session.js';
 import { TimelineView, type Interval, type TimelineData } from '../timeline.js';
 import { formatDateTime } from '../time.js';
-import type { Camera } from '../types.js';
+import type { Camera, CameraStatus } from '../types.js';
 import { DigitalZoom } from './digital-zoom.js';
 import { TransportBar } from './transport.js';
 import type { View, ViewContext } from './view.js';
@@ -44,6 +44,8 @@ export class WallView implements View {
   private syncTimer: number | undefined;
   private dataTimer: number | undefined;
   private rate = 1;
+  /** One frame step: the fastest camera's frame interval (25 fps until the statuses say). */
+  private frameS = 1 / 25;
   private gone = false;
 
   constructor(private readonly ctx: ViewContext) {
@@ -63,7 +65,7 @@ export class WallView implements View {
       videos: () => this.tiles.filter((t) => t.cameraId).map((t) => t.video),
       wallClockMs: () => (this.mode === 'review' ? this.leader()?.wallClockMs() ?? null : null),
       playAt: (ms) => this.review(ms),
-      frameIntervalS: () => 1 / 15,
+      frameIntervalS: () => this.frameS,
       cameraId: () => this.tiles.find((t) => t.cameraId)?.cameraId ?? null,
     });
     const layoutButtons = h('div', { class: 'layouts', role: 'radiogroup', 'aria-label': 'Layout' },
@@ -105,6 +107,9 @@ export class WallView implements View {
     this.chosen = this.cameras.map((c) => c.id);
     this.refreshSaved();
     this.build();
+    const statuses = await Promise.all(this.cameras.map((c) => api<CameraStatus>(`/cameras/${encodeURIComponent(c.id)}/status`).catch(() => null)));
+    const fps = Math.max(0, ...statuses.map((st) => st?.fps ?? 0));
+    if (fps > 0) this.frameS = 1 / fps;
   }
 
   private setLayout(n: Layout): void {
