@@ -100,7 +100,30 @@ describe('operator console: transport', () => {
     const rate = (b.wall - a.wall) / (b.at - a.at);
     expect(rate).toBeGreaterThan(2.5);
     expect(rate).toBeLessThan(6);
+    // Live always plays at 1× (its own catch-up may reach 1.15×); back in review the chosen 4× holds again.
+    const videoRate = () => page.locator('.player video').evaluate((v: HTMLVideoElement) => v.playbackRate);
+    await page.getByRole('button', { name: 'Go live' }).click();
+    await expect.poll(() => page.locator('.camera-page').getAttribute('data-mode')).toBe('live');
+    await expect.poll(playing, { timeout: 15_000 }).toBe(true);
+    expect(await videoRate()).toBeLessThanOrEqual(1.15);
+    await page.getByLabel('Date and time to go to').fill(new Date(T).toISOString().slice(0, 19));
+    await page.getByRole('button', { name: 'Go', exact: true }).click();
+    await waitFor('review again', async () => ((await playing()) && (await page.locator('.camera-page').getAttribute('data-mode')) === 'recorded') || undefined, 20_000, 200);
+    expect(await videoRate()).toBe(4);
     await page.getByLabel('Playback speed').selectOption('1');
+  });
+
+  it('the wheel over the picture zooms it digitally (recorded here; live alike), 1× resets', async () => {
+    const player = page.locator('.player');
+    await player.hover();
+    // Each wheel notch zooms 1.2×: two notches.
+    await page.mouse.wheel(0, -100);
+    await expect.poll(async () => Number(await player.getAttribute('data-zoom'))).toBeCloseTo(1.2, 2);
+    await page.mouse.wheel(0, -100);
+    await expect.poll(async () => Number(await player.getAttribute('data-zoom'))).toBeCloseTo(1.44, 2);
+    expect(await page.locator('.player video').evaluate((v) => getComputedStyle(v).transform)).toMatch(/^matrix\(/);
+    await player.getByRole('button', { name: 'Reset zoom' }).click();
+    expect(await player.getAttribute('data-zoom')).toBe('1.00');
   });
 
   it('keyboard: Space pauses, "." and "," step one frame, → and ← step 10 s, ? lists the shortcuts', async () => {

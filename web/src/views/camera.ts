@@ -61,6 +61,7 @@ export class CameraView implements View {
     this.transport = new TransportBar({
       videos: () => [this.video],
       wallClockMs: () => (this.mode === 'recorded' ? this.recorded.wallClockMs() : null),
+      reviewing: () => this.mode === 'recorded',
       playAt: (ms) => this.playAt(ms),
       frameIntervalS: () => this.frameS,
       cameraId: () => this.cameraId,

@@ -21,6 +21,8 @@ export interface TransportTarget {
   videos(): HTMLVideoElement[];
   /** Wall-clock time of the frame on screen in recorded review; null while live or idle. */
   wallClockMs(): number | null;
+  /** True while recorded footage is (being) played: the chosen speed applies then, live always plays at 1×. */
+  reviewing(): boolean;
   /** Plays recorded footage from a wall-clock instant. */
   playAt(ms: number): void;
   /** Seconds between two frames: one frame step. */
@@ -52,6 +54,11 @@ export class TransportBar {
   private readonly help: HTMLDialogElement;
   private readonly calendar: FootageCalendar;
   private readonly onKey = (e: KeyboardEvent) => this.key(e);
+  /** Every new source of a driven video (review or live) starts at the rate it should have. */
+  private readonly onLoadStart = (e: Event) => {
+    const v = e.target as HTMLVideoElement;
+    if (this.target.videos().includes(v)) this.rateTo(v);
+  };
   /** The instant last asked of the player, until it shows a frame: a second step while it loads counts from there. */
   private pending: { ms: number; askedAt: number } | null = null;
 
@@ -88,24 +95,25 @@ export class TransportBar {
       btn('?', 'Keyboard shortcuts', () => this.help.showModal()),
       this.linkOut, this.calendar.el, this.help);
     document.addEventListener('keydown', this.onKey);
+    // Media events do not bubble: the capture phase sees them all.
+    document.addEventListener('loadstart', this.onLoadStart, true);
   }
 
   destroy(): void {
     document.removeEventListener('keydown', this.onKey);
+    document.removeEventListener('loadstart', this.onLoadStart, true);
     if (this.help.open) this.help.close();
-  }
-
-  /** A new recording replaces the video's source, which resets its rate: the chosen speed is applied again. */
-  applySpeed(): void {
-    this.setSpeed(Number(this.speed.value));
   }
 
   setSpeed(rate: number): void {
     this.speed.value = String(rate);
-    for (const v of this.target.videos()) {
-      v.defaultPlaybackRate = rate;
-      v.playbackRate = rate;
-    }
+    for (const v of this.target.videos()) this.rateTo(v);
+  }
+
+  private rateTo(v: HTMLVideoElement): void {
+    const rate = this.target.reviewing() ? Number(this.speed.value) : 1;
+    v.defaultPlaybackRate = rate;
+    v.playbackRate = rate;
   }
 
   togglePlay(): void {

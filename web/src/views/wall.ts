@@ -64,6 +64,7 @@ export class WallView implements View {
     this.transport = new TransportBar({
       videos: () => this.tiles.filter((t) => t.cameraId).map((t) => t.video),
       wallClockMs: () => (this.mode === 'review' ? this.leader()?.wallClockMs() ?? null : null),
+      reviewing: () => this.mode === 'review',
       playAt: (ms) => this.review(ms),
       frameIntervalS: () => this.frameS,
       cameraId: () => this.tiles.find((t) => t.cameraId)?.cameraId ?? null,
@@ -160,7 +161,6 @@ export class WallView implements View {
     void Promise.all(active.map((t) => t.reviewReady(ms))).then((ready) => {
       if (this.gone || this.mode !== 'review') return;
       const playing = active.filter((_, i) => ready[i]);
-      for (const t of playing) t.video.playbackRate = this.rate;
       // Same task, same instant: the tiles' clocks start together.
       for (const t of playing) void t.video.play().catch(() => {});
       this.el.dataset.syncStartMs = String(Math.round(performance.now() - started));
