@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, readdir, readFile, readlink, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, readlink, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import { memoryLogger } from '../../test/support/harness.js';
 import { deleteCamera, getCamera, updateCamera, upsertDeclaredCamera } from '../db/camera.repo.js';
 import { openDatabase, type OpenedDb } from '../db/connection.js';
 import { EventLog } from '../events/event-log.js';
+import { scanFmp4Buffer } from '../media/fmp4/scan.js';
 import { Fmp4StreamSplitter } from '../media/fmp4/stream.js';
 import { liveOutputArgs } from '../media/live-args.js';
 import type { ExitInfo } from '../media/child.js';
@@ -219,6 +220,38 @@ describe('LiveHub', () => {
     await hub.stop();
     expect(hub.followerCount()).toBe(0);
     expect(await openSegmentFds()).toEqual([]);
+    await run.closeAll();
+  });
+
+  it('starts a viewer who joins just after a rollover at the latest keyframe of the previous file, renamed by the indexer meanwhile, on one timeline', async () => {
+    const run = await fakeRun('cam2');
+    const [init, ...frags] = pieces();
+    const keys = keyframes();
+    await run.write(0, Buffer.concat([init as Buffer, ...frags]));
+    await run.write(1, init as Buffer);
+    const finalPath = join(dir, 'final-000000.mp4');
+    await rename(run.pathOf(0), finalPath);
+    run.liveRun.segmentClosed(0, finalPath);
+    const a = new Conn();
+    const bins: Buffer[] = [];
+    a.sendBinary = (data: Buffer) => {
+      a.binaries++;
+      bins.push(data);
+    };
+    const leave = await hub.join('cam2', 'main', a);
+    const lastKey = keys.lastIndexOf(true);
+    expect(a.texts.map((t) => t.type)).toEqual(['init']);
+    expect(a.binaries).toBe(1 + frags.length - lastKey);
+    for (const f of frags.slice(0, 4)) await run.write(1, f);
+    for (let i = 0; i < 100 && a.binaries < 1 + frags.length - lastKey + 4; i++) await sleep(10);
+    expect(a.binaries).toBe(1 + frags.length - lastKey + 4);
+    // The second file's decode times continue the first's.
+    const scan = scanFmp4Buffer(Buffer.concat(bins));
+    for (let i = 1; i < scan.fragments.length; i++) {
+      const prev = scan.fragments[i - 1] as (typeof scan.fragments)[number];
+      expect(scan.fragments[i]?.decodeTimeSeconds as number).toBeCloseTo((prev.decodeTimeSeconds as number) + prev.durationSeconds, 6);
+    }
+    leave();
     await run.closeAll();
   });
 

@@ -98,14 +98,20 @@ export class LiveHub implements LiveSink {
     await Promise.all(subs.map((s) => s.close()));
   }
 
-  runStarted(cameraId: string, files: RunFiles): LiveRun {
-    const run: RunState = { files, closedThrough: -1, follower: undefined };
+  runStarted(cameraId: string, files: Pick<RunFiles, 'pathOf'>): LiveRun {
+    let lastClosed: { seq: number; path: string } | undefined;
+    const run: RunState = {
+      files: { pathOf: (seq) => files.pathOf(seq), closedPathOf: (seq) => (lastClosed?.seq === seq ? lastClosed.path : undefined) },
+      closedThrough: -1,
+      follower: undefined,
+    };
     const previous = this.runs.get(cameraId);
     if (previous) this.runEnded(cameraId, previous);
     this.runs.set(cameraId, run);
     if (!this.stopped && (this.main.get(cameraId)?.viewerCount ?? 0) > 0) this.follow(cameraId, run);
     return {
-      segmentClosed: (seq) => {
+      segmentClosed: (seq, closedPath) => {
+        if (closedPath !== undefined) lastClosed = { seq, path: closedPath };
         if (seq > run.closedThrough) run.closedThrough = seq;
         run.follower?.segmentClosed(seq);
       },

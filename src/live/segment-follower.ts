@@ -7,7 +7,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { Fmp4Error, fileSource, scanFmp4Source } from '../media/fmp4/scan.js';
+import { Fmp4Error, fileSource, scanFmp4Source, type FragmentInfo } from '../media/fmp4/scan.js';
 import { Fmp4StreamSplitter, retimeFragment, type LiveChunk, type LiveFragment } from '../media/fmp4/stream.js';
 import { readAt } from '../media/fmp4/walk.js';
 
@@ -15,6 +15,8 @@ import { readAt } from '../media/fmp4/walk.js';
 export interface RunFiles {
   /** Absolute path of the run's file number `seq` while ffmpeg writes it (before the indexer renames it). */
   pathOf(seq: number): string;
+  /** The name the indexer gives file `seq` once closed, when known. */
+  closedPathOf(seq: number): string | undefined;
 }
 
 export interface SegmentFollowerDeps {
@@ -143,18 +145,53 @@ export class SegmentFollower {
       if (err instanceof Fmp4Error && err.reason === 'truncated_init') return false;
       throw err;
     }
-    let from = scan.completeEndOffset;
-    for (let i = scan.fragments.length - 1; i >= 0; i--) {
-      const f = scan.fragments[i] as (typeof scan.fragments)[number];
-      if (f.startsWithKeyframe) {
-        from = f.offset;
-        break;
-      }
-    }
+    const from = lastKeyframe(scan.fragments)?.offset ?? scan.completeEndOffset;
     this.push(await readAt(fh, 0, scan.initEndOffset), true);
+    // Just after a rollover the file has no whole fragment yet: the latest keyframe is in the one before.
+    if (from === scan.completeEndOffset && this.seq > 0) await this.previousFileBacklog();
     this.offset = from;
     await this.readTo(fh, scan.completeEndOffset, true);
     return true;
+  }
+
+  /** The fragments from the latest keyframe of the run's previous (closed) file, on the viewers' timeline. */
+  private async previousFileBacklog(): Promise<void> {
+    const fh = await this.openPrevious();
+    if (!fh) return;
+    try {
+      const { size } = await fh.stat();
+      const scan = await scanFmp4Source(fileSource(fh, size));
+      const last = lastKeyframe(scan.fragments);
+      if (!last) return;
+      const splitter = new Fmp4StreamSplitter();
+      splitter.push(await readAt(fh, 0, scan.initEndOffset)); // the run's init, sent already
+      for (const c of splitter.push(await readAt(fh, last.offset, scan.completeEndOffset - last.offset))) {
+        if (c.kind !== 'fragment') continue;
+        this.retime(c.fragment);
+        this.d.onChunk(c, true);
+      }
+      // The current file continues that timeline.
+      this.shift = new Map();
+      this.firstFile = false;
+    } catch (err) {
+      // A previous file that cannot be read only costs the joiner its head start.
+      if (!(err instanceof Fmp4Error)) throw err;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** The previous file under ffmpeg's name or, once the indexer renamed it, its own; undefined when gone. */
+  private async openPrevious(): Promise<FileHandle | undefined> {
+    const closed = this.files.closedPathOf(this.seq - 1);
+    for (const path of [this.files.pathOf(this.seq - 1), ...(closed ? [closed] : [])]) {
+      try {
+        return await this.d.open(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return undefined;
   }
 
   private async readTo(fh: FileHandle, end: number, backlog: boolean): Promise<void> {
@@ -229,4 +266,9 @@ export class SegmentFollower {
       };
     });
   }
+}
+
+function lastKeyframe(fragments: readonly FragmentInfo[]): FragmentInfo | undefined {
+  for (let i = fragments.length - 1; i >= 0; i--) if (fragments[i]?.startsWithKeyframe) return fragments[i];
+  return undefined;
 }

@@ -47,8 +47,8 @@ export interface LiveSink {
 }
 
 export interface LiveRun {
-  /** ffmpeg listed file `seq` as closed: it writes file `seq + 1` now. */
-  segmentClosed(seq: number): void;
+  /** ffmpeg listed file `seq` as closed (the indexer renames it to `closedPath`): it writes file `seq + 1` now. */
+  segmentClosed(seq: number, closedPath?: string): void;
   /** The run's process is gone and its segment list read. */
   end(): void;
 }
@@ -66,6 +66,13 @@ const WATCH_EVERY_MS = 250;
  * progress and segment lines of that time are still unread: the tick passes and the next one judges.
  */
 const HELD_LOOP_MS = 1000;
+/**
+ * Connected, but the media time has not advanced for this long: the camera is `stalled` at once (state
+ * and event) while ffmpeg runs on, so nobody takes a frozen picture for live. ffmpeg's `out_time`
+ * advances with each muxed frame, not each keyframe, so one floor serves any GOP; the silence watch
+ * (`freeze_seconds`) still decides when the run is stopped.
+ */
+export const STALL_NOTICE_MS = 3000;
 
 /** A run ended by the silence watch. */
 interface Silence {
@@ -114,6 +121,10 @@ export class CameraRecorder {
    * until one fails for want of the stream's parameters, then with ffmpeg's full analysis.
    */
   private fullProbe = false;
+  /** Wall-clock time of the newest frame received, across runs (from the run's time mapping). */
+  private lastFrameMs: number | undefined;
+  /** Set while the running ffmpeg is connected but its media time stands still (STALL_NOTICE_MS). */
+  private stalledSinceMs: number | undefined;
 
   constructor(
     readonly camera: CameraRow,
@@ -133,6 +144,11 @@ export class CameraRecorder {
     await this.proc?.stop(this.d.config.stopTimeoutMs);
     await this.loopDone;
     await this.indexQueue;
+  }
+
+  /** What the status shows beside the stored state: the newest frame's time and whether media stands still. */
+  frames(): { lastFrameAtMs: number | undefined; stalled: boolean } {
+    return { lastFrameAtMs: this.lastFrameMs, stalled: this.stalledSinceMs !== undefined };
   }
 
   private redact(text: string): string {
@@ -253,7 +269,7 @@ export class CameraRecorder {
       // Index in order, one at a time per camera, without blocking the reading of ffmpeg's output.
       const seq = OPEN_SEGMENT_NAME_PATTERN.exec(entry.fileName)?.[2];
       const finalPath = seq === undefined ? undefined : join(outputDir, segmentFileName(startMs, runId, seq));
-      if (seq !== undefined) liveRun?.segmentClosed(Number(seq));
+      if (seq !== undefined) liveRun?.segmentClosed(Number(seq), finalPath);
       this.queueIndexing(() =>
         this.d.indexer
           .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', onTimeJump, ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
@@ -276,6 +292,9 @@ export class CameraRecorder {
         if (outTimeUs > lastMediaUs) {
           lastMediaUs = outTimeUs;
           lastVideoMs = wallMs;
+          const anchor = mediaClock.anchorMs(outTimeUs / 1e6);
+          this.lastFrameMs = anchor === undefined ? wallMs : Math.min(wallMs, Math.round(anchor + outTimeUs / 1000));
+          if (this.stalledSinceMs !== undefined) this.noteStall(false, wallMs);
         }
         if (!recording && outTimeUs > 0) {
           recording = true;
@@ -316,6 +335,7 @@ export class CameraRecorder {
         lastTickMs = now;
         if (held) return;
         const quietMs = now - (lastVideoMs ?? launchedMs);
+        if (recording && lastVideoMs !== undefined && quietMs > STALL_NOTICE_MS && this.stalledSinceMs === undefined) this.noteStall(true, now);
         if (quietMs > (lastVideoMs === undefined ? firstVideoMs : freezeMs)) {
           silent = { silentMs: quietMs, hadVideo: lastVideoMs !== undefined, lastVideoAtMs: lastVideoMs, limitSeconds: lastVideoMs === undefined ? config.rtspTimeoutSeconds : config.freezeSeconds };
           void proc.stop(config.stopTimeoutMs);
@@ -332,6 +352,8 @@ export class CameraRecorder {
     } finally {
       clearInterval(watchdog);
       this.proc = undefined;
+      // The run's end is its own state (offline, error): a stall is only ever that of a running ffmpeg.
+      this.stalledSinceMs = undefined;
     }
     // Whatever this run left unlisted (killed mid-segment) is indexed up to its last whole fragment,
     // after the rows of the segments it did list.
@@ -366,6 +388,21 @@ export class CameraRecorder {
         action: jump.direction === 'forward' ? 'recording goes on; footage after the jump is placed by a fresh anchor' : 'reconnecting for a fresh clock',
       },
     });
+  }
+
+  /**
+   * The media time stood still past STALL_NOTICE_MS (`stalled`), or moves again (`resumed`). Only the
+   * status overlay changes: the stored state stays `recording` while this ffmpeg runs.
+   */
+  private noteStall(stalled: boolean, nowMs: number): void {
+    const since = this.stalledSinceMs;
+    this.stalledSinceMs = stalled ? nowMs : undefined;
+    const lastFrameAt = this.lastFrameMs === undefined ? null : new Date(this.lastFrameMs).toISOString();
+    this.log.warn({ lastFrameAt }, stalled ? 'camera stalled: media time stands still' : 'camera resumed sending');
+    this.d.events.emit(stalled
+      ? { type: 'camera_stalled', severity: 'warning', cameraId: this.camera.id, requestId: null, payload: { last_frame_at: lastFrameAt, quiet_seconds: Math.round((nowMs - (this.lastFrameMs ?? nowMs)) / 100) / 10 } }
+      : { type: 'camera_resumed', cameraId: this.camera.id, requestId: null, payload: { last_frame_at: lastFrameAt, stalled_seconds: since === undefined ? 0 : Math.round((nowMs - since) / 100) / 10 } })
+      .catch((err: unknown) => this.log.error({ err }, 'recording the stall event failed'));
   }
 
   private async markRecording(pid: number, wallMs: number): Promise<void> {
