@@ -58,6 +58,8 @@ describe('operator console: accessibility of every page', () => {
       { name: 'grid', hash: '#/' },
       { name: 'views', hash: '#/views' },
       { name: 'camera-live', hash: '#/cameras/cam1', ready: playing },
+      // Same hash as the page before (no new mount): the calendar opens over the live page.
+      { name: 'camera-calendar', hash: '#/cameras/cam1', ready: async (p) => { await p.getByRole('button', { name: 'Calendar' }).click(); await p.locator('.cal-day').first().waitFor(); } },
       { name: 'camera-review', hash: `#/cameras/cam1?t=${new Date(end - 8_000).toISOString()}`, ready: playing },
       { name: 'camera-shortcuts', hash: '#/cameras/cam1', ready: async (p) => { await p.getByRole('button', { name: 'Keyboard shortcuts' }).click(); } },
       { name: 'camera-new', hash: '#/cameras/new' },
