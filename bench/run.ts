@@ -149,9 +149,12 @@ try {
   await section(['webhooks'], 'webhooks: event → delivered to a loopback receiver', () =>
     runWebhooks({ events: quick ? 50 : 200, burst: quick ? 100 : 500, log }),
   );
-  await section(['integrations'], `recording ${cameras} cameras with every integration off, then on (2 pairs of ${seconds} s)`, () =>
-    runIntegrations({ cameras, seconds, warmupSeconds: params.warmupSeconds, segmentSeconds: params.segmentSeconds, pairs: 2, entry, log }),
-  );
+  // Steady recording (the goal), then under an operator's event a second (what delivering events costs).
+  for (const eventsPerSecond of [0, 1]) {
+    await section(['integrations'], `recording ${cameras} cameras with every integration off, then on (2 pairs of ${seconds} s, ${eventsPerSecond} event/s)`, () =>
+      runIntegrations({ cameras, seconds, warmupSeconds: params.warmupSeconds, segmentSeconds: params.segmentSeconds, pairs: 2, eventsPerSecond, entry, log }),
+    );
+  }
   await section(['restart'], `restart after kill -9 with ${cameras} cameras`, () =>
     runRestart({ cameras, repetitions: quick ? 3 : 5, segmentSeconds: params.segmentSeconds, entry, log }),
   );
