@@ -8,7 +8,7 @@ import { AuthService } from './auth/auth.service.js';
 import { newPassword } from './auth/secrets.js';
 import { isLoopback, type Config } from './config/config.js';
 import { clearPids } from './db/camera-status.repo.js';
-import { cameraIdTaken, getCamera, upsertDeclaredCamera } from './db/camera.repo.js';
+import { cameraIdTaken, deleteCamera, getCamera, listCameras, upsertDeclaredCamera } from './db/camera.repo.js';
 import { openDatabase, type OpenedDb } from './db/connection.js';
 import { backupInWorker } from './db/backup.js';
 import { DatabaseWriteHealth } from './db/write-errors.js';
@@ -342,6 +342,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       const staleLocks = await clearReadLocks(db);
       if (staleLocks > 0) log.warn({ segments: staleLocks }, 'cleared stale read-locks');
       for (const c of config.cameras) await upsertDeclaredCamera(db, c, 'config', clock.nowMs());
+      // A camera taken out of the file while Vigil was stopped goes as a reload would take it (its footage
+      // and rows stay). Only with a file: a start without one declares nothing and removes nothing.
+      if (config.source !== null) {
+        const declared = new Set(config.cameras.map((c) => c.id));
+        for (const c of await listCameras(db)) {
+          if (c.origin !== 'config' || declared.has(c.id)) continue;
+          if ((await deleteCamera(db, c.id, clock.nowMs())) === 0) continue;
+          await events.emit({ type: 'camera_deleted', cameraId: c.id, requestId: null, payload: { origin: 'config' } });
+        }
       demo = await startDemo(db, config.demo, clock.nowMs(), log.child({ component: 'demo' }));
       // Deletions a crash interrupted are finished before reconciliation looks at the files.
       const finished = await retention.finishTombstones();

@@ -108,3 +108,32 @@ describe('SIGHUP', () => {
     }
   });
 });
+
+describe('a camera taken out of the file while Vigil was stopped', () => {
+  it('is removed at the next start as a reload would remove it: recorder gone, row soft-deleted, event; footage kept', async () => {
+    const server = await RtspServer.start({ mounts: [{ name: 'stays' }, { name: 'dropped' }] });
+    const dataDir = await tempDir();
+    const cam = (id: string) => ({ id, main_url: server.url(id), segment_seconds: 2 });
+    try {
+      let vigil = await startChildVigil(dataDir, { cameras: [cam('stays'), cam('dropped')], recorder });
+      await waitFor('footage of both', () => new Set(readCatalog(dataDir).segments.map((s) => s.camera_id)).size === 2, 40_000);
+      expect(await vigil.term()).toBe(0);
+      const droppedSegments = readCatalog(dataDir).segments.filter((s) => s.camera_id === 'dropped').length;
+
+      vigil = await startChildVigil(dataDir, { cameras: [cam('stays')], recorder });
+      await waitFor('the kept camera recording', async () => (await recorderPid(dataDir, 'stays')) !== undefined, 20_000);
+      expect(await recorderPid(dataDir, 'dropped')).toBeUndefined();
+      const cams = querySql(dataDir, 'SELECT id, deleted_at_ms FROM cameras ORDER BY id') as Array<{ id: string; deleted_at_ms: number | null }>;
+      expect(cams.find((c) => c.id === 'dropped')?.deleted_at_ms).not.toBeNull();
+      expect(cams.find((c) => c.id === 'stays')?.deleted_at_ms).toBeNull();
+      const deleted = eventsOf(dataDir, 'camera_deleted');
+      expect(deleted.map((e) => e.camera_id)).toEqual(['dropped']);
+      expect(JSON.parse((deleted[0] as { payload: string }).payload)).toEqual({ origin: 'config' });
+      expect(readCatalog(dataDir).segments.filter((s) => s.camera_id === 'dropped')).toHaveLength(droppedSegments);
+      expect(await vigil.term()).toBe(0);
+    } finally {
+      await server.stop();
+      await removeDir(dataDir);
+    }
+  });
+});
