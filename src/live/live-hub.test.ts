@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, readdir, readFile, readlink, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, open, readdir, readFile, readlink, rename, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +19,7 @@ import { sleep } from '../shared/sleep.js';
 import type { VigilError } from '../shared/errors.js';
 import { LIVE_CLOSE, type ViewerConnection } from './live-channel.js';
 import { LiveHub } from './live-hub.js';
+import { FootageStore } from '../storage/footage-store.js';
 
 const run = promisify(execFile);
 /** 4 s of 15 fps H.264 with a keyframe each second, in fragments of ≤ 200 ms (several per GOP). */
@@ -81,6 +83,7 @@ let dir: string;
 let opened: OpenedDb;
 let events: EventLog;
 let hub: LiveHub;
+let store: FootageStore;
 let subs: ReturnType<typeof fakeLiveLauncher>;
 
 const camera = (id: string, o: { subUrl?: string | null; enabled?: boolean } = {}) => ({
@@ -96,12 +99,13 @@ beforeEach(async () => {
   await upsertDeclaredCamera(opened.db, camera('cam2'), 'config', Date.now());
   await upsertDeclaredCamera(opened.db, camera('off', { enabled: false }), 'config', Date.now());
   subs = fakeLiveLauncher();
+  store = new FootageStore(dir);
   hub = new LiveHub({
     clock: systemClock,
     log,
     events,
     lookup: (id) => getCamera(opened.db, id),
-    openSegment: (p) => open(p, 'r'),
+    openSegment: (p) => store.openGrowing(p),
     ffmpegPath: 'ffmpeg',
     rtspTimeoutSeconds: 3,
     launcher: subs.launcher,
@@ -151,9 +155,10 @@ describe('LiveHub', () => {
     expect(hub.stats('cam1').viewers).toBe(0);
   });
 
-  /** A recorder run writing `run-00000N.mp4` files in the test's folder, one box at a time. */
+  /** A recorder run writing `run-00000N.mp4` files into the camera's folder of the footage store, one box at a time. */
   async function fakeRun(cameraId: string) {
-    const pathOf = (seq: number) => join(dir, `run-${String(seq).padStart(6, '0')}.mp4`);
+    const camDir = await store.ensureCameraDir(cameraId);
+    const pathOf = (seq: number) => join(camDir, `run-${String(seq).padStart(6, '0')}.mp4`);
     const files = new Map<number, FileHandle>();
     const write = async (seq: number, data: Buffer) => {
       let fh = files.get(seq);
@@ -229,7 +234,7 @@ describe('LiveHub', () => {
     const keys = keyframes();
     await run.write(0, Buffer.concat([init as Buffer, ...frags]));
     await run.write(1, init as Buffer);
-    const finalPath = join(dir, 'final-000000.mp4');
+    const finalPath = join(store.cameraDir('cam2'), 'final-000000.mp4');
     await rename(run.pathOf(0), finalPath);
     run.liveRun.segmentClosed(0, finalPath);
     const a = new Conn();
@@ -262,7 +267,9 @@ describe('LiveHub', () => {
     const a = new Conn();
     const leave = await hub.join('cam2', 'main', a);
     const before = a.binaries;
-    await unlink(run.pathOf(0));
+    // Retention's file step (tombstoned row → unlink): the file ffmpeg writes and the follower reads.
+    await store.deleteTombstoned(opened.db, [store.relPath(run.pathOf(0))]);
+    expect(existsSync(run.pathOf(0))).toBe(false);
     // ffmpeg still writes the unlinked file (it holds it open): the viewer still sees it.
     for (const f of frags.slice(4, 8)) await run.write(0, f);
     for (let i = 0; i < 100 && a.binaries < before + 4; i++) await sleep(10);
