@@ -41,9 +41,17 @@ export const cameraOut = (c: CameraRow) => ({
   updated_at: toIso(c.updatedAtMs),
 });
 
-export const statusOut = (cam: CameraRow, s: CameraStatus | undefined, live?: LiveStats, clock?: { driftMs: number; checkedAtMs: number }) => ({
+export const statusOut = (
+  cam: CameraRow,
+  s: CameraStatus | undefined,
+  live?: LiveStats,
+  clock?: { driftMs: number; checkedAtMs: number },
+  frames?: { lastFrameAtMs: number | undefined; stalled: boolean },
+) => ({
   camera_id: cam.id,
-  state: s?.state ?? (cam.enabled ? 'connecting' : 'disabled'),
+  // A stall is seen by the running recorder, not stored: it overlays the stored `recording`.
+  state: frames?.stalled && s?.state === 'recording' ? 'stalled' : s?.state ?? (cam.enabled ? 'connecting' : 'disabled'),
+  last_frame_at: toIsoOrNull(frames?.lastFrameAtMs),
   pid: s?.pid ?? null,
   last_error: s?.lastError ? redactUrl(s.lastError) : null,
   last_started_at: toIsoOrNull(s?.lastStartedAtMs),

@@ -68,6 +68,8 @@ export interface HttpDeps {
   /** ONVIF discovery and inspection for the camera admin; the camera clock watch's readings. */
   onvif: OnvifService;
   cameraClocks: CameraClockWatch;
+  /** The running recorders: each camera's newest frame and stall, for its status. */
+  recorders?: { frames(cameraId: string): { lastFrameAtMs: number | undefined; stalled: boolean } | undefined };
   /** Prometheus metrics: served at /metrics, fed by every answered request. */
   metrics: VigilMetrics;
   db: Db;
@@ -168,7 +170,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       });
       await api.register(userRoutes, { auth: deps.auth });
       await api.register(auditRoutes, { audit: deps.audit });
-      await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage, live: deps.live, clocks: deps.cameraClocks });
+      await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage, live: deps.live, clocks: deps.cameraClocks, frames: deps.recorders });
       await api.register(footageRoutes, { footage: deps.footage, clock: deps.clock });
       await api.register(gapRoutes, { refills: deps.refills });
       await api.register(evidenceRoutes, { evidence: deps.evidence });

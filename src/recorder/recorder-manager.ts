@@ -52,6 +52,11 @@ export class RecorderManager {
     await Promise.all(all.map((r) => r.stop()));
   }
 
+  /** The newest frame's wall-clock time and whether its media stands still (undefined: not recording). */
+  frames(cameraId: string): { lastFrameAtMs: number | undefined; stalled: boolean } | undefined {
+    return this.recorders.get(cameraId)?.frames();
+  }
+
   runningIds(): string[] {
     return [...this.recorders.keys()];
   }

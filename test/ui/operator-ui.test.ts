@@ -78,7 +78,7 @@ describe('operator web UI', () => {
     const tiles = page.locator('li.tile');
     await expect.poll(() => tiles.count()).toBe(2);
     expect(await tiles.locator('.tile-title').allTextContents()).toEqual(['Front door', 'Yard']);
-    await expect.poll(() => page.locator('li.tile .badge').allTextContents(), { timeout: 10_000 }).toEqual(['recording', 'recording']);
+    await expect.poll(() => page.locator('li.tile .badge').allTextContents(), { timeout: 10_000 }).toEqual(['Recording', 'Recording']);
     const times = () => tiles.locator('video').evaluateAll((vs) => vs.map((v) => (v as HTMLVideoElement).currentTime));
     await expect.poll(async () => (await times()).every((t) => t > 0), { timeout: 15_000 }).toBe(true);
     const before = await times();

@@ -3,8 +3,15 @@
  * Protocol: text `{"type":"init","mime":…}`, then the binary init segment, then binary fragments
  * (the first at a keyframe). A later init (recorder restart) resets the media; text
  * `{"type":"offline"}` means the camera stopped.
+ *
+ * Trust: the player knows when the newest frame it holds was received, so a camera that stops sending
+ * is reported (`stalled`, with "No signal since hh:mm:ss") within a few seconds of its last frame,
+ * whether the socket stays open or not, and the picture's clock shows that frame's time, not the
+ * browser's ticking clock.
  */
-export type LiveState = 'connecting' | 'playing' | 'offline' | 'closed' | 'unsupported' | 'error';
+import { formatTime } from './time.js';
+
+export type LiveState = 'connecting' | 'playing' | 'stalled' | 'offline' | 'closed' | 'unsupported' | 'error';
 
 /** Seconds behind the newest buffered frame before we jump forward. */
 const MAX_LATENCY_S = 1.5;
@@ -16,6 +23,12 @@ const KEEP_BEHIND_S = 6;
 /** Fragments waiting for the SourceBuffer before we give up on catching up and start over. */
 const MAX_QUEUED = 60;
 const RECONNECT_MS = 3000;
+/**
+ * No new fragment for this long (or 1.5 fragment intervals, for a long GOP) means no signal. A fragment
+ * is one GOP, flushed as it ends, so its last frame was received about when the fragment arrived.
+ */
+const STALL_MIN_MS = 2000;
+const WATCH_MS = 250;
 
 export function liveUrl(cameraId: string, stream: 'main' | 'sub'): string {
   const url = new URL(`api/v1/cameras/${encodeURIComponent(cameraId)}/live`, location.href);
@@ -33,6 +46,13 @@ export class LivePlayer {
   private pendingMime: string | null = null;
   private stopped = false;
   private reconnectTimer: number | undefined;
+  private watchTimer: number | undefined;
+  /** Per appended fragment: where its media ends and when it was received (the frame clock's mapping). */
+  private arrivals: { endS: number; wallMs: number }[] = [];
+  /** When the newest frame was received (kept across reconnects: "No signal since" names it). */
+  private lastFrameMs: number | null = null;
+  private fragmentEveryMs = 1000;
+  private stalled = false;
 
   constructor(
     private readonly video: HTMLVideoElement,
@@ -51,11 +71,38 @@ export class LivePlayer {
     }
     this.stopped = false;
     this.connect();
+    this.watchTimer = window.setInterval(() => this.watch(), WATCH_MS);
+  }
+
+  /**
+   * The wall-clock time of the frame on screen: the time its fragment was received, less how far the
+   * frame lies before that fragment's end; null before the first frame or while no picture shows.
+   */
+  frameWallClockMs(): number | null {
+    const t = this.video.currentTime;
+    const a = this.arrivals.find((x) => x.endS >= t) ?? this.arrivals[this.arrivals.length - 1];
+    if (!a || this.video.readyState < 2) return null;
+    return a.wallMs - Math.max(0, a.endS - t) * 1000;
+  }
+
+  /** When the newest frame was received, or null before any. */
+  lastFrameWallClockMs(): number | null {
+    return this.lastFrameMs;
+  }
+
+  /** No frame for longer than a fragment interval allows: say so, naming the last frame's time. */
+  private watch(): void {
+    if (this.stopped || this.lastFrameMs === null || this.stalled) return;
+    if (Date.now() - this.lastFrameMs > Math.max(STALL_MIN_MS, 1.5 * this.fragmentEveryMs)) {
+      this.stalled = true;
+      this.onState('stalled', `No signal since ${formatTime(this.lastFrameMs)}`);
+    }
   }
 
   stop(): void {
     this.stopped = true;
     window.clearTimeout(this.reconnectTimer);
+    window.clearInterval(this.watchTimer);
     this.ws?.close();
     this.ws = null;
     this.resetMedia();
@@ -63,7 +110,8 @@ export class LivePlayer {
   }
 
   private connect(): void {
-    this.onState('connecting');
+    // A reconnect after frames were seen is still no signal, and says since when.
+    this.onState('connecting', this.lastFrameMs === null ? undefined : this.noSignal('connecting'));
     const ws = new WebSocket(this.url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
@@ -74,7 +122,7 @@ export class LivePlayer {
     ws.onclose = () => {
       if (this.ws !== ws || this.stopped) return;
       this.ws = null;
-      this.onState('offline', 'connection closed');
+      this.onState('offline', this.noSignal('connection closed'));
       this.reconnectTimer = window.setTimeout(() => this.connect(), RECONNECT_MS);
     };
   }
@@ -89,7 +137,7 @@ export class LivePlayer {
     if (msg.type === 'init' && typeof msg.mime === 'string') this.pendingMime = msg.mime;
     else if (msg.type === 'offline') {
       this.resetMedia();
-      this.onState('offline', 'camera offline');
+      this.onState('offline', this.noSignal('camera offline'));
     }
   }
 
@@ -108,6 +156,11 @@ export class LivePlayer {
     }
     this.queue.push(data);
     this.pump();
+  }
+
+  /** "No signal since hh:mm:ss" once a frame was seen, else the plain reason. */
+  private noSignal(reason: string): string {
+    return this.lastFrameMs === null ? reason : `No signal since ${formatTime(this.lastFrameMs)}`;
   }
 
   /** A new init segment: a fresh MediaSource, so timestamps of a new recorder run start clean. */
@@ -155,6 +208,16 @@ export class LivePlayer {
     const b = v.buffered;
     if (b.length > 0) {
       const end = b.end(b.length - 1);
+      const last = this.arrivals[this.arrivals.length - 1];
+      if (!last || end > last.endS + 1e-3) {
+        const now = Date.now();
+        // A fragment interval measured across a stall or a reconnect is no GOP: it is left out.
+        if (last && !this.stalled && now - last.wallMs < 10_000) this.fragmentEveryMs = 0.8 * this.fragmentEveryMs + 0.2 * (now - last.wallMs);
+        this.arrivals.push({ endS: end, wallMs: now });
+        if (this.arrivals.length > 200) this.arrivals.shift();
+        this.lastFrameMs = now;
+        this.stalled = false;
+      }
       const start = b.start(b.length - 1);
       // Behind the live edge (tab was hidden, slow decoder) or before the first frame: jump.
       if (v.currentTime < start || end - v.currentTime > MAX_LATENCY_S) v.currentTime = Math.max(start, end - 0.3);
@@ -181,6 +244,7 @@ export class LivePlayer {
 
   private resetMedia(): void {
     this.queue = [];
+    this.arrivals = [];
     this.sourceBuffer = null;
     this.mediaSource = null;
     if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);

@@ -25,6 +25,8 @@ export interface TimelineHandlers {
 const MIN_WINDOW_MS = 60_000;
 const MAX_WINDOW_MS = 24 * 3600_000;
 const DRAG_THRESHOLD_PX = 5;
+/** A gap is drawn at least this wide: at 24 h one pixel is 70 s, and a lost minute must still show. */
+const MIN_GAP_PX = 4;
 const TICK_STEPS_MS = [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600].map((s) => s * 1000);
 
 export class TimelineView {
@@ -34,7 +36,11 @@ export class TimelineView {
   private readonly selectionEl: HTMLDivElement;
   private readonly playheadEl: HTMLDivElement;
   private readonly rangeLabel: HTMLSpanElement;
+  /** What lies under the pointer: its time and the marker there (the markers themselves take no pointer). */
+  private readonly hoverEl: HTMLDivElement;
   private view: Interval;
+  /** Whether the camera refills gaps from its edge storage: without it a gap has no refill to wait for. */
+  refills = true;
   /** The window's end follows the present until the operator pans away from it. */
   private follow = true;
   private data: TimelineData = { spans: [], gaps: [], edge: [], evidence: [] };
@@ -51,12 +57,13 @@ export class TimelineView {
     this.layers = { spans: layer('tl-spans'), gaps: layer('tl-gaps'), edge: layer('tl-edges'), evidence: layer('tl-evidences'), ticks: h('div', { class: 'tl-ticks', 'aria-hidden': 'true' }) };
     this.selectionEl = h('div', { class: 'tl-selection', hidden: true });
     this.playheadEl = h('div', { class: 'tl-playhead', hidden: true });
+    this.hoverEl = h('div', { class: 'tl-hover', role: 'tooltip', hidden: true });
     this.track = h('div', {
       class: 'tl-track',
       role: 'group',
       tabindex: 0,
       'aria-label': 'Timeline: click to play an instant, drag to select a range; arrow keys pan, + and - zoom',
-    }, this.layers.spans, this.layers.gaps, this.layers.edge, this.layers.evidence, this.selectionEl, this.playheadEl);
+    }, this.layers.spans, this.layers.gaps, this.layers.edge, this.layers.evidence, this.selectionEl, this.playheadEl, this.hoverEl);
     this.rangeLabel = h('span', { class: 'tl-range', 'aria-live': 'polite' });
     const button = (label: string, text: string, onclick: () => void) => h('button', { type: 'button', 'aria-label': label, title: label, onclick }, text);
     this.el = h('section', { class: 'timeline', 'aria-label': 'Timeline' },
@@ -164,6 +171,7 @@ export class TimelineView {
       else if (this.pointers.size === 1) this.gesture = { kind: 'click', anchorMs: this.timeAt(e.clientX), pinchDist: 0 };
     });
     t.addEventListener('pointermove', (e) => {
+      this.showHover(e.clientX);
       const p = this.pointers.get(e.pointerId);
       if (!p) return;
       p.x = e.clientX;
@@ -204,6 +212,9 @@ export class TimelineView {
         this.handlers.onSelect(this.selection);
       }
     };
+    t.addEventListener('pointerleave', () => {
+      this.hoverEl.hidden = true;
+    });
     t.addEventListener('pointerup', end);
     t.addEventListener('pointercancel', end);
     t.addEventListener('wheel', (e) => {
@@ -233,31 +244,52 @@ export class TimelineView {
     const { startMs, endMs } = this.view;
     this.track.dataset.startMs = String(Math.round(startMs));
     this.track.dataset.endMs = String(Math.round(endMs));
-    this.rangeLabel.textContent = `${formatDateTime(startMs)} – ${formatTime(endMs)}`;
+    // The end carries its date when it is not the start's day (a 24 h window starts and ends at the same hour).
+    const endText = formatDateTime(endMs).slice(0, 10) === formatDateTime(startMs).slice(0, 10) ? formatTime(endMs) : formatDateTime(endMs);
+    this.rangeLabel.textContent = `${formatDateTime(startMs)} – ${endText} (${formatSpan(endMs - startMs)})`;
     this.fill(this.layers.spans, 'tl-span', this.data.spans, () => 'recorded');
-    this.fill(this.layers.gaps, 'tl-gap', this.data.gaps, (g) => `gap (${(g as TimelineData['gaps'][number]).fillState})`);
+    this.fill(this.layers.gaps, 'tl-gap', this.data.gaps, (g: TimelineData['gaps'][number]) => gapWords(g, this.refills), MIN_GAP_PX);
     this.fill(this.layers.edge, 'tl-edge', this.data.edge, () => 'refilled from the camera');
-    this.fill(this.layers.evidence, 'tl-evidence', this.data.evidence, (e) => {
-      const id = (e as TimelineData['evidence'][number]).incidentId;
-      return id ? `evidence hold, incident ${id}` : 'evidence hold';
-    });
+    this.fill(this.layers.evidence, 'tl-evidence', this.data.evidence, holdWords);
     this.renderTicks();
     this.renderMarkers();
   }
 
-  private fill(layer: HTMLElement, cls: string, items: Interval[], title: (i: Interval) => string): void {
+  /** The hover readout: the instant under the pointer and every marker covering it, in words. */
+  private showHover(clientX: number): void {
+    const at = this.timeAt(clientX);
+    const near = (this.view.endMs - this.view.startMs) * (MIN_GAP_PX / Math.max(1, this.track.clientWidth));
+    const covers = (i: Interval, slack = 0) => i.startMs - slack <= at && at < i.endMs + slack;
+    const words = [
+      ...this.data.gaps.filter((g) => covers(g, near)).map((g) => `${gapWords(g, this.refills)} ${formatTime(g.startMs)}–${formatTime(g.endMs)}`),
+      ...this.data.edge.filter((e) => covers(e)).map((e) => `refilled from the camera ${formatTime(e.startMs)}–${formatTime(e.endMs)}`),
+      ...this.data.evidence.filter((e) => covers(e)).map((e) => holdWords(e)),
+    ];
+    if (words.length === 0) words.push(this.data.spans.some((sp) => covers(sp)) ? 'recorded' : 'no recording');
+    this.hoverEl.textContent = `${formatDateTime(at)} · ${words.join(' · ')}`;
+    const r = this.track.getBoundingClientRect();
+    const frac = clamp((clientX - r.left) / Math.max(1, r.width), 0, 1);
+    // Kept inside the track: anchored on the side of the pointer with more room.
+    this.hoverEl.style.left = frac < 0.5 ? `${frac * 100}%` : '';
+    this.hoverEl.style.right = frac < 0.5 ? '' : `${(1 - frac) * 100}%`;
+    this.hoverEl.dataset.atMs = String(Math.round(at));
+    this.hoverEl.hidden = false;
+  }
+
+  private fill(layer: HTMLElement, cls: string, items: Interval[], title: (i: never) => string, minPx = 0): void {
     const { startMs, endMs } = this.view;
     const len = endMs - startMs;
     const els: HTMLElement[] = [];
     for (const it of items) {
       if (it.endMs <= startMs || it.startMs >= endMs) continue;
-      const el = h('div', { class: cls, title: `${title(it)}: ${formatDateTime(it.startMs)} – ${formatTime(it.endMs)}` });
+      const el = h('div', { class: cls, title: `${(title as (i: Interval) => string)(it)}: ${formatDateTime(it.startMs)} – ${formatTime(it.endMs)}` });
       el.dataset.startMs = String(it.startMs);
       el.dataset.endMs = String(it.endMs);
       const left = (Math.max(it.startMs, startMs) - startMs) / len;
       const right = (Math.min(it.endMs, endMs) - startMs) / len;
-      el.style.left = `${left * 100}%`;
-      el.style.width = `${(right - left) * 100}%`;
+      // Widened to minPx, a marker at the window's end is drawn inward so it stays on the track.
+      el.style.left = minPx > 0 ? `min(${left * 100}%, calc(100% - ${minPx}px))` : `${left * 100}%`;
+      el.style.width = minPx > 0 ? `max(${minPx}px, ${(right - left) * 100}%)` : `${(right - left) * 100}%`;
       els.push(el);
     }
     layer.replaceChildren(...els);
@@ -294,6 +326,28 @@ export class TimelineView {
       this.selectionEl.style.width = `${Math.max(0, r - l) * 100}%`;
     }
   }
+}
+
+/** A gap in an operator's words: what is missing and whether the camera's own storage may still fill it. */
+function gapWords(g: TimelineData['gaps'][number], refills: boolean): string {
+  if (!refills) return 'no recording';
+  const fill: Record<string, string> = {
+    pending: 'to be refilled from the camera',
+    filling: 'being refilled from the camera',
+    partial: 'partly refilled from the camera',
+    failed: 'the camera could not refill it',
+  };
+  const note = fill[g.fillState];
+  return note ? `no recording (${note})` : 'no recording';
+}
+
+function holdWords(e: TimelineData['evidence'][number]): string {
+  return e.incidentId ? `evidence hold, incident ${e.incidentId}` : 'evidence hold';
+}
+
+function formatSpan(ms: number): string {
+  const min = Math.round(ms / 60_000);
+  return min < 60 ? `${min} min` : min % 60 === 0 ? `${min / 60} h` : `${Math.floor(min / 60)} h ${min % 60} min`;
 }
 
 function clamp(v: number, lo: number, hi: number): number {

@@ -14,7 +14,9 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{
   live?: { stats(cameraId: string): LiveStats };
   /** The ONVIF clock watch's last reading per camera. */
   clocks?: { state(cameraId: string): { driftMs: number; checkedAtMs: number } | undefined };
-}> = async (app, { cameras, footage, live, clocks }) => {
+  /** The running recorder's newest frame and stall (state `stalled`). */
+  frames?: { frames(cameraId: string): { lastFrameAtMs: number | undefined; stalled: boolean } | undefined };
+}> = async (app, { cameras, footage, live, clocks, frames }) => {
   const tags = ['cameras'];
 
   app.get('/cameras', {
@@ -70,6 +72,6 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{
     schema: { tags, summary: 'Recorder state and counters.', params: CameraIdParams, response: { 200: CameraStatusOut, 400: ErrorRef, 404: ErrorRef } },
   }, async (req) => {
     const cam = await cameras.get(req.params.id);
-    return statusOut(cam, await footage.status(cam.id), live?.stats(cam.id), clocks?.state(cam.id));
+    return statusOut(cam, await footage.status(cam.id), live?.stats(cam.id), clocks?.state(cam.id), frames?.frames(cam.id));
   });
 };

@@ -28,7 +28,9 @@ export type CameraOut = Static<typeof CameraOut>;
 
 export const CameraStatusOut = Type.Object({
   camera_id: Type.String(),
-  state: Type.String({ description: 'disabled | connecting | recording | offline | error' }),
+  state: Type.String({ description: 'disabled | connecting | recording | stalled (connected, media time standing still for 3 s) | offline | error' }),
+  /** Wall-clock time of the newest frame the recorder received (its time mapping); null before the first since Vigil started. */
+  last_frame_at: NullableIsoTimeOut,
   pid: Type.Union([Type.Integer(), Type.Null()]),
   last_error: Type.Union([Type.String(), Type.Null()]),
   last_started_at: NullableIsoTimeOut,

@@ -74,10 +74,18 @@ export class CameraView implements View {
     this.message = h('p', { class: 'message', role: 'status', 'aria-live': 'polite' });
     this.fromInput = h('input', { id: 'sel-from', type: 'datetime-local', step: 1 });
     this.toInput = h('input', { id: 'sel-to', type: 'datetime-local', step: 1 });
+    // Typed From/To become the selection once both are there and in order; until then what is typed
+    // stays in its field (clearing it made a typed range impossible) and the hint says what is missing.
     const onRangeInput = () => {
       const a = fromLocalInput(this.fromInput.value);
       const b = fromLocalInput(this.toInput.value);
-      this.setSelection(a !== null && b !== null && b > a ? { startMs: a, endMs: b } : null, false);
+      if (a !== null && b !== null && b > a) {
+        this.setSelection({ startMs: a, endMs: b }, false);
+        return;
+      }
+      this.selection = null;
+      this.timeline.setSelection(null);
+      this.selectionInfo.textContent = a === null || b === null ? 'Fill in both From and To.' : 'To must be after From.';
     };
     this.fromInput.addEventListener('change', onRangeInput);
     this.toInput.addEventListener('change', onRangeInput);
@@ -141,6 +149,7 @@ export class CameraView implements View {
     if (this.gone) return;
     const title = this.el.querySelector('#camera-title');
     if (title) title.textContent = this.camera.name;
+    this.timeline.refills = this.camera.anr_enabled;
     this.ctx.setTitle(this.camera.name);
     this.scheduleData(0);
     void this.pollStatus();
@@ -186,7 +195,11 @@ export class CameraView implements View {
     this.el.dataset.mode = 'live';
     this.timeline.setPlayhead(null);
     this.live = new LivePlayer(this.video, liveUrl(this.camera.id, 'main'), (state, detail) => {
-      this.playerNote.textContent = state === 'playing' || state === 'closed' ? '' : detail ? `${state}: ${detail}` : state;
+      // A frozen or black picture must not pass for live: the label says so, with the last frame's time.
+      const noSignal = detail?.startsWith('No signal') ?? false;
+      this.modeLabel.textContent = noSignal ? 'NO SIGNAL' : 'LIVE';
+      this.el.classList.toggle('no-signal', noSignal);
+      this.playerNote.textContent = state === 'playing' || state === 'closed' ? '' : noSignal ? detail ?? '' : detail ? `${state}: ${detail}` : state;
     });
     this.live.start();
   }
@@ -198,6 +211,7 @@ export class CameraView implements View {
     }
     this.live?.stop();
     this.live = null;
+    this.el.classList.remove('no-signal');
     this.mode = 'recorded';
     this.modeLabel.textContent = 'RECORDED';
     this.el.dataset.mode = 'recorded';
@@ -214,8 +228,11 @@ export class CameraView implements View {
         if (!this.video.paused) this.timeline.setPlayhead(wall);
       }
     } else if (this.mode === 'live') {
-      this.clock.textContent = formatDateTime(Date.now());
-      delete this.clock.dataset.wallMs;
+      // The frame's own time: it stops with the picture when the camera stops sending.
+      const wall = this.live?.frameWallClockMs() ?? null;
+      this.clock.textContent = wall === null ? '—' : formatDateTime(wall);
+      if (wall === null) delete this.clock.dataset.wallMs;
+      else this.clock.dataset.wallMs = String(Math.round(wall));
     }
   }
 

@@ -3,11 +3,13 @@ import { h } from '../dom.js';
 import { LivePlayer, liveUrl, type LiveState } from '../live-player.js';
 import { href } from '../router.js';
 import { can } from '../session.js';
+import { formatTime } from '../time.js';
 import type { Camera, CameraStatus } from '../types.js';
 import { StatusBadge } from './status-badge.js';
 import type { View, ViewContext } from './view.js';
 
 const STATUS_POLL_MS = 5000;
+const CLOCK_MS = 250;
 
 /** Every camera as a tile: live video (the sub-stream when there is one) and its recorder status. */
 export class GridView implements View {
@@ -16,6 +18,7 @@ export class GridView implements View {
   private readonly grid: HTMLElement;
   private readonly message: HTMLElement;
   private timer: number | undefined;
+  private readonly clockTimer: number;
   private observer: IntersectionObserver | null = null;
   private gone = false;
 
@@ -27,12 +30,14 @@ export class GridView implements View {
       h('div', { class: 'page-head' }, h('h1', {}, 'Cameras'),
         can(ctx.session, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-new' }) }, 'Add camera')),
       this.message, this.grid);
+    this.clockTimer = window.setInterval(() => this.tiles.forEach((t) => t.updateClock()), CLOCK_MS);
     void this.load();
   }
 
   unmount(): void {
     this.gone = true;
     window.clearTimeout(this.timer);
+    window.clearInterval(this.clockTimer);
     this.observer?.disconnect();
     for (const t of this.tiles.values()) t.stop();
   }
@@ -74,14 +79,22 @@ class Tile {
   readonly badge = new StatusBadge();
   private readonly video: HTMLVideoElement | null;
   private readonly liveLabel: HTMLElement;
+  /** The wall-clock time of the frame on screen (never the browser's ticking clock). */
+  private readonly clock: HTMLElement;
   private player: LivePlayer | null = null;
 
   constructor(readonly camera: Camera, live: boolean) {
-    this.liveLabel = h('span', { class: 'live-state' });
+    this.liveLabel = h('span', { class: 'live-state', role: 'status' });
+    this.clock = h('span', { class: 'tile-clock', 'aria-label': 'Time of the frame on screen' });
     this.video = live ? h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': `Live view of ${camera.name}` }) : null;
     const link = h('a', { class: 'tile-title', href: href({ name: 'camera', id: camera.id }) }, camera.name);
     this.el = h('li', { class: 'tile', 'data-camera-id': camera.id },
-      h('div', { class: 'tile-video' }, this.video ?? h('div', { class: 'no-live' }, 'Live view not permitted'), this.liveLabel),
+      h('div', {
+        class: 'tile-video',
+        title: `Open ${camera.name}`,
+        // The picture opens its camera: the one place an operator's click on a tile is expected to go.
+        onclick: () => location.assign(href({ name: 'camera', id: camera.id })),
+      }, this.video ?? h('div', { class: 'no-live' }, 'Live view not permitted'), this.liveLabel, this.clock),
       h('div', { class: 'tile-foot' }, link, this.badge.el));
   }
 
@@ -89,7 +102,7 @@ class Tile {
     if (!this.video) return;
     if (visible && !this.player && this.camera.enabled) {
       const stream = this.camera.sub_url ? 'sub' : 'main';
-      this.player = new LivePlayer(this.video, liveUrl(this.camera.id, stream), (s) => this.onLive(s));
+      this.player = new LivePlayer(this.video, liveUrl(this.camera.id, stream), (s, detail) => this.onLive(s, detail));
       this.player.start();
     } else if (!visible && this.player) {
       this.stop();
@@ -101,8 +114,17 @@ class Tile {
     this.player = null;
   }
 
-  private onLive(state: LiveState): void {
-    this.liveLabel.textContent = state === 'playing' || state === 'closed' ? '' : state;
+  updateClock(): void {
+    const ms = this.player?.frameWallClockMs() ?? null;
+    this.clock.textContent = ms === null ? '' : formatTime(ms);
+    if (ms === null) delete this.clock.dataset.wallMs;
+    else this.clock.dataset.wallMs = String(Math.round(ms));
+  }
+
+  private onLive(state: LiveState, detail?: string): void {
+    this.liveLabel.textContent = state === 'playing' || state === 'closed' ? '' : detail ?? state;
     this.el.dataset.live = state;
+    // A frozen or black picture must not pass for live: it is dimmed under its "No signal since".
+    this.el.classList.toggle('no-signal', detail?.startsWith('No signal') ?? false);
   }
 }

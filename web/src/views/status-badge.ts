@@ -1,27 +1,47 @@
 import { h } from '../dom.js';
-import { formatBitrate } from '../time.js';
+import { formatBitrate, formatTime } from '../time.js';
 import type { CameraStatus } from '../types.js';
 
-/** State, bitrate and last error of a camera's recorder. */
+/** A recorder state in an operator's words; the API's own word stays in the details. */
+const WORDS: Record<string, string> = {
+  recording: 'Recording',
+  stalled: 'No signal',
+  connecting: 'Connecting',
+  offline: 'Camera offline',
+  error: 'Recorder problem',
+  disabled: 'Switched off',
+};
+
+/** State in words, bitrate, and the raw detail (state, last error) one click away. */
 export class StatusBadge {
   readonly el: HTMLElement;
   private readonly state: HTMLElement;
   private readonly bitrate: HTMLElement;
-  private readonly error: HTMLElement;
+  private readonly since: HTMLElement;
+  private readonly raw: HTMLElement;
+  private readonly details: HTMLDetailsElement;
 
   constructor() {
     this.state = h('span', { class: 'badge state-unknown', 'data-role': 'state' }, '…');
     this.bitrate = h('span', { class: 'bitrate', 'data-role': 'bitrate' });
-    this.error = h('span', { class: 'last-error', 'data-role': 'last-error' });
-    this.el = h('div', { class: 'status' }, this.state, this.bitrate, this.error);
+    this.since = h('span', { class: 'no-signal-since', 'data-role': 'since' });
+    this.raw = h('pre', { class: 'last-error', 'data-role': 'last-error' });
+    this.details = h('details', { class: 'status-details' }, h('summary', {}, 'Details'), this.raw);
+    this.details.hidden = true;
+    this.el = h('div', { class: 'status' }, this.state, this.bitrate, this.since, this.details);
   }
 
   update(s: CameraStatus): void {
-    this.state.textContent = s.state;
+    this.state.textContent = WORDS[s.state] ?? s.state;
     this.state.className = `badge state-${s.state}`;
+    this.state.dataset.state = s.state;
     this.bitrate.textContent = s.state === 'recording' ? formatBitrate(s.bitrate_bps) : '';
-    // The error is shown while the camera is not recording; once it records again it is history.
-    this.error.textContent = s.state !== 'recording' && s.last_error ? s.last_error : '';
-    this.error.title = s.last_error ?? '';
+    // Not recording after frames were seen: since when, by the recording's own time of the last frame.
+    const lost = s.state !== 'recording' && s.state !== 'disabled' && s.last_frame_at !== null;
+    this.since.textContent = lost && s.last_frame_at ? `since ${formatTime(Date.parse(s.last_frame_at))}` : '';
+    // The error is detail while the camera is not recording; once it records again it is history.
+    const error = s.state !== 'recording' && s.last_error ? s.last_error : '';
+    this.raw.textContent = `state: ${s.state}${error ? `\n${error}` : ''}`;
+    this.details.hidden = !error && s.state === 'recording';
   }
 }
