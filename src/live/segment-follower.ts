@@ -145,24 +145,28 @@ export class SegmentFollower {
       if (err instanceof Fmp4Error && err.reason === 'truncated_init') return false;
       throw err;
     }
-    const from = lastKeyframe(scan.fragments)?.offset ?? scan.completeEndOffset;
+    let from = lastKeyframe(scan.fragments)?.offset;
     this.push(await readAt(fh, 0, scan.initEndOffset), true);
-    // Just after a rollover the file has no whole fragment yet: the latest keyframe is in the one before.
-    if (from === scan.completeEndOffset && this.seq > 0) await this.previousFileBacklog();
-    this.offset = from;
+    // Just after a rollover the file has no keyframe fragment yet: the latest keyframe is in the one
+    // before, and then every fragment of this file follows it.
+    if (from === undefined && this.seq > 0 && (await this.previousFileBacklog())) from = scan.initEndOffset;
+    this.offset = from ?? scan.completeEndOffset;
     await this.readTo(fh, scan.completeEndOffset, true);
     return true;
   }
 
-  /** The fragments from the latest keyframe of the run's previous (closed) file, on the viewers' timeline. */
-  private async previousFileBacklog(): Promise<void> {
+  /**
+   * The fragments from the latest keyframe of the run's previous (closed) file, on the viewers'
+   * timeline. False when there is none to give (gone, or no keyframe in it).
+   */
+  private async previousFileBacklog(): Promise<boolean> {
     const fh = await this.openPrevious();
-    if (!fh) return;
+    if (!fh) return false;
     try {
       const { size } = await fh.stat();
       const scan = await scanFmp4Source(fileSource(fh, size));
       const last = lastKeyframe(scan.fragments);
-      if (!last) return;
+      if (!last) return false;
       const splitter = new Fmp4StreamSplitter();
       splitter.push(await readAt(fh, 0, scan.initEndOffset)); // the run's init, sent already
       for (const c of splitter.push(await readAt(fh, last.offset, scan.completeEndOffset - last.offset))) {
@@ -173,9 +177,11 @@ export class SegmentFollower {
       // The current file continues that timeline.
       this.shift = new Map();
       this.firstFile = false;
+      return true;
     } catch (err) {
       // A previous file that cannot be read only costs the joiner its head start.
       if (!(err instanceof Fmp4Error)) throw err;
+      return false;
     } finally {
       await fh.close().catch(() => undefined);
     }
