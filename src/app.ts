@@ -262,6 +262,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     webhooks,
     onvif,
     cameraClocks,
+    recorders,
     metrics,
     db,
     clock,
