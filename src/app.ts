@@ -352,6 +352,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
           if ((await deleteCamera(db, c.id, clock.nowMs())) === 0) continue;
           await events.emit({ type: 'camera_deleted', cameraId: c.id, requestId: null, payload: { origin: 'config' } });
         }
+      }
       demo = await startDemo(db, config.demo, clock.nowMs(), log.child({ component: 'demo' }));
       // Deletions a crash interrupted are finished before reconciliation looks at the files.
       const finished = await retention.finishTombstones();
