@@ -2,13 +2,19 @@
  * Recorded playback: the camera's VOD playlist over the stored fMP4 files, played by hls.js (loaded
  * only when first needed) or natively where the browser has HLS and no MSE. The playlist carries
  * EXT-X-PROGRAM-DATE-TIME on its segments, so the wall-clock time of the frame on screen is known.
+ *
+ * Review never stops: at the end of a playlist the player goes on with the footage recorded since
+ * (a new playlist from where it ended), and once nothing newer is stored it says so (`onNewest`) so
+ * the view hands over to live. Holes between files (no recording) are skipped and announced.
  */
 import type Hls from 'hls.js';
 import { apiUrl } from './api.js';
-import { iso } from './time.js';
+import { formatTime, iso } from './time.js';
 
 /** How far ahead of the clicked instant one playlist reaches; playback continues with a new one. */
 const PLAYLIST_SPAN_MS = 30 * 60_000;
+/** A hole between two files longer than this is a gap in the recording (shorter ones are seams). */
+const GAP_MIN_MS = 1000;
 
 interface FragmentTime {
   startS: number;
@@ -18,26 +24,42 @@ interface FragmentTime {
 
 export type RecordedState = 'loading' | 'playing' | 'paused' | 'ended' | 'no-footage' | 'error';
 
+export interface RecordedHooks {
+  /** Played to the newest stored footage: nothing after it yet (the view goes live). */
+  onNewest?(endMs: number): void;
+  /** A gap was skipped or an instant asked lies in one: "no recording 10:42:10–10:43:02". */
+  onGap?(text: string): void;
+}
+
 export class RecordedPlayer {
   private hls: Hls | null = null;
   private fragments: FragmentTime[] = [];
   private nativeStartMs: number | null = null;
   private generation = 0;
+  private cameraId: string | null = null;
+  /** Holes between the playlist's files, and the index of the next one still ahead of the playhead. */
+  private holes: { fromMs: number; toMs: number; atS: number }[] = [];
+  private nextHole = 0;
 
   constructor(
     private readonly video: HTMLVideoElement,
     private readonly onState: (state: RecordedState, detail?: string) => void = () => {},
+    private readonly hooks: RecordedHooks = {},
   ) {
     video.addEventListener('playing', () => this.isActive() && this.onState('playing'));
     video.addEventListener('pause', () => this.isActive() && !video.ended && this.onState('paused'));
-    video.addEventListener('ended', () => this.isActive() && this.onState('ended'));
+    video.addEventListener('ended', () => {
+      if (this.isActive()) void this.continueAfter();
+    });
+    video.addEventListener('timeupdate', () => this.announceHoles());
   }
 
   /** Plays `cameraId` from the wall-clock instant `atMs`. */
-  async play(cameraId: string, atMs: number): Promise<void> {
+  async play(cameraId: string, atMs: number, continuing = false): Promise<void> {
     this.stop();
+    this.cameraId = cameraId;
     const gen = ++this.generation;
-    this.onState('loading');
+    if (!continuing) this.onState('loading');
     const toMs = Math.min(atMs + PLAYLIST_SPAN_MS, Date.now());
     if (toMs <= atMs) {
       this.onState('no-footage', 'nothing is recorded at that instant yet');
@@ -54,7 +76,15 @@ export class RecordedPlayer {
     this.hls = hls;
     hls.on(HlsClass.Events.LEVEL_LOADED, (_e, data) => {
       this.fragments = data.details.fragments.map((f) => ({ startS: f.start, durationS: f.duration, pdtMs: f.programDateTime ?? NaN }));
+      this.findHoles();
       const startS = this.positionOf(atMs) ?? 0;
+      // An instant asked inside a gap: said so, and played from the footage after it.
+      const first = this.fragments.find((f) => f.startS + f.durationS > startS);
+      if (!continuing && first && Number.isFinite(first.pdtMs) && first.pdtMs - atMs > GAP_MIN_MS) {
+        this.hooks.onGap?.(`No recording at ${formatTime(atMs)}: playing from ${formatTime(first.pdtMs)}`);
+      }
+      this.nextHole = this.holes.findIndex((h) => h.atS > startS);
+      if (this.nextHole < 0) this.nextHole = this.holes.length;
       hls.startLoad(startS);
       this.video.currentTime = startS;
       void this.video.play().catch(() => {});
@@ -62,6 +92,13 @@ export class RecordedPlayer {
     hls.on(HlsClass.Events.ERROR, (_e, data) => {
       if (!data.fatal) return;
       const noFootage = data.details === HlsClass.ErrorDetails.MANIFEST_LOAD_ERROR && data.response?.code === 404;
+      if (noFootage && continuing) {
+        // Nothing stored after where the last playlist ended: that was the newest footage.
+        this.hls?.destroy();
+        this.hls = null;
+        this.hooks.onNewest?.(atMs);
+        return;
+      }
       this.onState(noFootage ? 'no-footage' : 'error', noFootage ? 'nothing is recorded at that instant' : data.details);
       this.hls?.destroy();
       this.hls = null;
@@ -72,6 +109,8 @@ export class RecordedPlayer {
 
   stop(): void {
     this.generation++;
+    this.holes = [];
+    this.nextHole = 0;
     this.hls?.destroy();
     this.hls = null;
     this.fragments = [];
@@ -88,6 +127,38 @@ export class RecordedPlayer {
     const frag = this.fragments.find((f) => t >= f.startS && t < f.startS + f.durationS) ?? this.fragments.at(-1);
     if (frag && Number.isFinite(frag.pdtMs)) return frag.pdtMs + (t - frag.startS) * 1000;
     return this.hls.playingDate?.getTime() ?? null;
+  }
+
+  /** The end of the playlist: on with what was recorded since, or the newest footage was reached. */
+  private async continueAfter(): Promise<void> {
+    const last = this.fragments.at(-1);
+    const cameraId = this.cameraId;
+    if (!last || !Number.isFinite(last.pdtMs) || !cameraId) {
+      this.onState('ended');
+      return;
+    }
+    const endMs = Math.round(last.pdtMs + last.durationS * 1000);
+    // One millisecond on: the playlist covers files overlapping [from, to), so the last one is not played twice.
+    await this.play(cameraId, endMs + 1, true);
+  }
+
+  private findHoles(): void {
+    this.holes = [];
+    for (let i = 1; i < this.fragments.length; i++) {
+      const a = this.fragments[i - 1]!;
+      const b = this.fragments[i]!;
+      const endMs = a.pdtMs + a.durationS * 1000;
+      if (b.pdtMs - endMs > GAP_MIN_MS) this.holes.push({ fromMs: endMs, toMs: b.pdtMs, atS: b.startS });
+    }
+  }
+
+  /** Each gap is announced as the playhead passes it (the player skips it: the files are contiguous in media time). */
+  private announceHoles(): void {
+    const t = this.video.currentTime;
+    while (this.nextHole < this.holes.length && t >= this.holes[this.nextHole]!.atS - 0.05) {
+      const hole = this.holes[this.nextHole++]!;
+      this.hooks.onGap?.(`No recording ${formatTime(hole.fromMs)}–${formatTime(hole.toMs)} (skipped)`);
+    }
   }
 
   private isActive(): boolean {

@@ -57,6 +57,16 @@ export class CameraView implements View {
     this.playerNote = h('p', { class: 'player-note', role: 'status' });
     this.recorded = new RecordedPlayer(this.video, (state, detail) => {
       this.playerNote.textContent = state === 'playing' ? '' : state === 'no-footage' ? `No recording: ${detail ?? ''}` : detail ? `${state}: ${detail}` : state;
+    }, {
+      // Review plays on to the newest footage, then hands over to live without a click.
+      onNewest: () => {
+        if (this.mode !== 'recorded' || !this.camera || !can(this.ctx.session, 'live') || !this.camera.enabled) return;
+        this.startLive();
+        this.message.textContent = 'Reached the newest recording: now live.';
+      },
+      onGap: (text) => {
+        this.message.textContent = text;
+      },
     });
     this.transport = new TransportBar({
       videos: () => [this.video],

@@ -1,0 +1,89 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { removeDir, startVigil, waitFor, type TestVigil } from '../support/harness.js';
+import { buildWeb, launchChromium, login, screenshot, watchConsole } from './support.js';
+
+type Status = { state: string; segments_written: number };
+type Timeline = { spans: { start: string; end: string }[]; gaps: { gap_start: string; gap_end: string }[] };
+
+/**
+ * Review that never stops, in real Chromium against a real Vigil recording a real RTSP camera:
+ * playback clicked 15 s back plays on across files and playlists past the click + 30 s, announces the
+ * gap it skips, and once it has played the newest footage hands over to live without a click.
+ */
+describe('operator console: review that never stops', () => {
+  let cams: RtspServer;
+  let vigil: TestVigil;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let problems: string[];
+
+  const status = async () => (await (await vigil.api('/cameras/cam/status')).json()) as Status;
+  const timeline = async () => (await (await vigil.api('/cameras/cam/timeline')).json()) as Timeline;
+
+  beforeAll(async () => {
+    const built = buildWeb();
+    cams = await RtspServer.start({ mounts: [{ name: 'cam' }] });
+    vigil = await startVigil({
+      cameras: [{ id: 'cam', name: 'Lobby', main_url: cams.url('cam'), segment_seconds: 2 }],
+      // A freeze past 4 s ends the run at its last frame: a gap in the recording until the camera sends again.
+      recorder: { freeze_seconds: 4 },
+    });
+    browser = await launchChromium();
+    await built;
+    await waitFor('recording', async () => (await status()).segments_written >= 4, 60_000, 500);
+    await cams.freeze('cam', true);
+    // `stalled` comes first (3 s, ffmpeg still running); the silence watch's stop is what leaves a gap.
+    await waitFor('the run stopped', async () => ['offline', 'connecting'].includes((await status()).state), 20_000, 250);
+    await cams.freeze('cam', false);
+    await waitFor('a gap between two spans', async () => {
+      const t = await timeline();
+      return t.gaps.length === 1 && t.spans.length === 2 && Date.parse(t.spans[1]!.end) - Date.parse(t.spans[1]!.start) >= 4_000;
+    }, 60_000, 500);
+    context = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1366, height: 768 } });
+    page = await context.newPage();
+    problems = watchConsole(page);
+    await login(page, vigil);
+  }, 150_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await vigil?.app.stop();
+    await cams?.stop();
+    if (vigil) await removeDir(vigil.dataDir);
+  });
+
+  it('plays on past the click + 30 s across files and a gap (announced), then goes live at the newest footage', async () => {
+    const gap = (await timeline()).gaps[0]!;
+    const clickMs = Date.parse(gap.gap_start) - 5_000;
+    await page.goto(`${vigil.app.url}/#/cameras/cam?t=${new Date(clickMs).toISOString()}`);
+    const camPage = page.locator('.camera-page');
+    await expect.poll(() => camPage.getAttribute('data-mode'), { timeout: 15_000 }).toBe('recorded');
+    const clock = page.getByLabel('Time of the frame on screen');
+    const wallMs = async () => Number((await clock.getAttribute('data-wall-ms')) ?? NaN);
+    await expect.poll(wallMs, { timeout: 20_000 }).toBeGreaterThanOrEqual(clickMs - 1000);
+    expect(await wallMs()).toBeLessThan(clickMs + 5_000);
+
+    // The gap is skipped and said so, with its bounds.
+    const message = page.locator('.camera-page > .message');
+    await expect.poll(() => message.textContent(), { timeout: 30_000 }).toMatch(/^No recording \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2} \(skipped\)$/);
+    expect(await wallMs()).toBeGreaterThanOrEqual(Date.parse(gap.gap_end) - 1000);
+
+    // Past the footage that existed at the click (the first playlist ended there), still reviewing.
+    await expect.poll(wallMs, { timeout: 90_000, interval: 500 }).toBeGreaterThan(clickMs + 30_000);
+    expect(await camPage.getAttribute('data-mode')).toBe('recorded');
+    await screenshot(page, 'console-review-past-click-1366x768');
+
+    // Faster than real time it catches up with the newest footage and goes live by itself.
+    await page.getByLabel('Playback speed').selectOption('4');
+    await expect.poll(() => camPage.getAttribute('data-mode'), { timeout: 90_000, interval: 500 }).toBe('live');
+    expect(await message.textContent()).toBe('Reached the newest recording: now live.');
+    await expect.poll(() => page.locator('.overlay .mode').textContent(), { timeout: 10_000 }).toBe('LIVE');
+    await expect.poll(wallMs, { timeout: 20_000 }).toBeGreaterThan(Date.now() - 10_000);
+    await screenshot(page, 'console-review-handed-to-live-1366x768');
+    expect(problems).toEqual([]);
+  }, 240_000);
+});
