@@ -25,6 +25,7 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/test\/integration\//, 18],
   [/test\/ui\/(console-transport|console-views)\.test\.ts$/, 90],
   [/test\/ui\/(console-cases|a11y)\.test\.ts$/, 50],
+  [/test\/ui\/(console-trust|console-review)\.test\.ts$/, 60],
   [/test\/ui\//, 25],
   [/src\/demo\//, 75],
 ];
