@@ -263,6 +263,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     onvif,
     cameraClocks,
     recorders,
+    siteTimeZone: config.site.timeZone,
     metrics,
     db,
     clock,

@@ -34,6 +34,7 @@ import { liveRoutes } from './routes/live.routes.js';
 import { footageRoutes } from './routes/footage.routes.js';
 import { gapRoutes } from './routes/gaps.routes.js';
 import { healthRoutes, type HealthDeps } from './routes/health.routes.js';
+import { siteRoutes } from './routes/site.routes.js';
 import { exportJobRoutes } from './routes/exports.routes.js';
 import { webhookRoutes } from './routes/webhooks.routes.js';
 import { onvifRoutes } from './routes/onvif.routes.js';
@@ -68,6 +69,8 @@ export interface HttpDeps {
   /** ONVIF discovery and inspection for the camera admin; the camera clock watch's readings. */
   onvif: OnvifService;
   cameraClocks: CameraClockWatch;
+  /** The site's IANA time zone (config `site.time_zone`), served to the console. */
+  siteTimeZone?: string;
   /** The running recorders: each camera's newest frame and stall, for its status. */
   recorders?: { frames(cameraId: string): { lastFrameAtMs: number | undefined; stalled: boolean } | undefined };
   /** Prometheus metrics: served at /metrics, fed by every answered request. */
@@ -163,6 +166,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   await app.register(
     async (api) => {
       await api.register(healthRoutes, { deps: deps.health });
+      await api.register(siteRoutes, { timeZone: deps.siteTimeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone });
       await api.register(authRoutes, {
         auth: deps.auth,
         loginRatePerMinute: deps.http.loginRatePerMinute,

@@ -98,6 +98,8 @@ export const ConfigFile = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** The site: the IANA time zone the console shows and takes every time in (default: the server's). */
+    site: Type.Optional(Type.Object({ time_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false })),
     /** Prometheus `/metrics`: scraping needs an identity with the `metrics` capability unless `public` is true. */
     metrics: Type.Optional(Type.Object({ public: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
     /** Evidence: the signing key and export bundles (docs/evidence.md). */

@@ -95,6 +95,8 @@ export interface Config {
   anr: AnrConfig;
   /** Prometheus `/metrics`: `public` lets anyone scrape it without an identity (default false). */
   metrics: { public: boolean };
+  /** The site's IANA time zone: the console shows and takes every time in it. */
+  site: { timeZone: string };
   evidence: EvidenceConfig;
   /** MQTT and Home Assistant discovery; null when `mqtt.url` is not set. */
   mqtt: MqttConfig | null;
@@ -226,6 +228,7 @@ export function buildConfig(
       batchSize: anr.batch_size ?? 20,
     },
     metrics: { public: file.metrics?.public ?? false },
+    site: { timeZone: siteTimeZone(file.site?.time_zone) },
     evidence: {
       signingKeyPath: ev.signing_key_path ? resolve(ctx.cwd, ev.signing_key_path) : join(dataDir, 'keys', 'signing-key.pem'),
       exportsDir: ev.exports_dir ? resolve(ctx.cwd, ev.exports_dir) : join(dataDir, 'exports'),
@@ -285,4 +288,16 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** A named IANA zone (checked by the runtime's own zone data), or the server's when none is named. */
+function siteTimeZone(name: string | undefined): string {
+  if (name === undefined) return Intl.DateTimeFormat().resolvedOptions().timeZone;
+  try {
+    // Checked, and kept as the operator spelled it (ICU would answer Asia/Calcutta for Asia/Kolkata).
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return name;
+  } catch {
+    throw configError(`site.time_zone: "${name}" is not an IANA time zone (e.g. Europe/Berlin, UTC)`, 'site.time_zone');
+  }
 }

@@ -77,6 +77,8 @@ export async function startVigil(
     mqtt?: Record<string, unknown>;
     /** The `webhooks:` section (e.g. allow_private_networks for a receiver on loopback). */
     webhooks?: Record<string, unknown>;
+    /** The `site:` section (its time zone). */
+    site?: Record<string, string>;
     /** Live view tuning passed to createApp (e.g. a small viewer buffer bound). */
     live?: AppOptions['live'];
     /** Keep only about the last this many bytes of log (a storm of thousands of cycles); default all. */
@@ -96,6 +98,8 @@ export async function startVigil(
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
       ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
+      // UTC unless a test names a zone: the pages' times then read the same on any machine.
+      site: { time_zone: 'UTC', ...opts.site },
       cameras: opts.cameras ?? [],
     },
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },

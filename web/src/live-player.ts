@@ -27,7 +27,7 @@ const RECONNECT_MS = 3000;
  * No new fragment for this long (or 1.5 fragment intervals, for a long GOP) means no signal. A fragment
  * is one GOP, flushed as it ends, so its last frame was received about when the fragment arrived.
  */
-const STALL_MIN_MS = 2000;
+const STALL_MIN_MS = 2500;
 const WATCH_MS = 250;
 
 export function liveUrl(cameraId: string, stream: 'main' | 'sub'): string {

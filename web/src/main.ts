@@ -1,7 +1,8 @@
-import { UNAUTHENTICATED_EVENT, errorText } from './api.js';
+import { API_BASE, UNAUTHENTICATED_EVENT, errorText } from './api.js';
 import { clear, h } from './dom.js';
 import { href, navigate, parseRoute, type Route } from './router.js';
 import { can, loadSession, logout, type Session } from './session.js';
+import { loadSiteZone, siteZone } from './time.js';
 import { CameraFormView } from './views/camera-form.js';
 import { CameraView } from './views/camera.js';
 import { AccountView } from './views/account.js';
@@ -34,6 +35,7 @@ function shell(s: Session, content: HTMLElement): HTMLElement {
     can(s, 'cameras.manage') && h('a', { href: href({ name: 'camera-new' }) }, 'Add camera'),
     can(s, 'webhooks.manage') && h('a', { href: href({ name: 'webhooks' }) }, 'Webhooks'),
     h('span', { class: 'spacer' }),
+    h('span', { class: 'site-zone', title: 'Every time on these pages is in the site\'s time zone' }, `Times: ${siteZone()}`),
     s.authEnabled && h('a', { class: 'who', href: href({ name: 'account' }), title: 'Your account: change your password' }, `${s.username ?? ''} (${s.role ?? ''})`),
     s.authEnabled && h('button', { type: 'button', class: 'link', onclick: () => void doLogout() }, 'Log out'));
   return h('div', { class: 'shell' }, h('header', {}, nav), h('main', { id: 'main' }, content));
@@ -95,9 +97,11 @@ async function route(): Promise<void> {
 }
 
 window.addEventListener('hashchange', () => void route());
+// Every time on the page is in the site's zone: known before the first view shows one.
+const zoneLoaded = loadSiteZone(API_BASE);
 window.addEventListener(UNAUTHENTICATED_EVENT, () => {
   if (!session) return;
   session = null;
   void route();
 });
-void route();
+void zoneLoaded.then(() => route());

@@ -1,26 +1,83 @@
-/** Wall-clock formatting in the browser's zone, and parsing for datetime-local inputs. */
+/**
+ * Wall-clock formatting and parsing in the site's time zone (config `site.time_zone`, served at
+ * `/api/v1/site`): every time on the page is shown and typed in that one zone, whatever the browser's,
+ * always 24-hour. Until the zone is known (or if it cannot be read) the browser's zone is used.
+ */
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
-/** `2026-11-25 10:15:03` in local time. */
+let zone: string | undefined;
+let partsFormat = makeFormat(undefined);
+
+function makeFormat(timeZone: string | undefined): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat('en-US', {
+    ...(timeZone ? { timeZone } : {}),
+    hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+  });
+}
+
+/** Sets the zone every time is shown and typed in (an IANA name). */
+export function setSiteZone(timeZone: string): void {
+  partsFormat = makeFormat(timeZone);
+  zone = timeZone;
+}
+
+/** The site's zone name, as shown on the page. */
+export function siteZone(): string {
+  return zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/** Reads the site's zone from the API once, before the first view shows a time. */
+export async function loadSiteZone(base: string): Promise<void> {
+  try {
+    const res = await fetch(`${base}/site`, { credentials: 'same-origin' });
+    if (!res.ok) return;
+    const body = (await res.json()) as { time_zone?: unknown };
+    if (typeof body.time_zone === 'string') setSiteZone(body.time_zone);
+  } catch {
+    // An older Vigil or a network hiccup: the browser's zone it is; every time still says which.
+  }
+}
+
+function fields(ms: number): { y: number; mo: number; d: number; h: number; mi: number; s: number } {
+  const p: Record<string, number> = {};
+  for (const part of partsFormat.formatToParts(ms)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  return { y: p.year ?? 0, mo: p.month ?? 1, d: p.day ?? 1, h: (p.hour ?? 0) % 24, mi: p.minute ?? 0, s: p.second ?? 0 };
+}
+
+/** The site zone's offset from UTC at `ms` (ms; east positive). */
+export function zoneOffsetMs(ms: number): number {
+  const f = fields(ms);
+  const asUtc = Date.UTC(f.y, f.mo - 1, f.d, f.h, f.mi, f.s);
+  return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+/** `2026-11-25 10:15:03` in the site's zone. */
 export function formatDateTime(ms: number): string {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${formatTime(ms)}`;
+  const f = fields(ms);
+  return `${f.y}-${pad(f.mo)}-${pad(f.d)} ${pad(f.h)}:${pad(f.mi)}:${pad(f.s)}`;
 }
 
 export function formatTime(ms: number, withSeconds = true): string {
-  const d = new Date(ms);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}${withSeconds ? `:${pad(d.getSeconds())}` : ''}`;
+  const f = fields(ms);
+  return `${pad(f.h)}:${pad(f.mi)}${withSeconds ? `:${pad(f.s)}` : ''}`;
 }
 
-/** Value for `<input type="datetime-local" step="1">`. */
+/** Value for `<input type="datetime-local" step="1">`, in the site's zone. */
 export function toLocalInput(ms: number): string {
   return formatDateTime(ms).replace(' ', 'T');
 }
 
+/** `YYYY-MM-DD hh:mm[:ss]` (or with a `T`) read in the site's zone; null when it is not one. */
 export function fromLocalInput(value: string): number | null {
-  if (!value) return null;
-  const ms = new Date(value).getTime();
-  return Number.isFinite(ms) ? ms : null;
+  const m = /^\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?\s*$/.exec(value);
+  if (!m) return null;
+  const [y, mo, d, h, mi, s] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number];
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return null;
+  const asUtc = Date.UTC(y, mo - 1, d, h, mi, s);
+  // The offset at the guess, then at the instant it gives (one correction settles a DST edge).
+  let ms = asUtc - zoneOffsetMs(asUtc);
+  ms = asUtc - zoneOffsetMs(ms);
+  return ms;
 }
 
 export function iso(ms: number): string {

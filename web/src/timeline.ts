@@ -4,7 +4,7 @@
  * Click = play that instant; drag = select a range; wheel, pinch or the buttons = zoom; Earlier/Later = pan.
  */
 import { h } from './dom.js';
-import { formatDateTime, formatTime } from './time.js';
+import { formatDateTime, formatTime, zoneOffsetMs } from './time.js';
 
 export interface Interval {
   startMs: number;
@@ -300,8 +300,8 @@ export class TimelineView {
     const len = endMs - startMs;
     const widthPx = Math.max(200, this.track.clientWidth || 800);
     const step = TICK_STEPS_MS.find((s) => (len / s) * 70 <= widthPx) ?? TICK_STEPS_MS[TICK_STEPS_MS.length - 1]!;
-    // Ticks sit on local-time multiples of the step (a zone offset is whole minutes, the steps are too).
-    const offsetMs = new Date(startMs).getTimezoneOffset() * 60_000;
+    // Ticks sit on site-time multiples of the step (a zone offset is whole minutes, the steps are too).
+    const offsetMs = -zoneOffsetMs(startMs);
     const ticks: HTMLElement[] = [];
     for (let t = Math.ceil((startMs - offsetMs) / step) * step + offsetMs; t <= endMs; t += step) {
       const el = h('span', { class: 'tl-tick' }, formatTime(t, step < 60_000));

@@ -7,7 +7,7 @@ import { RecordedPlayer } from '../recorded-player.js';
 import { href } from '../router.js';
 import { can } from '../session.js';
 import { TimelineView, type Interval } from '../timeline.js';
-import { formatBytes, formatDateTime, formatDuration, fromLocalInput, iso, toLocalInput } from '../time.js';
+import { formatBytes, formatDateTime, formatDuration, fromLocalInput, iso, siteZone } from '../time.js';
 import type { Camera, CameraStatus } from '../types.js';
 import { StatusBadge } from './status-badge.js';
 import { DigitalZoom } from './digital-zoom.js';
@@ -82,8 +82,14 @@ export class CameraView implements View {
       onViewChange: () => this.scheduleData(),
     });
     this.message = h('p', { class: 'message', role: 'status', 'aria-live': 'polite' });
-    this.fromInput = h('input', { id: 'sel-from', type: 'datetime-local', step: 1 });
-    this.toInput = h('input', { id: 'sel-to', type: 'datetime-local', step: 1 });
+    // Text, not datetime-local: the browser's control follows its own locale (12-hour in en-US) and
+    // zone; these take 24-hour times in the site's zone, as every time on the page is shown.
+    const timeField = (id: string) => h('input', {
+      id, type: 'text', inputmode: 'numeric', autocomplete: 'off', spellcheck: false, size: 19,
+      placeholder: 'YYYY-MM-DD hh:mm:ss', pattern: '\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2})?', 'aria-describedby': 'sel-zone',
+    });
+    this.fromInput = timeField('sel-from');
+    this.toInput = timeField('sel-to');
     // Typed From/To become the selection once both are there and in order; until then what is typed
     // stays in its field (clearing it made a typed range impossible) and the hint says what is missing.
     const onRangeInput = () => {
@@ -127,6 +133,7 @@ export class CameraView implements View {
         h('div', { class: 'range-inputs' },
           h('label', { for: 'sel-from' }, 'From'), this.fromInput,
           h('label', { for: 'sel-to' }, 'To'), this.toInput,
+          h('span', { id: 'sel-zone', class: 'muted' }, siteZone()),
           this.selectionInfo,
           h('button', { type: 'button', class: 'link', onclick: () => this.setSelection(null) }, 'Clear selection')),
         h('div', { class: 'range-actions' }, exportBtn, evidence, bundle)),
@@ -249,8 +256,8 @@ export class CameraView implements View {
   private setSelection(sel: Interval | null, fromTimeline = true): void {
     this.selection = sel;
     if (fromTimeline || !sel) {
-      this.fromInput.value = sel ? toLocalInput(sel.startMs) : '';
-      this.toInput.value = sel ? toLocalInput(sel.endMs) : '';
+      this.fromInput.value = sel ? formatDateTime(sel.startMs) : '';
+      this.toInput.value = sel ? formatDateTime(sel.endMs) : '';
     }
     if (!fromTimeline || !sel) this.timeline.setSelection(sel);
     this.selectionInfo.textContent = sel ? `${formatDuration(sel.endMs - sel.startMs)} selected` : 'Drag on the timeline to select a range.';
