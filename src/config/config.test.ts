@@ -52,6 +52,15 @@ describe('buildConfig defaults', () => {
     ]);
   });
 
+  it('site.time_zone: an IANA zone kept as spelled, the server\'s by default, anything else refused naming the field', () => {
+    expect(build({ site: { time_zone: 'Asia/Kolkata' } }).site).toEqual({ timeZone: 'Asia/Kolkata' });
+    expect(build({}).site.timeZone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    const err = configErrorOf(() => build({ site: { time_zone: 'Mars/Olympus_Mons' } }));
+    expect(err.field).toBe('site.time_zone');
+    expect(err.message).toContain('not an IANA time zone');
+    expect(configErrorOf(() => build({ site: { zone: 'UTC' } })).field).toBe('site.zone');
+  });
+
   it('onvif: the camera clock check runs hourly by default, 0 disables it, and a camera onvif_url must be http(s)', () => {
     expect(build({}).onvif).toEqual({ clockCheckIntervalSeconds: 3600 });
     expect(build({ onvif: { clock_check_interval_seconds: 0 } }).onvif.clockCheckIntervalSeconds).toBe(0);
