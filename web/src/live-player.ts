@@ -70,6 +70,7 @@ export class LivePlayer {
       return;
     }
     this.stopped = false;
+    this.video.addEventListener('playing', this.onPlaying);
     this.connect();
     this.watchTimer = window.setInterval(() => this.watch(), WATCH_MS);
   }
@@ -90,6 +91,11 @@ export class LivePlayer {
     return this.lastFrameMs;
   }
 
+  /** The first frame of a fragment is on screen (the append that brought it may have come before it decoded). */
+  private readonly onPlaying = (): void => {
+    if (!this.stopped && !this.stalled && this.mediaSource) this.onState('playing');
+  };
+
   /** No frame for longer than a fragment interval allows: say so, naming the last frame's time. */
   private watch(): void {
     if (this.stopped || this.lastFrameMs === null || this.stalled) return;
@@ -103,6 +109,7 @@ export class LivePlayer {
     this.stopped = true;
     window.clearTimeout(this.reconnectTimer);
     window.clearInterval(this.watchTimer);
+    this.video.removeEventListener('playing', this.onPlaying);
     this.ws?.close();
     this.ws = null;
     this.resetMedia();
