@@ -50,16 +50,17 @@ describe('MediaClock', () => {
     expect((c.anchorMs(75) as number) + 75_000).toBe(65_030);
   });
 
-  it('adds one frame interval to ffmpeg\'s out_time (the frame the muxer holds), measured inside the epoch, not across the leap', () => {
+  it('adds two frame intervals to ffmpeg\'s out_time (the frame the muxer holds, the camera\'s send delay), measured inside the epoch, not across the leap', () => {
     const c = new MediaClock();
-    // 15 fps from wall 0: at second s (reported 10 ms late) frame 15·s, at media (15·s − 1)/15 s, is out_time.
+    // 15 fps: at second s, 10 ms after the frame muxed, frame 15·s, at media (15·s − 1)/15 s, is out_time;
+    // the frame it holds and the camera's send delay put the anchor two intervals earlier than 10 ms.
     const at = (s: number, leapS = 0) => c.report(s * 1000 + 10, Math.round(((15 * s - 1) / 15 + leapS) * 1e6), 15 * s);
     for (let s = 1; s <= 10; s++) expect(at(s)).toBeUndefined();
-    expect(c.anchorMs(5)).toBeCloseTo(10, 3);
+    expect(c.anchorMs(5)).toBeCloseTo(10 - 1000 / 15, 3);
     expect(at(11, 30)?.direction).toBe('forward');
     for (let s = 12; s <= 20; s++) expect(at(s, 30)).toBeUndefined();
-    // Placed as before the leap: the interval added is still 1/15 s, not (out_time ÷ frames) inflated by 30 s.
-    expect((c.anchorMs(45) as number) + 30_000).toBeCloseTo(10, 3);
+    // Placed as before the leap: the intervals added are still 1/15 s, not (out_time ÷ frames) inflated by 30 s.
+    expect((c.anchorMs(45) as number) + 30_000).toBeCloseTo(10 - 1000 / 15, 3);
   });
 
   it('leaps under the threshold are left to the anchor (a camera stepping its clock by a second)', () => {

@@ -17,6 +17,15 @@ export interface ClockJump {
 export const FORWARD_JUMP_MS = 2500;
 
 /**
+ * Frame intervals between ffmpeg's `out_time` and the media whose capture the report follows: the
+ * frame the MP4 muxer holds, and the camera's own capture-to-send delay. Calibrated against burned-in
+ * capture instants (test/integration/time-truth.test.ts: frames placed +16 ms after capture with 2,
+ * +87 ms with 1). Until the live view read the segment files, a second (fifo) output reported one frame
+ * past the MP4 muxer and 1 here gave the same placement.
+ */
+const FRAMES_PAST_OUT_TIME = 2;
+
+/**
  * A recorder run's media clock (invariant 15): maps media time to the wall clock through anchors
  * (`AnchorEstimator`), and watches ffmpeg's reports for the camera's clock leaping forward. A forward
  * leap starts a new epoch: media times from the leap on are placed by an anchor learnt from reports
@@ -44,15 +53,16 @@ export class MediaClock {
 
   /**
    * One report at `wallMs`: ffmpeg's `out_time` (µs) and `frame` count, or (no frame count) media
-   * received up to `outTimeUs` exactly, as a closed segment's end. The MP4 muxer holds each frame until
-   * the next arrives (it needs its duration), so with a frame count one frame interval more has been
-   * received than `out_time` says. Returns the jump the report shows, if any.
+   * received up to `outTimeUs` exactly, as a closed segment's end. With a frame count, `out_time` is
+   * taken two frame intervals further (FRAMES_PAST_OUT_TIME): the MP4 muxer holds each frame until the
+   * next arrives (it needs its duration), and a camera sends each frame about one frame interval after
+   * capturing it (its encoder's delay), which no report can see. Returns the jump the report shows, if any.
    */
   report(wallMs: number, outTimeUs: number, frames?: number): ClockJump | undefined {
     if (!(outTimeUs > 0)) return undefined;
     // The interval measured up to the last report: this one may carry a leap, which would inflate it.
     const measured = frames === undefined ? undefined : this.interval(outTimeUs, frames);
-    const mediaUs = frames === undefined ? outTimeUs : outTimeUs + (this.frameUs ?? measured ?? 0);
+    const mediaUs = frames === undefined ? outTimeUs : outTimeUs + FRAMES_PAST_OUT_TIME * (this.frameUs ?? measured ?? 0);
     const current = this.epochs.at(-1) as { fromSeconds: number; anchor: AnchorEstimator };
     const anchorMs = current.anchor.anchorMs();
     const prev = this.last;
