@@ -227,7 +227,7 @@ describe('operator console: trust', () => {
     await camPage.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     const hover = camPage.locator('.tl-hover');
     await expect.poll(() => hover.isVisible()).toBe(true);
-    expect(await hover.textContent()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} · no recording \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2}$/);
+    expect(await hover.textContent()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} · no recording \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2}( · |$)/);
     // Zoomed in to minutes: over recorded footage it says so, with the instant under the pointer.
     for (let i = 0; i < 8; i++) await camPage.getByRole('button', { name: 'Zoom in' }).click();
     expect(await camPage.locator('.tl-range').textContent()).toMatch(/\((5|6) min\)$/);
@@ -244,6 +244,12 @@ describe('operator console: trust', () => {
     const atMs = Number(await hover.getAttribute('data-at-ms'));
     // One pixel of a 6 min window is under 0.5 s; the window may have slid on by a follow tick since.
     expect(Math.abs(atMs - mid)).toBeLessThan(6_000);
+    // Events are marks at their instants; hovering one names it.
+    const stallMark = camPage.locator('.tl-event[data-type="camera_stalled"]').first();
+    await expect.poll(() => stallMark.count(), { timeout: 10_000 }).toBe(1);
+    const mark = (await stallMark.boundingBox())!;
+    await camPage.mouse.move(mark.x + mark.width / 2, track.y + track.height * 0.85);
+    await expect.poll(() => hover.textContent()).toMatch(/camera stalled at \d{2}:\d{2}:\d{2}/);
     await screenshot(camPage, 'console-trust-timeline-hover-1366x768');
     await camPage.mouse.move(track.x + track.width / 2, track.y - 40);
     await expect.poll(() => hover.isVisible()).toBe(false);

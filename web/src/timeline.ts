@@ -15,6 +15,8 @@ export interface TimelineData {
   gaps: (Interval & { fillState: string })[];
   edge: Interval[];
   evidence: (Interval & { incidentId: string | null })[];
+  /** The camera's events in the window (optional: a view of several cameras leaves them out). */
+  events?: { atMs: number; type: string; severity: string }[];
 }
 export interface TimelineHandlers {
   onSeek(ms: number): void;
@@ -32,7 +34,7 @@ const TICK_STEPS_MS = [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 
 export class TimelineView {
   readonly el: HTMLElement;
   private readonly track: HTMLDivElement;
-  private readonly layers: Record<'spans' | 'gaps' | 'edge' | 'evidence' | 'ticks', HTMLDivElement>;
+  private readonly layers: Record<'spans' | 'gaps' | 'edge' | 'evidence' | 'events' | 'ticks', HTMLDivElement>;
   private readonly selectionEl: HTMLDivElement;
   private readonly playheadEl: HTMLDivElement;
   private readonly rangeLabel: HTMLSpanElement;
@@ -54,7 +56,7 @@ export class TimelineView {
     const now = Date.now();
     this.view = { startMs: now - windowMs, endMs: now };
     const layer = (cls: string) => h('div', { class: `tl-layer ${cls}`, 'aria-hidden': 'true' });
-    this.layers = { spans: layer('tl-spans'), gaps: layer('tl-gaps'), edge: layer('tl-edges'), evidence: layer('tl-evidences'), ticks: h('div', { class: 'tl-ticks', 'aria-hidden': 'true' }) };
+    this.layers = { spans: layer('tl-spans'), gaps: layer('tl-gaps'), edge: layer('tl-edges'), evidence: layer('tl-evidences'), events: layer('tl-events'), ticks: h('div', { class: 'tl-ticks', 'aria-hidden': 'true' }) };
     this.selectionEl = h('div', { class: 'tl-selection', hidden: true });
     this.playheadEl = h('div', { class: 'tl-playhead', hidden: true });
     this.hoverEl = h('div', { class: 'tl-hover', role: 'tooltip', hidden: true });
@@ -63,7 +65,7 @@ export class TimelineView {
       role: 'group',
       tabindex: 0,
       'aria-label': 'Timeline: click to play an instant, drag to select a range; arrow keys pan, + and - zoom',
-    }, this.layers.spans, this.layers.gaps, this.layers.edge, this.layers.evidence, this.selectionEl, this.playheadEl, this.hoverEl);
+    }, this.layers.spans, this.layers.gaps, this.layers.edge, this.layers.evidence, this.layers.events, this.selectionEl, this.playheadEl, this.hoverEl);
     this.rangeLabel = h('span', { class: 'tl-range', 'aria-live': 'polite' });
     const button = (label: string, text: string, onclick: () => void) => h('button', { type: 'button', 'aria-label': label, title: label, onclick }, text);
     this.el = h('section', { class: 'timeline', 'aria-label': 'Timeline' },
@@ -78,7 +80,7 @@ export class TimelineView {
       this.layers.ticks,
       h('p', { class: 'tl-legend' },
         h('span', { class: 'lg lg-span' }, 'recorded'), h('span', { class: 'lg lg-gap' }, 'gap'),
-        h('span', { class: 'lg lg-edge' }, 'refilled from camera'), h('span', { class: 'lg lg-evidence' }, 'evidence hold')));
+        h('span', { class: 'lg lg-edge' }, 'refilled from camera'), h('span', { class: 'lg lg-evidence' }, 'evidence hold'), h('span', { class: 'lg lg-event' }, 'event')));
     this.bindPointer();
     this.timer = window.setInterval(() => this.tick(), 5000);
     this.render();
@@ -251,6 +253,7 @@ export class TimelineView {
     this.fill(this.layers.gaps, 'tl-gap', this.data.gaps, (g: TimelineData['gaps'][number]) => gapWords(g, this.refills), MIN_GAP_PX);
     this.fill(this.layers.edge, 'tl-edge', this.data.edge, () => 'refilled from the camera');
     this.fill(this.layers.evidence, 'tl-evidence', this.data.evidence, holdWords);
+    this.renderEvents();
     this.renderTicks();
     this.renderMarkers();
   }
@@ -265,6 +268,10 @@ export class TimelineView {
       ...this.data.edge.filter((e) => covers(e)).map((e) => `refilled from the camera ${formatTime(e.startMs)}–${formatTime(e.endMs)}`),
       ...this.data.evidence.filter((e) => covers(e)).map((e) => holdWords(e)),
     ];
+    // At 24 h one mark may stand for many events: the nearest three are named, the rest counted.
+    const events = (this.data.events ?? []).filter((e) => Math.abs(e.atMs - at) <= near).sort((a, b) => Math.abs(a.atMs - at) - Math.abs(b.atMs - at));
+    words.push(...events.slice(0, 3).map((e) => `${eventWords(e.type)} at ${formatTime(e.atMs)}`));
+    if (events.length > 3) words.push(`${events.length - 3} more events`);
     if (words.length === 0) words.push(this.data.spans.some((sp) => covers(sp)) ? 'recorded' : 'no recording');
     this.hoverEl.textContent = `${formatDateTime(at)} · ${words.join(' · ')}`;
     const r = this.track.getBoundingClientRect();
@@ -274,6 +281,21 @@ export class TimelineView {
     this.hoverEl.style.right = frac < 0.5 ? '' : `${(1 - frac) * 100}%`;
     this.hoverEl.dataset.atMs = String(Math.round(at));
     this.hoverEl.hidden = false;
+  }
+
+  /** Each event a thin mark at its instant (the hover readout names it). */
+  private renderEvents(): void {
+    const { startMs, endMs } = this.view;
+    const els: HTMLElement[] = [];
+    for (const e of this.data.events ?? []) {
+      if (e.atMs < startMs || e.atMs > endMs) continue;
+      const el = h('div', { class: `tl-event sev-${e.severity}` });
+      el.dataset.atMs = String(e.atMs);
+      el.dataset.type = e.type;
+      el.style.left = `min(${((e.atMs - startMs) / (endMs - startMs)) * 100}%, calc(100% - 2px))`;
+      els.push(el);
+    }
+    this.layers.events.replaceChildren(...els);
   }
 
   private fill(layer: HTMLElement, cls: string, items: Interval[], title: (i: never) => string, minPx = 0): void {
@@ -339,6 +361,11 @@ function gapWords(g: TimelineData['gaps'][number], refills: boolean): string {
   };
   const note = fill[g.fillState];
   return note ? `no recording (${note})` : 'no recording';
+}
+
+/** `camera_stalled` → `camera stalled`: the API's name, readable. */
+function eventWords(type: string): string {
+  return type.replace(/_/g, ' ');
 }
 
 function holdWords(e: TimelineData['evidence'][number]): string {
