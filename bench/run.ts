@@ -42,20 +42,27 @@ function positiveInt(name: string, v: string | undefined, dflt: number): number 
   return n;
 }
 
-const { values } = parseArgs({
-  options: {
-    cameras: { type: 'string' },
-    seconds: { type: 'string' },
-    rows: { type: 'string' },
-    'capacity-minutes': { type: 'string' },
-    'capacity-steps': { type: 'string' },
-    only: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    tsx: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
-});
+// An unknown flag or a missing value: the usage and exit 2 (1 is a failed run).
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        cameras: { type: 'string' },
+        seconds: { type: 'string' },
+        rows: { type: 'string' },
+        'capacity-minutes': { type: 'string' },
+        'capacity-steps': { type: 'string' },
+        only: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        tsx: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    return usage(err instanceof Error ? err.message : String(err));
+  }
+})();
 if (values.help) usage('prints the figures of the recording core and writes bench/results/latest.json', 0);
 const quick = values.quick ?? false;
 const cameras = positiveInt('cameras', values.cameras, quick ? 4 : 16);

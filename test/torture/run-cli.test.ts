@@ -31,3 +31,22 @@ describe('npm run torture command line', () => {
     expect(seed.stderr).toContain('--seed');
   }, 120_000);
 });
+
+describe('npm run bench command line', () => {
+  const bench = (...args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { timeout: 60_000 }, (err, _stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr });
+      });
+    });
+
+  it('exits 2 naming an unknown flag or a flag without its value (1 is a failed run)', async () => {
+    const flag = await bench('--frobnicate');
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("Unknown option '--frobnicate'");
+    expect(flag.stderr).toContain('usage: npm run bench');
+    const missing = await bench('--cameras');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--cameras');
+  }, 120_000);
+});
