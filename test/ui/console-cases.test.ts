@@ -1,8 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
-import { removeDir, startVigil, waitFor, type TestVigil } from '../support/harness.js';
-import { buildWeb, launchChromium, login, parseClock, screenshot, watchConsole } from './support.js';
+import { startVigil, waitFor, type TestVigil } from '../support/harness.js';
+import { buildWeb, closeUiTest, launchChromium, login, parseClock, screenshot, signedInPage } from './support.js';
 
 type Timeline = { spans: { start: string; end: string }[] };
 type AuditEntry = { action: string; actor_name: string | null; outcome: string; target: string | null; detail: Record<string, unknown> | null };
@@ -33,19 +33,10 @@ describe('operator console: case work', () => {
       const s = (await timeline()).spans[0];
       return s && Date.parse(s.end) - Date.parse(s.start) >= 20_000;
     }, 90_000, 500);
-    context = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1366, height: 768 }, acceptDownloads: true });
-    page = await context.newPage();
-    problems = watchConsole(page);
-    await login(page, vigil);
+    ({ context, page, problems } = await signedInPage(browser, vigil, { acceptDownloads: true }));
   }, 150_000);
 
-  afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    await vigil?.app.stop();
-    await server?.stop();
-    if (vigil) await removeDir(vigil.dataDir);
-  });
+  afterAll(() => closeUiTest({ context, browser, vigil, cameras: server }));
 
   it('clicking an event row plays that moment of its camera', async () => {
     // An event at a known instant with footage before it: a hold of the last 10 recorded seconds.

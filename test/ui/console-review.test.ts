@@ -1,8 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
-import { removeDir, startVigil, waitFor, type TestVigil } from '../support/harness.js';
-import { buildWeb, launchChromium, login, screenshot, watchConsole } from './support.js';
+import { startVigil, waitFor, type TestVigil } from '../support/harness.js';
+import { buildWeb, closeUiTest, launchChromium, screenshot, signedInPage } from './support.js';
 
 type Status = { state: string; segments_written: number };
 type Timeline = { spans: { start: string; end: string }[]; gaps: { gap_start: string; gap_end: string }[] };
@@ -42,19 +42,10 @@ describe('operator console: review that never stops', () => {
       const t = await timeline();
       return t.gaps.length === 1 && t.spans.length === 2 && Date.parse(t.spans[1]!.end) - Date.parse(t.spans[1]!.start) >= 4_000;
     }, 60_000, 500);
-    context = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1366, height: 768 } });
-    page = await context.newPage();
-    problems = watchConsole(page);
-    await login(page, vigil);
+    ({ context, page, problems } = await signedInPage(browser, vigil));
   }, 150_000);
 
-  afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    await vigil?.app.stop();
-    await cams?.stop();
-    if (vigil) await removeDir(vigil.dataDir);
-  });
+  afterAll(() => closeUiTest({ context, browser, vigil, cameras: cams }));
 
   it('plays on past the click + 30 s across files and a gap (announced), then goes live at the newest footage', async () => {
     const gap = (await timeline()).gaps[0]!;

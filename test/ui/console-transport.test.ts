@@ -1,8 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
-import { removeDir, startVigil, waitFor, type TestVigil } from '../support/harness.js';
-import { buildWeb, launchChromium, login, screenshot, watchConsole } from './support.js';
+import { startVigil, waitFor, type TestVigil } from '../support/harness.js';
+import { buildWeb, closeUiTest, launchChromium, screenshot, signedInPage } from './support.js';
 
 type Timeline = { spans: { start: string; end: string }[] };
 /** The fake camera's default frame rate: one frame step is 1/15 s. */
@@ -53,19 +53,10 @@ describe('operator console: transport', () => {
       return s && Date.parse(s.end) - Date.parse(s.start) >= 45_000 ? tl : undefined;
     }, 120_000, 500);
     recordedFrom = Date.parse(t.spans[0]!.start);
-    context = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1366, height: 768 } });
-    page = await context.newPage();
-    problems = watchConsole(page);
-    await login(page, vigil);
+    ({ context, page, problems } = await signedInPage(browser, vigil));
   }, 180_000);
 
-  afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    await vigil?.app.stop();
-    await server?.stop();
-    if (vigil) await removeDir(vigil.dataDir);
-  });
+  afterAll(() => closeUiTest({ context, browser, vigil, cameras: server }));
 
   it('a shared link (camera + time) opens review at that instant, and Copy link gives the same kind of link', async () => {
     const tl = (await (await vigil.api('/cameras/cam1/timeline')).json()) as Timeline;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
-import { buildWeb, ffprobe, launchChromium, login, screenshot, watchConsole } from './support.js';
+import { buildWeb, closeUiTest, ffprobe, launchChromium, login, screenshot, watchConsole } from './support.js';
 
 type Status = { state: string; segments_written: number; last_frame_at: string | null };
 type Events = { events: { type: string; camera_id: string | null; payload: Record<string, unknown> }[] };
@@ -63,11 +63,7 @@ describe('operator console: trust', () => {
   }, 150_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    await vigil?.app.stop();
-    await cams?.stop();
-    if (vigil) await removeDir(vigil.dataDir);
+    await closeUiTest({ context, browser, vigil, cameras: cams });
     if (downloads) await removeDir(downloads);
   });
 

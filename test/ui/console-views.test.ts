@@ -1,8 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
-import { removeDir, startVigil, waitFor, type TestVigil } from '../support/harness.js';
-import { buildWeb, launchChromium, login, screenshot, watchConsole } from './support.js';
+import { startVigil, waitFor, type TestVigil } from '../support/harness.js';
+import { buildWeb, closeUiTest, launchChromium, screenshot, signedInPage } from './support.js';
 
 type Timeline = { spans: { start: string; end: string }[] };
 const FPS = 15;
@@ -37,19 +37,10 @@ describe('operator console: several cameras at once', () => {
       }
       return true;
     }, 120_000, 500);
-    context = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1366, height: 768 } });
-    page = await context.newPage();
-    problems = watchConsole(page);
-    await login(page, vigil);
+    ({ context, page, problems } = await signedInPage(browser, vigil));
   }, 180_000);
 
-  afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    await vigil?.app.stop();
-    await server?.stop();
-    if (vigil) await removeDir(vigil.dataDir);
-  });
+  afterAll(() => closeUiTest({ context, browser, vigil, cameras: server }));
 
   it('four tiles review one instant in step: their frames stay within one frame interval of each other', async () => {
     await page.goto(`${vigil.app.url}/#/views`);

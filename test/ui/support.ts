@@ -3,8 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import type { TestVigil } from '../support/harness.js';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { removeDir, type TestVigil } from '../support/harness.js';
 
 const run = promisify(execFile);
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -40,6 +40,31 @@ export async function login(page: Page, vigil: TestVigil, who?: { username: stri
   await page.getByLabel('Password').fill(creds.password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
+}
+
+/**
+ * A new context (UTC, 1366×768 unless `options` say otherwise), a page in it whose script errors and CSP
+ * refusals are collected, signed in to `vigil`.
+ */
+export async function signedInPage(
+  browser: Browser,
+  vigil: TestVigil,
+  options: BrowserContextOptions = {},
+): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1366, height: 768 }, ...options });
+  const page = await context.newPage();
+  const problems = watchConsole(page);
+  await login(page, vigil);
+  return { context, page, problems };
+}
+
+/** The end of a Chromium test file: context and browser, then Vigil, the fake cameras and Vigil's data dir. */
+export async function closeUiTest(parts: { context?: BrowserContext; browser?: Browser; vigil?: TestVigil; cameras?: { stop(): Promise<void> } }): Promise<void> {
+  await parts.context?.close();
+  await parts.browser?.close();
+  await parts.vigil?.app.stop();
+  await parts.cameras?.stop();
+  if (parts.vigil) await removeDir(parts.vigil.dataDir);
 }
 
 /** Collects script errors and CSP refusals, which a page under a strict CSP must never produce. */
