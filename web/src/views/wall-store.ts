@@ -3,7 +3,9 @@
  * A view is a control-room screen's arrangement, set up once per console: keeping it with the browser needs no
  * server table, and a camera removed since is simply shown as an empty tile (the API scopes what may be seen).
  */
-import type { Layout } from './wall.js';
+/** Tiles per view: 1×1, 2×2, 3×3, 4×4. */
+export const LAYOUTS = [1, 4, 9, 16] as const;
+export type Layout = (typeof LAYOUTS)[number];
 
 export interface SavedView {
   name: string;

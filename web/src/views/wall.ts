@@ -16,10 +16,8 @@ import type { Camera, CameraStatus } from '../types.js';
 import { DigitalZoom } from './digital-zoom.js';
 import { TransportBar } from './transport.js';
 import type { View, ViewContext } from './view.js';
-import { deleteSavedView, loadSavedViews, saveView } from './wall-store.js';
+import { deleteSavedView, LAYOUTS, loadSavedViews, saveView, type Layout } from './wall-store.js';
 
-export const LAYOUTS = [1, 4, 9, 16] as const;
-export type Layout = (typeof LAYOUTS)[number];
 /** How often the synchronizer compares the tiles' clocks. */
 const SYNC_EVERY_MS = 100;
 /** Beyond this a tile is re-seeked onto the leader; below it the rate is nudged (a seek would stall the tile). */
