@@ -79,4 +79,26 @@ describe('operator console: review that never stops', () => {
     await screenshot(page, 'console-review-handed-to-live-1366x768');
     expect(problems).toEqual([]);
   }, 240_000);
+
+  it('a gap that opens after the click is announced and skipped as playback goes on past the first playlist', async () => {
+    // The camera stops sending and its run ends: the newest footage ends at the start of a new gap.
+    await cams.freeze('cam', true);
+    await waitFor('the run stopped', async () => ['offline', 'connecting'].includes((await status()).state), 20_000, 250);
+    const newestEnd = Date.parse((await timeline()).spans.at(-1)!.end);
+    const clickMs = newestEnd - 12_000;
+    await page.goto(`${vigil.app.url}/#/cameras/cam?t=${new Date(clickMs).toISOString()}`);
+    const camPage = page.locator('.camera-page');
+    await expect.poll(() => camPage.getAttribute('data-mode'), { timeout: 15_000 }).toBe('recorded');
+    const clock = page.getByLabel('Time of the frame on screen');
+    const wallMs = async () => Number((await clock.getAttribute('data-wall-ms')) ?? NaN);
+    await expect.poll(wallMs, { timeout: 20_000 }).toBeGreaterThanOrEqual(clickMs - 1000);
+    // Its first playlist ends where the footage ended; the camera comes back while it plays.
+    await cams.freeze('cam', false);
+    const message = page.locator('.camera-page > .message');
+    await expect.poll(() => message.textContent(), { timeout: 40_000 }).toMatch(/^No recording \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2} \(skipped\)$/);
+    const gap = (await timeline()).gaps.at(-1)!;
+    expect(Date.parse(gap.gap_start)).toBeGreaterThanOrEqual(newestEnd - 1000);
+    await expect.poll(wallMs, { timeout: 5_000 }).toBeGreaterThanOrEqual(Date.parse(gap.gap_end) - 1000);
+    expect(problems).toEqual([]);
+  }, 120_000);
 });

@@ -80,8 +80,13 @@ export class RecordedPlayer {
       const startS = this.positionOf(atMs) ?? 0;
       // An instant asked inside a gap: said so, and played from the footage after it.
       const first = this.fragments.find((f) => f.startS + f.durationS > startS);
-      if (!continuing && first && Number.isFinite(first.pdtMs) && first.pdtMs - atMs > GAP_MIN_MS) {
-        this.hooks.onGap?.(`No recording at ${formatTime(atMs)}: playing from ${formatTime(first.pdtMs)}`);
+      if (first && Number.isFinite(first.pdtMs) && first.pdtMs - atMs > GAP_MIN_MS) {
+        // Going on from the previous playlist, the hole lies between the two: announced as any hole.
+        this.hooks.onGap?.(
+          continuing
+            ? `No recording ${formatTime(atMs - 1)}–${formatTime(first.pdtMs)} (skipped)`
+            : `No recording at ${formatTime(atMs)}: playing from ${formatTime(first.pdtMs)}`,
+        );
       }
       this.nextHole = this.holes.findIndex((h) => h.atS > startS);
       if (this.nextHole < 0) this.nextHole = this.holes.length;
