@@ -23,7 +23,12 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
 
 /** The field a validation error is about, as the client wrote it (`segment_seconds`, `from`). */
 export function fieldOf(err: ErrorObject): string | undefined {
-  const base = err.instancePath.split('/').slice(1).join('.');
+  // Written as the config file's errors are: `motion.zones[0].polygon`.
+  const base = err.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
   const params = err.params as { additionalProperty?: string; missingProperty?: string };
   const child = params.additionalProperty ?? params.missingProperty;
   if (child) return base ? `${base}.${child}` : child;

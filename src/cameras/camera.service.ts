@@ -1,7 +1,9 @@
 import { checkAnrSettings } from '../config/anr-replay.js';
 import type { CameraCreate, CameraPatch } from '../config/camera.schema.js';
 import { ANR_DISABLED, cameraFromInput, type AnrSettings, type CameraConfig } from '../config/config.js';
+import { checkMotionSettings, motionFromInput } from '../config/motion-settings.js';
 import { cameraFieldsChanged } from '../config/reload.js';
+import { MOTION_DEFAULTS } from '../shared/camera-settings.js';
 import type { Db } from '../db/connection.js';
 import {
   cameraIdTaken,
@@ -43,6 +45,7 @@ export class CameraService {
     if (taken.live) throw conflict(`camera "${input.id}" already exists`, 'id');
     const config = cameraFromInput(input);
     checkAnrSettings(config.anr ?? ANR_DISABLED, config.mainUrl);
+    checkMotionSettings(config.motion ?? MOTION_DEFAULTS, config.retentionHours, config.retentionHoursMotion ?? null);
     const cam = await insertCamera(this.d.db, config, 'api', this.d.clock.nowMs());
     await this.d.events.emit({
       type: 'camera_created',
@@ -73,10 +76,13 @@ export class CameraService {
       enabled: patch.enabled ?? cur.enabled,
       anr,
       onvifUrl: patch.onvif_url === undefined ? (cur.onvifUrl ?? null) : patch.onvif_url,
+      motion: motionFromInput(patch.motion, cur.motion),
+      retentionHoursMotion: patch.retention_hours_motion === undefined ? cur.retentionHoursMotion : patch.retention_hours_motion,
     };
     // The settings are checked as a whole: a patch may make another field's value wrong (e.g. a
     // main_url without the path a preset needs), and the error names the field to fix.
     checkAnrSettings(anr, next.mainUrl);
+    checkMotionSettings(next.motion ?? MOTION_DEFAULTS, next.retentionHours, next.retentionHoursMotion ?? null);
     if ((await updateCamera(this.d.db, next, this.d.clock.nowMs())) === 0) throw notFound(`camera "${id}" not found`, 'id');
     await this.d.events.emit({
       type: 'camera_updated',

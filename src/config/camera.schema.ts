@@ -16,6 +16,41 @@ export const ANR_TEMPLATE_MAX_CHARS = 2048;
 /** http:// or https:// with no whitespace or control characters: the ONVIF device service. */
 export const ONVIF_URL_PATTERN = '^https?://[^\\s\\x00-\\x1f\\x7f]+$';
 
+export const ZONE_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,39}$';
+export const MOTION_FPS_MAX = 15;
+export const POLYGON_POINTS_MAX = 64;
+export const MOTION_REGIONS_MAX = 16;
+
+const RelativeCoordinate = Type.Number({ minimum: 0, maximum: 1 });
+const Polygon = Type.Array(Type.Tuple([RelativeCoordinate, RelativeCoordinate]), {
+  minItems: 3,
+  maxItems: POLYGON_POINTS_MAX,
+  description: 'Points [x, y] relative to the picture (0..1, x right, y down), at least 3, enclosing some area.',
+});
+
+/** Every field optional: defaults on create, the current value on a PATCH (masks and zones replaced whole). */
+const MotionInput = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ description: 'Detect motion on this camera (default false).' })),
+    sensitivity: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: '1..100 (default 50): higher counts smaller changes of a pixel.' })),
+    min_area_percent: Type.Optional(Type.Number({ minimum: 0.01, maximum: 100, description: 'Share of the unmasked picture that must change, in percent (default 0.5).' })),
+    fps: Type.Optional(Type.Integer({ minimum: 1, maximum: MOTION_FPS_MAX, description: 'Pictures compared per second (default 5).' })),
+    masks: Type.Optional(Type.Array(Polygon, { maxItems: MOTION_REGIONS_MAX, description: 'Regions never looked at (a burned-in clock, a tree).' })),
+    zones: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { name: Type.String({ pattern: ZONE_NAME_PATTERN, description: 'a-z, 0-9, _ and -, at most 40; unique per camera.' }), polygon: Polygon },
+          { additionalProperties: false },
+        ),
+        { maxItems: MOTION_REGIONS_MAX, description: 'Named regions: each motion interval lists the zones it touched.' },
+      ),
+    ),
+    post_roll_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 120, description: 'Motion that pauses for less than this is one interval (default 5).' })),
+  },
+  { additionalProperties: false, description: 'Motion detection on a small grey picture of the sub-stream (else the main stream).' },
+);
+export type MotionInput = Static<typeof MotionInput>;
+
 const CameraFields = {
   name: Type.String({ minLength: 1, maxLength: 200, description: 'Display name.' }),
   main_url: Type.String({
@@ -54,6 +89,10 @@ const CameraFields = {
   onvif_url: Type.Union([Type.String({ pattern: ONVIF_URL_PATTERN, maxLength: 2048 }), Type.Null()], {
     description: 'ONVIF device service (http(s)://host/onvif/device_service) whose clock Vigil watches; credentials from this URL, else from main_url.',
   }),
+  motion: MotionInput,
+  retention_hours_motion: Type.Union([Type.Integer({ minimum: 1, maximum: 876_000 }), Type.Null()], {
+    description: 'Keep footage with motion (and its pre/post roll) this many hours; retention_hours then applies to footage without motion. Needs retention_hours, and at least as long.',
+  }),
 };
 
 /** Every field but `id`, optional: the body of a PATCH, and the optional part of a create. */
@@ -70,6 +109,8 @@ const OptionalFields = {
   anr_timezone: Type.Optional(CameraFields.anr_timezone),
   anr_preset: Type.Optional(CameraFields.anr_preset),
   onvif_url: Type.Optional(CameraFields.onvif_url),
+  motion: Type.Optional(CameraFields.motion),
+  retention_hours_motion: Type.Optional(CameraFields.retention_hours_motion),
 };
 
 export const CameraCreate = Type.Object(
@@ -96,4 +137,5 @@ export const CAMERA_DEFAULTS = {
   anr_timezone: 'UTC',
   anr_preset: null,
   onvif_url: null,
+  retention_hours_motion: null,
 } as const;

@@ -48,8 +48,30 @@ describe('buildConfig defaults', () => {
         enabled: true,
         anr: { enabled: false, replayUrlTemplate: null, timezone: 'UTC', preset: null },
         onvifUrl: null,
+        motion: { enabled: false, sensitivity: 50, minAreaPercent: 0.5, fps: 5, masks: [], zones: [], postRollSeconds: 5 },
+        retentionHoursMotion: null,
       },
     ]);
+  });
+
+  it('motion: settings kept as written over the defaults; bad ones refused naming the field', () => {
+    const porch = { name: 'porch', polygon: [[0.5, 0.5], [1, 0.5], [1, 1], [0.5, 1]] };
+    const c = build({ cameras: [{ ...cam(), retention_hours: 24, retention_hours_motion: 72, motion: { enabled: true, sensitivity: 80, masks: [[[0, 0], [0.3, 0], [0.3, 0.15]]], zones: [porch] } }] });
+    expect(c.cameras[0]!.motion).toEqual({
+      enabled: true, sensitivity: 80, minAreaPercent: 0.5, fps: 5, masks: [[[0, 0], [0.3, 0], [0.3, 0.15]]], zones: [porch], postRollSeconds: 5,
+    });
+    expect(c.cameras[0]!.retentionHoursMotion).toBe(72);
+    const field = (motion: unknown, extra: Record<string, unknown> = {}) => configErrorOf(() => build({ cameras: [{ ...cam(), motion, ...extra }] })).field;
+    expect(field({ zones: [{ name: 'a', polygon: [[0, 0], [1.5, 0], [1, 1]] }] })).toBe('cameras[0].motion.zones[0].polygon[1][0]');
+    expect(field({ zones: [{ name: 'a', polygon: [] }] })).toBe('cameras[0].motion.zones[0].polygon');
+    expect(field({ zones: [{ name: 'a', polygon: [[0, 0], [0.5, 0.5], [1, 1]] }] })).toBe('cameras[0].motion.zones[0].polygon');
+    expect(field({ zones: [porch, porch] })).toBe('cameras[0].motion.zones[1].name');
+    expect(field({ masks: [[[0.1, 0.1], [0.1, 0.1], [0.1, 0.1]]] })).toBe('cameras[0].motion.masks[0]');
+    expect(field({ threshold: 3 })).toBe('cameras[0].motion.threshold');
+    expect(field({ sensitivity: 0 })).toBe('cameras[0].motion.sensitivity');
+    expect(field({ fps: 30 })).toBe('cameras[0].motion.fps');
+    expect(field({}, { retention_hours_motion: 48 })).toBe('cameras[0].retention_hours_motion');
+    expect(field({}, { retention_hours: 48, retention_hours_motion: 24 })).toBe('cameras[0].retention_hours_motion');
   });
 
   it('site.time_zone: an IANA zone kept as spelled, the server\'s by default, anything else refused naming the field', () => {

@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { checkAnrSettings } from './anr-replay.js';
+import { checkMotionSettings, motionFromInput } from './motion-settings.js';
 import { errorMessage, VigilError } from '../shared/errors.js';
 import { CAMERA_DEFAULTS, type CameraCreate } from './camera.schema.js';
 import { ConfigFile } from './config.schema.js';
@@ -12,7 +13,7 @@ import { backupConfigFrom, type BackupConfig } from './backup-config.js';
 import { describeSchemaError } from './schema-errors.js';
 
 export { ANR_DISABLED, type AnrPreset, type AnrSettings, type CameraConfig } from '../shared/camera-settings.js';
-import { ANR_DISABLED, type CameraConfig } from '../shared/camera-settings.js';
+import { ANR_DISABLED, MOTION_DEFAULTS, type CameraConfig } from '../shared/camera-settings.js';
 
 export interface RecorderConfig {
   ffmpegPath: string;
@@ -165,6 +166,7 @@ export function buildConfig(
   cameras.forEach((c, i) => {
     try {
       checkAnrSettings(c.anr ?? ANR_DISABLED, c.mainUrl);
+      checkMotionSettings(c.motion ?? MOTION_DEFAULTS, c.retentionHours, c.retentionHoursMotion ?? null);
     } catch (err) {
       const field = `cameras[${i}].${err instanceof VigilError && err.field ? err.field : 'anr_enabled'}`;
       throw configError(`${field}: ${errorMessage(err)}`, field);
@@ -262,6 +264,8 @@ export function cameraFromInput(c: CameraCreate): CameraConfig {
       preset: c.anr_preset ?? CAMERA_DEFAULTS.anr_preset,
     },
     onvifUrl: c.onvif_url ?? CAMERA_DEFAULTS.onvif_url,
+    motion: motionFromInput(c.motion),
+    retentionHoursMotion: c.retention_hours_motion ?? CAMERA_DEFAULTS.retention_hours_motion,
   };
 }
 

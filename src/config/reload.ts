@@ -1,4 +1,5 @@
 import { ANR_DISABLED, type CameraConfig, type Config } from './config.js';
+import { MOTION_DEFAULTS } from '../shared/camera-settings.js';
 
 /** A camera of the new file that differs from the old file's, and the fields (as the file spells them) that differ. */
 export interface CameraChange {
@@ -71,6 +72,8 @@ export function cameraFieldsChanged(a: CameraConfig, b: CameraConfig): string[] 
       anr_timezone: anr.timezone,
       anr_preset: anr.preset,
       onvif_url: c.onvifUrl ?? null,
+      motion: JSON.stringify(c.motion ?? MOTION_DEFAULTS),
+      retention_hours_motion: c.retentionHoursMotion ?? null,
     };
   };
   const fa = flat(a);

@@ -1,13 +1,43 @@
 import type { Selectable } from 'kysely';
-import { ANR_DISABLED, type AnrSettings, type CameraConfig } from '../shared/camera-settings.js';
+import { ANR_DISABLED, MOTION_DEFAULTS, type AnrSettings, type CameraConfig, type MotionConfig } from '../shared/camera-settings.js';
 import type { Db } from './connection.js';
 import type { CamerasTable } from './schema.js';
 
 export interface CameraRow extends CameraConfig {
   anr: AnrSettings;
+  motion: MotionConfig;
+  retentionHoursMotion: number | null;
   origin: CamerasTable['origin'];
   createdAtMs: number;
   updatedAtMs: number;
+}
+
+/** Motion settings as stored: the snake_case of the config file and the API. */
+function motionToJson(m: MotionConfig | undefined): string | null {
+  if (!m) return null;
+  return JSON.stringify({
+    enabled: m.enabled,
+    sensitivity: m.sensitivity,
+    min_area_percent: m.minAreaPercent,
+    fps: m.fps,
+    masks: m.masks,
+    zones: m.zones,
+    post_roll_seconds: m.postRollSeconds,
+  });
+}
+
+function motionFromJson(text: string | null): MotionConfig {
+  if (text === null) return MOTION_DEFAULTS;
+  const j = JSON.parse(text) as Record<string, unknown>;
+  return {
+    enabled: j.enabled === true,
+    sensitivity: Number(j.sensitivity ?? MOTION_DEFAULTS.sensitivity),
+    minAreaPercent: Number(j.min_area_percent ?? MOTION_DEFAULTS.minAreaPercent),
+    fps: Number(j.fps ?? MOTION_DEFAULTS.fps),
+    masks: (j.masks as MotionConfig['masks'] | undefined) ?? [],
+    zones: (j.zones as MotionConfig['zones'] | undefined) ?? [],
+    postRollSeconds: Number(j.post_roll_seconds ?? MOTION_DEFAULTS.postRollSeconds),
+  };
 }
 
 function toCamera(r: Selectable<CamerasTable>): CameraRow {
@@ -27,6 +57,8 @@ function toCamera(r: Selectable<CamerasTable>): CameraRow {
       preset: r.anr_preset,
     },
     onvifUrl: r.onvif_url,
+    motion: motionFromJson(r.motion),
+    retentionHoursMotion: r.retention_hours_motion,
     origin: r.origin,
     createdAtMs: r.created_at_ms,
     updatedAtMs: r.updated_at_ms,
@@ -41,6 +73,8 @@ function toColumns(c: CameraConfig) {
     anr_timezone: anr.timezone,
     anr_preset: anr.preset,
     onvif_url: c.onvifUrl ?? null,
+    motion: motionToJson(c.motion),
+    retention_hours_motion: c.retentionHoursMotion ?? null,
     name: c.name,
     main_url: c.mainUrl,
     sub_url: c.subUrl,

@@ -3,6 +3,8 @@ import type { Db } from './connection.js';
 import type { DeleteReason } from './schema.js';
 import { appendDeletionLinks } from './chain.repo.js';
 import type { Signer } from '../shared/evidence-hash.js';
+import { MOTION_DEFAULTS } from '../shared/camera-settings.js';
+import { MOTION_INTERVAL_MAX_MS } from './motion.repo.js';
 
 export interface Candidate {
   id: number;
@@ -18,6 +20,11 @@ export interface CandidateQuery {
   endedByMs?: number | undefined;
   /** Keyset: continue after this (start_ms, id). */
   after?: { startMs: number; id: number } | undefined;
+  /**
+   * Only segments no motion interval of their camera overlaps, the interval widened by these rolls
+   * (footage just before and after motion is kept with it).
+   */
+  withoutMotion?: { preRollMs: number; postRollMs: number } | undefined;
   limit: number;
 }
 
@@ -33,6 +40,23 @@ export async function listDeletable(db: Db, q: CandidateQuery): Promise<Candidat
   if (q.after) {
     const a = q.after;
     query = query.where((eb) => eb.or([eb('start_ms', '>', a.startMs), eb.and([eb('start_ms', '=', a.startMs), eb('id', '>', a.id)])]));
+  }
+  if (q.withoutMotion) {
+    const { preRollMs, postRollMs } = q.withoutMotion;
+    // Motion in [m.start − pre, m.end + post] keeps a segment; intervals are at most MOTION_INTERVAL_MAX_MS
+    // long, which bounds the index range on (camera_id, start_ms).
+    query = query.where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('motion_intervals as m')
+            .select('m.id')
+            .whereRef('m.camera_id', '=', 'segments.camera_id')
+            .where(sql<boolean>`m.start_ms < segments.end_ms + ${preRollMs}`)
+            .where(sql<boolean>`m.start_ms >= segments.start_ms - ${postRollMs + MOTION_INTERVAL_MAX_MS}`)
+            .where(sql<boolean>`m.end_ms > segments.start_ms - ${postRollMs}`),
+        ),
+      ),
+    );
   }
   const rows = await query.orderBy('start_ms').orderBy('id').limit(q.limit).execute();
   return rows.map((r) => ({ id: r.id, cameraId: r.camera_id, path: r.path, sizeBytes: r.size_bytes, startMs: r.start_ms }));
@@ -102,7 +126,26 @@ export async function bytesByCamera(db: Db): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [r.camera_id, Number(r.bytes)]));
 }
 
-export async function retentionPolicies(db: Db): Promise<Array<{ id: string; retentionHours: number | null; storageQuotaBytes: number | null }>> {
-  const rows = await db.selectFrom('cameras').select(['id', 'retention_hours', 'storage_quota_bytes']).execute();
-  return rows.map((r) => ({ id: r.id, retentionHours: r.retention_hours, storageQuotaBytes: r.storage_quota_bytes }));
+export interface RetentionPolicy {
+  id: string;
+  retentionHours: number | null;
+  storageQuotaBytes: number | null;
+  /** Footage with motion kept this long (footage without it: retentionHours); null = no separate rule. */
+  retentionHoursMotion: number | null;
+  /** The camera's motion post-roll: footage this long after motion is kept with it. */
+  motionPostRollMs: number;
+}
+
+export async function retentionPolicies(db: Db): Promise<RetentionPolicy[]> {
+  const rows = await db.selectFrom('cameras').select(['id', 'retention_hours', 'storage_quota_bytes', 'retention_hours_motion', 'motion']).execute();
+  return rows.map((r) => {
+    const post = r.motion === null ? undefined : (JSON.parse(r.motion) as { post_roll_seconds?: number }).post_roll_seconds;
+    return {
+      id: r.id,
+      retentionHours: r.retention_hours,
+      storageQuotaBytes: r.storage_quota_bytes,
+      retentionHoursMotion: r.retention_hours_motion,
+      motionPostRollMs: (post ?? MOTION_DEFAULTS.postRollSeconds) * 1000,
+    };
+  });
 }

@@ -16,6 +16,10 @@ export interface CamerasTable {
   anr_preset: 'hikvision' | 'dahua' | 'generic' | null;
   /** ONVIF device service URL (may hold credentials, never printed); NULL = none (0008). */
   onvif_url: string | null;
+  /** JSON motion settings (MotionConfig in snake_case); NULL = detection off (0009). */
+  motion: string | null;
+  /** Footage with motion kept this long; NULL = no separate rule (0009). */
+  retention_hours_motion: number | null;
   origin: 'config' | 'api' | 'demo';
   created_at_ms: number;
   updated_at_ms: number;
@@ -253,6 +257,26 @@ export interface WebhookDeliveriesTable {
   delivered_at_ms: number | null;
 }
 
+export interface MotionIntervalsTable {
+  id: Generated<number>;
+  camera_id: string;
+  start_ms: number;
+  end_ms: number;
+  peak_score: number;
+  peak_at_ms: number;
+  created_at_ms: number;
+}
+
+export interface MotionZonesTable {
+  interval_id: number;
+  zone: string;
+}
+
+export interface MotionThumbnailsTable {
+  interval_id: number;
+  jpeg: Uint8Array;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -271,4 +295,7 @@ export interface Database {
   exports: ExportsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  motion_intervals: MotionIntervalsTable;
+  motion_zones: MotionZonesTable;
+  motion_thumbnails: MotionThumbnailsTable;
 }

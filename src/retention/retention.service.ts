@@ -7,9 +7,12 @@ import {
   listDeletable,
   retentionPolicies,
   type Candidate,
+  type RetentionPolicy,
 } from '../db/retention.repo.js';
 import type { DeleteReason } from '../db/schema.js';
 import { compactChain } from '../db/chain.repo.js';
+import { deleteMotionBefore, oldestSegmentStart } from '../db/motion.repo.js';
+import { MOTION_PRE_ROLL_MS } from '../shared/camera-settings.js';
 import { isTransientWriteError } from '../db/write-errors.js';
 import type { EventLog } from '../events/event-log.js';
 import type { Clock } from '../shared/clock.js';
@@ -131,11 +134,19 @@ export class RetentionService {
     const policies = await retentionPolicies(this.d.db);
     const bytes = await bytesByCamera(this.d.db);
 
-    // (a) age
+    // (a) age; with motion-aware retention, footage without motion by retention_hours and all of it
+    // by retention_hours_motion (a segment overlapping motion, widened by its pre/post roll, has motion)
     for (const p of policies) {
       if (p.retentionHours === null) continue;
       const cutoff = now - p.retentionHours * 3600_000;
-      await this.deleteWhile(report, 'age', { cameraId: p.id, endedByMs: cutoff }, () => true, planned, bytes);
+      if (p.retentionHoursMotion === null) {
+        await this.deleteWhile(report, 'age', { cameraId: p.id, endedByMs: cutoff }, () => true, planned, bytes);
+        continue;
+      }
+      const motionCutoff = now - Math.max(p.retentionHours, p.retentionHoursMotion) * 3600_000;
+      await this.deleteWhile(report, 'age', { cameraId: p.id, endedByMs: motionCutoff }, () => true, planned, bytes);
+      const withoutMotion = { preRollMs: MOTION_PRE_ROLL_MS, postRollMs: p.motionPostRollMs };
+      await this.deleteWhile(report, 'age', { cameraId: p.id, endedByMs: cutoff, withoutMotion }, () => true, planned, bytes);
     }
     // (b) per-camera quota
     for (const p of policies) {
@@ -169,6 +180,7 @@ export class RetentionService {
       }
     }
     if (!dryRun) {
+      await this.pruneMotion(policies, now);
       const orphans = await reclaimOrphans(this.d, now);
       if (orphans.segments > 0) report.byReason.orphan = orphans;
       await this.compactChains(policies.map((p) => p.id));
@@ -184,7 +196,7 @@ export class RetentionService {
   private async deleteWhile(
     report: SweepReport,
     reason: DeleteReason,
-    q: { cameraId?: string; endedByMs?: number },
+    q: { cameraId?: string; endedByMs?: number; withoutMotion?: { preRollMs: number; postRollMs: number } },
     /** Whether more must go, given the bytes already chosen in the current batch. */
     more: (chosenBytes: number) => boolean,
     planned: Set<number>,
@@ -224,6 +236,22 @@ export class RetentionService {
       await afterBatch?.(freed);
       // Let HTTP requests in between batches.
       await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * Motion intervals go with their footage: those that ended before a camera's oldest segment. A camera
+   * with no segment left (a deleted camera, or one not indexed yet) keeps them until its age limit.
+   */
+  private async pruneMotion(policies: RetentionPolicy[], now: number): Promise<void> {
+    for (const p of policies) {
+      const cameraId = p.id;
+      const oldest = await oldestSegmentStart(this.d.db, cameraId);
+      const hours = p.retentionHours === null ? null : Math.max(p.retentionHours, p.retentionHoursMotion ?? 0);
+      const before = oldest ?? (hours === null ? undefined : now - hours * 3600_000);
+      if (before === undefined) continue;
+      const removed = await deleteMotionBefore(this.d.db, cameraId, before);
+      if (removed > 0) this.d.log.debug({ cameraId, intervals: removed }, 'motion intervals of deleted footage removed');
     }
   }
 

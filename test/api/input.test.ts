@@ -42,6 +42,16 @@ describe('bad input gets a clear 4xx naming the field and changes nothing', () =
     ['unknown query parameter on ONVIF discovery', 'POST', '/onvif/discover?constructor=1e309', {}, 400, 'constructor'],
     ['unknown query parameter on a webhook change', 'POST', '/webhooks?x=1', { url: 'https://hooks.example.com/v' }, 400, 'x'],
     ['patch unknown field', 'PATCH', '/cameras/known', { id: 'other' }, 400, 'id'],
+    ['motion zone point outside 0–1', 'PATCH', '/cameras/known', { motion: { zones: [{ name: 'a', polygon: [[0, 0], [1, 0], [1, 1.2]] }] } }, 400, 'motion.zones[0].polygon[2][1]'],
+    ['motion zone with an empty polygon', 'PATCH', '/cameras/known', { motion: { zones: [{ name: 'a', polygon: [] }] } }, 400, 'motion.zones[0].polygon'],
+    ['motion zone enclosing no area', 'PATCH', '/cameras/known', { motion: { zones: [{ name: 'a', polygon: [[0, 0], [0.5, 0.5], [1, 1]] }] } }, 400, 'motion.zones[0].polygon'],
+    ['motion zone names twice', 'PATCH', '/cameras/known', { motion: { zones: [{ name: 'a', polygon: [[0, 0], [1, 0], [1, 1]] }, { name: 'a', polygon: [[0, 0], [1, 0], [0, 1]] }] } }, 400, 'motion.zones[1].name'],
+    ['motion zone name not a slug', 'PATCH', '/cameras/known', { motion: { zones: [{ name: 'Back Door', polygon: [[0, 0], [1, 0], [1, 1]] }] } }, 400, 'motion.zones[0].name'],
+    ['motion unknown field', 'PATCH', '/cameras/known', { motion: { threshold: 3 } }, 400, 'motion.threshold'],
+    ['motion sensitivity out of range', 'PATCH', '/cameras/known', { motion: { sensitivity: 101 } }, 400, 'motion.sensitivity'],
+    ['motion mask enclosing no area', 'PATCH', '/cameras/known', { motion: { masks: [[[0.2, 0.2], [0.2, 0.2], [0.2, 0.2]]] } }, 400, 'motion.masks[0]'],
+    ['retention_hours_motion without retention_hours', 'PATCH', '/cameras/known', { retention_hours_motion: 72 }, 400, 'retention_hours_motion'],
+    ['retention_hours_motion shorter than retention_hours', 'PATCH', '/cameras/known', { retention_hours: 48, retention_hours_motion: 24 }, 400, 'retention_hours_motion'],
     ['patch enabled not boolean', 'PATCH', '/cameras/known', { enabled: 'yes' }, 400, 'enabled'],
     ['patch unknown camera', 'PATCH', '/cameras/nope', { name: 'x' }, 404, 'id'],
     ['delete unknown camera', 'DELETE', '/cameras/nope', undefined, 404, 'id'],
@@ -73,6 +83,23 @@ describe('bad input gets a clear 4xx naming the field and changes nothing', () =
     expect(res.json['message']).toEqual(expect.any(String));
     if (field !== undefined) expect(res.json['field']).toBe(field);
     expect(snapshot()).toEqual(before);
+  });
+
+  it('motion settings: a PATCH replaces only the fields it names; a refused one leaves them as they were', async () => {
+    const zone = { name: 'porch', polygon: [[0.5, 0.5], [1, 0.5], [1, 1], [0.5, 1]] };
+    const ok = await send('PATCH', '/cameras/known', { motion: { sensitivity: 70, zones: [zone] }, retention_hours: 24, retention_hours_motion: 72 });
+    expect(ok.status).toBe(200);
+    const want = { enabled: false, sensitivity: 70, min_area_percent: 0.5, fps: 5, masks: [], zones: [zone], post_roll_seconds: 5 };
+    expect(ok.json['motion']).toEqual(want);
+    const fps = await send('PATCH', '/cameras/known', { motion: { fps: 3 } });
+    expect(fps.json['motion']).toEqual({ ...want, fps: 3 });
+    const bad = await send('PATCH', '/cameras/known', { motion: { sensitivity: 10, zones: [zone, zone] } });
+    expect(bad.status).toBe(400);
+    const now = await send('GET', '/cameras/known');
+    expect(now.json['motion']).toEqual({ ...want, fps: 3 });
+    expect(now.json['retention_hours_motion']).toBe(72);
+    // Put back as the other cases expect it.
+    expect((await send('PATCH', '/cameras/known', { retention_hours_motion: null, retention_hours: null, motion: { zones: [], sensitivity: 50, fps: 5 } })).status).toBe(200);
   });
 
   it('refuses malformed JSON and oversized bodies without changing anything', async () => {

@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { IsoTimeOut, NullableIsoTimeOut } from './common.js';
 
+const Polygon = Type.Array(Type.Tuple([Type.Number(), Type.Number()]), { description: 'Points [x, y], relative 0..1, x right, y down.' });
+
 export const CameraOut = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -20,6 +22,16 @@ export const CameraOut = Type.Object({
   onvif_url: Type.Union([Type.String({ description: 'Credentials masked.' }), Type.Null()], {
     description: 'ONVIF device service whose clock Vigil watches (status: clock_drift_ms).',
   }),
+  motion: Type.Object({
+    enabled: Type.Boolean(),
+    sensitivity: Type.Integer({ description: '1..100: higher counts smaller changes of a pixel.' }),
+    min_area_percent: Type.Number({ description: 'Share of the unmasked picture that must change, in percent.' }),
+    fps: Type.Integer({ description: 'Pictures compared per second.' }),
+    masks: Type.Array(Polygon, { description: 'Regions never looked at.' }),
+    zones: Type.Array(Type.Object({ name: Type.String(), polygon: Polygon })),
+    post_roll_seconds: Type.Integer({ description: 'Motion pausing for less than this stays one interval.' }),
+  }),
+  retention_hours_motion: Type.Union([Type.Integer(), Type.Null()], { description: 'Footage with motion kept this long; retention_hours then applies to footage without.' }),
   origin: Type.String({ description: 'config (declared in vigil.yml, re-applied at start), api, or demo' }),
   created_at: IsoTimeOut,
   updated_at: IsoTimeOut,

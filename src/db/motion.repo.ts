@@ -1,0 +1,144 @@
+import { sql } from 'kysely';
+import type { Db } from './connection.js';
+
+/** A motion interval never lasts longer: the tracker closes it and opens the next (bounds range scans). */
+export const MOTION_INTERVAL_MAX_MS = 3600_000;
+
+export interface NewMotionInterval {
+  cameraId: string;
+  startMs: number;
+  endMs: number;
+  peakScore: number;
+  peakAtMs: number;
+  zones: readonly string[];
+  /** JPEG of the peak frame; null when it could not be made. */
+  jpeg: Uint8Array | null;
+}
+
+export interface MotionInterval {
+  id: number;
+  cameraId: string;
+  startMs: number;
+  endMs: number;
+  peakScore: number;
+  peakAtMs: number;
+  zones: string[];
+  hasThumbnail: boolean;
+}
+
+/** Writes one ended interval with its zones and thumbnail (one transaction); returns its id. */
+export async function insertMotionInterval(db: Db, m: NewMotionInterval, nowMs: number): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('motion_intervals')
+      .values({
+        camera_id: m.cameraId,
+        start_ms: m.startMs,
+        end_ms: m.endMs,
+        peak_score: Math.min(100, Math.max(0, m.peakScore)),
+        peak_at_ms: Math.min(m.endMs, Math.max(m.startMs, m.peakAtMs)),
+        created_at_ms: nowMs,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const zones = [...new Set(m.zones)];
+    if (zones.length > 0) await trx.insertInto('motion_zones').values(zones.map((zone) => ({ interval_id: row.id, zone }))).execute();
+    if (m.jpeg) await trx.insertInto('motion_thumbnails').values({ interval_id: row.id, jpeg: m.jpeg }).execute();
+    return row.id;
+  });
+}
+
+export interface MotionQuery {
+  /** Intervals overlapping [fromMs, toMs). */
+  fromMs: number;
+  toMs: number;
+  cameraId?: string | undefined;
+  /** Only these cameras (the caller's scope); undefined = every camera. */
+  cameraIds?: readonly string[] | undefined;
+  zone?: string | undefined;
+  minScore?: number | undefined;
+  limit: number;
+  order: 'asc' | 'desc';
+  /** Keyset: continue after this (start_ms, id) in the chosen order. */
+  after?: { startMs: number; id: number } | undefined;
+}
+
+/** Motion intervals overlapping a range, with their zones; served by the (camera_id, start_ms) and (start_ms) indexes. */
+export async function listMotion(db: Db, q: MotionQuery): Promise<MotionInterval[]> {
+  if (q.cameraIds !== undefined && q.cameraIds.length === 0) return [];
+  let query = db
+    .selectFrom('motion_intervals as m')
+    .select(['m.id', 'm.camera_id', 'm.start_ms', 'm.end_ms', 'm.peak_score', 'm.peak_at_ms'])
+    .select((eb) => eb.exists(eb.selectFrom('motion_thumbnails as t').select('t.interval_id').whereRef('t.interval_id', '=', 'm.id')).as('has_thumbnail'))
+    // An interval is at most MOTION_INTERVAL_MAX_MS long: the start bound keeps the scan to the range.
+    .where('m.start_ms', '>=', q.fromMs - MOTION_INTERVAL_MAX_MS)
+    .where('m.start_ms', '<', q.toMs)
+    .where('m.end_ms', '>=', q.fromMs);
+  if (q.cameraId !== undefined) query = query.where('m.camera_id', '=', q.cameraId);
+  if (q.cameraIds !== undefined) query = query.where('m.camera_id', 'in', [...q.cameraIds]);
+  if (q.minScore !== undefined) query = query.where('m.peak_score', '>=', q.minScore);
+  if (q.zone !== undefined) {
+    const zone = q.zone;
+    query = query.where((eb) => eb.exists(eb.selectFrom('motion_zones as z').select('z.interval_id').whereRef('z.interval_id', '=', 'm.id').where('z.zone', '=', zone)));
+  }
+  if (q.after) {
+    const a = q.after;
+    const cmp = q.order === 'asc' ? '>' : '<';
+    query = query.where((eb) => eb.or([eb('m.start_ms', cmp, a.startMs), eb.and([eb('m.start_ms', '=', a.startMs), eb('m.id', cmp, a.id)])]));
+  }
+  const rows = await query.orderBy('m.start_ms', q.order).orderBy('m.id', q.order).limit(q.limit).execute();
+  const zones = await zonesOf(db, rows.map((r) => r.id));
+  return rows.map((r) => ({
+    id: r.id,
+    cameraId: r.camera_id,
+    startMs: r.start_ms,
+    endMs: r.end_ms,
+    peakScore: r.peak_score,
+    peakAtMs: r.peak_at_ms,
+    zones: zones.get(r.id) ?? [],
+    hasThumbnail: Boolean(r.has_thumbnail),
+  }));
+}
+
+async function zonesOf(db: Db, ids: number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db.selectFrom('motion_zones').select(['interval_id', 'zone']).where('interval_id', 'in', ids.slice(i, i + 500)).orderBy('zone').execute();
+    for (const r of rows) {
+      const list = out.get(r.interval_id) ?? [];
+      list.push(r.zone);
+      out.set(r.interval_id, list);
+    }
+  }
+  return out;
+}
+
+/** One interval, for its thumbnail's access check. */
+export async function getMotionInterval(db: Db, id: number): Promise<{ id: number; cameraId: string } | undefined> {
+  const r = await db.selectFrom('motion_intervals').select(['id', 'camera_id']).where('id', '=', id).executeTakeFirst();
+  return r && { id: r.id, cameraId: r.camera_id };
+}
+
+export async function getMotionThumbnail(db: Db, id: number): Promise<Uint8Array | undefined> {
+  const r = await db.selectFrom('motion_thumbnails').select('jpeg').where('interval_id', '=', id).executeTakeFirst();
+  return r?.jpeg;
+}
+
+/**
+ * Deletes a camera's intervals that ended before `beforeMs` (their footage is gone; zones and
+ * thumbnails go with them by cascade). Returns how many.
+ */
+export async function deleteMotionBefore(db: Db, cameraId: string, beforeMs: number): Promise<number> {
+  const res = await db.deleteFrom('motion_intervals').where('camera_id', '=', cameraId).where('end_ms', '<', beforeMs).executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
+/** The start of a camera's oldest segment (undefined: none left). */
+export async function oldestSegmentStart(db: Db, cameraId: string): Promise<number | undefined> {
+  const r = await db
+    .selectFrom('segments')
+    .select(sql<number | null>`min(start_ms)`.as('start'))
+    .where('camera_id', '=', cameraId)
+    .executeTakeFirst();
+  return r?.start ?? undefined;
+}
