@@ -21,6 +21,7 @@ import { MediaJobs } from './export/media-jobs.js';
 import { SnapshotService } from './export/snapshot.service.js';
 import { WarmDecoderPool } from './export/warm-decoders.js';
 import { FootageService } from './footage/footage.service.js';
+import { MotionQueries } from './footage/motion-search.js';
 import { Indexer } from './indexer/indexer.service.js';
 import { reconcileCamera } from './indexer/reconcile.js';
 import { LiveHub, type LiveHubOptions } from './live/live-hub.js';
@@ -149,6 +150,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   });
   const cameras = new CameraService({ db, clock, events, recorders });
   const footage = new FootageService(db);
+  const motionQueries = new MotionQueries(db);
   const evidence = new EvidenceService({ db, events });
   const mediaJobs = new MediaJobs({ maxJobs: config.media.maxJobs });
   const exportDeps = { db, clock, store, log: log.child({ component: 'export' }), jobs: mediaJobs, ffmpegPath: config.recorder.ffmpegPath };
@@ -249,6 +251,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const httpDeps: HttpDeps = {
     cameras,
     footage,
+    motion: motionQueries,
     evidence,
     exports,
     signingKey: core.signingKey,
