@@ -12,7 +12,7 @@ packages=(
   ffmpeg
   python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x
 )
 case "${1:-}" in
   --test) packages+=(chromium openssl mosquitto prometheus iproute2 systemd) ;;

@@ -17,6 +17,8 @@ stdout carries machine-readable JSON lines only (one object per line, flushed):
   {"event":"replay_aborted",...}   (the replay media was torn down before its end)
   {"event":"replay_refused","mount":"/cam1","style":...,"reason":"...","wall_ms":...}   (404 at DESCRIBE)
   {"event":"stall_replays","on":true,"active":N,"wall_ms":...}   (ack of the stdin command)
+  {"event":"object","mount":"/cam1","on":true,"medias":N,"wall_ms":...}   (ack of "object", scene=still)
+  {"event":"light","mount":"/cam1","level":0.3,"ramp_ms":60000,"wall_ms":...}   (ack of "light", scene=still)
   {"event":"freeze","mount":"/cam1","on":true,"medias":N,"wall_ms":...}   (ack of "freeze"; an unknown
                                   mount is acked with "error":"..." instead of "medias")
   {"event":"jump","mount":"/cam1","jump_ms":5000,"offset_ms":5000,"medias":N,"wall_ms":...}   (ack of
@@ -51,6 +53,14 @@ stdin commands (one per line):
   Only the RTP header's timestamp is rewritten (90 kHz), after the payloader: the pipeline's own
   timing, the frames' pace and the timecodes stay. A client sees its packets' pts jump by <ms>
   between two frames a frame interval apart.
+  "object <mount> 1|0" (scene=still mounts): shows or hides the moving object; "light <mount>
+  <level> <ramp_ms>": the picture's brightness (-1..1, 0 = as drawn) moves linearly to <level> over
+  <ramp_ms>, updated every 100 ms (a slow dusk or dawn).
+
+scene=still (with object=x:y:w:h, relative, default 0.55:0.5:0.4:0.45): the picture is still
+(75 % colour bars) but for the clock burned into its top-left corner (HH:MM:SS, within its top-left 30 %
+x 15 %) and, while "object <mount> 1" shows it, a ball moving on black inside the object rectangle:
+a camera that sees nothing happen, then something, at instants the test chooses (motion detection).
 
 Burned-in timecode (mount key code=1; needs qroverlay, gstreamer1.0-plugins-bad >= 1.22): every
 frame carries a QR code near its bottom-right corner holding "VTC:<integer ms since the Unix
@@ -135,7 +145,7 @@ PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
             "bitrate": (16, 100000), "gop": (1, 100000)}
 BOOL_KEYS = ("shared", "clock", "edge", "code", "sprop", "seek")
-STR_KEYS = ("pattern", "user", "pass", "edge_tz")
+STR_KEYS = ("pattern", "user", "pass", "edge_tz", "scene", "object")
 FLOAT_KEYS = ("edge_since", "edge_until")
 
 
@@ -155,7 +165,8 @@ def parse_mount(spec):
         raise ValueError("bad mount name %r (allowed: letters, digits, '_', '-', '.', '/')" % name)
     m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
          "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False, "sprop": True, "seek": True,
-         "user": None, "pass": None, "edge": False, "edge_since": None, "edge_until": None, "edge_tz": None}
+         "user": None, "pass": None, "edge": False, "edge_since": None, "edge_until": None, "edge_tz": None,
+         "scene": None, "object": None}
     if rest:
         for item in rest.split(","):
             if not item.strip():
@@ -190,6 +201,21 @@ def parse_mount(spec):
                     k, name, ", ".join(list(INT_KEYS) + list(BOOL_KEYS) + list(STR_KEYS) + list(FLOAT_KEYS))))
     if not PATTERN_RE.match(m["pattern"]):
         raise ValueError("bad pattern %r" % m["pattern"])
+    if m["scene"] not in (None, "still"):
+        raise ValueError("mount %r: scene must be 'still'" % name)
+    if m["scene"] == "still":
+        # The rectangle an object moves in when "object <mount> 1" shows it: x:y:w:h, relative.
+        parts = (m["object"] or "0.55:0.5:0.4:0.45").split(":")
+        try:
+            box = [float(p) for p in parts]
+        except ValueError:
+            box = []
+        if len(box) != 4 or not all(0 <= v <= 1 for v in box) or box[0] + box[2] > 1 or box[1] + box[3] > 1 \
+                or box[2] <= 0 or box[3] <= 0:
+            raise ValueError("mount %r: object must be x:y:w:h inside 0..1, got %r" % (name, m["object"]))
+        m["object"] = box
+    elif m["object"] is not None:
+        raise ValueError("mount %r: object needs scene=still" % name)
     if (m["user"] is None) != (m["pass"] is None):
         raise ValueError("mount %r: user and pass must be given together" % name)
     if m["user"] is not None and (":" in m["user"] or not m["user"]):
@@ -478,7 +504,39 @@ def main(argv):
     media_counter = {"n": 0}
     counter_lock = threading.Lock()
 
+    def payloader_launch(m):
+        return ("! rtph264pay name=pay0 pt=96 config-interval=1 " if m["sprop"] else
+                # x264 writes SPS and PPS into each keyframe's access unit of a byte stream, in
+                # their place (before its SEI); the payloader then sends them as they come.
+                "! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=encoded ")
+
+    def scene_launch(m):
+        """scene=still: a still picture (75 % colour bars) and, composited into the object rectangle, a ball
+        moving on black, shown only while "object <mount> 1" says so (pad alpha 0/1); a videobalance
+        named light (brightness, for slow light changes); the clock (HH:MM:SS) burned into the
+        top-left corner, inside its top-left 30 % x 15 %."""
+        w, h, fps = m["width"], m["height"], m["fps"]
+        ox, oy, ow, oh = m["object"]
+        px, py = int(round(ox * w)), int(round(oy * h))
+        pw, ph = max(2, int(round(ow * w)) // 2 * 2), max(2, int(round(oh * h)) // 2 * 2)
+        overlay = ""
+        if m["clock"] and have_clock:
+            overlay = ('clockoverlay time-format="%H:%M:%S" halignment=left valignment=top '
+                       'shaded-background=true font-desc="Sans 12" ! ')
+        return ("( compositor name=scene background=black sink_1::alpha=0 sink_1::xpos=%d sink_1::ypos=%d "
+                "sink_1::width=%d sink_1::height=%d "
+                "! video/x-raw,width=%d,height=%d,framerate=%d/1 ! videobalance name=light ! %s%svideoconvert "
+                "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
+                "! h264parse %s"
+                "videotestsrc is-live=true pattern=smpte75 ! video/x-raw,width=%d,height=%d,framerate=%d/1 ! scene.sink_0 "
+                "videotestsrc is-live=true pattern=ball background-color=0xff000000 "
+                "! video/x-raw,width=%d,height=%d,framerate=%d/1 ! scene.sink_1 )"
+                % (px, py, pw, ph, w, h, fps, overlay, timecode_launch(m), m["bitrate"], m["gop"],
+                   payloader_launch(m), w, h, fps, pw, ph, fps))
+
     def make_launch(m):
+        if m["scene"] == "still":
+            return scene_launch(m)
         overlay = ""
         if m["clock"] and have_clock:
             overlay = ('clockoverlay text="%s" time-format="%%Y-%%m-%%d %%H:%%M:%%S" '
@@ -674,6 +732,78 @@ def main(argv):
         log("mount %s %s (%d medias)" % (path, "frozen" if on else "released", n))
         emit({"event": "freeze", "mount": path, "on": on, "medias": n, "wall_ms": time.time() * 1000.0})
 
+    # --- scene=still mounts: the object shown or hidden ("object <mount> 0|1") and the light moved
+    # linearly to a level over a time ("light <mount> <level> <ramp_ms>"), on every media of the mount,
+    # also on media prepared later.
+    scene_state = {"medias": {}, "object": {}, "light": {}}
+
+    def light_level(path, now_ms):
+        r = scene_state["light"].get(path)
+        if r is None:
+            return 0.0
+        if r["dur"] <= 0 or now_ms >= r["t0"] + r["dur"]:
+            return r["to"]
+        return r["from"] + (r["to"] - r["from"]) * (now_ms - r["t0"]) / r["dur"]
+
+    def apply_scene(path, element, now_ms):
+        comp = element.get_by_name("scene")
+        if comp is not None:
+            pad = comp.get_static_pad("sink_1")
+            if pad is not None:
+                pad.set_property("alpha", 1.0 if scene_state["object"].get(path) else 0.0)
+        light = element.get_by_name("light")
+        if light is not None:
+            light.set_property("brightness", light_level(path, now_ms))
+
+    def scene_mount(name, what):
+        path = "/" + name.strip("/")
+        m = mount_by_path.get(path)
+        if m is None or m["scene"] != "still":
+            log("%s: no scene=still mount %s" % (what, path))
+            emit({"event": what, "mount": path, "error": "no scene=still mount", "wall_ms": time.time() * 1000.0})
+            return None
+        return path
+
+    def set_object(name, on):
+        path = scene_mount(name, "object")
+        if path is None:
+            return
+        now = time.time() * 1000.0
+        with freeze_lock:
+            scene_state["object"][path] = on
+            medias = list(scene_state["medias"].get(path, {}).values())
+            for element in medias:
+                apply_scene(path, element, now)
+        log("mount %s: object %s (%d medias)" % (path, "shown" if on else "hidden", len(medias)))
+        emit({"event": "object", "mount": path, "on": on, "medias": len(medias), "wall_ms": time.time() * 1000.0})
+
+    def light_tick():
+        now = time.time() * 1000.0
+        busy = False
+        with freeze_lock:
+            for path, r in scene_state["light"].items():
+                for element in scene_state["medias"].get(path, {}).values():
+                    apply_scene(path, element, now)
+                busy = busy or now < r["t0"] + r["dur"]
+        if not busy:
+            scene_state["ticking"] = False
+        return busy
+
+    def set_light(name, level, ramp_ms):
+        path = scene_mount(name, "light")
+        if path is None:
+            return
+        now = time.time() * 1000.0
+        with freeze_lock:
+            scene_state["light"][path] = {"from": light_level(path, now), "to": level, "t0": now, "dur": ramp_ms}
+            for element in scene_state["medias"].get(path, {}).values():
+                apply_scene(path, element, now)
+        if not scene_state.get("ticking"):
+            scene_state["ticking"] = True
+            GLib.timeout_add(100, light_tick)
+        log("mount %s: light to %.3f over %d ms" % (path, level, ramp_ms))
+        emit({"event": "light", "mount": path, "level": level, "ramp_ms": ramp_ms, "wall_ms": now})
+
     # --- jump: the RTP timestamps a live mount sends offset by a further amount from now on (its
     # media clock stepped: encoder restart, clock step) with the RTSP sessions left as they are. Only
     # the RTP header is rewritten, after the payloader: the pipeline's own timing and pacing stay.
@@ -744,6 +874,16 @@ def main(argv):
 
         media.connect("prepared", on_freeze_prepared)
         media.connect("unprepared", on_freeze_unprepared)
+        if m is not None and m["scene"] == "still":
+            with freeze_lock:
+                scene_state["medias"].setdefault(mount_path, {})[media_id] = element
+                apply_scene(mount_path, element, time.time() * 1000.0)
+
+            def on_scene_unprepared(_media):
+                with freeze_lock:
+                    scene_state["medias"].get(mount_path, {}).pop(media_id, None)
+
+            media.connect("unprepared", on_scene_unprepared)
         state = {"rtp": False, "key": False}
 
         def on_rtp(pad, info):
@@ -1066,6 +1206,11 @@ def main(argv):
             set_stall(words[1] == "1")
         elif words[0] == "freeze" and len(words) == 3 and words[2] in ("0", "1"):
             set_freeze(words[1], words[2] == "1")
+        elif words[0] == "object" and len(words) == 3 and words[2] in ("0", "1"):
+            set_object(words[1], words[2] == "1")
+        elif (words[0] == "light" and len(words) == 4 and re.match(r"^-?[0-9]*\.?[0-9]+$", words[2])
+              and -1 <= float(words[2]) <= 1 and re.match(r"^[0-9]{1,9}$", words[3])):
+            set_light(words[1], float(words[2]), int(words[3]))
         elif words[0] == "jump" and len(words) == 3 and re.match(r"^-?[0-9]{1,9}$", words[2]):
             set_jump(words[1], int(words[2]))
         else:

@@ -77,6 +77,15 @@ export interface RtspMountSpec {
    * 1000 / fps) for the n-th frame. Needs at least 66×66 pixels. Default false.
    */
   code?: boolean;
+  /**
+   * `still`: a still picture (75 % colour bars) but for the clock (HH:MM:SS, with `clock`) burned into its
+   * top-left corner (inside the top-left 30 % × 15 %) and an object — a ball moving on black inside
+   * `object` — shown only while moveObject(mount, true) says so; setLight() moves the brightness of the
+   * whole picture. A camera that sees nothing happen, then something at instants a test chooses.
+   */
+  scene?: 'still';
+  /** With `scene`: the rectangle the object moves in, relative 0..1. Default {x: 0.55, y: 0.5, w: 0.4, h: 0.45}. */
+  object?: { x: number; y: number; w: number; h: number };
   /** RTSP basic auth for this mount only (both or neither; no ',' allowed). */
   user?: string;
   pass?: string;
@@ -205,7 +214,19 @@ export interface RtspFreezeEvent {
   error?: string;
   wall_ms: number;
 }
+/** Acknowledges moveObject() (`object`) and setLight() (`light`). */
+export interface RtspSceneEvent {
+  event: 'object' | 'light';
+  mount: string;
+  on?: boolean;
+  level?: number;
+  ramp_ms?: number;
+  medias?: number;
+  error?: string;
+  wall_ms: number;
+}
 export type RtspServerEvent =
+  | RtspSceneEvent
   | RtspReadyEvent
   | RtspMediaEvent
   | RtspPlayEvent
@@ -395,6 +416,14 @@ export function mountSpecArg(m: RtspMountSpec): string {
   if (m.code !== undefined) add('code', m.code ? '1' : '0');
   if (m.sprop !== undefined) add('sprop', m.sprop ? '1' : '0');
   if (m.seek !== undefined) add('seek', m.seek ? '1' : '0');
+  if (m.scene !== undefined) add('scene', m.scene);
+  if (m.object !== undefined) {
+    const { x, y, w, h } = m.object;
+    if (![x, y, w, h].every((v) => Number.isFinite(v) && v >= 0 && v <= 1) || w <= 0 || h <= 0 || x + w > 1 || y + h > 1) {
+      throw new Error(`RtspServer: mount ${name}: object must lie inside the picture (relative 0..1)`);
+    }
+    add('object', [x, y, w, h].map((v) => String(v)).join(':'));
+  }
   if ((m.user === undefined) !== (m.pass === undefined)) {
     throw new Error(`RtspServer: mount ${name}: user and pass must be given together`);
   }
@@ -744,6 +773,43 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
   }
 
   /**
+   * A `scene: 'still'` mount's object shown (it moves) or hidden (the picture is still again), on every
+   * media of the mount, also those prepared later. Resolves with the server's wall-clock ms at which it
+   * took effect.
+   */
+  moveObject(mount: string, on: boolean, opts: { timeoutMs?: number } = {}): Promise<number> {
+    return this.sceneCommand('object', mount, `${on ? 1 : 0}`, (e) => e.on === on, opts.timeoutMs);
+  }
+
+  /**
+   * A `scene: 'still'` mount's brightness moved linearly from where it is to `level` (-1..1, 0 = as
+   * drawn) over `rampMs` (a slow dusk or dawn). Resolves with the wall-clock ms when the ramp started.
+   */
+  setLight(mount: string, level: number, rampMs: number, opts: { timeoutMs?: number } = {}): Promise<number> {
+    if (!(Number.isFinite(level) && level >= -1 && level <= 1) || !Number.isInteger(rampMs) || rampMs < 0 || rampMs > 999_999_999) {
+      return Promise.reject(new Error(`RtspServer: setLight needs a level in -1..1 and whole ms, got ${level}, ${rampMs}`));
+    }
+    return this.sceneCommand('light', mount, `${level.toFixed(4)} ${rampMs}`, () => true, opts.timeoutMs);
+  }
+
+  private sceneCommand(what: 'object' | 'light', mount: string, args: string, match: (e: RtspSceneEvent) => boolean, timeoutMs = 5_000): Promise<number> {
+    if (this.exited || !this.child.stdin || this.child.stdin.destroyed) {
+      return Promise.reject(new Error(`RtspServer: ${what} on an exited server`));
+    }
+    const path = `/${normalizeMount(mount)}`;
+    const ack = this.waitFor<RtspSceneEvent>(
+      (e) => (e.event === what && e.mount === path && (e.error !== undefined || match(e)) ? e : undefined),
+      timeoutMs,
+      `${what} ${path}`,
+    );
+    this.child.stdin.write(`${what} ${normalizeMount(mount)} ${args}\n`);
+    return ack.then((e) => {
+      if (e.error) throw new Error(`RtspServer: ${what} ${path}: ${e.error}`);
+      return e.wall_ms;
+    });
+  }
+
+  /**
    * From now on the RTP timestamps of every live stream of the mount (running and new) are offset by
    * a further `ms` (cumulative, negative allowed): a camera whose media clock jumps (encoder restart,
    * clock step) with its RTSP sessions left open. Only the RTP header changes: frames keep their pace.
@@ -941,7 +1007,7 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
   }
 
   private handleEvent(ev: RtspServerEvent): void {
-    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.event !== 'jump' && ev.mount) {
+    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.event !== 'jump' && ev.event !== 'object' && ev.event !== 'light' && ev.mount) {
       let byMount = this.history.get(ev.event);
       if (!byMount) this.history.set(ev.event, (byMount = new Map()));
       let list = byMount.get(ev.mount);
