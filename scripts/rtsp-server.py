@@ -58,8 +58,9 @@ stdin commands (one per line):
   <ramp_ms>, updated every 100 ms (a slow dusk or dawn).
 
 scene=still (with object=x:y:w:h, relative, default 0.55:0.5:0.4:0.45): the picture is still
-(75 % colour bars) but for the clock burned into its top-left corner (HH:MM:SS, within its top-left 30 %
-x 15 %) and, while "object <mount> 1" shows it, a ball moving on black inside the object rectangle:
+(75 % colour bars) but for a running clock burned into its top-left corner (H:MM:SS.mmm, changing in every
+frame as a camera's OSD timestamp does, within its top-left 33 %
+x 20 %) and, while "object <mount> 1" shows it, a ball moving on black inside the object rectangle:
 a camera that sees nothing happen, then something, at instants the test chooses (motion detection).
 
 Burned-in timecode (mount key code=1; needs qroverlay, gstreamer1.0-plugins-bad >= 1.22): every
@@ -513,19 +514,21 @@ def main(argv):
     def scene_launch(m):
         """scene=still: a still picture (75 % colour bars) and, composited into the object rectangle, a ball
         moving on black, shown only while "object <mount> 1" says so (pad alpha 0/1); a videobalance
-        named light (brightness, for slow light changes); the clock (HH:MM:SS) burned into the
-        top-left corner, inside its top-left 30 % x 15 %."""
+        named light (brightness, for slow light changes; never in passthrough, whose switch to processing
+        mid-stream stalls the pipeline); the clock (HH:MM:SS) burned into the
+        top-left corner, inside its top-left 33 % x 20 %."""
         w, h, fps = m["width"], m["height"], m["fps"]
         ox, oy, ow, oh = m["object"]
         px, py = int(round(ox * w)), int(round(oy * h))
         pw, ph = max(2, int(round(ow * w)) // 2 * 2), max(2, int(round(oh * h)) // 2 * 2)
         overlay = ""
         if m["clock"] and have_clock:
-            overlay = ('clockoverlay time-format="%H:%M:%S" halignment=left valignment=top '
-                       'shaded-background=true font-desc="Sans 12" ! ')
+            # A camera's OSD timestamp, to the millisecond: it changes in every frame.
+            overlay = ('timeoverlay time-mode=running-time halignment=left valignment=top '
+                       'shaded-background=true font-desc="Sans 20" ! ')
         return ("( compositor name=scene background=black sink_1::alpha=0 sink_1::xpos=%d sink_1::ypos=%d "
                 "sink_1::width=%d sink_1::height=%d "
-                "! video/x-raw,width=%d,height=%d,framerate=%d/1 ! videobalance name=light ! %s%svideoconvert "
+                "! video/x-raw,width=%d,height=%d,framerate=%d/1 ! videobalance name=light saturation=0.999 ! %s%svideoconvert "
                 "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
                 "! h264parse %s"
                 "videotestsrc is-live=true pattern=smpte75 ! video/x-raw,width=%d,height=%d,framerate=%d/1 ! scene.sink_0 "

@@ -30,6 +30,8 @@ import { spawnRecorder, type RecorderLauncher } from './media/ffmpeg-process.js'
 import { spawnSupervised } from './media/child.js';
 import { spawnMediaJob } from './media/ffmpeg-job.js';
 import { spawnLiveStream } from './media/live-process.js';
+import { ffmpegThumbnailEncoder } from './media/thumbnail-jpeg.js';
+import { MotionService } from './motion/motion.service.js';
 import { FfmpegProcesses } from './metrics/ffmpeg-processes.js';
 import { VigilMetrics } from './metrics/vigil-metrics.js';
 import { buildWarmSnapshotArgs } from './media/snapshot-args.js';
@@ -82,6 +84,8 @@ export interface VigilApp {
   readonly events: EventLog;
   readonly cameras: CameraService;
   readonly recorders: RecorderManager;
+  /** Motion detectors of the cameras with motion enabled. */
+  readonly motion: MotionService;
   readonly retention: RetentionService;
   /** The recordings disk: full or not (readiness, recorders waiting for room). */
   readonly storage: StorageWatch;
@@ -148,7 +152,20 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     config: config.recorder,
     log: log.child({ component: 'recorder' }),
   });
-  const cameras = new CameraService({ db, clock, events, recorders });
+  const motion = new MotionService({
+    db,
+    clock,
+    events,
+    log: log.child({ component: 'motion' }),
+    launcher: processes.counted('motion', spawnLiveStream),
+    ffmpegPath: config.recorder.ffmpegPath,
+    rtspTimeoutSeconds: config.recorder.rtspTimeoutSeconds,
+    backoffInitialMs: config.recorder.backoffInitialMs,
+    backoffMaxMs: config.recorder.backoffMaxMs,
+    stallMs: 10_000,
+    encodeThumbnail: ffmpegThumbnailEncoder(config.recorder.ffmpegPath, (launch) => processes.counted('motion', launch)()),
+  });
+  const cameras = new CameraService({ db, clock, events, recorders, motion });
   const footage = new FootageService(db);
   const motionQueries = new MotionQueries(db);
   const evidence = new EvidenceService({ db, events });
@@ -266,6 +283,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     onvif,
     cameraClocks,
     recorders,
+    motionDetectors: motion,
     siteTimeZone: config.site.timeZone,
     metrics,
     db,
@@ -320,6 +338,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     events,
     cameras,
     recorders,
+    motion,
     retention,
     storage,
     refills,
@@ -407,6 +426,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await cameraClocks.stop();
       // A backup under way finishes (its copy is whole or removed) before the catalog closes.
       await backups?.stop();
+      // Open motion intervals are closed and written while the catalog is open.
+      await motion.stopAll();
       await recorders.stopAll();
       await demo.stop();
       await events.emit({ type: 'vigil_stopped', requestId: null, payload: {} });

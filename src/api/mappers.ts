@@ -57,6 +57,7 @@ export const statusOut = (
   live?: LiveStats,
   clock?: { driftMs: number; checkedAtMs: number },
   frames?: { lastFrameAtMs: number | undefined; stalled: boolean },
+  motion?: { state: string; error: string | null; lastMotionAtMs: number | null },
 ) => ({
   camera_id: cam.id,
   // A stall is seen by the running recorder, not stored: it overlays the stored `recording`.
@@ -76,6 +77,9 @@ export const statusOut = (
   live_dropped_fragments: live?.droppedFragments ?? 0,
   clock_drift_ms: clock?.driftMs ?? null,
   clock_checked_at: toIsoOrNull(clock?.checkedAtMs),
+  motion_state: motion?.state ?? 'off',
+  motion_error: motion?.error ? redactUrl(motion.error) : null,
+  last_motion_at: toIsoOrNull(motion?.lastMotionAtMs ?? undefined),
   updated_at: toIsoOrNull(s?.updatedAtMs),
 });
 

@@ -76,6 +76,8 @@ export interface HttpDeps {
   siteTimeZone?: string;
   /** The running recorders: each camera's newest frame and stall, for its status. */
   recorders?: { frames(cameraId: string): { lastFrameAtMs: number | undefined; stalled: boolean } | undefined };
+  /** The motion detectors' state per camera. */
+  motionDetectors?: { status(cameraId: string): { state: string; error: string | null; lastMotionAtMs: number | null } };
   /** Prometheus metrics: served at /metrics, fed by every answered request. */
   metrics: VigilMetrics;
   db: Db;
@@ -177,7 +179,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       });
       await api.register(userRoutes, { auth: deps.auth });
       await api.register(auditRoutes, { audit: deps.audit });
-      await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage, live: deps.live, clocks: deps.cameraClocks, frames: deps.recorders });
+      await api.register(cameraRoutes, { cameras: deps.cameras, footage: deps.footage, live: deps.live, clocks: deps.cameraClocks, frames: deps.recorders, motion: deps.motionDetectors });
       await api.register(footageRoutes, { footage: deps.footage, clock: deps.clock });
       await api.register(motionRoutes, { motion: deps.motion, clock: deps.clock });
       await api.register(gapRoutes, { refills: deps.refills });

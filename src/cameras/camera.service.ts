@@ -27,7 +27,7 @@ export type { Actor };
 /** Camera management: the cameras table, its events, and keeping recorders in step with it. */
 export class CameraService {
   constructor(
-    private readonly d: { db: Db; clock: Clock; events: EventLog; recorders: RecorderManager },
+    private readonly d: { db: Db; clock: Clock; events: EventLog; recorders: RecorderManager; motion?: { sync(cameras: CameraRow[]): Promise<void> } },
   ) {}
 
   list(): Promise<CameraRow[]> {
@@ -129,7 +129,10 @@ export class CameraService {
     return deleted;
   }
 
+  /** Recorders and motion detectors in step with the cameras table. */
   async syncRecorders(): Promise<void> {
-    await this.d.recorders.sync(await this.list());
+    const cams = await this.list();
+    await this.d.recorders.sync(cams);
+    await this.d.motion?.sync(cams);
   }
 }

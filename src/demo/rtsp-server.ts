@@ -78,8 +78,8 @@ export interface RtspMountSpec {
    */
   code?: boolean;
   /**
-   * `still`: a still picture (75 % colour bars) but for the clock (HH:MM:SS, with `clock`) burned into its
-   * top-left corner (inside the top-left 30 % × 15 %) and an object — a ball moving on black inside
+   * `still`: a still picture (75 % colour bars) but for a running clock (H:MM:SS.mmm, changing in every frame; with `clock`) burned into its
+   * top-left corner (inside the top-left 33 % × 20 %) and an object — a ball moving on black inside
    * `object` — shown only while moveObject(mount, true) says so; setLight() moves the brightness of the
    * whole picture. A camera that sees nothing happen, then something at instants a test chooses.
    */

@@ -1,9 +1,10 @@
 /**
  * Motion by background subtraction on a small grey picture (docs/design.md, "Motion"). Per frame:
  * the difference to a running-average background, minus the median difference (a whole picture that
- * brightens or darkens is light, not motion), thresholded by sensitivity, cleaned of isolated pixels
- * (sensor and encoder noise), counted outside the masks and per zone. The background adapts every frame,
- * slowly where something changed, so dusk and a parked car fade in and do not trigger for ever.
+ * brightens or darkens is light, not motion), thresholded by sensitivity, kept only where the picture
+ * also moved since the last frame, cleaned of isolated pixels
+ * (sensor and encoder noise), counted outside the masks and per zone. The background adapts quickly every
+ * frame, so dusk and a parked car fade in and do not trigger for ever.
  */
 import type { Detection, Detector, Frame, Polygon, Zone } from './detector.js';
 import { rasterizePolygons } from './polygon-mask.js';
@@ -19,9 +20,15 @@ export interface MotionSettings {
   zones: Zone[];
 }
 
-/** Adaptation per frame of a background pixel: where nothing changed, and where something did. */
-const ALPHA_STILL = 0.1;
-const ALPHA_CHANGED = 0.03;
+/**
+ * Adaptation per frame of a background pixel: one still changing since the last frame (something moves
+ * over it) and one that has settled (as it was in the last frame). Fast on purpose: the background is
+ * the last second or so, and a pixel that settled catches up within a frame or two, so motion ends when
+ * things stop moving (an object that stops or leaves leaves no ghost that keeps an interval open) and
+ * slow light changes never show at all.
+ */
+const ALPHA_MOVING = 0.4;
+const ALPHA_SETTLED = 0.8;
 /** A zone counts as touched with at least this many changed pixels (besides its share of minAreaPercent). */
 const ZONE_MIN_PIXELS = 4;
 
@@ -52,6 +59,7 @@ export class MotionDetector implements Detector {
   private height = 0;
   private bg = new Float32Array(0);
   private raw: Uint8Array = new Uint8Array(0);
+  private prev: Uint8Array = new Uint8Array(0);
   private excluded: Uint8Array = new Uint8Array(0);
   private zoneMasks: Uint8Array[] = [];
   private zoneArea: number[] = [];
@@ -76,6 +84,7 @@ export class MotionDetector implements Detector {
     const none: Detection = { atMs, score: 0, active: false, regions: [], zones: [] };
     if (!this.seeded || this.unmasked === 0) {
       for (let i = 0; i < luma.length; i++) this.bg[i] = luma[i]!;
+      this.prev.set(luma);
       this.seeded = true;
       return none;
     }
@@ -97,7 +106,14 @@ export class MotionDetector implements Detector {
     }
     const raw = this.raw;
     const thr = this.threshold;
-    for (let i = 0; i < n; i++) raw[i] = excluded[i] === 0 && Math.abs(luma[i]! - bg[i]! - median) > thr ? 1 : 0;
+    // Changed: away from the background (light discounted) and still moving since the last frame. What
+    // differs from the background but no longer moves (an object that stopped or left, a digit of a
+    // clock that ticked a frame ago) is not motion, and the background catches up with it.
+    const prev = this.prev;
+    const settle = thr / 2;
+    for (let i = 0; i < n; i++) {
+      raw[i] = excluded[i] === 0 && Math.abs(luma[i]! - bg[i]! - median) > thr && Math.abs(luma[i]! - prev[i]!) > settle ? 1 : 0;
+    }
     // A changed pixel counts when at least two of its four neighbours changed too (noise is isolated).
     let changed = 0;
     let minX = width;
@@ -122,10 +138,10 @@ export class MotionDetector implements Detector {
           if (y < minY) minY = y;
           if (y > maxY) maxY = y;
           for (let z = 0; z < hits.length; z++) if (this.zoneMasks[z]![i] === 1) hits[z]!++;
-          bg[i] = bg[i]! + ALPHA_CHANGED * (value - bg[i]!);
-        } else {
-          bg[i] = bg[i]! + ALPHA_STILL * (value - bg[i]!);
         }
+        const settled = Math.abs(value - prev[i]!) <= settle;
+        bg[i] = bg[i]! + (settled ? ALPHA_SETTLED : ALPHA_MOVING) * (value - bg[i]!);
+        prev[i] = value;
       }
     }
     const score = (changed / this.unmasked) * 100;
@@ -151,6 +167,7 @@ export class MotionDetector implements Detector {
     const n = width * height;
     this.bg = new Float32Array(n);
     this.raw = new Uint8Array(n);
+    this.prev = new Uint8Array(n);
     this.excluded = rasterizePolygons(this.settings.masks, width, height);
     this.unmasked = n - this.excluded.reduce((a, b) => a + b, 0);
     this.zoneMasks = this.settings.zones.map((z) => {

@@ -76,6 +76,8 @@ export class MotionService {
       }
     }
     await Promise.all(stops);
+    // The intervals the stopped detectors closed are written before the change is answered.
+    if (stops.length > 0) await Promise.all([...this.pending]);
     for (const [id, cam] of wanted) {
       if (this.watches.has(id)) continue;
       const watch = new MotionWatch(id, cam.subUrl ?? cam.mainUrl, cam.motion, { ...this.d, log: this.d.log }, {

@@ -16,7 +16,9 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{
   clocks?: { state(cameraId: string): { driftMs: number; checkedAtMs: number } | undefined };
   /** The running recorder's newest frame and stall (state `stalled`). */
   frames?: { frames(cameraId: string): { lastFrameAtMs: number | undefined; stalled: boolean } | undefined };
-}> = async (app, { cameras, footage, live, clocks, frames }) => {
+  /** The motion detector's state. */
+  motion?: { status(cameraId: string): { state: string; error: string | null; lastMotionAtMs: number | null } };
+}> = async (app, { cameras, footage, live, clocks, frames, motion }) => {
   const tags = ['cameras'];
 
   app.get('/cameras', {
@@ -72,6 +74,6 @@ export const cameraRoutes: FastifyPluginAsyncTypebox<{
     schema: { tags, summary: 'Recorder state and counters.', params: CameraIdParams, response: { 200: CameraStatusOut, 400: ErrorRef, 404: ErrorRef } },
   }, async (req) => {
     const cam = await cameras.get(req.params.id);
-    return statusOut(cam, await footage.status(cam.id), live?.stats(cam.id), clocks?.state(cam.id), frames?.frames(cam.id));
+    return statusOut(cam, await footage.status(cam.id), live?.stats(cam.id), clocks?.state(cam.id), frames?.frames(cam.id), motion?.status(cam.id));
   });
 };

@@ -58,6 +58,9 @@ export const CameraStatusOut = Type.Object({
     description: 'Camera clock minus Vigil\'s at the last ONVIF check (cameras with an onvif_url); more than ±2000 makes edge refills pull the wrong span. Null: not read yet.',
   }),
   clock_checked_at: NullableIsoTimeOut,
+  motion_state: Type.String({ description: 'off | starting (connecting its detector) | watching (no motion now) | motion | error (restarting after a failure; motion_error says why)' }),
+  motion_error: Type.Union([Type.String(), Type.Null()]),
+  last_motion_at: Type.Union([IsoTimeOut, Type.Null()], { description: 'Start of the newest motion since Vigil started.' }),
   updated_at: NullableIsoTimeOut,
 });
 export type CameraStatusOut = Static<typeof CameraStatusOut>;
