@@ -64,6 +64,7 @@ describe('operator console: accessibility of every page', () => {
       { name: 'camera-shortcuts', hash: '#/cameras/cam1', ready: async (p) => { await p.getByRole('button', { name: 'Keyboard shortcuts' }).click(); } },
       { name: 'camera-new', hash: '#/cameras/new' },
       { name: 'camera-edit', hash: '#/cameras/cam1/edit' },
+      { name: 'camera-motion', hash: '#/cameras/cam1/motion' },
       { name: 'events', hash: '#/events' },
       { name: 'holds', hash: '#/holds' },
       { name: 'exports', hash: '#/exports' },

@@ -2,7 +2,7 @@
 import { api } from './api.js';
 import type { Interval, TimelineData } from './timeline.js';
 import { iso } from './time.js';
-import type { Segment, Timeline, VigilEvent } from './types.js';
+import type { CameraMotion, Segment, Timeline, VigilEvent } from './types.js';
 
 const SEGMENT_PAGE = 1000;
 const MAX_SEGMENT_PAGES = 10;
@@ -12,11 +12,12 @@ const JOIN_MS = 2000;
 export async function loadTimelineData(cameraId: string, view: Interval, signal: AbortSignal): Promise<TimelineData> {
   const id = encodeURIComponent(cameraId);
   const range = { from: iso(view.startMs), to: iso(view.endMs) };
-  const [timeline, segments, events] = await Promise.all([
+  const [timeline, segments, events, motion] = await Promise.all([
     api<Timeline>(`/cameras/${id}/timeline`, { query: range, signal }),
     loadSegments(id, range, signal),
     // The newest 200 of the window; a user without events.view sees the footage without them.
     api<{ events: VigilEvent[] }>('/events', { query: { camera_id: cameraId, since: range.from, limit: 200 }, signal }).catch(() => ({ events: [] as VigilEvent[] })),
+    api<CameraMotion>(`/cameras/${id}/motion`, { query: range, signal }).catch(() => null),
   ]);
   const edge: Interval[] = [];
   const evidence: (Interval & { incidentId: string | null })[] = [];
@@ -35,6 +36,14 @@ export async function loadTimelineData(cameraId: string, view: Interval, signal:
     edge,
     evidence,
     events: events.events.map((e) => ({ atMs: Date.parse(e.ts), type: e.type, severity: e.severity })).filter((e) => e.atMs <= view.endMs),
+    motion: (motion?.intervals ?? []).map((m) => ({
+      id: m.id,
+      startMs: Date.parse(m.start),
+      endMs: Date.parse(m.end),
+      score: m.peak_score,
+      zones: m.zones,
+      thumbnailUrl: m.thumbnail_url,
+    })),
   };
 }
 

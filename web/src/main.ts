@@ -5,6 +5,7 @@ import { can, loadSession, logout, type Session } from './session.js';
 import { loadSiteZone, siteZone } from './time.js';
 import { CameraFormView } from './views/camera-form.js';
 import { CameraView } from './views/camera.js';
+import { MotionEditorView } from './views/motion-editor.js';
 import { AccountView } from './views/account.js';
 import { EventsView } from './views/events.js';
 import { ExportsView } from './views/exports.js';
@@ -90,6 +91,7 @@ async function route(): Promise<void> {
     case 'account': return mount(new AccountView(ctx), true);
     case 'camera-new': return mount(new CameraFormView(ctx, null), true);
     case 'camera-edit': return mount(new CameraFormView(ctx, r.id), true);
+    case 'camera-motion': return mount(new MotionEditorView(ctx, r.id), true);
     case 'events': return mount(new EventsView(ctx), true);
     case 'webhooks': return mount(new WebhooksView(ctx), true);
     case 'webhook': return mount(new WebhookLedgerView(ctx, r.id), true);

@@ -9,6 +9,7 @@ export type Route =
   | { name: 'account' }
   | { name: 'camera-new' }
   | { name: 'camera-edit'; id: string }
+  | { name: 'camera-motion'; id: string }
   | { name: 'events' }
   | { name: 'webhooks' }
   | { name: 'webhook'; id: number }
@@ -28,6 +29,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'webhooks') return { name: 'webhooks' };
   if (parts[0] === 'cameras' && parts[1] === 'new') return { name: 'camera-new' };
   if (parts[0] === 'cameras' && parts[1] && parts[2] === 'edit') return { name: 'camera-edit', id: parts[1] };
+  if (parts[0] === 'cameras' && parts[1] && parts[2] === 'motion') return { name: 'camera-motion', id: parts[1] };
   if (parts[0] === 'cameras' && parts[1]) {
     // A shared link carries the instant to play: `#/cameras/cam1?t=2026-11-25T10:15:03.000Z`.
     const atMs = Date.parse(new URLSearchParams(query).get('t') ?? '');
@@ -47,6 +49,7 @@ export function href(route: Route): string {
     case 'account': return '#/account';
     case 'camera-new': return '#/cameras/new';
     case 'camera-edit': return `#/cameras/${encodeURIComponent(route.id)}/edit`;
+    case 'camera-motion': return `#/cameras/${encodeURIComponent(route.id)}/motion`;
     case 'events': return '#/events';
     case 'webhooks': return '#/webhooks';
     case 'webhook': return `#/webhooks/${route.id}`;

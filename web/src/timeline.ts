@@ -17,6 +17,15 @@ export interface TimelineData {
   evidence: (Interval & { incidentId: string | null })[];
   /** The camera's events in the window (optional: a view of several cameras leaves them out). */
   events?: { atMs: number; type: string; severity: string }[];
+  /** Motion intervals in the window (optional, as events). */
+  motion?: MotionMark[];
+}
+export interface MotionMark extends Interval {
+  id: number;
+  /** Peak: % of the picture that changed. */
+  score: number;
+  zones: string[];
+  thumbnailUrl: string | null;
 }
 export interface TimelineHandlers {
   onSeek(ms: number): void;
@@ -29,12 +38,14 @@ const MAX_WINDOW_MS = 24 * 3600_000;
 const DRAG_THRESHOLD_PX = 5;
 /** A gap is drawn at least this wide: at 24 h one pixel is 70 s, and a lost minute must still show. */
 const MIN_GAP_PX = 4;
+/** A motion band likewise: a few seconds of motion must show at 24 h. */
+const MIN_MOTION_PX = 2;
 const TICK_STEPS_MS = [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600].map((s) => s * 1000);
 
 export class TimelineView {
   readonly el: HTMLElement;
   private readonly track: HTMLDivElement;
-  private readonly layers: Record<'spans' | 'gaps' | 'edge' | 'evidence' | 'events' | 'ticks', HTMLDivElement>;
+  private readonly layers: Record<'spans' | 'gaps' | 'edge' | 'evidence' | 'motion' | 'events' | 'ticks', HTMLDivElement>;
   private readonly selectionEl: HTMLDivElement;
   private readonly playheadEl: HTMLDivElement;
   private readonly rangeLabel: HTMLSpanElement;
@@ -56,7 +67,7 @@ export class TimelineView {
     const now = Date.now();
     this.view = { startMs: now - windowMs, endMs: now };
     const layer = (cls: string) => h('div', { class: `tl-layer ${cls}`, 'aria-hidden': 'true' });
-    this.layers = { spans: layer('tl-spans'), gaps: layer('tl-gaps'), edge: layer('tl-edges'), evidence: layer('tl-evidences'), events: layer('tl-events'), ticks: h('div', { class: 'tl-ticks', 'aria-hidden': 'true' }) };
+    this.layers = { spans: layer('tl-spans'), gaps: layer('tl-gaps'), edge: layer('tl-edges'), evidence: layer('tl-evidences'), motion: layer('tl-motions'), events: layer('tl-events'), ticks: h('div', { class: 'tl-ticks', 'aria-hidden': 'true' }) };
     this.selectionEl = h('div', { class: 'tl-selection', hidden: true });
     this.playheadEl = h('div', { class: 'tl-playhead', hidden: true });
     this.hoverEl = h('div', { class: 'tl-hover', role: 'tooltip', hidden: true });
@@ -65,7 +76,7 @@ export class TimelineView {
       role: 'group',
       tabindex: 0,
       'aria-label': 'Timeline: click to play an instant, drag to select a range; arrow keys pan, + and - zoom',
-    }, this.layers.spans, this.layers.gaps, this.layers.edge, this.layers.evidence, this.layers.events, this.selectionEl, this.playheadEl, this.hoverEl);
+    }, this.layers.spans, this.layers.gaps, this.layers.edge, this.layers.evidence, this.layers.motion, this.layers.events, this.selectionEl, this.playheadEl, this.hoverEl);
     this.rangeLabel = h('span', { class: 'tl-range', 'aria-live': 'polite' });
     const button = (label: string, text: string, onclick: () => void) => h('button', { type: 'button', 'aria-label': label, title: label, onclick }, text);
     this.el = h('section', { class: 'timeline', 'aria-label': 'Timeline' },
@@ -253,6 +264,7 @@ export class TimelineView {
     this.fill(this.layers.gaps, 'tl-gap', this.data.gaps, (g: TimelineData['gaps'][number]) => gapWords(g, this.refills), MIN_GAP_PX);
     this.fill(this.layers.edge, 'tl-edge', this.data.edge, () => 'refilled from the camera');
     this.fill(this.layers.evidence, 'tl-evidence', this.data.evidence, holdWords);
+    this.renderMotion();
     this.renderEvents();
     this.renderTicks();
     this.renderMarkers();
@@ -268,6 +280,9 @@ export class TimelineView {
       ...this.data.edge.filter((e) => covers(e)).map((e) => `refilled from the camera ${formatTime(e.startMs)}–${formatTime(e.endMs)}`),
       ...this.data.evidence.filter((e) => covers(e)).map((e) => holdWords(e)),
     ];
+    const moving = (this.data.motion ?? []).filter((m) => covers(m, near));
+    words.push(...moving.slice(0, 3).map((m) => `${motionWords(m)} ${formatTime(m.startMs)}–${formatTime(m.endMs)}`));
+    if (moving.length > 3) words.push(`${moving.length - 3} more motions`);
     // At 24 h one mark may stand for many events: the nearest three are named, the rest counted.
     const events = (this.data.events ?? []).filter((e) => Math.abs(e.atMs - at) <= near).sort((a, b) => Math.abs(a.atMs - at) - Math.abs(b.atMs - at));
     words.push(...events.slice(0, 3).map((e) => `${eventWords(e.type)} at ${formatTime(e.atMs)}`));
@@ -281,6 +296,30 @@ export class TimelineView {
     this.hoverEl.style.right = frac < 0.5 ? '' : `${(1 - frac) * 100}%`;
     this.hoverEl.dataset.atMs = String(Math.round(at));
     this.hoverEl.hidden = false;
+  }
+
+  /**
+   * Motion density: each interval a band at least MIN_MOTION_PX wide, its strength from its peak score;
+   * where many lie close together (a day at 24 h), the translucent bands darken each other.
+   */
+  private renderMotion(): void {
+    const { startMs, endMs } = this.view;
+    const len = endMs - startMs;
+    const els: HTMLElement[] = [];
+    for (const m of this.data.motion ?? []) {
+      if (m.endMs <= startMs || m.startMs >= endMs) continue;
+      const el = h('div', { class: 'tl-motion' });
+      el.dataset.startMs = String(m.startMs);
+      el.dataset.endMs = String(m.endMs);
+      el.dataset.id = String(m.id);
+      const left = (Math.max(m.startMs, startMs) - startMs) / len;
+      const right = (Math.min(m.endMs, endMs) - startMs) / len;
+      el.style.left = `min(${left * 100}%, calc(100% - ${MIN_MOTION_PX}px))`;
+      el.style.width = `max(${MIN_MOTION_PX}px, ${(right - left) * 100}%)`;
+      el.style.opacity = String(0.35 + 0.65 * Math.min(1, m.score / 20));
+      els.push(el);
+    }
+    this.layers.motion.replaceChildren(...els);
   }
 
   /** Each event a thin mark at its instant (the hover readout names it). */
@@ -366,6 +405,10 @@ function gapWords(g: TimelineData['gaps'][number], refills: boolean): string {
 /** `camera_stalled` → `camera stalled`: the API's name, readable. */
 function eventWords(type: string): string {
   return type.replace(/_/g, ' ');
+}
+
+function motionWords(m: MotionMark): string {
+  return m.zones.length > 0 ? `motion in ${m.zones.join(', ')}` : 'motion';
 }
 
 function holdWords(e: TimelineData['evidence'][number]): string {

@@ -11,6 +11,7 @@ import { formatBytes, formatDateTime, formatDuration, fromLocalInput, iso, siteZ
 import type { Camera, CameraStatus } from '../types.js';
 import { StatusBadge } from './status-badge.js';
 import { DigitalZoom } from './digital-zoom.js';
+import { MotionPanel } from './motion-panel.js';
 import { TransportBar } from './transport.js';
 import type { View, ViewContext } from './view.js';
 
@@ -36,6 +37,7 @@ export class CameraView implements View {
   private readonly reasonInput: HTMLInputElement;
   private readonly recorded: RecordedPlayer;
   private readonly transport: TransportBar;
+  private readonly motion: MotionPanel;
   /** One frame step, from the camera's measured frame rate (25 fps until the status says). */
   private frameS = 1 / 25;
   private live: LivePlayer | null = null;
@@ -68,6 +70,13 @@ export class CameraView implements View {
         this.message.textContent = text;
       },
     });
+    this.motion = new MotionPanel({
+      playAt: (ms) => this.playAt(ms),
+      positionMs: () => (this.mode === 'recorded' ? this.recorded.wallClockMs() : null),
+      say: (text) => {
+        this.message.textContent = text;
+      },
+    });
     this.transport = new TransportBar({
       videos: () => [this.video],
       wallClockMs: () => (this.mode === 'recorded' ? this.recorded.wallClockMs() : null),
@@ -75,6 +84,7 @@ export class CameraView implements View {
       playAt: (ms) => this.playAt(ms),
       frameIntervalS: () => this.frameS,
       cameraId: () => this.cameraId,
+      stepMotion: (dir) => this.motion.step(dir),
     });
     this.timeline = new TimelineView({
       onSeek: (ms) => this.playAt(ms),
@@ -124,11 +134,13 @@ export class CameraView implements View {
     this.el = h('section', { class: 'camera-page' },
       h('div', { class: 'page-head' },
         h('h1', { id: 'camera-title' }, cameraId), this.badge.el,
-        can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-edit', id: cameraId }) }, 'Edit camera')),
+        can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-edit', id: cameraId }) }, 'Edit camera'),
+        can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-motion', id: cameraId }) }, 'Motion zones')),
       h('div', { class: 'player' }, this.video, h('div', { class: 'overlay' }, this.modeLabel, this.clock)),
       h('div', { class: 'player-controls' }, goLive, playPause, snapshot, this.playerNote),
       this.timeline.el,
       can(s, 'playback') && this.transport.el,
+      can(s, 'playback') && this.motion.el,
       rangeActions && h('div', { class: 'range card' },
         h('div', { class: 'range-inputs' },
           h('label', { for: 'sel-from' }, 'From'), this.fromInput,
@@ -167,6 +179,7 @@ export class CameraView implements View {
     const title = this.el.querySelector('#camera-title');
     if (title) title.textContent = this.camera.name;
     this.timeline.refills = this.camera.anr_enabled;
+    this.motion.setCamera(this.camera.motion.zones.map((z) => z.name), this.camera.motion.enabled);
     this.ctx.setTitle(this.camera.name);
     this.scheduleData(0);
     void this.pollStatus();
@@ -197,6 +210,7 @@ export class CameraView implements View {
       if (abort.signal.aborted) return;
       this.spans = data.spans;
       this.timeline.setData(data);
+      this.motion.setData(data.motion ?? []);
       this.timeline.el.dataset.loaded = 'true';
     } catch (err) {
       if (!abort.signal.aborted) this.message.textContent = `Could not load the timeline: ${errorText(err)}`;

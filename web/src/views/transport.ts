@@ -29,6 +29,8 @@ export interface TransportTarget {
   frameIntervalS(): number;
   /** The camera whose footage the calendar marks and whose link is shared; null for none. */
   cameraId(): string | null;
+  /** Plays the next (1) or previous (-1) motion from where playback is; absent where there is none to find. */
+  stepMotion?(dir: 1 | -1): void;
 }
 
 interface Shortcut {
@@ -43,6 +45,7 @@ const SHORTCUTS: Shortcut[] = [
   { keys: ', / .', what: 'One frame back / forward (pauses)' },
   { keys: '[ / ]', what: 'Slower / faster' },
   { keys: 'G', what: 'Go to a date and time' },
+  { keys: 'N / P', what: 'Next / previous motion (camera page)' },
   { keys: '?', what: 'Show these shortcuts' },
 ];
 
@@ -198,6 +201,8 @@ export class TransportBar {
         case '[': this.shiftSpeed(-1); return true;
         case ']': this.shiftSpeed(1); return true;
         case 'g': case 'G': this.goInput.focus(); return true;
+        case 'n': case 'N': if (!this.target.stepMotion) return false; this.target.stepMotion(1); return true;
+        case 'p': case 'P': if (!this.target.stepMotion) return false; this.target.stepMotion(-1); return true;
         case '?': this.help.showModal(); return true;
         default: return false;
       }

@@ -1,0 +1,251 @@
+/**
+ * Motion settings of one camera, drawn on a recent picture of it: masks (never looked at) and named
+ * zones (where motion was) as polygons — click to add points, drag a point to move it, Finish to close
+ * the shape — each also editable as text (`x,y x,y …`, relative 0..1) for the keyboard; sensitivity,
+ * minimum area, rate and post-roll. Saved with one PATCH of `motion`; the API's 400 names the field.
+ */
+import { api, ApiError, apiUrl, errorText } from '../api.js';
+import { h } from '../dom.js';
+import { href } from '../router.js';
+import type { Camera, Timeline } from '../types.js';
+import type { View, ViewContext } from './view.js';
+
+type Point = [number, number];
+interface Shape {
+  kind: 'mask' | 'zone';
+  name: string;
+  points: Point[];
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+const round = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 1000) / 1000;
+
+export function pointsText(points: Point[]): string {
+  return points.map(([x, y]) => `${x},${y}`).join(' ');
+}
+
+/** `x,y x,y …` → points, or null when a pair is not two numbers in 0..1. */
+export function parsePoints(text: string): Point[] | null {
+  const out: Point[] = [];
+  for (const pair of text.trim().split(/\s+/).filter(Boolean)) {
+    const m = /^(-?\d*\.?\d+),(-?\d*\.?\d+)$/.exec(pair);
+    if (!m) return null;
+    const x = Number(m[1]);
+    const y = Number(m[2]);
+    if (!(x >= 0 && x <= 1 && y >= 0 && y <= 1)) return null;
+    out.push([x, y]);
+  }
+  return out;
+}
+
+export class MotionEditorView implements View {
+  readonly el: HTMLElement;
+  private readonly svg: SVGSVGElement;
+  private readonly img: HTMLImageElement;
+  private readonly shapesList: HTMLUListElement;
+  private readonly status: HTMLElement;
+  private readonly inputs: Record<'enabled' | 'sensitivity' | 'min_area_percent' | 'fps' | 'post_roll_seconds', HTMLInputElement>;
+  private shapes: Shape[] = [];
+  /** The shape being drawn (not yet in `shapes`). */
+  private drawing: Shape | null = null;
+  private drag: { shape: Shape; index: number } | null = null;
+  private gone = false;
+
+  constructor(ctx: ViewContext, private readonly cameraId: string) {
+    ctx.setTitle(`Motion: ${cameraId}`);
+    this.img = h('img', { alt: `Recent picture of ${cameraId}` });
+    this.svg = document.createElementNS(SVG, 'svg');
+    this.svg.setAttribute('viewBox', '0 0 1 1');
+    this.svg.setAttribute('preserveAspectRatio', 'none');
+    this.svg.setAttribute('aria-hidden', 'true');
+    this.svg.addEventListener('pointerdown', (e) => this.pointerDown(e));
+    this.svg.addEventListener('pointermove', (e) => this.pointerMove(e));
+    this.svg.addEventListener('pointerup', () => (this.drag = null));
+    this.shapesList = h('ul', { class: 'shapes', 'aria-label': 'Masks and zones' });
+    this.status = h('p', { class: 'message', role: 'status', 'aria-live': 'polite' });
+    const num = (id: string, min: number, max: number, step: number) => h('input', { id, type: 'number', min, max, step, required: true });
+    this.inputs = {
+      enabled: h('input', { id: 'mo-enabled', type: 'checkbox' }),
+      sensitivity: num('mo-sensitivity', 1, 100, 1),
+      min_area_percent: num('mo-min-area', 0.01, 100, 0.01),
+      fps: num('mo-fps', 1, 15, 1),
+      post_roll_seconds: num('mo-post-roll', 0, 120, 1),
+    };
+    const label = (id: string, text: string) => h('label', { for: id }, text);
+    const form = h('form', { class: 'card', 'aria-label': 'Motion settings', novalidate: true },
+      h('div', { class: 'settings' },
+        label('mo-enabled', 'Detect motion'), this.inputs.enabled,
+        label('mo-sensitivity', 'Sensitivity (1–100)'), this.inputs.sensitivity,
+        label('mo-min-area', 'Minimum area (% of picture)'), this.inputs.min_area_percent,
+        label('mo-fps', 'Pictures compared per second'), this.inputs.fps,
+        label('mo-post-roll', 'Post-roll (s)'), this.inputs.post_roll_seconds),
+      h('div', { class: 'form-actions' },
+        h('button', { type: 'button', onclick: () => this.begin('mask') }, 'Draw a mask'),
+        h('button', { type: 'button', onclick: () => this.begin('zone') }, 'Draw a zone'),
+        h('button', { type: 'button', onclick: () => this.finish() }, 'Finish shape'),
+        h('button', { type: 'submit' }, 'Save'),
+        h('a', { class: 'button secondary', href: href({ name: 'camera', id: cameraId }) }, 'Back to camera')),
+      this.shapesList, this.status);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.save();
+    });
+    this.el = h('section', { class: 'motion-editor' },
+      h('div', { class: 'page-head' }, h('h1', {}, `Motion: ${cameraId}`)),
+      h('p', { class: 'muted' }, 'Click on the picture to add points, drag a point to move it, Finish shape to close it (Escape cancels). Masks are never looked at; zones name where motion was.'),
+      h('div', { class: 'stage' }, this.img, this.svg),
+      form);
+    this.el.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.drawing) {
+        this.drawing = null;
+        this.draw();
+      }
+    });
+    void this.load();
+  }
+
+  unmount(): void {
+    this.gone = true;
+  }
+
+  private async load(): Promise<void> {
+    let cam: Camera;
+    try {
+      cam = await api<Camera>(`/cameras/${encodeURIComponent(this.cameraId)}`);
+    } catch (err) {
+      this.status.textContent = `Could not load camera: ${errorText(err)}`;
+      return;
+    }
+    if (this.gone) return;
+    const m = cam.motion;
+    this.inputs.enabled.checked = m.enabled;
+    this.inputs.sensitivity.value = String(m.sensitivity);
+    this.inputs.min_area_percent.value = String(m.min_area_percent);
+    this.inputs.fps.value = String(m.fps);
+    this.inputs.post_roll_seconds.value = String(m.post_roll_seconds);
+    this.shapes = [
+      ...m.masks.map((p, i) => ({ kind: 'mask' as const, name: `mask ${i + 1}`, points: p.map(([x, y]) => [x, y] as Point) })),
+      ...m.zones.map((z) => ({ kind: 'zone' as const, name: z.name, points: z.polygon.map(([x, y]) => [x, y] as Point) })),
+    ];
+    this.draw();
+    // The picture: a frame from the newest recorded footage.
+    const now = Date.now();
+    const t = await api<Timeline>(`/cameras/${encodeURIComponent(this.cameraId)}/timeline`, { query: { from: new Date(now - 3600_000).toISOString(), to: new Date(now).toISOString() } }).catch(() => null);
+    const end = t?.spans.at(-1)?.end;
+    if (end && !this.gone) this.img.src = apiUrl(`/cameras/${encodeURIComponent(this.cameraId)}/snapshot.jpg`, { at: new Date(Date.parse(end) - 1000).toISOString(), width: 960 });
+    else this.img.alt = 'No recent recording to draw on: the shapes are drawn on black.';
+  }
+
+  private begin(kind: Shape['kind']): void {
+    const n = this.shapes.filter((s) => s.kind === kind).length + 1;
+    this.drawing = { kind, name: kind === 'zone' ? `zone${n}` : `mask ${n}`, points: [] };
+    this.status.textContent = `Drawing a ${kind}: click on the picture to add its points, then Finish shape.`;
+    this.draw();
+  }
+
+  private finish(): void {
+    const d = this.drawing;
+    if (!d) return;
+    if (d.points.length < 3) {
+      this.status.textContent = 'A shape needs at least 3 points.';
+      return;
+    }
+    this.shapes.push(d);
+    this.drawing = null;
+    this.status.textContent = `${d.kind === 'zone' ? `Zone ${d.name}` : 'Mask'} added; Save to keep it.`;
+    this.draw();
+  }
+
+  private at(e: PointerEvent): Point {
+    const r = this.svg.getBoundingClientRect();
+    return [round((e.clientX - r.left) / Math.max(1, r.width)), round((e.clientY - r.top) / Math.max(1, r.height))];
+  }
+
+  private pointerDown(e: PointerEvent): void {
+    const target = e.target as Element;
+    const idx = target.getAttribute('data-point');
+    const shapeIdx = target.getAttribute('data-shape');
+    if (idx !== null && shapeIdx !== null) {
+      const shape = shapeIdx === 'drawing' ? this.drawing : this.shapes[Number(shapeIdx)];
+      if (shape) {
+        this.drag = { shape, index: Number(idx) };
+        this.svg.setPointerCapture(e.pointerId);
+        return;
+      }
+    }
+    if (!this.drawing) return;
+    this.drawing.points.push(this.at(e));
+    this.draw();
+  }
+
+  private pointerMove(e: PointerEvent): void {
+    if (!this.drag) return;
+    this.drag.shape.points[this.drag.index] = this.at(e);
+    this.draw();
+  }
+
+  private draw(): void {
+    const els: SVGElement[] = [];
+    const all: Array<[Shape, string]> = [...this.shapes.map((s, i) => [s, String(i)] as [Shape, string]), ...(this.drawing ? [[this.drawing, 'drawing'] as [Shape, string]] : [])];
+    for (const [s, key] of all) {
+      const poly = document.createElementNS(SVG, key === 'drawing' ? 'polyline' : 'polygon');
+      poly.setAttribute('points', pointsText(s.points));
+      poly.setAttribute('class', `shape ${s.kind}`);
+      poly.setAttribute('fill', s.kind === 'mask' ? 'rgba(248,81,73,.35)' : 'rgba(63,185,80,.3)');
+      poly.setAttribute('stroke', s.kind === 'mask' ? '#f85149' : '#3fb950');
+      poly.setAttribute('stroke-width', '0.004');
+      els.push(poly);
+      s.points.forEach(([x, y], i) => {
+        const c = document.createElementNS(SVG, 'circle');
+        c.setAttribute('cx', String(x));
+        c.setAttribute('cy', String(y));
+        c.setAttribute('r', '0.012');
+        c.setAttribute('fill', '#fff');
+        c.setAttribute('data-point', String(i));
+        c.setAttribute('data-shape', key);
+        c.style.cursor = 'move';
+        els.push(c);
+      });
+    }
+    this.svg.replaceChildren(...els);
+    this.shapesList.replaceChildren(...this.shapes.map((s, i) => {
+      const pts = h('input', { 'aria-label': `Points of ${s.kind === 'zone' ? `zone ${s.name}` : s.name} (x,y pairs, 0 to 1)`, value: pointsText(s.points), size: 48 });
+      pts.addEventListener('change', () => {
+        const parsed = parsePoints(pts.value);
+        if (!parsed || parsed.length < 3) {
+          this.status.textContent = 'Points are pairs x,y of numbers from 0 to 1, at least 3, separated by spaces.';
+          return;
+        }
+        s.points = parsed;
+        this.draw();
+      });
+      const name = s.kind === 'zone' && h('input', { 'aria-label': `Name of zone ${i + 1}`, value: s.name, size: 12, maxlength: 40 });
+      if (name) name.addEventListener('change', () => (s.name = name.value.trim()));
+      return h('li', {}, h('strong', {}, s.kind === 'zone' ? 'Zone' : 'Mask'), name, pts,
+        h('button', { type: 'button', class: 'link', onclick: () => { this.shapes.splice(i, 1); this.draw(); } }, `Delete ${s.kind === 'zone' ? s.name : s.name}`));
+    }));
+  }
+
+  private async save(): Promise<void> {
+    if (this.drawing) this.finish();
+    const n = (el: HTMLInputElement) => Number(el.value);
+    const body = {
+      motion: {
+        enabled: this.inputs.enabled.checked,
+        sensitivity: n(this.inputs.sensitivity),
+        min_area_percent: n(this.inputs.min_area_percent),
+        fps: n(this.inputs.fps),
+        post_roll_seconds: n(this.inputs.post_roll_seconds),
+        masks: this.shapes.filter((s) => s.kind === 'mask').map((s) => s.points),
+        zones: this.shapes.filter((s) => s.kind === 'zone').map((s) => ({ name: s.name, polygon: s.points })),
+      },
+    };
+    try {
+      await api<Camera>(`/cameras/${encodeURIComponent(this.cameraId)}`, { method: 'PATCH', body });
+      this.status.textContent = 'Saved: the detector uses these settings now.';
+    } catch (err) {
+      const field = err instanceof ApiError && err.field ? ` (${err.field})` : '';
+      this.status.textContent = `Not saved${field}: ${errorText(err)}`;
+    }
+  }
+}

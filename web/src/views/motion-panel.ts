@@ -1,0 +1,96 @@
+/**
+ * The motion of one camera in the timeline's window: a list with the peak frame of each interval
+ * (newest first) that plays the moment it names, a zone filter, and previous / next motion from where
+ * playback is (buttons, and N / P on the transport bar).
+ */
+import { apiUrl } from '../api.js';
+import { h } from '../dom.js';
+import type { MotionMark } from '../timeline.js';
+import { formatDateTime, formatTime } from '../time.js';
+
+/** Playback of a motion starts this long before it: what led up to it. */
+export const MOTION_LEAD_MS = 2000;
+const LIST_MAX = 60;
+
+export interface MotionPanelHooks {
+  playAt(ms: number): void;
+  /** Where playback is (recorded), or null (live: "previous" then means the newest). */
+  positionMs(): number | null;
+  /** Says what happened (no motion found, which one plays). */
+  say(text: string): void;
+}
+
+export class MotionPanel {
+  readonly el: HTMLElement;
+  private readonly list: HTMLUListElement;
+  private readonly zone: HTMLSelectElement;
+  private readonly count: HTMLElement;
+  private marks: MotionMark[] = [];
+
+  constructor(private readonly hooks: MotionPanelHooks) {
+    this.zone = h('select', { id: 'motion-zone', 'aria-label': 'Motion in zone' }, h('option', { value: '' }, 'All zones'));
+    this.zone.addEventListener('change', () => this.render());
+    this.count = h('span', { class: 'muted', 'aria-live': 'polite' });
+    this.list = h('ul', { class: 'motion-list', 'aria-label': 'Motion in the timeline window, newest first' });
+    this.el = h('section', { class: 'motion-panel card', 'aria-labelledby': 'motion-title', hidden: true },
+      h('div', { class: 'motion-head' },
+        h('h2', { id: 'motion-title' }, 'Motion'),
+        h('label', { for: 'motion-zone' }, 'Zone'), this.zone,
+        h('button', { type: 'button', title: 'Previous motion (P)', onclick: () => this.step(-1) }, '◀ Previous motion'),
+        h('button', { type: 'button', title: 'Next motion (N)', onclick: () => this.step(1) }, 'Next motion ▶'),
+        this.count),
+      this.list);
+  }
+
+  /** The camera's zones (the filter) and whether it detects motion at all (the panel shows then, or when there is motion to show). */
+  setCamera(zones: string[], enabled: boolean): void {
+    const keep = this.zone.value;
+    this.zone.replaceChildren(h('option', { value: '' }, 'All zones'), ...zones.map((z) => h('option', { value: z, selected: z === keep }, z)));
+    this.el.hidden = !enabled && this.marks.length === 0;
+  }
+
+  setData(marks: MotionMark[]): void {
+    this.marks = [...marks].sort((a, b) => a.startMs - b.startMs);
+    if (marks.length > 0) this.el.hidden = false;
+    this.render();
+  }
+
+  /** The next (1) or previous (-1) motion from where playback is, in the chosen zone, played from just before it. */
+  step(dir: 1 | -1): void {
+    const marks = this.visible();
+    const at = this.hooks.positionMs() ?? Number.POSITIVE_INFINITY;
+    // Each motion plays from MOTION_LEAD_MS before it. Next: the first whose playback starts after here;
+    // previous: the last starting more than a moment before here (pressed again, it goes further back).
+    const from = (m: MotionMark) => m.startMs - MOTION_LEAD_MS;
+    const target = dir === 1 ? marks.find((m) => from(m) > at + 500) : [...marks].reverse().find((m) => from(m) < at - 1500);
+    if (!target) {
+      this.hooks.say(dir === 1 ? 'No later motion in the timeline window.' : 'No earlier motion in the timeline window.');
+      return;
+    }
+    this.play(target);
+  }
+
+  private play(m: MotionMark): void {
+    this.hooks.say(`Motion ${formatTime(m.startMs)}–${formatTime(m.endMs)}${m.zones.length ? ` in ${m.zones.join(', ')}` : ''}`);
+    this.hooks.playAt(m.startMs - MOTION_LEAD_MS);
+  }
+
+  private visible(): MotionMark[] {
+    const zone = this.zone.value;
+    return zone ? this.marks.filter((m) => m.zones.includes(zone)) : this.marks;
+  }
+
+  private render(): void {
+    const marks = this.visible();
+    const newest = marks.slice(-LIST_MAX).reverse();
+    this.count.textContent = marks.length === 0 ? 'No motion in this window.' : marks.length > LIST_MAX ? `${marks.length} motions (newest ${LIST_MAX} listed)` : `${marks.length} motion${marks.length === 1 ? '' : 's'}`;
+    this.list.replaceChildren(...newest.map((m) => {
+      const when = `${formatDateTime(m.startMs)} (${Math.max(1, Math.round((m.endMs - m.startMs) / 1000))} s)`;
+      const img = m.thumbnailUrl ? h('img', { src: apiUrl(m.thumbnailUrl.replace(/^\/api\/v1/, '')), alt: '', loading: 'lazy', width: 160, height: 90 }) : null;
+      const li = h('li', {}, h('button', { type: 'button', 'aria-label': `Play motion at ${when}${m.zones.length ? `, zones ${m.zones.join(', ')}` : ''}`, onclick: () => this.play(m) },
+        img, h('span', {}, when), m.zones.length > 0 && h('span', { class: 'muted' }, m.zones.join(', '))));
+      li.dataset.startMs = String(m.startMs);
+      return li;
+    }));
+  }
+}
