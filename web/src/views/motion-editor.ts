@@ -2,7 +2,8 @@
  * Motion settings of one camera, drawn on a recent picture of it: masks (never looked at) and named
  * zones (where motion was) as polygons — click to add points, drag a point to move it, Finish to close
  * the shape — each also editable as text (`x,y x,y …`, relative 0..1) for the keyboard; sensitivity,
- * minimum area, rate and post-roll. Saved with one PATCH of `motion`; the API's 400 names the field.
+ * minimum area, rate and post-roll. Saved with one PATCH of `motion`; the API's 400 names the field,
+ * and its message is shown next to that field.
  */
 import { api, ApiError, apiUrl, errorText } from '../api.js';
 import { h } from '../dom.js';
@@ -15,6 +16,19 @@ interface Shape {
   kind: 'mask' | 'zone';
   name: string;
   points: Point[];
+}
+type Setting = 'enabled' | 'sensitivity' | 'min_area_percent' | 'fps' | 'post_roll_seconds';
+const SETTINGS: Setting[] = ['enabled', 'sensitivity', 'min_area_percent', 'fps', 'post_roll_seconds'];
+/** Where a refused save's message goes: a setting, or the name or points of the n-th mask / zone. */
+type FieldRef = { setting: Setting } | { kind: Shape['kind']; n: number; part: 'name' | 'points' };
+
+/** `motion.sensitivity`, `motion.zones[1].polygon[3]`, `motion.masks[0]` → what it names; null when none of ours. */
+export function fieldRef(field: string): FieldRef | null {
+  const setting = /^motion\.([a-z_]+)$/.exec(field)?.[1];
+  if (setting && (SETTINGS as string[]).includes(setting)) return { setting: setting as Setting };
+  const m = /^motion\.(masks|zones)\[(\d+)\](?:\.(name|polygon))?/.exec(field);
+  if (!m) return null;
+  return { kind: m[1] === 'masks' ? 'mask' : 'zone', n: Number(m[2]), part: m[3] === 'name' ? 'name' : 'points' };
 }
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -44,7 +58,10 @@ export class MotionEditorView implements View {
   private readonly img: HTMLImageElement;
   private readonly shapesList: HTMLUListElement;
   private readonly status: HTMLElement;
-  private readonly inputs: Record<'enabled' | 'sensitivity' | 'min_area_percent' | 'fps' | 'post_roll_seconds', HTMLInputElement>;
+  private readonly inputs: Record<Setting, HTMLInputElement>;
+  private readonly errors: Record<Setting, HTMLElement>;
+  /** The API's refusal of a shape, shown on that shape's row until the next save. */
+  private shapeError: { ref: Extract<FieldRef, { kind: Shape['kind'] }>; message: string } | null = null;
   private shapes: Shape[] = [];
   /** The shape being drawn (not yet in `shapes`). */
   private drawing: Shape | null = null;
@@ -63,22 +80,25 @@ export class MotionEditorView implements View {
     this.svg.addEventListener('pointerup', () => (this.drag = null));
     this.shapesList = h('ul', { class: 'shapes', 'aria-label': 'Masks and zones' });
     this.status = h('p', { class: 'message', role: 'status', 'aria-live': 'polite' });
-    const num = (id: string, min: number, max: number, step: number) => h('input', { id, type: 'number', min, max, step, required: true });
+    const num = (id: string, min: number, max: number, step: number) =>
+      h('input', { id, type: 'number', min, max, step, required: true, 'aria-describedby': `${id}-error` });
     this.inputs = {
-      enabled: h('input', { id: 'mo-enabled', type: 'checkbox' }),
+      enabled: h('input', { id: 'mo-enabled', type: 'checkbox', 'aria-describedby': 'mo-enabled-error' }),
       sensitivity: num('mo-sensitivity', 1, 100, 1),
       min_area_percent: num('mo-min-area', 0.01, 100, 0.01),
       fps: num('mo-fps', 1, 15, 1),
       post_roll_seconds: num('mo-post-roll', 0, 120, 1),
     };
-    const label = (id: string, text: string) => h('label', { for: id }, text);
+    const errorOf = (s: Setting) => h('p', { class: 'field-error', id: `${this.inputs[s].id}-error`, 'data-field': `motion.${s}`, 'aria-live': 'polite' });
+    this.errors = { enabled: errorOf('enabled'), sensitivity: errorOf('sensitivity'), min_area_percent: errorOf('min_area_percent'), fps: errorOf('fps'), post_roll_seconds: errorOf('post_roll_seconds') };
+    const row = (s: Setting, text: string) => [h('label', { for: this.inputs[s].id }, text), this.inputs[s], this.errors[s]];
     const form = h('form', { class: 'card', 'aria-label': 'Motion settings', novalidate: true },
       h('div', { class: 'settings' },
-        label('mo-enabled', 'Detect motion'), this.inputs.enabled,
-        label('mo-sensitivity', 'Sensitivity (1–100)'), this.inputs.sensitivity,
-        label('mo-min-area', 'Minimum area (% of picture)'), this.inputs.min_area_percent,
-        label('mo-fps', 'Pictures compared per second'), this.inputs.fps,
-        label('mo-post-roll', 'Post-roll (s)'), this.inputs.post_roll_seconds),
+        ...row('enabled', 'Detect motion'),
+        ...row('sensitivity', 'Sensitivity (1–100)'),
+        ...row('min_area_percent', 'Minimum area (% of picture)'),
+        ...row('fps', 'Pictures compared per second'),
+        ...row('post_roll_seconds', 'Post-roll (s)')),
       h('div', { class: 'form-actions' },
         h('button', { type: 'button', onclick: () => this.begin('mask') }, 'Draw a mask'),
         h('button', { type: 'button', onclick: () => this.begin('zone') }, 'Draw a zone'),
@@ -219,10 +239,21 @@ export class MotionEditorView implements View {
         s.points = parsed;
         this.draw();
       });
-      const name = s.kind === 'zone' && h('input', { 'aria-label': `Name of zone ${i + 1}`, value: s.name, size: 12, maxlength: 40 });
+      // Its place among its kind: the index the API's field names use (`motion.zones[0].name`).
+      const n = this.shapes.slice(0, i).filter((x) => x.kind === s.kind).length;
+      const name = s.kind === 'zone' ? h('input', { 'aria-label': `Name of zone ${n + 1}`, value: s.name, size: 12, maxlength: 40 }) : null;
       if (name) name.addEventListener('change', () => (s.name = name.value.trim()));
+      const err = this.shapeError && this.shapeError.ref.kind === s.kind && this.shapeError.ref.n === n ? this.shapeError : null;
+      const errEl = h('p', { class: 'field-error', id: `shape-${i}-error`, 'aria-live': 'polite' }, err?.message ?? '');
+      const bad = err ? (err.ref.part === 'name' && name ? name : pts) : null;
+      for (const input of [name, pts]) {
+        if (!input) continue;
+        input.setAttribute('aria-describedby', errEl.id);
+        input.setAttribute('aria-invalid', String(input === bad));
+      }
       return h('li', {}, h('strong', {}, s.kind === 'zone' ? 'Zone' : 'Mask'), name, pts,
-        h('button', { type: 'button', class: 'link', onclick: () => { this.shapes.splice(i, 1); this.draw(); } }, `Delete ${s.kind === 'zone' ? s.name : s.name}`));
+        h('button', { type: 'button', class: 'link', onclick: () => { this.shapes.splice(i, 1); this.shapeError = null; this.draw(); } }, `Delete ${s.name}`),
+        errEl);
     }));
   }
 
@@ -240,12 +271,27 @@ export class MotionEditorView implements View {
         zones: this.shapes.filter((s) => s.kind === 'zone').map((s) => ({ name: s.name, polygon: s.points })),
       },
     };
+    this.showError(null, '');
     try {
       await api<Camera>(`/cameras/${encodeURIComponent(this.cameraId)}`, { method: 'PATCH', body });
       this.status.textContent = 'Saved: the detector uses these settings now.';
     } catch (err) {
-      const field = err instanceof ApiError && err.field ? ` (${err.field})` : '';
-      this.status.textContent = `Not saved${field}: ${errorText(err)}`;
+      const field = err instanceof ApiError && err.field ? err.field : null;
+      this.status.textContent = `Not saved${field ? ` (${field})` : ''}: ${errorText(err)}`;
+      this.showError(field ? fieldRef(field) : null, errorText(err));
     }
+  }
+
+  /** The refusal next to the field it names (and that field focused); null clears every field. */
+  private showError(ref: FieldRef | null, message: string): void {
+    for (const s of SETTINGS) {
+      const here = ref !== null && 'setting' in ref && ref.setting === s;
+      this.errors[s].textContent = here ? message : '';
+      this.inputs[s].setAttribute('aria-invalid', String(here));
+    }
+    this.shapeError = ref && 'kind' in ref ? { ref, message } : null;
+    this.draw();
+    if (ref && 'setting' in ref) this.inputs[ref.setting].focus();
+    else if (this.shapeError) this.shapesList.querySelector<HTMLInputElement>('[aria-invalid="true"]')?.focus();
   }
 }
