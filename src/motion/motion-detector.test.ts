@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Detection, Polygon } from './detector.js';
 import { MotionDetector, type MotionSettings } from './motion-detector.js';
-import { rasterizePolygons } from './polygon-mask.js';
 
 const W = 160;
 const H = 90;
@@ -29,8 +28,26 @@ const settings = (over: Partial<MotionSettings> = {}): MotionSettings => ({ sens
 const run = (d: MotionDetector, frames: Uint8Array[]): Detection[] => frames.map((luma, i) => d.detect({ width: W, height: H, luma, atMs: i * 200 }));
 
 describe('MotionDetector', () => {
-  it('a still picture with sensor noise is never motion', () => {
-    const out = run(new MotionDetector(settings({ sensitivity: 80 })), Array.from({ length: 100 }, (_, i) => scene(i, { noise: true })));
+  it('a still picture with sensor noise (±3 levels) is never motion, at any sensitivity', () => {
+    const frames = Array.from({ length: 100 }, (_, i) => scene(i, { noise: true }));
+    for (const sensitivity of [1, 50, 80, 100]) {
+      const out = run(new MotionDetector(settings({ sensitivity, minAreaPercent: 0.01 })), frames);
+      expect(out.filter((d) => d.active), `sensitivity ${sensitivity}`).toEqual([]);
+    }
+  });
+
+  it('isolated flickering pixels (impulse noise) are not motion: the neighbour filter drops them', () => {
+    // Every frame 2 % of the pixels, scattered on a grid with no two adjacent, jump by 80 levels.
+    const frames = Array.from({ length: 40 }, (_, i) => {
+      const f = scene(i, { noise: true });
+      for (let k = 0; k < 288; k++) {
+        const x = 2 * ((k * 37 + i * 11) % 80);
+        const y = 2 * ((k * 13 + i * 7) % 45);
+        f[y * W + x] = Math.min(255, f[y * W + x]! + 80);
+      }
+      return f;
+    });
+    const out = run(new MotionDetector(settings({ sensitivity: 100, minAreaPercent: 0.5 })), frames);
     expect(out.filter((d) => d.active)).toEqual([]);
   });
 
@@ -53,13 +70,45 @@ describe('MotionDetector', () => {
     expect(last.score).toBeLessThan(10);
   });
 
+  it('active only from minAreaPercent of the unmasked picture: the same square under a larger minimum is not', () => {
+    const frames = Array.from({ length: 20 }, (_, i) => scene(i, { noise: true, square: { x: i === 0 ? -100 : 20 + i * 5, y: 30, size: 20, level: 250 } }));
+    const low = run(new MotionDetector(settings({ minAreaPercent: 1 })), frames);
+    const high = run(new MotionDetector(settings({ minAreaPercent: 10 })), frames);
+    expect(low.slice(1).every((x) => x.active && x.score >= 1 && x.score < 10)).toBe(true);
+    expect(high.map((x) => x.score)).toEqual(low.map((x) => x.score));
+    expect(high.filter((x) => x.active)).toEqual([]);
+    // A mask below the square (rows 54..89) leaves 54 of 90 rows to take the share of: the same changed
+    // pixels score 90/54 as high.
+    const masked = run(new MotionDetector(settings({ masks: [[[0, 0.6], [1, 0.6], [1, 1], [0, 1]]] })), frames);
+    masked.forEach((x, i) => expect(x.score).toBeCloseTo((low[i]!.score * 90) / 54, 9));
+  });
+
   it('names the zones the motion was in, and only those', () => {
     const zoneA: Polygon = [[0, 0], [0.5, 0], [0.5, 1], [0, 1]];
     const zoneB: Polygon = [[0.5, 0], [1, 0], [1, 1], [0.5, 1]];
-    const d = new MotionDetector(settings({ zones: [{ name: 'a', polygon: zoneA }, { name: 'b', polygon: zoneB }] }));
-    const out = run(d, Array.from({ length: 12 }, (_, i) => scene(i, { noise: true, square: { x: 5 + i * 3, y: 30, size: 20, level: 250 } })));
-    const zones = new Set(out.filter((x) => x.active).flatMap((x) => x.zones));
-    expect([...zones]).toEqual(['a']);
+    const zones = [{ name: 'A', polygon: zoneA }, { name: 'B', polygon: zoneB }];
+    // Left half only (x 5..78 of 160), then right half only (x 90..153).
+    const inA = run(new MotionDetector(settings({ zones })), Array.from({ length: 12 }, (_, i) => scene(i, { noise: true, square: { x: 5 + i * 3, y: 30, size: 20, level: 250 } })));
+    const inB = run(new MotionDetector(settings({ zones })), Array.from({ length: 12 }, (_, i) => scene(i, { noise: true, square: { x: 100 + i * 3, y: 30, size: 20, level: 250 } })));
+    for (const [out, name] of [[inA, 'A'], [inB, 'B']] as const) {
+      const active = out.filter((x) => x.active);
+      expect(active.length).toBeGreaterThanOrEqual(10);
+      for (const x of active) {
+        expect(x.zones).toEqual([name]);
+        expect(x.regions[0]!.zones).toEqual([name]);
+      }
+    }
+  });
+
+  it('a zone needs its share of minAreaPercent: motion that only grazes it does not name it', () => {
+    // The square's leading edge enters zone C (x ≥ 96) in the last frames: at most 6 × 24 changed pixels
+    // there, under 5 % of the zone's 64 × 90 but over 0.5 % of it.
+    const frames = Array.from({ length: 12 }, (_, i) => scene(i, { noise: true, square: { x: 20 + i * 6, y: 30, size: 24, level: 250 } }));
+    const zoneC = [{ name: 'C', polygon: [[0.6, 0], [1, 0], [1, 1], [0.6, 1]] as Polygon }];
+    const strict = run(new MotionDetector(settings({ minAreaPercent: 5, zones: zoneC })), frames);
+    expect(strict.flatMap((x) => x.zones)).toEqual([]);
+    const loose = run(new MotionDetector(settings({ minAreaPercent: 0.5, zones: zoneC })), frames);
+    expect(loose.flatMap((x) => x.zones)).toContain('C');
   });
 
   it('a mask over the moving part hides it', () => {
@@ -90,25 +139,87 @@ describe('MotionDetector', () => {
     expect(counts.at(-1)!).toBeGreaterThan(counts[0]!);
   });
 
-  it('reset() makes the next frame a new background; a frame of the wrong size is refused', () => {
+  it('the first frame, the first after reset() and the first of a new size only seed the background', () => {
     const d = new MotionDetector(settings());
-    run(d, [scene(1), scene(2)]);
+    const at = (luma: Uint8Array, atMs: number, width = W, height = H) => d.detect({ width, height, luma, atMs });
+    expect(at(scene(1), 0).active).toBe(false);
+    // A different picture after the seed is motion…
+    expect(at(scene(2, { square: { x: 40, y: 20, size: 30, level: 250 } }), 200).active).toBe(true);
+    // …but not right after reset(), which makes it the new background; the next change is seen again.
     d.reset();
-    expect(d.detect({ width: W, height: H, luma: scene(3, { offset: 80 }), atMs: 0 }).active).toBe(false);
+    expect(at(scene(3, { offset: 80 }), 400)).toEqual({ atMs: 400, score: 0, active: false, regions: [], zones: [] });
+    expect(at(scene(4, { offset: 80, square: { x: 40, y: 20, size: 30, level: 0 } }), 600).active).toBe(true);
+    // A frame of another size starts over the same way.
+    const small = (square: boolean) => {
+      const f = new Uint8Array(80 * 45).fill(100);
+      if (square) for (let y = 10; y < 30; y++) f.fill(230, y * 80 + 10, y * 80 + 30);
+      return f;
+    };
+    expect(at(small(false), 800, 80, 45).active).toBe(false);
+    const moved = at(small(true), 1000, 80, 45);
+    expect(moved.active).toBe(true);
+    expect(moved.score).toBeCloseTo((400 / (80 * 45)) * 100, 5);
+    expect(moved.regions[0]!.box).toEqual({ x: 10 / 80, y: 10 / 45, w: 20 / 80, h: 20 / 45 });
+  });
+
+  it('a frame whose bytes do not match its size is refused', () => {
+    const d = new MotionDetector(settings());
     expect(() => d.detect({ width: W, height: H, luma: new Uint8Array(10), atMs: 0 })).toThrow(RangeError);
-    expect(() => new MotionDetector(settings({ sensitivity: 0 }))).toThrow(/sensitivity/);
+    expect(() => d.detect({ width: 0, height: 0, luma: new Uint8Array(0), atMs: 0 })).toThrow(RangeError);
+  });
+
+  it('settings are checked in the constructor, naming the field', () => {
+    const bad = (over: Partial<MotionSettings>) => () => new MotionDetector(settings(over));
+    expect(bad({ sensitivity: 0 })).toThrow(/^sensitivity/);
+    expect(bad({ sensitivity: 101 })).toThrow(/^sensitivity/);
+    expect(bad({ sensitivity: Number.NaN })).toThrow(/^sensitivity/);
+    expect(bad({ minAreaPercent: 0 })).toThrow(/^minAreaPercent/);
+    expect(bad({ minAreaPercent: 100.5 })).toThrow(/^minAreaPercent/);
+    expect(bad({ masks: [[[0, 0], [1, 0], [1, 1]], [[0, 0], [1, 1]]] })).toThrow(/^masks\[1\]/);
+    expect(bad({ zones: [{ name: 'a', polygon: [[0, 0], [1, 0], [1, 1]] }, { name: 'b', polygon: [[0, 0], [1.5, 0], [1, 1]] }] })).toThrow(/^zones\[1\]\.polygon\[1\]/);
+    expect(bad({ zones: [{ name: 'a', polygon: [[0, 0], [1, 0], [1, 1]] }, { name: 'a', polygon: [[0, 0], [1, 0], [1, 1]] }] })).toThrow(/^zones\[1\]\.name/);
+    expect(bad({ zones: [{ name: '', polygon: [[0, 0], [1, 0], [1, 1]] }] })).toThrow(/^zones\[0\]\.name/);
+    for (const f of [bad({ sensitivity: 0 }), bad({ masks: [[[0, 0]]] })]) expect(f).toThrow(RangeError);
+    expect(() => new MotionDetector(settings({ sensitivity: 1, minAreaPercent: 0.01 }))).not.toThrow();
+    expect(() => new MotionDetector(settings({ sensitivity: 100, minAreaPercent: 100 }))).not.toThrow();
+  });
+
+  it('detect() makes no buffers per frame (only when the picture size changes) and returns one shape', () => {
+    const zones = [{ name: 'A', polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]] as Polygon }, { name: 'B', polygon: [[0.5, 0], [1, 0], [1, 1], [0.5, 1]] as Polygon }];
+    const d = new MotionDetector(settings({ masks: [[[0, 0], [0.2, 0], [0.2, 0.2]]], zones }));
+    const frames = Array.from({ length: 30 }, (_, i) => scene(i, { noise: true, square: { x: 10 + i * 4, y: 30, size: 20, level: 250 } }));
+    const first = countTypedArrays(() => d.detect({ width: W, height: H, luma: frames[0]!, atMs: 0 }));
+    // The counter sees the buffers made for a new size (else the next check would prove nothing).
+    expect(first.made).toBeGreaterThan(0);
+    const rest = countTypedArrays(() => frames.slice(1).map((luma, i) => d.detect({ width: W, height: H, luma, atMs: (i + 1) * 200 })));
+    expect(rest.made).toBe(0);
+    expect(rest.value.filter((x) => x.active).length).toBeGreaterThan(20);
+    const shapes = new Set([first.value, ...rest.value].map((x) => Object.keys(x).join()));
+    expect([...shapes]).toEqual(['atMs,score,active,regions,zones']);
+    const regionShapes = new Set(rest.value.flatMap((x) => x.regions).map((r) => `${Object.keys(r).join()}/${Object.keys(r.box).join()}`));
+    expect([...regionShapes]).toEqual(['label,score,box,zones/x,y,w,h']);
   });
 });
 
-describe('rasterizePolygons', () => {
-  const count = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
-  it('counts pixel centres exactly for a square, a triangle, a concave shape, and a union', () => {
-    expect(count(rasterizePolygons([[[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]]], 10, 10))).toBe(25);
-    // Right triangle below the diagonal: centres (x+.5, y+.5) with x < y.
-    expect(count(rasterizePolygons([[[0, 0], [0, 1], [1, 1]]], 10, 10))).toBe(45);
-    // An L: the 10×10 picture minus its top-right 5×5 quarter.
-    expect(count(rasterizePolygons([[[0, 0], [0.5, 0], [0.5, 0.5], [1, 0.5], [1, 1], [0, 1]]], 10, 10))).toBe(75);
-    // Two overlapping squares: the union, not the sum.
-    expect(count(rasterizePolygons([[[0, 0], [0.6, 0], [0.6, 0.6], [0, 0.6]], [[0.4, 0.4], [1, 0.4], [1, 1], [0.4, 1]]], 10, 10))).toBe(36 + 36 - 4);
-  });
-});
+const TYPED_ARRAYS = ['Uint8Array', 'Uint8ClampedArray', 'Uint16Array', 'Uint32Array', 'Int8Array', 'Int16Array', 'Int32Array', 'Float32Array', 'Float64Array'] as const;
+
+/** Runs fn while every typed-array constructor on the global object counts what it makes. */
+function countTypedArrays<T>(fn: () => T): { made: number; value: T } {
+  const g = globalThis as unknown as Record<string, unknown>;
+  const saved = TYPED_ARRAYS.map((name) => [name, g[name]] as const);
+  let made = 0;
+  for (const [name, ctor] of saved) {
+    g[name] = new Proxy(ctor as new (...args: unknown[]) => object, {
+      construct(target, args, newTarget) {
+        made++;
+        return Reflect.construct(target, args, newTarget);
+      },
+    });
+  }
+  try {
+    const value = fn();
+    return { made, value };
+  } finally {
+    for (const [name, ctor] of saved) g[name] = ctor;
+  }
+}

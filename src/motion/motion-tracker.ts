@@ -9,7 +9,7 @@ import type { Detection } from './detector.js';
 
 export interface MotionInterval {
   startMs: number;
-  /** The last active frame's instant. */
+  /** The last active frame's instant; an interval closed at maxIntervalMs ends where the next one starts. */
   endMs: number;
   peakScore: number;
   peakAtMs: number;
@@ -27,7 +27,10 @@ export interface TrackerOptions {
 export interface TrackerStep {
   started?: { startMs: number; zones: string[] };
   ended?: MotionInterval;
-  /** This frame is the new peak of the interval being formed or open. */
+  /**
+   * This frame is the new peak of the interval being formed or open. With `ended` in the same step (an
+   * interval closed at maxIntervalMs, the next opened at this frame) it is the NEW interval's peak.
+   */
   peak?: boolean;
 }
 
@@ -45,7 +48,9 @@ export class MotionTracker {
   constructor(private readonly opts: TrackerOptions) {
     this.minFrames = opts.minFrames ?? 2;
     this.maxIntervalMs = opts.maxIntervalMs ?? 3600_000;
-    if (!(opts.postRollMs >= 0) || this.minFrames < 1 || this.maxIntervalMs <= 0) throw new RangeError('postRollMs ≥ 0, minFrames ≥ 1, maxIntervalMs > 0');
+    if (!(Number.isFinite(opts.postRollMs) && opts.postRollMs >= 0)) throw new RangeError('postRollMs must be ≥ 0');
+    if (!(Number.isInteger(this.minFrames) && this.minFrames >= 1)) throw new RangeError('minFrames must be an integer ≥ 1');
+    if (!(Number.isFinite(this.maxIntervalMs) && this.maxIntervalMs > 0)) throw new RangeError('maxIntervalMs must be > 0');
   }
 
   get open(): boolean {
@@ -54,43 +59,48 @@ export class MotionTracker {
 
   push(d: Detection): TrackerStep {
     const step: TrackerStep = {};
+    if (this.isOpen && !d.active && d.atMs - this.lastActiveMs >= this.opts.postRollMs) {
+      step.ended = this.close(this.lastActiveMs);
+      return step;
+    }
     if (this.isOpen && d.atMs - this.startMs >= this.maxIntervalMs) {
-      // Too long for one interval: close it here; an active frame opens the next at once.
-      step.ended = this.close(Math.max(this.lastActiveMs, Math.min(d.atMs, this.startMs + this.maxIntervalMs)));
-      if (d.active) {
-        this.begin(d);
-        this.peakScore = d.score;
-        this.peakAtMs = d.atMs;
-        this.isOpen = true;
-        this.run = this.minFrames;
-        step.started = { startMs: d.atMs, zones: [...this.zones] };
-        step.peak = true;
+      // Too long for one interval. Motion going on continues at once in the next, which starts at this
+      // frame; the closed one ends there too (never past its bound), so the two leave no hole between them.
+      if (!d.active) {
+        step.ended = this.close(this.lastActiveMs);
         return step;
       }
+      step.ended = this.close(Math.min(d.atMs, this.startMs + this.maxIntervalMs));
+      // No new run of minFrames needed: this frame opens the next interval below.
+      this.begin(d);
+      this.run = this.minFrames - 1;
     }
-    if (d.active) {
-      if (!this.isOpen && this.run === 0) this.begin(d);
-      this.run++;
-      this.lastActiveMs = d.atMs;
-      for (const z of d.zones) this.zones.add(z);
-      if (d.score > this.peakScore) {
-        this.peakScore = d.score;
-        this.peakAtMs = d.atMs;
-        step.peak = true;
-      }
-      if (!this.isOpen && this.run >= this.minFrames) {
-        this.isOpen = true;
-        step.started = { startMs: this.startMs, zones: [...this.zones] };
-      }
-    } else if (!this.isOpen) {
-      this.run = 0;
-    } else if (d.atMs - this.lastActiveMs >= this.opts.postRollMs) {
-      step.ended = this.close(this.lastActiveMs);
+    if (!d.active) {
+      // A pause inside an open interval is the post-roll; before it opened, the run is broken.
+      if (!this.isOpen) this.run = 0;
+      return step;
+    }
+    if (!this.isOpen && this.run === 0) this.begin(d);
+    this.run++;
+    this.lastActiveMs = d.atMs;
+    for (const z of d.zones) this.zones.add(z);
+    if (d.score > this.peakScore) {
+      this.peakScore = d.score;
+      this.peakAtMs = d.atMs;
+      step.peak = true;
+    }
+    if (!this.isOpen && this.run >= this.minFrames) {
+      this.isOpen = true;
+      step.started = { startMs: this.startMs, zones: [...this.zones] };
     }
     return step;
   }
 
-  /** Closes the open interval now (detector stopping, stream lost). */
+  /**
+   * Closes the open interval now (detector stopping, stream lost); it ends at its last active frame, as
+   * every interval does (`atMs` is when the caller gave up, not when motion was last seen). A run of
+   * active frames too short to have started an interval is dropped.
+   */
   flush(_atMs: number): MotionInterval | undefined {
     if (!this.isOpen) {
       this.run = 0;
@@ -111,7 +121,7 @@ export class MotionTracker {
       startMs: this.startMs,
       endMs,
       peakScore: this.peakScore,
-      peakAtMs: Math.min(this.peakAtMs, endMs),
+      peakAtMs: this.peakAtMs,
       zones: [...this.zones].sort(),
     };
     this.isOpen = false;
