@@ -239,6 +239,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     liveBitrateBps: (cameraId) => live.stats(cameraId).bitrateBps,
     indexLatency: (listener) => indexer.onIndexLatency(listener),
     indexed: (listener) => indexer.onIndexed(listener),
+    motion,
     disk: probeDisk,
     recordingsDir: store.root,
     dataDir: config.dataDir,

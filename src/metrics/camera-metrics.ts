@@ -17,6 +17,11 @@ export interface CameraMetricsDeps {
   liveBitrateBps(cameraId: string): number | null;
   /** The indexer's feed of rows written (`Indexer.onIndexed`): camera and file size. */
   indexed(listener: (cameraId: string, sizeBytes: number) => void): () => void;
+  /** Motion detection: each camera's detector state, and the feed of intervals written. */
+  motion?: {
+    status(cameraId: string): { state: string };
+    onChange(listener: (c: { cameraId: string; interval?: unknown }) => void): () => void;
+  };
 }
 
 /**
@@ -36,7 +41,10 @@ export class CameraMetrics {
   private readonly lastSegmentAge: Gauge<'camera'>;
   private readonly gaps: Gauge<'camera' | 'fill_state'>;
   private readonly gapSeconds: Gauge<'camera' | 'fill_state'>;
+  private readonly motionActive: Gauge<'camera'>;
+  private readonly motionIntervals: Counter<'camera'>;
   private readonly unsubscribe: () => void;
+  private readonly unsubscribeMotion: () => void;
 
   constructor(private readonly d: CameraMetricsDeps, registry: Registry) {
     const registers = [registry];
@@ -48,12 +56,18 @@ export class CameraMetrics {
     this.lastSegmentAge = new Gauge({ name: 'vigil_camera_last_segment_age_seconds', help: 'Seconds since the end of the camera\'s newest indexed segment (absent before its first).', labelNames: ['camera'], registers });
     this.gaps = new Gauge({ name: 'vigil_camera_gaps', help: 'Recording gaps (holes over 3 s) of the camera, by refill state.', labelNames: ['camera', 'fill_state'], registers });
     this.gapSeconds = new Gauge({ name: 'vigil_camera_gap_seconds', help: 'Total length of the camera\'s recording gaps, by refill state, in seconds.', labelNames: ['camera', 'fill_state'], registers });
+    this.motionActive = new Gauge({ name: 'vigil_camera_motion_active', help: 'Whether the camera\'s picture shows motion now (1) or not (0); only cameras with motion detection enabled.', labelNames: ['camera'], registers });
+    this.motionIntervals = new Counter({ name: 'vigil_camera_motion_intervals_total', help: 'Motion intervals written for the camera since this Vigil started.', labelNames: ['camera'], registers });
     this.unsubscribe = d.indexed((camera, sizeBytes) => this.bytesWritten.inc({ camera }, sizeBytes));
+    this.unsubscribeMotion = d.motion?.onChange((c) => {
+      if (c.interval) this.motionIntervals.inc({ camera: c.cameraId });
+    }) ?? (() => undefined);
   }
 
   /** Stops counting bytes written. */
   close(): void {
     this.unsubscribe();
+    this.unsubscribeMotion();
   }
 
   /** Reads the catalog once and replaces every series it feeds (cameras deleted since the last scrape vanish). */
@@ -62,7 +76,7 @@ export class CameraMetrics {
     const nowMs = this.d.clock.nowMs();
     const statusOf = new Map(statuses.map((s) => [s.cameraId, s]));
     const live = new Set(cameras.map((c) => c.id));
-    for (const m of [this.state, this.segments, this.bitrate, this.reconnects, this.lastSegmentAge, this.gaps, this.gapSeconds]) m.reset();
+    for (const m of [this.state, this.segments, this.bitrate, this.reconnects, this.lastSegmentAge, this.gaps, this.gapSeconds, this.motionActive]) m.reset();
     for (const cam of cameras) {
       const camera = cam.id;
       const s = statusOf.get(camera);
@@ -75,6 +89,10 @@ export class CameraMetrics {
       const bitrate = s?.bitrateBps ?? this.d.liveBitrateBps(camera);
       if (bitrate !== null) this.bitrate.set({ camera }, bitrate);
       if (s?.lastSegmentAtMs != null) this.lastSegmentAge.set({ camera }, Math.max(0, (nowMs - s.lastSegmentAtMs) / 1000));
+      if (cam.motion.enabled && this.d.motion) {
+        this.motionActive.set({ camera }, this.d.motion.status(camera).state === 'motion' ? 1 : 0);
+        this.motionIntervals.inc({ camera }, 0);
+      }
       for (const fill_state of FILL_STATES) {
         this.gaps.set({ camera, fill_state }, 0);
         this.gapSeconds.set({ camera, fill_state }, 0);

@@ -156,8 +156,10 @@ export class MotionWatch {
     const luma = frame.subarray(0, MOTION_WIDTH * MOTION_HEIGHT);
     const detection = this.detector.detect({ width: MOTION_WIDTH, height: MOTION_HEIGHT, luma, atMs });
     const step = this.tracker.push(detection);
-    if (step.peak) this.peak.set(frame);
+    // An interval split at its longest length ends and the next one peaks in the same step: the ended
+    // one takes the peak frame it had, before this frame becomes the new one's.
     if (step.ended) this.on.ended(this.cameraId, step.ended, this.peak.slice());
+    if (step.peak) this.peak.set(frame);
     if (step.started) {
       this.setState('motion', null);
       this.on.started(this.cameraId, step.started.startMs, step.started.zones);

@@ -83,6 +83,11 @@ describe('motion detection on a real camera stream', () => {
     expect(started).toHaveLength(1);
     expect(ended).toHaveLength(1);
     expect(JSON.parse(String(ended[0]!.payload))).toMatchObject({ motion_id: found!.id, zones: ['a'] });
+    // Prometheus: the interval counted, and no motion now.
+    const metrics = await (await vigil.api('/metrics')).text();
+    expect(metrics).toMatch(/^vigil_camera_motion_intervals_total\{camera="door"\} 1$/m);
+    expect(metrics).toMatch(/^vigil_camera_motion_active\{camera="door"\} 0$/m);
+    expect(metrics).toMatch(/^vigil_ffmpeg_processes\{kind="motion"\} 2$/m);
   }, 90_000);
 
   it('a detector killed is restarted with backoff, and recording never notices', async () => {
