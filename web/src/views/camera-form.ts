@@ -24,6 +24,7 @@ const FIELDS: FieldSpec[] = [
   { name: 'sub_url', label: 'Sub-stream URL', kind: 'url', nullable: true, help: 'optional low-resolution stream for the grid' },
   { name: 'segment_seconds', label: 'Segment length (s)', kind: 'int' },
   { name: 'retention_hours', label: 'Keep footage (hours)', kind: 'int', nullable: true, help: 'empty = no age limit' },
+  { name: 'retention_hours_motion', label: 'Keep footage with motion (hours)', kind: 'int', nullable: true, help: 'empty = like other footage; otherwise at least "Keep footage", which then applies to footage without motion' },
   { name: 'storage_quota_bytes', label: 'Storage quota (bytes)', kind: 'int', nullable: true, help: 'empty = no per-camera quota' },
   { name: 'enabled', label: 'Record this camera', kind: 'bool' },
   { name: 'anr_enabled', label: 'Refill gaps from the camera\'s SD card', kind: 'bool' },
@@ -66,6 +67,7 @@ export class CameraFormView implements View {
     this.el = h('section', { class: 'form-page' }, h('h1', {}, id ? `Edit camera ${id}` : 'Add camera'),
       this.onvif?.el,
       allowed ? this.form : h('p', { class: 'error' }, 'You may not manage cameras.'),
+      allowed && id ? h('p', {}, h('a', { href: href({ name: 'camera-motion', id }) }, 'Motion detection: masks, zones and sensitivity')) : null,
       allowed && id ? this.deleteBox(id) : null);
     if (allowed) {
       if (id) void this.loadCamera(id);
