@@ -31,7 +31,7 @@ describe('operator console: motion', () => {
     vigil = await startVigil({
       cameras: [{
         id: 'door', name: 'Back door', main_url: cams.url('door'), segment_seconds: 2,
-        motion: { enabled: true, sensitivity: 60, min_area_percent: 0.05, post_roll_seconds: 1, masks: [[[0, 0], [0.34, 0], [0.34, 0.21], [0, 0.21]]], zones: [{ name: 'porch', polygon: [[0.5, 0.45], [1, 0.45], [1, 1], [0.5, 1]] }] },
+        motion: { enabled: true, sensitivity: 60, min_area_percent: 0.05, post_roll_seconds: 1, masks: [[[0, 0], [0.34, 0], [0.34, 0.21], [0, 0.21]]], zones: [{ name: 'porch', polygon: [[0.5, 0.45], [1, 0.45], [1, 1], [0.5, 1]] }, { name: 'street', polygon: [[0, 0.3], [0.4, 0.3], [0.4, 0.6], [0, 0.6]] }] },
       }],
     });
     browser = await launchChromium();
@@ -66,7 +66,24 @@ describe('operator console: motion', () => {
     // Newest first, each with its peak frame.
     expect(await items.evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.startMs)))).toEqual(motions.map((m) => Date.parse(m.start)).reverse());
     await expect.poll(() => items.locator('img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth))).toEqual([160, 160]);
+    // Each band named by the hover readout: zones and time range.
+    await page.locator('.tl-track').scrollIntoViewIfNeeded();
+    // Measured at each try: the window follows now, so the band moves left as time passes.
+    await expect.poll(async () => {
+      const band = (await page.locator('.tl-motion').first().boundingBox())!;
+      const track = (await page.locator('.tl-track').boundingBox())!;
+      await page.mouse.move(band.x + band.width / 2, track.y + track.height * 0.85);
+      return page.locator('.tl-hover').textContent();
+    }).toMatch(/motion in porch \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2}/);
     await screenshot(page, 'console-motion-list-1366x768');
+    // The zone filter: nothing moved in the street, both in the porch.
+    const zone = page.getByLabel('Motion in zone');
+    expect(await zone.locator('option').allTextContents()).toEqual(['All zones', 'porch', 'street']);
+    await zone.selectOption('street');
+    await expect.poll(() => items.count()).toBe(0);
+    await zone.selectOption('porch');
+    await expect.poll(() => items.count()).toBe(2);
+    await zone.selectOption('');
 
     const clock = page.getByLabel('Time of the frame on screen');
     const wallMs = async () => Number((await clock.getAttribute('data-wall-ms')) ?? NaN);
@@ -97,14 +114,18 @@ describe('operator console: motion', () => {
     await page.goto(`${vigil.app.url}/#/cameras/door/motion`);
     await expect.poll(() => page.getByLabel('Sensitivity (1–100)').inputValue()).toBe('60');
     const stage = page.locator('.motion-editor svg');
-    // Measured at each click: pressing a button below the picture may scroll the page.
-    const click = async (x: number, y: number) => {
+    // Measured at each use: pressing a button below the picture may scroll the page.
+    const at = async (x: number, y: number) => {
       const box = (await stage.boundingBox())!;
-      await page.mouse.click(box.x + x * box.width, box.y + y * box.height);
+      return [box.x + x * box.width, box.y + y * box.height] as const;
     };
+    const click = async (x: number, y: number) => page.mouse.click(...(await at(x, y)));
+    // The picture to draw on: a frame of the camera's recent footage.
+    await expect.poll(() => page.locator('.motion-editor .stage img').evaluate((i) => (i as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
     // Start again: delete what the config file drew.
     await page.getByRole('button', { name: 'Delete mask 1' }).click();
     await page.getByRole('button', { name: 'Delete porch' }).click();
+    await page.getByRole('button', { name: 'Delete street' }).click();
     await page.getByRole('button', { name: 'Draw a mask' }).click();
     await stage.scrollIntoViewIfNeeded();
     await click(0.1, 0.1);
@@ -118,20 +139,43 @@ describe('operator console: motion', () => {
     await click(0.9, 0.9);
     await click(0.5, 0.9);
     await page.getByRole('button', { name: 'Finish shape' }).click();
+    // Drag the zone's third point from (0.9, 0.9) to (0.8, 0.95).
+    await stage.scrollIntoViewIfNeeded();
+    await page.mouse.move(...(await at(0.9, 0.9)));
+    await page.mouse.down();
+    await page.mouse.move(...(await at(0.85, 0.92)));
+    await page.mouse.move(...(await at(0.8, 0.95)));
+    await page.mouse.up();
+    // A bad zone name: refused by the API, its message on the zone's row.
+    await page.getByLabel('Name of zone 1').fill('Gate!');
+    await page.getByLabel('Name of zone 1').press('Tab');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.locator('.motion-editor .message').textContent()).toMatch(/^Not saved \(motion\.zones\[0\]\.name\): /);
+    await expect.poll(() => page.getByLabel('Name of zone 1').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('.motion-editor .shapes li').nth(1).locator('.field-error').textContent()).not.toBe('');
+    // The keyboard way: the mask's points typed.
+    const maskPoints = page.getByLabel('Points of mask 1 (x,y pairs, 0 to 1)');
+    expect(await maskPoints.inputValue()).toMatch(/^0\.1\d*,0\.1\d* /);
+    await maskPoints.fill('0.1,0.1 0.3,0.1 0.3,0.2 0.1,0.2');
+    await maskPoints.press('Tab');
     await page.getByLabel('Name of zone 1').fill('gate');
     await page.getByLabel('Name of zone 1').press('Tab');
     await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByLabel('Name of zone 1').getAttribute('aria-invalid')).toBe('false');
     await expect.poll(() => page.locator('.motion-editor .message').textContent()).toBe('Saved: the detector uses these settings now.');
     const cam = (await (await vigil.api('/cameras/door')).json()) as Camera;
     expect(cam.motion.masks).toHaveLength(1);
     const near = (pts: number[][], want: number[][]) => pts.length === want.length && pts.every(([x, y], i) => Math.abs(x! - want[i]![0]!) < 0.02 && Math.abs(y! - want[i]![1]!) < 0.02);
-    expect(near(cam.motion.masks[0]!, [[0.1, 0.1], [0.3, 0.1], [0.3, 0.2]]), JSON.stringify(cam.motion.masks)).toBe(true);
+    expect(cam.motion.masks[0]).toEqual([[0.1, 0.1], [0.3, 0.1], [0.3, 0.2], [0.1, 0.2]]);
     expect(cam.motion.zones.map((z) => z.name)).toEqual(['gate']);
-    expect(near(cam.motion.zones[0]!.polygon, [[0.5, 0.5], [0.9, 0.5], [0.9, 0.9], [0.5, 0.9]])).toBe(true);
-    // Typed points replace a shape; a bad value is refused by the API, naming the field, and nothing changes.
+    expect(near(cam.motion.zones[0]!.polygon, [[0.5, 0.5], [0.9, 0.5], [0.8, 0.95], [0.5, 0.9]]), JSON.stringify(cam.motion.zones)).toBe(true);
+    // A bad setting: refused, its message next to the field, nothing changed.
     await page.getByLabel('Sensitivity (1–100)').fill('0');
     await page.getByRole('button', { name: 'Save' }).click();
     await expect.poll(() => page.locator('.motion-editor .message').textContent()).toMatch(/^Not saved \(motion\.sensitivity\): /);
+    expect(await page.locator('#mo-sensitivity-error').textContent()).not.toBe('');
+    expect(await page.getByLabel('Sensitivity (1–100)').getAttribute('aria-invalid')).toBe('true');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('mo-sensitivity');
     expect(((await (await vigil.api('/cameras/door')).json()) as Camera).motion.sensitivity).toBe(60);
     await screenshot(page, 'console-motion-editor-1366x768');
     expect(problems).toEqual([]);
