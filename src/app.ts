@@ -228,7 +228,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     intervalSeconds: config.onvif.clockCheckIntervalSeconds,
   });
   const mqtt = config.mqtt
-    ? new MqttBridge({ config: config.mqtt, db, clock, events, snapshots, audit, live, log: log.child({ component: 'mqtt' }), vigilVersion: VIGIL_VERSION })
+    ? new MqttBridge({ config: config.mqtt, db, clock, events, snapshots, audit, live, motion, log: log.child({ component: 'mqtt' }), vigilVersion: VIGIL_VERSION })
     : undefined;
   const metrics = new VigilMetrics({
     db,

@@ -29,18 +29,20 @@ describe('MQTT topics', () => {
 });
 
 describe('Home Assistant discovery', () => {
-  it('gives each camera an online connectivity sensor, bitrate and last segment age sensors and a camera, all on its device via the node', () => {
+  it('gives each camera an online connectivity sensor, a motion sensor, bitrate and last segment age sensors and a camera, all on its device via the node', () => {
     const configs = discovery.camera({ id: 'cam-1', name: 'Gate' });
     expect(configs.map((c) => c.topic)).toEqual([
       'homeassistant/binary_sensor/site_nvr/cam-1_online/config',
+      'homeassistant/binary_sensor/site_nvr/cam-1_motion/config',
       'homeassistant/sensor/site_nvr/cam-1_bitrate/config',
       'homeassistant/sensor/site_nvr/cam-1_last_segment_age/config',
       'homeassistant/camera/site_nvr/cam-1_snapshot/config',
     ]);
-    const [online, bitrate, age, camera] = configs.map((c) => JSON.parse(c.payload) as Record<string, unknown>);
+    const [online, motion, bitrate, age, camera] = configs.map((c) => JSON.parse(c.payload) as Record<string, unknown>);
     const device = { identifiers: ['site_nvr_cam-1'], name: 'Gate', manufacturer: 'Vigil', model: 'Camera', sw_version: '1.2.3', via_device: 'site_nvr' };
     const availability = [{ topic: 'site/nvr/availability', payload_available: 'online', payload_not_available: 'offline' }];
-    for (const c of [online, bitrate, age, camera]) expect(c).toMatchObject({ device, availability });
+    for (const c of [online, motion, bitrate, age, camera]) expect(c).toMatchObject({ device, availability });
+    expect(motion).toMatchObject({ unique_id: 'site_nvr_cam-1_motion', device_class: 'motion', state_topic: 'site/nvr/cameras/cam-1/motion', payload_on: 'ON', payload_off: 'OFF' });
     expect(online).toMatchObject({ unique_id: 'site_nvr_cam-1_online', device_class: 'connectivity', state_topic: 'site/nvr/cameras/cam-1/online', payload_on: 'ON', payload_off: 'OFF' });
     expect(bitrate).toMatchObject({ unique_id: 'site_nvr_cam-1_bitrate', device_class: 'data_rate', unit_of_measurement: 'kbit/s', state_topic: 'site/nvr/cameras/cam-1/state', value_template: '{{ value_json.bitrate_kbps }}' });
     expect(age).toMatchObject({ unique_id: 'site_nvr_cam-1_last_segment_age', device_class: 'duration', unit_of_measurement: 's', value_template: '{{ value_json.last_segment_age_seconds }}' });

@@ -19,10 +19,8 @@ export interface DiscoveryCamera {
 type EntityConfig = Record<string, unknown>;
 
 /**
- * One entity every camera has. A camera's entities are exactly this list, so a new per-camera state
- * (motion ON/OFF, once motion detection exists) is one more entry — a `binary_sensor` with
- * `device_class: motion` on `<prefix>/cameras/<id>/motion` — and its config, removal and republishing
- * follow with no other change.
+ * One entity every camera has. A camera's entities are exactly this list: a new per-camera state is
+ * one more entry, and its config, removal and republishing follow with no other change.
  */
 interface CameraEntity {
   component: 'binary_sensor' | 'sensor' | 'camera';
@@ -45,6 +43,13 @@ const CAMERA_ENTITIES: readonly CameraEntity[] = [
       // The whole state (recorder state, last error, counters) as the entity's attributes.
       json_attributes_topic: t.camera(id, 'state'),
     }),
+  },
+  {
+    component: 'binary_sensor',
+    key: 'motion',
+    name: 'Motion',
+    // OFF for a camera without motion detection (docs/api.md, "MQTT").
+    config: (t, id) => ({ state_topic: t.camera(id, 'motion'), payload_on: 'ON', payload_off: 'OFF', device_class: 'motion' }),
   },
   {
     component: 'sensor',

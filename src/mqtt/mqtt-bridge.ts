@@ -37,6 +37,11 @@ export interface MqttBridgeDeps {
   snapshots: { snapshot(cameraId: string, atMs: number, width: number | undefined, signal?: AbortSignal): Promise<Snapshot> };
   audit: AuditLog;
   live?: { stats(cameraId: string): LiveStats };
+  /** Motion detection: each camera's detector state and its changes (motion ON/OFF). */
+  motion?: {
+    status(cameraId: string): { state: string };
+    onChange(listener: (c: { cameraId: string; active: boolean }) => void): () => void;
+  };
   log: Logger;
   vigilVersion: string;
 }
@@ -82,6 +87,7 @@ export class MqttBridge {
   private readonly snapshotting = new Set<string>();
   private readonly abort = new AbortController();
   private unsubscribe: (() => void) | undefined;
+  private unsubscribeMotion: (() => void) | undefined;
   /** Since when the broker has been away, and the drop count then (one warning per outage). */
   private outage: { sinceMs: number; droppedBefore: number; lastError: string | undefined } | undefined;
   private stopping = false;
@@ -96,6 +102,11 @@ export class MqttBridge {
     const { config, log } = this.d;
     const options = await clientOptions(config, this.topics.availability);
     this.unsubscribe = this.d.events.subscribe((e) => this.onEvent(e));
+    // Motion ON/OFF at once (not coalesced with the other state): an automation waits for it.
+    this.unsubscribeMotion = this.d.motion?.onChange((c) => {
+      if (this.stopping || !this.client?.connected || !this.cameras.has(c.cameraId)) return;
+      this.enqueue({ topic: this.topics.camera(c.cameraId, 'motion'), payload: c.active ? 'ON' : 'OFF', retain: true, qos: 1 });
+    });
     this.outage = { sinceMs: this.d.clock.nowMs(), droppedBefore: 0, lastError: undefined };
     const client = connect(config.url, options);
     this.client = client;
@@ -123,6 +134,7 @@ export class MqttBridge {
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.stateTimer);
     this.unsubscribe?.();
+    this.unsubscribeMotion?.();
     this.abort.abort();
     await Promise.allSettled([...this.work]);
     const client = this.client;
@@ -255,6 +267,7 @@ export class MqttBridge {
       const state = cameraState({ ...cam, status: statuses.get(id), liveBitrateBps: this.d.live?.stats(id).bitrateBps ?? null }, nowMs);
       this.enqueue({ topic: this.topics.camera(id, 'state'), payload: JSON.stringify(state), retain: true, qos: 1 });
       this.enqueue({ topic: this.topics.camera(id, 'online'), payload: state.online ? 'ON' : 'OFF', retain: true, qos: 1 });
+      this.enqueue({ topic: this.topics.camera(id, 'motion'), payload: this.d.motion?.status(id).state === 'motion' ? 'ON' : 'OFF', retain: true, qos: 1 });
     }
   }
 

@@ -1,7 +1,7 @@
 import { nodeIdOf, type MqttConfig } from '../config/mqtt-config.js';
 
 /** The per-camera topics whose retained messages say a camera exists (cleared when it is deleted). */
-export const CAMERA_RETAINED = ['state', 'online', 'snapshot'] as const;
+export const CAMERA_RETAINED = ['state', 'online', 'motion', 'snapshot'] as const;
 export type CameraTopic = (typeof CAMERA_RETAINED)[number];
 
 /** A topic level from a name that may hold anything (an event type): wildcards and `/` become `_`. */

@@ -32,6 +32,7 @@ describe('MQTT: a real Vigil recording a real camera, on a real mosquitto, seen 
   const AVAILABILITY = `${PREFIX}/availability`;
   const CONFIGS = {
     [`${HA}/binary_sensor/${NODE}/cam1_online/config`]: 'online',
+    [`${HA}/binary_sensor/${NODE}/cam1_motion/config`]: 'motion',
     [`${HA}/sensor/${NODE}/cam1_bitrate/config`]: 'bitrate',
     [`${HA}/sensor/${NODE}/cam1_last_segment_age/config`]: 'last_segment_age',
     [`${HA}/camera/${NODE}/cam1_snapshot/config`]: 'snapshot',
@@ -55,7 +56,8 @@ describe('MQTT: a real Vigil recording a real camera, on a real mosquitto, seen 
     broker = await startMosquitto({ dir });
     server = await RtspServer.start({ mounts: [{ name: 'cam1' }] });
     vigil = await startVigil({
-      cameras: [{ id: 'cam1', name: 'Front door', main_url: server.url('cam1'), segment_seconds: 2 }],
+      // The fake camera's ball never stops moving: motion detection says ON.
+      cameras: [{ id: 'cam1', name: 'Front door', main_url: server.url('cam1'), segment_seconds: 2, motion: { enabled: true } }],
       mqtt: { url: broker.url, topic_prefix: PREFIX, publish_interval_seconds: 1 },
     });
     await waitFor('a first segment', () => segmentCount() >= 1, 30_000);
@@ -104,6 +106,8 @@ describe('MQTT: a real Vigil recording a real camera, on a real mosquitto, seen 
     expect(state['last_segment_age_seconds'] as number).toBeGreaterThanOrEqual(0);
     expect(state['last_segment_age_seconds'] as number).toBeLessThan(30);
     expect(text((await retainedUnder(broker.url, `${PREFIX}/cameras/cam1/online`)).get(`${PREFIX}/cameras/cam1/online`))).toBe('ON');
+    // Motion ON, retained (the entity Home Assistant discovery declares as a motion binary_sensor).
+    await waitFor('motion ON, retained', async () => text((await retainedUnder(broker.url, `${PREFIX}/cameras/cam1/motion`)).get(`${PREFIX}/cameras/cam1/motion`)) === 'ON', 20_000, 250);
   });
 
   it('answers a snapshot request with the camera\'s latest frame as a retained JPEG, audited as footage access', async () => {
@@ -140,7 +144,7 @@ describe('MQTT: a real Vigil recording a real camera, on a real mosquitto, seen 
     broker = await startMosquitto({ dir, port });
     // The broker kept nothing (no persistence): `online` and the configs there were published again by Vigil.
     await waitFor('availability online on the restarted broker', async () => text((await retainedUnder(broker.url, AVAILABILITY)).get(AVAILABILITY)) === 'online', 60_000);
-    await waitFor('the configs on the restarted broker', async () => (await retainedUnder(broker.url, `${HA}/+/${NODE}/+/config`)).size === 5, 10_000);
+    await waitFor('the configs on the restarted broker', async () => (await retainedUnder(broker.url, `${HA}/+/${NODE}/+/config`)).size === Object.keys(CONFIGS).length + 1, 10_000);
     expect(readCatalog(vigil.dataDir).gaps).toEqual([]);
   });
 
