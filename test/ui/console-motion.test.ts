@@ -63,6 +63,8 @@ describe('operator console: motion', () => {
     const items = page.locator('.motion-list li');
     await expect.poll(() => items.count(), { timeout: 15_000 }).toBe(2);
     await expect.poll(() => page.locator('.tl-motion').count()).toBe(2);
+    // The detector's state from the camera status: nothing moves now.
+    await expect.poll(() => page.locator('.motion-state').textContent()).toBe('Detector watching');
     // Newest first, each with its peak frame.
     expect(await items.evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.startMs)))).toEqual(motions.map((m) => Date.parse(m.start)).reverse());
     await expect.poll(() => items.locator('img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth))).toEqual([160, 160]);

@@ -192,6 +192,7 @@ export class CameraView implements View {
     const st = await api<CameraStatus>(`/cameras/${encodeURIComponent(this.cameraId)}/status`).catch(() => null);
     if (this.gone) return;
     if (st) this.badge.update(st);
+    if (st) this.motion.setState(st.motion_state, st.motion_error);
     if (st?.fps) this.frameS = 1 / st.fps;
     this.statusTimer = window.setTimeout(() => void this.pollStatus(), 5000);
   }

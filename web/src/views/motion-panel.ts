@@ -25,12 +25,14 @@ export class MotionPanel {
   private readonly list: HTMLUListElement;
   private readonly zone: HTMLSelectElement;
   private readonly count: HTMLElement;
+  private readonly state: HTMLElement;
   private marks: MotionMark[] = [];
 
   constructor(private readonly hooks: MotionPanelHooks) {
     this.zone = h('select', { id: 'motion-zone', 'aria-label': 'Motion in zone' }, h('option', { value: '' }, 'All zones'));
     this.zone.addEventListener('change', () => this.render());
     this.count = h('span', { class: 'muted', 'aria-live': 'polite' });
+    this.state = h('span', { class: 'motion-state' });
     this.list = h('ul', { class: 'motion-list', 'aria-label': 'Motion in the timeline window, newest first' });
     this.el = h('section', { class: 'motion-panel card', 'aria-labelledby': 'motion-title', hidden: true },
       h('div', { class: 'motion-head' },
@@ -38,7 +40,7 @@ export class MotionPanel {
         h('label', { for: 'motion-zone' }, 'Zone'), this.zone,
         h('button', { type: 'button', title: 'Previous motion (P)', onclick: () => this.step(-1) }, '◀ Previous motion'),
         h('button', { type: 'button', title: 'Next motion (N)', onclick: () => this.step(1) }, 'Next motion ▶'),
-        this.count),
+        this.count, this.state),
       this.list);
   }
 
@@ -47,6 +49,13 @@ export class MotionPanel {
     const keep = this.zone.value;
     this.zone.replaceChildren(h('option', { value: '' }, 'All zones'), ...zones.map((z) => h('option', { value: z, selected: z === keep }, z)));
     this.el.hidden = !enabled && this.marks.length === 0;
+  }
+
+  /** The detector's state from the camera status: whether an empty list means "nothing moved". */
+  setState(state: string, error: string | null): void {
+    const words: Record<string, string> = { off: 'Detector off', starting: 'Detector starting', watching: 'Detector watching', motion: 'Motion now' };
+    this.state.textContent = state === 'error' ? `Detector failed, restarting${error ? `: ${error}` : ''}` : words[state] ?? `Detector ${state}`;
+    this.state.dataset.state = state;
   }
 
   setData(marks: MotionMark[]): void {
