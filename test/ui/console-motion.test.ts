@@ -179,6 +179,19 @@ describe('operator console: motion', () => {
     expect(await page.getByLabel('Sensitivity (1–100)').getAttribute('aria-invalid')).toBe('true');
     await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('mo-sensitivity');
     expect(((await (await vigil.api('/cameras/door')).json()) as Camera).motion.sensitivity).toBe(60);
+    // A shape of two points is not saved, nor anything with it; Escape drops it.
+    await page.getByLabel('Sensitivity (1–100)').fill('70');
+    await page.getByRole('button', { name: 'Draw a mask' }).click();
+    await stage.scrollIntoViewIfNeeded();
+    await click(0.6, 0.1);
+    await click(0.8, 0.1);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.locator('.motion-editor .message').textContent()).toBe('A shape needs at least 3 points.');
+    expect(((await (await vigil.api('/cameras/door')).json()) as Camera).motion.sensitivity).toBe(60);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.locator('.motion-editor svg polyline').count()).toBe(0);
+    // The renamed zone is named on its Delete button.
+    await expect.poll(() => page.getByRole('button', { name: 'Delete gate' }).count()).toBe(1);
     await screenshot(page, 'console-motion-editor-1366x768');
     expect(problems).toEqual([]);
   }, 60_000);

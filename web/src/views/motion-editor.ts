@@ -14,6 +14,7 @@ import type { View, ViewContext } from './view.js';
 type Point = [number, number];
 interface Shape {
   kind: 'mask' | 'zone';
+  /** A zone's name; empty for a mask (listed by its place). */
   name: string;
   points: Point[];
 }
@@ -144,7 +145,7 @@ export class MotionEditorView implements View {
     this.inputs.fps.value = String(m.fps);
     this.inputs.post_roll_seconds.value = String(m.post_roll_seconds);
     this.shapes = [
-      ...m.masks.map((p, i) => ({ kind: 'mask' as const, name: `mask ${i + 1}`, points: p.map(([x, y]) => [x, y] as Point) })),
+      ...m.masks.map((p) => ({ kind: 'mask' as const, name: '', points: p.map(([x, y]) => [x, y] as Point) })),
       ...m.zones.map((z) => ({ kind: 'zone' as const, name: z.name, points: z.polygon.map(([x, y]) => [x, y] as Point) })),
     ];
     this.draw();
@@ -157,8 +158,10 @@ export class MotionEditorView implements View {
   }
 
   private begin(kind: Shape['kind']): void {
-    const n = this.shapes.filter((s) => s.kind === kind).length + 1;
-    this.drawing = { kind, name: kind === 'zone' ? `zone${n}` : `mask ${n}`, points: [] };
+    // A zone gets a free name (names are unique); a mask is named by its place when listed.
+    let n = this.shapes.filter((s) => s.kind === kind).length + 1;
+    while (kind === 'zone' && this.shapes.some((s) => s.kind === 'zone' && s.name === `zone${n}`)) n++;
+    this.drawing = { kind, name: kind === 'zone' ? `zone${n}` : '', points: [] };
     this.status.textContent = `Drawing a ${kind}: click on the picture to add its points, then Finish shape.`;
     this.draw();
   }
@@ -172,7 +175,7 @@ export class MotionEditorView implements View {
     }
     this.shapes.push(d);
     this.drawing = null;
-    this.status.textContent = `${d.kind === 'zone' ? `Zone ${d.name}` : 'Mask'} added; Save to keep it.`;
+    this.status.textContent = `${d.kind === 'zone' ? `Zone ${d.name}` : `Mask ${this.shapes.filter((s) => s.kind === 'mask').length}`} added; Save to keep it.`;
     this.draw();
   }
 
@@ -229,7 +232,10 @@ export class MotionEditorView implements View {
     }
     this.svg.replaceChildren(...els);
     this.shapesList.replaceChildren(...this.shapes.map((s, i) => {
-      const pts = h('input', { 'aria-label': `Points of ${s.kind === 'zone' ? `zone ${s.name}` : s.name} (x,y pairs, 0 to 1)`, value: pointsText(s.points), size: 48 });
+      // Its place among its kind: the index the API's field names use (`motion.zones[0].name`).
+      const n = this.shapes.slice(0, i).filter((x) => x.kind === s.kind).length;
+      const title = () => (s.kind === 'mask' ? `mask ${n + 1}` : s.name ? `zone ${s.name}` : `zone ${n + 1}`);
+      const pts = h('input', { 'aria-label': `Points of ${title()} (x,y pairs, 0 to 1)`, value: pointsText(s.points), size: 48 });
       pts.addEventListener('change', () => {
         const parsed = parsePoints(pts.value);
         if (!parsed || parsed.length < 3) {
@@ -239,10 +245,16 @@ export class MotionEditorView implements View {
         s.points = parsed;
         this.draw();
       });
-      // Its place among its kind: the index the API's field names use (`motion.zones[0].name`).
-      const n = this.shapes.slice(0, i).filter((x) => x.kind === s.kind).length;
       const name = s.kind === 'zone' ? h('input', { 'aria-label': `Name of zone ${n + 1}`, value: s.name, size: 12, maxlength: 40 }) : null;
-      if (name) name.addEventListener('change', () => (s.name = name.value.trim()));
+      // A zone is named "porch" rather than "zone porch" on its Delete button.
+      const deleteText = () => `Delete ${s.kind === 'zone' && s.name ? s.name : title()}`;
+      const del = h('button', { type: 'button', class: 'link', onclick: () => { this.shapes.splice(i, 1); this.shapeError = null; this.draw(); } }, deleteText());
+      // Renamed in place (not redrawn): Tab from the name goes on to its points.
+      name?.addEventListener('change', () => {
+        s.name = name.value.trim();
+        pts.setAttribute('aria-label', `Points of ${title()} (x,y pairs, 0 to 1)`);
+        del.textContent = deleteText();
+      });
       const err = this.shapeError && this.shapeError.ref.kind === s.kind && this.shapeError.ref.n === n ? this.shapeError : null;
       const errEl = h('p', { class: 'field-error', id: `shape-${i}-error`, 'aria-live': 'polite' }, err?.message ?? '');
       const bad = err ? (err.ref.part === 'name' && name ? name : pts) : null;
@@ -251,14 +263,16 @@ export class MotionEditorView implements View {
         input.setAttribute('aria-describedby', errEl.id);
         input.setAttribute('aria-invalid', String(input === bad));
       }
-      return h('li', {}, h('strong', {}, s.kind === 'zone' ? 'Zone' : 'Mask'), name, pts,
-        h('button', { type: 'button', class: 'link', onclick: () => { this.shapes.splice(i, 1); this.shapeError = null; this.draw(); } }, `Delete ${s.name}`),
-        errEl);
+      return h('li', {}, h('strong', {}, s.kind === 'zone' ? 'Zone' : 'Mask'), name, pts, del, errEl);
     }));
   }
 
   private async save(): Promise<void> {
-    if (this.drawing) this.finish();
+    if (this.drawing) {
+      this.finish();
+      // Too few points: said so by finish(), and nothing saved without the shape being drawn.
+      if (this.drawing) return;
+    }
     const n = (el: HTMLInputElement) => Number(el.value);
     const body = {
       motion: {
