@@ -17,8 +17,11 @@ stdout carries machine-readable JSON lines only (one object per line, flushed):
   {"event":"replay_aborted",...}   (the replay media was torn down before its end)
   {"event":"replay_refused","mount":"/cam1","style":...,"reason":"...","wall_ms":...}   (404 at DESCRIBE)
   {"event":"stall_replays","on":true,"active":N,"wall_ms":...}   (ack of the stdin command)
-  {"event":"object","mount":"/cam1","on":true,"medias":N,"wall_ms":...}   (ack of "object", scene=still)
-  {"event":"light","mount":"/cam1","level":0.3,"ramp_ms":60000,"wall_ms":...}   (ack of "light", scene=still)
+  {"event":"object","mount":"/cam1","on":true,"rect":[0.55,0.5,0.4,0.45],"medias":N,"wall_ms":...}   (ack of
+                                  "object"; "rect":null and "on":false when hidden)
+  {"event":"brightness","mount":"/cam1","level":0.3,"ramp_ms":60000,"medias":N,"wall_ms":...}   (ack of
+                                  "brightness"; wall_ms = the ramp's start)
+                                  (both scene=still only: another mount is acked with "error":"...")
   {"event":"freeze","mount":"/cam1","on":true,"medias":N,"wall_ms":...}   (ack of "freeze"; an unknown
                                   mount is acked with "error":"..." instead of "medias")
   {"event":"jump","mount":"/cam1","jump_ms":5000,"offset_ms":5000,"medias":N,"wall_ms":...}   (ack of
@@ -53,15 +56,30 @@ stdin commands (one per line):
   Only the RTP header's timestamp is rewritten (90 kHz), after the payloader: the pipeline's own
   timing, the frames' pace and the timecodes stay. A client sees its packets' pts jump by <ms>
   between two frames a frame interval apart.
-  "object <mount> 1|0" (scene=still mounts): shows or hides the moving object; "light <mount>
-  <level> <ramp_ms>": the picture's brightness (-1..1, 0 = as drawn) moves linearly to <level> over
-  <ramp_ms>, updated every 100 ms (a slow dusk or dawn).
+  "object <mount> <x>:<y>:<w>:<h>" (scene=still mounts): from the next frame on an object moves inside
+  that rectangle of the picture (relative 0..1), in every media of the mount (also media prepared
+  later); "object <mount> 1" uses the mount's own rectangle (key object), "object <mount> 0" hides it
+  and the picture is still again. The ack's wall_ms is when the pipeline took the change.
+  "brightness <mount> <level> <ramp_ms>" (scene=still mounts): the whole picture's brightness
+  (videobalance, -1..1, 0 = as drawn, +-0.5 = +-128 levels of luma) moves linearly from where it is
+  to <level> over <ramp_ms> (0 = at once): a slow dusk or dawn, light and not motion. Each frame gets
+  the level of its own capture instant (as smooth as the frame rate allows: at 5 fps a 3 s ramp to 0.3
+  is 15 equal steps). The ack's wall_ms is the ramp's start.
 
-scene=still (with object=x:y:w:h, relative, default 0.55:0.5:0.4:0.45): the picture is still
-(75 % colour bars) but for a running clock burned into its top-left corner (H:MM:SS.mmm, changing in every
-frame as a camera's OSD timestamp does, within its top-left 33 %
-x 20 %) and, while "object <mount> 1" shows it, a ball moving on black inside the object rectangle:
-a camera that sees nothing happen, then something, at instants the test chooses (motion detection).
+scene=still (motion detection tests): a camera that sees nothing happen, then something, at instants
+and places the test chooses. The picture is still (75 % colour bars: the same frame every frame, so
+only the encoder's noise differs) but for
+  - the clock (with clock=1; needs a picture of at least 320x180): the wall clock, HH:MM:SS.mmm of
+    each frame's capture instant, burned into the top-left corner as a camera's OSD timestamp. It
+    changes in every frame and always lies inside the picture's top-left 30 % x 15 % (the box a mask
+    hides);
+  - the object, while "object" shows it: a box, white above and black below (one half stands out on
+    any background), 25 % of its rectangle wide and 60 % high, sliding left to right across the
+    rectangle at 40 % of its travel per second of the stream and starting again at the left edge. Two
+    frames 1 s apart show it where it was 0.4 or 0.6 of its travel away: it moves, it does not blink;
+    nothing outside the rectangle changes;
+  - the brightness, while "brightness" ramps it.
+Key object=x:y:w:h (relative, default 0.55:0.5:0.4:0.45) is the rectangle "object <mount> 1" uses.
 
 Burned-in timecode (mount key code=1; needs qroverlay, gstreamer1.0-plugins-bad >= 1.22): every
 frame carries a QR code near its bottom-right corner holding "VTC:<integer ms since the Unix
@@ -159,6 +177,22 @@ def parse_bool(key, value):
     raise ValueError("%s must be 1 or 0, got %r" % (key, value))
 
 
+def parse_rect(text):
+    """[x, y, w, h] of "x:y:w:h", relative to the picture (0..1, inside it, not empty); ValueError."""
+    try:
+        box = [float(p) for p in text.split(":")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or not all(0 <= v <= 1 for v in box) or box[2] <= 0 or box[3] <= 0 \
+            or box[0] + box[2] > 1 + 1e-9 or box[1] + box[3] > 1 + 1e-9:
+        raise ValueError("a rectangle must be x:y:w:h inside 0..1, got %r" % text)
+    return box
+
+
+# scene=still: the clock needs this much picture to fit legibly in the top-left 30 % x 15 %.
+SCENE_CLOCK_MIN_SIZE = (320, 180)
+
+
 def parse_mount(spec):
     name, _, rest = spec.partition(":")
     name = name.strip().strip("/")
@@ -205,16 +239,14 @@ def parse_mount(spec):
     if m["scene"] not in (None, "still"):
         raise ValueError("mount %r: scene must be 'still'" % name)
     if m["scene"] == "still":
-        # The rectangle an object moves in when "object <mount> 1" shows it: x:y:w:h, relative.
-        parts = (m["object"] or "0.55:0.5:0.4:0.45").split(":")
+        # The rectangle an object moves in when "object <mount> 1" shows it.
         try:
-            box = [float(p) for p in parts]
-        except ValueError:
-            box = []
-        if len(box) != 4 or not all(0 <= v <= 1 for v in box) or box[0] + box[2] > 1 or box[1] + box[3] > 1 \
-                or box[2] <= 0 or box[3] <= 0:
-            raise ValueError("mount %r: object must be x:y:w:h inside 0..1, got %r" % (name, m["object"]))
-        m["object"] = box
+            m["object"] = parse_rect(m["object"] or "0.55:0.5:0.4:0.45")
+        except ValueError as e:
+            raise ValueError("mount %r: object: %s" % (name, e))
+        if m["clock"] and (m["width"] < SCENE_CLOCK_MIN_SIZE[0] or m["height"] < SCENE_CLOCK_MIN_SIZE[1]):
+            raise ValueError("mount %r: scene=still with clock=1 needs at least %dx%d (or clock=0)"
+                             % ((name,) + SCENE_CLOCK_MIN_SIZE))
     elif m["object"] is not None:
         raise ValueError("mount %r: object needs scene=still" % name)
     if (m["user"] is None) != (m["pass"] is None):
@@ -237,6 +269,40 @@ def parse_mount(spec):
             raise ValueError("mount %r: unknown edge_tz %r (IANA name expected)" % (name, tz))
         m["edge_tz"] = tz
     return m
+
+
+# ---------------------------------------------------------------------------
+# scene=still geometry (pure python)
+
+# The object: a box OBJECT_W x OBJECT_H of its rectangle, sliding right by OBJECT_STEP of its travel
+# per second and starting again at the left edge: frames 1 s apart show it 0.4 or 0.6 of its travel
+# apart, never in the same place.
+OBJECT_W, OBJECT_H, OBJECT_STEP = 0.25, 0.6, 0.4
+# The clock's text size and margin, relative to the picture: "HH:MM:SS.mmm" in Sans with its shaded
+# background measures about 7.5 x 1.75 times the font's pixel size plus twice the margin; at these
+# sizes it spans at most ~23 % x 10 % of a picture of 320x180 or more (16:9 or 4:3), inside the
+# top-left 30 % x 15 % the docs promise, and stays legible in a 160x90 copy.
+CLOCK_FONT_PER_HEIGHT, CLOCK_FONT_PER_WIDTH, CLOCK_PAD_PER_SIZE = 0.07, 0.03, 0.01
+
+
+def scene_clock_font(width, height):
+    """(font pixel size, margin in pixels) of a scene=still clock."""
+    px = max(4, int(min(CLOCK_FONT_PER_HEIGHT * height, CLOCK_FONT_PER_WIDTH * width)))
+    return px, max(1, int(CLOCK_PAD_PER_SIZE * min(width, height)))
+
+
+def object_boxes(rect, width, height, t_s):
+    """The object's two halves at stream time t_s (s), in pixels: ((x, y, w, h) white, (x, y, w, h)
+    black), both inside the rectangle rect = [x, y, w, h] (relative) of a width x height picture."""
+    import math
+    x0, x1 = int(math.ceil(rect[0] * width)), int(math.floor((rect[0] + rect[2]) * width))
+    y0, y1 = int(math.ceil(rect[1] * height)), int(math.floor((rect[1] + rect[3]) * height))
+    rw, rh = max(2, x1 - x0), max(2, y1 - y0)
+    bw, bh = max(1, int(round(rw * OBJECT_W))), max(2, int(round(rh * OBJECT_H)))
+    x = x0 + int((t_s * OBJECT_STEP) % 1.0 * max(0, rw - bw))
+    y = y0 + (rh - bh) // 2
+    top = bh // 2
+    return (x, y, bw, top), (x, y + top, bw, bh - top)
 
 
 # ---------------------------------------------------------------------------
@@ -395,6 +461,7 @@ def make_timecode_writer(Gst):
     return write
 
 
+RAMP_HISTORY_MS = 10000  # brightness ramps kept after a newer one started (for frames still in flight)
 RTP_CLOCK_PER_MS = 90  # H.264's RTP clock, 90 kHz
 # sizeof(GstRTPBuffer) is 496 bytes on 64-bit: room to spare. All zero is GST_RTP_BUFFER_INIT.
 RTP_BUFFER_STRUCT_BYTES = 1024
@@ -473,6 +540,8 @@ def main(argv):
                 "rtph264pay": "gstreamer1.0-plugins-good"}
     if any(m["code"] for m in mounts):
         required["qroverlay"] = "gstreamer1.0-plugins-bad"
+    if any(m["scene"] == "still" for m in mounts):
+        required["compositor"] = required["videobalance"] = "gstreamer1.0-plugins-base"
     missing = [(e, pkg) for e, pkg in required.items() if Gst.ElementFactory.find(e) is None]
     if missing:
         die(EXIT_MISSING, "missing GStreamer elements: %s; apt-get install %s" % (
@@ -481,6 +550,7 @@ def main(argv):
     shift_rtp_timestamps = make_rtp_timestamp_shifter(Gst)
     have_clock = Gst.ElementFactory.find("clockoverlay") is not None
     have_timeoverlay = Gst.ElementFactory.find("timeoverlay") is not None
+    have_text = Gst.ElementFactory.find("textoverlay") is not None
     if not have_clock and any(m["clock"] for m in mounts):
         log("clockoverlay not available (gstreamer1.0-plugins-base pango plugin); streams will have no clock")
 
@@ -512,30 +582,29 @@ def main(argv):
                 "! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=encoded ")
 
     def scene_launch(m):
-        """scene=still: a still picture (75 % colour bars) and, composited into the object rectangle, a ball
-        moving on black, shown only while "object <mount> 1" says so (pad alpha 0/1); a videobalance
-        named light (brightness, for slow light changes; never in passthrough, whose switch to processing
-        mid-stream stalls the pipeline); the clock (HH:MM:SS) burned into the
-        top-left corner, inside its top-left 33 % x 20 %."""
+        """scene=still: the still picture (75 % colour bars, sink_0) and the object's two halves (white
+        sink_1, black sink_2: small solid sources the compositor scales and places, hidden by alpha 0
+        until "object" shows them; the scene probe moves them frame by frame), then a videobalance
+        named light (brightness; never in passthrough, whose switch to processing mid-stream stalls
+        the pipeline), then the clock (a textoverlay the scene probe writes each frame's capture
+        instant into), drawn after the light as a camera's OSD is."""
         w, h, fps = m["width"], m["height"], m["fps"]
-        ox, oy, ow, oh = m["object"]
-        px, py = int(round(ox * w)), int(round(oy * h))
-        pw, ph = max(2, int(round(ow * w)) // 2 * 2), max(2, int(round(oh * h)) // 2 * 2)
         overlay = ""
-        if m["clock"] and have_clock:
-            # A camera's OSD timestamp, to the millisecond: it changes in every frame.
-            overlay = ('timeoverlay time-mode=running-time halignment=left valignment=top '
-                       'shaded-background=true font-desc="Sans 20" ! ')
-        return ("( compositor name=scene background=black sink_1::alpha=0 sink_1::xpos=%d sink_1::ypos=%d "
-                "sink_1::width=%d sink_1::height=%d "
-                "! video/x-raw,width=%d,height=%d,framerate=%d/1 ! videobalance name=light saturation=0.999 ! %s%svideoconvert "
+        if m["clock"] and have_text:
+            px, pad = scene_clock_font(w, h)
+            overlay = ('textoverlay name=clock auto-resize=false halignment=left valignment=top xpad=%d ypad=%d '
+                       'shaded-background=true font-desc="Sans %dpx" ! ' % (pad, pad, px))
+        solid = "! video/x-raw,width=16,height=16,framerate=%d/1 " % fps
+        return ("( compositor name=scene background=black sink_1::alpha=0 sink_2::alpha=0 "
+                "! video/x-raw,width=%d,height=%d,framerate=%d/1 ! videobalance name=light saturation=0.999 "
+                "! %s%svideoconvert ! video/x-raw,format=I420 "
                 "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
                 "! h264parse %s"
                 "videotestsrc is-live=true pattern=smpte75 ! video/x-raw,width=%d,height=%d,framerate=%d/1 ! scene.sink_0 "
-                "videotestsrc is-live=true pattern=ball background-color=0xff000000 "
-                "! video/x-raw,width=%d,height=%d,framerate=%d/1 ! scene.sink_1 )"
-                % (px, py, pw, ph, w, h, fps, overlay, timecode_launch(m), m["bitrate"], m["gop"],
-                   payloader_launch(m), w, h, fps, pw, ph, fps))
+                "videotestsrc is-live=true pattern=white %s! scene.sink_1 "
+                "videotestsrc is-live=true pattern=black %s! scene.sink_2 )"
+                % (w, h, fps, overlay, timecode_launch(m), m["bitrate"], m["gop"], payloader_launch(m),
+                   w, h, fps, solid, solid))
 
     def make_launch(m):
         if m["scene"] == "still":
@@ -735,77 +804,121 @@ def main(argv):
         log("mount %s %s (%d medias)" % (path, "frozen" if on else "released", n))
         emit({"event": "freeze", "mount": path, "on": on, "medias": n, "wall_ms": time.time() * 1000.0})
 
-    # --- scene=still mounts: the object shown or hidden ("object <mount> 0|1") and the light moved
-    # linearly to a level over a time ("light <mount> <level> <ramp_ms>"), on every media of the mount,
-    # also on media prepared later.
-    scene_state = {"medias": {}, "object": {}, "light": {}}
+    # --- scene=still mounts: the object shown in a rectangle or hidden ("object"), the brightness moved
+    # linearly to a level over a time ("brightness"), on every media of the mount, also on media
+    # prepared later. Per media: its compositor's object pads, its light and clock, and the stream time
+    # of its next frame. Per mount: the rectangle (None: hidden) and the brightness ramps, newest last.
+    scene_lock = threading.Lock()
+    scene_state = {"medias": {}, "object": {}, "ramps": {}}
 
-    def light_level(path, now_ms):
-        r = scene_state["light"].get(path)
-        if r is None:
-            return 0.0
-        if r["dur"] <= 0 or now_ms >= r["t0"] + r["dur"]:
-            return r["to"]
-        return r["from"] + (r["to"] - r["from"]) * (now_ms - r["t0"]) / r["dur"]
+    def light_level(path, at_ms):
+        """The mount's brightness at wall-clock instant at_ms: on the newest ramp started by then."""
+        level = 0.0
+        for r in scene_state["ramps"].get(path, []):
+            if r["t0"] > at_ms:
+                break
+            if r["dur"] <= 0 or at_ms >= r["t0"] + r["dur"]:
+                level = r["to"]
+            else:
+                level = r["from"] + (r["to"] - r["from"]) * (at_ms - r["t0"]) / r["dur"]
+        return level
 
-    def apply_scene(path, element, now_ms):
+    def place_object(path, sm):
+        """Shows the mount's object where it is at the media's next frame, or hides it. scene_lock held."""
+        rect = scene_state["object"].get(path)
+        m = mount_by_path[path]
+        if rect is not None:
+            for pad, (x, y, bw, bh) in zip(sm["pads"], object_boxes(rect, m["width"], m["height"], sm["next_s"])):
+                pad.set_property("xpos", x)
+                pad.set_property("ypos", y)
+                pad.set_property("width", bw)
+                pad.set_property("height", bh)
+        for pad in sm["pads"]:
+            pad.set_property("alpha", 1.0 if rect is not None else 0.0)
+
+    def attach_scene(element, path, media_id, what):
+        """Registers a scene=still media and adds the probe that, as each frame leaves the compositor,
+        sets the light (the brightness at the frame's capture instant) and the clock (that instant) the
+        frame then passes through, and places the object for the next frame (at its stream time, this
+        frame's PTS + duration): every frame shows its own instant, so a ramp is smooth at any rate."""
         comp = element.get_by_name("scene")
-        if comp is not None:
-            pad = comp.get_static_pad("sink_1")
-            if pad is not None:
-                pad.set_property("alpha", 1.0 if scene_state["object"].get(path) else 0.0)
-        light = element.get_by_name("light")
-        if light is not None:
-            light.set_property("brightness", light_level(path, now_ms))
+        pads = [comp.get_static_pad("sink_1"), comp.get_static_pad("sink_2")] if comp is not None else []
+        light, clock = element.get_by_name("light"), element.get_by_name("clock")
+        if len(pads) != 2 or None in pads or light is None:
+            log("warning: scene=still media without its object pads or light (%s)" % what)
+            return
+        sm = {"pads": pads, "next_s": 0.0, "level": None}
+        with scene_lock:
+            scene_state["medias"].setdefault(path, {})[media_id] = sm
+            place_object(path, sm)
+        instant = live_instant(element, what)
 
-    def scene_mount(name, what):
+        def on_frame(pad, info):
+            buf = info.get_buffer()
+            if buf is None or buf.pts == Gst.CLOCK_TIME_NONE:
+                return Gst.PadProbeReturn.OK
+            pts, dur = buf.pts, buf.duration if buf.duration != Gst.CLOCK_TIME_NONE else 0
+            captured_ms = instant(pad, pts, 0)
+            with scene_lock:
+                level = light_level(path, captured_ms)
+                sm["next_s"] = (pts + dur) / float(Gst.SECOND)
+                if scene_state["object"].get(path) is not None:
+                    place_object(path, sm)
+            if level != sm["level"]:  # only changes: each one rebuilds videobalance's tables
+                sm["level"] = level
+                light.set_property("brightness", level)
+            if clock is not None:
+                clock.set_property("text", "%s.%03d" % (time.strftime("%H:%M:%S", time.localtime(captured_ms // 1000)),
+                                                         int(captured_ms % 1000)))
+            return Gst.PadProbeReturn.OK
+
+        comp.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, on_frame)
+
+    def detach_scene(path, media_id):
+        with scene_lock:
+            scene_state["medias"].get(path, {}).pop(media_id, None)
+
+    def scene_mount(name, what, fields):
         path = "/" + name.strip("/")
         m = mount_by_path.get(path)
         if m is None or m["scene"] != "still":
             log("%s: no scene=still mount %s" % (what, path))
-            emit({"event": what, "mount": path, "error": "no scene=still mount", "wall_ms": time.time() * 1000.0})
+            emit(dict(fields, event=what, mount=path, error="no scene=still mount", wall_ms=time.time() * 1000.0))
             return None
         return path
 
-    def set_object(name, on):
-        path = scene_mount(name, "object")
+    def set_object(name, rect):
+        """rect: [x, y, w, h] (relative), True (the mount's own rectangle) or None (hidden)."""
+        path = scene_mount(name, "object", {"on": rect is not None})
         if path is None:
             return
-        now = time.time() * 1000.0
-        with freeze_lock:
-            scene_state["object"][path] = on
+        if rect is True:
+            rect = mount_by_path[path]["object"]
+        with scene_lock:
+            scene_state["object"][path] = rect
             medias = list(scene_state["medias"].get(path, {}).values())
-            for element in medias:
-                apply_scene(path, element, now)
-        log("mount %s: object %s (%d medias)" % (path, "shown" if on else "hidden", len(medias)))
-        emit({"event": "object", "mount": path, "on": on, "medias": len(medias), "wall_ms": time.time() * 1000.0})
+            for sm in medias:
+                place_object(path, sm)
+            now = time.time() * 1000.0
+        log("mount %s: object %s (%d medias)" % (path, "in %r" % rect if rect else "hidden", len(medias)))
+        emit({"event": "object", "mount": path, "on": rect is not None, "rect": rect, "medias": len(medias),
+              "wall_ms": now})
 
-    def light_tick():
-        now = time.time() * 1000.0
-        busy = False
-        with freeze_lock:
-            for path, r in scene_state["light"].items():
-                for element in scene_state["medias"].get(path, {}).values():
-                    apply_scene(path, element, now)
-                busy = busy or now < r["t0"] + r["dur"]
-        if not busy:
-            scene_state["ticking"] = False
-        return busy
-
-    def set_light(name, level, ramp_ms):
-        path = scene_mount(name, "light")
+    def set_brightness(name, level, ramp_ms):
+        path = scene_mount(name, "brightness", {"level": level, "ramp_ms": ramp_ms})
         if path is None:
             return
-        now = time.time() * 1000.0
-        with freeze_lock:
-            scene_state["light"][path] = {"from": light_level(path, now), "to": level, "t0": now, "dur": ramp_ms}
-            for element in scene_state["medias"].get(path, {}).values():
-                apply_scene(path, element, now)
-        if not scene_state.get("ticking"):
-            scene_state["ticking"] = True
-            GLib.timeout_add(100, light_tick)
-        log("mount %s: light to %.3f over %d ms" % (path, level, ramp_ms))
-        emit({"event": "light", "mount": path, "level": level, "ramp_ms": ramp_ms, "wall_ms": now})
+        with scene_lock:
+            now = time.time() * 1000.0
+            ramps = scene_state["ramps"].setdefault(path, [])
+            ramps.append({"from": light_level(path, now), "to": level, "t0": now, "dur": ramp_ms})
+            # Frames in flight were captured up to a second ago: keep the ramps they may still fall in.
+            while len(ramps) > 1 and ramps[1]["t0"] < now - RAMP_HISTORY_MS:
+                ramps.pop(0)
+            n = len(scene_state["medias"].get(path, {}))
+        log("mount %s: brightness to %.3f over %d ms (%d medias)" % (path, level, ramp_ms, n))
+        emit({"event": "brightness", "mount": path, "level": level, "ramp_ms": ramp_ms, "medias": n,
+              "wall_ms": now})
 
     # --- jump: the RTP timestamps a live mount sends offset by a further amount from now on (its
     # media clock stepped: encoder restart, clock step) with the RTSP sessions left as they are. Only
@@ -878,15 +991,8 @@ def main(argv):
         media.connect("prepared", on_freeze_prepared)
         media.connect("unprepared", on_freeze_unprepared)
         if m is not None and m["scene"] == "still":
-            with freeze_lock:
-                scene_state["medias"].setdefault(mount_path, {})[media_id] = element
-                apply_scene(mount_path, element, time.time() * 1000.0)
-
-            def on_scene_unprepared(_media):
-                with freeze_lock:
-                    scene_state["medias"].get(mount_path, {}).pop(media_id, None)
-
-            media.connect("unprepared", on_scene_unprepared)
+            attach_scene(element, mount_path, media_id, "media %d (%s)" % (media_id, mount_path))
+            media.connect("unprepared", lambda _media: detach_scene(mount_path, media_id))
         state = {"rtp": False, "key": False}
 
         def on_rtp(pad, info):
@@ -1119,8 +1225,9 @@ def main(argv):
                 path, "%d" % m["edge_since"] if m["edge_since"] is not None else "start",
                 "%d" % m["edge_until"] if m["edge_until"] is not None else "now", m["edge_tz"]))
         mount_paths.append(path)
-        log("mount %s: %dx%d@%d %dkbps gop=%d pattern=%s shared=%d clock=%d sprop=%d seek=%d auth=%s" % (
-            path, m["width"], m["height"], m["fps"], m["bitrate"], m["gop"], m["pattern"],
+        log("mount %s: %dx%d@%d %dkbps gop=%d %s shared=%d clock=%d sprop=%d seek=%d auth=%s" % (
+            path, m["width"], m["height"], m["fps"], m["bitrate"], m["gop"],
+            "scene=still" if m["scene"] == "still" else "pattern=%s" % m["pattern"],
             int(m["shared"]), int(m["clock"] and have_clock), int(m["sprop"]), int(m["seek"] and m["sprop"]),
             "yes" if m["user"] is not None else "no"))
 
@@ -1210,10 +1317,19 @@ def main(argv):
         elif words[0] == "freeze" and len(words) == 3 and words[2] in ("0", "1"):
             set_freeze(words[1], words[2] == "1")
         elif words[0] == "object" and len(words) == 3 and words[2] in ("0", "1"):
-            set_object(words[1], words[2] == "1")
-        elif (words[0] == "light" and len(words) == 4 and re.match(r"^-?[0-9]*\.?[0-9]+$", words[2])
+            set_object(words[1], True if words[2] == "1" else None)
+        elif words[0] == "object" and len(words) == 3 and re.match(r"^[0-9.:]+$", words[2]):
+            try:
+                rect = parse_rect(words[2])
+            except ValueError as e:
+                log("object: %s" % e)
+                emit({"event": "object", "mount": "/" + words[1].strip("/"), "on": True, "error": str(e),
+                      "wall_ms": time.time() * 1000.0})
+                return
+            set_object(words[1], rect)
+        elif (words[0] == "brightness" and len(words) == 4 and re.match(r"^-?[0-9]*\.?[0-9]+$", words[2])
               and -1 <= float(words[2]) <= 1 and re.match(r"^[0-9]{1,9}$", words[3])):
-            set_light(words[1], float(words[2]), int(words[3]))
+            set_brightness(words[1], float(words[2]), int(words[3]))
         elif words[0] == "jump" and len(words) == 3 and re.match(r"^-?[0-9]{1,9}$", words[2]):
             set_jump(words[1], int(words[2]))
         else:

@@ -98,6 +98,14 @@ describe('mountSpecArg / scriptPath', () => {
     expect(formatDahuaTime(Date.UTC(2026, 11, 31, 23, 0, 0), 'Asia/Tokyo')).toBe('2027_01_01_08_00_00');
   });
 
+  it('builds scene SPEC keys: the object rectangle inside the picture, 4 decimals', () => {
+    expect(mountSpecArg({ name: 'door', scene: 'still', fps: 5 })).toBe('door:fps=5,scene=still');
+    expect(mountSpecArg({ name: 'door', scene: 'still', object: { x: 0.1, y: 0.2, w: 1 / 3, h: 0.5 } })).toBe('door:scene=still,object=0.1:0.2:0.3333:0.5');
+    expect(() => mountSpecArg({ name: 'door', scene: 'still', object: { x: 0.8, y: 0, w: 0.4, h: 0.5 } })).toThrow(/inside the picture/);
+    expect(() => mountSpecArg({ name: 'door', scene: 'still', object: { x: 0, y: 0, w: 0, h: 0.5 } })).toThrow(/inside the picture/);
+    expect(() => mountSpecArg({ name: 'door', scene: 'still', object: { x: Number.NaN, y: 0, w: 0.5, h: 0.5 } })).toThrow(/inside the picture/);
+  });
+
   it('finds the python script', async () => {
     expect(scriptPath()).toMatch(/scripts[/\\]rtsp-server\.py$/);
     await expect(stat(scriptPath())).resolves.toBeTruthy();
@@ -240,7 +248,19 @@ describe.skipIf(!availability.ok)('RtspServer (real gst-rtsp-server)', () => {
     await expect(RtspServer.start({ mounts: [{ name: 'x', pattern: 'no-such-pattern' }] })).rejects.toThrow(
       /exited before ready[\s\S]*unknown videotestsrc pattern/,
     );
-    const server = await start({ mounts: [{ name: 'a' }] });
+    // scene=still: the clock needs room in its corner (or none at all); the object key needs the scene.
+    await expect(RtspServer.start({ mounts: [{ name: 'x', scene: 'still', width: 160, height: 90 }] })).rejects.toThrow(
+      /exited before ready[\s\S]*needs at least 320x180 \(or clock=0\)/,
+    );
+    await expect(RtspServer.start({ mounts: [{ name: 'x', object: { x: 0, y: 0, w: 0.5, h: 0.5 } }] })).rejects.toThrow(
+      /exited before ready[\s\S]*object needs scene=still/,
+    );
+    const server = await start({ mounts: [{ name: 'a' }, { name: 'small', scene: 'still', width: 160, height: 90, clock: false }] });
+    // Scene commands on a mount without the scene are refused, not ignored.
+    await expect(server.moveObject('a', true)).rejects.toThrow(/no scene=still mount/);
+    await expect(server.setBrightness('a', 0.2, 0)).rejects.toThrow(/no scene=still mount/);
+    await expect(server.setBrightness('small', 1.5, 0)).rejects.toThrow(/-1\.\.1/);
+    await expect(server.setBrightness('small', -0.25, 0)).resolves.toBeGreaterThan(0);
     await expect(RtspServer.start({ port: server.port, mounts: [{ name: 'b' }] })).rejects.toThrow(
       /Address already in use|cannot listen/,
     );

@@ -11,6 +11,11 @@
  * stallReplays(true) freezes replay media mid-stream with the RTSP session left open; freeze(mount,
  * true) does the same to a live mount. jump(mount, ms) steps the RTP timestamps a live mount sends.
  *
+ * Motion (`scene: 'still'` on a mount): a still picture with the wall clock burned into its top-left
+ * corner; moveObject(mount, rect) makes an object move inside a rectangle of it until
+ * moveObject(mount, null), and setBrightness(mount, level, rampMs) ramps the whole picture's brightness
+ * (a slow light change, which is not motion). Both resolve with the server's wall-clock ms of the change.
+ *
  * Timing notes (gst-rtsp-server 1.22): a live media is prepared on DESCRIBE, so `first_rtp` /
  * `first_keyframe` fire ~50-100 ms *before* the client's PLAY. That prerolled frame is not the first
  * one an ffmpeg client gets: its PLAY (`Range: npt=0.000-`) flushes the media, which restarts, and
@@ -78,14 +83,23 @@ export interface RtspMountSpec {
    */
   code?: boolean;
   /**
-   * `still`: a still picture (75 % colour bars) but for a running clock (H:MM:SS.mmm, changing in every frame; with `clock`) burned into its
-   * top-left corner (inside the top-left 33 % × 20 %) and an object — a ball moving on black inside
-   * `object` — shown only while moveObject(mount, true) says so; setLight() moves the brightness of the
-   * whole picture. A camera that sees nothing happen, then something at instants a test chooses.
+   * `still`: a camera that sees nothing happen, then something, at instants and places a test chooses
+   * (motion detection). `pattern` is ignored; `shared`, `seek`, `sprop`, `code`, `width`, `height`, `fps`,
+   * `bitrateKbps` and `gop` apply as on any mount. The picture is the same frame every frame (75 % colour
+   * bars: only the encoder's noise differs) but for:
+   * - the clock (with `clock`, the default; needs at least 320×180): the wall clock, `HH:MM:SS.mmm` of
+   *   each frame's capture instant, burned in as a camera's OSD timestamp. It changes in every frame and
+   *   always lies inside the TOP-LEFT 30 % × 15 % of the picture (x < 0.3, y < 0.15: the box a mask
+   *   hides; measured ≤ 23 % × 10 % from 320×180 to 3840×2160);
+   * - the object, while moveObject() shows it: a box, white above and black below (one half stands out on
+   *   any background), 25 % × 60 % of its rectangle, sliding left to right across it at 40 % of its travel
+   *   per second of the stream and starting again at the left edge, so frames 1 s apart show it 0.4 or
+   *   0.6 of its travel apart; nothing outside the rectangle changes;
+   * - the brightness, while setBrightness() ramps it (drawn under the clock, as a camera's OSD is).
    */
   scene?: 'still';
-  /** With `scene`: the rectangle the object moves in, relative 0..1. Default {x: 0.55, y: 0.5, w: 0.4, h: 0.45}. */
-  object?: { x: number; y: number; w: number; h: number };
+  /** With `scene`: the rectangle moveObject(mount, true) uses. Default {x: 0.55, y: 0.5, w: 0.4, h: 0.45}. */
+  object?: SceneRect;
   /** RTSP basic auth for this mount only (both or neither; no ',' allowed). */
   user?: string;
   pass?: string;
@@ -110,6 +124,14 @@ export interface RtspMountSpec {
 }
 
 export type ReplayStyle = 'hikvision' | 'dahua';
+
+/** A rectangle of the picture, relative to its size (0..1, x/y from the top-left corner), inside it. */
+export interface SceneRect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
 
 export interface RtspServerOptions {
   /** TCP port; 0 (default) picks a free one. */
@@ -214,15 +236,21 @@ export interface RtspFreezeEvent {
   error?: string;
   wall_ms: number;
 }
-/** Acknowledges moveObject() (`object`) and setLight() (`light`). */
+/** Acknowledges moveObject() (`object`) and setBrightness() (`brightness`). */
 export interface RtspSceneEvent {
-  event: 'object' | 'light';
+  event: 'object' | 'brightness';
   mount: string;
+  /** `object`: shown (true) or hidden. */
   on?: boolean;
+  /** `object`: the rectangle it moves in, [x, y, w, h] relative, null when hidden (absent with `error`). */
+  rect?: [number, number, number, number] | null;
+  /** `brightness`: the level ramped to and the ramp's length. */
   level?: number;
   ramp_ms?: number;
+  /** Live media of the mount at that moment (absent with `error`). */
   medias?: number;
   error?: string;
+  /** `object`: when the pipeline took the change; `brightness`: when the ramp started. */
   wall_ms: number;
 }
 export type RtspServerEvent =
@@ -417,13 +445,7 @@ export function mountSpecArg(m: RtspMountSpec): string {
   if (m.sprop !== undefined) add('sprop', m.sprop ? '1' : '0');
   if (m.seek !== undefined) add('seek', m.seek ? '1' : '0');
   if (m.scene !== undefined) add('scene', m.scene);
-  if (m.object !== undefined) {
-    const { x, y, w, h } = m.object;
-    if (![x, y, w, h].every((v) => Number.isFinite(v) && v >= 0 && v <= 1) || w <= 0 || h <= 0 || x + w > 1 || y + h > 1) {
-      throw new Error(`RtspServer: mount ${name}: object must lie inside the picture (relative 0..1)`);
-    }
-    add('object', [x, y, w, h].map((v) => String(v)).join(':'));
-  }
+  if (m.object !== undefined) add('object', sceneRectArg(m.object, `mount ${name}: object`));
   if ((m.user === undefined) !== (m.pass === undefined)) {
     throw new Error(`RtspServer: mount ${name}: user and pass must be given together`);
   }
@@ -453,6 +475,16 @@ export function mountSpecArg(m: RtspMountSpec): string {
     }
   }
   return kv.length > 0 ? `${name}:${kv.join(',')}` : name;
+}
+
+/** `x:y:w:h` of a SceneRect (4 decimals), or throws when it is not inside the picture. */
+function sceneRectArg(r: SceneRect, what: string): string {
+  const v = [r.x, r.y, r.w, r.h].map((n) => (Number.isFinite(n) ? Number(n.toFixed(4)) : NaN));
+  const [x, y, w, h] = v as [number, number, number, number];
+  if (!v.every((n) => n >= 0 && n <= 1) || w <= 0 || h <= 0 || x + w > 1 + 1e-9 || y + h > 1 + 1e-9) {
+    throw new Error(`RtspServer: ${what} must be a rectangle inside the picture (relative 0..1), got ${JSON.stringify(r)}`);
+  }
+  return v.join(':');
 }
 
 function checkTimeZone(tz: string): void {
@@ -773,26 +805,46 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
   }
 
   /**
-   * A `scene: 'still'` mount's object shown (it moves) or hidden (the picture is still again), on every
-   * media of the mount, also those prepared later. Resolves with the server's wall-clock ms at which it
-   * took effect.
+   * On a `scene: 'still'` mount, from the next frame on an object moves inside `rect` (relative to the
+   * picture; see RtspMountSpec.scene for how it moves), in every media of the mount, also media prepared
+   * later; `null` hides it and the picture is still again. `true` is the mount's own `object` rectangle,
+   * `false` the same as null. Resolves with the server's wall-clock ms (Date.now() scale) at which the
+   * pipeline took the change; rejects for a mount without the scene.
    */
-  moveObject(mount: string, on: boolean, opts: { timeoutMs?: number } = {}): Promise<number> {
-    return this.sceneCommand('object', mount, `${on ? 1 : 0}`, (e) => e.on === on, opts.timeoutMs);
+  moveObject(mount: string, rect: SceneRect | boolean | null, opts: { timeoutMs?: number } = {}): Promise<number> {
+    let arg: string;
+    try {
+      arg = typeof rect === 'boolean' ? (rect ? '1' : '0') : rect === null ? '0' : sceneRectArg(rect, 'moveObject rect');
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const on = arg !== '0';
+    const want = typeof rect === 'object' && rect !== null ? arg.split(':').map(Number) : undefined;
+    return this.sceneCommand('object', mount, arg, (e) => e.on === on && (want === undefined || want.every((v, i) => e.rect?.[i] === v)), opts.timeoutMs);
   }
 
   /**
-   * A `scene: 'still'` mount's brightness moved linearly from where it is to `level` (-1..1, 0 = as
-   * drawn) over `rampMs` (a slow dusk or dawn). Resolves with the wall-clock ms when the ramp started.
+   * On a `scene: 'still'` mount, the whole picture's brightness moves linearly from where it is to `level`
+   * over `rampMs` (0 = at once) in every media of the mount, each frame at the level of its own capture
+   * instant (at 5 fps a 3 s ramp is 15 equal steps): e.g. 60 000 ms for a dusk or dawn, light and not
+   * motion. `level` is videobalance's brightness, -1..1: 0 = as drawn, ±0.5 = ±128 levels of luma (beyond,
+   * most of the picture clips). Resolves with the server's wall-clock ms at which the ramp started; rejects
+   * for a mount without the scene.
    */
-  setLight(mount: string, level: number, rampMs: number, opts: { timeoutMs?: number } = {}): Promise<number> {
+  setBrightness(mount: string, level: number, rampMs: number, opts: { timeoutMs?: number } = {}): Promise<number> {
     if (!(Number.isFinite(level) && level >= -1 && level <= 1) || !Number.isInteger(rampMs) || rampMs < 0 || rampMs > 999_999_999) {
-      return Promise.reject(new Error(`RtspServer: setLight needs a level in -1..1 and whole ms, got ${level}, ${rampMs}`));
+      return Promise.reject(new Error(`RtspServer: setBrightness needs a level in -1..1 and whole ms, got ${level}, ${rampMs}`));
     }
-    return this.sceneCommand('light', mount, `${level.toFixed(4)} ${rampMs}`, () => true, opts.timeoutMs);
+    const value = Number(level.toFixed(4));
+    return this.sceneCommand('brightness', mount, `${value} ${rampMs}`, (e) => e.level === value && e.ramp_ms === rampMs, opts.timeoutMs);
   }
 
-  private sceneCommand(what: 'object' | 'light', mount: string, args: string, match: (e: RtspSceneEvent) => boolean, timeoutMs = 5_000): Promise<number> {
+  /** setBrightness() under its first name (the motion tests written before it call this one). */
+  setLight(mount: string, level: number, rampMs: number, opts: { timeoutMs?: number } = {}): Promise<number> {
+    return this.setBrightness(mount, level, rampMs, opts);
+  }
+
+  private sceneCommand(what: 'object' | 'brightness', mount: string, args: string, match: (e: RtspSceneEvent) => boolean, timeoutMs = 5_000): Promise<number> {
     if (this.exited || !this.child.stdin || this.child.stdin.destroyed) {
       return Promise.reject(new Error(`RtspServer: ${what} on an exited server`));
     }
@@ -1007,7 +1059,7 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
   }
 
   private handleEvent(ev: RtspServerEvent): void {
-    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.event !== 'jump' && ev.event !== 'object' && ev.event !== 'light' && ev.mount) {
+    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.event !== 'jump' && ev.event !== 'object' && ev.event !== 'brightness' && ev.mount) {
       let byMount = this.history.get(ev.event);
       if (!byMount) this.history.set(ev.event, (byMount = new Map()));
       let list = byMount.get(ev.mount);
