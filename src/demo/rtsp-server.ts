@@ -839,11 +839,6 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
     return this.sceneCommand('brightness', mount, `${value} ${rampMs}`, (e) => e.level === value && e.ramp_ms === rampMs, opts.timeoutMs);
   }
 
-  /** setBrightness() under its first name (the motion tests written before it call this one). */
-  setLight(mount: string, level: number, rampMs: number, opts: { timeoutMs?: number } = {}): Promise<number> {
-    return this.setBrightness(mount, level, rampMs, opts);
-  }
-
   private sceneCommand(what: 'object' | 'brightness', mount: string, args: string, match: (e: RtspSceneEvent) => boolean, timeoutMs = 5_000): Promise<number> {
     if (this.exited || !this.child.stdin || this.child.stdin.destroyed) {
       return Promise.reject(new Error(`RtspServer: ${what} on an exited server`));
