@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,ui,ui-views,metrics,mqtt,webhooks,integrations --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,ui,ui-views,metrics,mqtt,webhooks,integrations,motion --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -12,6 +12,7 @@ import { runIntegrations } from './integrations.js';
 import { runEvidence } from './evidence.js';
 import { runLive } from './live.js';
 import { runMetrics } from './metrics.js';
+import { runMotion } from './motion.js';
 import { runMqtt } from './mqtt.js';
 import { runWebhooks } from './webhooks.js';
 import { runOverhead } from './overhead.js';
@@ -25,7 +26,7 @@ import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 import { runUiViews } from './ui-views.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -80,7 +81,7 @@ const log = (msg: string) => void process.stderr.write(`${msg}\n`);
 installSignalHandlers();
 
 const entry = vigilEntry(values.tsx ?? false);
-if (entry.note && (only.has('overhead') || only.has('latency') || only.has('timestamp') || only.has('integrations'))) {
+if (entry.note && (only.has('overhead') || only.has('latency') || only.has('timestamp') || only.has('integrations') || only.has('motion'))) {
   log(`bench: Vigil runs from ${entry.kind === 'tsx' ? 'src/ through tsx (RSS and CPU include the loader)' : 'dist/'}: ${entry.note}`);
 }
 const params = { cameras, seconds, rows, warmupSeconds: 5, segmentSeconds: 10, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
@@ -155,6 +156,20 @@ try {
   );
   await section(['webhooks'], 'webhooks: event → delivered to a loopback receiver', () =>
     runWebhooks({ events: quick ? 50 : 200, burst: quick ? 100 : 500, log }),
+  );
+  // Detector cost (1 camera, then Vigil at --cameras, motion off then on), detection latency, search at --rows intervals.
+  await section(['motion'], `motion detection: cost at 1 and ${cameras} cameras, latency, search on ${rows} intervals`, () =>
+    runMotion({
+      cameras,
+      seconds: quick ? 10 : 25,
+      warmupSeconds: params.warmupSeconds,
+      segmentSeconds: params.segmentSeconds,
+      trials: 5,
+      intervals: rows,
+      queries: quick ? 200 : 1000,
+      entry,
+      log,
+    }),
   );
   // Steady recording (the goal), then under an operator's event a second (what delivering events costs).
   for (const eventsPerSecond of [0, 1]) {
