@@ -50,7 +50,7 @@ function seed(file: string, o: MotionSearchOptions, fromMs: number): number {
       `INSERT INTO cameras (id, name, main_url, segment_seconds, enabled, origin, created_at_ms, updated_at_ms) VALUES (?, ?, 'rtsp://127.0.0.1:1/x', 10, 1, 'api', ?, ?)`,
     );
     for (let c = 0; c < o.cameras; c++) cam.run(`cam${c}`, `Camera ${c}`, fromMs, fromMs);
-    const iv = db.prepare('INSERT INTO motion_intervals (id, camera_id, start_ms, end_ms, peak_score, peak_at_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const iv = db.prepare('INSERT INTO motion_intervals (id, camera_id, start_ms, end_ms, peak_score, peak_at_ms, zones, has_thumbnail, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)');
     const zone = db.prepare('INSERT INTO motion_zones (interval_id, zone) VALUES (?, ?)');
     const thumb = db.prepare('INSERT INTO motion_thumbnails (interval_id, jpeg) VALUES (?, ?)');
     const jpeg = Buffer.alloc(32, 0xff);
@@ -64,16 +64,19 @@ function seed(file: string, o: MotionSearchOptions, fromMs: number): number {
           const start = fromMs + i * slotMs + Math.floor(rnd() * (slotMs - durMs));
           const end = start + durMs;
           id++;
-          iv.run(id, `cam${c}`, start, end, Math.round((0.5 + rnd() * 79.5) * 100) / 100, start + Math.floor(rnd() * durMs), end + 200);
-          thumb.run(id, jpeg);
+          // As insertMotionInterval writes them: the zones on the row (sorted, joined) and in motion_zones.
+          const zones: string[] = [];
           if (rnd() < 0.3) {
             const k = Math.floor(rnd() * ZONES.length);
-            zone.run(id, ZONES[k] as string);
+            zones.push(ZONES[k] as string);
+            if (rnd() < 0.3) zones.push(ZONES[(k + 1) % ZONES.length] as string);
+          }
+          zones.sort();
+          iv.run(id, `cam${c}`, start, end, Math.round((0.5 + rnd() * 79.5) * 100) / 100, start + Math.floor(rnd() * durMs), zones.join(','), end + 200);
+          thumb.run(id, jpeg);
+          for (const z of zones) {
+            zone.run(id, z);
             zoneRows++;
-            if (rnd() < 0.3) {
-              zone.run(id, ZONES[(k + 1) % ZONES.length] as string);
-              zoneRows++;
-            }
           }
         }
       }

@@ -28,10 +28,13 @@ export interface MotionInterval {
 
 /** Writes one ended interval with its zones and thumbnail (one transaction); returns its id. */
 export async function insertMotionInterval(db: Db, m: NewMotionInterval, nowMs: number): Promise<number> {
+  const zones = [...new Set(m.zones)].sort();
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .insertInto('motion_intervals')
       .values({
+        zones: zones.join(','),
+        has_thumbnail: m.jpeg ? 1 : 0,
         camera_id: m.cameraId,
         start_ms: m.startMs,
         end_ms: m.endMs,
@@ -41,7 +44,6 @@ export async function insertMotionInterval(db: Db, m: NewMotionInterval, nowMs: 
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const zones = [...new Set(m.zones)];
     if (zones.length > 0) await trx.insertInto('motion_zones').values(zones.map((zone) => ({ interval_id: row.id, zone }))).execute();
     if (m.jpeg) await trx.insertInto('motion_thumbnails').values({ interval_id: row.id, jpeg: m.jpeg }).execute();
     return row.id;
@@ -68,8 +70,7 @@ export async function listMotion(db: Db, q: MotionQuery): Promise<MotionInterval
   if (q.cameraIds !== undefined && q.cameraIds.length === 0) return [];
   let query = db
     .selectFrom('motion_intervals as m')
-    .select(['m.id', 'm.camera_id', 'm.start_ms', 'm.end_ms', 'm.peak_score', 'm.peak_at_ms'])
-    .select((eb) => eb.exists(eb.selectFrom('motion_thumbnails as t').select('t.interval_id').whereRef('t.interval_id', '=', 'm.id')).as('has_thumbnail'))
+    .select(['m.id', 'm.camera_id', 'm.start_ms', 'm.end_ms', 'm.peak_score', 'm.peak_at_ms', 'm.zones', 'm.has_thumbnail'])
     // An interval is at most MOTION_INTERVAL_MAX_MS long: the start bound keeps the scan to the range.
     .where('m.start_ms', '>=', q.fromMs - MOTION_INTERVAL_MAX_MS)
     .where('m.start_ms', '<', q.toMs)
@@ -87,7 +88,6 @@ export async function listMotion(db: Db, q: MotionQuery): Promise<MotionInterval
     query = query.where((eb) => eb.or([eb('m.start_ms', cmp, a.startMs), eb.and([eb('m.start_ms', '=', a.startMs), eb('m.id', cmp, a.id)])]));
   }
   const rows = await query.orderBy('m.start_ms', q.order).orderBy('m.id', q.order).limit(q.limit).execute();
-  const zones = await zonesOf(db, rows.map((r) => r.id));
   return rows.map((r) => ({
     id: r.id,
     cameraId: r.camera_id,
@@ -95,22 +95,9 @@ export async function listMotion(db: Db, q: MotionQuery): Promise<MotionInterval
     endMs: r.end_ms,
     peakScore: r.peak_score,
     peakAtMs: r.peak_at_ms,
-    zones: zones.get(r.id) ?? [],
-    hasThumbnail: Boolean(r.has_thumbnail),
+    zones: r.zones === '' ? [] : r.zones.split(','),
+    hasThumbnail: r.has_thumbnail === 1,
   }));
-}
-
-async function zonesOf(db: Db, ids: number[]): Promise<Map<number, string[]>> {
-  const out = new Map<number, string[]>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db.selectFrom('motion_zones').select(['interval_id', 'zone']).where('interval_id', 'in', ids.slice(i, i + 500)).orderBy('zone').execute();
-    for (const r of rows) {
-      const list = out.get(r.interval_id) ?? [];
-      list.push(r.zone);
-      out.set(r.interval_id, list);
-    }
-  }
-  return out;
 }
 
 /** One interval, for its thumbnail's access check. */

@@ -264,6 +264,9 @@ export interface MotionIntervalsTable {
   end_ms: number;
   peak_score: number;
   peak_at_ms: number;
+  /** Sorted zone names joined by ','; '' for none. */
+  zones: Generated<string>;
+  has_thumbnail: Generated<number>;
   created_at_ms: number;
 }
 

@@ -3,7 +3,8 @@ import { sql, type Kysely } from 'kysely';
 /**
  * Motion detection (docs/design.md, "Motion"): a camera's detector settings and its separate retention
  * for footage with motion; the motion intervals found, the zones each touched, and the JPEG of each
- * interval's peak frame. An interval is written when its motion ends; retention deletes it once no
+ * interval's peak frame. An interval's zones are kept twice on purpose: on its row, so that a day of
+ * intervals is read in one indexed range scan, and in motion_zones, so that a zone filter is indexed. An interval is written when its motion ends; retention deletes it once no
  * footage of its camera is left from its time.
  */
 // Block comments on added columns: SQLite splices an added column's text into the stored CREATE TABLE.
@@ -19,6 +20,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       end_ms        INTEGER NOT NULL CHECK (end_ms >= start_ms), -- last frame with motion
       peak_score    REAL NOT NULL CHECK (peak_score >= 0 AND peak_score <= 100), -- % of the unmasked picture changed, at the peak
       peak_at_ms    INTEGER NOT NULL CHECK (peak_at_ms BETWEEN start_ms AND end_ms),
+      zones         TEXT NOT NULL DEFAULT '',           -- the zones touched, sorted, joined by ',' (names are slugs): read with the row; motion_zones is for filtering
+      has_thumbnail INTEGER NOT NULL DEFAULT 0 CHECK (has_thumbnail IN (0, 1)),
       created_at_ms INTEGER NOT NULL
     ) STRICT`.execute(db);
   await sql`CREATE INDEX motion_intervals_camera_start ON motion_intervals (camera_id, start_ms)`.execute(db);
