@@ -12,6 +12,8 @@ import { CAMERA_MOTION_MAX } from '../src/footage/motion-search.js';
 import { tempDir } from './cleanup.js';
 import { percentile } from './proc.js';
 import { check, fmt, goal, type Row, type SectionResult } from './report.js';
+// The torture storms' seeded generator (mulberry32): every run seeds the same catalog.
+import { prng } from '../torture/storm.js';
 
 export interface MotionSearchOptions {
   intervals: number;
@@ -26,22 +28,11 @@ const ZONES = ['door', 'drive', 'yard'];
 const WARMUP = 20;
 const GOAL_P99_MS = 5;
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32), so every run seeds the same catalog. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Seeds in time order, cameras interleaved, as detectors would write them; returns zone rows written. */
 function seed(file: string, o: MotionSearchOptions, fromMs: number): number {
   const db = new BetterSqlite3(file);
-  const rnd = random(16);
+  const rnd = prng(16);
   let zoneRows = 0;
   try {
     db.pragma('synchronous = OFF');
@@ -133,7 +124,7 @@ export async function runMotionSearch(o: MotionSearchOptions): Promise<SectionRe
     const opened = await openDatabase(file);
     try {
       const db = opened.db;
-      const rnd = random(7);
+      const rnd = prng(7);
       const camera = () => `cam${Math.floor(rnd() * o.cameras)}`;
       // A `to` somewhere in the last days - 7 days, so that every query has a full 7-day range behind it.
       const searchTo = () => nowMs - Math.floor(rnd() * (o.days - 7) * DAY_MS);
