@@ -18,6 +18,13 @@ describe('diffConfigs', () => {
     expect(d.needRestart).toEqual([]);
   });
 
+  it('sees a camera\'s motion settings and motion retention change (the detector follows a reload)', () => {
+    const before = load({ cameras: [cam('door', { retention_hours: 24 })] });
+    const after = load({ cameras: [cam('door', { retention_hours: 24, retention_hours_motion: 72, motion: { enabled: true, masks: [[[0, 0], [0.3, 0], [0.3, 0.2]]] } })] });
+    expect(diffConfigs(before, after).changed.map((c) => c.fields)).toEqual([['motion', 'retention_hours_motion']]);
+    expect(isUnchanged(diffConfigs(after, load({ cameras: [cam('door', { retention_hours: 24, retention_hours_motion: 72, motion: { enabled: true, masks: [[[0, 0], [0.3, 0], [0.3, 0.2]]] } })] })))).toBe(true);
+  });
+
   it('sees a retention change, and names the keys that wait for a restart as the file spells them', () => {
     const d = diffConfigs(
       load({ retention: { max_bytes: 10 } }),
