@@ -231,6 +231,28 @@ describe('operator web UI', () => {
     expect(await rows.first().locator('td').nth(3).locator('a').getAttribute('href')).toBe('#/cameras/cam2');
   });
 
+  it('the events page says why a recorder stopped in words, with ffmpeg\'s own text folded away', async () => {
+    const { events } = (await (await vigil.api('/events?type=recorder_exited&camera_id=cam2')).json()) as { events: Array<{ id: number; payload: { reason: string; stderr_tail?: string } }> };
+    const ev = events.find((e) => (e.payload.stderr_tail ?? '').trim() !== '')!;
+    expect(ev).toBeDefined();
+    await page.goto(`${vigil.app.url}/#/events`);
+    await page.getByLabel('Type').fill('recorder_exited');
+    await page.getByRole('button', { name: 'Show' }).click();
+    const cell = page.locator(`tr[data-event-id="${ev.id}"] td.payload`);
+    await cell.waitFor();
+    expect(await cell.locator('.reason').textContent()).toBe(ev.payload.reason);
+    // ffmpeg's text is inside a closed <details>: not shown until asked for, and not in the row's words.
+    const raw = cell.locator('details.raw');
+    expect(await raw.getAttribute('open')).toBeNull();
+    expect(await raw.locator('pre').isVisible()).toBe(false);
+    expect(await cell.locator('.fields').textContent()).not.toContain('stderr_tail');
+    // Unfolding it does not play the row's moment (the rest of the row does).
+    await raw.locator('summary').click();
+    expect(await raw.locator('pre').isVisible()).toBe(true);
+    expect(page.url()).toMatch(/#\/events$/);
+    expect(await raw.locator('pre').textContent()).toBe(ev.payload.stderr_tail!.trim());
+  });
+
   it('a camera added, edited and deleted through the forms changes the API\'s list', async () => {
     await page.goto(`${vigil.app.url}/#/cameras/new`);
     await page.getByLabel('Id', { exact: true }).fill('porch');

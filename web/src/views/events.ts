@@ -96,17 +96,35 @@ export class EventsView implements View {
       h('td', { 'data-label': 'Severity' }, e.severity),
       h('td', { 'data-label': 'Type' }, e.type),
       h('td', { 'data-label': 'Camera' }, e.camera_id ? h('a', { href: href({ name: 'camera', id: e.camera_id }) }, cameraName ?? '') : '—'),
-      h('td', { class: 'payload', 'data-label': 'Details' }, summarize(e.payload)),
+      h('td', { class: 'payload', 'data-label': 'Details' }, ...details(e.payload)),
       h('td', { class: 'play-cell' }, target
         ? h('a', { class: 'button', href: href(target), 'aria-label': `Play ${cameraName ?? ''} at ${formatDateTime(atMs)}` }, '▶ Play')
         : ''));
-    // The whole row plays its moment; links and buttons inside it keep their own action.
+    // The whole row plays its moment; links, buttons and the folded ffmpeg text keep their own action.
     if (target) tr.addEventListener('click', (ev) => {
-      if ((ev.target as HTMLElement).closest('a, button')) return;
+      if ((ev.target as HTMLElement).closest('a, button, details')) return;
       navigate(target);
     });
     return tr;
   }
+}
+
+/** Payload fields holding what ffmpeg printed: one click away, never inline in the row. */
+const RAW_FIELDS = ['stderr_tail'] as const;
+
+/** The reason in words first, the other fields after it, and ffmpeg's own text folded away. */
+function details(payload: Record<string, unknown>): Node[] {
+  const rest: Record<string, unknown> = { ...payload };
+  const raw = RAW_FIELDS.map((k) => rest[k]).filter((v): v is string => typeof v === 'string' && v.trim() !== '');
+  for (const k of RAW_FIELDS) delete rest[k];
+  const reason = typeof rest.reason === 'string' ? rest.reason : null;
+  delete rest.reason;
+  const out: Node[] = [];
+  if (reason) out.push(h('span', { class: 'reason' }, reason));
+  const other = summarize(rest);
+  if (other) out.push(h('span', { class: 'fields' }, reason ? ` (${other})` : other));
+  if (raw.length > 0) out.push(h('details', { class: 'raw' }, h('summary', {}, 'ffmpeg output'), h('pre', {}, raw.join('\n').trim())));
+  return out;
 }
 
 function summarize(payload: Record<string, unknown>): string {
