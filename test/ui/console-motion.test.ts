@@ -13,6 +13,11 @@ type Camera = { motion: { masks: number[][][]; zones: { name: string; polygon: n
  * camera: the list with thumbnails and the timeline's motion bands, a click that plays the moment,
  * N / P between motions, and the mask and zone editor saving what was drawn.
  */
+/** expect.poll with room for a loaded machine (its default gives up after 1 s). */
+function poll<T>(fn: () => T, opts: { timeout?: number; interval?: number } = {}) {
+  return expect.poll(fn, { timeout: 10_000, ...opts });
+}
+
 describe('operator console: motion', () => {
   let cams: RtspServer;
   let vigil: TestVigil;
@@ -61,17 +66,17 @@ describe('operator console: motion', () => {
   it('lists the motions with thumbnails and bands on the timeline; a click plays the moment, N and P step between them', async () => {
     await page.goto(`${vigil.app.url}/#/cameras/door`);
     const items = page.locator('.motion-list li');
-    await expect.poll(() => items.count(), { timeout: 15_000 }).toBe(2);
-    await expect.poll(() => page.locator('.tl-motion').count()).toBe(2);
+    await poll(() => items.count(), { timeout: 15_000 }).toBe(2);
+    await poll(() => page.locator('.tl-motion').count()).toBe(2);
     // The detector's state from the camera status: nothing moves now.
-    await expect.poll(() => page.locator('.motion-state').textContent()).toBe('Detector watching');
+    await poll(() => page.locator('.motion-state').textContent()).toBe('Detector watching');
     // Newest first, each with its peak frame.
     expect(await items.evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.startMs)))).toEqual(motions.map((m) => Date.parse(m.start)).reverse());
-    await expect.poll(() => items.locator('img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth))).toEqual([160, 160]);
+    await poll(() => items.locator('img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth))).toEqual([160, 160]);
     // Each band named by the hover readout: zones and time range.
     await page.locator('.tl-track').scrollIntoViewIfNeeded();
     // Measured at each try: the window follows now, so the band moves left as time passes.
-    await expect.poll(async () => {
+    await poll(async () => {
       const band = (await page.locator('.tl-motion').first().boundingBox())!;
       const track = (await page.locator('.tl-track').boundingBox())!;
       await page.mouse.move(band.x + band.width / 2, track.y + track.height * 0.85);
@@ -82,9 +87,9 @@ describe('operator console: motion', () => {
     const zone = page.getByLabel('Motion in zone');
     expect(await zone.locator('option').allTextContents()).toEqual(['All zones', 'porch', 'street']);
     await zone.selectOption('street');
-    await expect.poll(() => items.count()).toBe(0);
+    await poll(() => items.count()).toBe(0);
     await zone.selectOption('porch');
-    await expect.poll(() => items.count()).toBe(2);
+    await poll(() => items.count()).toBe(2);
     await zone.selectOption('');
 
     const clock = page.getByLabel('Time of the frame on screen');
@@ -92,29 +97,29 @@ describe('operator console: motion', () => {
     const [first, second] = motions.map((m) => Date.parse(m.start));
     // The older one: played from 2 s before it.
     await items.nth(1).getByRole('button').click();
-    await expect.poll(() => page.locator('.camera-page').getAttribute('data-mode')).toBe('recorded');
+    await poll(() => page.locator('.camera-page').getAttribute('data-mode')).toBe('recorded');
     const near = async (ms: number) => {
       const w = await wallMs();
       return w >= ms - 2500 && w < ms + 2000 ? true : `${new Date(w).toISOString()} vs ${new Date(ms).toISOString()}`;
     };
-    await expect.poll(() => near(first!), { timeout: 15_000 }).toBe(true);
-    await expect.poll(() => page.locator('.camera-page > .message').textContent()).toMatch(/^Motion \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2} in porch$/);
+    await poll(() => near(first!), { timeout: 15_000 }).toBe(true);
+    await poll(() => page.locator('.camera-page > .message').textContent()).toMatch(/^Motion \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2} in porch$/);
     // N: the next one.
     await page.locator('body').press('n');
-    await expect.poll(() => near(second!), { timeout: 15_000 }).toBe(true);
+    await poll(() => near(second!), { timeout: 15_000 }).toBe(true);
     // P: back to the first.
     await page.locator('body').press('p');
-    await expect.poll(() => near(first!), { timeout: 15_000 }).toBe(true);
+    await poll(() => near(first!), { timeout: 15_000 }).toBe(true);
     // N past the last: said so.
     await page.locator('body').press('n');
     await page.locator('body').press('n');
-    await expect.poll(() => page.locator('.camera-page > .message').textContent()).toBe('No later motion in the timeline window.');
+    await poll(() => page.locator('.camera-page > .message').textContent()).toBe('No later motion in the timeline window.');
     expect(problems).toEqual([]);
   }, 90_000);
 
   it('the editor saves a drawn mask and a named zone; a refused save names the field', async () => {
     await page.goto(`${vigil.app.url}/#/cameras/door/motion`);
-    await expect.poll(() => page.getByLabel('Sensitivity (1–100)').inputValue()).toBe('60');
+    await poll(() => page.getByLabel('Sensitivity (1–100)').inputValue()).toBe('60');
     const stage = page.locator('.motion-editor svg');
     // Measured at each use: pressing a button below the picture may scroll the page.
     const at = async (x: number, y: number) => {
@@ -123,7 +128,8 @@ describe('operator console: motion', () => {
     };
     const click = async (x: number, y: number) => page.mouse.click(...(await at(x, y)));
     // The picture to draw on: a frame of the camera's recent footage.
-    await expect.poll(() => page.locator('.motion-editor .stage img').evaluate((i) => (i as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+    // (A snapshot decodes a frame on the server: seconds on a loaded machine.)
+    await poll(() => page.locator('.motion-editor .stage img').evaluate((i) => (i as HTMLImageElement).naturalWidth), { timeout: 20_000 }).toBeGreaterThan(0);
     // Start again: delete what the config file drew.
     await page.getByRole('button', { name: 'Delete mask 1' }).click();
     await page.getByRole('button', { name: 'Delete porch' }).click();
@@ -152,8 +158,8 @@ describe('operator console: motion', () => {
     await page.getByLabel('Name of zone 1').fill('Gate!');
     await page.getByLabel('Name of zone 1').press('Tab');
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => page.locator('.motion-editor .message').textContent()).toMatch(/^Not saved \(motion\.zones\[0\]\.name\): /);
-    await expect.poll(() => page.getByLabel('Name of zone 1').getAttribute('aria-invalid')).toBe('true');
+    await poll(() => page.locator('.motion-editor .message').textContent()).toMatch(/^Not saved \(motion\.zones\[0\]\.name\): /);
+    await poll(() => page.getByLabel('Name of zone 1').getAttribute('aria-invalid')).toBe('true');
     expect(await page.locator('.motion-editor .shapes li').nth(1).locator('.field-error').textContent()).not.toBe('');
     // The keyboard way: the mask's points typed.
     const maskPoints = page.getByLabel('Points of mask 1 (x,y pairs, 0 to 1)');
@@ -163,8 +169,8 @@ describe('operator console: motion', () => {
     await page.getByLabel('Name of zone 1').fill('gate');
     await page.getByLabel('Name of zone 1').press('Tab');
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => page.getByLabel('Name of zone 1').getAttribute('aria-invalid')).toBe('false');
-    await expect.poll(() => page.locator('.motion-editor .message').textContent()).toBe('Saved: the detector uses these settings now.');
+    await poll(() => page.getByLabel('Name of zone 1').getAttribute('aria-invalid')).toBe('false');
+    await poll(() => page.locator('.motion-editor .message').textContent()).toBe('Saved: the detector uses these settings now.');
     const cam = (await (await vigil.api('/cameras/door')).json()) as Camera;
     expect(cam.motion.masks).toHaveLength(1);
     const near = (pts: number[][], want: number[][]) => pts.length === want.length && pts.every(([x, y], i) => Math.abs(x! - want[i]![0]!) < 0.02 && Math.abs(y! - want[i]![1]!) < 0.02);
@@ -174,10 +180,10 @@ describe('operator console: motion', () => {
     // A bad setting: refused, its message next to the field, nothing changed.
     await page.getByLabel('Sensitivity (1–100)').fill('0');
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => page.locator('.motion-editor .message').textContent()).toMatch(/^Not saved \(motion\.sensitivity\): /);
+    await poll(() => page.locator('.motion-editor .message').textContent()).toMatch(/^Not saved \(motion\.sensitivity\): /);
     expect(await page.locator('#mo-sensitivity-error').textContent()).not.toBe('');
     expect(await page.getByLabel('Sensitivity (1–100)').getAttribute('aria-invalid')).toBe('true');
-    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('mo-sensitivity');
+    await poll(() => page.evaluate(() => document.activeElement?.id)).toBe('mo-sensitivity');
     expect(((await (await vigil.api('/cameras/door')).json()) as Camera).motion.sensitivity).toBe(60);
     // A shape of two points is not saved, nor anything with it; Escape drops it.
     await page.getByLabel('Sensitivity (1–100)').fill('70');
@@ -186,12 +192,12 @@ describe('operator console: motion', () => {
     await click(0.6, 0.1);
     await click(0.8, 0.1);
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => page.locator('.motion-editor .message').textContent()).toBe('A shape needs at least 3 points.');
+    await poll(() => page.locator('.motion-editor .message').textContent()).toBe('A shape needs at least 3 points.');
     expect(((await (await vigil.api('/cameras/door')).json()) as Camera).motion.sensitivity).toBe(60);
     await page.keyboard.press('Escape');
-    await expect.poll(() => page.locator('.motion-editor svg polyline').count()).toBe(0);
+    await poll(() => page.locator('.motion-editor svg polyline').count()).toBe(0);
     // The renamed zone is named on its Delete button.
-    await expect.poll(() => page.getByRole('button', { name: 'Delete gate' }).count()).toBe(1);
+    await poll(() => page.getByRole('button', { name: 'Delete gate' }).count()).toBe(1);
     await screenshot(page, 'console-motion-editor-1366x768');
     expect(problems).toEqual([]);
   }, 60_000);
