@@ -5,8 +5,8 @@
  *   frame presented (requestVideoFrameCallback), p50/p95 (goal ≤ 1.5 s);
  * - click-to-first-frame for recorded playback: from the pointerup of a click on the timeline to the
  *   first recorded frame presented, p50/p95 (goal ≤ 300 ms); each click is at a fresh random instant;
- * - the newest reviewable footage's delay behind live (now − the end of the newest stored footage,
- *   sampled every 0.5 s for 10 s): what review can reach before it hands over to live;
+ * - the newest reviewable footage's delay behind live (now − the end of the playlist's newest fragment,
+ *   the open segment's included; sampled every 0.5 s for 10 s): what review can reach before it hands over to live;
  * - stall-to-indicator: the camera frozen (RTSP session open) with its page open live, from the
  *   freeze's acknowledgement to "No signal since" on the page (goal ≤ 3 s).
  * Standalone: `node --import tsx bench/ui.ts [--samples N]` (section `ui` for bench/run.ts: runUi()).
@@ -77,12 +77,15 @@ export async function runUi(o: UiOptions): Promise<SectionResult[]> {
       o.log(`  recorded ${i + 1}/${o.samples}: ${r.ms.toFixed(0)} ms (clock 0.3 s later − clicked instant: ${r.clockErrorMs.toFixed(0)} ms)`);
     }
 
-    // The newest footage review can reach: how far behind now its end is.
+    // The newest footage review can reach: how far behind now the end of the playlist's last
+    // fragment is (the open segment's whole fragments are listed).
     const newest: number[] = [];
     for (let i = 0; i < 20; i++) {
-      const t = (await (await vigil.api('/cameras/cam/timeline')).json()) as { spans: { end: string }[] };
-      const end = t.spans.at(-1)?.end;
-      if (end) newest.push(Date.now() - Date.parse(end));
+      const now = Date.now();
+      const q = `from=${new Date(now - 120_000).toISOString()}&to=${new Date(now).toISOString()}`;
+      const text = await (await vigil.api(`/cameras/cam/playback.m3u8?${q}`)).text();
+      const pdt = [...text.matchAll(/#EXT-X-PROGRAM-DATE-TIME:(\S+)\n#EXTINF:([\d.]+),/g)].at(-1);
+      if (pdt) newest.push(now - (Date.parse(pdt[1]!) + Number(pdt[2]) * 1000));
       await new Promise((r) => setTimeout(r, 500));
     }
     o.log(`  newest footage behind live p50 ${percentile(newest, 50).toFixed(0)} ms`);

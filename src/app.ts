@@ -166,7 +166,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     encodeThumbnail: ffmpegThumbnailEncoder(config.recorder.ffmpegPath, (launch) => processes.counted('motion', launch)()),
   });
   const cameras = new CameraService({ db, clock, events, recorders, motion });
-  const footage = new FootageService(db);
+  const footage = new FootageService(db, (cameraId) => {
+    const first = recorders.unindexedFiles(cameraId).find((f) => f.startMs !== undefined)?.startMs;
+    const last = recorders.frames(cameraId)?.lastFrameAtMs;
+    return first !== undefined && last !== undefined && last > first ? [first, last] : undefined;
+  });
   const motionQueries = new MotionQueries(db);
   const evidence = new EvidenceService({ db, events });
   const mediaJobs = new MediaJobs({ maxJobs: config.media.maxJobs });
@@ -202,6 +206,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     store,
     log: log.child({ component: 'playback' }),
     maxRangeSeconds: config.media.playbackMaxSeconds,
+    unindexed: (cameraId) => recorders.unindexedFiles(cameraId),
   });
   const refills = new RefillService({
     db,

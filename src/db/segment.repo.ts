@@ -248,6 +248,23 @@ export async function lastSegment(db: Db, cameraId: string): Promise<Segment | u
   return r && toSegment(r);
 }
 
+/**
+ * The row of recorder run file `name` (`<run>-<seq>`, as ffmpeg named it) of a camera, once indexed under
+ * its final name `<time>-<run>-<seq>.mp4`; undefined when it has none (yet, or any more).
+ */
+export async function getSegmentByRunFile(db: Db, cameraId: string, name: string): Promise<Segment | undefined> {
+  if (!/^[a-z0-9]+-\d{6}$/.test(name)) return undefined;
+  const r = await db
+    .selectFrom('segments')
+    .selectAll()
+    .where('camera_id', '=', cameraId)
+    .where('path', 'like', `%-${name}.mp4`)
+    .orderBy('start_ms', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return r && toSegment(r);
+}
+
 export async function getSegmentByPath(db: Db, path: string): Promise<Segment | undefined> {
   const r = await db.selectFrom('segments').selectAll().where('path', '=', path).executeTakeFirst();
   return r && toSegment(r);

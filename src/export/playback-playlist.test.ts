@@ -96,4 +96,36 @@ describe('buildPlaylist', () => {
     expect(text).toContain('#EXT-X-TARGETDURATION:6');
     expect(buildPlaylist(segs, { mediaUri: uri, startAtMs: T0 - 5000 })).not.toContain('#EXT-X-START');
   });
+
+  it('lists a growing file fragment by fragment: one init map, each fragment with its own instant and bytes, no discontinuity inside it', () => {
+    const [closed] = run(1, T0, [2000], 'r');
+    const growingUri = '../../cameras/cam/open-segments/r-000001/media.mp4';
+    const growing: PlaylistSegment = {
+      id: -1,
+      uri: growingUri,
+      startMs: T0 + 2000,
+      durationMs: 2500,
+      fileSizeBytes: 50_000,
+      initLengthBytes: 900,
+      firstDecodeMs: 0,
+      runId: 'r',
+      source: 'live',
+      parts: [
+        { startByte: 900, endByte: 20_000, startMs: T0 + 2000, durationMs: 1000 },
+        { startByte: 20_000, endByte: 41_000, startMs: T0 + 3000, durationMs: 1500 },
+      ],
+    };
+    const text = buildPlaylist([closed!, growing], { mediaUri: uri });
+    const e = entries(text);
+    expect(e.map((x) => x.uri)).toEqual([uri(1), growingUri, growingUri]);
+    expect(e[1]?.tags).toEqual([
+      '#EXT-X-DISCONTINUITY', // each file's media time restarts
+      `#EXT-X-MAP:URI="${growingUri}",BYTERANGE="900@0"`,
+      '#EXT-X-PROGRAM-DATE-TIME:2026-11-25T10:00:02.000Z',
+      '#EXTINF:1.000,',
+      '#EXT-X-BYTERANGE:19100@900',
+    ]);
+    expect(e[2]?.tags).toEqual(['#EXT-X-PROGRAM-DATE-TIME:2026-11-25T10:00:03.000Z', '#EXTINF:1.500,', '#EXT-X-BYTERANGE:21000@20000']);
+    expect(text).toContain('#EXT-X-TARGETDURATION:2');
+  });
 });

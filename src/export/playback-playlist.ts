@@ -25,6 +25,13 @@ export interface PlaylistSegment {
   /** The recorder run that wrote the file (from its name); undefined when the name carries none. */
   runId: string | undefined;
   source: SegmentSource;
+  /** The file's URI when it is not a catalog segment's (a file still growing: see `parts`). */
+  uri?: string;
+  /**
+   * The media listed fragment by fragment instead of as one range: a file that still grows (or awaits
+   * its row), whose whole fragments so far are playable, each placed at its own wall-clock start.
+   */
+  parts?: Array<{ startByte: number; endByte: number; startMs: number; durationMs: number }>;
 }
 
 export interface PlaylistOptions {
@@ -58,7 +65,8 @@ const seconds = (ms: number) => (ms / 1000).toFixed(3);
 /** The playlist text for `segments` (oldest first; each with media bytes after its init segment). */
 export function buildPlaylist(segments: readonly PlaylistSegment[], opts: PlaylistOptions): string {
   // EXTINF rounded to the nearest integer must not exceed the target duration (RFC 8216 §4.3.3.1).
-  const target = Math.max(1, ...segments.map((s) => Math.round(s.durationMs / 1000)));
+  const durations = segments.flatMap((s) => (s.parts ? s.parts.map((p) => p.durationMs) : [s.durationMs]));
+  const target = Math.max(1, ...durations.map((ms) => Math.round(ms / 1000)));
   const lines = [
     '#EXTM3U',
     '#EXT-X-VERSION:7',
@@ -74,7 +82,20 @@ export function buildPlaylist(segments: readonly PlaylistSegment[], opts: Playli
   let prev: PlaylistSegment | undefined;
   for (const s of segments) {
     if (prev && !continues(prev, s)) lines.push('#EXT-X-DISCONTINUITY');
-    const uri = opts.mediaUri(s.id);
+    const uri = s.uri ?? opts.mediaUri(s.id);
+    if (s.parts) {
+      lines.push(`#EXT-X-MAP:URI="${uri}",BYTERANGE="${s.initLengthBytes}@0"`);
+      for (const p of s.parts) {
+        lines.push(
+          `#EXT-X-PROGRAM-DATE-TIME:${new Date(p.startMs).toISOString()}`,
+          `#EXTINF:${seconds(p.durationMs)},`,
+          `#EXT-X-BYTERANGE:${p.endByte - p.startByte}@${p.startByte}`,
+          uri,
+        );
+      }
+      prev = s;
+      continue;
+    }
     lines.push(
       `#EXT-X-MAP:URI="${uri}",BYTERANGE="${s.initLengthBytes}@0"`,
       `#EXT-X-PROGRAM-DATE-TIME:${new Date(s.startMs).toISOString()}`,

@@ -1,13 +1,13 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
-import { listAllSegments, type Segment } from '../db/segment.repo.js';
+import { getSegmentByRunFile, listAllSegments, type Segment } from '../db/segment.repo.js';
 import { readFmp4Head } from '../media/fmp4/head.js';
-import { scanFmp4, type Fmp4Scan } from '../media/fmp4/scan.js';
+import { fileSource, scanFmp4, scanFmp4Source, type Fmp4Scan } from '../media/fmp4/scan.js';
 import { SEGMENT_NAME_PATTERN } from '../storage/segment-names.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { parseByteRange } from './byte-range.js';
@@ -28,7 +28,22 @@ export interface PlaybackServiceDeps {
   headCacheEntries?: number;
   /** A media response whose client has taken no byte for this long is ended (it holds a read-lock). */
   stallMs?: number;
+  /** A camera's files with footage and no row yet (the recorders'), so the newest footage is reviewable. */
+  unindexed?: (cameraId: string) => readonly UnindexedFileRef[];
 }
+
+/** A recorder's file with footage and no catalog row yet (see src/recorder/unindexed-files.ts). */
+export interface UnindexedFileRef {
+  /** `<run>-<seq>`, the name ffmpeg gave it (without `.mp4`). */
+  name: string;
+  /** Where it may be read now, in order (open name, then the final name once renamed). */
+  paths: readonly string[];
+  startMs: number | undefined;
+  open: boolean;
+}
+
+/** The `name` of a recorder run's file in the open-segments route (`<run>-<seq>`). */
+export const RUN_FILE_NAME = /^[a-z0-9]+-\d{6}$/;
 
 export interface Playlist {
   text: string;
@@ -87,9 +102,18 @@ export class PlaybackService {
     }
     const taken = await cameraIdTaken(this.d.db, cameraId);
     if (!taken.live && !taken.deleted) throw notFound(`camera "${cameraId}" not found`, 'id');
+    // The recorder's list first: a file indexed meanwhile is then in both (the row wins), never in neither.
+    const unindexed = this.d.unindexed?.(cameraId) ?? [];
     const rows = await listAllSegments(this.d.db, cameraId, fromMs, toMs);
     const placed = await mapLimit(rows, HEAD_READ_CONCURRENCY, (s) => this.place(s));
     const segments = placed.filter((s): s is PlaylistSegment => s !== undefined);
+    const indexed = new Set(rows.map((r) => runFileName(basename(r.path))));
+    for (const f of unindexed) {
+      if (indexed.has(f.name) || f.startMs === undefined || f.startMs >= toMs) continue;
+      const growing = await this.placeUnindexed(cameraId, f, fromMs, toMs);
+      if (growing) segments.push(growing);
+    }
+    segments.sort((a, b) => a.startMs - b.startMs);
     if (segments.length === 0) throw notFound('no footage in [from, to)', 'from');
     return {
       text: buildPlaylist(segments, { mediaUri: (id) => `../../segments/${id}/media.mp4`, startAtMs: fromMs }),
@@ -137,6 +161,106 @@ export class PlaybackService {
         }
       }).catch(reject);
     });
+  }
+
+  /**
+   * Bytes of a recorder's file that has no row yet (`name` = `<run>-<seq>`): only by byte range (a
+   * player's reads), within what is on disk now. Once indexed it is served as its segment (read-locked);
+   * 404 when the camera has no such file any more.
+   */
+  async openUnindexedMedia(cameraId: string, name: string, req: { rangeHeader: string | undefined; head: boolean }, signal?: AbortSignal): Promise<MediaResponse> {
+    if (!RUN_FILE_NAME.test(name)) throw invalidArgument('name must be a recorder file name, <run>-<6 digits>', 'name');
+    if (req.rangeHeader === undefined && !req.head) {
+      throw invalidArgument('a file still being recorded is read by byte ranges only (Range: bytes=…); download it once indexed', 'range');
+    }
+    const fh = await this.openUnindexedFile(cameraId, name);
+    if (!fh) {
+      const row = await getSegmentByRunFile(this.d.db, cameraId, name);
+      if (!row) throw notFound(`camera "${cameraId}" has no file "${name}" being recorded or indexed`, 'name');
+      return this.openMedia(row.id, req, signal);
+    }
+    let handedOver = false;
+    try {
+      const { size } = await fh.stat();
+      const range = parseByteRange(req.rangeHeader, size);
+      if (range === 'unsatisfiable') return { kind: 'unsatisfiable', totalBytes: size };
+      if (req.head || size === 0) return { kind: 'bytes', totalBytes: size, range, body: undefined };
+      const { start, end } = range ?? { start: 0, end: size - 1 };
+      const body = fh.createReadStream({ start, end, highWaterMark: 256 * 1024 });
+      handedOver = true;
+      this.sending.add(body);
+      body.once('close', () => this.sending.delete(body));
+      if (signal) {
+        const stop = () => body.destroy();
+        signal.addEventListener('abort', stop, { once: true });
+        body.once('close', () => signal.removeEventListener('abort', stop));
+      }
+      return { kind: 'bytes', totalBytes: size, range, body };
+    } finally {
+      if (!handedOver) await fh.close();
+    }
+  }
+
+  /** An open handle on the camera's unindexed file `name`, or undefined when it has none by that name. */
+  private async openUnindexedFile(cameraId: string, name: string): Promise<FileHandle | undefined> {
+    const taken = await cameraIdTaken(this.d.db, cameraId);
+    if (!taken.live && !taken.deleted) throw notFound(`camera "${cameraId}" not found`, 'id');
+    const f = this.d.unindexed?.(cameraId).find((x) => x.name === name);
+    for (const path of f?.paths ?? []) {
+      try {
+        return await this.files.openGrowing(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The playlist entry of an unindexed file: its whole fragments so far that overlap [fromMs, toMs),
+   * each placed from the file's start on the run's time mapping (as its row will be when it closes).
+   */
+  private async placeUnindexed(cameraId: string, f: UnindexedFileRef, fromMs: number, toMs: number): Promise<PlaylistSegment | undefined> {
+    const startMs = f.startMs;
+    if (startMs === undefined) return undefined;
+    let fh: FileHandle | undefined;
+    try {
+      fh = await this.openUnindexedFile(cameraId, f.name);
+      if (!fh) return undefined;
+      const { size } = await fh.stat();
+      const scan = await scanFmp4Source(fileSource(fh, size));
+      const first = scan.fragments[0]?.decodeTimeSeconds ?? 0;
+      const parts = scan.fragments
+        .filter((x) => x.endOffset <= scan.completeEndOffset)
+        .map((x) => ({
+          startByte: x.offset,
+          endByte: x.endOffset,
+          startMs: Math.round(startMs + ((x.decodeTimeSeconds ?? first) - first) * 1000),
+          durationMs: Math.round(x.durationSeconds * 1000),
+          decodeMs: (x.decodeTimeSeconds ?? first) * 1000,
+        }))
+        .filter((p) => p.startMs + p.durationMs > fromMs && p.startMs < toMs && p.durationMs > 0);
+      const head = parts[0];
+      if (!head) return undefined;
+      return {
+        id: -1,
+        uri: `../../cameras/${encodeURIComponent(cameraId)}/open-segments/${f.name}/media.mp4`,
+        startMs: head.startMs,
+        durationMs: parts.reduce((sum, p) => sum + p.durationMs, 0),
+        fileSizeBytes: size,
+        initLengthBytes: scan.initEndOffset,
+        firstDecodeMs: head.decodeMs,
+        runId: f.name.split('-')[0],
+        source: 'live',
+        parts: parts.map(({ decodeMs: _d, ...p }) => p),
+      };
+    } catch (err) {
+      // Too young to hold a whole init yet, or gone between the list and the read: left out this time.
+      this.d.log.debug({ err, cameraId, file: f.name }, 'unindexed file not readable yet; left out of the playlist');
+      return undefined;
+    } finally {
+      await fh?.close();
+    }
   }
 
   /** Ends every media response in flight (their read-locks are released as their bodies close). */
@@ -244,6 +368,13 @@ export function ownFragments(scan: Fmp4Scan, s: Pick<Segment, 'startMs' | 'endMs
     startMs: Math.round(s.startMs - s.mediaOffsetMs + startInFileMs),
     durationMs: Math.round(own.reduce((sum, f) => sum + f.durationSeconds * 1000, 0)),
   };
+}
+
+/** `<run>-<seq>` of a segment file's name (indexed or as ffmpeg wrote it), or '' when it has no number. */
+function runFileName(fileName: string): string {
+  const m = SEGMENT_NAME_PATTERN.exec(fileName);
+  if (m) return m[3] === undefined ? '' : `${m[2]}-${m[3]}`;
+  return fileName.replace(/\.mp4$/, '');
 }
 
 function segmentNotFound(id: number): VigilError {

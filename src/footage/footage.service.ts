@@ -23,7 +23,11 @@ export interface SegmentPage {
 
 /** Read side of the recorded footage: segments, timeline, gaps, status, events. */
 export class FootageService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Footage being recorded now that has no row yet ([first frame, newest frame]), when the camera records. */
+    private readonly recordingNow: (cameraId: string) => readonly [number, number] | undefined = () => undefined,
+  ) {}
 
   private async requireCamera(id: string): Promise<void> {
     if (!(await getCamera(this.db, id))) throw notFound(`camera "${id}" not found`, 'id');
@@ -49,7 +53,10 @@ export class FootageService {
     if (range.toMs - range.fromMs > MAX_TIMELINE_MS) {
       throw invalidArgument('a timeline covers at most 31 days; narrow from/to', 'to');
     }
+    const now = this.recordingNow(cameraId);
     const pairs = await listSpans(this.db, cameraId, range.fromMs, range.toMs);
+    // The newest footage is reviewable before its row exists (recorded playback lists the open file).
+    if (now && now[0] < range.toMs && now[1] > range.fromMs) pairs.push([now[0], now[1]]);
     const gaps = await listGaps(this.db, cameraId, range.fromMs, range.toMs);
     return { spans: mergeSpans(pairs, range.fromMs, range.toMs), gaps };
   }

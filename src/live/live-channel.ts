@@ -17,6 +17,8 @@ export interface ViewerConnection {
   sendText(text: string): void;
   sendBinary(data: Buffer): void;
   close(code: number, reason: string): void;
+  /** The viewer asked for each fragment's wall-clock instant (`?clock=true`): a `time` message before it. */
+  wantsClock?: boolean;
 }
 
 /** WebSocket close codes of the live protocol. */
@@ -155,7 +157,7 @@ export class LiveChannel {
     const gopBytes = this.gopBytes;
     // The fragments since the latest keyframe, at once: the first frame shows without waiting a GOP.
     if (this.gop.length > 0 && gopBytes <= this.d.options.maxBufferedBytes) {
-      for (const f of this.gop) this.send(v, f.data);
+      for (const f of this.gop) this.send(v, f);
       v.phase = 'live';
     }
     return v;
@@ -234,7 +236,7 @@ export class LiveChannel {
     if (v.phase === 'no_init') return;
     if (v.phase === 'live') {
       if (v.conn.bufferedBytes() + f.data.length <= max) {
-        this.send(v, f.data);
+        this.send(v, f);
         return;
       }
       // Backed up: stop here; the next fragment it gets must be a keyframe, or it could not decode.
@@ -253,7 +255,7 @@ export class LiveChannel {
       v.conn.sendText(JSON.stringify({ type: 'resume', dropped_fragments: v.droppedSinceResume }));
       v.droppedSinceResume = 0;
     }
-    this.send(v, f.data);
+    this.send(v, f);
     v.phase = 'live';
   }
 
@@ -263,8 +265,12 @@ export class LiveChannel {
     this.droppedTotal++;
   }
 
-  private send(v: Viewer, data: Buffer): void {
-    v.conn.sendBinary(data);
+  private send(v: Viewer, f: LiveFragment): void {
+    // The frame clock: the recording's own instant of the fragment's first frame, just before it.
+    if (f.wallMs !== undefined && v.conn.wantsClock) {
+      v.conn.sendText(JSON.stringify({ type: 'time', wall_ms: Math.round(f.wallMs), duration_ms: Math.round(f.durationSeconds * 1000) }));
+    }
+    v.conn.sendBinary(f.data);
     const buffered = v.conn.bufferedBytes();
     if (buffered > v.peakBufferedBytes) v.peakBufferedBytes = buffered;
   }

@@ -98,10 +98,14 @@ export class LiveHub implements LiveSink {
     await Promise.all(subs.map((s) => s.close()));
   }
 
-  runStarted(cameraId: string, files: Pick<RunFiles, 'pathOf'>): LiveRun {
+  runStarted(cameraId: string, files: Pick<RunFiles, 'pathOf' | 'startMsOf'>): LiveRun {
     let lastClosed: { seq: number; path: string } | undefined;
     const run: RunState = {
-      files: { pathOf: (seq) => files.pathOf(seq), closedPathOf: (seq) => (lastClosed?.seq === seq ? lastClosed.path : undefined) },
+      files: {
+        pathOf: (seq) => files.pathOf(seq),
+        closedPathOf: (seq) => (lastClosed?.seq === seq ? lastClosed.path : undefined),
+        startMsOf: (seq) => files.startMsOf?.(seq),
+      },
       closedThrough: -1,
       follower: undefined,
     };

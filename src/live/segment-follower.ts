@@ -17,6 +17,8 @@ export interface RunFiles {
   pathOf(seq: number): string;
   /** The name the indexer gives file `seq` once closed, when known. */
   closedPathOf(seq: number): string | undefined;
+  /** Wall-clock instant of file `seq`'s first frame on the run's time mapping (as its row will say), when known. */
+  startMsOf?(seq: number): number | undefined;
 }
 
 export interface SegmentFollowerDeps {
@@ -51,6 +53,9 @@ export class SegmentFollower {
   private shift = new Map<number, bigint>();
   /** The current file is the first this follower reads: its timeline is the viewers'. */
   private firstFile = true;
+  /** The video track's timescale (from the run's init) and the current file's first decode time, s. */
+  private timescale: number | undefined;
+  private fileFirstS: number | undefined;
   private closedThrough: number;
   private runEnded = false;
   private stopped = false;
@@ -146,6 +151,7 @@ export class SegmentFollower {
       throw err;
     }
     let from = lastKeyframe(scan.fragments)?.offset;
+    this.fileFirstS = scan.fragments[0]?.decodeTimeSeconds;
     this.push(await readAt(fh, 0, scan.initEndOffset), true);
     // Just after a rollover the file has no keyframe fragment yet: the latest keyframe is in the one
     // before, and then every fragment of this file follows it.
@@ -169,8 +175,10 @@ export class SegmentFollower {
       if (!last) return false;
       const splitter = new Fmp4StreamSplitter();
       splitter.push(await readAt(fh, 0, scan.initEndOffset)); // the run's init, sent already
+      const firstS = scan.fragments[0]?.decodeTimeSeconds;
       for (const c of splitter.push(await readAt(fh, last.offset, scan.completeEndOffset - last.offset))) {
         if (c.kind !== 'fragment') continue;
+        this.place(c.fragment, this.seq - 1, firstS);
         this.retime(c.fragment);
         this.d.onChunk(c, true);
       }
@@ -212,13 +220,31 @@ export class SegmentFollower {
   private push(bytes: Buffer, backlog: boolean): void {
     for (const c of this.splitter.push(bytes)) {
       if (c.kind === 'init') {
+        this.timescale = c.init.timescale;
         if (this.sentInit) continue;
         this.sentInit = true;
       } else {
+        this.fileFirstS ??= this.decodeSeconds(c.fragment);
+        this.place(c.fragment, this.seq, this.fileFirstS);
         this.retime(c.fragment);
       }
       this.d.onChunk(c, backlog);
     }
+  }
+
+  /** The wall-clock instant of a fragment of file `seq` whose first fragment starts at `firstS` (before retiming). */
+  private place(f: LiveFragment, seq: number, firstS: number | undefined): void {
+    const startMs = this.files.startMsOf?.(seq);
+    const atS = this.decodeSeconds(f);
+    if (startMs === undefined || atS === undefined || firstS === undefined) return;
+    f.wallMs = startMs + (atS - firstS) * 1000;
+  }
+
+  /** The fragment's video decode time in seconds (the first track's: recordings are video only). */
+  private decodeSeconds(f: LiveFragment): number | undefined {
+    const t = f.tracks[0];
+    if (t?.baseDecodeTime === undefined || !this.timescale) return undefined;
+    return t.baseDecodeTime / this.timescale;
   }
 
   /** Puts a fragment on the viewers' one timeline: a later file goes on where the one before ended. */
@@ -251,6 +277,7 @@ export class SegmentFollower {
     this.splitter = new Fmp4StreamSplitter();
     this.shift = new Map();
     this.firstFile = !this.sentInit;
+    this.fileFirstS = undefined;
   }
 
   private async closeFile(): Promise<void> {

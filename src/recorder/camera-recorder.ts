@@ -5,6 +5,7 @@ import { bumpReconnect, setRunning, setState, setStopped } from '../db/camera-st
 import type { CameraRow } from '../db/camera.repo.js';
 import type { EventLog } from '../events/event-log.js';
 import type { Indexer } from '../indexer/indexer.service.js';
+import { UnindexedFiles, type UnindexedFile } from './unindexed-files.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
 import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
 import { buildRecorderArgs, type SegmentListEntry } from '../media/recorder-args.js';
@@ -43,7 +44,7 @@ export interface CameraRecorderDeps {
  */
 export interface LiveSink {
   /** A new ffmpeg run of `cameraId` starts writing file 0 of `files` (a fresh init segment). */
-  runStarted(cameraId: string, files: { pathOf(seq: number): string }): LiveRun;
+  runStarted(cameraId: string, files: { pathOf(seq: number): string; startMsOf?(seq: number): number | undefined }): LiveRun;
 }
 
 export interface LiveRun {
@@ -125,6 +126,8 @@ export class CameraRecorder {
   private lastFrameMs: number | undefined;
   /** Set while the running ffmpeg is connected but its media time stands still (STALL_NOTICE_MS). */
   private stalledSinceMs: number | undefined;
+  /** Files with footage but no row yet (the open one, closed ones queued for indexing): reviewable now. */
+  private readonly unindexed = new UnindexedFiles();
 
   constructor(
     readonly camera: CameraRow,
@@ -132,6 +135,11 @@ export class CameraRecorder {
   ) {
     this.log = d.log.child({ cameraId: camera.id });
     this.secrets = urlSecrets(camera.mainUrl);
+  }
+
+  /** Files with footage and no catalog row yet, oldest first (see UnindexedFiles). */
+  unindexedFiles(): UnindexedFile[] {
+    return this.unindexed.list();
   }
 
   start(): void {
@@ -269,13 +277,35 @@ export class CameraRecorder {
       // Index in order, one at a time per camera, without blocking the reading of ffmpeg's output.
       const seq = OPEN_SEGMENT_NAME_PATTERN.exec(entry.fileName)?.[2];
       const finalPath = seq === undefined ? undefined : join(outputDir, segmentFileName(startMs, runId, seq));
-      if (seq !== undefined) liveRun?.segmentClosed(Number(seq), finalPath);
+      if (seq !== undefined) {
+        liveRun?.segmentClosed(Number(seq), finalPath);
+        this.unindexed.closed(runId, Number(seq), startMs, finalPath);
+        fileStarts.set(Number(seq), () => startMs);
+        openFile(Number(seq) + 1, entry.endSeconds, { ms: endMs, seconds: entry.endSeconds });
+      }
       this.queueIndexing(() =>
         this.d.indexer
           .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', onTimeJump, ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
-          .catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'indexing failed')),
+          .catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'indexing failed'))
+          .finally(() => seq !== undefined && this.unindexed.indexed(runId, Number(seq))),
       );
     };
+    // The file ffmpeg writes next, placed as its row will be once it closes (the anchor of the epoch it
+    // starts in, snapped to the previous file's end): reviewable while it grows.
+    // Each file's start for the live view's frame clock: estimated while open, fixed once closed.
+    const fileStarts = new Map<number, () => number | undefined>();
+    const openFile = (seq: number, startSeconds: number, prev: { ms: number; seconds: number } | undefined) => {
+      const estimate = () => {
+        const anchorMs = mediaClock.anchorMs(startSeconds);
+        if (anchorMs === undefined) return undefined;
+        const startMs = Math.round(anchorMs + startSeconds * 1000);
+        return prev && prev.seconds === startSeconds && Math.abs(startMs - prev.ms) <= SNAP_MS ? prev.ms : startMs;
+      };
+      fileStarts.set(seq, estimate);
+      fileStarts.delete(seq - 2);
+      this.unindexed.opened(runId, seq, join(outputDir, openSegmentFileName(runId, seq)), estimate);
+    };
+    openFile(0, 0, undefined);
     const args = buildRecorderArgs({
       url: cam.mainUrl,
       outputDir,
@@ -284,7 +314,10 @@ export class CameraRecorder {
       fileNamePattern: openSegmentNamePattern(runId),
       quickProbe: !this.fullProbe,
     });
-    const liveRun = this.d.live?.runStarted(cam.id, { pathOf: (seq) => join(outputDir, openSegmentFileName(runId, seq)) });
+    const liveRun = this.d.live?.runStarted(cam.id, {
+      pathOf: (seq) => join(outputDir, openSegmentFileName(runId, seq)),
+      startMsOf: (seq) => fileStarts.get(seq)?.(),
+    });
     const proc = this.d.launcher(config.ffmpegPath, args, {
       onSegment,
       onProgress: (outTimeUs, frame, wallMs) => {
@@ -305,6 +338,7 @@ export class CameraRecorder {
     this.proc = proc;
     // `exited` follows 'close': every segment line has been read by then.
     if (liveRun) void proc.exited.then(() => liveRun.end());
+    void proc.exited.then(() => this.unindexed.runEnded(runId));
     // stop() may have run while this process was being started: it must not outlive the recorder.
     if (this.abort.signal.aborted) void proc.stop(config.stopTimeoutMs);
     // From here on the process is this run's to see exit: nothing may leave it running unsupervised.

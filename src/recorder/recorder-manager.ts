@@ -1,5 +1,6 @@
 import type { CameraRow } from '../db/camera.repo.js';
 import { CameraRecorder, type CameraRecorderDeps } from './camera-recorder.js';
+import type { UnindexedFile } from './unindexed-files.js';
 import { setState } from '../db/camera-status.repo.js';
 
 /** Fields whose change needs a new ffmpeg; a new name does not. */
@@ -55,6 +56,11 @@ export class RecorderManager {
   /** The newest frame's wall-clock time and whether its media stands still (undefined: not recording). */
   frames(cameraId: string): { lastFrameAtMs: number | undefined; stalled: boolean } | undefined {
     return this.recorders.get(cameraId)?.frames();
+  }
+
+  /** A camera's files with footage and no catalog row yet (none when it does not record). */
+  unindexedFiles(cameraId: string): UnindexedFile[] {
+    return this.recorders.get(cameraId)?.unindexedFiles() ?? [];
   }
 
   runningIds(): string[] {

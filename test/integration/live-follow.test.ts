@@ -49,7 +49,7 @@ describe('live view from the recording', () => {
   });
 
   it('follows the growing file across segment rollovers: one init, contiguous fragments from a keyframe, all decodable', async () => {
-    const c = await LiveClient.connect(vigil.app.url, '/cameras/cam/live', vigil.auth);
+    const c = await LiveClient.connect(vigil.app.url, '/cameras/cam/live?clock=true', vigil.auth);
     try {
       await c.waitForFragments(1);
       const before = await segmentCount(vigil);
@@ -58,9 +58,22 @@ describe('live view from the recording', () => {
       await sleep(1_500);
       const texts = c.texts();
       // The run's later files carry the same init: the viewer is not sent it again (its player would restart).
-      expect(texts.map((t) => t.type)).toEqual(['init']);
+      expect(texts.filter((t) => t.type !== 'time').map((t) => t.type)).toEqual(['init']);
       const { fragments } = c.stream();
       expect(fragments[0]?.keyframe).toBe(true);
+      // The frame clock: every fragment is preceded by its first frame's instant on the recording's time
+      // mapping, contiguous across the files, and a file's first fragment at its row's start.
+      const kinds = c.messages.slice(2).map((m) => (m.binary ? 'bin' : m.text?.type));
+      expect(kinds.every((k, i) => (i % 2 === 0 ? k === 'time' : k === 'bin'))).toBe(true);
+      const times = texts.filter((t) => t.type === 'time') as unknown as Array<{ wall_ms: number; duration_ms: number }>;
+      expect(times).toHaveLength(fragments.length);
+      for (let i = 1; i < times.length; i++) {
+        expect(Math.abs(times[i]!.wall_ms - (times[i - 1]!.wall_ms + times[i - 1]!.duration_ms))).toBeLessThanOrEqual(50);
+      }
+      const rows = ((await (await vigil.api('/cameras/cam/segments?limit=1000')).json()) as { segments: Array<{ start: string }> }).segments;
+      const starts = rows.map((r) => Date.parse(r.start)).filter((ms) => ms > times[0]!.wall_ms + 100 && ms < times.at(-1)!.wall_ms);
+      expect(starts.length).toBeGreaterThanOrEqual(1);
+      for (const ms of starts) expect(Math.min(...times.map((t) => Math.abs(t.wall_ms - ms)))).toBeLessThanOrEqual(100);
       // Timestamps run on across the files: each fragment starts where the one before ended.
       const scan = scanFmp4Buffer(Buffer.concat(c.binaries()));
       expect(scan.fragments.length).toBe(fragments.length);

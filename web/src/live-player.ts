@@ -34,6 +34,8 @@ export function liveUrl(cameraId: string, stream: 'main' | 'sub'): string {
   const url = new URL(`api/v1/cameras/${encodeURIComponent(cameraId)}/live`, location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   if (stream === 'sub') url.searchParams.set('stream', 'sub');
+  // Each fragment's own wall-clock instant (the recording's time mapping) for the picture's clock.
+  else url.searchParams.set('clock', 'true');
   return url.toString();
 }
 
@@ -42,13 +44,23 @@ export class LivePlayer {
   private mediaSource: MediaSource | null = null;
   private sourceBuffer: SourceBuffer | null = null;
   private objectUrl: string | null = null;
-  private queue: ArrayBuffer[] = [];
+  /** Binary messages waiting to be appended, each fragment with its frame clock when the server sent one. */
+  private queue: { data: ArrayBuffer; wallEndMs?: number | undefined }[] = [];
+  /** Wall-clock end of the next fragment, from the `time` message the server sends just before it. */
+  private pendingWallEndMs: number | undefined;
+  /** The frame clock of the fragment being appended. */
+  private appendingWallEndMs: number | undefined;
   private pendingMime: string | null = null;
   private stopped = false;
   private reconnectTimer: number | undefined;
   private watchTimer: number | undefined;
-  /** Per appended fragment: where its media ends and when it was received (the frame clock's mapping). */
-  private arrivals: { endS: number; wallMs: number }[] = [];
+  /**
+   * Per appended fragment: where its media ends, the wall-clock instant of that end (the frame clock's
+   * mapping: the recording's own time when the server sent it, else when it was received) and when it arrived.
+   */
+  private arrivals: { endS: number; wallMs: number; atMs: number }[] = [];
+  /** The newest frame's own time (the recording's time mapping), for "No signal since". */
+  private lastFrameTimeMs: number | null = null;
   /** When the newest frame was received (kept across reconnects: "No signal since" names it). */
   private lastFrameMs: number | null = null;
   private fragmentEveryMs = 1000;
@@ -76,19 +88,15 @@ export class LivePlayer {
   }
 
   /**
-   * The wall-clock time of the frame on screen: the time its fragment was received, less how far the
-   * frame lies before that fragment's end; null before the first frame or while no picture shows.
+   * The wall-clock time of the frame on screen: its fragment's end on the recording's time mapping (the
+   * server's `time` message; the time it was received when there is none, as on the sub-stream), less
+   * how far the frame lies before that end; null before the first frame or while no picture shows.
    */
   frameWallClockMs(): number | null {
     const t = this.video.currentTime;
     const a = this.arrivals.find((x) => x.endS >= t) ?? this.arrivals[this.arrivals.length - 1];
     if (!a || this.video.readyState < 2) return null;
     return a.wallMs - Math.max(0, a.endS - t) * 1000;
-  }
-
-  /** When the newest frame was received, or null before any. */
-  lastFrameWallClockMs(): number | null {
-    return this.lastFrameMs;
   }
 
   /** The first frame of a fragment is on screen (the append that brought it may have come before it decoded). */
@@ -101,7 +109,7 @@ export class LivePlayer {
     if (this.stopped || this.lastFrameMs === null || this.stalled) return;
     if (Date.now() - this.lastFrameMs > Math.max(STALL_MIN_MS, 1.5 * this.fragmentEveryMs)) {
       this.stalled = true;
-      this.onState('stalled', `No signal since ${formatTime(this.lastFrameMs)}`);
+      this.onState('stalled', `No signal since ${formatTime(this.lastFrameTimeMs ?? this.lastFrameMs)}`);
     }
   }
 
@@ -135,13 +143,14 @@ export class LivePlayer {
   }
 
   private onText(text: string): void {
-    let msg: { type?: string; mime?: string };
+    let msg: { type?: string; mime?: string; wall_ms?: number; duration_ms?: number };
     try {
       msg = JSON.parse(text) as typeof msg;
     } catch {
       return;
     }
     if (msg.type === 'init' && typeof msg.mime === 'string') this.pendingMime = msg.mime;
+    else if (msg.type === 'time' && typeof msg.wall_ms === 'number') this.pendingWallEndMs = msg.wall_ms + (msg.duration_ms ?? 0);
     else if (msg.type === 'offline') {
       this.resetMedia();
       this.onState('offline', this.noSignal('camera offline'));
@@ -161,13 +170,14 @@ export class LivePlayer {
       this.ws?.close();
       return;
     }
-    this.queue.push(data);
+    this.queue.push({ data, wallEndMs: this.pendingWallEndMs });
+    this.pendingWallEndMs = undefined;
     this.pump();
   }
 
   /** "No signal since hh:mm:ss" once a frame was seen, else the plain reason. */
   private noSignal(reason: string): string {
-    return this.lastFrameMs === null ? reason : `No signal since ${formatTime(this.lastFrameMs)}`;
+    return this.lastFrameMs === null ? reason : `No signal since ${formatTime(this.lastFrameTimeMs ?? this.lastFrameMs)}`;
   }
 
   /** A new init segment: a fresh MediaSource, so timestamps of a new recorder run start clean. */
@@ -179,7 +189,7 @@ export class LivePlayer {
     }
     const ms = new MediaSource();
     this.mediaSource = ms;
-    this.queue = [init];
+    this.queue = [{ data: init }];
     this.objectUrl = URL.createObjectURL(ms);
     this.video.src = this.objectUrl;
     ms.addEventListener('sourceopen', () => {
@@ -199,7 +209,8 @@ export class LivePlayer {
     const next = this.queue.shift();
     if (!next) return;
     try {
-      sb.appendBuffer(next);
+      this.appendingWallEndMs = next.wallEndMs;
+      sb.appendBuffer(next.data);
     } catch (err) {
       if (err instanceof DOMException && err.name === 'QuotaExceededError') {
         this.queue.unshift(next);
@@ -219,10 +230,12 @@ export class LivePlayer {
       if (!last || end > last.endS + 1e-3) {
         const now = Date.now();
         // A fragment interval measured across a stall or a reconnect is no GOP: it is left out.
-        if (last && !this.stalled && now - last.wallMs < 10_000) this.fragmentEveryMs = 0.8 * this.fragmentEveryMs + 0.2 * (now - last.wallMs);
-        this.arrivals.push({ endS: end, wallMs: now });
+        if (last && !this.stalled && now - last.atMs < 10_000) this.fragmentEveryMs = 0.8 * this.fragmentEveryMs + 0.2 * (now - last.atMs);
+        const wallMs = this.appendingWallEndMs ?? now;
+        this.arrivals.push({ endS: end, wallMs, atMs: now });
         if (this.arrivals.length > 200) this.arrivals.shift();
         this.lastFrameMs = now;
+        this.lastFrameTimeMs = wallMs;
         this.stalled = false;
       }
       const start = b.start(b.length - 1);
@@ -251,6 +264,8 @@ export class LivePlayer {
 
   private resetMedia(): void {
     this.queue = [];
+    this.pendingWallEndMs = undefined;
+    this.appendingWallEndMs = undefined;
     this.arrivals = [];
     this.sourceBuffer = null;
     this.mediaSource = null;

@@ -16,6 +16,14 @@ const LiveQuery = Type.Object(
         description: 'main: the recorded stream (no second camera connection); sub: the camera\'s sub_url, started on demand.',
       }),
     ),
+    clock: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'true: each fragment is preceded by `{"type":"time","wall_ms","duration_ms"}`, its first frame\'s wall-clock instant on the ' +
+          'recording\'s time mapping (main stream only; the sub-stream is not recorded, so it has no mapping).',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -34,9 +42,10 @@ const CLOSE_GRACE_MS = 2_000;
  */
 const ACCESS_RECHECK_MS = 500;
 
-function connectionOf(socket: WebSocket): ViewerConnection {
+function connectionOf(socket: WebSocket, wantsClock: boolean): ViewerConnection {
   const open = () => socket.readyState === socket.OPEN;
   return {
+    wantsClock,
     bufferedBytes: () => socket.bufferedAmount,
     sendText: (text) => {
       if (open()) socket.send(text);
@@ -58,7 +67,8 @@ function connectionOf(socket: WebSocket): ViewerConnection {
  * `GET /api/v1/cameras/:id/live` (WebSocket). Protocol: a text `{"type":"init","mime",…}`, a binary
  * init segment (ftyp+moov), then binary fragments (moof+mdat) starting at the latest keyframe. A new
  * init (text + binary) follows a recorder restart; `{"type":"offline"}` when the stream stops;
- * `{"type":"resume","dropped_fragments":n}` before the keyframe at which a backed-up viewer resumes.
+ * `{"type":"resume","dropped_fragments":n}` before the keyframe at which a backed-up viewer resumes;
+ * with `?clock=true`, `{"type":"time","wall_ms","duration_ms"}` before each fragment (the frame clock).
  * Close codes: 1001 Vigil stopping, 4403 access ended (user deleted, disabled or re-scoped, session
  * ended, key revoked: checked every 0.5 s), 4404 camera deleted/disabled, 4408 offline for 30 s.
  */
@@ -97,7 +107,7 @@ export const liveRoutes: FastifyPluginAsyncTypebox<{ live: LiveHub; auth: AuthSe
       socket.on('pong', () => {
         alive = true;
       });
-      const connection = connectionOf(socket);
+      const connection = connectionOf(socket, req.query.clock === true);
       const principal = req.principal;
       let checking = false;
       const access = setInterval(() => {

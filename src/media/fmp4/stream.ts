@@ -26,6 +26,11 @@ export interface LiveFragment {
   durationSeconds: number;
   /** Each track's decode time (tfdt) and duration in this fragment, in the track's ticks. */
   tracks: Array<{ trackId: number; baseDecodeTime: number | undefined; durationTicks: number }>;
+  /**
+   * Wall-clock instant (UTC ms) of its first frame on the recording's time mapping, when the producer
+   * knows it (the main stream, read from the segment files); the viewer's clock shows it.
+   */
+  wallMs?: number;
 }
 
 export type LiveChunk = { kind: 'init'; init: LiveInit } | { kind: 'fragment'; fragment: LiveFragment };
