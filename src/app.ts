@@ -54,7 +54,7 @@ import { VIGIL_VERSION } from './shared/version.js';
 import { WebhookService } from './webhooks/webhook.service.js';
 import { OnvifService } from './onvif/onvif.service.js';
 import { CameraClockWatch } from './onvif/clock-watch.service.js';
-import { MqttBridge } from './mqtt/mqtt-bridge.js';
+import type { MqttBridge } from './mqtt/mqtt-bridge.js';
 import { BackupService } from './backup/backup.service.js';
 
 export interface AppOptions {
@@ -106,8 +106,9 @@ export interface VigilApp {
 
 /**
  * Composition root. Start-up order: data dir → database (migrations) → kill orphan recorders a crash
- * left → cameras from the file (and the demo) → reset interrupted gap refills → reconcile files with
- * rows → HTTP → recorders → retention and gap refill loops.
+ * left → cameras from the file (and the demo) → reset interrupted gap refills → recorders (each first
+ * reconciles its folder's leftovers in its indexing queue, beside ffmpeg) → HTTP → retention and gap
+ * refill loops → the other folders reconciled → ready.
  * Shutdown is the reverse, and stops every ffmpeg so that its last segment is closed and indexed.
  */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<VigilApp> {
@@ -149,6 +150,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     indexer,
     live,
     launcher: processes.counted('recorder', opts.launcher ?? spawnRecorder),
+    firstIndexJob: (cameraId) => reconcileAtStart(cameraId),
     config: config.recorder,
     log: log.child({ component: 'recorder' }),
   });
@@ -232,8 +234,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     readClock: (onvifUrl, mainUrl) => onvif.readClock(onvifUrl, mainUrl),
     intervalSeconds: config.onvif.clockCheckIntervalSeconds,
   });
+  // Loaded only when configured: the MQTT client is a sizeable part of start-up otherwise.
   const mqtt = config.mqtt
-    ? new MqttBridge({ config: config.mqtt, db, clock, events, snapshots, audit, live, motion, log: log.child({ component: 'mqtt' }), vigilVersion: VIGIL_VERSION })
+    ? new (await import('./mqtt/mqtt-bridge.js')).MqttBridge({ config: config.mqtt, db, clock, events, snapshots, audit, live, motion, log: log.child({ component: 'mqtt' }), vigilVersion: VIGIL_VERSION })
     : undefined;
   const metrics = new VigilMetrics({
     db,
@@ -269,6 +272,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const initialPasswordFile = join(config.dataDir, INITIAL_PASSWORD_FILE);
   const tls = config.tls ? { cert: await readPem(config.tls.certPath, 'tls.cert'), key: await readPem(config.tls.keyPath, 'tls.key') } : undefined;
   let ready = false;
+  /** Camera folders start-up reconciliation has still to look at (see reconcileAtStart). */
+  let startupReconcile: Set<string> | undefined;
+  /** Folders not reconciled yet, those being reconciled included. */
+  let reconcilesLeft = 0;
+  const reconciling = oneShot();
+  let reconciled: Promise<void> = Promise.resolve();
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
   const httpDeps: HttpDeps = {
@@ -322,9 +331,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         const blocked = retention.blocked;
         const recordings = storage.status();
         return {
-          ready: ready && dbOk && !dbFull && !blocked && !recordings.full,
+          ready: ready && reconciling.fired && dbOk && !dbFull && !blocked && !recordings.full,
           detail: {
             started: ready,
+            reconciliation: reconciling.fired ? 'done' : 'running',
             database: !dbOk ? 'unreachable' : dbFull ? 'full' : 'ok',
             recorders: recorders.runningIds().length,
             retention: blocked ? { blocked: blocked.reason, detail: blocked.detail } : 'ok',
@@ -360,9 +370,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     async start() {
       await checkExposure();
       await writePidFile(config.dataDir);
-      const ffmpeg = await ffmpegVersion(config.recorder.ffmpegPath);
+      // Both before anything records: ffmpeg must run, and no writer a crash left may share a camera's folder.
+      const [ffmpeg, orphans] = await Promise.all([ffmpegVersion(config.recorder.ffmpegPath), findOrphanRecorders(store.root)]);
       log.info({ ffmpeg }, 'ffmpeg found');
-      const orphans = await findOrphanRecorders(store.root);
       if (orphans.length > 0) {
         await killAndWait(orphans, clock);
         await events.emit({ type: 'orphan_recorders_killed', severity: 'warning', requestId: null, payload: { pids: orphans } });
@@ -389,15 +399,20 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       // A refill a crash interrupted leaves a temp file (never indexed) and its gap `filling`.
       const interrupted = await refills.recover();
       if (interrupted.tempFiles + interrupted.gaps > 0) log.info(interrupted, 'reset interrupted gap refills');
-      await reconcileAll();
-      const address = await http.listen({ host: config.listen.host, port: config.listen.port });
-      app.url = address;
+      // Files a crash left are indexed beside recording, never before it (a large data dir must not delay
+      // recording): each recorder queues its camera's before its own first rows (time order kept), and
+      // the folders no recorder takes are done in the background; readiness waits for both.
+      startupReconcile = new Set(await store.cameraIds());
+      reconcilesLeft = startupReconcile.size;
+      // Recording first (kill -9 → recording again in seconds), then the API and the rest.
       live.start();
-      metrics.start();
-      warmDecoders.start();
       // Connects in the background (a broker that is down delays nothing); before the recorders, so it sees them start.
       await mqtt?.start();
       await cameras.syncRecorders();
+      const address = await http.listen({ host: config.listen.host, port: config.listen.port });
+      app.url = address;
+      metrics.start();
+      warmDecoders.start();
       retention.start();
       storage.start();
       refills.start();
@@ -406,6 +421,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       cameraClocks.start();
       await exports.start();
       backups?.start();
+      // Recording has started; ready (and the start-up log line) once the leftovers are indexed too.
+      reconciled = reconcileRest();
+      await reconciled;
       ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
     },
@@ -435,6 +453,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       // Open motion intervals are closed and written while the catalog is open.
       await motion.stopAll();
       await recorders.stopAll();
+      await reconciled;
       await demo.stop();
       await events.emit({ type: 'vigil_stopped', requestId: null, payload: {} });
       // Last: it publishes the events of the shutdown, then `offline`.
@@ -470,17 +489,35 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     );
   }
 
-  /** Files a crash left without a row are indexed; rows whose file is gone are reported. */
-  async function reconcileAll(): Promise<void> {
-    for (const cameraId of await store.cameraIds()) {
+  /**
+   * Start-up reconciliation of one camera's folder, once (the first to ask does it): files a crash left
+   * without a row are indexed, rows whose file is gone reported. The runs of this process are left alone.
+   */
+  async function reconcileAtStart(cameraId: string): Promise<void> {
+    if (!startupReconcile?.delete(cameraId)) return;
+    try {
       const taken = await cameraIdTaken(db, cameraId);
       if (!taken.live && !taken.deleted) {
         log.warn({ dir: cameraId }, 'recordings folder of an unknown camera left alone');
-        continue;
+        return;
       }
-      const report = await reconcileCamera({ db, indexer, events }, cameraId, { reportMissing: true });
+      const report = await reconcileCamera({ db, indexer, events }, cameraId, { reportMissing: true, skipRun: (runId) => recorders.ownsRun(runId) });
       if (report.recovered + report.discarded + report.missing > 0) log.info({ cameraId, ...report }, 'reconciled recordings');
+    } finally {
+      if (--reconcilesLeft === 0) reconciling.done();
     }
+  }
+
+  /** The folders no recorder took (disabled, deleted or unknown cameras), then the recorders' own. */
+  async function reconcileRest(): Promise<void> {
+    const recording = new Set(recorders.runningIds());
+    for (const cameraId of [...(startupReconcile ?? [])]) {
+      // A recording camera's folder is its recorder's to reconcile, before that recorder's first rows.
+      if (recording.has(cameraId)) continue;
+      await reconcileAtStart(cameraId).catch((err: unknown) => log.error({ err, cameraId }, 'start-up reconciliation failed'));
+    }
+    if (reconcilesLeft === 0) reconciling.done();
+    await reconciling.promise;
   }
 
   return app;
@@ -521,4 +558,19 @@ async function readPem(path: string, field: string): Promise<Buffer> {
   } catch (err) {
     throw new VigilError('invalid_argument', `${field}: cannot read ${path}: ${(err as Error).message}`, { field });
   }
+}
+
+/** A flag that is set once, with a promise of it. */
+function oneShot(): { readonly fired: boolean; promise: Promise<void>; done(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  const shot = {
+    fired: false,
+    promise,
+    done() {
+      shot.fired = true;
+      resolve();
+    },
+  };
+  return shot;
 }

@@ -24,13 +24,14 @@ export interface ReconcileReport {
  * Indexes the camera's files that have no row: files a crash (of Vigil or of ffmpeg) left behind.
  * Each is cut back to its last whole fragment (fragmented MP4 survives truncation) and indexed, or
  * removed with an event if nothing in it is playable. With `runId`, only that recorder run's files
- * are considered (the others may belong to a recorder that is still writing).
+ * are considered (the others may belong to a recorder that is still writing); `skipRun` leaves out the
+ * runs of recorders this process started (start-up reconciliation runs beside them).
  * With `reportMissing`, rows whose file is gone are reported (start-up only).
  */
 export async function reconcileCamera(
   d: ReconcileDeps,
   cameraId: string,
-  opts: { runId?: string; reportMissing?: boolean } = {},
+  opts: { runId?: string; reportMissing?: boolean; skipRun?: (runId: string) => boolean } = {},
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { recovered: 0, discarded: 0, missing: 0 };
   const store = d.indexer.store;
@@ -49,6 +50,8 @@ export async function reconcileCamera(
     const runId = (m ? m[2] : open?.[1]) as string;
     const fallbackStartMs = m ? nameTimeMs(m[1] as string) : parseInt(runId, 36);
     if (opts.runId !== undefined && runId !== opts.runId) continue;
+    // A run of this process: its recorder indexes it (or reconciles it when it ends).
+    if (opts.skipRun?.(runId)) { console.error("DEBUG skip", runId, name); continue; }
     const absPath = join(dir, name);
     const outcome = await recoverFile(d, cameraId, absPath, name, fallbackStartMs, runId, open?.[2]);
     if (outcome === 'recovered') report.recovered++;

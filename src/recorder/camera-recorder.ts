@@ -35,6 +35,13 @@ export interface CameraRecorderDeps {
   live?: LiveSink;
   /** Told when ffmpeg fails for lack of disk space; the recorder waits on it for room before restarting. */
   space?: RecordingsSpace;
+  /** Every run id this process started (start-up reconciliation leaves their files alone). */
+  ownRuns?: Set<string>;
+  /**
+   * Indexing of the camera's files a crash left (start-up reconciliation): queued before the first run's
+   * rows, so they go in in time order, while ffmpeg already records.
+   */
+  firstIndexJob?: (cameraId: string) => Promise<unknown>;
 }
 
 /**
@@ -143,6 +150,10 @@ export class CameraRecorder {
   }
 
   start(): void {
+    if (!this.loopDone && this.d.firstIndexJob) {
+      const job = this.d.firstIndexJob;
+      void this.queueIndexing(() => job(this.camera.id).catch((err: unknown) => this.log.error({ err }, 'start-up reconciliation failed')));
+    }
     this.loopDone ??= this.loop().catch((err: unknown) => this.log.error({ err }, 'recorder loop failed'));
   }
 
@@ -172,7 +183,9 @@ export class CameraRecorder {
       const startedAtMs = clock.nowMs();
       let outcome: RunOutcome;
       try {
-        outcome = await this.runOnce(outputDir, startedAtMs.toString(36));
+        const runId = startedAtMs.toString(36);
+        this.d.ownRuns?.add(runId);
+        outcome = await this.runOnce(outputDir, runId);
       } catch (err) {
         // A failure around the process (database, file system) must not end supervision.
         this.log.error({ err }, 'recorder run failed');

@@ -13,7 +13,17 @@ export class RecorderManager {
   private readonly recorders = new Map<string, CameraRecorder>();
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: CameraRecorderDeps) {}
+  /** Run ids started by this process (across every recorder): their files are never a crash's leftovers. */
+  private readonly ownRuns = new Set<string>();
+
+  constructor(private readonly deps: CameraRecorderDeps) {
+    this.deps = { ...deps, ownRuns: this.ownRuns };
+  }
+
+  /** Whether `runId` is a recorder run of this process (its files are written or indexed by it). */
+  ownsRun(runId: string): boolean {
+    return this.ownRuns.has(runId);
+  }
 
   /** Start, stop or restart recorders so that exactly the enabled cameras record. Calls are serialised. */
   sync(cameras: CameraRow[]): Promise<void> {
