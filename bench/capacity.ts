@@ -2,17 +2,21 @@
  * How many cameras this machine records with zero gaps: Vigil (a child process) records 8, 16, 32, 64 …
  * cameras of ~2 Mbit/s each for `minutes` per step, and a step passes when no gap was recorded, no
  * recorder exited or stalled, and every camera kept closing segments. The ramp stops at the first
- * failed step. The fake cameras (one shared GStreamer mount, encoded once) have their CPU reported
- * apart from Vigil's. Also: restart-to-recording after kill -9 (every camera recording again).
+ * failed step. The fake cameras (bench/camera-farm.ts: a shared GStreamer mount encoded once per server
+ * process, up to 32 cameras per process, each with a keeper client; joins do not seek) have their CPU
+ * reported apart from Vigil's; a fake camera server that dies fails the step as a fixture failure, not as
+ * Vigil's gaps. Also: restart-to-recording after kill -9 (every camera recording again).
  */
 import BetterSqlite3 from 'better-sqlite3';
-import { RtspServer } from '../src/demo/rtsp-server.js';
+import { CameraFarm, serversFor } from './camera-farm.js';
 import { defer, tempDir } from './cleanup.js';
 import { allStats, CpuTracker, percentile, sleep, waitUntil } from './proc.js';
 import { startVigilChild, type VigilChild, type VigilEntry } from './processes.js';
 import { fmt, type Row, type SectionResult } from './report.js';
 
-const MOUNT = { name: 'capacity', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000, shared: true } as const;
+const MOUNT = { name: 'capacity', pattern: 'snow', width: 1280, height: 720, fps: 15, bitrateKbps: 2000 } as const;
+/** Cameras per fake camera server process. */
+const PER_SERVER = 32;
 
 export interface CapacityOptions {
   steps: number[];
@@ -57,11 +61,13 @@ async function recordingAll(dbPath: string, n: number, timeoutMs: number, sinceM
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `cam${String(i + 1).padStart(3, '0')}`);
 
-async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<StepResult> {
+async function step(o: CapacityOptions, n: number): Promise<StepResult> {
   const work = await tempDir(`vigil-bench-capacity-${n}-`);
+  const farm = await CameraFarm.start({ mount: MOUNT, servers: serversFor(n, PER_SERVER) });
+  const stopFarm = defer(`capacity fake cameras (${n})`, () => farm.stop());
   let vigil: VigilChild | undefined;
   try {
-    vigil = await startVigilChild(work.path, ids(n).map((id) => ({ id, url: server.url(MOUNT.name), segmentSeconds: o.segmentSeconds })), o.entry);
+    vigil = await startVigilChild(work.path, ids(n).map((id, i) => ({ id, url: farm.url(i), segmentSeconds: o.segmentSeconds })), o.entry);
     const v = vigil;
     try {
       await recordingAll(v.dbPath, n, 120_000);
@@ -72,7 +78,9 @@ async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<
       const sample = (db.prepare("SELECT last_error AS e FROM camera_status WHERE state <> 'recording' AND last_error IS NOT NULL LIMIT 1").get() as { e: string } | undefined)?.e ?? '';
       db.close();
       o.log(`  ${n} cameras: only ${recording} recording after 120 s (${String(err).slice(0, 80)})`);
-      return { cameras: n, passed: false, gaps: 0, exits: 0, segments: 0, expectedSegments: 0, vigilCpu: NaN, vigilNodeCpu: NaN, serverCpu: NaN, reason: `only ${recording}/${n} cameras recording within 120 s; last_error: ${sample.split('\n').slice(0, 2).join(' ').slice(0, 160)}` };
+      const dead = farm.dead();
+      const reason = dead ? `fixture failure: ${dead}` : `only ${recording}/${n} cameras recording within 120 s; last_error: ${sample.split('\n').slice(0, 2).join(' ').slice(0, 160)}`;
+      return { cameras: n, passed: false, gaps: 0, exits: 0, segments: 0, expectedSegments: 0, vigilCpu: NaN, vigilNodeCpu: NaN, serverCpu: NaN, reason };
     }
     // One segment length of warm-up, so every camera has closed a first segment before counting starts.
     await sleep(o.segmentSeconds * 1000 + 2000);
@@ -84,7 +92,7 @@ async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<
       const segs0 = one(db, 'SELECT count(*) AS n FROM segments');
       const cpu = new CpuTracker(() => [v.pid]);
       const node = new CpuTracker(() => [v.pid], false);
-      const srv = new CpuTracker(() => [server.pid]);
+      const srv = new CpuTracker(() => farm.pids());
       let stats = allStats();
       cpu.start(stats);
       node.start(stats);
@@ -114,7 +122,10 @@ async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<
       // Every camera closes a segment each segment length: allow one per camera for the edges of the window.
       const expectedSegments = Math.floor(seconds / o.segmentSeconds) * n;
       const behind = one(db, 'SELECT count(*) AS n FROM camera_status WHERE last_segment_at_ms < ?', Date.now() - 3 * o.segmentSeconds * 1000);
+      // A fake camera server that died explains the gaps it caused: the step failed on the fixture's side.
+      const dead = farm.dead();
       const reasons = [
+        dead ? `fixture failure: ${dead}` : '',
         failedEarly,
         gaps > 0 ? `${gaps} gaps` : '',
         exits > 0 ? `${exits} recorder exits` : '',
@@ -139,22 +150,19 @@ async function step(o: CapacityOptions, server: RtspServer, n: number): Promise<
   } finally {
     await vigil?.stop();
     await work.remove();
+    await stopFarm();
   }
 }
 
 export async function runCapacity(o: CapacityOptions): Promise<SectionResult[]> {
-  const server = await RtspServer.start({ mounts: [MOUNT] });
-  const stopServer = defer('capacity RTSP server', () => server.stop());
   const results: StepResult[] = [];
-  try {
+  {
     for (const n of o.steps) {
-      const r = await step(o, server, n);
+      const r = await step(o, n);
       results.push(r);
       o.log(`  ${n} cameras: ${r.passed ? 'zero gaps' : `FAILED (${r.reason})`}; Vigil ${r.vigilCpu.toFixed(0)} % core, fake cameras ${r.serverCpu.toFixed(0)} % core`);
       if (!r.passed) break;
     }
-  } finally {
-    await stopServer();
   }
   const best = [...results].filter((r) => r.passed).at(-1)?.cameras ?? 0;
   const rows: Row[] = results.map((r) => ({
@@ -184,10 +192,10 @@ export interface RestartOptions {
 
 /** kill -9 of Vigil while it records, then `vigil serve` again: time until every camera records again. */
 export async function runRestart(o: RestartOptions): Promise<SectionResult[]> {
-  const server = await RtspServer.start({ mounts: [MOUNT] });
-  const stopServer = defer('restart RTSP server', () => server.stop());
+  const farm = await CameraFarm.start({ mount: MOUNT, servers: serversFor(o.cameras, PER_SERVER) });
+  const stopServer = defer('restart fake cameras', () => farm.stop());
   const work = await tempDir('vigil-bench-restart-');
-  const cams = ids(o.cameras).map((id) => ({ id, url: server.url(MOUNT.name), segmentSeconds: o.segmentSeconds }));
+  const cams = ids(o.cameras).map((id, i) => ({ id, url: farm.url(i), segmentSeconds: o.segmentSeconds }));
   const toReady: number[] = [];
   const toRecording: number[] = [];
   let vigil: VigilChild | undefined;
@@ -203,7 +211,10 @@ export async function runRestart(o: RestartOptions): Promise<SectionResult[]> {
       vigil = await startVigilChild(work.path, cams, o.entry);
       toReady.push(Date.now() - t0);
       // Recording again = every camera recording from a recorder started after the kill.
-      await recordingAll(vigil.dbPath, o.cameras, 60_000, t0);
+      await recordingAll(vigil.dbPath, o.cameras, 60_000, t0).catch((err: unknown) => {
+        const dead = farm.dead();
+        throw dead ? new Error(`fixture failure, not Vigil's: ${dead}`) : err;
+      });
       toRecording.push(Date.now() - t0);
       o.log(`  restart ${i + 1}: ready ${toReady.at(-1)} ms, every camera recording ${toRecording.at(-1)} ms`);
     }
