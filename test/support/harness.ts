@@ -79,6 +79,8 @@ export async function startVigil(
     webhooks?: Record<string, unknown>;
     /** The `site:` section (its time zone). */
     site?: Record<string, string>;
+    /** The `media:` section (e.g. clip_max_seconds). */
+    media?: Record<string, number>;
     /** Live view tuning passed to createApp (e.g. a small viewer buffer bound). */
     live?: AppOptions['live'];
     /** Keep only about the last this many bytes of log (a storm of thousands of cycles); default all. */
@@ -98,6 +100,7 @@ export async function startVigil(
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
       ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
+      ...(opts.media ? { media: opts.media } : {}),
       // UTC unless a test names a zone: the pages' times then read the same on any machine.
       site: { time_zone: 'UTC', ...opts.site },
       cameras: opts.cameras ?? [],

@@ -49,6 +49,9 @@ export class CameraView implements View {
   private statusTimer: number | undefined;
   private clockTimer: number;
   private gone = false;
+  /** The clip being exported (one at a time), and its button (disabled meanwhile). */
+  private clipExport: AbortController | null = null;
+  private exportButton: HTMLButtonElement | null = null;
 
   constructor(private readonly ctx: ViewContext, private readonly cameraId: string, private readonly startAtMs?: number) {
     const s = ctx.session;
@@ -121,7 +124,8 @@ export class CameraView implements View {
     const playPause = h('button', { type: 'button', onclick: () => (this.video.paused ? void this.video.play() : this.video.pause()) }, 'Play/Pause');
     const goLive = can(s, 'live') && h('button', { type: 'button', onclick: () => this.startLive() }, 'Go live');
     const snapshot = can(s, 'snapshot') && h('button', { type: 'button', onclick: () => void this.snapshot() }, 'Snapshot');
-    const exportBtn = can(s, 'export') && h('button', { type: 'button', onclick: () => this.exportClip() }, 'Export clip');
+    const exportBtn = can(s, 'export') && h('button', { type: 'button', class: 'export-clip', onclick: () => void this.exportClip() }, 'Export clip');
+    this.exportButton = exportBtn || null;
     this.reasonInput = h('input', { id: 'export-reason', maxlength: 1000, placeholder: 'why, for whom' });
     const bundle = can(s, 'export') && h('form', { class: 'evidence', 'aria-label': 'Evidence export', onsubmit: (e: Event) => { e.preventDefault(); void this.exportBundle(); } },
       h('label', { for: 'export-reason' }, 'Reason'), this.reasonInput,
@@ -162,6 +166,7 @@ export class CameraView implements View {
     window.clearTimeout(this.dataTimer);
     window.clearTimeout(this.statusTimer);
     this.dataAbort?.abort();
+    this.clipExport?.abort();
     this.timeline.destroy();
     this.transport.destroy();
     this.live?.stop();
@@ -291,16 +296,60 @@ export class CameraView implements View {
     return sel;
   }
 
-  private exportClip(): void {
+  private async exportClip(): Promise<void> {
     const sel = this.checkedSelection();
     if (!sel) return;
     if (sel.endMs - sel.startMs > CLIP_MAX_MS) {
       this.message.textContent = `A clip can be at most ${formatDuration(CLIP_MAX_MS)} long.`;
       return;
     }
+    if (this.clipExport) return;
     const url = apiUrl(`/cameras/${encodeURIComponent(this.cameraId)}/clip.mp4`, { from: iso(sel.startMs), to: iso(sel.endMs) });
-    download(url, `${this.cameraId}_${basicUtc(sel.startMs)}_${basicUtc(sel.endMs)}.mp4`);
-    this.message.textContent = `Exporting ${formatDuration(sel.endMs - sel.startMs)} from ${formatDateTime(sel.startMs)}.`;
+    // UTC in the name (the `Z`): the page shows the site's zone, a file travels without it.
+    const name = `${this.cameraId}_${basicUtc(sel.startMs)}_${basicUtc(sel.endMs)}.mp4`;
+    const what = `${formatDuration(sel.endMs - sel.startMs)} from ${formatDateTime(sel.startMs)}`;
+    const abort = new AbortController();
+    this.clipExport = abort;
+    const button = this.exportButton;
+    if (button) {
+      button.disabled = true;
+      button.setAttribute('aria-busy', 'true');
+    }
+    this.message.textContent = `Exporting ${what}…`;
+    try {
+      // Fetched here rather than handed to the browser: the page can say how far it got, and why it failed.
+      const res = await fetch(url, { credentials: 'same-origin', signal: abort.signal });
+      if (!res.ok || !res.body) {
+        const body = (await res.json().catch(() => ({}))) as { message?: string };
+        throw new Error(body.message ?? `${res.status} ${res.statusText}`);
+      }
+      const total = Number(res.headers.get('content-length') ?? '') || undefined;
+      const reader = res.body.getReader();
+      const chunks: Uint8Array[] = [];
+      let got = 0;
+      let shownAt = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        got += value.byteLength;
+        if (performance.now() - shownAt > 250) {
+          shownAt = performance.now();
+          this.message.textContent = `Exporting ${what}: ${formatBytes(got)}${total ? ` of ${formatBytes(total)} (${Math.floor((got / total) * 100)} %)` : ''}…`;
+        }
+      }
+      downloadBlob(new Blob(chunks, { type: 'video/mp4' }), name);
+      this.message.textContent = `Clip exported: ${name} (${formatBytes(got)})`;
+    } catch (err) {
+      if (this.gone || abort.signal.aborted) return;
+      this.message.textContent = `Clip not exported: ${errorText(err)}`;
+    } finally {
+      this.clipExport = null;
+      if (button) {
+        button.disabled = false;
+        button.removeAttribute('aria-busy');
+      }
+    }
   }
 
   /**
