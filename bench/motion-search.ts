@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { openDatabase, type Db } from '../src/db/connection.js';
-import { listMotion, type MotionQuery } from '../src/db/motion.repo.js';
+import { listMotion, motionDensity, type MotionQuery } from '../src/db/motion.repo.js';
 import { CAMERA_MOTION_MAX } from '../src/footage/motion-search.js';
 import { tempDir } from './cleanup.js';
 import { percentile } from './proc.js';
@@ -134,7 +134,32 @@ export async function runMotionSearch(o: MotionSearchOptions): Promise<SectionRe
       };
       const shapes: Array<{ label: string; run: (i: number) => Promise<number> }> = [
         {
-          label: 'one camera, one day (GET /cameras/:id/motion)',
+          // What the console's timeline asks at 24 h: the day's motion counted in 300 buckets (288 s each).
+          label: 'one camera, one day as density (GET /cameras/:id/motion?bucket_seconds=288)',
+          run: async () => {
+            const fromMs = nowMs - Math.ceil(rnd() * (o.days - 1)) * DAY_MS;
+            return (await motionDensity(db, { cameraId: camera(), fromMs, toMs: fromMs + DAY_MS, bucketMs: 288_000 })).length;
+          },
+        },
+        {
+          // The console's motion list at 24 h: the newest 50 of the day.
+          label: 'one camera, one day, newest 50 (GET /motion?camera_id&limit=50)',
+          run: async () => {
+            const fromMs = nowMs - Math.ceil(rnd() * (o.days - 1)) * DAY_MS;
+            return (await listMotion(db, { cameraId: camera(), fromMs, toMs: fromMs + DAY_MS, limit: 51, order: 'desc' })).length;
+          },
+        },
+        {
+          // "Next motion" (N) from an instant: the first interval after it.
+          label: 'one camera, next motion after an instant (limit=1)',
+          run: async () => {
+            const fromMs = nowMs - Math.floor(rnd() * (o.days - 1) * DAY_MS);
+            return (await listMotion(db, { cameraId: camera(), fromMs, toMs: fromMs + DAY_MS, limit: 2, order: 'asc' })).length;
+          },
+        },
+        {
+          // For reference: every interval of the day, as the console asked before the density answer.
+          label: 'one camera, one day, every interval (reference: no longer what the console asks)',
           run: async () => {
             const fromMs = nowMs - Math.ceil(rnd() * (o.days - 1)) * DAY_MS;
             return (await listMotion(db, { cameraId: camera(), fromMs, toMs: fromMs + DAY_MS, limit: CAMERA_MOTION_MAX, order: 'asc' })).length;
@@ -191,7 +216,7 @@ export async function runMotionSearch(o: MotionSearchOptions): Promise<SectionRe
           seedSeconds,
           queriesPerShape: o.queries,
           warmup: WARMUP,
-          method: 'listMotion (src/db/motion.repo.ts) with the arguments the API passes; each query alternated with a SELECT 1 through the same Kysely db; the ratio is p50 over SELECT 1 p50',
+          method: 'listMotion / motionDensity (src/db/motion.repo.ts) with the arguments the API passes; each query alternated with a SELECT 1 through the same Kysely db; the ratio is p50 over SELECT 1 p50',
           shapes: results,
           goalP99Ms: GOAL_P99_MS,
         },

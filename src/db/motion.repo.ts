@@ -100,6 +100,63 @@ export async function listMotion(db: Db, q: MotionQuery): Promise<MotionInterval
   }));
 }
 
+export interface MotionBucket {
+  /** The bucket: [fromMs + i × bucketMs, + bucketMs). */
+  bucketStartMs: number;
+  /** The motion in it: the earliest start and latest end of its intervals (an interval lies in the bucket it starts in). */
+  startMs: number;
+  endMs: number;
+  count: number;
+  peakScore: number;
+  zones: string[];
+}
+
+/**
+ * One camera's motion over [fromMs, toMs) counted per bucket of `bucketMs` (each interval in the bucket
+ * its start falls in; one that started before `fromMs` in the first): what a timeline draws at a wide
+ * window, a few hundred rows at most instead of every interval. Grouped in SQL by bucket and zone set
+ * (plain aggregates, no engine's string functions); the zone sets of a bucket are joined here.
+ */
+export async function motionDensity(db: Db, q: { cameraId: string; fromMs: number; toMs: number; bucketMs: number; zone?: string | undefined }): Promise<MotionBucket[]> {
+  // The bucket index, truncated (parameters bind as REAL in SQLite; CAST keeps both engines integral).
+  const bucket = sql<number>`cast(case when m.start_ms < ${q.fromMs} then 0 else (m.start_ms - ${q.fromMs}) / ${q.bucketMs} end as integer)`;
+  let query = db
+    .selectFrom('motion_intervals as m')
+    .select([
+      bucket.as('b'),
+      'm.zones',
+      (eb) => eb.fn.countAll<number>().as('n'),
+      (eb) => eb.fn.min('m.start_ms').as('first_ms'),
+      (eb) => eb.fn.max('m.end_ms').as('last_ms'),
+      (eb) => eb.fn.max('m.peak_score').as('peak'),
+    ])
+    .where('m.camera_id', '=', q.cameraId)
+    .where('m.start_ms', '>=', q.fromMs - MOTION_INTERVAL_MAX_MS)
+    .where('m.start_ms', '<', q.toMs)
+    .where('m.end_ms', '>=', q.fromMs);
+  if (q.zone !== undefined) {
+    const zone = q.zone;
+    query = query.where((eb) => eb.exists(eb.selectFrom('motion_zones as z').select('z.interval_id').whereRef('z.interval_id', '=', 'm.id').where('z.zone', '=', zone)));
+  }
+  const rows = await query.groupBy([bucket, 'm.zones']).orderBy('b').execute();
+  const out: MotionBucket[] = [];
+  for (const r of rows) {
+    const b = Number(r.b);
+    let cur = out.at(-1);
+    if (!cur || cur.bucketStartMs !== q.fromMs + b * q.bucketMs) {
+      cur = { bucketStartMs: q.fromMs + b * q.bucketMs, startMs: Number(r.first_ms), endMs: Number(r.last_ms), count: 0, peakScore: 0, zones: [] };
+      out.push(cur);
+    }
+    cur.startMs = Math.min(cur.startMs, Number(r.first_ms));
+    cur.endMs = Math.max(cur.endMs, Number(r.last_ms));
+    cur.count += Number(r.n);
+    cur.peakScore = Math.max(cur.peakScore, Number(r.peak));
+    for (const z of r.zones === '' ? [] : r.zones.split(',')) if (!cur.zones.includes(z)) cur.zones.push(z);
+  }
+  for (const b of out) b.zones.sort();
+  return out;
+}
+
 /** One interval, for its thumbnail's access check. */
 export async function getMotionInterval(db: Db, id: number): Promise<{ id: number; cameraId: string } | undefined> {
   const r = await db.selectFrom('motion_intervals').select(['id', 'camera_id']).where('id', '=', id).executeTakeFirst();

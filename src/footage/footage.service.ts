@@ -48,17 +48,18 @@ export class FootageService {
     return { segments, nextCursor: more && last ? encodeCursor(last.startMs, last.id) : null };
   }
 
-  async timeline(cameraId: string, range: Range): Promise<{ spans: Span[]; gaps: Gap[] }> {
+  async timeline(cameraId: string, range: Range): Promise<{ spans: Span[]; gaps: Gap[]; recording: { startMs: number; endMs: number } | null }> {
     await this.requireCamera(cameraId);
     if (range.toMs - range.fromMs > MAX_TIMELINE_MS) {
       throw invalidArgument('a timeline covers at most 31 days; narrow from/to', 'to');
     }
     const now = this.recordingNow(cameraId);
     const pairs = await listSpans(this.db, cameraId, range.fromMs, range.toMs);
-    // The newest footage is reviewable before its row exists (recorded playback lists the open file).
-    if (now && now[0] < range.toMs && now[1] > range.fromMs) pairs.push([now[0], now[1]]);
+    // The newest footage is reviewable before its row exists (recorded playback lists the open file);
+    // told apart from the indexed spans, which snapshots and clips read.
+    const recording = now && now[0] < range.toMs && now[1] > range.fromMs ? { startMs: Math.max(now[0], range.fromMs), endMs: Math.min(now[1], range.toMs) } : null;
     const gaps = await listGaps(this.db, cameraId, range.fromMs, range.toMs);
-    return { spans: mergeSpans(pairs, range.fromMs, range.toMs), gaps };
+    return { spans: mergeSpans(pairs, range.fromMs, range.toMs), gaps, recording };
   }
 
   async gaps(cameraId: string): Promise<Gap[]> {

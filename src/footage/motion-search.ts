@@ -1,6 +1,6 @@
 import type { Db } from '../db/connection.js';
 import { getCamera } from '../db/camera.repo.js';
-import { getMotionInterval, getMotionThumbnail, listMotion, type MotionInterval } from '../db/motion.repo.js';
+import { getMotionInterval, getMotionThumbnail, listMotion, motionDensity, type MotionBucket, type MotionInterval } from '../db/motion.repo.js';
 import { decodeCursor, encodeCursor } from '../shared/cursor.js';
 import { notFound } from '../shared/errors.js';
 
@@ -23,9 +23,27 @@ export interface MotionSearch {
 export class MotionQueries {
   constructor(private readonly db: Db) {}
 
-  async forCamera(cameraId: string, range: { fromMs: number; toMs: number }, zone: string | undefined): Promise<MotionInterval[]> {
+  /** Oldest first, `limit` at a time (keyset on start and id: `cursor` continues). */
+  async forCamera(
+    cameraId: string,
+    range: { fromMs: number; toMs: number },
+    zone: string | undefined,
+    page: { limit?: number | undefined; cursor?: string | undefined } = {},
+  ): Promise<{ intervals: MotionInterval[]; nextCursor: string | null }> {
     if (!(await getCamera(this.db, cameraId))) throw notFound(`camera "${cameraId}" not found`, 'id');
-    return listMotion(this.db, { cameraId, ...range, zone, limit: CAMERA_MOTION_MAX, order: 'asc' });
+    const limit = page.limit ?? CAMERA_MOTION_MAX;
+    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
+    const intervals = await listMotion(this.db, { cameraId, ...range, zone, limit: limit + 1, order: 'asc', after });
+    const more = intervals.length > limit;
+    if (more) intervals.pop();
+    const last = intervals.at(-1);
+    return { intervals, nextCursor: more && last ? encodeCursor(last.startMs, last.id) : null };
+  }
+
+  /** A camera's motion counted per bucket of `bucketMs` (see motionDensity). */
+  async density(cameraId: string, range: { fromMs: number; toMs: number }, bucketMs: number, zone: string | undefined): Promise<MotionBucket[]> {
+    if (!(await getCamera(this.db, cameraId))) throw notFound(`camera "${cameraId}" not found`, 'id');
+    return motionDensity(this.db, { cameraId, ...range, bucketMs, zone });
   }
 
   /** Newest first, a page at a time (keyset on start and id). */

@@ -47,6 +47,39 @@ describe('motion API: per camera, search across cameras, thumbnails, scopes', ()
     expect(before.json['intervals']).toEqual([]);
   });
 
+  it('pages a camera\'s intervals with limit and cursor: every one exactly once, in order', async () => {
+    const seen: unknown[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await vigil.api('GET', `/cameras/door/motion?from=${iso(0)}&to=${iso(200)}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.status).toBe(200);
+      const page = res.json['intervals'] as Array<{ start: string }>;
+      expect(page.length).toBeLessThanOrEqual(2);
+      seen.push(...page.map((m) => m.start));
+      cursor = res.json['next_cursor'] as string | null;
+    } while (cursor);
+    expect(seen).toEqual([iso(10), iso(60), iso(120)]);
+  });
+
+  it('counts motion per bucket (density for a wide timeline): counts, extent, peak and zones per bucket, empty buckets left out', async () => {
+    const res = await vigil.api('GET', `/cameras/door/motion?from=${iso(0)}&to=${iso(200)}&bucket_seconds=100`);
+    expect(res.status).toBe(200);
+    expect(res.json['intervals']).toBeUndefined();
+    expect(res.json['bucket_seconds']).toBe(100);
+    expect(res.json['buckets']).toEqual([
+      { bucket_start: iso(0), start: iso(10), end: iso(75), count: 2, peak_score: 30, zones: ['porch', 'steps'] },
+      { bucket_start: iso(100), start: iso(120), end: iso(121), count: 1, peak_score: 1.2, zones: [] },
+    ]);
+    // The counts equal the intervals listed, bucket by bucket; a zone filters as for the list.
+    const fine = await vigil.api('GET', `/cameras/door/motion?from=${iso(0)}&to=${iso(200)}&bucket_seconds=1`);
+    expect((fine.json['buckets'] as Array<{ count: number }>).map((b) => b.count)).toEqual([1, 1, 1]);
+    const steps = await vigil.api('GET', `/cameras/door/motion?from=${iso(0)}&to=${iso(200)}&bucket_seconds=100&zone=steps`);
+    expect((steps.json['buckets'] as Array<{ count: number }>).map((b) => b.count)).toEqual([1]);
+    // An interval that began before `from` counts in the first bucket.
+    const late = await vigil.api('GET', `/cameras/door/motion?from=${iso(65)}&to=${iso(200)}&bucket_seconds=30`);
+    expect((late.json['buckets'] as Array<{ bucket_start: string; start: string }>)[0]).toMatchObject({ bucket_start: iso(65), start: iso(60) });
+  });
+
   it('searches across cameras newest first, filters by score and zone, pages with a cursor', async () => {
     const all = await vigil.api('GET', `/motion?from=${iso(0)}&to=${iso(300)}`);
     expect((all.json['intervals'] as Array<{ start: string }>).map((m) => m.start)).toEqual([iso(120), iso(60), iso(30), iso(10)]);
@@ -93,6 +126,13 @@ describe('motion API: per camera, search across cameras, thumbnails, scopes', ()
       ['/motion?limit=0', 'limit'],
       ['/motion?camera=door', 'camera'],
       ['/cameras/door/motion?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z', 'to'],
+      ['/cameras/door/motion?bucket_seconds=0', 'bucket_seconds'],
+      ['/cameras/door/motion?bucket_seconds=1.5', 'bucket_seconds'],
+      ['/cameras/door/motion?from=2026-12-01T00:00:00Z&to=2026-12-05T00:00:00Z&bucket_seconds=1', 'bucket_seconds'],
+      ['/cameras/door/motion?bucket_seconds=60&cursor=abc', 'cursor'],
+      ['/cameras/door/motion?limit=0', 'limit'],
+      ['/cameras/door/motion?limit=10001', 'limit'],
+      ['/cameras/door/motion?cursor=bm9wZQ', 'cursor'],
       ['/api/v1/motion/abc/thumbnail.jpg', 'id'],
     ] as const) {
       const res = await vigil.api('GET', path);

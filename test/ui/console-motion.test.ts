@@ -67,7 +67,19 @@ describe('operator console: motion', () => {
     await page.goto(`${vigil.app.url}/#/cameras/door`);
     const items = page.locator('.motion-list li');
     await poll(() => items.count(), { timeout: 15_000 }).toBe(2);
-    await poll(() => page.locator('.tl-motion').count()).toBe(2);
+    // At 24 h the timeline draws density: both motions (9 s apart) in one bucket's band, counted.
+    await poll(() => page.locator('.tl-motion').count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.locator('.tl-motion').first().getAttribute('data-count')).toBe('2');
+    await page.locator('.tl-track').scrollIntoViewIfNeeded();
+    await poll(async () => {
+      const band = (await page.locator('.tl-motion').first().boundingBox())!;
+      const track = (await page.locator('.tl-track').boundingBox())!;
+      await page.mouse.move(band.x + band.width / 2, track.y + track.height * 0.85);
+      return page.locator('.tl-hover').textContent();
+    }, { timeout: 10_000 }).toMatch(/2 motions in porch \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2}/);
+    // Zoomed in to an hour or so, each interval is its own band.
+    for (let i = 0; i < 5; i++) await page.getByRole('button', { name: 'Zoom in' }).click();
+    await poll(() => page.locator('.tl-motion').count(), { timeout: 10_000 }).toBe(2);
     // The detector's state from the camera status: nothing moves now.
     await poll(() => page.locator('.motion-state').textContent()).toBe('Detector watching');
     // Newest first, each with its peak frame.

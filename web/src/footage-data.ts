@@ -2,7 +2,7 @@
 import { api } from './api.js';
 import type { Interval, TimelineData } from './timeline.js';
 import { iso } from './time.js';
-import type { CameraMotion, Segment, Timeline, VigilEvent } from './types.js';
+import type { CameraMotion, Motion, MotionBucket, Segment, Timeline, VigilEvent } from './types.js';
 
 const SEGMENT_PAGE = 1000;
 const MAX_SEGMENT_PAGES = 10;
@@ -17,7 +17,7 @@ export async function loadTimelineData(cameraId: string, view: Interval, signal:
     loadSegments(id, range, signal),
     // The newest 200 of the window; a user without events.view sees the footage without them.
     api<{ events: VigilEvent[] }>('/events', { query: { camera_id: cameraId, since: range.from, limit: 200 }, signal }).catch(() => ({ events: [] as VigilEvent[] })),
-    api<CameraMotion>(`/cameras/${id}/motion`, { query: range, signal }).catch(() => null),
+    loadMotion(id, cameraId, view, range, signal),
   ]);
   const edge: Interval[] = [];
   const evidence: (Interval & { incidentId: string | null })[] = [];
@@ -31,7 +31,8 @@ export async function loadTimelineData(cameraId: string, view: Interval, signal:
     }
   }
   return {
-    spans: timeline.spans.map((s) => ({ startMs: Date.parse(s.start), endMs: Date.parse(s.end) })),
+    // The footage being recorded now plays like the rest: drawn as recorded.
+    spans: [...timeline.spans, ...(timeline.recording ? [timeline.recording] : [])].map((s) => ({ startMs: Date.parse(s.start), endMs: Date.parse(s.end) })),
     gaps: timeline.gaps.map((g) => ({ startMs: Date.parse(g.gap_start), endMs: Date.parse(g.gap_end), fillState: g.fill_state })),
     edge,
     evidence,
@@ -44,7 +45,48 @@ export async function loadTimelineData(cameraId: string, view: Interval, signal:
       zones: m.zones,
       thumbnailUrl: m.thumbnail_url,
     })),
+    ...(motion?.buckets
+      ? {
+          motionDensity: motion.buckets.map((b) => ({ startMs: Date.parse(b.start), endMs: Date.parse(b.end), count: b.count, score: b.peak_score, zones: b.zones })),
+          motionTotal: motion.buckets.reduce((n, b) => n + b.count, 0),
+        }
+      : {}),
   };
+}
+
+/** Above this window the timeline draws motion density, and the list holds the newest intervals only. */
+const DENSITY_ABOVE_MS = 2 * 3600_000;
+/** Density buckets across the window (a band every few pixels at 24 h). */
+const DENSITY_BUCKETS = 300;
+/** Intervals the motion list holds at a wide window (the newest). */
+const LIST_NEWEST = 60;
+
+/**
+ * A narrow window: every interval (bands and list). A wide one (a day of a busy camera is thousands):
+ * the density per bucket for the bands, and the newest intervals for the list — two small answers.
+ */
+async function loadMotion(
+  id: string,
+  cameraId: string,
+  view: Interval,
+  range: { from: string; to: string },
+  signal: AbortSignal,
+): Promise<{ intervals: Motion[]; buckets?: MotionBucket[] } | null> {
+  try {
+    if (view.endMs - view.startMs <= DENSITY_ABOVE_MS) {
+      const all = await api<CameraMotion>(`/cameras/${id}/motion`, { query: range, signal });
+      return { intervals: all.intervals ?? [] };
+    }
+    const bucketSeconds = Math.max(1, Math.ceil((view.endMs - view.startMs) / DENSITY_BUCKETS / 1000));
+    const [density, newest] = await Promise.all([
+      api<CameraMotion>(`/cameras/${id}/motion`, { query: { ...range, bucket_seconds: bucketSeconds }, signal }),
+      api<{ intervals: Motion[] }>('/motion', { query: { camera_id: cameraId, ...range, limit: LIST_NEWEST }, signal }),
+    ]);
+    return { intervals: newest.intervals, buckets: density.buckets ?? [] };
+  } catch {
+    // A user without playback of motion, or motion unavailable: the footage is drawn without it.
+    return null;
+  }
 }
 
 async function loadSegments(id: string, range: { from: string; to: string }, signal: AbortSignal): Promise<Segment[]> {

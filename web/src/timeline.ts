@@ -19,6 +19,15 @@ export interface TimelineData {
   events?: { atMs: number; type: string; severity: string }[];
   /** Motion intervals in the window (optional, as events). */
   motion?: MotionMark[];
+  /** At a wide window: motion counted per bucket (drawn instead of `motion`, which then holds the newest only). */
+  motionDensity?: MotionDensityMark[];
+  /** Intervals in the window when `motion` holds only some of them. */
+  motionTotal?: number;
+}
+export interface MotionDensityMark extends Interval {
+  count: number;
+  score: number;
+  zones: string[];
 }
 export interface MotionMark extends Interval {
   id: number;
@@ -280,9 +289,15 @@ export class TimelineView {
       ...this.data.edge.filter((e) => covers(e)).map((e) => `refilled from the camera ${formatTime(e.startMs)}–${formatTime(e.endMs)}`),
       ...this.data.evidence.filter((e) => covers(e)).map((e) => holdWords(e)),
     ];
-    const moving = (this.data.motion ?? []).filter((m) => covers(m, near));
-    words.push(...moving.slice(0, 3).map((m) => `${motionWords(m)} ${formatTime(m.startMs)}–${formatTime(m.endMs)}`));
-    if (moving.length > 3) words.push(`${moving.length - 3} more motions`);
+    if (this.data.motionDensity) {
+      for (const d of this.data.motionDensity.filter((m) => covers(m, near)).slice(0, 3)) {
+        words.push(`${d.count === 1 ? motionWords(d) : `${d.count} motions${d.zones.length > 0 ? ` in ${d.zones.join(', ')}` : ''}`} ${formatTime(d.startMs)}–${formatTime(d.endMs)}`);
+      }
+    } else {
+      const moving = (this.data.motion ?? []).filter((m) => covers(m, near));
+      words.push(...moving.slice(0, 3).map((m) => `${motionWords(m)} ${formatTime(m.startMs)}–${formatTime(m.endMs)}`));
+      if (moving.length > 3) words.push(`${moving.length - 3} more motions`);
+    }
     // At 24 h one mark may stand for many events: the nearest three are named, the rest counted.
     const events = (this.data.events ?? []).filter((e) => Math.abs(e.atMs - at) <= near).sort((a, b) => Math.abs(a.atMs - at) - Math.abs(b.atMs - at));
     words.push(...events.slice(0, 3).map((e) => `${eventWords(e.type)} at ${formatTime(e.atMs)}`));
@@ -306,12 +321,14 @@ export class TimelineView {
     const { startMs, endMs } = this.view;
     const len = endMs - startMs;
     const els: HTMLElement[] = [];
-    for (const m of this.data.motion ?? []) {
+    const marks: Array<Interval & { score: number; id?: number; count?: number }> = this.data.motionDensity ?? this.data.motion ?? [];
+    for (const m of marks) {
       if (m.endMs <= startMs || m.startMs >= endMs) continue;
       const el = h('div', { class: 'tl-motion' });
       el.dataset.startMs = String(m.startMs);
       el.dataset.endMs = String(m.endMs);
-      el.dataset.id = String(m.id);
+      if (m.id !== undefined) el.dataset.id = String(m.id);
+      if (m.count !== undefined) el.dataset.count = String(m.count);
       const left = (Math.max(m.startMs, startMs) - startMs) / len;
       const right = (Math.min(m.endMs, endMs) - startMs) / len;
       el.style.left = `min(${left * 100}%, calc(100% - ${MIN_MOTION_PX}px))`;
@@ -407,7 +424,7 @@ function eventWords(type: string): string {
   return type.replace(/_/g, ' ');
 }
 
-function motionWords(m: MotionMark): string {
+function motionWords(m: { zones: string[] }): string {
   return m.zones.length > 0 ? `motion in ${m.zones.join(', ')}` : 'motion';
 }
 

@@ -7,7 +7,7 @@ import type { Static } from '@sinclair/typebox';
 import type { MeOut } from '../../src/api/schemas/auth.schemas.js';
 import type { CameraOut, CameraStatusOut } from '../../src/api/schemas/camera.schemas.js';
 import type { EventOut, GapOut, SegmentOut, TimelineOut } from '../../src/api/schemas/footage.schemas.js';
-import type { CameraMotionOut, MotionOut } from '../../src/api/schemas/motion.schemas.js';
+import type { CameraMotionOut, MotionBucketOut, MotionOut } from '../../src/api/schemas/motion.schemas.js';
 import type { DeliveryOut, WebhookCreated, WebhookOut } from '../../src/api/schemas/webhooks.schemas.js';
 
 export type Camera = CameraOut;
@@ -22,3 +22,4 @@ export type WebhookWithSecret = Static<typeof WebhookCreated>;
 export type Delivery = DeliveryOut;
 export type Motion = Static<typeof MotionOut>;
 export type CameraMotion = Static<typeof CameraMotionOut>;
+export type MotionBucket = Static<typeof MotionBucketOut>;

@@ -32,7 +32,7 @@ export const footageRoutes: FastifyPluginAsyncTypebox<{ footage: FootageService;
     config: { access: { cap: 'playback', scope: 'camera' } },
     schema: {
       tags: ['footage'],
-      summary: 'Recorded spans (segments ≤ 2 s apart merged) and gaps in [from, to); default the last 24 h.',
+      summary: 'Recorded spans (segments ≤ 2 s apart merged), gaps, and the footage being recorded now (no row yet) in [from, to); default the last 24 h.',
       params: CameraIdParams,
       querystring: RangeQuery,
       response: { 200: TimelineOut, 400: ErrorRef, 404: ErrorRef },
@@ -48,6 +48,7 @@ export const footageRoutes: FastifyPluginAsyncTypebox<{ footage: FootageService;
       spans: t.spans.map((s) => ({ start: toIso(s.startMs), end: toIso(s.endMs), segments: s.segments })),
       gaps: t.gaps.map(gapOut),
       recorded_seconds: t.spans.reduce((sum, s) => sum + (s.endMs - s.startMs), 0) / 1000,
+      recording: t.recording && { start: toIso(t.recording.startMs), end: toIso(t.recording.endMs) },
     };
   });
 

@@ -12,6 +12,8 @@ import { CameraMotionOut, CameraMotionQuery, MotionIdParams, MotionPage, MotionS
 import { parseRange } from '../time-params.js';
 
 const DAY_MS = 24 * 3600_000;
+/** Most buckets one density answer holds (a timeline is a few thousand pixels wide at most). */
+const MAX_BUCKETS = 10_000;
 
 export const motionOut = (m: MotionInterval) => ({
   id: m.id,
@@ -31,7 +33,7 @@ export const motionRoutes: FastifyPluginAsyncTypebox<{ motion: MotionQueries; cl
     config: { access: { cap: 'playback', scope: 'camera' } },
     schema: {
       tags,
-      summary: 'Motion intervals overlapping [from, to), oldest first (default the last 24 h; at most 10 000).',
+      summary: 'Motion intervals overlapping [from, to), oldest first and paginated (default the last 24 h; at most 10 000 a page), or with bucket_seconds their density per bucket.',
       params: CameraIdParams,
       querystring: CameraMotionQuery,
       response: { 200: CameraMotionOut, 400: ErrorRef, 404: ErrorRef },
@@ -40,8 +42,22 @@ export const motionRoutes: FastifyPluginAsyncTypebox<{ motion: MotionQueries; cl
     const now = clock.nowMs();
     const range = parseRange(req.query, { fromMs: now - DAY_MS, toMs: now });
     if (range.toMs - range.fromMs > MAX_TIMELINE_MS) throw invalidArgument('a range covers at most 31 days; narrow from/to', 'to');
-    const intervals = await motion.forCamera(req.params.id, range, req.query.zone);
-    return { camera_id: req.params.id, from: toIso(range.fromMs), to: toIso(range.toMs), intervals: intervals.map(motionOut) };
+    const head = { camera_id: req.params.id, from: toIso(range.fromMs), to: toIso(range.toMs) };
+    const bucketSeconds = req.query.bucket_seconds;
+    if (bucketSeconds !== undefined) {
+      if (req.query.cursor !== undefined) throw invalidArgument('cursor pages the intervals; buckets come in one answer', 'cursor');
+      if ((range.toMs - range.fromMs) / (bucketSeconds * 1000) > MAX_BUCKETS) {
+        throw invalidArgument(`at most ${MAX_BUCKETS} buckets per answer: widen bucket_seconds or narrow from/to`, 'bucket_seconds');
+      }
+      const buckets = await motion.density(req.params.id, range, bucketSeconds * 1000, req.query.zone);
+      return {
+        ...head,
+        bucket_seconds: bucketSeconds,
+        buckets: buckets.map((b) => ({ bucket_start: toIso(b.bucketStartMs), start: toIso(b.startMs), end: toIso(b.endMs), count: b.count, peak_score: Math.round(b.peakScore * 100) / 100, zones: b.zones })),
+      };
+    }
+    const page = await motion.forCamera(req.params.id, range, req.query.zone, { limit: req.query.limit, cursor: req.query.cursor });
+    return { ...head, intervals: page.intervals.map(motionOut), next_cursor: page.nextCursor };
   });
 
   app.get('/motion', {

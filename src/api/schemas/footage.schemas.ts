@@ -63,6 +63,9 @@ export const TimelineOut = Type.Object({
   spans: Type.Array(Type.Object({ start: IsoTimeOut, end: IsoTimeOut, segments: Type.Integer() })),
   gaps: Type.Array(GapOut),
   recorded_seconds: Type.Number(),
+  recording: Type.Union([Type.Object({ start: IsoTimeOut, end: IsoTimeOut }), Type.Null()], {
+    description: 'Footage being recorded now that has no segment row yet (first frame → newest frame): playable, not yet in spans, clips or snapshots.',
+  }),
 });
 
 export const EventsQuery = Type.Object(

@@ -18,6 +18,11 @@ export interface MotionPanelHooks {
   positionMs(): number | null;
   /** Says what happened (no motion found, which one plays). */
   say(text: string): void;
+  /**
+   * The first motion after (1) or the last before (-1) an instant, in a zone, asked of the API: for a
+   * wide window the list holds only the newest intervals. Undefined: only the loaded ones are looked at.
+   */
+  lookup?(dir: 1 | -1, atMs: number, zone: string | undefined): Promise<MotionMark | null>;
 }
 
 export class MotionPanel {
@@ -27,6 +32,8 @@ export class MotionPanel {
   private readonly count: HTMLElement;
   private readonly state: HTMLElement;
   private marks: MotionMark[] = [];
+  /** Intervals in the window when `marks` holds only the newest. */
+  private total: number | undefined;
 
   constructor(private readonly hooks: MotionPanelHooks) {
     this.zone = h('select', { id: 'motion-zone', 'aria-label': 'Motion in zone' }, h('option', { value: '' }, 'All zones'));
@@ -58,7 +65,9 @@ export class MotionPanel {
     this.state.dataset.state = state;
   }
 
-  setData(marks: MotionMark[]): void {
+  /** The window's intervals (or its newest, when `total` says how many there are in all). */
+  setData(marks: MotionMark[], total?: number): void {
+    this.total = total;
     this.marks = [...marks].sort((a, b) => a.startMs - b.startMs);
     if (marks.length > 0) this.el.hidden = false;
     this.render();
@@ -66,12 +75,22 @@ export class MotionPanel {
 
   /** The next (1) or previous (-1) motion from where playback is, in the chosen zone, played from just before it. */
   step(dir: 1 | -1): void {
+    void this.stepTo(dir);
+  }
+
+  private async stepTo(dir: 1 | -1): Promise<void> {
     const marks = this.visible();
     const at = this.hooks.positionMs() ?? Number.POSITIVE_INFINITY;
     // Each motion plays from MOTION_LEAD_MS before it. Next: the first whose playback starts after here;
     // previous: the last starting more than a moment before here (pressed again, it goes further back).
     const from = (m: MotionMark) => m.startMs - MOTION_LEAD_MS;
-    const target = dir === 1 ? marks.find((m) => from(m) > at + 500) : [...marks].reverse().find((m) => from(m) < at - 1500);
+    let target = dir === 1 ? marks.find((m) => from(m) > at + 500) : [...marks].reverse().find((m) => from(m) < at - 1500);
+    // Only the newest are loaded (a wide window): an earlier one, or one between, is asked for.
+    const partial = this.total !== undefined && this.total > this.marks.length;
+    if (partial && this.hooks.lookup && Number.isFinite(at)) {
+      const asked = await this.hooks.lookup(dir, dir === 1 ? at + 500 + MOTION_LEAD_MS : at - 1500 + MOTION_LEAD_MS, this.zone.value || undefined).catch(() => null);
+      if (asked && (!target || (dir === 1 ? asked.startMs < target.startMs : asked.startMs > target.startMs))) target = asked;
+    }
     if (!target) {
       this.hooks.say(dir === 1 ? 'No later motion in the timeline window.' : 'No earlier motion in the timeline window.');
       return;
@@ -92,7 +111,9 @@ export class MotionPanel {
   private render(): void {
     const marks = this.visible();
     const newest = marks.slice(-LIST_MAX).reverse();
-    this.count.textContent = marks.length === 0 ? 'No motion in this window.' : marks.length > LIST_MAX ? `${marks.length} motions (newest ${LIST_MAX} listed)` : `${marks.length} motion${marks.length === 1 ? '' : 's'}`;
+    const all = this.zone.value || this.total === undefined ? marks.length : Math.max(this.total, marks.length);
+    const listed = Math.min(LIST_MAX, marks.length);
+    this.count.textContent = all === 0 ? 'No motion in this window.' : all > listed ? `${all} motions (newest ${listed} listed)` : `${all} motion${all === 1 ? '' : 's'}`;
     this.list.replaceChildren(...newest.map((m) => {
       const when = `${formatDateTime(m.startMs)} (${Math.max(1, Math.round((m.endMs - m.startMs) / 1000))} s)`;
       const img = m.thumbnailUrl ? h('img', { src: apiUrl(m.thumbnailUrl.replace(/^\/api\/v1/, '')), alt: '', loading: 'lazy', width: 160, height: 90 }) : null;
