@@ -14,6 +14,7 @@ import { spawnLiveStream, type LiveStreamLauncher } from '../src/media/live-proc
 import { MOTION_HEIGHT, MOTION_WIDTH, yuv420pBytes } from '../src/media/motion-args.js';
 import type { MotionInterval } from '../src/motion/motion-tracker.js';
 import { MotionWatch } from '../src/motion/motion-watch.js';
+import { DEFAULT_CHANNEL_OPTIONS, LiveChannel } from '../src/live/live-channel.js';
 import type { MotionConfig, MotionPolygon } from '../src/shared/camera-settings.js';
 import { systemClock } from '../src/shared/clock.js';
 import { defer, tempDir } from './cleanup.js';
@@ -71,17 +72,30 @@ interface WatchRun {
 }
 
 /** A real MotionWatch in this process, its ffmpeg from the real launcher, with the Node side of each chunk timed by process.cpuUsage. */
-function startWatch(url: string): WatchRun {
+function startWatch(url: string, feedLive = false): WatchRun {
   let cpuUs = 0;
   let bytes = 0;
-  const launcher: LiveStreamLauncher = (program, args, onData) =>
-    spawnLiveStream(program, args, (chunk) => {
-      const c0 = process.cpuUsage();
-      onData(chunk);
-      const d = process.cpuUsage(c0);
-      cpuUs += d.user + d.system;
-      bytes += chunk.length;
-    });
+  const timed = (fn: (chunk: Buffer) => void) => (chunk: Buffer) => {
+    const c0 = process.cpuUsage();
+    fn(chunk);
+    const d = process.cpuUsage(c0);
+    cpuUs += d.user + d.system;
+  };
+  const launcher: LiveStreamLauncher = (program, args, onData, onFd3) =>
+    spawnLiveStream(
+      program,
+      args,
+      timed((chunk) => {
+        onData(chunk);
+        bytes += chunk.length;
+      }),
+      onFd3 && timed(onFd3),
+    );
+  // As Vigil does on a camera with a sub-stream: the detector's session also feeds the sub-stream's live
+  // channel (split into init and fragments, kept for joiners), here with nobody watching.
+  const channel = new LiveChannel('bench', 'sub', { clock: systemClock, log: pino({ level: 'silent' }), options: DEFAULT_CHANNEL_OPTIONS });
+  let run = 0;
+  const feed = feedLive ? { begin: () => void (run = channel.begin()), push: (c: Buffer) => channel.push(run, c), end: () => channel.end(run) } : undefined;
   const waiters: { started: Array<(v: { atMs: number; seenAtMs: number }) => void>; ended: Array<(v: MotionInterval) => void> } = { started: [], ended: [] };
   const watch = new MotionWatch(
     'bench',
@@ -102,6 +116,7 @@ function startWatch(url: string): WatchRun {
       ended: (_id, interval) => waiters.ended.splice(0).forEach((f) => f(interval)),
       state: () => undefined,
     },
+    feed,
   );
   watch.start();
   const frameBytes = yuv420pBytes(MOTION_WIDTH, MOTION_HEIGHT);
@@ -192,6 +207,27 @@ async function oneCamera(o: MotionBenchOptions, server: RtspServer) {
   }
 }
 
+/** The detector again, its session also feeding the sub-stream's live view (nobody watching): what that adds. */
+async function oneCameraFeeding(o: MotionBenchOptions, server: RtspServer) {
+  const run = startWatch(server.url(MOUNT.name), true);
+  const stopWatch = defer('motion watch (feeding live)', () => run.watch.stop());
+  try {
+    await waitUntil('the detector watching', () => run.watch.state === 'watching', 30_000, 100);
+    await server.moveObject(MOUNT.name, true);
+    await sleep(o.warmupSeconds * 1000);
+    const watchPid = run.watch.pid;
+    if (watchPid === undefined) throw new Error('the detector has no ffmpeg running');
+    const det = new CpuTracker(() => [watchPid]);
+    const node0 = run.nodeCpuUs();
+    await measureCpu([det], o.seconds);
+    const nodeSeconds = (run.nodeCpuUs() - node0) / 1e6;
+    await server.moveObject(MOUNT.name, false);
+    return { detectorFfmpegPct: det.percentOfCore, nodePct: (100 * nodeSeconds) / det.wallSeconds };
+  } finally {
+    await stopWatch();
+  }
+}
+
 type Status = { state: string; motion_state: string };
 
 /** Figure 2: Vigil recording N cameras of the shared mount, motion off, then on (PATCH), total CPU. */
@@ -244,8 +280,10 @@ export async function runMotion(o: MotionBenchOptions): Promise<SectionResult[]>
   const stopServer = defer('RTSP server', () => server.stop());
   let one: Awaited<ReturnType<typeof oneCamera>>;
   let many: Awaited<ReturnType<typeof manyCameras>>;
+  let feeding: Awaited<ReturnType<typeof oneCameraFeeding>>;
   try {
     one = await oneCamera(o, server);
+    feeding = await oneCameraFeeding(o, server);
     many = await manyCameras(o, server);
   } finally {
     await stopServer();
@@ -273,6 +311,13 @@ export async function runMotion(o: MotionBenchOptions): Promise<SectionResult[]>
       {
         figure: `  of which the detector's ffmpeg / Node (split, detect, track; ${one.frames} frames)`,
         value: `${fmt.pct(one.detectorFfmpegPct)} / ${fmt.pct(one.nodePct)}`,
+      },
+      {
+        figure: '  the same detector also feeding the sub-stream live view (one camera session; nobody watching)',
+        value: fmt.pct(feeding.detectorFfmpegPct + feeding.nodePct),
+        baseline: `ffmpeg ${fmt.pct(feeding.detectorFfmpegPct)} / Node ${fmt.pct(feeding.nodePct)}`,
+        ratio: fmt.ratio((feeding.detectorFfmpegPct + feeding.nodePct) / detPct),
+        goal: goal('≤ 2 % core', check(feeding.detectorFfmpegPct + feeding.nodePct, (p) => p <= 2)),
       },
       {
         figure: `Vigil recording ${n} cams (Vigil + its ffmpegs), motion on`,

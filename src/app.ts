@@ -165,6 +165,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     backoffInitialMs: config.recorder.backoffInitialMs,
     backoffMaxMs: config.recorder.backoffMaxMs,
     stallMs: 10_000,
+    subFeed: (cameraId, url) => live.subFeed(cameraId, url),
     encodeThumbnail: ffmpegThumbnailEncoder(config.recorder.ffmpegPath, (launch) => processes.counted('motion', launch)()),
   });
   const cameras = new CameraService({ db, clock, events, recorders, motion });

@@ -63,6 +63,13 @@ interface RunState {
   follower: SegmentFollower | undefined;
 }
 
+/** Another process's live fMP4 output of a camera's sub-stream, per run: begin, its bytes, end. */
+export interface SubFeed {
+  begin(): void;
+  push(chunk: Buffer): void;
+  end(): void;
+}
+
 export class LiveHub implements LiveSink {
   private readonly main = new Map<string, LiveChannel>();
   private readonly runs = new Map<string, RunState>();
@@ -233,7 +240,31 @@ export class LiveHub implements LiveSink {
     return ch;
   }
 
-  private subStream(cam: CameraRow): SubStream {
+  /**
+   * A feed of camera `cameraId`'s sub-stream from another process on `url` (the motion detector's ffmpeg,
+   * which reads the sub-stream anyway): its viewers are served from that one camera session. While it
+   * feeds, the sub-stream starts no ffmpeg of its own; when it ends, a watched sub-stream starts one.
+   */
+  subFeed(cameraId: string, url: string): SubFeed {
+    let cur: { sub: SubStream; run: number } | undefined;
+    return {
+      begin: () => {
+        cur = undefined;
+        if (this.stopped) return;
+        const sub = this.subStream({ id: cameraId, subUrl: url });
+        // The camera's sub-stream moved to another URL: the detector restarts on it soon.
+        if (sub.currentUrl !== url) return;
+        cur = { sub, run: sub.feedBegin() };
+      },
+      push: (chunk) => cur?.sub.feedPush(cur.run, chunk),
+      end: () => {
+        cur?.sub.feedEnd(cur.run);
+        cur = undefined;
+      },
+    };
+  }
+
+  private subStream(cam: Pick<CameraRow, 'id' | 'subUrl'>): SubStream {
     let sub = this.subs.get(cam.id);
     if (!sub) {
       const channel = new LiveChannel(cam.id, 'sub', this.channelDeps(cam.id, 'sub'));

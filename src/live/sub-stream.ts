@@ -32,6 +32,8 @@ export class SubStream {
   private proc: LiveStreamProcess | undefined;
   private loopDone: Promise<void> | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** The channel's run while another process feeds it (the motion detector's ffmpeg on the same URL). */
+  private feedRun: number | undefined;
 
   constructor(
     private url: string,
@@ -75,6 +77,34 @@ export class SubStream {
     void this.proc?.kill();
   }
 
+  /**
+   * Another ffmpeg on this URL (the motion detector's) starts writing the stream for the viewers: one
+   * camera session serves both. This one's own ffmpeg, if any, is stopped. Returns the feed's run token.
+   */
+  feedBegin(): number {
+    const run = this.channel.begin();
+    this.feedRun = run;
+    if (this.loopDone) void this.halt();
+    return run;
+  }
+
+  feedPush(run: number, chunk: Buffer): void {
+    if (run === this.feedRun) this.channel.push(run, chunk);
+  }
+
+  /** The feed stopped (the detector restarts, or motion was turned off): watched, this starts its own ffmpeg. */
+  feedEnd(run: number): void {
+    if (run !== this.feedRun) return;
+    this.feedRun = undefined;
+    this.channel.end(run);
+    if (this.wanted && !this.closed) this.ensureRunning();
+  }
+
+  /** Whether another process feeds the viewers now. */
+  get fed(): boolean {
+    return this.feedRun !== undefined;
+  }
+
   /** For good (camera deleted or disabled, Vigil stopping); resolves when no ffmpeg is left. */
   async close(): Promise<void> {
     this.closed = true;
@@ -90,6 +120,7 @@ export class SubStream {
   }
 
   private ensureRunning(): void {
+    if (this.feedRun !== undefined) return; // fed by the detector's session
     if (this.loopDone) return; // running, or stopping: its end starts it again if still wanted
     const ac = new AbortController();
     this.abort = ac;
@@ -104,7 +135,7 @@ export class SubStream {
   private async loop(signal: AbortSignal): Promise<void> {
     const { clock, log } = this.d;
     const backoff = new Backoff(BACKOFF_INITIAL_MS, BACKOFF_MAX_MS);
-    while (!signal.aborted) {
+    while (!signal.aborted && this.feedRun === undefined) {
       const url = this.url;
       const startedMs = clock.nowMs();
       const run = this.channel.begin();

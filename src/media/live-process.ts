@@ -10,12 +10,14 @@ export interface LiveStreamProcess {
   kill(): Promise<ExitInfo>;
 }
 
-export type LiveStreamLauncher = (program: string, args: string[], onData: (chunk: Buffer) => void) => LiveStreamProcess;
+/** `onData` gets stdout; `onFd3`, when given, a second output ffmpeg writes to `pipe:3`. */
+export type LiveStreamLauncher = (program: string, args: string[], onData: (chunk: Buffer) => void, onFd3?: (chunk: Buffer) => void) => LiveStreamProcess;
 
-export const spawnLiveStream: LiveStreamLauncher = (program, args, onData) => {
-  const { child, exited, signal } = spawnSupervised(program, args, ['ignore', 'pipe', 'pipe']);
+export const spawnLiveStream: LiveStreamLauncher = (program, args, onData, onFd3) => {
+  const { child, exited, signal } = spawnSupervised(program, args, onFd3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe']);
   // Always flowing: the stream is consumed as fast as ffmpeg writes it, viewers or not.
   (child.stdout as Readable).on('data', onData);
+  if (onFd3) (child.stdio[3] as Readable).on('data', onFd3);
   return {
     pid: child.pid ?? -1,
     exited,

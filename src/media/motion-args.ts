@@ -4,6 +4,7 @@
  * planes only colour an interval's thumbnail). And the one-shot encode of such a picture to JPEG.
  */
 import { QUIET_ARGS, rtspInputArgs } from './ffmpeg-common-args.js';
+import { liveOutputArgs } from './live-args.js';
 
 /** The picture the detector compares: 160×90, small enough for ~0.1 ms per frame in Node. */
 export const MOTION_WIDTH = 160;
@@ -20,6 +21,11 @@ export interface MotionArgsInput {
   fps: number;
   width?: number;
   height?: number;
+  /**
+   * Also write the stream itself (stream copy, live fMP4) to this file descriptor: the sub-stream's live
+   * viewers are fed from the detector's RTSP session instead of opening a second one to the camera.
+   */
+  liveFd?: number;
 }
 
 /** RTSP over TCP → `fps` pictures a second, scaled (area average, which also smooths sensor noise) → raw yuv420p on stdout. */
@@ -40,6 +46,7 @@ export function buildMotionArgs(i: MotionArgsInput): string[] {
     '-f', 'rawvideo',
     '-pix_fmt', 'yuv420p',
     'pipe:1',
+    ...(i.liveFd === undefined ? [] : liveOutputArgs(`pipe:${i.liveFd}`)),
   ];
 }
 

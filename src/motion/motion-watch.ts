@@ -2,7 +2,9 @@
  * The motion detector of one camera: a supervised ffmpeg decoding the camera's sub-stream (else its
  * main stream) to small pictures at a low rate, a Detector comparing them, and a MotionTracker turning
  * detections into intervals. Restarted with backoff when ffmpeg dies or the pictures stop; it has its own
- * RTSP session and never touches the recorder's (invariant 13: watching never costs recording).
+ * RTSP session and never touches the recorder's (invariant 13: watching never costs recording). On the
+ * sub-stream that session also carries the sub-stream's live view (a stream-copy output on fd 3), so the
+ * camera serves one session for both.
  */
 import type { Logger } from 'pino';
 import { buildMotionArgs, MOTION_HEIGHT, MOTION_WIDTH, yuv420pBytes } from '../media/motion-args.js';
@@ -32,6 +34,13 @@ export interface MotionWatchDeps {
   stallMs: number;
 }
 
+/** The sub-stream's live viewers, fed from the detector's own session (see LiveHub.subFeed). */
+export interface MotionLiveFeed {
+  begin(): void;
+  push(chunk: Buffer): void;
+  end(): void;
+}
+
 export interface MotionWatchEvents {
   started(cameraId: string, atMs: number, zones: string[]): void;
   /** `peakFrame`: the raw yuv420p picture at the peak (MOTION_WIDTH × MOTION_HEIGHT). */
@@ -59,6 +68,8 @@ export class MotionWatch {
     readonly settings: MotionConfig,
     private readonly d: MotionWatchDeps,
     private readonly on: MotionWatchEvents,
+    /** When the detector reads the camera's sub-stream: its viewers are served from this session too. */
+    private readonly feed?: MotionLiveFeed,
   ) {
     this.detector = new MotionDetector({
       sensitivity: settings.sensitivity,
@@ -114,9 +125,12 @@ export class MotionWatch {
     this.setState('starting', null);
     const splitter = new FrameSplitter(this.frameBytes);
     let failure: string | undefined;
+    const feed = this.feed;
+    // The run's stream output (stream copy) starts with its own init: the viewers' run starts with it.
+    feed?.begin();
     const proc = this.d.launcher(
       this.d.ffmpegPath,
-      buildMotionArgs({ url: this.url, socketTimeoutSeconds: this.d.rtspTimeoutSeconds, fps: this.settings.fps }),
+      buildMotionArgs({ url: this.url, socketTimeoutSeconds: this.d.rtspTimeoutSeconds, fps: this.settings.fps, ...(feed ? { liveFd: 3 } : {}) }),
       (chunk) => {
         try {
           splitter.push(chunk, (frame) => this.onFrame(frame));
@@ -126,6 +140,7 @@ export class MotionWatch {
           void proc.kill();
         }
       },
+      feed ? (chunk) => feed.push(chunk) : undefined,
     );
     this.proc = proc;
     this.lastFrameAtMs = 0;
@@ -147,6 +162,8 @@ export class MotionWatch {
     } finally {
       clearInterval(watchdog);
       this.proc = undefined;
+      // Its viewers go back to a session of their own (after a short interruption) until the next run.
+      feed?.end();
     }
   }
 

@@ -11,12 +11,14 @@ import type { EventLog } from '../events/event-log.js';
 import { MOTION_HEIGHT, MOTION_WIDTH } from '../media/motion-args.js';
 import type { ThumbnailEncoder } from '../media/thumbnail-jpeg.js';
 import type { MotionInterval } from './motion-tracker.js';
-import { MotionWatch, type MotionState, type MotionWatchDeps } from './motion-watch.js';
+import { MotionWatch, type MotionLiveFeed, type MotionState, type MotionWatchDeps } from './motion-watch.js';
 
 export interface MotionServiceDeps extends Omit<MotionWatchDeps, 'log'> {
   db: Db;
   events: EventLog;
   log: Logger;
+  /** A detector on the sub-stream feeds its live viewers (one camera session for both). */
+  subFeed?: (cameraId: string, url: string) => MotionLiveFeed;
   encodeThumbnail: ThumbnailEncoder;
 }
 
@@ -84,7 +86,7 @@ export class MotionService {
         started: (cameraId, atMs, zones) => this.onStarted(cameraId, atMs, zones),
         ended: (cameraId, interval, frame) => this.track(this.onEnded(cameraId, interval, frame)),
         state: (cameraId, state, error) => this.onState(cameraId, state, error),
-      });
+      }, cam.subUrl !== null ? this.d.subFeed?.(id, cam.subUrl) : undefined);
       this.watches.set(id, watch);
       watch.start();
     }
