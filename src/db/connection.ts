@@ -90,6 +90,33 @@ class CatalogDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new CatalogDriver({ database: this.sqlite }, this.sqlite);
+    return new CatalogDriver({ database: withStatementCache(this.sqlite) }, this.sqlite);
   }
+}
+
+/** Prepared statements kept, most recently used last (a query with an IN list of another length is another). */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * The database as Kysely's driver sees it, with its prepared statements kept: the driver prepares every
+ * query's SQL again otherwise, which costs more than running a small indexed query. Safe because the
+ * driver runs one statement at a time (its connection mutex); SQLite re-prepares a kept statement by
+ * itself after a schema change.
+ */
+function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDialectConfig['database'] & object {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare: (sql: string) => {
+      let stmt = cache.get(sql);
+      if (stmt) {
+        cache.delete(sql);
+      } else {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(sql, stmt);
+      return stmt;
+    },
+  };
 }
