@@ -80,6 +80,69 @@ describe('motion API: per camera, search across cameras, thumbnails, scopes', ()
     expect((late.json['buckets'] as Array<{ bucket_start: string; start: string }>)[0]).toMatchObject({ bucket_start: iso(65), start: iso(60) });
   });
 
+  it('a busy day: the buckets count exactly what the list holds, and the list\'s pages hold every interval once', async () => {
+    // 400 intervals of the yard camera two days later (out of the other tests' ranges), irregular, some in zones.
+    const day = t0 + 2 * 86_400_000;
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let at = day;
+    let firstStart = 0;
+    for (let i = 0; i < 400; i++) {
+      at += 5000 + Math.floor(rnd() * 200_000);
+      const zones = ['gate', 'lawn'].filter(() => rnd() < 0.4);
+      const start = at;
+      firstStart ||= start;
+      at += 1000 + Math.floor(rnd() * 30_000);
+      await insertMotionInterval(vigil.app.db, { cameraId: 'yard', startMs: start, endMs: at, peakScore: Math.round(rnd() * 10_000) / 100, peakAtMs: start, zones, jpeg: null }, t0);
+    }
+    // From inside the first interval (it counts in the first bucket) to before the last ends.
+    const fromMs = firstStart + 500;
+    const toMs = at - 10_000;
+    const q = `from=${new Date(fromMs).toISOString()}&to=${new Date(toMs).toISOString()}`;
+    type I = { id: number; start: string; end: string; peak_score: number; zones: string[] };
+    const listed: I[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res = await vigil.api('GET', `/cameras/yard/motion?${q}&limit=37${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.status).toBe(200);
+      listed.push(...(res.json['intervals'] as I[]));
+      cursor = res.json['next_cursor'] as string | null;
+      pages++;
+    } while (cursor);
+    const whole = (await vigil.api('GET', `/cameras/yard/motion?${q}`)).json['intervals'] as I[];
+    expect(whole.length).toBeGreaterThan(300);
+    expect(listed.map((m) => m.id)).toEqual(whole.map((m) => m.id));
+    expect(new Set(listed.map((m) => m.id)).size).toBe(listed.length);
+    expect(pages).toBe(Math.ceil(whole.length / 37));
+    expect(Date.parse(whole[0]!.start)).toBeLessThan(fromMs);
+
+    for (const [bucketS, zone] of [[600, undefined], [3600, undefined], [900, 'gate']] as const) {
+      const res = await vigil.api('GET', `/cameras/yard/motion?${q}&bucket_seconds=${bucketS}${zone ? `&zone=${zone}` : ''}`);
+      expect(res.status).toBe(200);
+      const buckets = res.json['buckets'] as Array<{ bucket_start: string; start: string; end: string; count: number; peak_score: number; zones: string[] }>;
+      // The same, counted directly from the list.
+      const want = new Map<number, I[]>();
+      for (const m of whole.filter((x) => !zone || x.zones.includes(zone))) {
+        const b = Math.max(0, Math.floor((Date.parse(m.start) - fromMs) / (bucketS * 1000)));
+        want.set(b, [...(want.get(b) ?? []), m]);
+      }
+      expect(buckets.map((b) => (Date.parse(b.bucket_start) - fromMs) / (bucketS * 1000))).toEqual([...want.keys()]);
+      expect(buckets.reduce((n, b) => n + b.count, 0)).toBe([...want.values()].flat().length);
+      for (const b of buckets) {
+        const ms = want.get((Date.parse(b.bucket_start) - fromMs) / (bucketS * 1000))!;
+        expect(b).toEqual({
+          bucket_start: b.bucket_start,
+          start: ms[0]!.start,
+          end: new Date(Math.max(...ms.map((m) => Date.parse(m.end)))).toISOString(),
+          count: ms.length,
+          peak_score: Math.max(...ms.map((m) => m.peak_score)),
+          zones: [...new Set(ms.flatMap((m) => m.zones))].sort(),
+        });
+      }
+    }
+  });
+
   it('searches across cameras newest first, filters by score and zone, pages with a cursor', async () => {
     const all = await vigil.api('GET', `/motion?from=${iso(0)}&to=${iso(300)}`);
     expect((all.json['intervals'] as Array<{ start: string }>).map((m) => m.start)).toEqual([iso(120), iso(60), iso(30), iso(10)]);

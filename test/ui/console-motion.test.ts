@@ -2,6 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
+import { insertMotionInterval } from '../../src/db/motion.repo.js';
 import { startVigil, waitFor, type TestVigil } from '../support/harness.js';
 import { buildWeb, closeUiTest, launchChromium, screenshot, signedInPage } from './support.js';
 
@@ -126,6 +127,61 @@ describe('operator console: motion', () => {
     await page.locator('body').press('n');
     await page.locator('body').press('n');
     await poll(() => page.locator('.camera-page > .message').textContent()).toBe('No later motion in the timeline window.');
+    expect(problems).toEqual([]);
+  }, 90_000);
+
+  it('a busy day: the list holds the newest 60 and "More" asks for older ones; N and P reach motion outside the loaded page', async () => {
+    const [first, second] = motions.map((m) => ({ startMs: Date.parse(m.start), endMs: Date.parse(m.end) }));
+    const now = Date.now();
+    const add = (startMs: number, zones: string[]) =>
+      insertMotionInterval(vigil.app.db, { cameraId: 'door', startMs, endMs: startMs + 400, peakScore: 5, peakAtMs: startMs, zones, jpeg: null }, now);
+    // Two in the street inside recorded footage, before the second motion; 59 short ones after it. The
+    // newest 60 (what the page loads at 24 h) are those 59 and the second motion: the street ones and the
+    // first motion are not loaded.
+    const street = [first!.startMs + 1000, first!.startMs + 5500];
+    for (const ms of street) await add(ms, ['street']);
+    const fillFrom = second!.endMs + 500;
+    for (let i = 0; i < 59; i++) await add(fillFrom + i * 50, ['porch']);
+    expect(fillFrom + 59 * 50).toBeLessThan(now);
+
+    await page.goto(`${vigil.app.url}/#/cameras/door`);
+    await page.reload();
+    const items = page.locator('.motion-list li');
+    const count = page.locator('.motion-head [aria-live]');
+    await poll(() => count.textContent(), { timeout: 15_000 }).toBe('63 motions (newest 60 listed)');
+    expect(await items.count()).toBe(60);
+    expect(await items.last().getAttribute('data-start-ms')).toBe(String(second!.startMs));
+
+    const clock = page.getByLabel('Time of the frame on screen');
+    const message = page.locator('.camera-page > .message');
+    const near = async (ms: number) => {
+      const w = Number((await clock.getAttribute('data-wall-ms')) ?? NaN);
+      return w >= ms - 2500 && w < ms + 2000 ? true : `${new Date(w).toISOString()} vs ${new Date(ms).toISOString()}`;
+    };
+    // Play the second motion (the oldest listed), then in the street zone, of which nothing is loaded:
+    await items.last().getByRole('button').click();
+    await poll(() => near(second!.startMs), { timeout: 15_000 }).toBe(true);
+    await page.getByLabel('Motion in zone').selectOption('street');
+    await poll(() => items.count(), { timeout: 10_000 }).toBe(0);
+    // P: the API is asked for the last street motion before here (the later one).
+    await page.locator('body').press('p');
+    await poll(() => message.textContent(), { timeout: 10_000 }).toMatch(/^Motion \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2} in street$/);
+    await poll(() => near(street[1]!), { timeout: 15_000 }).toBe(true);
+    // P again: the earlier one; N: the later one again.
+    await page.locator('body').press('p');
+    await poll(() => near(street[0]!), { timeout: 15_000 }).toBe(true);
+    await page.locator('body').press('n');
+    await poll(() => near(street[1]!), { timeout: 15_000 }).toBe(true);
+
+    // "More": the older ones, asked of the API (three: the first motion and the street ones), then no more.
+    await page.getByLabel('Motion in zone').selectOption('');
+    await poll(() => items.count(), { timeout: 10_000 }).toBe(60);
+    const more = page.getByRole('button', { name: 'More', exact: true });
+    await more.click();
+    await poll(() => items.count(), { timeout: 10_000 }).toBe(63);
+    expect(await items.last().getAttribute('data-start-ms')).toBe(String(first!.startMs));
+    expect(await count.textContent()).toBe('63 motions');
+    await poll(() => more.isHidden(), { timeout: 10_000 }).toBe(true);
     expect(problems).toEqual([]);
   }, 90_000);
 

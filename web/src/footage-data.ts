@@ -1,6 +1,6 @@
 /** What the timeline draws for a window: spans and gaps from /timeline, edge and evidence spans from /segments. */
 import { api } from './api.js';
-import type { Interval, TimelineData } from './timeline.js';
+import type { Interval, MotionMark, TimelineData } from './timeline.js';
 import { iso } from './time.js';
 import type { CameraMotion, Motion, MotionBucket, Segment, Timeline, VigilEvent } from './types.js';
 
@@ -37,14 +37,7 @@ export async function loadTimelineData(cameraId: string, view: Interval, signal:
     edge,
     evidence,
     events: events.events.map((e) => ({ atMs: Date.parse(e.ts), type: e.type, severity: e.severity })).filter((e) => e.atMs <= view.endMs),
-    motion: (motion?.intervals ?? []).map((m) => ({
-      id: m.id,
-      startMs: Date.parse(m.start),
-      endMs: Date.parse(m.end),
-      score: m.peak_score,
-      zones: m.zones,
-      thumbnailUrl: m.thumbnail_url,
-    })),
+    motion: (motion?.intervals ?? []).map(motionMark),
     ...(motion?.buckets
       ? {
           motionDensity: motion.buckets.map((b) => ({ startMs: Date.parse(b.start), endMs: Date.parse(b.end), count: b.count, score: b.peak_score, zones: b.zones })),
@@ -52,6 +45,26 @@ export async function loadTimelineData(cameraId: string, view: Interval, signal:
         }
       : {}),
   };
+}
+
+function motionMark(m: Motion): MotionMark {
+  return { id: m.id, startMs: Date.parse(m.start), endMs: Date.parse(m.end), score: m.peak_score, zones: m.zones, thumbnailUrl: m.thumbnail_url };
+}
+
+/**
+ * Motion the page has not loaded, asked of the API (at a wide window the list holds the newest only):
+ * the first `limit` intervals starting at or after `atMs` (dir 1, oldest first) or before it (dir -1,
+ * newest first), inside the window, in a zone.
+ */
+export async function findMotion(cameraId: string, window: Interval, dir: 1 | -1, atMs: number, zone: string | undefined, limit: number): Promise<MotionMark[]> {
+  const z = zone ? { zone } : {};
+  if (dir === 1) {
+    // The range takes intervals overlapping it: one that began before `atMs` is not "after" (one at most: a camera's intervals do not overlap).
+    const page = await api<CameraMotion>(`/cameras/${encodeURIComponent(cameraId)}/motion`, { query: { from: iso(atMs), to: iso(window.endMs), limit: limit + 1, ...z } });
+    return (page.intervals ?? []).filter((m) => Date.parse(m.start) >= atMs).slice(0, limit).map(motionMark);
+  }
+  const page = await api<{ intervals: Motion[] }>('/motion', { query: { camera_id: cameraId, from: iso(window.startMs), to: iso(atMs), limit, ...z } });
+  return page.intervals.filter((m) => Date.parse(m.start) < atMs).map(motionMark);
 }
 
 /** Above this window the timeline draws motion density, and the list holds the newest intervals only. */

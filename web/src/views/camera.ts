@@ -1,14 +1,14 @@
 import { api, API_BASE, apiUrl, errorText } from '../api.js';
 import { h } from '../dom.js';
 import { basicUtc, download, downloadBlob } from '../download.js';
-import { loadTimelineData } from '../footage-data.js';
+import { findMotion, loadTimelineData } from '../footage-data.js';
 import { LivePlayer, liveUrl } from '../live-player.js';
 import { RecordedPlayer } from '../recorded-player.js';
 import { href } from '../router.js';
 import { can } from '../session.js';
-import { TimelineView, type Interval, type MotionMark } from '../timeline.js';
+import { TimelineView, type Interval } from '../timeline.js';
 import { formatBytes, formatDateTime, formatDuration, fromLocalInput, iso, siteZone } from '../time.js';
-import type { Camera, CameraStatus, Motion } from '../types.js';
+import type { Camera, CameraStatus } from '../types.js';
 import { StatusBadge } from './status-badge.js';
 import { DigitalZoom } from './digital-zoom.js';
 import { MotionPanel } from './motion-panel.js';
@@ -79,7 +79,7 @@ export class CameraView implements View {
       say: (text) => {
         this.message.textContent = text;
       },
-      lookup: (dir, atMs, zone) => this.motionNear(dir, atMs, zone),
+      lookup: (dir, atMs, zone, limit) => findMotion(this.cameraId, this.timeline.window, dir, atMs, zone, limit),
     });
     this.transport = new TransportBar({
       videos: () => [this.video],
@@ -222,20 +222,6 @@ export class CameraView implements View {
     } catch (err) {
       if (!abort.signal.aborted) this.message.textContent = `Could not load the timeline: ${errorText(err)}`;
     }
-  }
-
-  /** The first motion starting after `atMs` (1) or the last starting before it (-1), inside the timeline window. */
-  private async motionNear(dir: 1 | -1, atMs: number, zone: string | undefined): Promise<MotionMark | null> {
-    const win = this.timeline.window;
-    const id = encodeURIComponent(this.cameraId);
-    const z = zone ? { zone } : {};
-    const page =
-      dir === 1
-        ? await api<{ intervals: Motion[] }>(`/cameras/${id}/motion`, { query: { from: iso(atMs), to: iso(win.endMs), limit: 2, ...z } })
-        : await api<{ intervals: Motion[] }>('/motion', { query: { camera_id: this.cameraId, from: iso(win.startMs), to: iso(atMs), limit: 2, ...z } });
-    // The range takes intervals overlapping it: one that began before `atMs` (going forward) is not "next".
-    const m = (page.intervals ?? []).find((x) => (dir === 1 ? Date.parse(x.start) >= atMs : Date.parse(x.start) < atMs));
-    return m ? { id: m.id, startMs: Date.parse(m.start), endMs: Date.parse(m.end), score: m.peak_score, zones: m.zones, thumbnailUrl: m.thumbnail_url } : null;
   }
 
   private startLive(): void {

@@ -19,10 +19,11 @@ export interface MotionPanelHooks {
   /** Says what happened (no motion found, which one plays). */
   say(text: string): void;
   /**
-   * The first motion after (1) or the last before (-1) an instant, in a zone, asked of the API: for a
-   * wide window the list holds only the newest intervals. Undefined: only the loaded ones are looked at.
+   * The first `limit` motions starting at or after (1, oldest first) or before (-1, newest first) an
+   * instant, in a zone, asked of the API: at a wide window the list holds only the newest intervals.
+   * Undefined: only the loaded ones are looked at.
    */
-  lookup?(dir: 1 | -1, atMs: number, zone: string | undefined): Promise<MotionMark | null>;
+  lookup?(dir: 1 | -1, atMs: number, zone: string | undefined, limit: number): Promise<MotionMark[]>;
 }
 
 export class MotionPanel {
@@ -34,10 +35,19 @@ export class MotionPanel {
   private marks: MotionMark[] = [];
   /** Intervals in the window when `marks` holds only the newest. */
   private total: number | undefined;
+  /** How many of the newest (in the chosen zone) the list shows; "More" shows a page more. */
+  private shown = LIST_MAX;
+  /** Zones ('' all) whose older intervals have all been asked for. */
+  private readonly exhausted = new Set<string>();
+  private readonly more: HTMLButtonElement;
 
   constructor(private readonly hooks: MotionPanelHooks) {
     this.zone = h('select', { id: 'motion-zone', 'aria-label': 'Motion in zone' }, h('option', { value: '' }, 'All zones'));
-    this.zone.addEventListener('change', () => this.render());
+    this.zone.addEventListener('change', () => {
+      this.shown = LIST_MAX;
+      this.render();
+    });
+    this.more = h('button', { type: 'button', class: 'motion-more', hidden: true, onclick: () => void this.showMore() }, 'More');
     this.count = h('span', { class: 'muted', 'aria-live': 'polite' });
     this.state = h('span', { class: 'motion-state' });
     this.list = h('ul', { class: 'motion-list', 'aria-label': 'Motion in the timeline window, newest first' });
@@ -48,7 +58,8 @@ export class MotionPanel {
         h('button', { type: 'button', title: 'Previous motion (P)', onclick: () => this.step(-1) }, '◀ Previous motion'),
         h('button', { type: 'button', title: 'Next motion (N)', onclick: () => this.step(1) }, 'Next motion ▶'),
         this.count, this.state),
-      this.list);
+      this.list,
+      this.more);
   }
 
   /** The camera's zones (the filter) and whether it detects motion at all (the panel shows then, or when there is motion to show). */
@@ -68,6 +79,8 @@ export class MotionPanel {
   /** The window's intervals (or its newest, when `total` says how many there are in all). */
   setData(marks: MotionMark[], total?: number): void {
     this.total = total;
+    this.shown = LIST_MAX;
+    this.exhausted.clear();
     this.marks = [...marks].sort((a, b) => a.startMs - b.startMs);
     if (marks.length > 0) this.el.hidden = false;
     this.render();
@@ -86,9 +99,8 @@ export class MotionPanel {
     const from = (m: MotionMark) => m.startMs - MOTION_LEAD_MS;
     let target = dir === 1 ? marks.find((m) => from(m) > at + 500) : [...marks].reverse().find((m) => from(m) < at - 1500);
     // Only the newest are loaded (a wide window): an earlier one, or one between, is asked for.
-    const partial = this.total !== undefined && this.total > this.marks.length;
-    if (partial && this.hooks.lookup && Number.isFinite(at)) {
-      const asked = await this.hooks.lookup(dir, dir === 1 ? at + 500 + MOTION_LEAD_MS : at - 1500 + MOTION_LEAD_MS, this.zone.value || undefined).catch(() => null);
+    if (this.partial() && this.hooks.lookup && Number.isFinite(at)) {
+      const [asked] = await this.hooks.lookup(dir, dir === 1 ? at + 501 + MOTION_LEAD_MS : at - 1500 + MOTION_LEAD_MS, this.zone.value || undefined, 1).catch(() => []);
       if (asked && (!target || (dir === 1 ? asked.startMs < target.startMs : asked.startMs > target.startMs))) target = asked;
     }
     if (!target) {
@@ -103,6 +115,34 @@ export class MotionPanel {
     this.hooks.playAt(m.startMs - MOTION_LEAD_MS);
   }
 
+  /** Whether the window holds intervals not loaded (the newest page only). */
+  private partial(): boolean {
+    return this.total !== undefined && this.total > this.marks.length;
+  }
+
+  /** A page more of the list: the loaded ones first, then older ones asked of the API. */
+  private async showMore(): Promise<void> {
+    const zone = this.zone.value;
+    const marks = this.visible();
+    if (marks.length <= this.shown && this.partial() && this.hooks.lookup && !this.exhausted.has(zone)) {
+      const oldest = marks[0]?.startMs ?? Number.POSITIVE_INFINITY;
+      this.more.disabled = true;
+      try {
+        const older = await this.hooks.lookup(-1, Number.isFinite(oldest) ? oldest : Date.now(), zone || undefined, LIST_MAX);
+        const have = new Set(this.marks.map((m) => m.id));
+        this.marks = [...older.filter((m) => !have.has(m.id)), ...this.marks].sort((a, b) => a.startMs - b.startMs);
+        if (older.length < LIST_MAX) this.exhausted.add(zone);
+      } catch (err) {
+        this.hooks.say(`Could not load more motion: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      } finally {
+        this.more.disabled = false;
+      }
+    }
+    this.shown += LIST_MAX;
+    this.render();
+  }
+
   private visible(): MotionMark[] {
     const zone = this.zone.value;
     return zone ? this.marks.filter((m) => m.zones.includes(zone)) : this.marks;
@@ -110,9 +150,10 @@ export class MotionPanel {
 
   private render(): void {
     const marks = this.visible();
-    const newest = marks.slice(-LIST_MAX).reverse();
+    const newest = marks.slice(-this.shown).reverse();
     const all = this.zone.value || this.total === undefined ? marks.length : Math.max(this.total, marks.length);
-    const listed = Math.min(LIST_MAX, marks.length);
+    const listed = newest.length;
+    this.more.hidden = !(marks.length > this.shown || (this.partial() && this.hooks.lookup !== undefined && !this.exhausted.has(this.zone.value)));
     this.count.textContent = all === 0 ? 'No motion in this window.' : all > listed ? `${all} motions (newest ${listed} listed)` : `${all} motion${all === 1 ? '' : 's'}`;
     this.list.replaceChildren(...newest.map((m) => {
       const when = `${formatDateTime(m.startMs)} (${Math.max(1, Math.round((m.endMs - m.startMs) / 1000))} s)`;
