@@ -142,19 +142,27 @@ export async function runMotionSearch(o: MotionSearchOptions): Promise<SectionRe
           },
         },
         {
-          // The console's motion list at 24 h: the newest 50 of the day.
-          label: 'one camera, one day, newest 50 (GET /motion?camera_id&limit=50)',
+          // The console's motion list at 24 h (and each "More"): the newest 60 of the day.
+          label: 'one camera, one day, newest 60 (GET /motion?camera_id&limit=60)',
           run: async () => {
             const fromMs = nowMs - Math.ceil(rnd() * (o.days - 1)) * DAY_MS;
-            return (await listMotion(db, { cameraId: camera(), fromMs, toMs: fromMs + DAY_MS, limit: 51, order: 'desc' })).length;
+            return (await listMotion(db, { cameraId: camera(), fromMs, toMs: fromMs + DAY_MS, limit: 61, order: 'desc' })).length;
           },
         },
         {
           // "Next motion" (N) from an instant: the first interval after it.
-          label: 'one camera, next motion after an instant (limit=1)',
+          label: 'one camera, next motion after an instant (GET /cameras/:id/motion?from&limit=2)',
           run: async () => {
             const fromMs = nowMs - Math.floor(rnd() * (o.days - 1) * DAY_MS);
             return (await listMotion(db, { cameraId: camera(), fromMs, toMs: fromMs + DAY_MS, limit: 2, order: 'asc' })).length;
+          },
+        },
+        {
+          // "Previous motion" (P) from an instant: the last interval before it.
+          label: 'one camera, previous motion before an instant (GET /motion?camera_id&to&limit=1)',
+          run: async () => {
+            const toMs = nowMs - Math.floor(rnd() * (o.days - 1) * DAY_MS);
+            return (await listMotion(db, { cameraId: camera(), fromMs: toMs - DAY_MS, toMs, limit: 2, order: 'desc' })).length;
           },
         },
         {

@@ -8,6 +8,7 @@ import * as m0006 from './sqlite/0006-media-offset.js';
 import * as m0007 from './sqlite/0007-webhooks.js';
 import * as m0008 from './sqlite/0008-onvif.js';
 import * as m0009 from './sqlite/0009-motion.js';
+import * as m0010 from './sqlite/0010-motion-density.js';
 
 /** The catalog engines Vigil's migrations are written for. */
 export type CatalogEngine = 'sqlite';
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<CatalogEngine, Record<string, Migration>> = {
     '0007-webhooks': m0007,
     '0008-onvif': m0008,
     '0009-motion': m0009,
+    '0010-motion-density': m0010,
   },
 };
 
