@@ -108,15 +108,24 @@ describe('operator console: clip export', () => {
     const bottoms: Record<string, number> = {};
     for (const [what, loc] of [
       ['Go live', page.getByRole('button', { name: 'Go live' })],
+      ['transport', page.getByRole('toolbar', { name: 'Transport' })],
       ['timeline', page.locator('.timeline')],
       ['From', page.getByLabel('From', { exact: true })],
       ['To', page.getByLabel('To', { exact: true })],
       ['Export clip', page.getByRole('button', { name: 'Export clip' })],
+      ['Export signed bundle', page.getByRole('button', { name: 'Export signed bundle' })],
     ] as const) {
       const box = await loc.first().boundingBox();
       bottoms[what] = box ? Math.round(box.y + box.height) : NaN;
     }
     for (const [what, bottom] of Object.entries(bottoms)) expect(bottom, what).toBeLessThanOrEqual(768);
     await screenshot(page, 'console-camera-1366x768');
+    // The phone layout is unchanged by the desktop fit (its 44 px targets are checked in a11y.test.ts).
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('.timeline[data-loaded="true"]').waitFor({ timeout: 15_000 });
+    const clip = await page.getByRole('button', { name: 'Export clip' }).boundingBox();
+    expect(clip!.height).toBeGreaterThanOrEqual(44);
+    await screenshot(page, 'console-camera-390x844');
+    await page.setViewportSize({ width: 1366, height: 768 });
   }, 60_000);
 });
