@@ -32,7 +32,7 @@ export async function loadTimelineData(cameraId: string, view: Interval, signal:
   }
   return {
     // The footage being recorded now plays like the rest: drawn as recorded.
-    spans: [...timeline.spans, ...(timeline.recording ? [timeline.recording] : [])].map((s) => ({ startMs: Date.parse(s.start), endMs: Date.parse(s.end) })),
+    spans: withRecording(timeline),
     gaps: timeline.gaps.map((g) => ({ startMs: Date.parse(g.gap_start), endMs: Date.parse(g.gap_end), fillState: g.fill_state })),
     edge,
     evidence,
@@ -65,6 +65,20 @@ export async function findMotion(cameraId: string, window: Interval, dir: 1 | -1
   }
   const page = await api<{ intervals: Motion[] }>('/motion', { query: { camera_id: cameraId, from: iso(window.startMs), to: iso(atMs), limit, ...z } });
   return page.intervals.filter((m) => Date.parse(m.start) < atMs).map(motionMark);
+}
+
+/** Spans joined closer than this, as the API joins segments into spans. */
+const SPAN_JOIN_MS = 2000;
+
+/** The recorded spans, the footage being recorded now (no row yet) drawn as their continuation. */
+function withRecording(timeline: Timeline): Interval[] {
+  const spans = timeline.spans.map((s) => ({ startMs: Date.parse(s.start), endMs: Date.parse(s.end) }));
+  if (!timeline.recording) return spans;
+  const rec = { startMs: Date.parse(timeline.recording.start), endMs: Date.parse(timeline.recording.end) };
+  const last = spans.at(-1);
+  if (last && rec.startMs - last.endMs <= SPAN_JOIN_MS) last.endMs = Math.max(last.endMs, rec.endMs);
+  else spans.push(rec);
+  return spans;
 }
 
 /** Above this window the timeline draws motion density, and the list holds the newest intervals only. */
