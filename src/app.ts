@@ -186,7 +186,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     log: log.child({ component: 'export' }),
     clock,
   });
-  const snapshots = new SnapshotService({ ...exportDeps, launch: processes.counted('snapshot', spawnMediaJob), warm: warmDecoders });
+  const snapshots = new SnapshotService({ ...exportDeps, launch: processes.counted('snapshot', spawnMediaJob), warm: warmDecoders, unindexed: (cameraId) => recorders.unindexedFiles(cameraId) });
   // Evidence exports cut clips exactly as the clip route does, on job slots of their own (a bundle
   // never takes a slot a viewer is waiting for) and with the export range limit.
   const exportJobs = new MediaJobs({ maxJobs: config.evidence.maxExportJobs, waitMs: 24 * 3600_000 });

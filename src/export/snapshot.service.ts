@@ -5,13 +5,14 @@ import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import { listSegments } from '../db/segment.repo.js';
 import { spawnMediaJob, type MediaJobLauncher, type MediaJobProcess } from '../media/ffmpeg-job.js';
-import { scanFmp4 } from '../media/fmp4/scan.js';
+import { fileSource, scanFmp4, scanFmp4Source } from '../media/fmp4/scan.js';
 import { buildSnapshotArgs, snapshotSeek } from '../media/snapshot-args.js';
 import { planSnapshot, type SnapshotFeed, type SnapshotPlan } from '../media/snapshot-feed.js';
 import type { WarmDecoderProcess } from '../media/warm-decoder.js';
 import { notFound, VigilError } from '../shared/errors.js';
 import type { FootageStore } from '../storage/footage-store.js';
 import type { MediaJobs } from './media-jobs.js';
+import type { UnindexedFileRef } from './playback.service.js';
 import { withSegmentsReadLocked } from './read-lock.js';
 import type { WarmDecoderPool } from './warm-decoders.js';
 
@@ -27,13 +28,16 @@ export interface SnapshotServiceDeps {
   timeoutMs?: number;
   /** Decoders started ahead of need; without one (or for a scaled snapshot) ffmpeg is started per request. */
   warm?: WarmDecoderPool;
+  /** A camera's files with footage and no row yet (the recorders'): the newest footage has snapshots too. */
+  unindexed?: (cameraId: string) => readonly UnindexedFileRef[];
 }
 
 export interface Snapshot {
   jpeg: Buffer;
   /** The instant the returned frame starts (it is shown from then until the next frame). */
   frameMs: number;
-  segmentId: number;
+  /** The segment decoded from; null for footage that has no row yet (the file being recorded). */
+  segmentId: number | null;
 }
 
 /** A JPEG larger than this is not a snapshot (3840 px wide at quality 3 is a few MB). */
@@ -55,7 +59,7 @@ export class SnapshotService {
     const taken = await cameraIdTaken(this.d.db, cameraId);
     if (!taken.live && !taken.deleted) throw notFound(`camera "${cameraId}" not found`, 'id');
     const [segment] = await listSegments(this.d.db, { cameraId, fromMs: atMs, toMs: atMs + 1, limit: 1 });
-    if (!segment) throw noFootageAt(atMs);
+    if (!segment) return this.snapshotUnindexed(cameraId, atMs, width, signal);
     return this.d.jobs.run(signal, (jobSignal) => {
       const bounded = AbortSignal.any([jobSignal, AbortSignal.timeout(this.timeoutMs)]);
       return withSegmentsReadLocked(this.d, [segment.id], bounded, async () => {
@@ -85,6 +89,55 @@ export class SnapshotService {
           await fh.close();
         }
       });
+    });
+  }
+
+  /**
+   * The frame at `atMs` from a file the recorder still writes (or that awaits its row), within its whole
+   * fragments: placed on the run's time mapping as playback places it. No read-lock: retention deletes
+   * only indexed footage.
+   */
+  private async snapshotUnindexed(cameraId: string, atMs: number, width: number | undefined, signal?: AbortSignal): Promise<Snapshot> {
+    const file = [...(this.d.unindexed?.(cameraId) ?? [])]
+      .filter((f): f is UnindexedFileRef & { startMs: number } => f.startMs !== undefined && f.startMs <= atMs)
+      .sort((a, b) => b.startMs - a.startMs)[0];
+    if (!file) throw noFootageAt(atMs);
+    return this.d.jobs.run(signal, async (jobSignal) => {
+      const bounded = AbortSignal.any([jobSignal, AbortSignal.timeout(this.timeoutMs)]);
+      let fh: FileHandle | undefined;
+      let absPath: string | undefined;
+      for (const p of file.paths) {
+        try {
+          fh = await this.files.openGrowing(p);
+          absPath = p;
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+      if (!fh || !absPath) throw noFootageAt(atMs);
+      try {
+        const size = (await fh.stat()).size;
+        const scan = await scanFmp4Source(fileSource(fh, size)).catch(() => undefined);
+        const first = scan?.fragments[0]?.decodeTimeSeconds ?? 0;
+        const whole = scan?.fragments.filter((f) => f.endOffset <= scan.completeEndOffset) ?? [];
+        const last = whole.at(-1);
+        const offsetSeconds = (atMs - file.startMs) / 1000;
+        // Past the newest whole fragment: not written yet.
+        if (!last || offsetSeconds >= (last.decodeTimeSeconds ?? first) - first + last.durationSeconds) throw noFootageAt(atMs);
+        const plan = await planSnapshot(fh, size, offsetSeconds).catch((): SnapshotPlan => ({ timing: { seekSeconds: offsetSeconds, frameSeconds: offsetSeconds }, refusal: 'unreadable' }));
+        const seek = plan.timing ?? (await seekFor(absPath, offsetSeconds));
+        const frameMs = file.startMs + Math.round(seek.frameSeconds * 1000);
+        const warm = width === undefined && plan.feed ? this.d.warm?.take() : undefined;
+        if (warm && plan.feed) {
+          const jpeg = await this.decodeWarm(warm, fh, plan.feed, bounded, cameraId);
+          if (jpeg) return { jpeg, frameMs, segmentId: null };
+        }
+        const proc = this.launch(this.d.ffmpegPath, buildSnapshotArgs({ absPath, seekSeconds: seek.seekSeconds, width }));
+        return { jpeg: await this.collect(proc, bounded, cameraId), frameMs, segmentId: null };
+      } finally {
+        await fh.close();
+      }
     });
   }
 

@@ -110,6 +110,19 @@ describe('the open segment is reviewable', () => {
     const listedMs = list.reduce((sum, p) => sum + p.durationMs, 0);
     expect(Number(probe.stdout.trim())).toBe(Math.round((listedMs / 1000) * 15));
 
+    // A snapshot inside the open segment: the frame at that instant (no row yet; before, a 404).
+    const shotAt = list[1]!.pdtMs + 300;
+    const shot = await fetch(`${base()}snapshot.jpg?at=${encodeURIComponent(iso(shotAt))}`, { headers: vigil.auth });
+    expect(shot.status).toBe(200);
+    const jpeg = Buffer.from(await shot.arrayBuffer());
+    expect(jpeg[0]).toBe(0xff);
+    expect(jpeg[1]).toBe(0xd8);
+    const frameAt = Date.parse(shot.headers.get('x-vigil-frame-time')!);
+    expect(Math.abs(frameAt - shotAt)).toBeLessThanOrEqual(100);
+    // Not written yet: a clear 404.
+    const ahead = await fetch(`${base()}snapshot.jpg?at=${encodeURIComponent(iso(Date.now() + 30_000))}`, { headers: vigil.auth });
+    expect(ahead.status).toBe(404);
+
     // Once indexed, the same URI and range are the same bytes (now the segment's, read-locked).
     const name = /open-segments\/([a-z0-9]+-\d{6})\//.exec(uri)![1]!;
     await waitFor('the first file indexed', () => readCatalog(vigil.dataDir).segments.some((s) => s.path.endsWith(`-${name}.mp4`)), 30_000, 200);

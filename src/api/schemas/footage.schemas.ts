@@ -64,7 +64,7 @@ export const TimelineOut = Type.Object({
   gaps: Type.Array(GapOut),
   recorded_seconds: Type.Number(),
   recording: Type.Union([Type.Object({ start: IsoTimeOut, end: IsoTimeOut }), Type.Null()], {
-    description: 'Footage being recorded now that has no segment row yet (first frame → newest frame): playable, not yet in spans, clips or snapshots.',
+    description: 'Footage being recorded now that has no segment row yet (first frame → newest frame): playable and snapshotted, not yet in spans or clips.',
   }),
 });
 
