@@ -58,7 +58,7 @@ describe('operator console: clip export', () => {
     await page.evaluate(() => {
       const w = window as unknown as { disabledSeen?: boolean };
       w.disabledSeen = false;
-      const b = document.querySelector('button.export-clip')!;
+      const b = [...document.querySelectorAll('button')].find((e) => e.textContent === 'Export clip')!;
       new MutationObserver(() => {
         if ((b as HTMLButtonElement).disabled) w.disabledSeen = true;
       }).observe(b, { attributes: true });
