@@ -206,14 +206,7 @@ export class PlaybackService {
     const taken = await cameraIdTaken(this.d.db, cameraId);
     if (!taken.live && !taken.deleted) throw notFound(`camera "${cameraId}" not found`, 'id');
     const f = this.d.unindexed?.(cameraId).find((x) => x.name === name);
-    for (const path of f?.paths ?? []) {
-      try {
-        return await this.files.openGrowing(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-    return undefined;
+    return (await this.files.openGrowingFirst(f?.paths ?? []))?.fh;
   }
 
   /**

@@ -70,21 +70,8 @@ export class SnapshotService {
         const offsetSeconds = (atMs - segment.startMs + segment.mediaOffsetMs) / 1000;
         const fh = await open(absPath, 'r');
         try {
-          const plan = await planSnapshot(fh, (await fh.stat()).size, offsetSeconds).catch((err: unknown): SnapshotPlan => {
-            this.d.log.warn({ err, path: segment.path }, 'cannot read fragment timing; snapshot takes the frame at or after the instant');
-            return { timing: { seekSeconds: offsetSeconds, frameSeconds: offsetSeconds }, refusal: 'unreadable' };
-          });
-          // Only an unusual layout (something between a moof and its mdat) needs the whole-file scan.
-          const seek = plan.timing ?? (await seekFor(absPath, offsetSeconds));
-          const frameMs = segment.startMs - segment.mediaOffsetMs + Math.round(seek.frameSeconds * 1000);
-          const warm = width === undefined && plan.feed ? this.d.warm?.take() : undefined;
-          if (warm && plan.feed) {
-            const jpeg = await this.decodeWarm(warm, fh, plan.feed, bounded, cameraId);
-            if (jpeg) return { jpeg, frameMs, segmentId: segment.id };
-          }
-          const proc = this.launch(this.d.ffmpegPath, buildSnapshotArgs({ absPath, seekSeconds: seek.seekSeconds, width }));
-          const jpeg = await this.collect(proc, bounded, cameraId);
-          return { jpeg, frameMs, segmentId: segment.id };
+          const shot = await this.decodeAt(fh, absPath, offsetSeconds, width, bounded, cameraId);
+          return { jpeg: shot.jpeg, frameMs: segment.startMs - segment.mediaOffsetMs + shot.frameInFileMs, segmentId: segment.id };
         } finally {
           await fh.close();
         }
@@ -104,18 +91,9 @@ export class SnapshotService {
     if (!file) throw noFootageAt(atMs);
     return this.d.jobs.run(signal, async (jobSignal) => {
       const bounded = AbortSignal.any([jobSignal, AbortSignal.timeout(this.timeoutMs)]);
-      let fh: FileHandle | undefined;
-      let absPath: string | undefined;
-      for (const p of file.paths) {
-        try {
-          fh = await this.files.openGrowing(p);
-          absPath = p;
-          break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      }
-      if (!fh || !absPath) throw noFootageAt(atMs);
+      const opened = await this.files.openGrowingFirst(file.paths);
+      if (!opened) throw noFootageAt(atMs);
+      const { fh, absPath } = opened;
       try {
         const size = (await fh.stat()).size;
         const scan = await scanFmp4Source(fileSource(fh, size)).catch(() => undefined);
@@ -125,20 +103,34 @@ export class SnapshotService {
         const offsetSeconds = (atMs - file.startMs) / 1000;
         // Past the newest whole fragment: not written yet.
         if (!last || offsetSeconds >= (last.decodeTimeSeconds ?? first) - first + last.durationSeconds) throw noFootageAt(atMs);
-        const plan = await planSnapshot(fh, size, offsetSeconds).catch((): SnapshotPlan => ({ timing: { seekSeconds: offsetSeconds, frameSeconds: offsetSeconds }, refusal: 'unreadable' }));
-        const seek = plan.timing ?? (await seekFor(absPath, offsetSeconds));
-        const frameMs = file.startMs + Math.round(seek.frameSeconds * 1000);
-        const warm = width === undefined && plan.feed ? this.d.warm?.take() : undefined;
-        if (warm && plan.feed) {
-          const jpeg = await this.decodeWarm(warm, fh, plan.feed, bounded, cameraId);
-          if (jpeg) return { jpeg, frameMs, segmentId: null };
-        }
-        const proc = this.launch(this.d.ffmpegPath, buildSnapshotArgs({ absPath, seekSeconds: seek.seekSeconds, width }));
-        return { jpeg: await this.collect(proc, bounded, cameraId), frameMs, segmentId: null };
+        const shot = await this.decodeAt(fh, absPath, offsetSeconds, width, bounded, cameraId);
+        return { jpeg: shot.jpeg, frameMs: file.startMs + shot.frameInFileMs, segmentId: null };
       } finally {
         await fh.close();
       }
     });
+  }
+
+  /**
+   * The frame shown `offsetSeconds` into an open file's media time, as a JPEG: a warm decoder fed the
+   * GOP that holds it when one is free (and no scaling), else ffmpeg on the file. `frameInFileMs` is
+   * that frame's start in the file's media time.
+   */
+  private async decodeAt(fh: FileHandle, absPath: string, offsetSeconds: number, width: number | undefined, signal: AbortSignal, cameraId: string): Promise<{ jpeg: Buffer; frameInFileMs: number }> {
+    const plan = await planSnapshot(fh, (await fh.stat()).size, offsetSeconds).catch((err: unknown): SnapshotPlan => {
+      this.d.log.warn({ err, path: absPath }, 'cannot read fragment timing; snapshot takes the frame at or after the instant');
+      return { timing: { seekSeconds: offsetSeconds, frameSeconds: offsetSeconds }, refusal: 'unreadable' };
+    });
+    // Only an unusual layout (something between a moof and its mdat) needs the whole-file scan.
+    const seek = plan.timing ?? (await seekFor(absPath, offsetSeconds));
+    const frameInFileMs = Math.round(seek.frameSeconds * 1000);
+    const warm = width === undefined && plan.feed ? this.d.warm?.take() : undefined;
+    if (warm && plan.feed) {
+      const jpeg = await this.decodeWarm(warm, fh, plan.feed, signal, cameraId);
+      if (jpeg) return { jpeg, frameInFileMs };
+    }
+    const proc = this.launch(this.d.ffmpegPath, buildSnapshotArgs({ absPath, seekSeconds: seek.seekSeconds, width }));
+    return { jpeg: await this.collect(proc, signal, cameraId), frameInFileMs };
   }
 
   /**

@@ -138,6 +138,21 @@ export class FootageStore {
     return open(absPath, 'r');
   }
 
+  /**
+   * `openGrowing` of the first of `absPaths` that exists: a recorder's file under ffmpeg's name, then
+   * under its final name once the indexer renamed it. Undefined when none does.
+   */
+  async openGrowingFirst(absPaths: readonly string[]): Promise<{ fh: FileHandle; absPath: string } | undefined> {
+    for (const absPath of absPaths) {
+      try {
+        return { fh: await this.openGrowing(absPath), absPath };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return undefined;
+  }
+
   /** SHA-256 and length of a stored file, as it is now (check --deep, exports). */
   async digest(absPath: string): Promise<{ sha256: string; sizeBytes: number }> {
     this.assertInside(absPath);
