@@ -71,13 +71,15 @@ describe('operator console: motion', () => {
     // At 24 h the timeline draws density: both motions (9 s apart) in one bucket's band, counted.
     await poll(() => page.locator('.tl-motion').count(), { timeout: 10_000 }).toBe(1);
     expect(await page.locator('.tl-motion').first().getAttribute('data-count')).toBe('2');
-    await page.locator('.tl-track').scrollIntoViewIfNeeded();
-    await poll(async () => {
+    // Measured at each try: the window follows now, so the band moves left as time passes.
+    const hoverFirstBand = async () => {
+      await page.locator('.tl-track').scrollIntoViewIfNeeded();
       const band = (await page.locator('.tl-motion').first().boundingBox())!;
       const track = (await page.locator('.tl-track').boundingBox())!;
       await page.mouse.move(band.x + band.width / 2, track.y + track.height * 0.85);
       return page.locator('.tl-hover').textContent();
-    }, { timeout: 10_000 }).toMatch(/2 motions in porch \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2}/);
+    };
+    await poll(hoverFirstBand, { timeout: 10_000 }).toMatch(/2 motions in porch \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2}/);
     // Zoomed in to an hour or so, each interval is its own band.
     for (let i = 0; i < 5; i++) await page.getByRole('button', { name: 'Zoom in' }).click();
     await poll(() => page.locator('.tl-motion').count(), { timeout: 10_000 }).toBe(2);
@@ -87,14 +89,7 @@ describe('operator console: motion', () => {
     expect(await items.evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.startMs)))).toEqual(motions.map((m) => Date.parse(m.start)).reverse());
     await poll(() => items.locator('img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth))).toEqual([160, 160]);
     // Each band named by the hover readout: zones and time range.
-    await page.locator('.tl-track').scrollIntoViewIfNeeded();
-    // Measured at each try: the window follows now, so the band moves left as time passes.
-    await poll(async () => {
-      const band = (await page.locator('.tl-motion').first().boundingBox())!;
-      const track = (await page.locator('.tl-track').boundingBox())!;
-      await page.mouse.move(band.x + band.width / 2, track.y + track.height * 0.85);
-      return page.locator('.tl-hover').textContent();
-    }).toMatch(/motion in porch \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2}/);
+    await poll(hoverFirstBand).toMatch(/motion in porch \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2}/);
     await screenshot(page, 'console-motion-list-1366x768');
     // The zone filter: nothing moved in the street, both in the porch.
     const zone = page.getByLabel('Motion in zone');
