@@ -101,6 +101,9 @@ describe('live view over WebSocket, read from the recording (no second camera co
     expect((await refused(vigil, '/cameras/off/live?stream=sub')).status).toBe(404);
     expect((await refused(vigil, '/cameras/off/live')).status).toBe(409);
     expect((await refused(vigil, '/cameras/cam/live?stream=hd')).status).toBe(400);
+    const clock = await refused(vigil, '/cameras/cam/live?clock=sometimes');
+    expect(clock.status).toBe(400);
+    expect(JSON.parse(clock.body)).toMatchObject({ field: 'clock' });
     const plain = await vigil.api('/cameras/cam/live');
     expect(plain.status).toBe(426);
     expect(await status(vigil, 'cam')).toMatchObject({ live_viewers: 0 });
