@@ -88,7 +88,9 @@ the pipeline clock, mapped to the wall clock). Edge replay: the replayed span's 
 start_ms + round(n * 1000 / fps) for the n-th frame (n from 0), whenever it is sent.
 
 Mount SPEC: name[:key=value,...] with keys width, height, fps, bitrate (kbps), pattern
-(videotestsrc pattern nick, e.g. ball, smpte, snow), gop (keyframe interval in frames,
+(videotestsrc pattern nick, e.g. ball, smpte, snow), codec (h264, the default, or h265: x265enc and
+rtph265pay, VPS/SPS/PPS in the SDP's sprop-vps/sps/pps and before each keyframe; plain live mounts only),
+gop (keyframe interval in frames,
 default = fps i.e. 1 s), shared (1/0), clock (1/0), code (1/0, default 0: the burned-in timecode
 above), sprop (1/0, see below), seek (1/0, see below), user, pass (RTSP basic auth for this mount).
 
@@ -164,7 +166,7 @@ PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
             "bitrate": (16, 100000), "gop": (1, 100000)}
 BOOL_KEYS = ("shared", "clock", "edge", "code", "sprop", "seek")
-STR_KEYS = ("pattern", "user", "pass", "edge_tz", "scene", "object")
+STR_KEYS = ("pattern", "user", "pass", "edge_tz", "scene", "object", "codec")
 FLOAT_KEYS = ("edge_since", "edge_until")
 
 
@@ -201,7 +203,7 @@ def parse_mount(spec):
     m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
          "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False, "sprop": True, "seek": True,
          "user": None, "pass": None, "edge": False, "edge_since": None, "edge_until": None, "edge_tz": None,
-         "scene": None, "object": None}
+         "scene": None, "object": None, "codec": "h264"}
     if rest:
         for item in rest.split(","):
             if not item.strip():
@@ -236,6 +238,10 @@ def parse_mount(spec):
                     k, name, ", ".join(list(INT_KEYS) + list(BOOL_KEYS) + list(STR_KEYS) + list(FLOAT_KEYS))))
     if not PATTERN_RE.match(m["pattern"]):
         raise ValueError("bad pattern %r" % m["pattern"])
+    if m["codec"] not in ("h264", "h265"):
+        raise ValueError("mount %r: codec must be h264 or h265, got %r" % (name, m["codec"]))
+    if m["codec"] == "h265" and (m["scene"] is not None or m["edge"] or not m["sprop"]):
+        raise ValueError("mount %r: codec=h265 serves the plain live picture only (no scene, edge or sprop=0)" % name)
     if m["scene"] not in (None, "still"):
         raise ValueError("mount %r: scene must be 'still'" % name)
     if m["scene"] == "still":
@@ -540,6 +546,9 @@ def main(argv):
                 "rtph264pay": "gstreamer1.0-plugins-good"}
     if any(m["code"] for m in mounts):
         required["qroverlay"] = "gstreamer1.0-plugins-bad"
+    if any(m["codec"] == "h265" for m in mounts):
+        required["x265enc"] = required["h265parse"] = "gstreamer1.0-plugins-bad"
+        required["rtph265pay"] = "gstreamer1.0-plugins-good"
     if any(m["scene"] == "still" for m in mounts):
         required["compositor"] = required["videobalance"] = "gstreamer1.0-plugins-base"
     missing = [(e, pkg) for e, pkg in required.items() if Gst.ElementFactory.find(e) is None]
@@ -606,6 +615,16 @@ def main(argv):
                 % (w, h, fps, overlay, timecode_launch(m), m["bitrate"], m["gop"], payloader_launch(m),
                    w, h, fps, solid, solid))
 
+    def encoder_launch(m):
+        """The encoder and parser of a live mount: x264 (default) or, with codec=h265, x265 (no B-frames
+        under zerolatency, as for x264; the payloader repeats VPS/SPS/PPS before each keyframe)."""
+        if m["codec"] == "h265":
+            # I420 stated: left to negotiate, videoconvert hands x265 4:4:4 12-bit (a Rext stream).
+            return ("video/x-raw,format=I420 ! x265enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
+                    "! h265parse" % (m["bitrate"], m["gop"]))
+        return ("x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
+                "! h264parse" % (m["bitrate"], m["gop"]))
+
     def make_launch(m):
         if m["scene"] == "still":
             return scene_launch(m)
@@ -616,10 +635,10 @@ def main(argv):
         return ("( videotestsrc is-live=true pattern=%s "
                 "! video/x-raw,width=%d,height=%d,framerate=%d/1 "
                 "! %s%svideoconvert "
-                "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
-                "! h264parse %s)"
+                "! %s %s)"
                 % (m["pattern"], m["width"], m["height"], m["fps"], overlay, timecode_launch(m),
-                   m["bitrate"], m["gop"],
+                   encoder_launch(m),
+                   "! rtph265pay name=pay0 pt=96 config-interval=1 " if m["codec"] == "h265" else
                    "! rtph264pay name=pay0 pt=96 config-interval=1 " if m["sprop"] else
                    # x264 writes SPS and PPS into each keyframe's access unit of a byte stream, in
                    # their place (before its SEI); the payloader then sends them as they come.
