@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { QUIET_ARGS, rtspInputArgs, VIDEO_TRACK_TIMESCALE } from './ffmpeg-common-args.js';
+import type { VideoCodecFamily } from './video-codec.js';
 
 export interface RecorderArgsInput {
   /** The camera's RTSP URL, passed to ffmpeg as one argv element whatever it contains. */
@@ -13,6 +14,11 @@ export interface RecorderArgsInput {
   socketTimeoutSeconds: number;
   /** Start writing at the first packet, without ffmpeg's stream analysis (`QUICK_PROBE_ARGS`). */
   quickProbe?: boolean;
+  /**
+   * The codec the camera sends, as the recorder knows it: 'h265' writes the `hvc1` sample entry
+   * (`-tag:v hvc1`, which ffmpeg refuses for any other codec); H.264 or unknown leaves ffmpeg's default.
+   */
+  videoCodec?: VideoCodecFamily | undefined;
 }
 
 /** fd numbers of the extra pipes the recorder's ffmpeg writes to (see `spawnFfmpeg`). */
@@ -44,6 +50,7 @@ export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
     // Video only: many cameras send G.711 audio, which the MP4 muxer refuses and which would stop recording.
     '-map', '0:v:0',
     '-c', 'copy',
+    ...(i.videoCodec === 'h265' ? ['-tag:v', 'hvc1'] : []),
     '-f', 'segment',
     '-segment_time', String(i.segmentSeconds),
     '-segment_format', 'mp4',
