@@ -52,6 +52,11 @@ export interface RtspMountSpec {
   pattern?: string;
   /** Keyframe interval in frames. Default = fps (1 s GOP). */
   gop?: number;
+  /**
+   * The video codec: `h264` (x264, the default) or `h265` (x265 in 4:2:0, rtph265pay: VPS/SPS/PPS in
+   * the SDP and before each keyframe); `h265` on plain live mounts only (no scene, edge, sprop false).
+   */
+  codec?: 'h264' | 'h265';
   /** One encoder pipeline shared by all clients of the mount. Default true. */
   shared?: boolean;
   /** Burn the wall clock into the picture (clockoverlay, if installed). Default true. */
@@ -444,6 +449,7 @@ export function mountSpecArg(m: RtspMountSpec): string {
   if (m.code !== undefined) add('code', m.code ? '1' : '0');
   if (m.sprop !== undefined) add('sprop', m.sprop ? '1' : '0');
   if (m.seek !== undefined) add('seek', m.seek ? '1' : '0');
+  if (m.codec !== undefined) add('codec', m.codec);
   if (m.scene !== undefined) add('scene', m.scene);
   if (m.object !== undefined) add('object', sceneRectArg(m.object, `mount ${name}: object`));
   if ((m.user === undefined) !== (m.pass === undefined)) {
