@@ -26,6 +26,8 @@ stdout carries machine-readable JSON lines only (one object per line, flushed):
                                   mount is acked with "error":"..." instead of "medias")
   {"event":"jump","mount":"/cam1","jump_ms":5000,"offset_ms":5000,"medias":N,"wall_ms":...}   (ack of
                                   "jump"; an unknown mount: "error":"..." instead of offset_ms, medias)
+  {"event":"audio","mount":"/cam1","mode":"garbage","medias":N,"wall_ms":...}   (ack of "audio"; a mount
+                                  without audio or unknown: "error":"..." instead of medias)
 Human-readable logs (client connects, errors) go to stderr.
 
 Edge replay (mount keys edge=1, edge_since=<ms since epoch, default: server start>,
@@ -50,6 +52,10 @@ stdin commands (one per line):
   freeze the client gets nothing for 3.0 s, then the frame that was blocked (captured just before
   the freeze) and the ~45 captured during it within ~0.1 s, then frames at their usual pace. A
   client that connects to a frozen mount gets its DESCRIBE answered, its PLAY only on release.
+  "audio <mount> garbage|drop|ok" (mounts with audio=...): from the next packet on, every audio RTP
+  packet of the mount's live media (running and new) carries random bytes instead of its payload (header,
+  timestamps and pace unchanged: a microphone or encoder gone bad), or is not sent at all (drop: the
+  audio disappears while the video goes on); ok sends it as it is again.
   "jump <mount> <ms>" (whole ms, negative allowed): from now on the RTP timestamps of the mount's
   live streams (running and new) are offset by a further <ms>, all jumps added up (ack offset_ms):
   a camera whose media clock jumps (encoder restart, clock step) without ending the RTSP session.
@@ -109,6 +115,13 @@ joining mid-GOP learns the picture size only at the next keyframe, and ffmpeg wi
 -analyzeduration 100000 fails ("Could not find codec parameters ... unspecified size", "dimensions
 not set"). A client that starts the media (the first) still gets a keyframe first: give the mount a
 long gop and keep a client attached to have others join mid-GOP.
+Audio (mount key audio=pcmu|pcma|aac|l16|unknown, default none): the live media also sends a 440 Hz
+sine tone as a second stream (pay1), from a live audiotestsrc on the same pipeline clock as the video:
+pcmu / pcma = G.711 µ-law / A-law at 8 kHz mono (static payload types 0 / 8), aac = AAC-LC 16 kHz mono
+as RFC 3640 mpeg4-generic (avenc_aac, rtpmp4gpay: the SDP's config= carries the AudioSpecificConfig),
+l16 = 16-bit PCM at 8 kHz (audio/L16, a codec MP4 does not take), unknown = G.711 bytes under the
+encoding name X-VIGIL-UNKNOWN that no decoder knows (a vendor's own codec). Live mounts only (edge replays
+stay video only). The stdin command "audio" breaks it (above).
 --auth user:pass applies basic auth to every mount that has no user/pass of its own.
 
 Exit codes: 0 on SIGTERM/SIGINT, 2 on a bad command line / SPEC, 3 on missing GStreamer
@@ -166,8 +179,14 @@ PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 INT_KEYS = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 120),
             "bitrate": (16, 100000), "gop": (1, 100000)}
 BOOL_KEYS = ("shared", "clock", "edge", "code", "sprop", "seek")
-STR_KEYS = ("pattern", "user", "pass", "edge_tz", "scene", "object", "codec")
+STR_KEYS = ("pattern", "user", "pass", "edge_tz", "scene", "object", "codec", "audio")
 FLOAT_KEYS = ("edge_since", "edge_until")
+# audio=<codec>: the mount also sends a sine tone as a second stream (pay1); see the docstring.
+AUDIO_CODECS = ("pcmu", "pcma", "aac", "l16", "unknown")
+AUDIO_MODES = ("ok", "garbage", "drop")
+AUDIO_ELEMENTS = {"pcmu": ("mulawenc", "rtppcmupay"), "pcma": ("alawenc", "rtppcmapay"),
+                  "aac": ("avenc_aac", "aacparse", "rtpmp4gpay"), "l16": ("rtpL16pay",),
+                  "unknown": ("mulawenc", "rtppcmupay", "capssetter")}
 
 
 def parse_bool(key, value):
@@ -203,7 +222,7 @@ def parse_mount(spec):
     m = {"name": name, "width": 640, "height": 360, "fps": 15, "bitrate": 800,
          "pattern": "ball", "gop": None, "shared": True, "clock": True, "code": False, "sprop": True, "seek": True,
          "user": None, "pass": None, "edge": False, "edge_since": None, "edge_until": None, "edge_tz": None,
-         "scene": None, "object": None, "codec": "h264"}
+         "scene": None, "object": None, "audio": None, "codec": "h264"}
     if rest:
         for item in rest.split(","):
             if not item.strip():
@@ -242,6 +261,8 @@ def parse_mount(spec):
         raise ValueError("mount %r: codec must be h264 or h265, got %r" % (name, m["codec"]))
     if m["codec"] == "h265" and (m["scene"] is not None or m["edge"] or not m["sprop"]):
         raise ValueError("mount %r: codec=h265 serves the plain live picture only (no scene, edge or sprop=0)" % name)
+    if m["audio"] is not None and m["audio"] not in AUDIO_CODECS:
+        raise ValueError("mount %r: audio must be one of %s, got %r" % (name, ", ".join(AUDIO_CODECS), m["audio"]))
     if m["scene"] not in (None, "still"):
         raise ValueError("mount %r: scene must be 'still'" % name)
     if m["scene"] == "still":
@@ -474,6 +495,55 @@ RTP_BUFFER_STRUCT_BYTES = 1024
 GST_MAP_READWRITE = 3
 
 
+def make_rtp_payload_garbler(Gst):
+    """garble(data_ptr, is_list) -> packets it could not rewrite: overwrites the whole RTP payload of the
+    buffer, or of every buffer of the list, at `data_ptr` with random bytes (the RTP header stays, so
+    the packets still arrive in order, on time, on their stream). Through ctypes for the reason
+    make_rtp_timestamp_shifter gives."""
+    try:
+        import ctypes
+        import ctypes.util
+        gst = ctypes.CDLL(ctypes.util.find_library("gstreamer-1.0") or "libgstreamer-1.0.so.0")
+        rtp = ctypes.CDLL(ctypes.util.find_library("gstrtp-1.0") or "libgstrtp-1.0.so.0")
+        is_writable = gst.gst_mini_object_is_writable
+        is_writable.argtypes, is_writable.restype = [ctypes.c_void_p], ctypes.c_int
+        list_length = gst.gst_buffer_list_length
+        list_length.argtypes, list_length.restype = [ctypes.c_void_p], ctypes.c_uint
+        list_get = gst.gst_buffer_list_get
+        list_get.argtypes, list_get.restype = [ctypes.c_void_p, ctypes.c_uint], ctypes.c_void_p
+        rtp_map = rtp.gst_rtp_buffer_map
+        rtp_map.argtypes, rtp_map.restype = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p], ctypes.c_int
+        get_payload = rtp.gst_rtp_buffer_get_payload
+        get_payload.argtypes, get_payload.restype = [ctypes.c_void_p], ctypes.c_void_p
+        get_len = rtp.gst_rtp_buffer_get_payload_len
+        get_len.argtypes, get_len.restype = [ctypes.c_void_p], ctypes.c_uint
+        unmap = rtp.gst_rtp_buffer_unmap
+        unmap.argtypes, unmap.restype = [ctypes.c_void_p], None
+    except (ImportError, OSError, AttributeError) as e:
+        die(EXIT_MISSING, "audio garbage: cannot reach libgstrtp-1.0 through ctypes (%s); "
+            "apt-get install libgstreamer-plugins-base1.0-0" % e)
+
+    def garble_one(buffer_ptr):
+        if not buffer_ptr or not is_writable(buffer_ptr):
+            return False
+        st = ctypes.create_string_buffer(RTP_BUFFER_STRUCT_BYTES)
+        if not rtp_map(buffer_ptr, GST_MAP_READWRITE, st):
+            return False
+        n = get_len(st)
+        if n:
+            ctypes.memmove(get_payload(st), os.urandom(n), n)
+        unmap(st)
+        return True
+
+    def garble(data_ptr, is_list):
+        if not is_list:
+            return 0 if garble_one(data_ptr) else 1
+        n = list_length(data_ptr)
+        return sum(0 if garble_one(list_get(data_ptr, i)) else 1 for i in range(n))
+
+    return garble
+
+
 def make_rtp_timestamp_shifter(Gst):
     """shift(data_ptr, is_list, ticks) -> packets it could not rewrite: adds `ticks` (mod 2^32) to the
     RTP timestamp of the RTP buffer, or of every buffer of the buffer list, at the GstBuffer* /
@@ -549,6 +619,11 @@ def main(argv):
     if any(m["codec"] == "h265" for m in mounts):
         required["x265enc"] = required["h265parse"] = "gstreamer1.0-plugins-bad"
         required["rtph265pay"] = "gstreamer1.0-plugins-good"
+    for codec, elements in AUDIO_ELEMENTS.items():
+        if any(m["audio"] == codec for m in mounts):
+            required["audiotestsrc"] = required["audioconvert"] = "gstreamer1.0-plugins-base"
+            for e in elements:
+                required[e] = "gstreamer1.0-libav" if e == "avenc_aac" else "gstreamer1.0-plugins-good"
     if any(m["scene"] == "still" for m in mounts):
         required["compositor"] = required["videobalance"] = "gstreamer1.0-plugins-base"
     missing = [(e, pkg) for e, pkg in required.items() if Gst.ElementFactory.find(e) is None]
@@ -557,6 +632,7 @@ def main(argv):
             ", ".join(e for e, _ in missing), " ".join(sorted(set(p for _, p in missing)))))
     write_timecode = make_timecode_writer(Gst) if any(m["code"] for m in mounts) else None
     shift_rtp_timestamps = make_rtp_timestamp_shifter(Gst)
+    garble_rtp_payloads = make_rtp_payload_garbler(Gst)
     have_clock = Gst.ElementFactory.find("clockoverlay") is not None
     have_timeoverlay = Gst.ElementFactory.find("timeoverlay") is not None
     have_text = Gst.ElementFactory.find("textoverlay") is not None
@@ -625,6 +701,33 @@ def main(argv):
         return ("x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
                 "! h264parse" % (m["bitrate"], m["gop"]))
 
+    def add_audio(m, launch):
+        """A live media's pipeline with the mount's audio stream (pay1) added, when it has one: a 440 Hz
+        sine from a live audiotestsrc on the pipeline clock, as a camera's microphone on its encoder's
+        clock (the RTSP server sends RTCP sender reports for both streams from that one clock)."""
+        codec = m["audio"]
+        if codec is None:
+            return launch
+        src = "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 samplesperbuffer=160 ! audioconvert "
+        if codec == "pcmu":
+            branch = "! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0"
+        elif codec == "pcma":
+            branch = "! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8"
+        elif codec == "aac":
+            # AAC-LC, 16 kHz mono, RFC 3640 (mpeg4-generic, AU headers; the SDP's config= carries the
+            # AudioSpecificConfig), as cameras send it.
+            branch = ("! audio/x-raw,rate=16000,channels=1 ! avenc_aac bitrate=32000 ! aacparse "
+                      "! rtpmp4gpay name=pay1 pt=97")
+        elif codec == "l16":
+            branch = "! audio/x-raw,format=S16BE,rate=8000,channels=1 ! rtpL16pay name=pay1 pt=98"
+        else:
+            # unknown: G.711 bytes under an encoding name no decoder knows (a vendor's own codec).
+            branch = ("! audio/x-raw,rate=8000,channels=1 ! mulawenc "
+                      "! rtppcmupay pt=99 ! capssetter name=pay1 replace=false "
+                      "caps=\"application/x-rtp,encoding-name=(string)X-VIGIL-UNKNOWN,payload=(int)99\"")
+        assert launch.rstrip().endswith(")")
+        return launch.rstrip()[:-1] + " " + src + branch + " )"
+
     def make_launch(m):
         if m["scene"] == "still":
             return scene_launch(m)
@@ -691,7 +794,7 @@ def main(argv):
 
         def do_create_element(self, _url):
             try:
-                element = Gst.parse_launch(make_launch(self.m))
+                element = Gst.parse_launch(add_audio(self.m, make_launch(self.m)))
             except GLib.Error as e:
                 log("pipeline error: %s" % e.message)
                 return None
@@ -977,6 +1080,43 @@ def main(argv):
 
         pad.add_probe(Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, on_packets)
 
+    # --- audio faults ("audio <mount> garbage|drop|ok"): a probe on every audio payloader's src pad
+    # reads the mount's mode for each packet.
+    audio_modes = {}  # mount path -> mode
+
+    def set_audio(name, mode):
+        path = "/" + name.strip("/")
+        now = time.time() * 1000.0
+        m = mount_by_path.get(path)
+        if m is None or m["audio"] is None:
+            err = "no such mount" if m is None else "mount has no audio"
+            log("audio: %s: %s" % (path, err))
+            emit({"event": "audio", "mount": path, "mode": mode, "error": err, "wall_ms": now})
+            return
+        with freeze_lock:
+            audio_modes[path] = mode
+            n = len(freeze_state["medias"].get(path, {}))
+        log("mount %s: audio %s (%d medias)" % (path, mode, n))
+        emit({"event": "audio", "mount": path, "mode": mode, "medias": n, "wall_ms": time.time() * 1000.0})
+
+    def attach_audio_faults(pad, mount_path, what):
+        st = {"failed": 0}
+
+        def on_packets(_pad, info):
+            mode = audio_modes.get(mount_path, "ok")
+            if mode == "drop":
+                return Gst.PadProbeReturn.DROP
+            if mode == "garbage":
+                is_list = bool(info.type & Gst.PadProbeType.BUFFER_LIST)
+                failed = garble_rtp_payloads(info.data, is_list)
+                if failed:
+                    st["failed"] += failed
+                    if st["failed"] in (1, 100, 10000):
+                        log("warning: %s: %d audio packet(s) sent intact (not writable)" % (what, st["failed"]))
+            return Gst.PadProbeReturn.OK
+
+        pad.add_probe(Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, on_packets)
+
     def on_media_configure(factory, media, mount_path):
         with counter_lock:
             media_counter["n"] += 1
@@ -992,6 +1132,9 @@ def main(argv):
             what = "media %d (%s)" % (media_id, mount_path)
             attach_timecode(element, what, live_instant(element, what))
         attach_jump(pay.get_static_pad("src"), mount_path, "media %d (%s)" % (media_id, mount_path))
+        audio_pay = element.get_by_name("pay1")
+        if audio_pay is not None:
+            attach_audio_faults(audio_pay.get_static_pad("src"), mount_path, "media %d (%s)" % (media_id, mount_path))
         fst = {"pad": pay.get_static_pad("src"), "probe": None, "prepared": False, "ended": False}
         with freeze_lock:
             freeze_state["medias"].setdefault(mount_path, {})[media_id] = fst
@@ -1220,7 +1363,7 @@ def main(argv):
         path = "/" + m["name"]
         if m["sprop"]:
             factory = GstRtspServer.RTSPMediaFactory()
-            factory.set_launch(make_launch(m))
+            factory.set_launch(add_audio(m, make_launch(m)))
             if not m["seek"]:
                 # As SpropFreeFactory: not seekable, so a PLAY joins the running shared stream.
                 factory.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
@@ -1349,6 +1492,8 @@ def main(argv):
         elif (words[0] == "brightness" and len(words) == 4 and re.match(r"^-?[0-9]*\.?[0-9]+$", words[2])
               and -1 <= float(words[2]) <= 1 and re.match(r"^[0-9]{1,9}$", words[3])):
             set_brightness(words[1], float(words[2]), int(words[3]))
+        elif words[0] == "audio" and len(words) == 3 and words[2] in AUDIO_MODES:
+            set_audio(words[1], words[2])
         elif words[0] == "jump" and len(words) == 3 and re.match(r"^-?[0-9]{1,9}$", words[2]):
             set_jump(words[1], int(words[2]))
         else:

@@ -105,6 +105,13 @@ export interface RtspMountSpec {
   scene?: 'still';
   /** With `scene`: the rectangle moveObject(mount, true) uses. Default {x: 0.55, y: 0.5, w: 0.4, h: 0.45}. */
   object?: SceneRect;
+  /**
+   * A second stream: a 440 Hz sine from the same pipeline clock as the video, as a camera's microphone.
+   * `pcmu` / `pcma`: G.711 µ-law / A-law, 8 kHz mono; `aac`: AAC-LC 16 kHz mono (RFC 3640, the SDP's
+   * config= carries its parameters); `l16`: 16-bit PCM, 8 kHz (a codec MP4 does not take); `unknown`:
+   * G.711 bytes under an encoding name no decoder knows. setAudio() breaks it. Default: none.
+   */
+  audio?: RtspAudioCodec;
   /** RTSP basic auth for this mount only (both or neither; no ',' allowed). */
   user?: string;
   pass?: string;
@@ -129,6 +136,11 @@ export interface RtspMountSpec {
 }
 
 export type ReplayStyle = 'hikvision' | 'dahua';
+
+export type RtspAudioCodec = 'pcmu' | 'pcma' | 'aac' | 'l16' | 'unknown';
+/** What setAudio() makes a mount's audio packets: as encoded, random bytes, or none at all. */
+export type RtspAudioMode = 'ok' | 'garbage' | 'drop';
+const AUDIO_CODECS: readonly RtspAudioCodec[] = ['pcmu', 'pcma', 'aac', 'l16', 'unknown'];
 
 /** A rectangle of the picture, relative to its size (0..1, x/y from the top-left corner), inside it. */
 export interface SceneRect {
@@ -258,7 +270,18 @@ export interface RtspSceneEvent {
   /** `object`: when the pipeline took the change; `brightness`: when the ramp started. */
   wall_ms: number;
 }
+/** Acknowledges setAudio(). */
+export interface RtspAudioEvent {
+  event: 'audio';
+  mount: string;
+  mode: RtspAudioMode;
+  /** Live media of the mount at that moment (absent with `error`). */
+  medias?: number;
+  error?: string;
+  wall_ms: number;
+}
 export type RtspServerEvent =
+  | RtspAudioEvent
   | RtspSceneEvent
   | RtspReadyEvent
   | RtspMediaEvent
@@ -451,6 +474,10 @@ export function mountSpecArg(m: RtspMountSpec): string {
   if (m.seek !== undefined) add('seek', m.seek ? '1' : '0');
   if (m.codec !== undefined) add('codec', m.codec);
   if (m.scene !== undefined) add('scene', m.scene);
+  if (m.audio !== undefined) {
+    if (!AUDIO_CODECS.includes(m.audio)) throw new Error(`RtspServer: mount ${name}: bad audio ${JSON.stringify(m.audio)}`);
+    add('audio', m.audio);
+  }
   if (m.object !== undefined) add('object', sceneRectArg(m.object, `mount ${name}: object`));
   if ((m.user === undefined) !== (m.pass === undefined)) {
     throw new Error(`RtspServer: mount ${name}: user and pass must be given together`);
@@ -888,6 +915,28 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
     });
   }
 
+  /**
+   * On a mount with `audio`, from the next packet on every audio RTP packet of its live media (running
+   * and new) carries random bytes instead of its payload (`garbage`: header, timestamps and pace kept),
+   * or is not sent (`drop`: the audio disappears, the video goes on), or is sent as encoded again
+   * (`ok`). Resolves on the server's acknowledgement; rejects for a mount without audio.
+   */
+  setAudio(mount: string, mode: RtspAudioMode, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.exited || !this.child.stdin || this.child.stdin.destroyed) {
+      return Promise.reject(new Error('RtspServer: setAudio on an exited server'));
+    }
+    const path = `/${normalizeMount(mount)}`;
+    const ack = this.waitFor<RtspAudioEvent>(
+      (e) => (e.event === 'audio' && e.mount === path && e.mode === mode ? e : undefined),
+      opts.timeoutMs ?? 5_000,
+      `audio ${path} ${mode}`,
+    );
+    this.child.stdin.write(`audio ${normalizeMount(mount)} ${mode}\n`);
+    return ack.then((e) => {
+      if (e.error) throw new Error(`RtspServer: audio ${path}: ${e.error}`);
+    });
+  }
+
   private waitFor<T>(pick: (e: RtspServerEvent) => T | undefined, timeoutMs: number, what: string): Promise<T> {
     if (this.exited) return Promise.reject(new Error(`RtspServer: exited while waiting for ${what}`));
     return new Promise<T>((resolveWait, rejectWait) => {
@@ -1060,7 +1109,7 @@ export class RtspServer extends EventEmitter<RtspServerEvents> {
   }
 
   private handleEvent(ev: RtspServerEvent): void {
-    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.event !== 'jump' && ev.event !== 'object' && ev.event !== 'brightness' && ev.mount) {
+    if (ev.event !== 'ready' && ev.event !== 'stall_replays' && ev.event !== 'freeze' && ev.event !== 'jump' && ev.event !== 'object' && ev.event !== 'brightness' && ev.event !== 'audio' && ev.mount) {
       let byMount = this.history.get(ev.event);
       if (!byMount) this.history.set(ev.event, (byMount = new Map()));
       let list = byMount.get(ev.mount);
