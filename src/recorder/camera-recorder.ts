@@ -20,6 +20,8 @@ import { Backoff } from '../shared/backoff.js';
 import { reasonAndTail } from './last-error.js';
 import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
 import { QUICK_PROBE_FAILED } from '../media/ffmpeg-common-args.js';
+import { codecFamily, HVC1_TAG_REFUSED, rewriteHev1AsHvc1, videoCodecOfFile, type VideoCodecFamily } from '../media/video-codec.js';
+import { lastSegment } from '../db/segment.repo.js';
 import type { RecordingsSpace } from './recordings-space.js';
 import { join } from 'node:path';
 
@@ -99,7 +101,15 @@ interface RunOutcome {
   silent: Silence | undefined;
   /** The camera's media clock went back: the run was stopped so the next one starts a fresh clock. */
   clockBack?: ClockJump;
+  /**
+   * The run wrote another codec than its argv was made for (the camera sends H.265 where H.264 was
+   * assumed, or the reverse): stopped, or refused by ffmpeg, so the next run writes the right entry.
+   */
+  codecChange?: { from: VideoCodecFamily | undefined; to: VideoCodecFamily };
 }
+
+/** How many progress reports a run's first file is looked at for its init before the check gives up. */
+const CODEC_CHECK_TRIES = 20;
 
 /** Within a run, a segment starting this close to where the previous one ended is snapped to it. */
 const SNAP_MS = 250;
@@ -129,6 +139,12 @@ export class CameraRecorder {
    * until one fails for want of the stream's parameters, then with ffmpeg's full analysis.
    */
   private fullProbe = false;
+  /**
+   * The codec the camera sends (docs/design.md, "H.265"): from the camera's newest row at the first run,
+   * then from each run's first file; undefined until known (H.264 is assumed: no tag).
+   */
+  private videoCodec: VideoCodecFamily | undefined;
+  private codecLooked = false;
   /** Wall-clock time of the newest frame received, across runs (from the run's time mapping). */
   private lastFrameMs: number | undefined;
   /** Set while the running ffmpeg is connected but its media time stands still (STALL_NOTICE_MS). */
@@ -183,6 +199,10 @@ export class CameraRecorder {
       const startedAtMs = clock.nowMs();
       let outcome: RunOutcome;
       try {
+        if (!this.codecLooked) {
+          this.codecLooked = true;
+          this.videoCodec = codecFamily((await lastSegment(this.d.db, this.camera.id))?.codec);
+        }
         const runId = startedAtMs.toString(36);
         this.d.ownRuns?.add(runId);
         outcome = await this.runOnce(outputDir, runId);
@@ -196,6 +216,11 @@ export class CameraRecorder {
       const noSpace = isNoSpace(outcome.exit.stderrTail);
       const probeFailed = !this.fullProbe && !outcome.silent && QUICK_PROBE_FAILED.test(outcome.exit.stderrTail);
       const { clockBack } = outcome;
+      const codecChange = outcome.codecChange ?? (this.videoCodec === 'h265' && HVC1_TAG_REFUSED.test(outcome.exit.stderrTail) ? { from: this.videoCodec, to: 'h264' as const } : undefined);
+      if (codecChange) {
+        this.videoCodec = codecChange.to;
+        this.log.warn({ from: codecChange.from ?? 'unknown', to: codecChange.to }, 'the camera sends another video codec: restarting to write its sample entry');
+      }
       if (probeFailed) {
         this.fullProbe = true;
         this.log.warn('the camera does not describe its stream in its SDP: recording with ffmpeg\'s full stream analysis');
@@ -207,6 +232,8 @@ export class CameraRecorder {
           ? describeSilence(silent)
           : clockBack
             ? `the camera's media clock went back while connected (its RTP timestamps leapt backwards); the segment was closed at its last true frame and the camera reconnected for a fresh clock (${describeExit(outcome.exit)})`
+          : codecChange
+            ? `the camera sends ${codecChange.to === 'h265' ? 'H.265' : 'H.264'}; reconnecting to record it as ${codecChange.to === 'h265' ? 'hvc1' : 'avc1'} (${describeExit(outcome.exit)})`
           : probeFailed
             ? `the camera's SDP lacks the stream's parameters, which the quick start needs; reconnecting with full stream analysis (${describeExit(outcome.exit)})`
           : outcome.stalled
@@ -220,7 +247,7 @@ export class CameraRecorder {
       await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs()).catch((err: unknown) =>
         this.log.error({ err }, 'recording the exit failed'),
       );
-      const delayMs = probeFailed || clockBack ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
+      const delayMs = probeFailed || clockBack || codecChange ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
       await this.d.events.emit({
         type: silent ? 'camera_silent' : outcome.stalled ? 'recorder_stalled' : 'recorder_exited',
         severity: 'warning',
@@ -296,12 +323,17 @@ export class CameraRecorder {
         fileStarts.set(Number(seq), () => startMs);
         openFile(Number(seq) + 1, entry.endSeconds, { ms: endMs, seconds: entry.endSeconds });
       }
-      this.queueIndexing(() =>
-        this.d.indexer
+      const closedPath = join(outputDir, entry.fileName);
+      this.queueIndexing(async () => {
+        // A file this run wrote as hev1 before it learnt the camera sends H.265 gets the hvc1 entry too.
+        if (codecChange?.to === 'h265') {
+          await rewriteHev1AsHvc1(closedPath).catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'rewriting the hev1 sample entry failed'));
+        }
+        return this.d.indexer
           .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', onTimeJump, ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
           .catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'indexing failed'))
-          .finally(() => seq !== undefined && this.unindexed.indexed(runId, Number(seq))),
-      );
+          .finally(() => seq !== undefined && this.unindexed.indexed(runId, Number(seq)));
+      });
     };
     // The file ffmpeg writes next, placed as its row will be once it closes (the anchor of the epoch it
     // starts in, snapped to the previous file's end): reviewable while it grows.
@@ -326,7 +358,35 @@ export class CameraRecorder {
       socketTimeoutSeconds: config.rtspTimeoutSeconds,
       fileNamePattern: openSegmentNamePattern(runId),
       quickProbe: !this.fullProbe,
+      videoCodec: this.videoCodec,
     });
+    // The run's first file tells what the camera sends (its init is on disk from the first frame on):
+    // another codec than the argv was made for stops the run, and the next writes the right entry.
+    const runCodec = this.videoCodec;
+    let codecChange: RunOutcome['codecChange'];
+    let codecTries = 0;
+    let codecChecking = false;
+    const checkCodec = () => {
+      if (codecChecking || codecTries >= CODEC_CHECK_TRIES) return;
+      codecChecking = true;
+      codecTries++;
+      videoCodecOfFile(join(outputDir, openSegmentFileName(runId, 0)))
+        .then((codec) => {
+          if (codec === undefined) return;
+          codecTries = CODEC_CHECK_TRIES;
+          const found = codecFamily(codec);
+          if (found === undefined || found === (runCodec ?? 'h264')) return;
+          if (found === 'h265' || runCodec === 'h265') {
+            codecChange = { from: runCodec, to: found };
+            void proc.stop(config.stopTimeoutMs);
+          }
+        })
+        // Not there (closed and renamed already, or not yet made): tried again at the next report.
+        .catch(() => undefined)
+        .finally(() => {
+          codecChecking = false;
+        });
+    };
     const liveRun = this.d.live?.runStarted(cam.id, {
       pathOf: (seq) => join(outputDir, openSegmentFileName(runId, seq)),
       startMsOf: (seq) => fileStarts.get(seq)?.(),
@@ -342,6 +402,7 @@ export class CameraRecorder {
           this.lastFrameMs = anchor === undefined ? wallMs : Math.min(wallMs, Math.round(anchor + outTimeUs / 1000));
           if (this.stalledSinceMs !== undefined) this.noteStall(false, wallMs);
         }
+        if (outTimeUs > 0) checkCodec();
         if (!recording && outTimeUs > 0) {
           recording = true;
           this.markRecording(proc.pid, wallMs).catch((err: unknown) => this.log.error({ err }, 'marking recording failed'));
@@ -411,7 +472,7 @@ export class CameraRecorder {
     );
     // Normally done at once; while the catalog cannot take rows, the camera is not kept from reconnecting.
     await Promise.race([reconciled, sleep(RUN_END_INDEX_WAIT_MS, this.abort.signal)]);
-    return { exit, stalled, silent, ...(backwardJump ? { clockBack: backwardJump } : {}) };
+    return { exit, stalled, silent, ...(backwardJump ? { clockBack: backwardJump } : {}), ...(codecChange ? { codecChange } : {}) };
   }
 
   private queueIndexing(job: () => Promise<unknown>): Promise<unknown> {

@@ -1,0 +1,172 @@
+/**
+ * An H.265 camera end to end (the fake camera's `codec: 'h265'`: x265, rtph265pay): recorded as `hvc1`
+ * from its first file on, indexed with that codec string and exact durations, cut into clips that hold
+ * exactly the source frames, snapshots that decode, playlists that list it, and a live view whose MSE
+ * type names hvc1.
+ */
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { scanFmp4 } from '../../src/media/fmp4/scan.js';
+import { readCatalog, querySql, type SegRow } from '../support/footage.js';
+import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
+import { LiveClient } from '../support/live-client.js';
+
+const run = promisify(execFile);
+const FPS = 15;
+const iso = (ms: number) => new Date(ms).toISOString();
+/** hvcC of x265's Main profile, level 3 (640x360): 'hvc1.1.6.L90.90' style strings, the entry first. */
+const HVC1_CODEC = /^hvc1\.1\.6\.L\d+(\.[0-9A-F]{2})*$/;
+
+async function ffprobe(file: string, entries: string): Promise<Record<string, string>> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', entries, '-of', 'default=noprint_wrappers=1', file]);
+  return Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=') as [string, string]));
+}
+
+/** Each decoded frame's presentation time (seconds, as ffmpeg shows it, edit list honoured) and pixel checksum. */
+async function decodedFrames(file: string): Promise<Array<{ t: number; md5: string }>> {
+  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v:0', '-f', 'framemd5', '-'], { maxBuffer: 32 * 1024 * 1024 });
+  let timebase = 1;
+  const frames: Array<{ t: number; md5: string }> = [];
+  for (const line of stdout.split('\n')) {
+    const tb = /^#tb \d+: (\d+)\/(\d+)/.exec(line);
+    if (tb) timebase = Number(tb[1]) / Number(tb[2]);
+    if (!line || line.startsWith('#')) continue;
+    const cols = line.split(',').map((c) => c.trim());
+    frames.push({ t: Number(cols[2]) * timebase, md5: cols[5] as string });
+  }
+  return frames;
+}
+
+describe('an H.265 camera', () => {
+  let server: RtspServer;
+  let vigil: TestVigil;
+  let segs: SegRow[];
+  let work: string;
+  let liveMime: string | undefined;
+  let liveCodec: string | undefined;
+  const seg = (i: number) => segs[i] as SegRow;
+
+  beforeAll(async () => {
+    server = await RtspServer.start({ mounts: [{ name: 'cam1', codec: 'h265', fps: FPS, pattern: 'ball' }] });
+    vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }] });
+    work = await tempDir('vigil-h265-');
+    // The live view, while the camera records: the init names the sample entry the recorder wrote.
+    await waitFor('a first row', () => readCatalog(vigil.dataDir).segments.length > 0, 30_000, 250);
+    const live = await LiveClient.connect(vigil.app.url, '/cameras/cam1/live', vigil.auth);
+    try {
+      const init = await waitFor('a live init', () => live.texts().find((t) => t.type === 'init'), 15_000, 50);
+      liveMime = init['mime'] as string;
+      liveCodec = init['codec'] as string;
+      await waitFor('a live fragment', () => live.stream().fragments.length > 0, 15_000, 50);
+    } finally {
+      live.socket.close();
+    }
+    await waitFor('11 s of footage', () => {
+      const list = readCatalog(vigil.dataDir).segments;
+      return list.length > 0 && (list.at(-1) as SegRow).end_ms - (list[0] as SegRow).start_ms >= 11_000;
+    }, 45_000, 250);
+    const res = await vigil.api('/cameras/cam1', { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"enabled":false}' });
+    expect(res.status).toBe(200);
+    await server.stop();
+    segs = readCatalog(vigil.dataDir).segments.filter((s) => s.camera_id === 'cam1');
+  }, 120_000);
+
+  afterAll(async () => {
+    await vigil?.app.stop();
+    await server?.stop();
+    if (vigil) await removeDir(vigil.dataDir);
+    if (work && !process.env.KEEP) await removeDir(work);
+  });
+
+  it('records every file as hvc1 (the first too), indexed with the hvc1 codec string and exact durations', async () => {
+    expect(segs.length).toBeGreaterThanOrEqual(5);
+    const codecs = querySql(vigil.dataDir, "SELECT codec FROM segments WHERE camera_id = 'cam1' ORDER BY start_ms") as Array<{ codec: string }>;
+    expect(codecs.length).toBe(segs.length);
+    for (const { codec } of codecs) expect(codec).toMatch(HVC1_CODEC);
+    for (const s of segs) {
+      const file = join(vigil.dataDir, s.path);
+      expect(await ffprobe(file, 'stream=codec_name,codec_tag_string,width,height')).toEqual({ codec_name: 'hevc', codec_tag_string: 'hvc1', width: '640', height: '360' });
+      // The row's duration is the file's own: the sum of its frames' durations.
+      const scan = await scanFmp4(file);
+      expect(s.duration_ms).toBe(Math.round(scan.videoDurationSeconds * 1000));
+      expect(s.end_ms - s.start_ms).toBe(s.duration_ms);
+    }
+  });
+
+  it('the live view\'s MSE type names the hvc1 entry', () => {
+    expect(liveCodec).toMatch(HVC1_CODEC);
+    expect(liveMime).toBe(`video/mp4; codecs="${liveCodec}"`);
+  });
+
+  it('a clip over several segments holds exactly the source frames of the range (framemd5)', async () => {
+    // Off the frame grid (15 fps: a frame every 66.7 ms), so no frame sits on a bound.
+    const from = seg(1).start_ms + 430;
+    const to = seg(3).start_ms + 730;
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/clip.mp4?from=${iso(from)}&to=${iso(to)}`, { headers: vigil.auth });
+    expect(res.status).toBe(200);
+    const clip = join(work, 'clip.mp4');
+    await writeFile(clip, Buffer.from(await res.arrayBuffer()));
+    expect(await ffprobe(clip, 'stream=codec_name,codec_tag_string')).toEqual({ codec_name: 'hevc', codec_tag_string: 'hvc1' });
+    // What a player honouring the edit list shows: the frames from the one on screen at `from` on (ffmpeg
+    // decodes the pre-roll from the keyframe too, at negative times).
+    // framemd5 shifts the times to start at 0; the file starts at start_time (negative: the pre-roll).
+    const start = Number((await run('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time', '-of', 'csv=p=0', clip])).stdout.trim());
+    expect(start).toBeLessThan(0);
+    const got = (await decodedFrames(clip)).filter((f) => f.t + start + 1 / FPS > 1e-6).map((f) => f.md5);
+    // The source: every frame of the segments the range crosses, placed on the wall clock by its row.
+    const expected: string[] = [];
+    for (const s of segs.slice(1, 4)) {
+      const frames = await decodedFrames(join(vigil.dataDir, s.path));
+      const t0 = frames[0]?.t ?? 0;
+      for (const f of frames) {
+        const atMs = s.start_ms + (f.t - t0) * 1000;
+        if (atMs >= from - 1000 / FPS && atMs < to && atMs + 1000 / FPS > from) expected.push(f.md5);
+      }
+    }
+    expect(got.length).toBeGreaterThanOrEqual(Math.floor(((to - from) / 1000) * FPS));
+    expect(got).toEqual(expected);
+  });
+
+  it('a snapshot decodes: the frame shown at the instant, byte for byte', async () => {
+    const s = seg(2);
+    const at = s.start_ms + 700;
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/snapshot.jpg?at=${iso(at)}`, { headers: vigil.auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/jpeg');
+    const jpeg = Buffer.from(await res.arrayBuffer());
+    const file = join(work, 'snap.jpg');
+    await writeFile(file, jpeg);
+    expect(await ffprobe(file, 'stream=codec_name,width,height')).toEqual({ codec_name: 'mjpeg', width: '640', height: '360' });
+    const frame = Math.floor(0.7 * FPS);
+    const { stdout: expected } = await run(
+      'ffmpeg',
+      ['-v', 'error', '-i', join(vigil.dataDir, s.path), '-vf', `select=eq(n\\,${frame})`, '-frames:v', '1', '-f', 'image2', '-c:v', 'mjpeg', '-q:v', '3', 'pipe:1'],
+      { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024 },
+    );
+    expect(jpeg.equals(expected)).toBe(true);
+  });
+
+  it('the playback playlist lists every segment, each with its init', async () => {
+    const from = seg(0).start_ms;
+    const to = (segs.at(-1) as SegRow).end_ms;
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/playback.m3u8?from=${iso(from)}&to=${iso(to)}`, { headers: vigil.auth });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    for (const s of segs) expect(text).toContain(`segments/${s.id}/media.mp4`);
+    // The init a player fetches first (EXT-X-MAP) is the file's own ftyp+moov: hvc1.
+    const map = /#EXT-X-MAP:URI="([^"]+)",BYTERANGE="(\d+)@(\d+)"/.exec(text);
+    expect(map).not.toBeNull();
+    const [, uri, length, offset] = map as unknown as [string, string, string, string];
+    const init = await fetch(new URL(uri, `${vigil.app.url}/api/v1/cameras/cam1/playback.m3u8`), {
+      headers: { ...vigil.auth, range: `bytes=${offset}-${Number(offset) + Number(length) - 1}` },
+    });
+    expect(init.status).toBe(206);
+    const bytes = Buffer.from(await init.arrayBuffer());
+    expect(bytes.includes(Buffer.from('hvc1'))).toBe(true);
+    expect(bytes.includes(Buffer.from('hvcC'))).toBe(true);
+  });
+});
