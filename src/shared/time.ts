@@ -1,6 +1,35 @@
-/** API speaks ISO-8601 with offset; the database speaks integer ms since the epoch (UTC). */
+const DAY_MS = 86_400_000;
+/** The UTC day of the last instant formatted: its first ms and its `YYYY-MM-DDT`. */
+let dayStartMs = Number.NaN;
+let dayPrefix = '';
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/**
+ * API speaks ISO-8601 with offset; the database speaks integer ms since the epoch (UTC). Exactly
+ * `Date.prototype.toISOString`, but the date part is kept for the last day formatted and the time of
+ * day is plain arithmetic: a page of 100 segments formats 200 instants of mostly one day, and
+ * `toISOString` costs ~0.6 µs each.
+ */
 export function toIso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (Number.isInteger(ms) && ms >= dayStartMs && ms < dayStartMs + DAY_MS) {
+    let t = ms - dayStartMs;
+    const milli = t % 1000;
+    t = (t - milli) / 1000;
+    const sec = t % 60;
+    t = (t - sec) / 60;
+    const min = t % 60;
+    const hour = (t - min) / 60;
+    return `${dayPrefix}${pad2(hour)}:${pad2(min)}:${pad2(sec)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+  }
+  const iso = new Date(ms).toISOString();
+  if (Number.isInteger(ms)) {
+    dayStartMs = ms - (((ms % DAY_MS) + DAY_MS) % DAY_MS);
+    dayPrefix = iso.slice(0, iso.indexOf('T') + 1);
+  }
+  return iso;
 }
 
 export function toIsoOrNull(ms: number | null | undefined): string | null {
