@@ -16,6 +16,8 @@ import { clearReadLocks } from './db/read-lock.repo.js';
 import { startDemo, type Demo } from './demo/demo-cameras.js';
 import { EventLog } from './events/event-log.js';
 import { ClipService } from './export/clip.service.js';
+import { PreviewService } from './export/preview.service.js';
+import { spawnPreview } from './media/preview-args.js';
 import { PlaybackService } from './export/playback.service.js';
 import { MediaJobs } from './export/media-jobs.js';
 import { SnapshotService } from './export/snapshot.service.js';
@@ -186,6 +188,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     log: log.child({ component: 'export' }),
     clock,
   });
+  // Previews share the viewers' media job slots: a transcode never runs beyond media.max_jobs.
+  const previews = new PreviewService({ ...exportDeps, live, launch: processes.counted('preview', spawnPreview) });
   const snapshots = new SnapshotService({ ...exportDeps, launch: processes.counted('snapshot', spawnMediaJob), warm: warmDecoders, unindexed: (cameraId) => recorders.unindexedFiles(cameraId) });
   // Evidence exports cut clips exactly as the clip route does, on job slots of their own (a bundle
   // never takes a slot a viewer is waiting for) and with the export range limit.
@@ -290,6 +294,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     signingKey: core.signingKey,
     clips,
     snapshots,
+    previews,
     playback,
     live,
     refills,

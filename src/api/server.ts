@@ -32,6 +32,8 @@ import { evidenceRoutes } from './routes/evidence.routes.js';
 import { exportRoutes } from './routes/export.routes.js';
 import { playbackRoutes } from './routes/playback.routes.js';
 import { liveRoutes } from './routes/live.routes.js';
+import { previewRoutes } from './routes/preview.routes.js';
+import type { PreviewService } from '../export/preview.service.js';
 import { footageRoutes } from './routes/footage.routes.js';
 import { motionRoutes } from './routes/motion.routes.js';
 import { gapRoutes } from './routes/gaps.routes.js';
@@ -61,6 +63,8 @@ export interface HttpDeps {
   signingKey: SigningKey;
   clips: ClipService;
   snapshots: SnapshotService;
+  /** H.264 preview transcodes for browsers that cannot play a camera's codec. */
+  previews: PreviewService;
   playback: PlaybackService;
   live: LiveHub;
   refills: RefillService;
@@ -188,6 +192,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(exportJobRoutes, { exports: deps.exports, signingKey: deps.signingKey });
       await api.register(playbackRoutes, { playback: deps.playback });
       await api.register(liveRoutes, { live: deps.live, auth: deps.auth });
+      await api.register(previewRoutes, { previews: deps.previews, auth: deps.auth });
       await api.register(webhookRoutes, { webhooks: deps.webhooks });
       await api.register(onvifRoutes, { onvif: deps.onvif });
       await api.register(metricsRoutes, { metrics: deps.metrics, public: deps.http.metricsPublic });

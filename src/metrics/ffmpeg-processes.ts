@@ -1,5 +1,5 @@
 /** What each ffmpeg Vigil starts is for: the `kind` label of `vigil_ffmpeg_processes`. */
-export const FFMPEG_KINDS = ['recorder', 'substream', 'clip', 'snapshot', 'warm_decoder', 'refill', 'motion'] as const;
+export const FFMPEG_KINDS = ['recorder', 'substream', 'clip', 'snapshot', 'warm_decoder', 'refill', 'motion', 'preview'] as const;
 export type FfmpegKind = (typeof FFMPEG_KINDS)[number];
 
 /**

@@ -170,3 +170,98 @@ describe('an H.265 camera', () => {
     expect(bytes.includes(Buffer.from('hvcC'))).toBe(true);
   });
 });
+
+describe('an H.265 camera: H.264 previews for browsers that cannot play it', () => {
+  // Shares nothing with the suite above but the fake camera's kind: its own Vigil, recording as long as needed.
+  let server: RtspServer;
+  let vigil: TestVigil;
+  let segs: SegRow[];
+  let work: string;
+
+  beforeAll(async () => {
+    server = await RtspServer.start({ mounts: [{ name: 'cam1', codec: 'h265', fps: FPS, pattern: 'ball' }] });
+    vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }] });
+    work = await tempDir('vigil-h265-preview-');
+    await waitFor('7 s of footage', () => {
+      const list = readCatalog(vigil.dataDir).segments;
+      return list.length > 0 && (list.at(-1) as SegRow).end_ms - (list[0] as SegRow).start_ms >= 7_000;
+    }, 45_000, 250);
+    segs = readCatalog(vigil.dataDir).segments.filter((s) => s.camera_id === 'cam1');
+  }, 90_000);
+
+  afterAll(async () => {
+    await vigil?.app.stop();
+    await server?.stop();
+    if (vigil) await removeDir(vigil.dataDir);
+    if (work) await removeDir(work);
+  });
+
+  async function probe(bytes: Buffer, name: string): Promise<Record<string, string>> {
+    const file = join(work, name);
+    await writeFile(file, bytes);
+    return ffprobe(file, 'stream=codec_name,codec_tag_string,width,height');
+  }
+
+  it('live: an H.264 transcode of the camera\'s stream at the asked height, labelled a preview', async () => {
+    const t0 = Date.now();
+    const abort = new AbortController();
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/live/preview.mp4?height=180`, { headers: vigil.auth, signal: abort.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('video/mp4');
+    expect(res.headers.get('x-vigil-preview')).toBe('h264-transcode');
+    const chunks: Buffer[] = [];
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    // Three seconds of it: a second's fragments (a keyframe a second), so at least two whole ones.
+    while (Date.now() - t0 < 4000) {
+      const { value, done } = await reader.read();
+      if (done || !value) break;
+      chunks.push(Buffer.from(value));
+    }
+    abort.abort();
+    const bytes = Buffer.concat(chunks);
+    expect(await probe(bytes, 'live.mp4')).toEqual({ codec_name: 'h264', codec_tag_string: 'avc1', width: '320', height: '180' });
+    const frames = await decodedFrames(join(work, 'live.mp4'));
+    expect(frames.length).toBeGreaterThanOrEqual(FPS);
+  });
+
+  it('recorded: the footage from the asked instant on, transcoded, every frame of it', async () => {
+    const from = seg(1).start_ms + 430;
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/playback/preview.mp4?from=${iso(from)}&height=180`, { headers: vigil.auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-vigil-preview')).toBe('h264-transcode');
+    expect(res.headers.get('x-vigil-preview-from')).toBe(iso(from));
+    const toMs = Date.parse(res.headers.get('x-vigil-preview-to') ?? '');
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(await probe(bytes, 'rec.mp4')).toEqual({ codec_name: 'h264', codec_tag_string: 'avc1', width: '320', height: '180' });
+    // The frames whose time is at or after `from` (the pre-roll before it is dropped), up to the end it names.
+    const first = seg(1).start_ms + Math.ceil(0.43 * FPS) * (1000 / FPS);
+    const expected = Math.round(((toMs - first) / 1000) * FPS);
+    const frames = await decodedFrames(join(work, 'rec.mp4'));
+    expect(Math.abs(frames.length - expected)).toBeLessThanOrEqual(1);
+  });
+
+  it('bad input is refused before anything runs: 400 naming the field, 404 for an unknown camera or no footage', async () => {
+    const get = async (path: string) => {
+      const res = await fetch(`${vigil.app.url}/api/v1${path}`, { headers: vigil.auth });
+      return { status: res.status, body: (await res.json()) as { error: string; field?: string } };
+    };
+    const from = iso(seg(0).start_ms);
+    expect(await get(`/cameras/cam1/live/preview.mp4?height=100`)).toMatchObject({ status: 400, body: { field: 'height' } });
+    expect(await get(`/cameras/cam1/live/preview.mp4?height=abc`)).toMatchObject({ status: 400, body: { field: 'height' } });
+    expect(await get(`/cameras/cam1/playback/preview.mp4?from=yesterday`)).toMatchObject({ status: 400, body: { field: 'from' } });
+    expect(await get(`/cameras/cam1/playback/preview.mp4`)).toMatchObject({ status: 400, body: { field: 'from' } });
+    expect(await get(`/cameras/cam1/playback/preview.mp4?from=${from}&height=721`)).toMatchObject({ status: 400, body: { field: 'height' } });
+    expect(await get(`/cameras/cam1/playback/preview.mp4?from=${from}&extra=1`)).toMatchObject({ status: 400 });
+    expect(await get(`/cameras/nope/playback/preview.mp4?from=${from}`)).toMatchObject({ status: 404, body: { field: 'id' } });
+    expect(await get(`/cameras/nope/live/preview.mp4`)).toMatchObject({ status: 404 });
+    expect(await get(`/cameras/cam1/playback/preview.mp4?from=${iso(seg(0).start_ms - 3_600_000)}`)).toMatchObject({ status: 404, body: { field: 'from' } });
+  });
+
+  it('needs a credential: 401 without one', async () => {
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/live/preview.mp4`);
+    expect(res.status).toBe(401);
+    await res.arrayBuffer();
+  });
+
+  const seg = (i: number) => segs[i] as SegRow;
+});
