@@ -22,7 +22,8 @@ interface FragmentTime {
   pdtMs: number;
 }
 
-export type RecordedState = 'loading' | 'playing' | 'paused' | 'ended' | 'no-footage' | 'error';
+/** `unsupported`: the browser cannot decode the footage's codec (detail: the MIME type it refused). */
+export type RecordedState = 'loading' | 'playing' | 'paused' | 'ended' | 'no-footage' | 'unsupported' | 'error';
 
 export interface RecordedHooks {
   /** Played to the newest stored footage: nothing after it yet (the view goes live). */
@@ -94,7 +95,26 @@ export class RecordedPlayer {
       this.video.currentTime = startS;
       void this.video.play().catch(() => {});
     });
+    // The footage's codec, as the init segment names it: checked against what this browser's MSE can
+    // decode before anything is appended (an H.265 camera in a browser without HEVC).
+    let mime: string | undefined;
+    const refuse = () => {
+      this.hls?.destroy();
+      this.hls = null;
+      this.onState('unsupported', mime ?? 'video/mp4');
+    };
+    hls.on(HlsClass.Events.BUFFER_CODECS, (_e, data) => {
+      const track = data.video ?? data.audiovideo;
+      if (!track?.codec) return;
+      mime = `${track.container}; codecs="${track.codec}"`;
+      if (typeof MediaSource !== 'undefined' && !MediaSource.isTypeSupported(mime)) queueMicrotask(() => gen === this.generation && refuse());
+    });
     hls.on(HlsClass.Events.ERROR, (_e, data) => {
+      const codecError = [HlsClass.ErrorDetails.BUFFER_ADD_CODEC_ERROR, HlsClass.ErrorDetails.BUFFER_INCOMPATIBLE_CODECS_ERROR, HlsClass.ErrorDetails.MANIFEST_INCOMPATIBLE_CODECS_ERROR].includes(data.details);
+      if (codecError && mime !== undefined && gen === this.generation && this.hls) {
+        refuse();
+        return;
+      }
       if (!data.fatal) return;
       const noFootage = data.details === HlsClass.ErrorDetails.MANIFEST_LOAD_ERROR && data.response?.code === 404;
       if (noFootage && continuing) {

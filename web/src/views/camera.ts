@@ -4,6 +4,7 @@ import { basicUtc, download, downloadBlob } from '../download.js';
 import { findMotion, loadTimelineData } from '../footage-data.js';
 import { LivePlayer, liveUrl } from '../live-player.js';
 import { RecordedPlayer } from '../recorded-player.js';
+import { codecOfMime, livePreviewUrl, PREVIEW_LABEL, PreviewOffer, PreviewPlayer, recordedPreviewUrl } from '../preview.js';
 import { href } from '../router.js';
 import { can } from '../session.js';
 import { TimelineView, type Interval } from '../timeline.js';
@@ -41,6 +42,14 @@ export class CameraView implements View {
   /** One frame step, from the camera's measured frame rate (25 fps until the status says). */
   private frameS = 1 / 25;
   private live: LivePlayer | null = null;
+  /** The offer of an H.264 preview when the browser cannot play the camera's codec, and the preview playing. */
+  private readonly previewOffer: PreviewOffer;
+  private readonly preview: PreviewPlayer;
+  private readonly previewLabel: HTMLElement;
+  /** Recorded preview: the wall-clock instant of its first frame. */
+  private previewFromMs: number | null = null;
+  /** The instant recorded playback was last asked to play from (where a recorded preview starts). */
+  private playAtMs: number | null = null;
   private mode: 'live' | 'recorded' | 'idle' = 'idle';
   private selection: Interval | null = null;
   private spans: Interval[] = [];
@@ -60,7 +69,20 @@ export class CameraView implements View {
     this.clock = h('output', { class: 'clock', 'aria-label': 'Time of the frame on screen', 'aria-live': 'off' }, '—');
     this.modeLabel = h('span', { class: 'mode' });
     this.playerNote = h('p', { class: 'player-note', role: 'status' });
+    this.previewOffer = new PreviewOffer(() => this.playPreview());
+    this.previewLabel = h('span', { class: 'preview-label', hidden: true }, PREVIEW_LABEL);
+    this.preview = new PreviewPlayer(this.video, (state, detail) => {
+      this.playerNote.textContent = state === 'playing' ? '' : state === 'loading' ? 'Starting the H.264 preview…' : state === 'ended' ? 'The preview ended.' : `Preview failed: ${detail ?? state}`;
+      // A recorded preview covers 10 minutes at most: asked again, it goes on from where it ended.
+      if (state === 'ended' && this.previewFromMs !== null) this.playAtMs = this.previewFromMs + this.video.currentTime * 1000;
+      if (state === 'ended' || state === 'error') this.previewOffer.el.hidden = false;
+    });
     this.recorded = new RecordedPlayer(this.video, (state, detail) => {
+      if (state === 'unsupported') {
+        this.playerNote.textContent = '';
+        this.previewOffer.show(codecOfMime(detail ?? ''));
+        return;
+      }
       this.playerNote.textContent = state === 'playing' ? '' : state === 'no-footage' ? `No recording: ${detail ?? ''}` : detail ? `${state}: ${detail}` : state;
     }, {
       // Review plays on to the newest footage, then hands over to live without a click.
@@ -141,8 +163,8 @@ export class CameraView implements View {
         h('h1', { id: 'camera-title' }, cameraId), this.badge.el,
         can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-edit', id: cameraId }) }, 'Edit camera'),
         can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-motion', id: cameraId }) }, 'Motion zones')),
-      h('div', { class: 'player' }, this.video, h('div', { class: 'overlay' }, this.modeLabel, this.clock)),
-      h('div', { class: 'player-controls' }, goLive, playPause, snapshot, this.playerNote),
+      h('div', { class: 'player' }, this.video, h('div', { class: 'overlay' }, this.modeLabel, this.clock, this.previewLabel)),
+      h('div', { class: 'player-controls' }, goLive, playPause, snapshot, this.playerNote, this.previewOffer.el),
       this.timeline.el,
       can(s, 'playback') && this.transport.el,
       can(s, 'playback') && this.motion.el,
@@ -172,6 +194,7 @@ export class CameraView implements View {
     this.transport.destroy();
     this.live?.stop();
     this.recorded.stop();
+    this.preview.stop();
   }
 
   private async load(): Promise<void> {
@@ -226,6 +249,7 @@ export class CameraView implements View {
 
   private startLive(): void {
     if (!this.camera) return;
+    this.stopPreview();
     this.recorded.stop();
     this.live?.stop();
     this.mode = 'live';
@@ -237,9 +261,37 @@ export class CameraView implements View {
       const noSignal = detail?.startsWith('No signal') ?? false;
       this.modeLabel.textContent = noSignal ? 'NO SIGNAL' : 'LIVE';
       this.el.classList.toggle('no-signal', noSignal);
+      // The browser cannot decode the camera's codec (H.265): said so, with the H.264 preview offered.
+      if (state === 'unsupported' && detail?.startsWith('cannot play ')) {
+        this.playerNote.textContent = '';
+        this.previewOffer.show(codecOfMime(detail));
+        return;
+      }
       this.playerNote.textContent = state === 'playing' || state === 'closed' ? '' : noSignal ? detail ?? '' : detail ? `${state}: ${detail}` : state;
     });
     this.live.start();
+  }
+
+  /** The H.264 preview of what was to play (live, or recorded from the instant asked), labelled as such. */
+  private playPreview(): void {
+    if (!this.camera) return;
+    const recorded = this.mode === 'recorded' && this.playAtMs !== null;
+    this.live?.stop();
+    this.live = null;
+    this.recorded.stop();
+    this.previewFromMs = recorded ? this.playAtMs : null;
+    this.el.dataset.preview = recorded ? 'recorded' : 'live';
+    this.modeLabel.textContent = recorded ? 'RECORDED · PREVIEW' : 'LIVE · PREVIEW';
+    this.previewLabel.hidden = false;
+    this.preview.play(recorded ? recordedPreviewUrl(this.camera.id, this.playAtMs as number) : livePreviewUrl(this.camera.id));
+  }
+
+  private stopPreview(): void {
+    this.preview.stop();
+    this.previewOffer.hide();
+    this.previewLabel.hidden = true;
+    this.previewFromMs = null;
+    delete this.el.dataset.preview;
   }
 
   private playAt(ms: number): void {
@@ -249,6 +301,8 @@ export class CameraView implements View {
     }
     this.live?.stop();
     this.live = null;
+    this.stopPreview();
+    this.playAtMs = ms;
     this.el.classList.remove('no-signal');
     this.mode = 'recorded';
     this.modeLabel.textContent = 'RECORDED';
@@ -258,6 +312,13 @@ export class CameraView implements View {
   }
 
   private updateClock(): void {
+    if (this.preview.playing) {
+      // A recorded preview starts at the instant asked; a live one has no frame clock (not the recording's own times).
+      const wall = this.previewFromMs === null || this.video.readyState < 2 ? null : this.previewFromMs + this.video.currentTime * 1000;
+      this.clock.textContent = wall === null ? '—' : formatDateTime(wall);
+      delete this.clock.dataset.wallMs;
+      return;
+    }
     if (this.mode === 'recorded') {
       const wall = this.recorded.wallClockMs();
       this.clock.textContent = wall === null ? '—' : formatDateTime(wall);

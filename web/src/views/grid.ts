@@ -1,6 +1,7 @@
 import { api, errorText } from '../api.js';
 import { h } from '../dom.js';
 import { LivePlayer, liveUrl, type LiveState } from '../live-player.js';
+import { codecOfMime, livePreviewUrl, PreviewOffer, PreviewPlayer } from '../preview.js';
 import { href } from '../router.js';
 import { can } from '../session.js';
 import { formatTime } from '../time.js';
@@ -82,6 +83,9 @@ class Tile {
   /** The wall-clock time of the frame on screen (never the browser's ticking clock). */
   private readonly clock: HTMLElement;
   private player: LivePlayer | null = null;
+  /** An H.264 preview, offered when the browser cannot play the stream (H.265), and playing. */
+  private readonly previewOffer = new PreviewOffer(() => this.playPreview(), true);
+  private preview: PreviewPlayer | null = null;
 
   constructor(readonly camera: Camera, live: boolean) {
     this.liveLabel = h('span', { class: 'live-state', role: 'status' });
@@ -94,17 +98,17 @@ class Tile {
         title: `Open ${camera.name}`,
         // The picture opens its camera: the one place an operator's click on a tile is expected to go.
         onclick: () => location.assign(href({ name: 'camera', id: camera.id })),
-      }, this.video ?? h('div', { class: 'no-live' }, 'Live view not permitted'), this.liveLabel, this.clock),
+      }, this.video ?? h('div', { class: 'no-live' }, 'Live view not permitted'), this.liveLabel, this.clock, this.previewOffer.el),
       h('div', { class: 'tile-foot' }, link, this.badge.el));
   }
 
   setVisible(visible: boolean): void {
     if (!this.video) return;
-    if (visible && !this.player && this.camera.enabled) {
+    if (visible && !this.player && !this.preview && this.camera.enabled) {
       const stream = this.camera.sub_url ? 'sub' : 'main';
       this.player = new LivePlayer(this.video, liveUrl(this.camera.id, stream), (s, detail) => this.onLive(s, detail));
       this.player.start();
-    } else if (!visible && this.player) {
+    } else if (!visible && (this.player || this.preview)) {
       this.stop();
     }
   }
@@ -112,6 +116,23 @@ class Tile {
   stop(): void {
     this.player?.stop();
     this.player = null;
+    this.preview?.stop();
+    this.preview = null;
+    this.previewOffer.hide();
+    delete this.el.dataset.preview;
+  }
+
+  /** The main stream as an H.264 preview transcode, labelled as such on the tile. */
+  private playPreview(): void {
+    if (!this.video) return;
+    this.player?.stop();
+    this.player = null;
+    this.el.dataset.preview = 'live';
+    this.preview = new PreviewPlayer(this.video, (state) => {
+      this.liveLabel.textContent = state === 'playing' ? 'PREVIEW · H.264' : state === 'loading' ? 'Starting preview…' : state === 'ended' ? 'Preview ended' : 'Preview failed';
+      if (state === 'ended' || state === 'error') this.previewOffer.el.hidden = false;
+    });
+    this.preview.play(livePreviewUrl(this.camera.id));
   }
 
   updateClock(): void {
@@ -122,6 +143,7 @@ class Tile {
   }
 
   private onLive(state: LiveState, detail?: string): void {
+    if (state === 'unsupported' && detail?.startsWith('cannot play ')) this.previewOffer.show(codecOfMime(detail));
     this.liveLabel.textContent = state === 'playing' || state === 'closed' ? '' : detail ?? state;
     this.el.dataset.live = state;
     // A frozen or black picture must not pass for live: it is dimmed under its "No signal since".
