@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,ui,ui-views,metrics,mqtt,webhooks,integrations,motion --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,preview,ui,ui-views,metrics,mqtt,webhooks,integrations,motion --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -17,6 +17,7 @@ import { runMqtt } from './mqtt.js';
 import { runWebhooks } from './webhooks.js';
 import { runOverhead } from './overhead.js';
 import { runPlacement } from './placement.js';
+import { runPreview } from './preview.js';
 import { vigilEntry } from './processes.js';
 import { runQuery } from './query.js';
 import { runRefill } from './refill.js';
@@ -26,7 +27,7 @@ import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 import { runUiViews } from './ui-views.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'preview', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -145,6 +146,9 @@ try {
   );
   await section(['live'], 'live view over WebSocket', () =>
     runLive({ joins: quick ? 10 : 20, viewers: 4, seconds: quick ? 15 : 30, entry, log }),
+  );
+  await section(['preview'], 'H.265 camera: H.264 preview transcode, time to first frame and CPU', () =>
+    runPreview({ joins: quick ? 5 : 10, seconds: quick ? 10 : 30, entry, log }),
   );
   await section(['ui'], 'web UI in headless Chromium', () => runUi({ samples: quick ? 5 : 10, log }));
   await section(['ui-views'], 'four cameras reviewed in step, headless Chromium', () => runUiViews({ samples: quick ? 5 : 10, log }));
