@@ -97,6 +97,15 @@ describe('an H.265 camera', () => {
     }
   });
 
+  it('learns the codec from its first run: one reconnect, said why, then hvc1 from the start', () => {
+    const { events, status } = readCatalog(vigil.dataDir);
+    const exits = events.filter((e) => e.type === 'recorder_exited');
+    expect(exits.map((e) => JSON.parse(String(e.payload ?? '{}')).reason)).toEqual([expect.stringContaining('the camera sends H.265; reconnecting to record it as hvc1')]);
+    expect(status.find((x) => x.camera_id === 'cam1')?.['reconnect_count']).toBe(1);
+    // The first run's file (hev1 when written) is short: it was stopped at the first look at its init.
+    expect(seg(0).duration_ms).toBeLessThan(2000);
+  });
+
   it('the live view\'s MSE type names the hvc1 entry', () => {
     expect(liveCodec).toMatch(HVC1_CODEC);
     expect(liveMime).toBe(`video/mp4; codecs="${liveCodec}"`);
