@@ -21,7 +21,10 @@ export class Fmp4Error extends Error {
 export interface TrackInfo {
   trackId: number;
   kind: 'video' | 'audio' | 'other';
-  /** RFC 6381 codec string ('avc1.64001e', 'hev1.1.6.L93.B0', 'mp4a.40.2'), else the sample entry 4cc. */
+  /**
+   * RFC 6381 codec string ('avc1.64001e', 'hvc1.1.6.L93.B0', 'mp4a.40.2'), else the sample entry 4cc. It
+   * starts with the sample entry's own 4cc: Vigil records H.265 as `hvc1`, a foreign `hev1` file reads `hev1.…`.
+   */
   codec: string;
   timescale: number;
   width?: number;
@@ -120,7 +123,7 @@ function child(buf: Buffer, type: string, start = 0): Buffer | undefined {
 
 const hex2 = (b: number) => b.toString(16).padStart(2, '0');
 
-/** hvcC → 'hev1.1.6.L93.B0' per ISO/IEC 14496-15 Annex E. */
+/** hvcC → '<entry>.1.6.L93.B0' per ISO/IEC 14496-15 Annex E, led by the sample entry (`hvc1` or `hev1`). */
 function hevcCodec(fourcc: string, c: Buffer): string {
   const b1 = c.readUInt8(1);
   const space = ['', 'A', 'B', 'C'][b1 >> 6] ?? '';
