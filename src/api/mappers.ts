@@ -46,6 +46,7 @@ export const cameraOut = (c: CameraRow) => ({
     post_roll_seconds: c.motion.postRollSeconds,
   },
   retention_hours_motion: c.retentionHoursMotion,
+  audio: c.audio,
   origin: c.origin,
   created_at: toIso(c.createdAtMs),
   updated_at: toIso(c.updatedAtMs),

@@ -78,6 +78,7 @@ export class CameraService {
       onvifUrl: patch.onvif_url === undefined ? (cur.onvifUrl ?? null) : patch.onvif_url,
       motion: motionFromInput(patch.motion, cur.motion),
       retentionHoursMotion: patch.retention_hours_motion === undefined ? cur.retentionHoursMotion : patch.retention_hours_motion,
+      audio: patch.audio ?? cur.audio,
     };
     // The settings are checked as a whole: a patch may make another field's value wrong (e.g. a
     // main_url without the path a preset needs), and the error names the field to fix.

@@ -93,6 +93,9 @@ const CameraFields = {
   retention_hours_motion: Type.Union([Type.Integer({ minimum: 1, maximum: 876_000 }), Type.Null()], {
     description: 'Keep footage with motion (and its pre/post roll) this many hours; retention_hours then applies to footage without motion. Needs retention_hours, and at least as long.',
   }),
+  audio: Type.Union([Type.Literal('auto'), Type.Literal('off')], {
+    description: "Record the camera's audio with the video (auto, the default: AAC as sent, G.711 and other codecs MP4 does not take transcoded to AAC; a camera without audio, or whose audio fails, records video only) or not (off).",
+  }),
 };
 
 /** Every field but `id`, optional: the body of a PATCH, and the optional part of a create. */
@@ -111,6 +114,7 @@ const OptionalFields = {
   onvif_url: Type.Optional(CameraFields.onvif_url),
   motion: Type.Optional(CameraFields.motion),
   retention_hours_motion: Type.Optional(CameraFields.retention_hours_motion),
+  audio: Type.Optional(CameraFields.audio),
 };
 
 export const CameraCreate = Type.Object(
@@ -138,4 +142,5 @@ export const CAMERA_DEFAULTS = {
   anr_preset: null,
   onvif_url: null,
   retention_hours_motion: null,
+  audio: 'auto',
 } as const;

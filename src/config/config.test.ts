@@ -50,8 +50,14 @@ describe('buildConfig defaults', () => {
         onvifUrl: null,
         motion: { enabled: false, sensitivity: 50, minAreaPercent: 0.5, fps: 5, masks: [], zones: [], postRollSeconds: 5 },
         retentionHoursMotion: null,
+        audio: 'auto',
       },
     ]);
+  });
+
+  it('audio: auto by default, off as written; anything else refused naming the field', () => {
+    expect(build({ cameras: [{ ...cam(), audio: 'off' }] }).cameras[0]!.audio).toBe('off');
+    expect(configErrorOf(() => build({ cameras: [{ ...cam(), audio: 'on' }] })).field).toBe('cameras[0].audio');
   });
 
   it('motion: settings kept as written over the defaults; bad ones refused naming the field', () => {

@@ -266,6 +266,7 @@ export function cameraFromInput(c: CameraCreate): CameraConfig {
     onvifUrl: c.onvif_url ?? CAMERA_DEFAULTS.onvif_url,
     motion: motionFromInput(c.motion),
     retentionHoursMotion: c.retention_hours_motion ?? CAMERA_DEFAULTS.retention_hours_motion,
+    audio: c.audio ?? CAMERA_DEFAULTS.audio,
   };
 }
 

@@ -74,6 +74,7 @@ export function cameraFieldsChanged(a: CameraConfig, b: CameraConfig): string[] 
       onvif_url: c.onvifUrl ?? null,
       motion: JSON.stringify(c.motion ?? MOTION_DEFAULTS),
       retention_hours_motion: c.retentionHoursMotion ?? null,
+      audio: c.audio ?? 'auto',
     };
   };
   const fa = flat(a);

@@ -1,10 +1,11 @@
 import type { Selectable } from 'kysely';
-import { ANR_DISABLED, MOTION_DEFAULTS, type AnrSettings, type CameraConfig, type MotionConfig } from '../shared/camera-settings.js';
+import { ANR_DISABLED, MOTION_DEFAULTS, type AnrSettings, type CameraAudio, type CameraConfig, type MotionConfig } from '../shared/camera-settings.js';
 import type { Db } from './connection.js';
 import type { CamerasTable } from './schema.js';
 
 export interface CameraRow extends CameraConfig {
   anr: AnrSettings;
+  audio: CameraAudio;
   motion: MotionConfig;
   retentionHoursMotion: number | null;
   origin: CamerasTable['origin'];
@@ -59,6 +60,7 @@ function toCamera(r: Selectable<CamerasTable>): CameraRow {
     onvifUrl: r.onvif_url,
     motion: motionFromJson(r.motion),
     retentionHoursMotion: r.retention_hours_motion,
+    audio: r.audio === 'off' ? 'off' : 'auto',
     origin: r.origin,
     createdAtMs: r.created_at_ms,
     updatedAtMs: r.updated_at_ms,
@@ -75,6 +77,7 @@ function toColumns(c: CameraConfig) {
     onvif_url: c.onvifUrl ?? null,
     motion: motionToJson(c.motion),
     retention_hours_motion: c.retentionHoursMotion ?? null,
+    audio: c.audio ?? 'auto',
     name: c.name,
     main_url: c.mainUrl,
     sub_url: c.subUrl,

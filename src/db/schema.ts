@@ -20,6 +20,8 @@ export interface CamerasTable {
   motion: string | null;
   /** Footage with motion kept this long; NULL = no separate rule (0009). */
   retention_hours_motion: number | null;
+  /** Record the camera's audio: 'auto' or 'off' (0011). */
+  audio: Generated<'auto' | 'off'>;
   origin: 'config' | 'api' | 'demo';
   created_at_ms: number;
   updated_at_ms: number;

@@ -89,13 +89,21 @@ describe('reading recorder fMP4 for joining', () => {
     expect((await readJoinSource(join(dir, 'partial.mp4'))).ok).toBe(false);
   });
 
-  it('refuses a moov with an edit list, an audio track or two tracks, naming why', async () => {
-    await run('ffmpeg', [
-      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-f', 'lavfi', '-i', 'sine=sample_rate=8000', '-t', '1',
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', join(dir, 'av.mp4'),
+  it('reads a video track with an audio track after it; refuses audio first, an edit list, naming why', async () => {
+    const make = (name: string, maps: string[]) => run('ffmpeg', [
+      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-f', 'lavfi', '-i', 'sine=sample_rate=8000', '-t', '2',
+      ...maps, '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '15', '-c:a', 'aac', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', join(dir, name),
     ]);
+    await make('av.mp4', ['-map', '0:v', '-map', '1:a']);
     const av = await readJoinSource(join(dir, 'av.mp4'));
-    expect(av).toEqual({ ok: false, reason: 'moov does not hold exactly one trak' });
+    if (!av.ok) throw new Error(av.reason);
+    expect(av.value.track).toMatchObject({ trackId: 1, audio: { trackId: 2, timescale: 8000 } });
+    expect(av.value.fragments.length).toBe(2);
+    // Every audio sample of the file is in some fragment, in order, each fragment's bytes right after its video's.
+    const audioSamples = av.value.fragments.reduce((n, f) => n + (f.fragment.audio?.durations.length ?? 0), 0);
+    expect(audioSamples).toBe(scanFmp4Buffer(await readFile(join(dir, 'av.mp4'))).tracks[1]?.sampleCount);
+    await make('va.mp4', ['-map', '1:a', '-map', '0:v']);
+    expect(await readJoinSource(join(dir, 'va.mp4'))).toEqual({ ok: false, reason: 'the track is not video' });
     const withEdit = buildJoinInit(src.ftyp, src.moov, { mediaTimeTicks: 900, mediaDurationTicks: 90000 });
     const moov = withEdit.subarray(src.ftyp.length);
     expect(parseJoinMoov(moov)).toEqual({ ok: false, reason: 'part already has an edit list' });

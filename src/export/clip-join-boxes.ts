@@ -1,13 +1,15 @@
 /**
  * Box-level pieces of joining recorder fMP4 files into one clip without ffmpeg: a part's moov and
- * moofs read, and each fragment's moof re-made with a new sequence number, decode time and (for the
+ * moofs read, and each fragment's moof re-made with a new sequence number, decode times and (for the
  * last one) fewer samples; the clip's init segment and mfra are in `clip-join-init.ts`. Pure
  * functions on buffers; what they accept is exactly the shape ffmpeg's mp4 muxer writes for one
- * video track. Anything else is a reason string, so the caller falls back to ffmpeg, never guesses.
+ * video track and, when the camera's audio is recorded, one audio track (each fragment: the video's
+ * traf, then the audio's if it has samples, their data in that order in the mdat). Anything else is a
+ * reason string, so the caller falls back to ffmpeg, never guesses.
  */
 import { boxSpans, Fmp4Error, isSyncSample, parseTfdt, parseTfhd, parseTrun, readBoxHeader, TFHD, TRUN, type Tfhd, type Trun } from '../media/fmp4/boxes.js';
 
-/** The one track of a recorder file, as its moov declares it. */
+/** A track of a recorder file, as its moov declares it. */
 export interface JoinTrack {
   trackId: number;
   timescale: number;
@@ -19,6 +21,9 @@ export interface JoinTrack {
   defaultSize: number;
   defaultFlags: number;
 }
+
+/** The tracks of a recorder file: the video track, and the audio track when the file has one. */
+export type JoinTracks = JoinTrack & { audio?: JoinTrack };
 
 /** One moof, parsed down to what a rewrite needs. Sample tables are copied as raw trun entries. */
 export interface JoinFragment {
@@ -40,6 +45,9 @@ export interface JoinFragment {
   /** Index of every sync sample. */
   syncSamples: number[];
 }
+
+/** A fragment of a recorder file: its video samples and, when it carries any, its audio samples. */
+export type JoinFragmentAV = JoinFragment & { audio?: JoinFragment };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
@@ -89,20 +97,34 @@ export const u32 = (...values: number[]) => {
   return b;
 };
 
-/** The moov box (header included) of a recorder file: exactly one video trak, fragmented, no edit list of its own. */
-export function parseJoinMoov(moov: Buffer): Parsed<JoinTrack> {
+/**
+ * The moov box (header included) of a recorder file: one video trak (first) and at most one audio
+ * trak, fragmented, no edit list of their own.
+ */
+export function parseJoinMoov(moov: Buffer): Parsed<JoinTracks> {
   const h = readBoxHeader(moov);
   if (!h || h.type !== 'moov' || h.headerSize !== 8 || h.size !== moov.length) return fail('moov box header is unusual');
   const top = boxes(moov, 8);
   if (!top) return fail('moov children are malformed');
   const mvhd = only(top, 'mvhd');
   if (!mvhd || mvhd.body.length < 28 || mvhd.body.readUInt32BE(mvhd.body.readUInt8(0) === 1 ? 20 : 12) === 0) return fail('moov has no usable mvhd');
-  const trak = only(top, 'trak');
-  if (!trak || top.filter((b) => b.type === 'trak').length !== 1) return fail('moov does not hold exactly one trak');
+  const traks = top.filter((b) => b.type === 'trak');
+  if (traks.length < 1 || traks.length > 2) return fail('moov does not hold one or two traks');
   const mvex = only(top, 'mvex');
   const mvexKids = mvex && boxes(mvex.body);
-  const trex = mvexKids && only(mvexKids, 'trex');
-  if (!trex || trex.body.length < 24) return fail('moov has no single trex');
+  const trexes = mvexKids?.filter((b) => b.type === 'trex') ?? [];
+  if (trexes.length !== traks.length || trexes.some((t) => t.body.length < 24)) return fail('moov has no trex per trak');
+  const video = parseJoinTrak(traks[0] as Box, trexes, 'vide');
+  if (!video.ok) return video;
+  if (traks.length === 1) return video;
+  const audio = parseJoinTrak(traks[1] as Box, trexes, 'soun');
+  if (!audio.ok) return fail(`second trak: ${audio.reason}`);
+  if (audio.value.trackId === video.value.trackId) return fail('two traks with one track id');
+  return { ok: true, value: { ...video.value, audio: audio.value } };
+}
+
+/** One trak of a recorder file, of the handler wanted, with its trex. */
+function parseJoinTrak(trak: Box, trexes: Box[], handler: 'vide' | 'soun'): Parsed<JoinTrack> {
   const trakKids = boxes(trak.body);
   if (!trakKids) return fail('trak children are malformed');
   if (trakKids.some((b) => b.type === 'edts')) return fail('part already has an edit list');
@@ -119,10 +141,11 @@ export function parseJoinMoov(moov: Buffer): Parsed<JoinTrack> {
   if (!tkhd || !mdhd || !hdlr || !stsd || tkhd.body.length < 24 || mdhd.body.length < 24 || hdlr.body.length < 12) {
     return fail('trak lacks tkhd/mdhd/hdlr/stsd');
   }
-  if (hdlr.body.toString('latin1', 8, 12) !== 'vide') return fail('the track is not video');
+  if (hdlr.body.toString('latin1', 8, 12) !== handler) return fail(handler === 'vide' ? 'the track is not video' : 'the second track is not audio');
   const trackId = tkhd.body.readUInt32BE(tkhd.body.readUInt8(0) === 1 ? 20 : 12);
   const timescale = mdhd.body.readUInt32BE(mdhd.body.readUInt8(0) === 1 ? 20 : 12);
-  if (timescale === 0 || trex.body.readUInt32BE(4) !== trackId) return fail('timescale 0 or trex of another track');
+  const trex = trexes.find((t) => t.body.readUInt32BE(4) === trackId);
+  if (timescale === 0 || !trex) return fail('timescale 0 or trex of another track');
   return {
     ok: true,
     value: {
@@ -138,15 +161,28 @@ export function parseJoinMoov(moov: Buffer): Parsed<JoinTrack> {
 }
 
 /**
- * A moof body (without its header) as ffmpeg writes it: mfhd, one traf of `track` with tfhd, a
- * version-1 tfdt and one trun whose data starts right after the moof's following mdat header
- * (`dataOffset` must equal moof size + mdat header size). Fields are read by the one tfhd/trun parser
- * (`media/fmp4/boxes.ts`); this only refuses the shapes the join does not rewrite.
+ * A moof body (without its header) as ffmpeg writes it: mfhd, one traf of the video track and, when
+ * the file has audio, at most one of the audio track after it, each with tfhd, a version-1 tfdt and one
+ * trun; the video's data starts right after the moof's following mdat header (`dataOffset` must equal
+ * moof size + mdat header size) and the audio's right after the video's. Fields are read by the one
+ * tfhd/trun parser (`media/fmp4/boxes.ts`); this only refuses the shapes the join does not rewrite.
  */
-export function parseJoinMoof(moofBody: Buffer, moofSize: number, mdatHeaderBytes: number, track: JoinTrack): Parsed<JoinFragment> {
+export function parseJoinMoof(moofBody: Buffer, moofSize: number, mdatHeaderBytes: number, track: JoinTracks): Parsed<JoinFragmentAV> {
   const kids = boxes(moofBody);
-  if (!kids || kids.length !== 2 || kids[0]?.type !== 'mfhd' || kids[1]?.type !== 'traf') return fail('moof is not mfhd + one traf');
-  const traf = boxes((kids[1] as Box).body);
+  const trafs = kids?.slice(1) ?? [];
+  if (!kids || kids[0]?.type !== 'mfhd' || trafs.length < 1 || trafs.length > (track.audio ? 2 : 1) || trafs.some((t) => t.type !== 'traf')) {
+    return fail(track.audio ? 'moof is not mfhd + one or two trafs' : 'moof is not mfhd + one traf');
+  }
+  const video = parseJoinTraf(trafs[0] as Box, moofSize + mdatHeaderBytes, track);
+  if (!video.ok || trafs.length === 1) return video;
+  const audio = parseJoinTraf(trafs[1] as Box, moofSize + mdatHeaderBytes + payloadBytes(video.value), track.audio as JoinTrack);
+  if (!audio.ok) return fail(`audio traf: ${audio.reason}`);
+  return { ok: true, value: { ...video.value, audio: audio.value } };
+}
+
+/** One traf of `track` whose trun data must start at `dataOffset` (from the moof's start). */
+function parseJoinTraf(trafBox: Box, dataOffset: number, track: JoinTrack): Parsed<JoinFragment> {
+  const traf = boxes(trafBox.body);
   if (!traf || traf.length !== 3 || traf[0]?.type !== 'tfhd' || traf[1]?.type !== 'tfdt' || traf[2]?.type !== 'trun') {
     return fail('traf is not tfhd + tfdt + trun');
   }
@@ -167,7 +203,7 @@ export function parseJoinMoof(moofBody: Buffer, moofSize: number, mdatHeaderByte
     trun = parseTrun(t, { duration: tfhd.defaultDuration ?? track.defaultDuration, size: tfhd.defaultSize ?? track.defaultSize, flags: tfhd.defaultFlags ?? track.defaultFlags });
     const baseDecodeTime = Number(tfdt.baseDecodeTime);
     if (!Number.isSafeInteger(baseDecodeTime)) return fail('tfdt beyond 2^53');
-    if (trun.dataOffset !== moofSize + mdatHeaderBytes) return fail('trun data does not start right after the mdat header');
+    if (trun.dataOffset !== dataOffset) return fail('trun data does not start right after the mdat header');
     if (trun.sampleCount === 0 || trun.entriesStart + trun.sampleCount * trun.entryBytes !== t.length) return fail('trun sample table does not fill the box');
     const compositionOffsets = new Int32Array(trun.sampleCount);
     const syncSamples: number[] = [];
@@ -210,19 +246,56 @@ export const MDAT_HEADER_BYTES = 8;
  * `sampleCount` samples, and a data offset pointing right after the 8-byte mdat header that follows.
  */
 export function buildJoinMoof(f: JoinFragment, o: { sequence: number; baseDecodeTime: number; sampleCount: number }): Buffer {
-  if (o.sampleCount < 1 || o.sampleCount > f.durations.length) throw new Error(`sample count ${o.sampleCount} out of range`);
-  const mfhd = box('mfhd', u32(0, o.sequence));
-  const tfhd = box('tfhd', f.tfhd);
-  const tfdtBody = Buffer.alloc(12);
-  tfdtBody.writeUInt32BE(0x01000000, 0);
-  tfdtBody.writeBigUInt64BE(BigInt(o.baseDecodeTime), 4);
-  const tfdt = box('tfdt', tfdtBody);
-  const trunHead = u32(((f.trunVersion << 24) | f.trunFlags) >>> 0, o.sampleCount, 0, ...(f.firstSampleFlags !== undefined ? [f.firstSampleFlags] : []));
-  const trunBytes = 8 + trunHead.length + o.sampleCount * f.entryBytes;
-  const moofSize = 8 + mfhd.length + 8 + tfhd.length + tfdt.length + trunBytes;
-  trunHead.writeInt32BE(moofSize + MDAT_HEADER_BYTES, 8);
-  const trun = box('trun', trunHead, f.entries.subarray(0, o.sampleCount * f.entryBytes));
-  return box('moof', mfhd, box('traf', tfhd, tfdt, trun));
+  return buildJoinMoofOf(o.sequence, [{ fragment: f, baseDecodeTime: o.baseDecodeTime, from: 0, count: o.sampleCount }]);
+}
+
+/** Samples `[from, from + count)` of a source traf, placed at `baseDecodeTime`; `firstDuration` replaces the first one's duration. */
+export interface JoinTrafPart {
+  fragment: JoinFragment;
+  baseDecodeTime: number;
+  from: number;
+  count: number;
+  firstDuration?: number;
+}
+
+/** Whether a traf's trun carries each sample's duration (so the first one can be given another). */
+export const hasSampleDurations = (f: JoinFragment) => (f.trunFlags & TRUN.duration) !== 0;
+
+/**
+ * A moof of one traf per part (video first, then audio), in order, with data offsets pointing right
+ * after the 8-byte mdat header that follows, where each part's sample bytes follow one another.
+ */
+export function buildJoinMoofOf(sequence: number, parts: readonly JoinTrafPart[]): Buffer {
+  const mfhd = box('mfhd', u32(0, sequence));
+  const built: Array<{ tfhd: Buffer; tfdt: Buffer; trunHead: Buffer; entries: Buffer; bytes: number }> = [];
+  for (const p of parts) {
+    const f = p.fragment;
+    if (p.count < 1 || p.from < 0 || p.from + p.count > f.durations.length) throw new Error(`samples [${p.from}, ${p.from + p.count}) out of range`);
+    const tfdtBody = Buffer.alloc(12);
+    tfdtBody.writeUInt32BE(0x01000000, 0);
+    tfdtBody.writeBigUInt64BE(BigInt(p.baseDecodeTime), 4);
+    const entries = Buffer.from(f.entries.subarray(p.from * f.entryBytes, (p.from + p.count) * f.entryBytes));
+    if (p.firstDuration !== undefined) {
+      if (!hasSampleDurations(f)) throw new Error('the trun carries no sample durations');
+      entries.writeUInt32BE(p.firstDuration, 0); // the duration is an entry's first field
+    }
+    // first_sample_flags describe the fragment's first sample: kept only when it still is.
+    const firstFlags = p.from === 0 ? f.firstSampleFlags : undefined;
+    const flags = firstFlags === undefined ? f.trunFlags & ~TRUN.firstSampleFlags : f.trunFlags;
+    const trunHead = u32(((f.trunVersion << 24) | flags) >>> 0, p.count, 0, ...(firstFlags !== undefined ? [firstFlags] : []));
+    const bytes = f.sizes.slice(p.from, p.from + p.count).reduce((a, b) => a + b, 0);
+    built.push({ tfhd: box('tfhd', f.tfhd), tfdt: box('tfdt', tfdtBody), trunHead, entries, bytes });
+  }
+  const trafBytes = (b: (typeof built)[number]) => 8 + b.tfhd.length + b.tfdt.length + 8 + b.trunHead.length + b.entries.length;
+  const moofSize = 8 + mfhd.length + built.reduce((n, b) => n + trafBytes(b), 0);
+  let dataOffset = moofSize + MDAT_HEADER_BYTES;
+  const trafs: Buffer[] = [];
+  for (const b of built) {
+    b.trunHead.writeInt32BE(dataOffset, 8);
+    dataOffset += b.bytes;
+    trafs.push(box('traf', b.tfhd, b.tfdt, box('trun', b.trunHead, b.entries)));
+  }
+  return box('moof', mfhd, ...trafs);
 }
 
 export function mdatHeader(payload: number): Buffer {

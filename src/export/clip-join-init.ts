@@ -18,12 +18,37 @@ function rebuilt(type: string, kids: Box[], swap: (b: Box) => Buffer[] | undefin
   return box(type, ...kids.flatMap((k) => swap(k) ?? [k.whole]));
 }
 
-export interface JoinInitTiming {
+export interface JoinTrackTiming {
   /** Edit list media time: presentation starts this far into the media (the pre-roll), track ticks. */
   mediaTimeTicks: number;
   /** Decode duration of all the clip's samples, pre-roll included, track ticks. */
   mediaDurationTicks: number;
 }
+
+/** The video track's timing, and the audio track's (its own ticks) when the moov has a second trak. */
+export type JoinInitTiming = JoinTrackTiming & { audio?: JoinTrackTiming };
+
+/** An edts with one edit: `presented` movie ticks of the media from `mediaTimeTicks` on. */
+function editBox(presented: number, mediaTimeTicks: number): Buffer {
+  const v1 = mediaTimeTicks > 0x7fffffff || presented > 0xffffffff;
+  const entry = Buffer.alloc(v1 ? 20 : 12);
+  if (v1) {
+    entry.writeBigUInt64BE(BigInt(presented), 0);
+    entry.writeBigInt64BE(BigInt(mediaTimeTicks), 8);
+    entry.writeUInt32BE(0x00010000, 16);
+  } else {
+    entry.writeUInt32BE(presented, 0);
+    entry.writeInt32BE(mediaTimeTicks, 4);
+    entry.writeUInt32BE(0x00010000, 8);
+  }
+  return box('edts', box('elst', u32(v1 ? 0x01000000 : 0, 1), entry));
+}
+
+const mdhdTimescale = (trak: Box): number => {
+  const mdia = (boxes(trak.body) as Box[]).find((b) => b.type === 'mdia') as Box;
+  const mdhd = (boxes(mdia.body) as Box[]).find((b) => b.type === 'mdhd') as Box;
+  return mdhd.body.readUInt32BE(mdhd.body.readUInt8(0) === 1 ? 20 : 12);
+};
 
 /**
  * ftyp + moov of the clip: the first part's, with an edit list added to its trak (right after tkhd,
@@ -33,28 +58,18 @@ export interface JoinInitTiming {
  * player shows the clip's length at once.
  */
 export function buildJoinInit(ftyp: Buffer, moov: Buffer, t: JoinInitTiming): Buffer {
-  // parseJoinMoov accepted it: 8-byte header, mvhd, one trak with tkhd and mdia/mdhd, mvex.
+  // parseJoinMoov accepted it: 8-byte header, mvhd, a video trak (and an audio trak) with tkhd and mdia/mdhd, mvex.
   const top = boxes(moov, 8) as Box[];
   const mvhd = top.find((b) => b.type === 'mvhd') as Box;
   const movieTimescale = mvhd.body.readUInt32BE(mvhd.body.readUInt8(0) === 1 ? 20 : 12);
-  const trak = top.find((b) => b.type === 'trak') as Box;
-  const mdia = (boxes(trak.body) as Box[]).find((b) => b.type === 'mdia') as Box;
-  const mdhd = (boxes(mdia.body) as Box[]).find((b) => b.type === 'mdhd') as Box;
-  const timescale = mdhd.body.readUInt32BE(mdhd.body.readUInt8(0) === 1 ? 20 : 12);
-  // Presented length in the movie timescale, rounded up as ffmpeg's muxer rounds it.
-  const presented = Math.ceil(((t.mediaDurationTicks - t.mediaTimeTicks) * movieTimescale) / timescale);
-  const v1 = t.mediaTimeTicks > 0x7fffffff || presented > 0xffffffff;
-  const entry = Buffer.alloc(v1 ? 20 : 12);
-  if (v1) {
-    entry.writeBigUInt64BE(BigInt(presented), 0);
-    entry.writeBigInt64BE(BigInt(t.mediaTimeTicks), 8);
-    entry.writeUInt32BE(0x00010000, 16);
-  } else {
-    entry.writeUInt32BE(presented, 0);
-    entry.writeInt32BE(t.mediaTimeTicks, 4);
-    entry.writeUInt32BE(0x00010000, 8);
-  }
-  const edts = box('edts', box('elst', u32(v1 ? 0x01000000 : 0, 1), entry));
+  const traks = top.filter((b) => b.type === 'trak');
+  // Each trak's timing, its presented length in the movie timescale rounded up as ffmpeg's muxer rounds it.
+  const timings = traks.map((trak, i) => {
+    const timing = i === 0 ? t : (t.audio ?? { mediaTimeTicks: 0, mediaDurationTicks: 0 });
+    const presented = Math.max(0, Math.ceil(((timing.mediaDurationTicks - timing.mediaTimeTicks) * movieTimescale) / mdhdTimescale(trak)));
+    return { trak, timing, presented };
+  });
+  const presented = Math.max(...timings.map((x) => x.presented));
   const mehdBody = Buffer.alloc(presented > 0xffffffff ? 12 : 8);
   if (mehdBody.length === 12) {
     mehdBody.writeUInt32BE(0x01000000, 0);
@@ -67,11 +82,12 @@ export function buildJoinInit(ftyp: Buffer, moov: Buffer, t: JoinInitTiming): Bu
     // mehd comes first in mvex; one the part had (ffmpeg writes none when streaming) is replaced.
     if (b.type === 'mvex') return [box('mvex', box('mehd', mehdBody), ...(boxes(b.body) as Box[]).filter((k) => k.type !== 'mehd').map((k) => k.whole))];
     if (b.type !== 'trak') return undefined;
+    const own = timings.find((x) => x.trak === b) as (typeof timings)[number];
     return [
       rebuilt('trak', boxes(b.body) as Box[], (k) => {
-        if (k.type === 'tkhd') return [withDuration(k, 20, 28, presented), edts];
+        if (k.type === 'tkhd') return [withDuration(k, 20, 28, own.presented), editBox(own.presented, own.timing.mediaTimeTicks)];
         if (k.type !== 'mdia') return undefined;
-        return [rebuilt('mdia', boxes(k.body) as Box[], (m) => (m.type === 'mdhd' ? [withDuration(m, 16, 24, t.mediaDurationTicks)] : undefined))];
+        return [rebuilt('mdia', boxes(k.body) as Box[], (m) => (m.type === 'mdhd' ? [withDuration(m, 16, 24, own.timing.mediaDurationTicks)] : undefined))];
       }),
     ];
   });

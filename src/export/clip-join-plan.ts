@@ -10,18 +10,30 @@
  * - the last file ends before its first sample whose decode time is at or after `outpoint` (the
  *   concat demuxer compares decode times).
  *
+ * With audio (a second track), each file's audio goes where the file's video goes: its samples keep
+ * their place against the video of their own file (both tracks of a recorder file share one zero),
+ * so audio and video stay in sync across files. The segment muxer ends a file at the video keyframe
+ * that starts the next, and the audio packets up to it fall into the file before: a file's audio
+ * overhangs its video by up to one audio frame, and the next file's first audio sample, which ffmpeg
+ * stretches back to the file's zero, overlaps it. The plan keeps the audio one run of samples: a
+ * sample starting before the audio so far ends is moved to that end with its duration shortened to
+ * end where it did (dropped when its trun cannot say so), and audio is cut where the clip's video
+ * ends (samples after the last video fragment come in audio-only fragments). The audio's edit list
+ * starts at the video's instant.
+ *
  * When the parts differ in codec configuration or hold anything but the boxes the recorder writes,
  * planning returns a reason and the caller uses ffmpeg.
  */
 import { concatCutMicros, type ClipPart } from '../media/clip-args.js';
-import { buildJoinMoof, MDAT_HEADER_BYTES, payloadBytes, type Parsed } from './clip-join-boxes.js';
+import { buildJoinMoofOf, hasSampleDurations, MDAT_HEADER_BYTES, payloadBytes, type JoinFragment, type JoinTrafPart, type Parsed } from './clip-join-boxes.js';
 import { buildJoinInit, buildJoinMfra, type RandomAccessEntry } from './clip-join-init.js';
 import { readJoinSource, type JoinSource, type JoinSourceFragment } from './clip-join-source.js';
 
 /** One fragment of the clip: its new moof, then the mdat payload copied from the part's file. */
 export interface JoinPiece {
   moof: Buffer;
-  payloadOffset: number;
+  /** Where the payload lies in the part's file: the video samples' bytes, then the audio samples'. */
+  ranges: Array<{ offset: number; bytes: number }>;
   payloadBytes: number;
 }
 
@@ -43,6 +55,8 @@ export interface JoinPlan {
   mediaTimeTicks: number;
   /** Decode duration of the clip, pre-roll included (track ticks). */
   durationTicks: number;
+  /** The audio track's timescale, edit list media time and decode duration (its ticks), when the clip has audio. */
+  audio?: { timescale: number; mediaTimeTicks: number; durationTicks: number };
 }
 
 /** Part files whose boxes are read at once while planning. */
@@ -91,6 +105,11 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
     if (s.track.timescale !== ref.timescale || s.track.trackId !== ref.trackId || !s.track.trex.equals(ref.trex)) {
       return fail('timescale, track id or fragment defaults differ between parts');
     }
+    const [a, r] = [s.track.audio, ref.audio];
+    if ((a === undefined) !== (r === undefined)) return fail('some parts have audio and others not');
+    if (a && r && (!a.stsd.equals(r.stsd) || a.timescale !== r.timescale || a.trackId !== r.trackId || !a.trex.equals(r.trex))) {
+      return fail('audio configuration differs between parts');
+    }
   }
   if (parts.some((p, i) => (p.inpointSeconds !== undefined && i > 0) || (p.outpointSeconds !== undefined && i < parts.length - 1))) {
     return fail('a cut inside the clip (inpoint after the first part or outpoint before the last)');
@@ -120,7 +139,7 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
   const mediaTimeTicks = startDts === 0 ? 0 : -startDts;
 
   // Which samples of which fragments, and where they sit on the clip's decode timeline.
-  const kept: Array<{ part: number; source: JoinSourceFragment; sampleCount: number; baseDecodeTime: number }> = [];
+  const kept: Array<{ part: number; source: JoinSourceFragment; sampleCount: number; baseDecodeTime: number; origin: number; index: number }> = [];
   let clipEnd = 0; // decode time on the clip's timeline where the next part starts
   let durationTicks = 0;
   for (const [i, part] of parts.entries()) {
@@ -128,7 +147,8 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
     const from = i === 0 ? startIndex : 0;
     const origin = (src.fragments[from]?.fragment.baseDecodeTime ?? 0) - clipEnd;
     const outUs = part.outpointSeconds === undefined ? undefined : concatMicros(part.outpointSeconds, 'outpoint');
-    for (const source of src.fragments.slice(from)) {
+    for (const [index, source] of src.fragments.entries()) {
+      if (index < from) continue;
       const f = source.fragment;
       let sampleCount = f.durations.length;
       if (outUs !== undefined) {
@@ -139,7 +159,7 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
       }
       if (sampleCount === 0) break;
       const baseDecodeTime = f.baseDecodeTime - origin;
-      kept.push({ part: i, source, sampleCount, baseDecodeTime });
+      kept.push({ part: i, source, sampleCount, baseDecodeTime, origin, index });
       durationTicks = baseDecodeTime + sum(f.durations.slice(0, sampleCount));
       if (sampleCount < f.durations.length) break;
     }
@@ -147,24 +167,138 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
   }
   if (kept.length === 0) return fail('no sample inside the range');
 
-  const init = buildJoinInit(first.ftyp, first.moov, { mediaTimeTicks, mediaDurationTicks: durationTicks });
+  // The audio of each kept fragment (see the module comment), then what of it follows the last one.
+  const audio = ref.audio ? new AudioCut(ref.audio.timescale, ts, durationTicks) : undefined;
+  const pieces: Array<{ part: number; video?: (typeof kept)[number]; audio?: AudioTake }> = kept.map((k) => ({
+    part: k.part,
+    video: k,
+    ...(audio ? { audio: audio.take(k.source, k.origin) } : {}),
+  }));
+  const last = kept.at(-1) as (typeof kept)[number];
+  if (audio) {
+    const src = sources[last.part] as JoinSource;
+    for (const source of src.fragments.slice(last.index + 1)) {
+      const take = audio.take(source, last.origin);
+      if (!take) break;
+      pieces.push({ part: last.part, audio: take });
+    }
+  }
+
+  const init = buildJoinInit(first.ftyp, first.moov, {
+    mediaTimeTicks,
+    mediaDurationTicks: durationTicks,
+    ...(audio ? { audio: { mediaTimeTicks: audio.ticks(mediaTimeTicks), mediaDurationTicks: audio.end } } : {}),
+  });
   const planned: JoinPlanPart[] = [];
   const tfra: RandomAccessEntry[] = [];
   let offset = init.length;
-  for (const [n, k] of kept.entries()) {
-    const f = k.source.fragment;
-    const moof = buildJoinMoof(f, { sequence: n + 1, baseDecodeTime: k.baseDecodeTime, sampleCount: k.sampleCount });
-    const bytes = payloadBytes(f, k.sampleCount);
-    // ffmpeg's tfra time: the first sample's presentation time after the edit, never below 0.
-    tfra.push({ timeTicks: Math.max(0, k.baseDecodeTime + (f.compositionOffsets[0] ?? 0) - mediaTimeTicks), moofOffset: offset });
-    const absPath = (parts[k.part] as ClipPart).absPath;
-    if (n === 0 || kept[n - 1]?.part !== k.part) planned.push({ absPath, pieces: [] });
-    (planned.at(-1) as JoinPlanPart).pieces.push({ moof, payloadOffset: k.source.payloadOffset, payloadBytes: bytes });
+  for (const [n, p] of pieces.entries()) {
+    const trafs: JoinTrafPart[] = [];
+    const ranges: JoinPiece['ranges'] = [];
+    if (p.video) {
+      const k = p.video;
+      const f = k.source.fragment;
+      trafs.push({ fragment: f, baseDecodeTime: k.baseDecodeTime, from: 0, count: k.sampleCount });
+      ranges.push({ offset: k.source.payloadOffset, bytes: payloadBytes(f, k.sampleCount) });
+      // ffmpeg's tfra time: the first sample's presentation time after the edit, never below 0.
+      tfra.push({ timeTicks: Math.max(0, k.baseDecodeTime + (f.compositionOffsets[0] ?? 0) - mediaTimeTicks), moofOffset: offset });
+    }
+    if (p.audio) {
+      trafs.push(p.audio.traf);
+      ranges.push(p.audio.range);
+    }
+    if (trafs.length === 0) continue;
+    const moof = buildJoinMoofOf(n + 1, trafs);
+    const bytes = ranges.reduce((a, r) => a + r.bytes, 0);
+    const absPath = (parts[p.part] as ClipPart).absPath;
+    if (planned.at(-1)?.absPath !== absPath || n === 0) planned.push({ absPath, pieces: [] });
+    (planned.at(-1) as JoinPlanPart).pieces.push({ moof, ranges, payloadBytes: bytes });
     offset += moof.length + MDAT_HEADER_BYTES + bytes;
   }
   const mfra = buildJoinMfra(ref.trackId, tfra);
   return {
     ok: true,
-    value: { init, parts: planned, mfra, totalBytes: offset + mfra.length, timescale: ts, mediaTimeTicks, durationTicks },
+    value: {
+      init,
+      parts: planned,
+      mfra,
+      totalBytes: offset + mfra.length,
+      timescale: ts,
+      mediaTimeTicks,
+      durationTicks,
+      ...(audio && ref.audio ? { audio: { timescale: ref.audio.timescale, mediaTimeTicks: audio.ticks(mediaTimeTicks), durationTicks: audio.end } } : {}),
+    },
   };
+}
+
+/** The audio samples one clip fragment takes from a source fragment, and where their bytes are. */
+interface AudioTake {
+  traf: JoinTrafPart;
+  range: { offset: number; bytes: number };
+}
+
+/**
+ * The clip's audio, one source fragment at a time in clip order: each fragment's audio placed by its
+ * file's shift (`origin`, video ticks: the file's time minus the clip's), kept from where the audio so
+ * far ends (`end`, audio ticks) to where the clip's video ends.
+ */
+class AudioCut {
+  /** Where the audio kept so far ends, on the clip's timeline (audio ticks); nothing before 0 is kept. */
+  end = 0;
+  private readonly limit: number;
+
+  constructor(
+    private readonly timescale: number,
+    private readonly videoTimescale: number,
+    videoEndTicks: number,
+  ) {
+    this.limit = this.ticks(videoEndTicks);
+  }
+
+  /** Video ticks in audio ticks (nearest). */
+  ticks(videoTicks: number): number {
+    return Math.round((videoTicks * this.timescale) / this.videoTimescale);
+  }
+
+  take(source: JoinSourceFragment, origin: number): AudioTake | undefined {
+    const a: JoinFragment | undefined = source.fragment.audio;
+    if (!a) return undefined;
+    let start = a.baseDecodeTime - this.ticks(origin);
+    let from = 0;
+    let skippedBytes = 0;
+    let firstDuration: number | undefined;
+    // Samples that end where the audio so far ends, or before it, are had already (or precede the clip).
+    while (from < a.durations.length && start + (a.durations[from] as number) <= this.end) {
+      start += a.durations[from] as number;
+      skippedBytes += a.sizes[from] as number;
+      from++;
+    }
+    if (from === a.durations.length || start >= this.limit) return undefined;
+    if (start < this.end) {
+      // Overlapping the audio so far: moved to its end, shortened to end where it did, if the trun can say so.
+      if (hasSampleDurations(a)) {
+        firstDuration = start + (a.durations[from] as number) - this.end;
+      } else {
+        start += a.durations[from] as number;
+        skippedBytes += a.sizes[from] as number;
+        from++;
+        if (from === a.durations.length || start >= this.limit) return undefined;
+      }
+      start = Math.max(start, this.end);
+    }
+    const base = start;
+    let count = 0;
+    let bytes = 0;
+    let at = base;
+    while (from + count < a.durations.length && at < this.limit) {
+      at += count === 0 && firstDuration !== undefined ? firstDuration : (a.durations[from + count] as number);
+      bytes += a.sizes[from + count] as number;
+      count++;
+    }
+    this.end = at;
+    return {
+      traf: { fragment: a, baseDecodeTime: base, from, count, ...(firstDuration !== undefined ? { firstDuration } : {}) },
+      range: { offset: source.payloadOffset + payloadBytes(source.fragment) + skippedBytes, bytes },
+    };
+  }
 }

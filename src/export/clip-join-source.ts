@@ -8,10 +8,11 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Fmp4Error, readBoxHeader } from '../media/fmp4/boxes.js';
 import { fileSource } from '../media/fmp4/scan.js';
 import { readAt, walkSource } from '../media/fmp4/walk.js';
-import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragment, type JoinTrack, type Parsed } from './clip-join-boxes.js';
+import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragmentAV, type JoinTracks, type Parsed } from './clip-join-boxes.js';
 
 export interface JoinSourceFragment {
-  fragment: JoinFragment;
+  /** The video samples, and the audio samples when the fragment carries any (their bytes right after the video's). */
+  fragment: JoinFragmentAV;
   /** File offset of the first byte of the fragment's mdat payload. */
   payloadOffset: number;
 }
@@ -19,9 +20,10 @@ export interface JoinSourceFragment {
 export interface JoinSource {
   ftyp: Buffer;
   moov: Buffer;
-  track: JoinTrack;
+  /** The video track, with the audio track when the file has one. */
+  track: JoinTracks;
   fragments: JoinSourceFragment[];
-  /** Decode time just after the file's last sample (track ticks). */
+  /** Decode time just after the file's last video sample (video track ticks). */
   endDecodeTime: number;
 }
 
@@ -185,12 +187,18 @@ export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> 
     if (!moofs.ok) return moofs;
     const fragments: JoinSourceFragment[] = [];
     let nextDecodeTime = 0;
+    let nextAudioDecodeTime: number | undefined;
     for (const m of moofs.value) {
       const at = m.offset;
       const parsed = parseJoinMoof(m.moof.subarray(8), m.moof.length, m.mdatHeaderBytes, track);
       if (!parsed.ok) return fail(`moof at ${at}: ${parsed.reason}`);
       const f = parsed.value;
-      if (payloadBytes(f) !== m.mdatBytes - m.mdatHeaderBytes) return fail(`mdat after the moof at ${at} does not hold exactly its samples`);
+      if (payloadBytes(f) + (f.audio ? payloadBytes(f.audio) : 0) !== m.mdatBytes - m.mdatHeaderBytes) return fail(`mdat after the moof at ${at} does not hold exactly its samples`);
+      if (f.audio) {
+        // The audio runs on from fragment to fragment too (where it starts is its own: see clip-join-plan.ts).
+        if (nextAudioDecodeTime !== undefined && f.audio.baseDecodeTime !== nextAudioDecodeTime) return fail(`audio of the fragment at ${at} is not contiguous in decode time`);
+        nextAudioDecodeTime = f.audio.baseDecodeTime + f.audio.durations.reduce((a, b) => a + b, 0);
+      }
       if (f.syncSamples.length !== 1 || f.syncSamples[0] !== 0) return fail(`fragment at ${at} does not start with its only keyframe`);
       if (f.baseDecodeTime !== nextDecodeTime) return fail(`fragment at ${at} is not contiguous in decode time`);
       nextDecodeTime = f.baseDecodeTime + f.durations.reduce((a, b) => a + b, 0);

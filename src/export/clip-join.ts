@@ -1,6 +1,6 @@
 /**
  * Streams a clip planned by `clip-join-plan.ts`: the init segment, then for each fragment its new
- * moof, an mdat header and the payload copied from the segment file with positioned reads into large
+ * moof, an mdat header and the payload (its video, then its audio bytes) copied from the segment file with positioned reads into large
  * buffers, then the mfra. Bytes are read only as fast as the client takes them (the body is pulled),
  * so memory stays at a few buffers whatever the clip's length.
  */
@@ -36,20 +36,22 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
           used = 0;
         }
         used += head.copy(chunk, used);
-        let position = piece.payloadOffset;
-        let left = piece.payloadBytes;
-        while (left > 0) {
-          if (used === chunk.length) {
-            onPull();
-            yield chunk;
-            chunk = Buffer.allocUnsafe(chunkBytes);
-            used = 0;
+        for (const range of piece.ranges) {
+          let position = range.offset;
+          let left = range.bytes;
+          while (left > 0) {
+            if (used === chunk.length) {
+              onPull();
+              yield chunk;
+              chunk = Buffer.allocUnsafe(chunkBytes);
+              used = 0;
+            }
+            const { bytesRead } = await fh.read(chunk, used, Math.min(left, chunk.length - used), position);
+            if (bytesRead === 0) throw new VigilError('internal', `segment file ended before its last fragment: ${part.absPath}`);
+            used += bytesRead;
+            position += bytesRead;
+            left -= bytesRead;
           }
-          const { bytesRead } = await fh.read(chunk, used, Math.min(left, chunk.length - used), position);
-          if (bytesRead === 0) throw new VigilError('internal', `segment file ended before its last fragment: ${part.absPath}`);
-          used += bytesRead;
-          position += bytesRead;
-          left -= bytesRead;
         }
       }
     } finally {

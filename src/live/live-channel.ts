@@ -284,6 +284,7 @@ export class LiveChannel {
         type: 'init',
         mime: init.mime,
         codec: init.codec,
+        audio_codec: init.audioCodec ?? null,
         width: init.width ?? null,
         height: init.height ?? null,
         stream: this.stream,

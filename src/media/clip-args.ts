@@ -43,8 +43,10 @@ export function buildClipArgs(): string[] {
     '-auto_convert', '1',
     '-copyts',
     '-i', 'pipe:0',
-    // The recorder keeps only the first video stream; so does the clip.
+    // The recorder keeps the first video stream and, when the camera sends it, its audio; so does the
+    // clip (the audio map is optional: video-only footage makes a video-only clip).
     '-map', '0:v:0',
+    '-map', '0:a:0?',
     '-c', 'copy',
     '-movflags', CLIP_MOVFLAGS,
     '-f', 'mp4',

@@ -2,6 +2,7 @@ import { basename, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   buildRecorderArgs,
+  nextAudioAfterRefusal,
   parseSegmentListLine,
   PROGRESS_FD,
   SEGMENT_LIST_FD,
@@ -189,5 +190,69 @@ describe('ProgressParser', () => {
     const block = p.push('progress=continue');
     expect(block?.outTimeUs).toBeNaN();
     expect(block?.frame).toBe(0);
+  });
+});
+
+describe('buildRecorderArgs with audio', () => {
+  it('off: the first video stream alone, as before audio was recorded', () => {
+    const args = outputs(buildRecorderArgs(input({ audio: 'off' }))).segment;
+    expect(args.filter((a, i) => args[i - 1] === '-map')).toEqual(['0:v:0']);
+    expect(valueOf(args, '-c')).toBe('copy');
+    expect(args).not.toContain('-max_interleave_delta');
+    expect(buildRecorderArgs(input({ audio: 'off' }))).toEqual(buildRecorderArgs(input()));
+  });
+
+  it('copy: the first audio stream too (optional), both stream-copied, with a short interleave wait', () => {
+    const args = outputs(buildRecorderArgs(input({ audio: 'copy' }))).segment;
+    expect(args.filter((a, i) => args[i - 1] === '-map')).toEqual(['0:v:0', '0:a:0?']);
+    expect(valueOf(args, '-c:v')).toBe('copy');
+    expect(valueOf(args, '-c:a')).toBe('copy');
+    expect(valueOf(args, '-max_interleave_delta')).toBe('500000');
+    expect(args).not.toContain('-c');
+  });
+
+  it('aac: the audio transcoded to AAC, never the video', () => {
+    const args = outputs(buildRecorderArgs(input({ audio: 'aac' }))).segment;
+    expect(args.filter((a, i) => args[i - 1] === '-map')).toEqual(['0:v:0', '0:a:0?']);
+    expect(valueOf(args, '-c:v')).toBe('copy');
+    expect(valueOf(args, '-c:a')).toBe('aac');
+    expect(valueOf(args, '-b:a')).toBe('32k');
+  });
+
+  it('none: video only, but the quick probe still reads until both streams are described', () => {
+    const args = buildRecorderArgs(input({ audio: 'none', quickProbe: true }));
+    expect(outputs(args).segment.filter((a, i) => outputs(args).segment[i - 1] === '-map')).toEqual(['0:v:0']);
+    expect(valueOf(args, '-probesize')).toBe('5000000');
+  });
+
+  it('with audio the quick probe reads past one packet (an audio packet first would leave the video undescribed), still before -i', () => {
+    for (const audio of ['copy', 'aac'] as const) {
+      const args = buildRecorderArgs(input({ audio, quickProbe: true }));
+      const i = args.indexOf('-i');
+      expect(valueOf(args, '-probesize')).toBe('5000000');
+      expect(valueOf(args, '-analyzeduration')).toBe('100000');
+      expect(args.indexOf('-probesize')).toBeLessThan(i);
+      expect(valueOf(args, '-i')).toBe('rtsp://cam.local/live');
+    }
+    expect(buildRecorderArgs(input({ audio: 'copy' }))).not.toContain('-probesize');
+  });
+});
+
+describe('nextAudioAfterRefusal', () => {
+  const MUXER_REFUSED = '[mp4 @ 0x1] [error] Could not find tag for codec pcm_mulaw in stream #1, codec not currently supported in container\n[error] Could not write header for output file #0 (incorrect codec parameters ?): Invalid argument\n';
+  const NO_DECODER = '[rtsp @ 0x1] [warning] Could not find codec parameters for stream 1 (Audio: none, 8000 Hz, mono): unknown codec\n[error] Decoder (codec none) not found for input stream #0:1\n';
+
+  it('steps a refused copy down to a transcode, a failed transcode down to video only, naming the codec', () => {
+    expect(nextAudioAfterRefusal('copy', MUXER_REFUSED)).toEqual({ next: 'aac', codec: 'pcm_mulaw' });
+    expect(nextAudioAfterRefusal('copy', MUXER_REFUSED.replace('pcm_mulaw', 'none'))).toEqual({ next: 'aac', codec: 'none' });
+    expect(nextAudioAfterRefusal('aac', NO_DECODER)).toEqual({ next: 'none', codec: 'none' });
+  });
+
+  it('leaves every other ending alone: the video refused, a lost camera, audio off or already none', () => {
+    expect(nextAudioAfterRefusal('copy', '[mp4 @ 0x1] [error] Could not find tag for codec hevc in stream #0, codec not currently supported in container')).toBeUndefined();
+    expect(nextAudioAfterRefusal('copy', 'rtsp://cam/live: Connection refused')).toBeUndefined();
+    expect(nextAudioAfterRefusal('aac', '[segment @ 0x1] [error] dimensions not set')).toBeUndefined();
+    expect(nextAudioAfterRefusal('off', MUXER_REFUSED)).toBeUndefined();
+    expect(nextAudioAfterRefusal('none', NO_DECODER)).toBeUndefined();
   });
 });

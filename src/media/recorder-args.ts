@@ -19,6 +19,59 @@ export interface RecorderArgsInput {
    * (`-tag:v hvc1`, which ffmpeg refuses for any other codec); H.264 or unknown leaves ffmpeg's default.
    */
   videoCodec?: VideoCodecFamily | undefined;
+  /**
+   * What becomes of the camera's first audio stream (default `off`: not recorded). See `RecorderAudio`;
+   * with any other than `off` the camera is known or assumed to send audio, so the quick probe reads
+   * until both streams are described (QUICK_PROBE_WITH_AUDIO_ARGS).
+   */
+  audio?: RecorderAudio;
+}
+
+/**
+ * The camera's audio in the segment files: `off` (video only, the camera's `audio: off`), `copy`
+ * (stream copy: AAC, which MP4 takes as sent), `aac` (decoded and encoded to AAC: G.711 µ-law/A-law,
+ * PCM and the other codecs the MP4 muxer refuses) or `none` (video only: the camera sends audio that
+ * could be neither copied nor transcoded). The video is a stream copy in every case. A camera that
+ * sends no audio records video only with `copy` and `aac` alike (the audio map is optional).
+ */
+export type RecorderAudio = 'off' | 'copy' | 'aac' | 'none';
+
+/**
+ * With audio, the quick probe reads until both streams are described instead of stopping at the first
+ * packet: with `-probesize 32` ffmpeg stops after one packet, and when that is an audio packet the
+ * video is left without its picture size ("unspecified size", the run fails). Bounded by the same
+ * 0.1 s of media as the video-only quick probe; the packets read are written, not dropped.
+ */
+export const QUICK_PROBE_WITH_AUDIO_ARGS: readonly string[] = ['-probesize', '5000000', '-analyzeduration', '100000'];
+
+/** Bit rate of the AAC that transcoded audio becomes: speech from a camera microphone, 8–16 kHz mono. */
+export const AUDIO_AAC_BITRATE = '32k';
+
+/**
+ * The longest a packet of one stream waits in the muxer for the other stream's (µs). The default, 10 s,
+ * would hold the video back 10 s whenever a camera's audio stops (its packets dropped or garbled, the
+ * microphone gone): the live view 10 s late and the footage written in bursts. Audio and video from one
+ * camera arrive interleaved in real time, so half a second is slack enough.
+ */
+export const MAX_INTERLEAVE_DELTA_US = 500_000;
+
+/**
+ * What ffmpeg says when it cannot record the camera's audio as the run asked: the MP4 muxer refuses
+ * the codec as sent (`Could not find tag for codec pcm_mulaw in stream #1`: output stream 1 is the
+ * audio, the video being mapped first), no decoder knows it (`Decoder (codec none) not found`: the
+ * video is never decoded), or the AAC encoder cannot be opened for it.
+ */
+export const AUDIO_REFUSED = /Could not find tag for codec \S+ in stream #1\b|Decoder \(codec [^)]*\) not found for input stream|Error while opening encoder for output stream #0:1\b/;
+
+/**
+ * The audio handling for the next run after a run that ended with `stderr`: from a stream copy the
+ * MP4 muxer refused to a transcode to AAC, from a transcode that failed to video only; undefined when
+ * the run did not fail on its audio.
+ */
+export function nextAudioAfterRefusal(current: RecorderAudio, stderr: string): { next: RecorderAudio; codec: string | undefined } | undefined {
+  if (current === 'off' || current === 'none' || !AUDIO_REFUSED.test(stderr)) return undefined;
+  const codec = /Could not find tag for codec (\S+) in stream #1\b/.exec(stderr)?.[1] ?? /Decoder \(codec ([^)]*)\) not found/.exec(stderr)?.[1];
+  return { next: current === 'copy' ? 'aac' : 'none', codec };
 }
 
 /** fd numbers of the extra pipes the recorder's ffmpeg writes to (see `spawnFfmpeg`). */
@@ -27,7 +80,7 @@ export const PROGRESS_FD = 3;
 
 /**
  * argv (without the program) for recording one camera: RTSP over TCP, stream copy of the first video
- * stream, fragmented-MP4 segment files, the segment list (one CSV line per closed file) on stdout and
+ * stream (and its first audio stream, copied or transcoded to AAC, per `audio`), fragmented-MP4 segment files, the segment list (one CSV line per closed file) on stdout and
  * progress (media time as it is muxed) on fd 3. Nothing else: the live view reads the segment files
  * as they grow (src/live/segment-follower.ts), so one camera connection and one output serve both.
  */
@@ -40,16 +93,17 @@ export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
   // ffmpeg expands % in the whole path (%06d is the segment number); a literal % in the data dir must
   // not be read as a conversion.
   const pattern = join(i.outputDir.replace(/%/g, '%%'), i.fileNamePattern);
+  const audio = i.audio ?? 'off';
+  const input = rtspInputArgs(i.url, i.socketTimeoutSeconds, (i.quickProbe ?? false) && audio === 'off');
+  if (i.quickProbe && audio !== 'off') input.splice(input.length - 2, 0, ...QUICK_PROBE_WITH_AUDIO_ARGS);
   return [
     ...QUIET_ARGS,
     '-progress', `pipe:${PROGRESS_FD}`,
     // Twice a second: the first report (the camera marked recording) comes sooner after a start, and
     // the time mapping gets more bounds; parsing 2 short blocks a second per camera costs nothing.
     '-stats_period', '0.5',
-    ...rtspInputArgs(i.url, i.socketTimeoutSeconds, i.quickProbe ?? false),
-    // Video only: many cameras send G.711 audio, which the MP4 muxer refuses and which would stop recording.
-    '-map', '0:v:0',
-    '-c', 'copy',
+    ...input,
+    ...audioOutputArgs(audio),
     ...(i.videoCodec === 'h265' ? ['-tag:v', 'hvc1'] : []),
     '-f', 'segment',
     '-segment_time', String(i.segmentSeconds),
@@ -61,6 +115,23 @@ export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
     '-segment_list_type', 'csv',
     '-segment_list_flags', 'live',
     pattern,
+  ];
+}
+
+/**
+ * The maps and codecs of the segment output. `off` and `none`: the first video stream alone (G.711,
+ * which many cameras send, would otherwise make the MP4 muxer refuse the whole run). Else the first audio stream
+ * too, optional (`?`: a camera without audio records video), and a short interleave wait
+ * (MAX_INTERLEAVE_DELTA_US) so audio that stops never holds the video back.
+ */
+function audioOutputArgs(audio: RecorderAudio): string[] {
+  if (audio === 'off' || audio === 'none') return ['-map', '0:v:0', '-c', 'copy'];
+  return [
+    '-map', '0:v:0',
+    '-map', '0:a:0?',
+    '-c:v', 'copy',
+    ...(audio === 'copy' ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', AUDIO_AAC_BITRATE]),
+    '-max_interleave_delta', String(MAX_INTERLEAVE_DELTA_US),
   ];
 }
 

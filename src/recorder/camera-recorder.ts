@@ -8,7 +8,7 @@ import type { Indexer } from '../indexer/indexer.service.js';
 import { UnindexedFiles, type UnindexedFile } from './unindexed-files.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
 import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
-import { buildRecorderArgs, type SegmentListEntry } from '../media/recorder-args.js';
+import { buildRecorderArgs, nextAudioAfterRefusal, type RecorderAudio, type SegmentListEntry } from '../media/recorder-args.js';
 import { OPEN_SEGMENT_NAME_PATTERN, openSegmentFileName, openSegmentNamePattern, segmentFileName } from '../storage/segment-names.js';
 import type { Clock } from '../shared/clock.js';
 import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
@@ -140,6 +140,12 @@ export class CameraRecorder {
    */
   private fullProbe = false;
   /**
+   * The camera's audio in the next run (`audio: auto` starts with a stream copy, `off` never records
+   * it): a run the MP4 muxer refused the copy of goes on with a transcode to AAC, one whose transcode
+   * failed with video only (`nextAudioAfterRefusal`). Audio that breaks mid-run never ends a run.
+   */
+  private audio: RecorderAudio;
+  /**
    * The codec the camera sends (docs/design.md, "H.265"): from the camera's newest row at the first run,
    * then from each run's first file; undefined until known (H.264 is assumed: no tag).
    */
@@ -158,6 +164,7 @@ export class CameraRecorder {
   ) {
     this.log = d.log.child({ cameraId: camera.id });
     this.secrets = urlSecrets(camera.mainUrl);
+    this.audio = camera.audio === 'off' ? 'off' : 'copy';
   }
 
   /** Files with footage and no catalog row yet, oldest first (see UnindexedFiles). */
@@ -214,7 +221,12 @@ export class CameraRecorder {
       if (signal.aborted) break;
       const runMs = clock.nowMs() - startedAtMs;
       const noSpace = isNoSpace(outcome.exit.stderrTail);
-      const probeFailed = !this.fullProbe && !outcome.silent && QUICK_PROBE_FAILED.test(outcome.exit.stderrTail);
+      const audioRefused = outcome.silent ? undefined : nextAudioAfterRefusal(this.audio, outcome.exit.stderrTail);
+      if (audioRefused) {
+        this.log.warn({ audioCodec: audioRefused.codec, from: this.audio, to: audioRefused.next }, 'the camera\'s audio cannot be recorded as it was: reconnecting');
+        this.audio = audioRefused.next;
+      }
+      const probeFailed = !this.fullProbe && !outcome.silent && !audioRefused && QUICK_PROBE_FAILED.test(outcome.exit.stderrTail);
       const { clockBack } = outcome;
       const codecChange = outcome.codecChange ?? (this.videoCodec === 'h265' && HVC1_TAG_REFUSED.test(outcome.exit.stderrTail) ? { from: this.videoCodec, to: 'h264' as const } : undefined);
       if (codecChange) {
@@ -234,6 +246,8 @@ export class CameraRecorder {
             ? `the camera's media clock went back while connected (its RTP timestamps leapt backwards); the segment was closed at its last true frame and the camera reconnected for a fresh clock (${describeExit(outcome.exit)})`
           : codecChange
             ? `the camera sends ${codecChange.to === 'h265' ? 'H.265' : 'H.264'}; reconnecting to record it as ${codecChange.to === 'h265' ? 'hvc1' : 'avc1'} (${describeExit(outcome.exit)})`
+          : audioRefused
+            ? `${describeAudioRefusal(audioRefused)} (${describeExit(outcome.exit)})`
           : probeFailed
             ? `the camera's SDP lacks the stream's parameters, which the quick start needs; reconnecting with full stream analysis (${describeExit(outcome.exit)})`
           : outcome.stalled
@@ -247,7 +261,7 @@ export class CameraRecorder {
       await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs()).catch((err: unknown) =>
         this.log.error({ err }, 'recording the exit failed'),
       );
-      const delayMs = probeFailed || clockBack || codecChange ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
+      const delayMs = audioRefused || probeFailed || clockBack || codecChange ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
       await this.d.events.emit({
         type: silent ? 'camera_silent' : outcome.stalled ? 'recorder_stalled' : 'recorder_exited',
         severity: 'warning',
@@ -255,6 +269,7 @@ export class CameraRecorder {
         requestId: null,
         payload: {
           reason,
+          ...(audioRefused ? { audio_codec: audioRefused.codec ?? null, audio_next: audioRefused.next } : {}),
           ...(silent
             ? {
                 silent_seconds: Math.round(silent.silentMs / 100) / 10,
@@ -288,6 +303,8 @@ export class CameraRecorder {
     // Video watch (invariant 15): the wall-clock instant the muxed media time last advanced.
     const launchedMs = clock.nowMs();
     let lastMediaUs = 0;
+    let lastVideoFrames = 0;
+    const runAudio = this.audio;
     let lastVideoMs: number | undefined;
     await setState(db, cam.id, 'connecting', undefined, clock.nowMs());
 
@@ -358,6 +375,7 @@ export class CameraRecorder {
       socketTimeoutSeconds: config.rtspTimeoutSeconds,
       fileNamePattern: openSegmentNamePattern(runId),
       quickProbe: !this.fullProbe,
+      audio: this.audio,
       videoCodec: this.videoCodec,
     });
     // The run's first file tells what the camera sends (its init is on disk from the first frame on):
@@ -395,8 +413,11 @@ export class CameraRecorder {
       onSegment,
       onProgress: (outTimeUs, frame, wallMs) => {
         this.noteClock(mediaClock.report(wallMs, outTimeUs, frame));
-        if (outTimeUs > lastMediaUs) {
+        // With audio, ffmpeg's media time is the furthest of both streams: audio that goes on while the
+        // video stopped must not look like video, so the video frame count decides.
+        if (runAudio === 'off' ? outTimeUs > lastMediaUs : frame > lastVideoFrames) {
           lastMediaUs = outTimeUs;
+          lastVideoFrames = frame;
           lastVideoMs = wallMs;
           const anchor = mediaClock.anchorMs(outTimeUs / 1e6);
           this.lastFrameMs = anchor === undefined ? wallMs : Math.min(wallMs, Math.round(anchor + outTimeUs / 1000));
@@ -524,6 +545,13 @@ function describeSilence(s: Silence): string {
   return s.hadVideo
     ? `the camera stopped sending video: none for ${secs} s while connected (freeze_seconds ${s.limitSeconds}); the segment was closed at its last frame and the camera reconnected`
     : `the camera sent no video for ${secs} s after the recorder started (rtsp_timeout_seconds ${s.limitSeconds} + ${PROBE_ALLOWANCE_SECONDS} s of stream analysis); reconnecting`;
+}
+
+function describeAudioRefusal(r: { next: RecorderAudio; codec: string | undefined }): string {
+  const codec = r.codec === undefined ? 'its codec' : r.codec === 'none' ? 'a codec ffmpeg does not know' : r.codec;
+  return r.next === 'aac'
+    ? `the camera's audio (${codec}) cannot be stored in MP4 as sent; reconnecting to record it transcoded to AAC (the video stays a stream copy)`
+    : `the camera's audio (${codec}) cannot be recorded; reconnecting to record the video without it`;
 }
 
 function describeExit(exit: ExitInfo): string {

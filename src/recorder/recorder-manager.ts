@@ -5,7 +5,7 @@ import { setState } from '../db/camera-status.repo.js';
 
 /** Fields whose change needs a new ffmpeg; a new name does not. */
 function recordingKey(c: CameraRow): string {
-  return JSON.stringify([c.mainUrl, c.segmentSeconds]);
+  return JSON.stringify([c.mainUrl, c.segmentSeconds, c.audio ?? 'auto']);
 }
 
 /** One recorder per enabled camera; brings the running set in line with the cameras table. */

@@ -68,4 +68,8 @@ export interface CameraConfig {
   motion?: MotionConfig;
   /** Footage with motion is kept this long (footage without motion: `retentionHours`); absent or null: no separate rule. */
   retentionHoursMotion?: number | null;
+  /** Record the camera's audio (`auto`) or not (`off`); absent means `auto`. */
+  audio?: CameraAudio;
 }
+
+export type CameraAudio = 'auto' | 'off';

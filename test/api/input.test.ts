@@ -36,6 +36,8 @@ describe('bad input gets a clear 4xx naming the field and changes nothing', () =
     ['non-RTSP URL', 'POST', '/cameras', { id: 'a5', main_url: 'http://h/x' }, 400, 'main_url'],
     ['URL with a space', 'POST', '/cameras', { id: 'a6', main_url: 'rtsp://h/x y' }, 400, 'main_url'],
     ['missing main_url', 'POST', '/cameras', { id: 'a7' }, 400, 'main_url'],
+    ['audio neither auto nor off', 'POST', '/cameras', { id: 'a8', main_url: 'rtsp://h/x', audio: 'on' }, 400, 'audio'],
+    ['audio patched to a number', 'PATCH', '/cameras/known', { audio: 1 }, 400, 'audio'],
     ['duplicate id', 'POST', '/cameras', { id: 'known', main_url: 'rtsp://h/x' }, 409, 'id'],
     ['empty patch', 'PATCH', '/cameras/known', {}, 400, undefined],
     // A change whose body may be empty is malformed only through its query (found by the API fuzz storm).

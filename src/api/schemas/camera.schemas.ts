@@ -32,6 +32,7 @@ export const CameraOut = Type.Object({
     post_roll_seconds: Type.Integer({ description: 'Motion pausing for less than this stays one interval.' }),
   }),
   retention_hours_motion: Type.Union([Type.Integer(), Type.Null()], { description: 'Footage with motion kept this long; retention_hours then applies to footage without.' }),
+  audio: Type.Union([Type.Literal('auto'), Type.Literal('off')], { description: "Record the camera's audio with its video (auto) or not (off)." }),
   origin: Type.String({ description: 'config (declared in vigil.yml, re-applied at start), api, or demo' }),
   created_at: IsoTimeOut,
   updated_at: IsoTimeOut,

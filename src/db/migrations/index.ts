@@ -9,6 +9,7 @@ import * as m0007 from './sqlite/0007-webhooks.js';
 import * as m0008 from './sqlite/0008-onvif.js';
 import * as m0009 from './sqlite/0009-motion.js';
 import * as m0010 from './sqlite/0010-motion-density.js';
+import * as m0011 from './sqlite/0011-camera-audio.js';
 
 /** The catalog engines Vigil's migrations are written for. */
 export type CatalogEngine = 'sqlite';
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<CatalogEngine, Record<string, Migration>> = {
     '0008-onvif': m0008,
     '0009-motion': m0009,
     '0010-motion-density': m0010,
+    '0011-camera-audio': m0011,
   },
 };
 

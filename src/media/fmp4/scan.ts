@@ -49,6 +49,11 @@ export interface Fmp4Scan {
   hasMfra: boolean;
   videoDurationSeconds: number;
   firstDecodeTimeSeconds?: number;
+  /**
+   * Each track's first decode time (tfdt of its first fragment with samples), in seconds of its own
+   * timescale, by track id: with audio, where each track starts (A/V alignment).
+   */
+  trackFirstDecodeSeconds: Record<number, number>;
   sampleCount: number;
   fragments: FragmentInfo[];
 }
@@ -81,7 +86,7 @@ function* scanSteps(fileSize: number): Generator<{ offset: number; length: numbe
       if (!track) continue; // a traf for a track the moov does not declare carries nothing we can time
       track.durationSeconds += traf.durationTicks / track.timescale;
       track.sampleCount += traf.sampleCount;
-      if (traf.baseDecodeTime !== undefined && !firstDecode.has(track.trackId)) {
+      if (traf.baseDecodeTime !== undefined && traf.sampleCount > 0 && !firstDecode.has(track.trackId)) {
         firstDecode.set(track.trackId, traf.baseDecodeTime);
       }
       if (track !== main) continue;
@@ -151,6 +156,7 @@ function* scanSteps(fileSize: number): Generator<{ offset: number; length: numbe
     videoDurationSeconds: main?.durationSeconds ?? 0,
     sampleCount: main?.sampleCount ?? 0,
     fragments,
+    trackFirstDecodeSeconds: Object.fromEntries(init.tracks.filter((t) => firstDecode.has(t.trackId)).map((t) => [t.trackId, (firstDecode.get(t.trackId) as number) / t.timescale])),
   };
   if (main && mainFirst !== undefined) scan.firstDecodeTimeSeconds = mainFirst / main.timescale;
   return scan;

@@ -10,7 +10,9 @@ export interface LiveInit {
   data: Buffer;
   /** RFC 6381 codec string of the video track, e.g. `avc1.64001f` or `hev1.1.6.L93.B0`. */
   codec: string;
-  /** `video/mp4; codecs="…"`, for `MediaSource.isTypeSupported` / `addSourceBuffer`. */
+  /** RFC 6381 codec string of the audio track (`mp4a.40.2`), when the stream carries one. */
+  audioCodec?: string;
+  /** `video/mp4; codecs="…"` listing every track (video first, then audio), for `MediaSource.isTypeSupported` / `addSourceBuffer`. */
   mime: string;
   width: number | undefined;
   height: number | undefined;
@@ -132,10 +134,12 @@ export class Fmp4StreamSplitter {
     this.videoTrackId = video.trackId;
     this.videoTimescale = video.timescale;
     this.moof = undefined;
+    const audio = info.tracks.find((t) => t.kind === 'audio');
     const init: LiveInit = {
       data: Buffer.concat([this.ftyp, box]),
       codec: video.codec,
-      mime: `video/mp4; codecs="${video.codec}"`,
+      ...(audio ? { audioCodec: audio.codec } : {}),
+      mime: `video/mp4; codecs="${audio ? `${video.codec},${audio.codec}` : video.codec}"`,
       width: video.width,
       height: video.height,
       timescale: video.timescale,
