@@ -272,5 +272,24 @@ describe('an H.265 camera: H.264 previews for browsers that cannot play it', () 
     await res.arrayBuffer();
   });
 
+  it('after a restart the codec is known from the catalog: hvc1 from the first file, no reconnect', async () => {
+    const dataDir = vigil.dataDir;
+    await vigil.app.stop();
+    const before = readCatalog(dataDir).segments.length;
+    const eventsBefore = readCatalog(dataDir).events.length;
+    const reconnects = () => readCatalog(dataDir).status.find((x) => x.camera_id === 'cam1')?.['reconnect_count'];
+    const reconnectsBefore = reconnects();
+    vigil = await startVigil({ dataDir, cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }] });
+    await waitFor('two more rows', () => readCatalog(dataDir).segments.length >= before + 2, 30_000, 250);
+    const { segments, events } = readCatalog(dataDir);
+    expect(events.slice(eventsBefore).filter((e) => e.type === 'recorder_exited')).toEqual([]);
+    expect(reconnects()).toBe(reconnectsBefore);
+    const fresh = segments.slice(before);
+    const codecs = querySql(dataDir, `SELECT codec FROM segments WHERE id >= ${(fresh[0] as SegRow).id} ORDER BY id`) as Array<{ codec: string }>;
+    for (const { codec } of codecs) expect(codec).toMatch(HVC1_CODEC);
+    // The first file of the new run was written as hvc1 by ffmpeg itself (a whole segment, not a stopped run).
+    expect((fresh[0] as SegRow).duration_ms).toBeGreaterThan(1500);
+  });
+
   const seg = (i: number) => segs[i] as SegRow;
 });
