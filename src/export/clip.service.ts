@@ -4,6 +4,7 @@ import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import { listAllSegments } from '../db/segment.repo.js';
 import { buildClipArgs, buildConcatList, type ClipPart } from '../media/clip-args.js';
+import { codecFamily, type VideoCodecFamily } from '../media/video-codec.js';
 import { spawnMediaJob, type MediaJobLauncher } from '../media/ffmpeg-job.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { scanFmp4 } from '../media/fmp4/scan.js';
@@ -86,9 +87,11 @@ export class ClipService {
       rejectOpen = rej;
     });
     const ids = selected.map((s) => s.id);
+    // The footage's codec as indexed: an ffmpeg remux of H.265 keeps its hvc1 entry.
+    const videoCodec = selected.some((s) => codecFamily(s.codec) === 'h265') ? 'h265' : undefined;
     this.d.jobs
       .run(signal, (jobSignal) =>
-        withSegmentsReadLocked(this.d, ids, jobSignal, (lockSignal) => this.stream(cameraId, fromMs, toMs, ids, lockSignal ?? jobSignal, resolveOpen)),
+        withSegmentsReadLocked(this.d, ids, jobSignal, (lockSignal) => this.stream(cameraId, fromMs, toMs, ids, lockSignal ?? jobSignal, resolveOpen, videoCodec)),
       )
       // Before the body is handed out a failure is the caller's error; after it, stream() handled it.
       .catch(rejectOpen);
@@ -108,6 +111,7 @@ export class ClipService {
     lockedIds: number[],
     signal: AbortSignal,
     opened: (d: ClipDownload) => void,
+    videoCodec?: VideoCodecFamily,
   ): Promise<void> {
     const placed = await this.placeLocked(cameraId, fromMs, toMs, lockedIds);
     signal.throwIfAborted();
@@ -131,7 +135,7 @@ export class ClipService {
       return;
     }
     this.d.log.debug({ cameraId, path: 'ffmpeg', reason: plan.reason }, 'clip export path');
-    await this.remux(cameraId, parts, signal, (body) => opened(download(body)));
+    await this.remux(cameraId, parts, signal, (body) => opened(download(body)), videoCodec);
   }
 
   /**
@@ -154,8 +158,8 @@ export class ClipService {
    * Runs ffmpeg over the parts. `opened` is called at ffmpeg's first output byte, so a failure
    * before it (an unreadable first file) is still an error response. Returns once ffmpeg has exited.
    */
-  private async remux(cameraId: string, parts: ClipPart[], signal: AbortSignal, opened: (body: Readable) => void): Promise<void> {
-    const proc = this.launch(this.d.ffmpegPath, buildClipArgs(), { stdin: buildConcatList(parts) });
+  private async remux(cameraId: string, parts: ClipPart[], signal: AbortSignal, opened: (body: Readable) => void, videoCodec?: VideoCodecFamily): Promise<void> {
+    const proc = this.launch(this.d.ffmpegPath, buildClipArgs({ videoCodec }), { stdin: buildConcatList(parts) });
     // ffmpeg's stdout arrives in 64 KiB chunks; a buffer of a few keeps it writing while the socket drains.
     const body = new PassThrough({ highWaterMark: 512 * 1024 });
     proc.stdout.pipe(body, { end: false });

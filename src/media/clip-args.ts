@@ -2,6 +2,7 @@
  * ffmpeg argv and concat list for a clip: the segment files of a range joined by the concat demuxer
  * and remuxed (stream copy, never transcoded) into one fragmented MP4 written to stdout.
  */
+import type { VideoCodecFamily } from './video-codec.js';
 
 export interface ClipPart {
   /** Absolute path of a segment file (already checked to lie inside the recordings folder). */
@@ -26,7 +27,7 @@ export const CLIP_MOVFLAGS = '+frag_keyframe+empty_moov+delay_moov+default_base_
  * timestamps the concat demuxer gives the frames before the first file's inpoint, which is what
  * the edit list is made from.
  */
-export function buildClipArgs(): string[] {
+export function buildClipArgs(opts: { videoCodec?: VideoCodecFamily | undefined } = {}): string[] {
   return [
     '-hide_banner',
     '-nostdin',
@@ -48,6 +49,8 @@ export function buildClipArgs(): string[] {
     '-map', '0:v:0',
     '-map', '0:a:0?',
     '-c', 'copy',
+    // H.265 footage keeps its hvc1 sample entry (ffmpeg's mp4 muxer would write hev1).
+    ...(opts.videoCodec === 'h265' ? ['-tag:v', 'hvc1'] : []),
     '-movflags', CLIP_MOVFLAGS,
     '-f', 'mp4',
     'pipe:1',

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { buildClipArgs, buildConcatList } from './clip-args.js';
 import { buildRecorderArgs } from './recorder-args.js';
 import { codecFamily, rewriteHev1AsHvc1, videoCodecOfFile } from './video-codec.js';
 
@@ -11,9 +13,9 @@ const run = promisify(execFile);
 let dir: string;
 
 /** A 1-s fragmented HEVC file as the recorder's ffmpeg writes it, with the sample entry `tag`. */
-async function hevcFile(name: string, tag: 'hev1' | 'hvc1'): Promise<string> {
+async function hevcFile(name: string, tag: 'hev1' | 'hvc1', size = '320x180'): Promise<string> {
   const f = join(dir, name);
-  await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=15', '-t', '1', '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error:keyint=15',
+  await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=15`, '-t', '1', '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error:keyint=15',
     '-tag:v', tag, '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4', f]);
   return f;
 }
@@ -69,5 +71,26 @@ describe('rewriting a hev1 file as hvc1', () => {
     await writeFile(f, (await readFile(await hevcFile('c.mp4', 'hev1'))).subarray(0, 100));
     expect(await videoCodecOfFile(f)).toBeUndefined();
     expect(await rewriteHev1AsHvc1(f)).toBe(false);
+  });
+});
+
+describe('a clip of H.265 footage made by ffmpeg (files whose codec configuration differs: no join in Node)', () => {
+  it('writes the hvc1 entry with the clip argv for H.265, whatever the files hold (an edge refill\'s hev1)', async () => {
+    // Stream copy keeps an hvc1 source's entry by itself; from hev1 files only the tag makes the clip hvc1.
+    const parts = [{ absPath: await hevcFile('s.mp4', 'hev1') }, { absPath: await hevcFile('l.mp4', 'hev1', '640x360') }];
+    const clip = async (videoCodec?: 'h265'): Promise<string> => {
+      const out = join(dir, `clip-${videoCodec ?? 'none'}.mp4`);
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn('ffmpeg', buildClipArgs({ videoCodec }), { stdio: ['pipe', 'pipe', 'inherit'] });
+        const chunks: Buffer[] = [];
+        child.stdout.on('data', (c: Buffer) => chunks.push(c));
+        child.stdin.end(buildConcatList(parts));
+        child.once('error', reject);
+        child.once('close', (code) => (code === 0 ? writeFile(out, Buffer.concat(chunks)).then(resolve, reject) : reject(new Error(`ffmpeg exited ${code}`))));
+      });
+      return out;
+    };
+    expect(await videoCodecOfFile(await clip('h265'))).toMatch(/^hvc1\./);
+    expect(await videoCodecOfFile(await clip())).toMatch(/^hev1\./);
   });
 });
