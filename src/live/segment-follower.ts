@@ -55,6 +55,9 @@ export class SegmentFollower {
   private firstFile = true;
   /** The video track's timescale (from the run's init) and the current file's first decode time, s. */
   private timescale: number | undefined;
+  /** The run's tracks (from its init): the video's id, every track's timescale. */
+  private videoTrackId: number | undefined;
+  private readonly timescales = new Map<number, number>();
   private fileFirstS: number | undefined;
   private closedThrough: number;
   private runEnded = false;
@@ -221,6 +224,8 @@ export class SegmentFollower {
     for (const c of this.splitter.push(bytes)) {
       if (c.kind === 'init') {
         this.timescale = c.init.timescale;
+        this.videoTrackId = c.init.tracks[0]?.trackId;
+        for (const t of c.init.tracks) this.timescales.set(t.trackId, t.timescale);
         if (this.sentInit) continue;
         this.sentInit = true;
       } else {
@@ -240,22 +245,35 @@ export class SegmentFollower {
     f.wallMs = startMs + (atS - firstS) * 1000;
   }
 
-  /** The fragment's video decode time in seconds (the first track's: recordings are video only). */
+  /** The fragment's video decode time in seconds. */
   private decodeSeconds(f: LiveFragment): number | undefined {
-    const t = f.tracks[0];
+    const t = f.tracks.find((x) => x.trackId === this.videoTrackId) ?? f.tracks[0];
     if (t?.baseDecodeTime === undefined || !this.timescale) return undefined;
     return t.baseDecodeTime / this.timescale;
   }
 
-  /** Puts a fragment on the viewers' one timeline: a later file goes on where the one before ended. */
+  /**
+   * Puts a fragment on the viewers' one timeline: a later file's video goes on where the one before
+   * ended, and its audio moves with it (the same shift in seconds: each file's audio keeps its place
+   * against the video of its own file; by where the previous file's audio ended instead, the audio
+   * would drift by the up to one frame each file's audio overhangs its video).
+   */
   private retime(f: LiveFragment): void {
     let shifted = false;
-    for (const t of f.tracks) {
+    const video = f.tracks.find((t) => t.trackId === this.videoTrackId);
+    for (const t of video ? [video, ...f.tracks.filter((x) => x !== video)] : f.tracks) {
       if (t.baseDecodeTime === undefined) continue;
       const base = BigInt(t.baseDecodeTime);
       let shift = this.shift.get(t.trackId);
       if (shift === undefined) {
-        shift = this.firstFile ? 0n : (this.nextDecode.get(t.trackId) ?? base) - base;
+        const videoShift = this.videoTrackId === undefined ? undefined : this.shift.get(this.videoTrackId);
+        const ts = this.timescales.get(t.trackId);
+        shift =
+          t.trackId !== this.videoTrackId && videoShift !== undefined && ts !== undefined && this.timescale
+            ? BigInt(Math.round((Number(videoShift) * ts) / this.timescale))
+            : this.firstFile
+              ? 0n
+              : (this.nextDecode.get(t.trackId) ?? base) - base;
         this.shift.set(t.trackId, shift);
       }
       if (shift !== 0n) shifted = true;

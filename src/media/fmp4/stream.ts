@@ -16,7 +16,10 @@ export interface LiveInit {
   mime: string;
   width: number | undefined;
   height: number | undefined;
+  /** The video track's timescale. */
   timescale: number;
+  /** Every track's id, kind and timescale (the video's first). */
+  tracks: Array<{ trackId: number; kind: 'video' | 'audio' | 'other'; timescale: number }>;
 }
 
 export interface LiveFragment {
@@ -143,6 +146,7 @@ export class Fmp4StreamSplitter {
       width: video.width,
       height: video.height,
       timescale: video.timescale,
+      tracks: [video, ...info.tracks.filter((t) => t !== video)].map((t) => ({ trackId: t.trackId, kind: t.kind, timescale: t.timescale })),
     };
     return { kind: 'init', init };
   }
