@@ -17,7 +17,7 @@ import type { Segment } from '../db/segment.repo.js';
 import { systemClock } from '../shared/clock.js';
 import { chainHash, GENESIS_HASH, verifyEd25519 } from '../shared/evidence-hash.js';
 import { checkCatalog } from './check.js';
-import { scanAndHash } from './segment-digest.js';
+import { hashFile, scanAndHash } from './segment-digest.js';
 
 const run = promisify(execFile);
 const T0 = Date.UTC(2026, 10, 26, 9, 0, 0);
@@ -89,6 +89,34 @@ describe('per-segment SHA-256 (invariant 10)', () => {
     expect(d.scan.fragmentCount).toBe(2);
     expect(d.sizeBytes).toBe((await stat(file)).size);
     expect(d.sha256).toBe(createHash('sha256').update(await readFile(file)).digest('hex'));
+  });
+});
+
+describe('digests read at once', () => {
+  it('give every file its own digest while they share the pooled read chunks, and a failed read frees its turn', async () => {
+    // Files of different lengths and contents (larger than a chunk), read 12 at once with failures between:
+    // a chunk handed back and reused while another read still held it would mix bytes of two files.
+    const files: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const tail = Buffer.alloc(1024 * 1024 + 4096 * (i + 1));
+      tail.writeUInt32BE(tail.length, 0);
+      tail.write('free', 4);
+      tail.fill(i + 1, 8);
+      const file = join(dataDir, `many-${i}.mp4`);
+      await writeFile(file, Buffer.concat([fixture, tail]));
+      files.push(file);
+    }
+    const expected = await Promise.all(files.map(async (f) => createHash('sha256').update(await readFile(f)).digest('hex')));
+    for (let round = 0; round < 2; round++) {
+      const missing = Array.from({ length: 6 }, (_, i) => scanAndHash(join(dataDir, `absent-${i}.mp4`)).then(() => 'read', () => 'failed'));
+      const missingHash = Array.from({ length: 6 }, (_, i) => hashFile(join(dataDir, `absent-h${i}.mp4`)).then(() => 'read', () => 'failed'));
+      const digests = await Promise.all(files.map((f) => scanAndHash(f)));
+      const hashes = await Promise.all(files.map((f) => hashFile(f)));
+      expect(await Promise.all([...missing, ...missingHash])).toEqual(Array(12).fill('failed'));
+      expect(digests.map((d) => d.sha256)).toEqual(expected);
+      expect(digests.every((d) => d.scan.complete)).toBe(true);
+      expect(hashes.map((h) => h.sha256)).toEqual(expected);
+    }
   });
 });
 

@@ -11,7 +11,37 @@ export interface SegmentDigest {
 }
 
 /** Bytes read per call: large enough that hashing runs at the disk's (or page cache's) speed. */
-const CHUNK = 1024 * 1024;
+const CHUNK = 256 * 1024;
+
+/**
+ * Files read at once. Cameras that share a segment length close their files together (16 cameras:
+ * 16 index jobs in the same few ms); each read holds two chunks, so unbounded they took 32 MiB of
+ * buffers at once, every segment length, and the process's RSS with it. Four at a time keep the disk
+ * busy and delay the last of 16 by a few tens of ms.
+ */
+const MAX_READERS = 4;
+/** Chunks kept for the next read: every chunk the readers may hold at once, allocated once. */
+const spareChunks: Buffer[] = [];
+let readers = 0;
+const waiting: Array<() => void> = [];
+
+async function takeReader(): Promise<void> {
+  while (readers >= MAX_READERS) await new Promise<void>((resolve) => waiting.push(resolve));
+  readers++;
+}
+
+function releaseReader(): void {
+  readers--;
+  waiting.shift()?.();
+}
+
+function takeChunk(): Buffer {
+  return spareChunks.pop() ?? Buffer.allocUnsafe(CHUNK);
+}
+
+function giveBack(chunk: Buffer): void {
+  if (chunk.length === CHUNK && spareChunks.length < 2 * MAX_READERS) spareChunks.push(chunk);
+}
 
 /** One chunk of the file in hand: `len` bytes from file offset `start`. */
 interface Chunk {
@@ -66,7 +96,7 @@ class HashingSource implements ByteSource {
     const want = Math.min(CHUNK, this.size - this.pos);
     if (want <= 0) return false;
     const next = this.prev;
-    if (next.mem.length < want) next.mem = Buffer.allocUnsafe(CHUNK);
+    if (next.mem.length < want) next.mem = takeChunk();
     const { bytesRead } = await this.fh.read(next.mem, 0, want, this.pos);
     if (bytesRead === 0) return false;
     this.hash.update(next.mem.subarray(0, bytesRead));
@@ -82,37 +112,59 @@ class HashingSource implements ByteSource {
     while (await this.advance());
     return { sha256: this.hash.digest('hex'), sizeBytes: this.pos };
   }
+
+  /** Hands the chunks back to the pool; the source reads nothing more. */
+  release(): void {
+    for (const c of [this.prev, this.cur]) {
+      giveBack(c.mem);
+      c.mem = Buffer.allocUnsafe(0);
+      c.len = 0;
+    }
+  }
 }
 
 /** Scans a closed fMP4 file and hashes it in the same single front-to-back read. */
 export async function scanAndHash(path: string): Promise<SegmentDigest> {
-  const fh = await open(path, 'r');
+  await takeReader();
   try {
-    const { size } = await fh.stat();
-    const src = new HashingSource(fh, size);
-    const scan = await scanFmp4Source(src);
-    const { sha256, sizeBytes } = await src.finish();
-    return { scan, sha256, sizeBytes };
+    const fh = await open(path, 'r');
+    let src: HashingSource | undefined;
+    try {
+      const { size } = await fh.stat();
+      src = new HashingSource(fh, size);
+      const scan = await scanFmp4Source(src);
+      const { sha256, sizeBytes } = await src.finish();
+      return { scan, sha256, sizeBytes };
+    } finally {
+      src?.release();
+      await fh.close();
+    }
   } finally {
-    await fh.close();
+    releaseReader();
   }
 }
 
 /** SHA-256 and length of a file, streamed (check --deep, exports, and files whose scan came from elsewhere). */
 export async function hashFile(path: string): Promise<{ sha256: string; sizeBytes: number }> {
-  const fh = await open(path, 'r');
+  await takeReader();
   try {
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(CHUNK);
-    let size = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, CHUNK, size);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      size += bytesRead;
+    const fh = await open(path, 'r');
+    const buf = takeChunk();
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, CHUNK, size);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        size += bytesRead;
+      }
+      return { sha256: hash.digest('hex'), sizeBytes: size };
+    } finally {
+      giveBack(buf);
+      await fh.close();
     }
-    return { sha256: hash.digest('hex'), sizeBytes: size };
   } finally {
-    await fh.close();
+    releaseReader();
   }
 }
