@@ -95,7 +95,8 @@ start_ms + round(n * 1000 / fps) for the n-th frame (n from 0), whenever it is s
 
 Mount SPEC: name[:key=value,...] with keys width, height, fps, bitrate (kbps), pattern
 (videotestsrc pattern nick, e.g. ball, smpte, snow), codec (h264, the default, or h265: x265enc and
-rtph265pay, VPS/SPS/PPS in the SDP's sprop-vps/sps/pps and before each keyframe; plain live mounts only),
+rtph265pay, VPS/SPS/PPS in the SDP's sprop-vps/sps/pps and before each keyframe, edge replays too;
+not with scene or sprop=0),
 gop (keyframe interval in frames,
 default = fps i.e. 1 s), shared (1/0), clock (1/0), code (1/0, default 0: the burned-in timecode
 above), sprop (1/0, see below), seek (1/0, see below), user, pass (RTSP basic auth for this mount).
@@ -259,8 +260,8 @@ def parse_mount(spec):
         raise ValueError("bad pattern %r" % m["pattern"])
     if m["codec"] not in ("h264", "h265"):
         raise ValueError("mount %r: codec must be h264 or h265, got %r" % (name, m["codec"]))
-    if m["codec"] == "h265" and (m["scene"] is not None or m["edge"] or not m["sprop"]):
-        raise ValueError("mount %r: codec=h265 serves the plain live picture only (no scene, edge or sprop=0)" % name)
+    if m["codec"] == "h265" and (m["scene"] is not None or not m["sprop"]):
+        raise ValueError("mount %r: codec=h265 serves the plain picture only (no scene, no sprop=0)" % name)
     if m["audio"] is not None and m["audio"] not in AUDIO_CODECS:
         raise ValueError("mount %r: audio must be one of %s, got %r" % (name, ", ".join(AUDIO_CODECS), m["audio"]))
     if m["scene"] not in (None, "still"):
@@ -1281,11 +1282,11 @@ def main(argv):
             launch = ("( videotestsrc is-live=true num-buffers=%d pattern=%s "
                       "! video/x-raw,width=%d,height=%d,framerate=%d/1 "
                       "! %s%svideoconvert "
-                      "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d "
-                      "! h264parse "
-                      "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+                      "! %s "
+                      "! %s name=pay0 pt=96 config-interval=1 )"
                       % (frames, m["pattern"], m["width"], m["height"], m["fps"], overlay,
-                         timecode_launch(m), m["bitrate"], m["fps"]))
+                         timecode_launch(m), encoder_launch(dict(m, gop=m["fps"])),
+                         "rtph265pay" if m["codec"] == "h265" else "rtph264pay"))
             try:
                 element = Gst.parse_launch(launch)
             except GLib.Error as e:

@@ -26,6 +26,7 @@ import { spawnSupervised, type Supervised } from '../media/child.js';
 import { scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4/scan.js';
 import { leadInMs } from '../media/fmp4/lead-in.js';
 import { buildRefillArgs } from '../media/refill-args.js';
+import { rewriteHev1AsHvc1 } from '../media/video-codec.js';
 import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage, notFound, VigilError } from '../shared/errors.js';
@@ -285,6 +286,8 @@ export class RefillService {
         await releaseGap(this.d.db, gap.id, back);
         return;
       }
+      // An H.265 edge stream is written as hev1 by ffmpeg: given the hvc1 entry the camera's live files have.
+      await rewriteHev1AsHvc1(tmp).catch((err: unknown) => this.d.log.warn({ err, cameraId: gap.cameraId }, 'rewriting the edge file\'s hev1 sample entry failed'));
       const scan = await this.readPulled(tmp);
       const finalPath = join(store.cameraDir(gap.cameraId), edgeSegmentFileName(startMs, gap.id, this.d.clock.nowMs()));
       await store.rename(tmp, finalPath);

@@ -54,7 +54,7 @@ export interface RtspMountSpec {
   gop?: number;
   /**
    * The video codec: `h264` (x264, the default) or `h265` (x265 in 4:2:0, rtph265pay: VPS/SPS/PPS in
-   * the SDP and before each keyframe); `h265` on plain live mounts only (no scene, edge, sprop false).
+   * the SDP and before each keyframe, edge replays too); `h265` not with `scene` or `sprop: false`.
    */
   codec?: 'h264' | 'h265';
   /** One encoder pipeline shared by all clients of the mount. Default true. */

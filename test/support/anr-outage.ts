@@ -18,9 +18,12 @@ export async function outage(opts: {
   edgeSinceAfterOutage?: boolean;
   edgeUntil?: (goneAtMs: number) => number;
   stalled?: boolean;
+  /** The camera's video codec, live and on its edge (default H.264). */
+  codec?: 'h264' | 'h265';
 }) {
+  const codec = opts.codec ? { codec: opts.codec } : {};
   const since = Date.now() - 60_000;
-  let server = await RtspServer.start({ mounts: [{ name: 'cam1', edge: { sinceMs: since } }] });
+  let server = await RtspServer.start({ mounts: [{ name: 'cam1', ...codec, edge: { sinceMs: since } }] });
   const port = server.port;
   const vigil = await startVigil({
     cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2, anr_enabled: true, anr_preset: 'hikvision' }],
@@ -34,7 +37,7 @@ export async function outage(opts: {
   await sleep(opts.outageMs);
   server = await RtspServer.start({
     port,
-    mounts: [{ name: 'cam1', edge: { sinceMs: opts.edgeSinceAfterOutage ? Date.now() : since, ...(opts.edgeUntil ? { untilMs: opts.edgeUntil(goneAtMs) } : {}) } }],
+    mounts: [{ name: 'cam1', ...codec, edge: { sinceMs: opts.edgeSinceAfterOutage ? Date.now() : since, ...(opts.edgeUntil ? { untilMs: opts.edgeUntil(goneAtMs) } : {}) } }],
   });
   if (opts.stalled) await server.stallReplays(true);
   const gap = await waitFor('the gap', async () => (await gaps())[0], 40_000);
