@@ -1,4 +1,5 @@
 /** Launchers for what the benchmarks measure: bare recorder ffmpegs and a child-process Vigil. */
+import { VIGIL_NODE_FLAGS } from '../src/cli/service.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -100,19 +101,19 @@ export interface VigilEntry {
 let entryCache: VigilEntry | undefined;
 
 /**
- * How the child Vigil runs: dist/cli/main.js (what `npm start` runs) when built, else src/ through
+ * How the child Vigil runs: dist/cli/main.js (what `npm start` runs, with the same Node flags) when built, else src/ through
  * tsx. A dist/ older than src/ is still used (the note says so); `--tsx` forces src/.
  */
 export function vigilEntry(forceTsx = false): VigilEntry {
   if (entryCache) return entryCache;
   const dist = join(REPO_ROOT, 'dist', 'cli', 'main.js');
   // Resolved here: the child runs in a temp dir, where a bare `--import tsx` would not be found.
-  const tsx: VigilEntry = { kind: 'tsx', args: ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src', 'cli', 'main.ts')], note: '' };
+  const tsx: VigilEntry = { kind: 'tsx', args: [...VIGIL_NODE_FLAGS, '--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src', 'cli', 'main.ts')], note: '' };
   if (forceTsx) entryCache = { ...tsx, note: 'forced by --tsx' };
   else if (!existsSync(dist)) entryCache = { ...tsx, note: 'dist/ not built; run npm run build' };
   else {
     const stale = newestMtime(join(REPO_ROOT, 'src')) > statSync(dist).mtimeMs;
-    entryCache = { kind: 'dist', args: [dist], note: stale ? 'dist/ is older than src/; run npm run build' : '' };
+    entryCache = { kind: 'dist', args: [...VIGIL_NODE_FLAGS, dist], note: stale ? 'dist/ is older than src/; run npm run build' : '' };
   }
   return entryCache;
 }

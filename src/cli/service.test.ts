@@ -2,12 +2,24 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LAYOUT, renderUnit } from './service.js';
+import { DEFAULT_LAYOUT, renderUnit, VIGIL_NODE_FLAGS } from './service.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** The unit's directives of one key, comments left out. */
 const directive = (unit: string, key: string) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+
+describe('the Node flags Vigil runs with', () => {
+  it('are the same in the unit, npm start and the entry point\'s shebang', async () => {
+    const flags = VIGIL_NODE_FLAGS.join(' ');
+    expect(flags).toMatch(/--max-semi-space-size=\d+/);
+    expect(directive(renderUnit(DEFAULT_LAYOUT), 'ExecStart')[0]).toContain(`/usr/bin/node ${flags} /opt/vigil/dist/cli/main.js `);
+    const pkg = JSON.parse(await readFile(resolve(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe(`node ${flags} dist/cli/main.js serve`);
+    const main = await readFile(resolve(ROOT, 'src/cli/main.ts'), 'utf8');
+    expect(main.split('\n')[0]).toBe(`#!/usr/bin/env -S node ${flags}`);
+  });
+});
 
 describe('the systemd unit', () => {
   it('is the one shipped in deploy/systemd (the file and the command cannot drift apart)', async () => {
@@ -16,7 +28,7 @@ describe('the systemd unit', () => {
 
   it('runs the built entry point as the vigil user, stops with SIGTERM to Vigil alone, reloads with SIGHUP', () => {
     const unit = renderUnit(DEFAULT_LAYOUT);
-    expect(directive(unit, 'ExecStart')).toEqual(['/usr/bin/node /opt/vigil/dist/cli/main.js serve --config /etc/vigil/vigil.yml --data /var/lib/vigil']);
+    expect(directive(unit, 'ExecStart')).toEqual(['/usr/bin/node --max-semi-space-size=2 /opt/vigil/dist/cli/main.js serve --config /etc/vigil/vigil.yml --data /var/lib/vigil']);
     expect(directive(unit, 'User')).toEqual(['vigil']);
     expect(directive(unit, 'Group')).toEqual(['vigil']);
     expect(directive(unit, 'KillSignal')).toEqual(['SIGTERM']);
