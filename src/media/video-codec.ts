@@ -5,7 +5,8 @@
  * an H.264 stream: the recorder must know the codec before it starts ffmpeg (docs/design.md, "H.265").
  */
 import { open } from 'node:fs/promises';
-import { boxSpans, Fmp4Error } from './fmp4/boxes.js';
+import { Fmp4Error } from './fmp4/boxes.js';
+import { hev1AsHvc1 } from './fmp4/hvc1.js';
 import { readAt, walkSource } from './fmp4/walk.js';
 
 export type VideoCodecFamily = 'h264' | 'h265';
@@ -42,17 +43,10 @@ async function readMoov(fh: Awaited<ReturnType<typeof open>>): Promise<{ body: B
   return found;
 }
 
-/** The span of the first child box of `type` inside `buf[start, end)`. */
-function childSpan(buf: Buffer, type: string, start: number, end: number) {
-  for (const s of boxSpans(buf, start, end)) if (s.type === type) return s;
-  return undefined;
-}
-
 /**
- * Rewrites a closed file's HEVC sample entry from `hev1` to `hvc1` in place: the entry's 4cc, and the
- * hvcC's VPS/SPS/PPS arrays marked complete (array_completeness = 1, ISO/IEC 14496-15 8.3.3), which is
- * what ffmpeg writes with `-tag:v hvc1`; the samples are not touched. For the one file a recorder run
- * wrote before it learnt that the camera sends H.265. Returns whether the file was changed (false:
+ * Rewrites a closed file's HEVC sample entry from `hev1` to `hvc1` in place (`hev1AsHvc1`: what
+ * ffmpeg writes with `-tag:v hvc1`); the samples are not touched. For the files a recorder run wrote
+ * before it learnt that the camera sends H.265, and edge refills (pulled without the tag). Returns whether the file was changed (false:
  * not hev1, or no whole moov).
  */
 export async function rewriteHev1AsHvc1(path: string): Promise<boolean> {
@@ -61,32 +55,7 @@ export async function rewriteHev1AsHvc1(path: string): Promise<boolean> {
     const moov = await readMoov(fh);
     if (!moov || moov.codec?.startsWith('hev1.') !== true) return false;
     const body = Buffer.from(moov.body);
-    let changed = false;
-    for (const trak of boxSpans(body, 0)) {
-      if (trak.type !== 'trak') continue;
-      const mdia = childSpan(body, 'mdia', trak.bodyStart, trak.end);
-      const minf = mdia && childSpan(body, 'minf', mdia.bodyStart, mdia.end);
-      const stbl = minf && childSpan(body, 'stbl', minf.bodyStart, minf.end);
-      const stsd = stbl && childSpan(body, 'stsd', stbl.bodyStart, stbl.end);
-      if (!stsd) continue;
-      // stsd: version/flags and entry_count, then the entries; a VisualSampleEntry's children follow its 78 bytes.
-      for (const entry of boxSpans(body, stsd.bodyStart + 8, stsd.end)) {
-        if (entry.type !== 'hev1') continue;
-        body.write('hvc1', entry.start + 4, 'latin1');
-        const hvcC = childSpan(body, 'hvcC', entry.bodyStart + 78, entry.end);
-        if (hvcC && hvcC.end - hvcC.bodyStart > 23) {
-          let p = hvcC.bodyStart + 23; // 22 bytes of configuration, then numOfArrays
-          for (let n = body.readUInt8(p - 1); n > 0 && p + 3 <= hvcC.end; n--) {
-            const type = body.readUInt8(p) & 0x3f;
-            if (type >= 32 && type <= 34) body.writeUInt8(body.readUInt8(p) | 0x80, p); // VPS, SPS, PPS
-            let q = p + 3;
-            for (let k = body.readUInt16BE(p + 1); k > 0 && q + 2 <= hvcC.end; k--) q += 2 + body.readUInt16BE(q);
-            p = q;
-          }
-        }
-        changed = true;
-      }
-    }
+    const changed = hev1AsHvc1(body);
     if (changed) await fh.write(body, 0, body.length, moov.bodyStart);
     return changed;
   } finally {

@@ -188,8 +188,8 @@ describe('an H.265 camera: H.264 previews for browsers that cannot play it', () 
   let work: string;
 
   beforeAll(async () => {
-    server = await RtspServer.start({ mounts: [{ name: 'cam1', codec: 'h265', fps: FPS, pattern: 'ball' }] });
-    vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }] });
+    server = await RtspServer.start({ mounts: [{ name: 'cam1', codec: 'h265', fps: FPS, pattern: 'ball' }, { name: 'sub1', codec: 'h265', fps: FPS, width: 320, height: 180 }] });
+    vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), sub_url: server.url('sub1'), segment_seconds: 2 }] });
     work = await tempDir('vigil-h265-preview-');
     await waitFor('7 s of footage', () => {
       const list = readCatalog(vigil.dataDir).segments;
@@ -264,6 +264,23 @@ describe('an H.265 camera: H.264 previews for browsers that cannot play it', () 
     expect(await get(`/cameras/nope/playback/preview.mp4?from=${from}`)).toMatchObject({ status: 404, body: { field: 'id' } });
     expect(await get(`/cameras/nope/live/preview.mp4`)).toMatchObject({ status: 404 });
     expect(await get(`/cameras/cam1/playback/preview.mp4?from=${iso(seg(0).start_ms - 3_600_000)}`)).toMatchObject({ status: 404, body: { field: 'from' } });
+  });
+
+  it('the sub-stream\'s live view (ffmpeg to a pipe, written hev1) is given the hvc1 entry too', async () => {
+    const live = await LiveClient.connect(vigil.app.url, '/cameras/cam1/live?stream=sub', vigil.auth);
+    try {
+      const init = await waitFor('a sub-stream init', () => live.texts().find((t) => t.type === 'init'), 15_000, 50);
+      expect(init['codec']).toMatch(HVC1_CODEC);
+      expect(init['mime']).toBe(`video/mp4; codecs="${String(init['codec'])}"`);
+      await waitFor('two sub-stream fragments', () => live.stream().fragments.length >= 2, 15_000, 50);
+      const { init: bytes, fragments } = live.stream();
+      const file = join(work, 'sub.mp4');
+      await writeFile(file, Buffer.concat([(bytes as { data: Buffer }).data, ...fragments.map((f) => f.data)]));
+      expect(await ffprobe(file, 'stream=codec_name,codec_tag_string,width,height')).toEqual({ codec_name: 'hevc', codec_tag_string: 'hvc1', width: '320', height: '180' });
+      expect((await decodedFrames(file)).length).toBeGreaterThanOrEqual(FPS);
+    } finally {
+      live.socket.close();
+    }
   });
 
   it('needs a credential: 401 without one', async () => {

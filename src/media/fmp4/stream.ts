@@ -4,11 +4,15 @@
  * the MSE codec string of the init, and whether a fragment starts with a keyframe.
  */
 import { boxSpans, isSyncSample, parseMoof, parseMoov, readBoxHeader, type InitInfo } from './boxes.js';
+import { hev1AsHvc1 } from './hvc1.js';
 
 export interface LiveInit {
-  /** ftyp + moov, byte for byte: what a Media Source Extensions SourceBuffer is given first. */
+  /**
+   * ftyp + moov, byte for byte (but for a `hev1` entry, given as `hvc1`): what a Media Source Extensions
+   * SourceBuffer is given first.
+   */
   data: Buffer;
-  /** RFC 6381 codec string of the video track, e.g. `avc1.64001f` or `hev1.1.6.L93.B0`. */
+  /** RFC 6381 codec string of the video track, e.g. `avc1.64001f` or `hvc1.1.6.L93.B0`. */
   codec: string;
   /** RFC 6381 codec string of the audio track (`mp4a.40.2`), when the stream carries one. */
   audioCodec?: string;
@@ -129,8 +133,11 @@ export class Fmp4StreamSplitter {
 
   private onMoov(box: Buffer, body: Buffer): LiveChunk {
     if (!this.ftyp) throw new LiveStreamError('moov before ftyp in a live stream');
-    const info = parseMoov(body);
+    let info = parseMoov(body);
     if (!info.fragmented) throw new LiveStreamError('live stream is not fragmented (moov without mvex)');
+    // H.265 from a pipe (a sub-stream's ffmpeg cannot know the codec before it starts) comes as hev1:
+    // viewers get the hvc1 entry the recorded files have (the box is this splitter's own copy).
+    if (info.tracks.some((t) => t.codec.startsWith('hev1.')) && hev1AsHvc1(body)) info = parseMoov(body);
     const video = info.tracks.find((t) => t.kind === 'video');
     if (!video) throw new LiveStreamError('live stream has no video track');
     this.initInfo = info;
