@@ -96,6 +96,14 @@ describe('operator console: an H.265 camera in a browser without HEVC', () => {
     expect(page.url()).toMatch(/#\/$/);
     await expect.poll(() => tile.locator('.live-state').textContent(), POLL).toBe('PREVIEW · H.264');
     await expect.poll(() => playing(page, '.tile[data-camera-id="cam"] video'), POLL).toEqual({ width: 640, height: 360, advanced: true });
+  });
+
+  it('views (cameras in step): a tile it cannot play says so and where the preview is', async () => {
+    await page.goto(`${vigil.app.url}/#/views`);
+    await page.getByRole('radio', { name: '4 cameras' }).click();
+    await page.getByLabel('Camera in tile 1').selectOption('cam');
+    const tile = page.locator('.wall-tile[data-camera-id="cam"]');
+    await expect.poll(() => tile.locator('.live-state').textContent(), POLL).toMatch(/^This browser cannot play H\.265 \(hvc1\.[^)]+\): double-click for the camera page and its H\.264 preview$/);
     expect(problems).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { api, errorText } from '../api.js';
 import { h } from '../dom.js';
 import { loadTimelineData } from '../footage-data.js';
 import { LivePlayer, liveUrl } from '../live-player.js';
+import { codecName, codecOfMime } from '../preview.js';
 import { RecordedPlayer } from '../recorded-player.js';
 import { navigate } from '../router.js';
 import { can } from '../session.js';
@@ -271,7 +272,7 @@ class WallTile {
     this.video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': cam ? `Video of ${cam.name}` : `Empty tile ${index + 1}` });
     this.note = h('span', { class: 'live-state' });
     this.recorded = new RecordedPlayer(this.video, (state, detail) => {
-      this.note.textContent = state === 'playing' ? '' : state === 'no-footage' ? 'No recording here' : detail ?? state;
+      this.note.textContent = state === 'playing' ? '' : state === 'no-footage' ? 'No recording here' : state === 'unsupported' ? cannotPlay(detail ?? '') : detail ?? state;
     });
     const select = h('select', { id: `wall-cam-${index}`, 'aria-label': `Camera in tile ${index + 1}` },
       h('option', { value: '' }, '— empty —'),
@@ -295,7 +296,9 @@ class WallTile {
       this.note.textContent = 'Camera disabled';
       return;
     }
-    this.livePlayer = new LivePlayer(this.video, liveUrl(this.cameraId, this.stream), (s) => (this.note.textContent = s === 'playing' || s === 'closed' ? '' : s));
+    this.livePlayer = new LivePlayer(this.video, liveUrl(this.cameraId, this.stream), (s, detail) => {
+      this.note.textContent = s === 'playing' || s === 'closed' ? '' : s === 'unsupported' && detail?.startsWith('cannot play ') ? cannotPlay(detail) : s;
+    });
     this.livePlayer.start();
   }
 
@@ -330,6 +333,14 @@ class WallTile {
     this.livePlayer?.stop();
     this.recorded.stop();
   }
+}
+
+/**
+ * A tile the browser cannot play (H.265 without HEVC decoding): said so, and where the H.264 preview
+ * is (the camera page; a wall reviews cameras in step, which a transcode started per tile cannot keep).
+ */
+function cannotPlay(mime: string): string {
+  return `This browser cannot play ${codecName(codecOfMime(mime))}: double-click for the camera page and its H.264 preview`;
 }
 
 function union(list: Interval[]): Interval[] {
