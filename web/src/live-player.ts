@@ -65,6 +65,8 @@ export class LivePlayer {
   private lastFrameMs: number | null = null;
   private fragmentEveryMs = 1000;
   private stalled = false;
+  /** Told at each init whether the stream carries audio (its `audio_codec`): the speaker button shows. */
+  onAudio: ((has: boolean) => void) | undefined;
 
   constructor(
     private readonly video: HTMLVideoElement,
@@ -143,13 +145,16 @@ export class LivePlayer {
   }
 
   private onText(text: string): void {
-    let msg: { type?: string; mime?: string; wall_ms?: number; duration_ms?: number };
+    let msg: { type?: string; mime?: string; wall_ms?: number; duration_ms?: number; audio_codec?: string | null };
     try {
       msg = JSON.parse(text) as typeof msg;
     } catch {
       return;
     }
-    if (msg.type === 'init' && typeof msg.mime === 'string') this.pendingMime = msg.mime;
+    if (msg.type === 'init' && typeof msg.mime === 'string') {
+      this.pendingMime = msg.mime;
+      this.onAudio?.(typeof msg.audio_codec === 'string');
+    }
     else if (msg.type === 'time' && typeof msg.wall_ms === 'number') this.pendingWallEndMs = msg.wall_ms + (msg.duration_ms ?? 0);
     else if (msg.type === 'offline') {
       this.resetMedia();

@@ -30,6 +30,8 @@ export interface RecordedHooks {
   onNewest?(endMs: number): void;
   /** A gap was skipped or an instant asked lies in one: "no recording 10:42:10–10:43:02". */
   onGap?(text: string): void;
+  /** The footage now playing has an audio track (its init names one) or not: the speaker button shows. */
+  onAudio?(has: boolean): void;
 }
 
 export class RecordedPlayer {
@@ -104,6 +106,7 @@ export class RecordedPlayer {
       this.onState('unsupported', mime ?? 'video/mp4');
     };
     hls.on(HlsClass.Events.BUFFER_CODECS, (_e, data) => {
+      this.hooks.onAudio?.(data.audio !== undefined || /mp4a/.test(data.audiovideo?.codec ?? ''));
       const track = data.video ?? data.audiovideo;
       if (!track?.codec) return;
       mime = `${track.container}; codecs="${track.codec}"`;

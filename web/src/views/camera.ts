@@ -4,6 +4,7 @@ import { basicUtc, download, downloadBlob } from '../download.js';
 import { findMotion, loadTimelineData } from '../footage-data.js';
 import { LivePlayer, liveUrl } from '../live-player.js';
 import { RecordedPlayer } from '../recorded-player.js';
+import { SpeakerButton } from '../speaker-button.js';
 import { codecOfMime, livePreviewUrl, PREVIEW_LABEL, PreviewOffer, PreviewPlayer, recordedPreviewUrl } from '../preview.js';
 import { href } from '../router.js';
 import { can } from '../session.js';
@@ -37,6 +38,8 @@ export class CameraView implements View {
   private readonly incidentInput: HTMLInputElement;
   private readonly reasonInput: HTMLInputElement;
   private readonly recorded: RecordedPlayer;
+  /** Sound of the camera's video, live and recorded: muted by default, the button shown when it has audio. */
+  private readonly speaker: SpeakerButton;
   private readonly transport: TransportBar;
   private readonly motion: MotionPanel;
   /** One frame step, from the camera's measured frame rate (25 fps until the status says). */
@@ -66,6 +69,7 @@ export class CameraView implements View {
     const s = ctx.session;
     ctx.setTitle(cameraId);
     this.video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': 'Camera video' });
+    this.speaker = new SpeakerButton(this.video, 'the camera');
     this.clock = h('output', { class: 'clock', 'aria-label': 'Time of the frame on screen', 'aria-live': 'off' }, '—');
     this.modeLabel = h('span', { class: 'mode' });
     this.playerNote = h('p', { class: 'player-note', role: 'status' });
@@ -86,6 +90,7 @@ export class CameraView implements View {
       this.playerNote.textContent = state === 'playing' ? '' : state === 'no-footage' ? `No recording: ${detail ?? ''}` : detail ? `${state}: ${detail}` : state;
     }, {
       // Review plays on to the newest footage, then hands over to live without a click.
+      onAudio: (has) => this.speaker.setAudio(has),
       onNewest: () => {
         if (this.mode !== 'recorded' || !this.camera || !can(this.ctx.session, 'live') || !this.camera.enabled) return;
         this.startLive();
@@ -164,7 +169,7 @@ export class CameraView implements View {
         can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-edit', id: cameraId }) }, 'Edit camera'),
         can(s, 'cameras.manage') && h('a', { class: 'button', href: href({ name: 'camera-motion', id: cameraId }) }, 'Motion zones')),
       h('div', { class: 'player' }, this.video, h('div', { class: 'overlay' }, this.modeLabel, this.clock, this.previewLabel)),
-      h('div', { class: 'player-controls' }, goLive, playPause, snapshot, this.playerNote, this.previewOffer.el),
+      h('div', { class: 'player-controls' }, goLive, playPause, snapshot, this.speaker.el, this.playerNote, this.previewOffer.el),
       this.timeline.el,
       can(s, 'playback') && this.transport.el,
       can(s, 'playback') && this.motion.el,
@@ -256,6 +261,7 @@ export class CameraView implements View {
     this.modeLabel.textContent = 'LIVE';
     this.el.dataset.mode = 'live';
     this.timeline.setPlayhead(null);
+    this.speaker.setAudio(false);
     this.live = new LivePlayer(this.video, liveUrl(this.camera.id, 'main'), (state, detail) => {
       // A frozen or black picture must not pass for live: the label says so, with the last frame's time.
       const noSignal = detail?.startsWith('No signal') ?? false;
@@ -269,6 +275,7 @@ export class CameraView implements View {
       }
       this.playerNote.textContent = state === 'playing' || state === 'closed' ? '' : noSignal ? detail ?? '' : detail ? `${state}: ${detail}` : state;
     });
+    this.live.onAudio = (has) => this.speaker.setAudio(has);
     this.live.start();
   }
 

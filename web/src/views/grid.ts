@@ -3,6 +3,7 @@ import { h } from '../dom.js';
 import { LivePlayer, liveUrl, type LiveState } from '../live-player.js';
 import { codecOfMime, livePreviewUrl, PreviewOffer, PreviewPlayer } from '../preview.js';
 import { href } from '../router.js';
+import { SpeakerButton } from '../speaker-button.js';
 import { can } from '../session.js';
 import { formatTime } from '../time.js';
 import type { Camera, CameraStatus } from '../types.js';
@@ -83,6 +84,8 @@ class Tile {
   /** The wall-clock time of the frame on screen (never the browser's ticking clock). */
   private readonly clock: HTMLElement;
   private player: LivePlayer | null = null;
+  /** Sound: the tile plays muted; a camera whose live stream carries audio gets the button. */
+  private readonly speaker: SpeakerButton | null;
   /** An H.264 preview, offered when the browser cannot play the stream (H.265), and playing. */
   private readonly previewOffer = new PreviewOffer(() => this.playPreview(), true);
   private preview: PreviewPlayer | null = null;
@@ -91,6 +94,7 @@ class Tile {
     this.liveLabel = h('span', { class: 'live-state', role: 'status' });
     this.clock = h('span', { class: 'tile-clock', 'aria-label': 'Time of the frame on screen' });
     this.video = live ? h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': `Live view of ${camera.name}` }) : null;
+    this.speaker = this.video ? new SpeakerButton(this.video, camera.name) : null;
     const link = h('a', { class: 'tile-title', href: href({ name: 'camera', id: camera.id }) }, camera.name);
     this.el = h('li', { class: 'tile', 'data-camera-id': camera.id },
       h('div', {
@@ -98,7 +102,7 @@ class Tile {
         title: `Open ${camera.name}`,
         // The picture opens its camera: the one place an operator's click on a tile is expected to go.
         onclick: () => location.assign(href({ name: 'camera', id: camera.id })),
-      }, this.video ?? h('div', { class: 'no-live' }, 'Live view not permitted'), this.liveLabel, this.clock, this.previewOffer.el),
+      }, this.video ?? h('div', { class: 'no-live' }, 'Live view not permitted'), this.liveLabel, this.clock, this.speaker?.el, this.previewOffer.el),
       h('div', { class: 'tile-foot' }, link, this.badge.el));
   }
 
@@ -107,6 +111,7 @@ class Tile {
     if (visible && !this.player && !this.preview && this.camera.enabled) {
       const stream = this.camera.sub_url ? 'sub' : 'main';
       this.player = new LivePlayer(this.video, liveUrl(this.camera.id, stream), (s, detail) => this.onLive(s, detail));
+      this.player.onAudio = (has) => this.speaker?.setAudio(has);
       this.player.start();
     } else if (!visible && (this.player || this.preview)) {
       this.stop();
@@ -116,6 +121,7 @@ class Tile {
   stop(): void {
     this.player?.stop();
     this.player = null;
+    this.speaker?.setAudio(false);
     this.preview?.stop();
     this.preview = null;
     this.previewOffer.hide();
