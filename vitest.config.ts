@@ -60,14 +60,35 @@ class LongestFirstStormsApart extends BaseSequencer {
   }
 }
 
+/**
+ * The catalog's repository and service suites, run a second time on PostgreSQL (docs/design.md,
+ * "Catalog engines"): not the ffmpeg-heavy integration suites. backup.service is SQLite's online backup;
+ * indexer.service holds a SQLite write lock from a second connection to prove SQLITE_BUSY handling.
+ */
+const CATALOG_SUITES = ['src/db/**/*.test.ts', 'src/**/*.service.test.ts', 'src/evidence/signing-key.test.ts'];
+const SQLITE_ONLY_SUITES = ['src/backup/backup.service.test.ts', 'src/indexer/indexer.service.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Integration tests record real RTSP streams with real ffmpeg; give them room.
     testTimeout: 120_000,
     hookTimeout: 60_000,
     maxWorkers: WORKERS,
     minWorkers: 1,
     sequence: { sequencer: LongestFirstStormsApart },
+    projects: [
+      { extends: true, test: { name: 'sqlite', include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: CATALOG_SUITES,
+          exclude: SQLITE_ONLY_SUITES,
+          // One cluster per run (started only when a postgres suite runs), one database per file.
+          globalSetup: ['test/support/pg-global-setup.ts'],
+          setupFiles: ['test/support/pg-per-file.ts'],
+        },
+      },
+    ],
   },
 });

@@ -1,18 +1,32 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, SqliteDriver, type CompiledQuery, type DatabaseConnection, type Driver, type MigrationProvider, type QueryResult, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
-import { migrationsFor } from './migrations/index.js';
+import { Kysely, Migrator, SqliteDialect, sql, SqliteDriver, type CompiledQuery, type DatabaseConnection, type Driver, type MigrationProvider, type QueryResult, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
+import { migrationsFor, type CatalogEngine } from './migrations/index.js';
+import { engineOf } from './engine.js';
+import { isPostgresUrl, postgresKysely, type PostgresOptions } from './postgres.js';
 import type { Database } from './schema.js';
 import { toCatalogError } from './write-errors.js';
 
 export type Db = Kysely<Database>;
 
+export type { CatalogEngine } from './migrations/index.js';
+export { engineOf } from './engine.js';
+
 export interface OpenedDb {
   db: Db;
+  /** The engine the catalog runs on. */
+  engine: CatalogEngine;
   close(): Promise<void>;
 }
 
-/** Opens the catalog (SQLite in WAL mode) and applies pending migrations. */
-export async function openDatabase(file: string): Promise<OpenedDb> {
+/**
+ * Opens the catalog and applies pending migrations: `target` is a postgres:// (postgresql://) URL for
+ * a PostgreSQL catalog, otherwise the SQLite file (the zero-setup default), opened in WAL mode.
+ */
+export async function openDatabase(target: string, opts: PostgresOptions = {}): Promise<OpenedDb> {
+  return isPostgresUrl(target) ? openPostgres(target, opts) : openSqlite(target);
+}
+
+async function openSqlite(file: string): Promise<OpenedDb> {
   const sqlite = new BetterSqlite3(file);
   sqlite.pragma('journal_mode = WAL');
   // NORMAL is durable across application crashes in WAL mode; only a power cut may lose the last commits,
@@ -22,23 +36,38 @@ export async function openDatabase(file: string): Promise<OpenedDb> {
   sqlite.pragma('busy_timeout = 5000');
   // Migrations change the schema: they run on a Kysely of their own, so that no statement the catalog
   // keeps (and the result columns it knows for it) was prepared before the change.
-  await migrate(new Kysely<Database>({ dialect: new CatalogDialect(sqlite) }));
+  await migrate(new Kysely<Database>({ dialect: new CatalogDialect(sqlite) }), 'sqlite');
   const db = new Kysely<Database>({ dialect: new CatalogDialect(sqlite) });
   return {
     db,
+    engine: 'sqlite',
     close: () => db.destroy(),
   };
 }
 
-const provider: MigrationProvider = { getMigrations: async () => migrationsFor('sqlite') };
+async function openPostgres(url: string, opts: PostgresOptions): Promise<OpenedDb> {
+  const db = postgresKysely(url, opts);
+  try {
+    if (opts.schema !== undefined) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(opts.schema)}`.execute(db);
+    await migrate(db, 'postgres', opts.schema);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return { db, engine: 'postgres', close: () => db.destroy() };
+}
 
-export async function migrate(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider });
+/** Applies the pending migrations of the catalog's engine; returns the names of those applied. */
+export async function migrate(db: Db, engine: CatalogEngine = engineOf(db), schema?: string): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(engine) };
+  // PostgreSQL: the migration history lives in the catalog's own schema (Kysely looks in every schema otherwise).
+  const migrator = new Migrator({ db, provider, ...(schema !== undefined ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
   }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
 /**

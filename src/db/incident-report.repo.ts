@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { AuditLogTable } from './schema.js';
 import type { Db } from './connection.js';
+import { engineOf } from './engine.js';
 import type { ExportJob } from './export.repo.js';
 import { listExports } from './export.repo.js';
 import type { Gap } from './gap.repo.js';
@@ -70,7 +71,8 @@ export async function incidentFacts(db: Db, incidentId: string): Promise<Inciden
     const chunk = await db.selectFrom('audit_log').selectAll().where('target', 'in', targets.slice(i, i + 500)).orderBy('id').limit(REPORT_AUDIT_LIMIT).execute();
     for (const r of chunk) byId.set(r.id, r);
   }
-  const named = await db.selectFrom('audit_log').selectAll().where(sql`json_extract(detail, '$.incident_id')`, '=', incidentId).limit(REPORT_AUDIT_LIMIT).execute();
+  const incidentOfDetail = engineOf(db) === 'postgres' ? sql`(detail::jsonb ->> 'incident_id')` : sql`json_extract(detail, '$.incident_id')`;
+  const named = await db.selectFrom('audit_log').selectAll().where(incidentOfDetail, '=', incidentId).limit(REPORT_AUDIT_LIMIT).execute();
   for (const r of named) byId.set(r.id, r);
   const rows = [...byId.values()].sort((a, b) => a.id - b.id).slice(0, REPORT_AUDIT_LIMIT);
   const audit: AuditRow[] = [];

@@ -41,7 +41,10 @@ export async function nextRefillDueMs(db: Db, settleMs: number): Promise<number 
   const row = await db
     .selectFrom('recording_gaps as g')
     .innerJoin('cameras as c', 'c.id', 'g.camera_id')
-    .select(sql<number | null>`MIN(MAX(COALESCE(g.next_attempt_at_ms, 0), g.detected_at_ms + ${settleMs}))`.as('due'))
+    // The later of the two instants, written with CASE: the same SQL on both engines (two-argument MAX is SQLite's; GREATEST PostgreSQL's).
+    .select(
+      sql<number | null>`MIN(CASE WHEN COALESCE(g.next_attempt_at_ms, 0) > g.detected_at_ms + ${settleMs} THEN COALESCE(g.next_attempt_at_ms, 0) ELSE g.detected_at_ms + ${settleMs} END)`.as('due'),
+    )
     .where((eb) => eb.or([eb('g.fill_state', '=', 'pending'), eb.and([eb('g.fill_state', '=', 'partial'), eb('g.next_attempt_at_ms', 'is not', null)])]))
     .where('c.anr_enabled', '=', 1)
     .where('c.deleted_at_ms', 'is', null)
@@ -95,7 +98,7 @@ export async function failGapAttempt(
     .set({
       fill_attempts: sql`fill_attempts + 1`,
       fill_state: partlyFilled ? 'partial' : sql`CASE WHEN ${last} THEN 'failed' ELSE 'pending' END`,
-      next_attempt_at_ms: sql`CASE WHEN ${last} THEN NULL ELSE ${nextAttemptAtMs} END`,
+      next_attempt_at_ms: sql`CASE WHEN ${last} THEN NULL ELSE CAST(${nextAttemptAtMs} AS BIGINT) END`,
       last_error: redactUrl(error).slice(0, GAP_ERROR_MAX_CHARS),
     })
     .where('id', '=', gapId)

@@ -6,12 +6,16 @@ import { VigilError } from '../shared/errors.js';
  * nothing outside `src/db/` names an engine.
  */
 
-/** Why the catalog could not take a write that will succeed later: its disk is full, or another writer holds it. */
-export type CatalogUnavailableReason = 'full' | 'busy';
+/**
+ * Why the catalog could not take a write that will succeed later: its disk is full, another writer
+ * holds it, or (PostgreSQL) its server cannot be reached right now.
+ */
+export type CatalogUnavailableReason = 'full' | 'busy' | 'unreachable';
 
 const MESSAGES: Record<CatalogUnavailableReason, string> = {
   full: 'the database disk is full: nothing was changed; free space on the disk that holds the data folder',
   busy: 'the database is busy: nothing was changed; try again',
+  unreachable: 'the database server cannot be reached: nothing was changed; try again',
 };
 
 /**
@@ -24,7 +28,7 @@ export class CatalogUnavailableError extends VigilError {
     readonly reason: CatalogUnavailableReason,
     cause: unknown,
   ) {
-    super('unavailable', MESSAGES[reason], { cause, retryAfterSeconds: reason === 'full' ? 30 : 1 });
+    super('unavailable', MESSAGES[reason], { cause, retryAfterSeconds: reason === 'full' ? 30 : reason === 'unreachable' ? 5 : 1 });
     this.name = 'CatalogUnavailableError';
   }
 }
@@ -35,12 +39,49 @@ function sqliteCode(err: unknown): string | undefined {
   return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
 }
 
+/** PostgreSQL's SQLSTATE of `err` (five characters, e.g. `53100`), if it is one from the server. */
+function sqlState(err: unknown): string | undefined {
+  const e = err as { code?: unknown; severity?: unknown } | null;
+  return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string' ? e.code : undefined;
+}
+
+const CONSTRAINT_WORDS: Record<string, string> = { '23514': 'CHECK', '23505': 'UNIQUE', '23503': 'FOREIGN KEY', '23502': 'NOT NULL' };
+
 /**
- * The engine's error as a domain error: SQLITE_FULL → catalog full; SQLITE_BUSY / SQLITE_LOCKED →
- * catalog busy. Anything else (a constraint, a bug, an I/O error) is returned unchanged.
+ * A constraint PostgreSQL refused, said in the words SQLite uses ("CHECK constraint failed: …"), the
+ * engine's own message after it: logs and callers read the same text whichever engine refused.
+ */
+function sameWords(err: Error & { constraint?: string; table?: string; column?: string }, state: string): Error {
+  const word = CONSTRAINT_WORDS[state];
+  if (word === undefined || err.message.startsWith(word)) return err;
+  const what = word === 'NOT NULL' ? `${err.table ?? ''}.${err.column ?? ''}` : (err.constraint ?? '');
+  err.message = `${word} constraint failed: ${what} (${err.message})`;
+  return err;
+}
+
+/** Socket errors of a client that cannot reach, or lost, the database server. */
+const UNREACHABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * The engine's error as a domain error. SQLite: SQLITE_FULL → catalog full; SQLITE_BUSY /
+ * SQLITE_LOCKED → catalog busy. PostgreSQL: 53100 disk_full (and 53200 out of memory, 53300 too many
+ * connections as busy) → full / busy; 40001 serialization failure, 40P01 deadlock, 55P03 lock timeout →
+ * busy; 57P01-57P03 (server shutting down, starting) and class 08 (connection) or a refused/reset
+ * socket → unreachable. Anything else (a constraint, a bug) is returned unchanged.
  */
 export function toCatalogError(err: unknown): unknown {
   if (err instanceof CatalogUnavailableError) return err;
+  const state = sqlState(err);
+  if (state !== undefined) {
+    if (state.startsWith('23')) return sameWords(err as Error & { constraint?: string; table?: string; column?: string }, state);
+    if (state === '53100') return new CatalogUnavailableError('full', err);
+    if (state === '40001' || state === '40P01' || state === '55P03' || state === '53200' || state === '53300') return new CatalogUnavailableError('busy', err);
+    if (state === '57P01' || state === '57P02' || state === '57P03' || state.startsWith('08')) return new CatalogUnavailableError('unreachable', err);
+    return err;
+  }
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  if (typeof errno === 'string' && UNREACHABLE_ERRNO.has(errno)) return new CatalogUnavailableError('unreachable', err);
+  if (err instanceof Error && /^Connection terminated/.test(err.message)) return new CatalogUnavailableError('unreachable', err);
   const code = sqliteCode(err);
   if (code === undefined) return err;
   if (code === 'SQLITE_FULL') return new CatalogUnavailableError('full', err);
@@ -62,6 +103,9 @@ export function isTransientWriteError(err: unknown): boolean {
   if (err instanceof CatalogUnavailableError) return true;
   const code = sqliteCode(err);
   if (code !== undefined) return code.startsWith('SQLITE_IOERR');
+  // PostgreSQL: class 58 (system error: I/O) passes like SQLite's I/O errors.
+  const state = sqlState(err);
+  if (state !== undefined) return state.startsWith('58');
   const errno = (err as NodeJS.ErrnoException | null)?.code;
   return errno === 'ENOSPC' || errno === 'EDQUOT';
 }

@@ -1,4 +1,5 @@
-import type { Migration } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
+import * as pg0011 from './postgres/0011-baseline.js';
 import * as m0001 from './sqlite/0001-initial.js';
 import * as m0002 from './sqlite/0002-footage-lifecycle.js';
 import * as m0003 from './sqlite/0003-anr.js';
@@ -12,30 +13,52 @@ import * as m0010 from './sqlite/0010-motion-density.js';
 import * as m0011 from './sqlite/0011-camera-audio.js';
 
 /** The catalog engines Vigil's migrations are written for. */
-export type CatalogEngine = 'sqlite';
+export type CatalogEngine = 'sqlite' | 'postgres';
 
 /**
- * Numbered migrations per engine, applied in order at start-up. Never edit one that has shipped; add
- * the next. The SQLite migrations use SQLite's own constructs (STRICT tables, AUTOINCREMENT, json_valid
- * CHECKs); the PostgreSQL catalog starts from one baseline equal to the SQLite schema at that point and
- * then takes every later migration from the same source (docs/design.md, "Catalog engines").
+ * A migration after the PostgreSQL baseline: one source for both engines. `up` is handed the engine so
+ * that the few constructs that differ (a STRICT table, AUTOINCREMENT, a json_valid CHECK) are chosen in
+ * one place, next to the rest of the change; everything else is the same statement on both.
  */
-const MIGRATIONS: Record<CatalogEngine, Record<string, Migration>> = {
-  sqlite: {
-    '0001-initial': m0001,
-    '0002-footage-lifecycle': m0002,
-    '0003-anr': m0003,
-    '0004-access': m0004,
-    '0005-evidence': m0005,
-    '0006-media-offset': m0006,
-    '0007-webhooks': m0007,
-    '0008-onvif': m0008,
-    '0009-motion': m0009,
-    '0010-motion-density': m0010,
-    '0011-camera-audio': m0011,
-  },
+export interface SharedMigration {
+  up(db: Kysely<unknown>, engine: CatalogEngine): Promise<void>;
+}
+
+/**
+ * Numbered migrations, applied in order at start-up (docs/design.md, "Catalog engines"). Never edit
+ * one that has shipped; add the next to SHARED.
+ *
+ * - SQLite runs 0001…0011 (SQLite's own constructs: STRICT tables, AUTOINCREMENT, json_valid CHECKs).
+ * - PostgreSQL starts from one baseline, `0011-baseline`, equal to the SQLite schema after 0011
+ *   (`src/db/pg-schema.test.ts` compares tables, columns, nullability, keys and indexes of both).
+ * - From 0012 on, every migration is one SharedMigration, run by both engines under the same name.
+ */
+const SQLITE_ONLY: Record<string, Migration> = {
+  '0001-initial': m0001,
+  '0002-footage-lifecycle': m0002,
+  '0003-anr': m0003,
+  '0004-access': m0004,
+  '0005-evidence': m0005,
+  '0006-media-offset': m0006,
+  '0007-webhooks': m0007,
+  '0008-onvif': m0008,
+  '0009-motion': m0009,
+  '0010-motion-density': m0010,
+  '0011-camera-audio': m0011,
 };
 
-export function migrationsFor(engine: CatalogEngine): Record<string, Migration> {
-  return MIGRATIONS[engine];
+const POSTGRES_BASELINE: Record<string, Migration> = {
+  '0011-baseline': pg0011,
+};
+
+/** Migrations after the baseline, both engines (none yet: the next is 0012). */
+const SHARED: Record<string, SharedMigration> = {};
+
+export function migrationsFor(engine: CatalogEngine, shared: Record<string, SharedMigration> = SHARED): Record<string, Migration> {
+  const out: Record<string, Migration> = { ...(engine === 'sqlite' ? SQLITE_ONLY : POSTGRES_BASELINE) };
+  for (const [name, m] of Object.entries(shared)) {
+    if (name <= '0011-~') throw new Error(`shared migration ${name} must be numbered after 0011`);
+    out[name] = { up: (db) => m.up(db, engine) };
+  }
+  return out;
 }
