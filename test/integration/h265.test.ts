@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { scanFmp4 } from '../../src/media/fmp4/scan.js';
-import { readCatalog, querySql, type SegRow } from '../support/footage.js';
+import { checkConsistency, readCatalog, querySql, type SegRow } from '../support/footage.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
 import { LiveClient } from '../support/live-client.js';
 
@@ -180,7 +180,7 @@ describe('an H.265 camera', () => {
   });
 });
 
-describe('an H.265 camera: H.264 previews for browsers that cannot play it', () => {
+describe('an H.265 camera: H.264 previews, the sub-stream, a restart and a switch back to H.264', () => {
   // Shares nothing with the suite above but the fake camera's kind: its own Vigil, recording as long as needed.
   let server: RtspServer;
   let vigil: TestVigil;
@@ -306,6 +306,28 @@ describe('an H.265 camera: H.264 previews for browsers that cannot play it', () 
     for (const { codec } of codecs) expect(codec).toMatch(HVC1_CODEC);
     // The first file of the new run was written as hvc1 by ffmpeg itself (a whole segment, not a stopped run).
     expect((fresh[0] as SegRow).duration_ms).toBeGreaterThan(1500);
+  });
+
+  it('a camera switched back to H.264: the hvc1 tag is refused, one reconnect says why, then avc1', async () => {
+    const dataDir = vigil.dataDir;
+    await vigil.app.stop();
+    const port = server.port;
+    await server.stop();
+    server = await RtspServer.start({ port, mounts: [{ name: 'cam1', fps: FPS }, { name: 'sub1', fps: FPS, width: 320, height: 180 }] });
+    const before = readCatalog(dataDir).segments.length;
+    const eventsBefore = readCatalog(dataDir).events.length;
+    vigil = await startVigil({ dataDir, cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }] });
+    await waitFor('two H.264 rows', () => readCatalog(dataDir).segments.length >= before + 2, 30_000, 250);
+    const exits = readCatalog(dataDir).events.slice(eventsBefore).filter((e) => e.type === 'recorder_exited');
+    expect(exits.map((e) => JSON.parse(e.payload).reason)).toEqual([expect.stringContaining('the camera sends H.264; reconnecting to record it as avc1')]);
+    const fresh = readCatalog(dataDir).segments.slice(before);
+    const codecs = querySql(dataDir, `SELECT codec FROM segments WHERE id >= ${(fresh[0] as SegRow).id} ORDER BY id`) as Array<{ codec: string }>;
+    for (const { codec } of codecs) expect(codec).toMatch(/^avc1\./);
+    // Recording stops (the PATCH returns once the last segment is indexed): the catalog matches the files,
+    // the refused run's empty file included.
+    const res = await vigil.api('/cameras/cam1', { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"enabled":false}' });
+    expect(res.status).toBe(200);
+    expect(await checkConsistency(dataDir)).toEqual([]);
   });
 
   const seg = (i: number) => segs[i] as SegRow;
