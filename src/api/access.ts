@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../auth/audit.js';
 import type { AuthService, Principal } from '../auth/auth.service.js';
 import { inScope, type Capability } from '../auth/capabilities.js';
-import { getCamera } from '../db/camera.repo.js';
+import { cameraExists } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
 import type { AuditOutcome } from '../db/schema.js';
@@ -118,7 +118,7 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
     const id = (req.params as { id?: unknown } | undefined)?.id;
     if (access.scope === 'camera' && typeof id === 'string') {
       // The lookup is made either way, so that out of scope and missing take the same time.
-      await getCamera(deps.db, id);
+      await cameraExists(deps.db, id);
       if (!inScope(p.cameras, id)) {
         req.auditOutcome = 'denied';
         throw notFound(`camera "${id}" not found`, 'id');

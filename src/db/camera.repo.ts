@@ -104,6 +104,12 @@ export async function getCamera(db: Db, id: string): Promise<CameraRow | undefin
   return row && toCamera(row);
 }
 
+/** True when a camera (not deleted) has this id: the scope and existence checks of every request, one indexed column read. */
+export async function cameraExists(db: Db, id: string): Promise<boolean> {
+  const row = await db.selectFrom('cameras').select('id').where('id', '=', id).where('deleted_at_ms', 'is', null).executeTakeFirst();
+  return row !== undefined;
+}
+
 /** True when the id exists, deleted or not (footage of a deleted camera still carries its id). */
 export async function cameraIdTaken(db: Db, id: string): Promise<{ live: boolean; deleted: boolean }> {
   const row = await db.selectFrom('cameras').select('deleted_at_ms').where('id', '=', id).executeTakeFirst();

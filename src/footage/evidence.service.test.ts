@@ -72,8 +72,9 @@ describe('EvidenceService', () => {
   });
 
   it('refuses an unknown segment with not_found and writes no event', async () => {
-    for (const p of [evidence.lockSegment(999, 'x', actor('r')), evidence.unlockSegment(999, undefined, actor('r')), evidence.setIncident(999, 'x', actor('r')), evidence.segment(999)]) {
-      expect(await refusal(p)).toMatchObject({ kind: 'not_found', field: 'id' });
+    // Each call made only when the one before has been answered: a refusal nobody awaits yet is an unhandled rejection.
+    for (const call of [() => evidence.lockSegment(999, 'x', actor('r')), () => evidence.unlockSegment(999, undefined, actor('r')), () => evidence.setIncident(999, 'x', actor('r')), () => evidence.segment(999)]) {
+      expect(await refusal(call())).toMatchObject({ kind: 'not_found', field: 'id' });
     }
     expect(await events()).toEqual([]);
   });

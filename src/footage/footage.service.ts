@@ -1,6 +1,6 @@
 import type { Db } from '../db/connection.js';
 import { decodeCursor, encodeCursor } from '../shared/cursor.js';
-import { getCamera } from '../db/camera.repo.js';
+import { cameraExists } from '../db/camera.repo.js';
 import { getStatus, type CameraStatus } from '../db/camera-status.repo.js';
 import { listEvents, type EventQuery, type EventRow } from '../db/event.repo.js';
 import { listGaps, type Gap } from '../db/gap.repo.js';
@@ -30,7 +30,7 @@ export class FootageService {
   ) {}
 
   private async requireCamera(id: string): Promise<void> {
-    if (!(await getCamera(this.db, id))) throw notFound(`camera "${id}" not found`, 'id');
+    if (!(await cameraExists(this.db, id))) throw notFound(`camera "${id}" not found`, 'id');
   }
 
   async status(cameraId: string): Promise<CameraStatus | undefined> {

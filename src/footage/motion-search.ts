@@ -1,5 +1,5 @@
 import type { Db } from '../db/connection.js';
-import { getCamera } from '../db/camera.repo.js';
+import { cameraExists } from '../db/camera.repo.js';
 import { getMotionInterval, getMotionThumbnail, listMotion, motionDensity, type MotionBucket, type MotionInterval } from '../db/motion.repo.js';
 import { decodeCursor, encodeCursor } from '../shared/cursor.js';
 import { notFound } from '../shared/errors.js';
@@ -30,7 +30,7 @@ export class MotionQueries {
     zone: string | undefined,
     page: { limit?: number | undefined; cursor?: string | undefined } = {},
   ): Promise<{ intervals: MotionInterval[]; nextCursor: string | null }> {
-    if (!(await getCamera(this.db, cameraId))) throw notFound(`camera "${cameraId}" not found`, 'id');
+    if (!(await cameraExists(this.db, cameraId))) throw notFound(`camera "${cameraId}" not found`, 'id');
     const limit = page.limit ?? CAMERA_MOTION_MAX;
     const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
     const intervals = await listMotion(this.db, { cameraId, ...range, zone, limit: limit + 1, order: 'asc', after });
@@ -42,7 +42,7 @@ export class MotionQueries {
 
   /** A camera's motion counted per bucket of `bucketMs` (see motionDensity). */
   async density(cameraId: string, range: { fromMs: number; toMs: number }, bucketMs: number, zone: string | undefined): Promise<MotionBucket[]> {
-    if (!(await getCamera(this.db, cameraId))) throw notFound(`camera "${cameraId}" not found`, 'id');
+    if (!(await cameraExists(this.db, cameraId))) throw notFound(`camera "${cameraId}" not found`, 'id');
     return motionDensity(this.db, { cameraId, ...range, bucketMs, zone });
   }
 
