@@ -283,6 +283,33 @@ describe('an H.265 camera: H.264 previews, the sub-stream, a restart and a switc
     }
   });
 
+  it('a viewer out of the camera\'s scope is refused; an open preview ends within a second of losing it', async () => {
+    const json = (method: string, path: string, body?: unknown) =>
+      vigil.api(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const password = 'preview-Password-1';
+    const created = (await (await json('POST', '/users', { username: 'previewer', password, role: 'viewer' })).json()) as { id: number };
+    const login = await fetch(`${vigil.app.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'previewer', password }) });
+    expect(login.status).toBe(200);
+    const headers = { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '', origin: vigil.app.url };
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/live/preview.mp4?height=180`, { headers });
+    expect(res.status).toBe(200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    expect((await reader.read()).done).toBe(false);
+    const changed = await json('PATCH', `/users/${created.id}`, { cameras: ['elsewhere'] });
+    expect(changed.status).toBeLessThan(300);
+    const at = Date.now();
+    // Read on until the response ends (cut: an error, or done).
+    for (;;) {
+      const r = await reader.read().catch(() => ({ done: true }));
+      if (r.done) break;
+    }
+    expect(Date.now() - at).toBeLessThanOrEqual(1_500);
+    const refused = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/playback/preview.mp4?from=${iso(seg(0).start_ms)}`, { headers });
+    // Out of scope, the camera is not there for this user (as for every camera route).
+    expect(refused.status).toBe(404);
+    await refused.arrayBuffer();
+  });
+
   it('needs a credential: 401 without one', async () => {
     const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/live/preview.mp4`);
     expect(res.status).toBe(401);
