@@ -1,12 +1,12 @@
 import cookie from '@fastify/cookie';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import helmet, { type HelmetOptions } from 'helmet';
 import type { Logger } from 'pino';
 import type { RefillService } from '../anr/refill.service.js';
 import type { AuditLog } from '../auth/audit.js';
@@ -116,12 +116,28 @@ const CSP = {
   formAction: ["'self'"],
 };
 
-/** The HTTP API as a Fastify instance; tests use `inject()`, `app.ts` listens. */
+/**
+ * Helmet's security headers for these options, worked out once: they are the same for every response,
+ * and helmet's middleware builds them (the CSP parsed and joined) each time it runs.
+ */
+export function securityHeaders(options: HelmetOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const res = {
+    setHeader: (name: string, value: unknown) => void (headers[name.toLowerCase()] = String(value)),
+    removeHeader: (name: string) => void delete headers[name.toLowerCase()],
+  };
+  helmet(options)({} as IncomingMessage, res as unknown as ServerResponse, (err?: unknown) => {
+    if (err) throw err;
+  });
+  return headers;
+}
+
 /** What a request line says of the request: never a credential from its query string. */
 function requestForLog(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
   return { method: req.method, url: redactQuery(req.url ?? ''), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
 }
 
+/** The HTTP API as a Fastify instance; tests use `inject()`, `app.ts` listens. */
 export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
   const trust = deps.http.trustProxy;
   const options: FastifyHttpOptions<Server> = {
@@ -139,18 +155,21 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   const app = Fastify({ ...options, ...tlsOptions } as FastifyHttpOptions<Server>).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
-  app.addHook('onRequest', async (req, reply) => {
+  const security = securityHeaders({
+    contentSecurityPolicy: { directives: CSP },
+    // HSTS only means something over TLS; a proxy terminating TLS sets its own.
+    strictTransportSecurity: deps.http.tls !== undefined,
+    crossOriginEmbedderPolicy: false,
+  });
+  // Every response, 404s and errors included; a route may set its own (a stricter CSP) after this.
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.headers(security);
     reply.header('x-request-id', req.id);
+    done();
   });
   registerErrorHandler(app);
   installRequestMetrics(app, deps.metrics);
   app.addSchema(ErrorBody);
-  await app.register(helmet, {
-    contentSecurityPolicy: { directives: CSP },
-    // HSTS only means something over TLS; a proxy terminating TLS sets its own.
-    hsts: deps.http.tls !== undefined,
-    crossOriginEmbedderPolicy: false,
-  });
   await app.register(cookie);
   // Before any route: it routes upgrades through Fastify, so hooks (auth, scope) run before the upgrade.
   // Viewers send nothing but control frames; video is never worth compressing.

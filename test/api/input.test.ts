@@ -190,6 +190,17 @@ describe('request ids', () => {
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('sends the security headers on every answer: success, 404 and an unauthenticated 401', async () => {
+    const answers = [await vigil.api('GET', '/healthz'), await vigil.api('GET', '/cameras/nope'), await vigil.api('GET', '/no-such-route'), await vigil.call(null, 'GET', '/cameras')];
+    expect(answers.map((r) => r.status)).toEqual([200, 404, 404, 401]);
+    for (const r of answers) {
+      expect(String(r.headers['content-security-policy'])).toContain("script-src 'self'");
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+      expect(r.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(r.headers['strict-transport-security']).toBeUndefined();
+    }
+  });
+
   it('echoes the request id on error answers too', async () => {
     const res = await vigil.api('GET', '/cameras/nope', { requestId: 'req-404' });
     expect(res.status).toBe(404);
