@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,preview,ui,ui-views,metrics,mqtt,webhooks,integrations,motion --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,preview,audio,ui,ui-views,metrics,mqtt,webhooks,integrations,motion --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
 import { parseArgs } from 'node:util';
 import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
+import { runAudio } from './audio.js';
 import { runBackupBench } from './backup.js';
 import { runCapacity, runRestart } from './capacity.js';
 import { runExport } from './export.js';
@@ -27,7 +28,7 @@ import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 import { runUiViews } from './ui-views.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'preview', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'preview', 'audio', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -150,6 +151,7 @@ try {
   await section(['preview'], 'H.265 camera: H.264 preview transcode, time to first frame and CPU', () =>
     runPreview({ joins: quick ? 5 : 10, seconds: quick ? 10 : 30, entry, log }),
   );
+  await section(['audio'], 'camera audio: G.711 → AAC transcode and AAC copy, CPU per camera', () => runAudio({ seconds: quick ? 10 : 30, log }));
   await section(['ui'], 'web UI in headless Chromium', () => runUi({ samples: quick ? 5 : 10, log }));
   await section(['ui-views'], 'four cameras reviewed in step, headless Chromium', () => runUiViews({ samples: quick ? 5 : 10, log }));
   await section(['metrics'], '/metrics scrape time at 64 cameras', () =>

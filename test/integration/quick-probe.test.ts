@@ -71,9 +71,11 @@ describe('a camera whose SDP lacks sprop-parameter-sets, joined mid-GOP', () => 
     viewers.push(attachViewer(server.url('nosprop')));
     await untilMidGop(await server.waitForFirstKeyframe('nosprop', { after: t0 }), 1_000);
     vigil = await startVigil({
+      // The video-only quick probe (-probesize 32) and its fallback: audio off. With audio (auto) the
+      // probe reads until every stream is described, and a mid-GOP join then waits for the keyframe.
       cameras: [
-        { id: 'nosprop', main_url: server.url('nosprop'), segment_seconds: 2 },
-        { id: 'control', main_url: server.url('control'), segment_seconds: 2 },
+        { id: 'nosprop', main_url: server.url('nosprop'), segment_seconds: 2, audio: 'off' },
+        { id: 'control', main_url: server.url('control'), segment_seconds: 2, audio: 'off' },
       ],
       // Slower than the camera's restart below, so the reconnect joins the viewer's running stream.
       recorder: { backoff_initial_ms: 3_000, backoff_max_ms: 6_000 },
