@@ -131,6 +131,10 @@ export class PreviewService {
     }
     try {
       await this.stream(cameraId, proc, signal, (body) => opened({ body }));
+    } catch (err) {
+      // Nothing came to transcode (the camera is offline: the live view gave up on it after its wait).
+      if (inits === 0 && !signal.aborted) throw new VigilError('unavailable', 'the camera sends no video now; retry once it records', { retryAfterSeconds: 5 });
+      throw err;
     } finally {
       leave();
       endInput();

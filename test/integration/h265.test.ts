@@ -14,6 +14,7 @@ import { scanFmp4 } from '../../src/media/fmp4/scan.js';
 import { checkConsistency, readCatalog, querySql, type SegRow } from '../support/footage.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
 import { LiveClient } from '../support/live-client.js';
+import { parsePrometheusText, sampleValue } from '../support/prom-text.js';
 
 const run = promisify(execFile);
 const FPS = 15;
@@ -358,4 +359,23 @@ describe('an H.265 camera: H.264 previews, the sub-stream, a restart and a switc
   });
 
   const seg = (i: number) => segs[i] as SegRow;
+});
+
+describe('a live preview of a camera that sends nothing', () => {
+  it('answers 503 with Retry-After once the live view gives up on it, and frees its job slot', async () => {
+    // A camera nobody answers for: the recorder never gets a frame, so the live view has nothing to give.
+    const vigil = await startVigil({ cameras: [{ id: 'dark', main_url: 'rtsp://127.0.0.1:9/none', segment_seconds: 2 }], live: { offlineCloseMs: 2_000 } });
+    try {
+      const res = await fetch(`${vigil.app.url}/api/v1/cameras/dark/live/preview.mp4`, { headers: vigil.auth });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(await res.json()).toMatchObject({ error: 'unavailable', message: expect.stringContaining('sends no video') });
+      const metrics = parsePrometheusText(await (await vigil.api('/metrics')).text());
+      expect(sampleValue(metrics, 'vigil_media_jobs_running', { pool: 'media' })).toBe(0);
+      expect(sampleValue(metrics, 'vigil_ffmpeg_processes', { kind: 'preview' })).toBe(0);
+    } finally {
+      await vigil.app.stop();
+      await removeDir(vigil.dataDir);
+    }
+  });
 });
