@@ -65,6 +65,8 @@ class LongestFirstStormsApart extends BaseSequencer {
  * "Catalog engines"): not the ffmpeg-heavy integration suites. backup.service is SQLite's online backup;
  * indexer.service holds a SQLite write lock from a second connection to prove SQLITE_BUSY handling.
  */
+/** Suites of PostgreSQL alone (the copy from SQLite, `vigil migrate`, the baseline against the SQLite schema): `*.pg.test.ts`. */
+const POSTGRES_ONLY_SUITES = ['src/**/*.pg.test.ts'];
 const CATALOG_SUITES = ['src/db/**/*.test.ts', 'src/**/*.service.test.ts', 'src/evidence/signing-key.test.ts'];
 const SQLITE_ONLY_SUITES = ['src/backup/backup.service.test.ts', 'src/indexer/indexer.service.test.ts'];
 
@@ -77,7 +79,7 @@ export default defineConfig({
     minWorkers: 1,
     sequence: { sequencer: LongestFirstStormsApart },
     projects: [
-      { extends: true, test: { name: 'sqlite', include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'sqlite', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], exclude: POSTGRES_ONLY_SUITES } },
       {
         extends: true,
         test: {

@@ -544,11 +544,16 @@ export interface Core {
   close(): Promise<void>;
 }
 
+/** Where the catalog is: the PostgreSQL URL when one is configured, else the SQLite file in the data dir. */
+export function catalogTarget(config: Pick<Config, 'catalogUrl' | 'dataDir'>): string {
+  return config.catalogUrl ?? join(config.dataDir, 'vigil.db');
+}
+
 /** What every command needs, with or without recorders and HTTP: the catalog and the footage services. */
 export async function buildCore(config: Config, clock: Clock, log: Logger): Promise<Core> {
   const store = new FootageStore(config.dataDir);
   await store.ensureRoot();
-  const opened = await openDatabase(join(config.dataDir, 'vigil.db'));
+  const opened = await openDatabase(catalogTarget(config));
   const db = opened.db;
   const events = new EventLog(db, clock, log.child({ component: 'events' }));
   const dbHealth = new DatabaseWriteHealth();

@@ -70,6 +70,26 @@ program
   });
 
 program
+  .command('migrate')
+  .description('Apply the catalog\'s pending migrations (the SQLite file in the data dir, or the PostgreSQL catalog of catalog.url / VIGIL_CATALOG_URL); exit 1 if one fails.')
+  .addOption(new Option('-c, --config <file>', 'YAML config file'))
+  .addOption(new Option('-d, --data <dir>', 'data directory'))
+  .action(async (opts: { config?: string; data?: string }) => {
+    process.exitCode = await (await import('./catalog.js')).migrateCommand(opts);
+  });
+
+program
+  .command('catalog')
+  .description('Catalog engines.')
+  .command('copy')
+  .description('Copy a SQLite catalog into an empty PostgreSQL one: every table, ids and sequences kept, counts verified (exit 0 copied, 1 failed: nothing committed, 2 usage, 3 target not empty).')
+  .requiredOption('--from <sqlite:file>', 'the SQLite catalog, e.g. sqlite:/var/lib/vigil/vigil.db')
+  .requiredOption('--to <url>', 'the PostgreSQL catalog, postgres://user@host/db (its schema is created by the copy)')
+  .action(async (opts: { from: string; to: string }) => {
+    process.exitCode = await (await import('./catalog.js')).catalogCopy(opts);
+  });
+
+program
   .command('users')
   .description('Manage users: add, list, passwd (new password), remove, unlock (forget failed sign-ins).')
   .argument('<action>', 'add | list | passwd | remove | unlock')

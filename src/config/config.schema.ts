@@ -5,6 +5,10 @@ import { CAMERA_ID_PATTERN, CameraCreate } from './camera.schema.js';
 export const ConfigFile = Type.Object(
   {
     data_dir: Type.Optional(Type.String({ minLength: 1 })),
+    /** The catalog on PostgreSQL (docs/operations.md, "PostgreSQL catalog"); without it, SQLite in data_dir (the default). */
+    catalog: Type.Optional(
+      Type.Object({ url: Type.String({ pattern: '^postgres(ql)?://', maxLength: 2048 }) }, { additionalProperties: false }),
+    ),
     listen: Type.Optional(Type.String({ minLength: 1 })),
     log_level: Type.Optional(
       Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),

@@ -108,6 +108,8 @@ export interface Config {
   /** Scheduled catalog backups; null when `backup:` is not set. */
   backup: BackupConfig | null;
   cameras: CameraConfig[];
+  /** The PostgreSQL catalog's URL (`catalog.url`, env VIGIL_CATALOG_URL); undefined: SQLite in the data dir. */
+  catalogUrl?: string | undefined;
   /** The file the config came from, if any. */
   source: string | null;
 }
@@ -156,6 +158,8 @@ export function buildConfig(
   const env = (name: string) => ctx.env[name] || undefined; // an empty variable counts as unset
   const dataDirRaw = ctx.overrides?.dataDir ?? env('VIGIL_DATA_DIR') ?? file.data_dir ?? './vigil-data';
   const listenRaw = ctx.overrides?.listen ?? env('VIGIL_LISTEN') ?? file.listen ?? DEFAULT_LISTEN;
+  const catalogUrl = env('VIGIL_CATALOG_URL') ?? file.catalog?.url;
+  if (catalogUrl !== undefined && !/^postgres(ql)?:\/\//.test(catalogUrl)) throw configError('catalog.url: must be a postgres:// or postgresql:// URL', 'catalog.url');
   const listen = parseListen(listenRaw);
   const logLevel = env('VIGIL_LOG_LEVEL') ?? file.log_level ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -242,6 +246,7 @@ export function buildConfig(
     onvif: { clockCheckIntervalSeconds: file.onvif?.clock_check_interval_seconds ?? 3600 },
     backup: backupConfigFrom(file.backup, ctx.cwd),
     cameras,
+    catalogUrl,
     source: ctx.source,
   };
   return deepFreeze(config);

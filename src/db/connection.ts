@@ -15,6 +15,8 @@ export interface OpenedDb {
   db: Db;
   /** The engine the catalog runs on. */
   engine: CatalogEngine;
+  /** The migrations this open applied (none when the catalog was up to date). */
+  applied: string[];
   close(): Promise<void>;
 }
 
@@ -36,25 +38,27 @@ async function openSqlite(file: string): Promise<OpenedDb> {
   sqlite.pragma('busy_timeout = 5000');
   // Migrations change the schema: they run on a Kysely of their own, so that no statement the catalog
   // keeps (and the result columns it knows for it) was prepared before the change.
-  await migrate(new Kysely<Database>({ dialect: new CatalogDialect(sqlite) }), 'sqlite');
+  const applied = await migrate(new Kysely<Database>({ dialect: new CatalogDialect(sqlite) }), 'sqlite');
   const db = new Kysely<Database>({ dialect: new CatalogDialect(sqlite) });
   return {
     db,
     engine: 'sqlite',
+    applied,
     close: () => db.destroy(),
   };
 }
 
 async function openPostgres(url: string, opts: PostgresOptions): Promise<OpenedDb> {
   const db = postgresKysely(url, opts);
+  let applied: string[];
   try {
     if (opts.schema !== undefined) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(opts.schema)}`.execute(db);
-    await migrate(db, 'postgres', opts.schema);
+    applied = await migrate(db, 'postgres', opts.schema);
   } catch (err) {
     await db.destroy();
     throw err;
   }
-  return { db, engine: 'postgres', close: () => db.destroy() };
+  return { db, engine: 'postgres', applied, close: () => db.destroy() };
 }
 
 /** Applies the pending migrations of the catalog's engine; returns the names of those applied. */

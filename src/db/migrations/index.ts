@@ -30,7 +30,7 @@ export interface SharedMigration {
  *
  * - SQLite runs 0001…0011 (SQLite's own constructs: STRICT tables, AUTOINCREMENT, json_valid CHECKs).
  * - PostgreSQL starts from one baseline, `0011-baseline`, equal to the SQLite schema after 0011
- *   (`src/db/pg-schema.test.ts` compares tables, columns, nullability, keys and indexes of both).
+ *   (`src/db/pg-schema.pg.test.ts` compares tables, columns, nullability, keys and indexes of both).
  * - From 0012 on, every migration is one SharedMigration, run by both engines under the same name.
  */
 const SQLITE_ONLY: Record<string, Migration> = {

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 /**
  * The PostgreSQL catalog's baseline: the SQLite schema after migration 0011 (0001-initial … 0011-camera-audio),
  * table for table and column for column, in the same column order, with the same CHECKs, uniques,
- * foreign keys, partial indexes and append-only triggers (`src/db/pg-schema.test.ts` compares the two).
+ * foreign keys, partial indexes and append-only triggers (`src/db/pg-schema.pg.test.ts` compares the two).
  * What each column means is said in the SQLite migrations; only the translation is said here:
  *
  * - INTEGER → BIGINT (SQLite integers are 64-bit; read back as numbers, refused beyond 2^53: connection.ts);
