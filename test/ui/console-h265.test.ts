@@ -64,6 +64,20 @@ describe('operator console: an H.265 camera in a browser without HEVC', () => {
     // The picture comes from the preview route, not the live WebSocket.
     expect(await page.locator('.camera-page video').evaluate((v: HTMLVideoElement) => v.currentSrc)).toContain('/api/v1/cameras/cam/live/preview.mp4');
     await screenshot(page, 'console-h265-live-preview');
+    // Chosen once, the preview goes on where the page plays the camera: 10 s back is a recorded preview …
+    const before = Date.now();
+    await page.getByRole('button', { name: '−10 s', exact: true }).click();
+    await expect.poll(() => page.locator('.camera-page').getAttribute('data-preview'), POLL).toBe('recorded');
+    expect(await page.locator('.camera-page .mode').textContent()).toBe('RECORDED · PREVIEW');
+    expect(await offer.isVisible()).toBe(false);
+    await expect.poll(() => playing(page, '.camera-page video'), POLL).toEqual({ width: 640, height: 360, advanced: true });
+    const src = decodeURIComponent(await page.locator('.camera-page video').evaluate((v: HTMLVideoElement) => v.currentSrc));
+    const fromMs = Date.parse(/from=([^&]+)/.exec(src)?.[1] ?? '');
+    expect(Math.abs(fromMs - (before - 10_000))).toBeLessThanOrEqual(3_000);
+    // … and back to live is the live preview, with no second question.
+    await page.getByRole('button', { name: 'Go live' }).click();
+    await expect.poll(() => page.locator('.camera-page').getAttribute('data-preview'), POLL).toBe('live');
+    expect(await offer.isVisible()).toBe(false);
   });
 
   it('recorded: the same offer for stored footage, and the preview plays from the instant asked', async () => {
@@ -80,10 +94,10 @@ describe('operator console: an H.265 camera in a browser without HEVC', () => {
     const src = await page.locator('.camera-page video').evaluate((v: HTMLVideoElement) => v.currentSrc);
     expect(decodeURIComponent(src)).toContain(`/api/v1/cameras/cam/playback/preview.mp4?from=${new Date(atMs).toISOString()}`);
     expect(await page.locator('.camera-page .preview-label').isVisible()).toBe(true);
-    // "Go live" leaves the preview: the offer comes back for the live stream.
+    // "Go live": the live stream cannot play either, and the preview was chosen on this page: live preview.
     await page.getByRole('button', { name: 'Go live' }).click();
-    await expect.poll(() => page.locator('.camera-page').getAttribute('data-preview'), POLL).toBeNull();
-    await expect.poll(() => offer.isVisible(), POLL).toBe(true);
+    await expect.poll(() => page.locator('.camera-page .mode').textContent(), POLL).toBe('LIVE · PREVIEW');
+    expect(await page.locator('.camera-page').getAttribute('data-preview')).toBe('live');
   });
 
   it('grid: the tile says so and plays the preview in place, without opening the camera', async () => {

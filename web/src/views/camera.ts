@@ -53,6 +53,8 @@ export class CameraView implements View {
   private previewFromMs: number | null = null;
   /** The instant recorded playback was last asked to play from (where a recorded preview starts). */
   private playAtMs: number | null = null;
+  /** The operator chose the preview: offered no more, it plays wherever the browser cannot. */
+  private previewChosen = false;
   private mode: 'live' | 'recorded' | 'idle' = 'idle';
   private selection: Interval | null = null;
   private spans: Interval[] = [];
@@ -73,7 +75,11 @@ export class CameraView implements View {
     this.clock = h('output', { class: 'clock', 'aria-label': 'Time of the frame on screen', 'aria-live': 'off' }, '—');
     this.modeLabel = h('span', { class: 'mode' });
     this.playerNote = h('p', { class: 'player-note', role: 'status' });
-    this.previewOffer = new PreviewOffer(() => this.playPreview());
+    this.previewOffer = new PreviewOffer(() => {
+      // Chosen once, the preview stays the way this page plays the camera: live, every instant reviewed.
+      this.previewChosen = true;
+      this.playPreview();
+    });
     this.previewLabel = h('span', { class: 'preview-label', hidden: true }, PREVIEW_LABEL);
     this.preview = new PreviewPlayer(this.video, (state, detail) => {
       this.playerNote.textContent = state === 'playing' ? '' : state === 'loading' ? 'Starting the H.264 preview…' : state === 'ended' ? 'The preview ended.' : `Preview failed: ${detail ?? state}`;
@@ -84,7 +90,8 @@ export class CameraView implements View {
     this.recorded = new RecordedPlayer(this.video, (state, detail) => {
       if (state === 'unsupported') {
         this.playerNote.textContent = '';
-        this.previewOffer.show(codecOfMime(detail ?? ''));
+        if (this.previewChosen) this.playPreview();
+        else this.previewOffer.show(codecOfMime(detail ?? ''));
         return;
       }
       this.playerNote.textContent = state === 'playing' ? '' : state === 'no-footage' ? `No recording: ${detail ?? ''}` : detail ? `${state}: ${detail}` : state;
@@ -102,7 +109,7 @@ export class CameraView implements View {
     });
     this.motion = new MotionPanel({
       playAt: (ms) => this.playAt(ms),
-      positionMs: () => (this.mode === 'recorded' ? this.recorded.wallClockMs() : null),
+      positionMs: () => this.reviewedWallMs(),
       say: (text) => {
         this.message.textContent = text;
       },
@@ -110,7 +117,7 @@ export class CameraView implements View {
     });
     this.transport = new TransportBar({
       videos: () => [this.video],
-      wallClockMs: () => (this.mode === 'recorded' ? this.recorded.wallClockMs() : null),
+      wallClockMs: () => this.reviewedWallMs(),
       reviewing: () => this.mode === 'recorded',
       playAt: (ms) => this.playAt(ms),
       frameIntervalS: () => this.frameS,
@@ -270,7 +277,8 @@ export class CameraView implements View {
       // The browser cannot decode the camera's codec (H.265): said so, with the H.264 preview offered.
       if (state === 'unsupported' && detail?.startsWith('cannot play ')) {
         this.playerNote.textContent = '';
-        this.previewOffer.show(codecOfMime(detail));
+        if (this.previewChosen) this.playPreview();
+        else this.previewOffer.show(codecOfMime(detail));
         return;
       }
       this.playerNote.textContent = state === 'playing' || state === 'closed' ? '' : noSignal ? detail ?? '' : detail ? `${state}: ${detail}` : state;
@@ -291,6 +299,12 @@ export class CameraView implements View {
     this.modeLabel.textContent = recorded ? 'RECORDED · PREVIEW' : 'LIVE · PREVIEW';
     this.previewLabel.hidden = false;
     this.preview.play(recorded ? recordedPreviewUrl(this.camera.id, this.playAtMs as number) : livePreviewUrl(this.camera.id));
+  }
+
+  /** The wall-clock time of the recorded frame on screen (a recorded preview's too); null live. */
+  private reviewedWallMs(): number | null {
+    if (this.preview.playing) return this.previewFromMs === null || this.video.readyState < 2 ? null : this.previewFromMs + this.video.currentTime * 1000;
+    return this.mode === 'recorded' ? this.recorded.wallClockMs() : null;
   }
 
   private stopPreview(): void {
