@@ -5,7 +5,10 @@
 # started by the tests on their own ports), prometheus (its promtool checks the shipped alert rules;
 # Debian's mosquitto and prometheus packages also enable services of their own where systemd runs:
 # `sudo systemctl disable --now mosquitto prometheus` if you do not want them), iproute2 (the ONVIF discovery tests' network namespace) and
-# systemd (its systemd-analyze verifies the shipped unit; nothing is started).
+# systemd (its systemd-analyze verifies the shipped unit; nothing is started), and postgresql-15 (the
+# catalog suites' second engine: the tests run initdb and pg_ctl from /usr/lib/postgresql/15/bin, as
+# the `postgres` user the package creates, on a free loopback port; Debian also starts a cluster of its
+# own on 5432, which the tests never use: `sudo systemctl disable --now postgresql` if you do not want it).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 packages=(
@@ -15,7 +18,7 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x
 )
 case "${1:-}" in
-  --test) packages+=(chromium openssl mosquitto prometheus iproute2 systemd) ;;
+  --test) packages+=(chromium openssl mosquitto prometheus iproute2 systemd postgresql-15) ;;
   "") ;;
   *) echo "usage: scripts/install-deps.sh [--test]" >&2; exit 2 ;;
 esac

@@ -268,7 +268,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         clock,
         events,
         log: log.child({ component: 'backup' }),
-        sources: { dataDir: config.dataDir, configPath: config.source, signingKeyPath: config.evidence.signingKeyPath, copyCatalog: (dest) => backupInWorker(join(config.dataDir, 'vigil.db'), dest) },
+        sources: { dataDir: config.dataDir, configPath: config.source, signingKeyPath: config.evidence.signingKeyPath, copyCatalog: (dest) =>
+            config.catalogUrl !== undefined
+              ? Promise.reject(new VigilError('failed_precondition', 'the catalog is on PostgreSQL: scheduled backups copy the SQLite catalog only; back PostgreSQL up with pg_dump (docs/operations.md, "PostgreSQL catalog")'))
+              : backupInWorker(join(config.dataDir, 'vigil.db'), dest) },
         dir: config.backup.dir,
         everyMs: opts.backupEveryMs ?? config.backup.everyHours * 3600_000,
         keep: config.backup.keep,

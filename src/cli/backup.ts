@@ -26,6 +26,10 @@ function fail(what: string, err: unknown): number {
 export async function backup(flags: CommonFlags & { to: string }): Promise<number> {
   const config = loadForCommand(flags);
   if (!config) return 2;
+  if (config.catalogUrl !== undefined) {
+    process.stderr.write(`vigil: backup: the catalog is on PostgreSQL (catalog.url): vigil backup and restore copy the SQLite catalog only; back PostgreSQL up with its own tools (pg_dump, base backups: docs/operations.md, "PostgreSQL catalog")\n`);
+    return 2;
+  }
   const catalog = join(config.dataDir, 'vigil.db');
   if (!existsSync(catalog)) {
     process.stderr.write(`vigil: backup: no catalog at ${catalog} (is --data right?)\n`);
@@ -61,6 +65,10 @@ export async function backup(flags: CommonFlags & { to: string }): Promise<numbe
 export async function restore(flags: CommonFlags & { from: string }): Promise<number> {
   const config = loadForCommand(flags);
   if (!config) return 2;
+  if (config.catalogUrl !== undefined) {
+    process.stderr.write(`vigil: restore: the catalog is on PostgreSQL (catalog.url): vigil backup and restore copy the SQLite catalog only; back PostgreSQL up with its own tools (pg_dump, base backups: docs/operations.md, "PostgreSQL catalog")\n`);
+    return 2;
+  }
   const from = resolve(flags.from);
   let restored;
   try {
