@@ -263,41 +263,50 @@ class AudioCut {
   take(source: JoinSourceFragment, origin: number): AudioTake | undefined {
     const a: JoinFragment | undefined = source.fragment.audio;
     if (!a) return undefined;
-    let start = a.baseDecodeTime - this.ticks(origin);
+    const n = a.durations.length;
+    // Each sample's place on the clip's timeline (audio ticks) and length.
+    const starts: number[] = [];
+    const durs: number[] = [];
+    for (let i = 0, t = a.baseDecodeTime - this.ticks(origin); i < n; t += a.durations[i] as number, i++) {
+      starts.push(t);
+      durs.push(a.durations[i] as number);
+    }
+    // ffmpeg stretches a file's first audio sample back to the file's zero: it starts where the next
+    // one does less a usual frame (given its own duration in the trun, so the rest stay where they are).
+    if (a.baseDecodeTime === 0 && n >= 2 && hasSampleDurations(a) && (durs[0] as number) > (durs[1] as number)) {
+      starts[0] = (starts[0] as number) + (durs[0] as number) - (durs[1] as number);
+      durs[0] = durs[1] as number;
+    }
     let from = 0;
     let skippedBytes = 0;
-    let firstDuration: number | undefined;
     // Samples that end where the audio so far ends, or before it, are had already (or precede the clip).
-    while (from < a.durations.length && start + (a.durations[from] as number) <= this.end) {
-      start += a.durations[from] as number;
-      skippedBytes += a.sizes[from] as number;
-      from++;
-    }
-    if (from === a.durations.length || start >= this.limit) return undefined;
-    if (start < this.end) {
+    while (from < n && (starts[from] as number) + (durs[from] as number) <= this.end) skippedBytes += a.sizes[from++] as number;
+    if (from === n || (starts[from] as number) >= this.limit) return undefined;
+    let base = starts[from] as number;
+    let firstDuration = durs[from] as number;
+    if (base < this.end) {
       // Overlapping the audio so far: moved to its end, shortened to end where it did, if the trun can say so.
-      if (hasSampleDurations(a)) {
-        firstDuration = start + (a.durations[from] as number) - this.end;
+      if (!hasSampleDurations(a)) {
+        skippedBytes += a.sizes[from++] as number;
+        if (from === n || (starts[from] as number) >= this.limit) return undefined;
+        base = starts[from] as number;
+        firstDuration = durs[from] as number;
       } else {
-        start += a.durations[from] as number;
-        skippedBytes += a.sizes[from] as number;
-        from++;
-        if (from === a.durations.length || start >= this.limit) return undefined;
+        firstDuration = base + firstDuration - this.end;
+        base = this.end;
       }
-      start = Math.max(start, this.end);
     }
-    const base = start;
     let count = 0;
     let bytes = 0;
     let at = base;
-    while (from + count < a.durations.length && at < this.limit) {
-      at += count === 0 && firstDuration !== undefined ? firstDuration : (a.durations[from + count] as number);
+    while (from + count < n && (count === 0 || (starts[from + count] as number) < this.limit)) {
+      at += count === 0 ? firstDuration : (durs[from + count] as number);
       bytes += a.sizes[from + count] as number;
       count++;
     }
     this.end = at;
     return {
-      traf: { fragment: a, baseDecodeTime: base, from, count, ...(firstDuration !== undefined ? { firstDuration } : {}) },
+      traf: { fragment: a, baseDecodeTime: base, from, count, ...(firstDuration !== a.durations[from] ? { firstDuration } : {}) },
       range: { offset: source.payloadOffset + payloadBytes(source.fragment) + skippedBytes, bytes },
     };
   }
