@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,backup,timestamp,placement,export,evidence,retention,refill,live,preview,audio,ui,ui-views,metrics,mqtt,webhooks,integrations,motion --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,catalog,backup,timestamp,placement,export,evidence,retention,refill,live,preview,audio,ui,ui-views,metrics,mqtt,webhooks,integrations,motion --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -8,6 +8,7 @@ import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js'
 import { runAudio } from './audio.js';
 import { runBackupBench } from './backup.js';
 import { runCapacity, runRestart } from './capacity.js';
+import { runCatalogBench } from './catalog.js';
 import { runExport } from './export.js';
 import { runIntegrations } from './integrations.js';
 import { runEvidence } from './evidence.js';
@@ -28,7 +29,7 @@ import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 import { runUiViews } from './ui-views.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'preview', 'audio', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'catalog', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'preview', 'audio', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -125,6 +126,9 @@ try {
   );
   await section(['query'], `segment queries on ${rows} rows`, () =>
     runQuery({ rows, cameras: 10, queries: 200, httpSeconds: quick ? 3 : 10, concurrency: 32, log }),
+  );
+  await section(['catalog'], 'the catalog on SQLite and on PostgreSQL: write rate at 500 cameras, listSegments p95', () =>
+    runCatalogBench({ cameras: 500, segmentsPerCamera: quick ? 4 : 12, rowsPerCamera: quick ? 200 : 2000, queries: quick ? 200 : 1000, log }),
   );
   await section(['backup'], `catalog backup of ${rows} segment rows under a concurrent writer`, () =>
     runBackupBench({ rows, paceMs: 20, baselineSeconds: quick ? 3 : 10, log }),
