@@ -115,7 +115,7 @@ export class PreviewService {
       bufferedBytes: () => proc.stdin.writableLength,
       sendText: (text) => {
         // A second init is a new recorder run (a new stream): the preview ends, and the page asks again.
-        if (text.startsWith('{"type":"init"') && ++inits > 1) endInput();
+        if (messageType(text) === 'init' && ++inits > 1) endInput();
       },
       sendBinary: (data) => {
         if (!ended) proc.stdin.write(data);
@@ -205,5 +205,15 @@ export class PreviewService {
     }
     if (placed.length === 0) throw new VigilError('not_found', 'no footage at or after from (within 10 minutes)', { field: 'from' });
     return placed;
+  }
+}
+
+/** The `type` of a live-protocol text message (undefined for anything else). */
+function messageType(text: string): string | undefined {
+  try {
+    const msg = JSON.parse(text) as { type?: unknown };
+    return typeof msg.type === 'string' ? msg.type : undefined;
+  } catch {
+    return undefined;
   }
 }
