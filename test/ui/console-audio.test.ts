@@ -96,6 +96,32 @@ describe('operator console: sound', () => {
     await own.close();
   });
 
+  it('keeps the live picture moving when the camera\'s audio stops (and when it comes back)', async () => {
+    const own = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1366, height: 768 } });
+    const page = await own.newPage();
+    problems.push(...watchConsole(page));
+    await login(page, vigil);
+    await page.goto(`${vigil.app.url}/#/cameras/talk`);
+    const video = page.locator('.player video');
+    const time = () => video.evaluate((v: HTMLVideoElement) => v.currentTime);
+    await expect.poll(time, { timeout: 20_000 }).toBeGreaterThan(1);
+    await cams.setAudio('talk', 'drop');
+    try {
+      // 8 s without audio: the picture plays on (a SourceBuffer plays only what every track has buffered).
+      const t0 = await time();
+      await page.waitForTimeout(8_000);
+      expect(await time()).toBeGreaterThan(t0 + 5);
+      // It plays the video alone now: no sound to offer.
+      expect(await page.locator('.player-controls button.speaker').isVisible()).toBe(false);
+    } finally {
+      await cams.setAudio('talk', 'ok');
+    }
+    const t1 = await time();
+    await page.waitForTimeout(4_000);
+    expect(await time()).toBeGreaterThan(t1 + 2);
+    await own.close();
+  });
+
   it('logged no page errors', () => {
     expect(problems).toEqual([]);
   });

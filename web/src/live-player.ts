@@ -9,6 +9,7 @@
  * whether the socket stays open or not, and the picture's clock shows that frame's time, not the
  * browser's ticking clock.
  */
+import { audioTrackId, stripFragment, stripInit } from './strip-audio.js';
 import { formatTime } from './time.js';
 
 export type LiveState = 'connecting' | 'playing' | 'stalled' | 'offline' | 'closed' | 'unsupported' | 'error';
@@ -67,6 +68,16 @@ export class LivePlayer {
   private stalled = false;
   /** Told at each init whether the stream carries audio (its `audio_codec`): the speaker button shows. */
   onAudio: ((has: boolean) => void) | undefined;
+  /**
+   * With audio: the run's init and its audio track, and whether the player went on with the video
+   * alone because the camera's audio stopped (a SourceBuffer plays only what all its tracks hold, so
+   * the picture would freeze). Appends in a row that did not move the buffered end tell it.
+   */
+  private rawInit: { mime: string; data: ArrayBuffer; audioId: number } | null = null;
+  private videoOnly = false;
+  private appendsWithoutGrowth = 0;
+  /** The SourceBuffer's update that just ended was an append (not a remove). */
+  private appended = false;
 
   constructor(
     private readonly video: HTMLVideoElement,
@@ -166,9 +177,14 @@ export class LivePlayer {
     if (this.pendingMime !== null) {
       const mime = this.pendingMime;
       this.pendingMime = null;
+      // A new run: with its audio again, whatever the last one did.
+      this.videoOnly = false;
+      const audioId = /,/.test(mime) ? audioTrackId(data) : undefined;
+      this.rawInit = audioId === undefined ? null : { mime, data, audioId };
       this.openMedia(mime, data);
       return;
     }
+    if (this.videoOnly && this.rawInit) data = stripFragment(data, this.rawInit.audioId);
     if (!this.mediaSource) return; // a fragment without an init: wait for the next init
     if (this.queue.length >= MAX_QUEUED) {
       // The decoder cannot keep up; reconnecting starts again at the newest keyframe.
@@ -178,6 +194,21 @@ export class LivePlayer {
     this.queue.push({ data, wallEndMs: this.pendingWallEndMs });
     this.pendingWallEndMs = undefined;
     this.pump();
+  }
+
+  /**
+   * The camera's audio stopped while its video goes on: a fresh MediaSource with the video alone (the
+   * init without the audio track, each fragment without its audio), from the next fragment (each starts
+   * with a keyframe). The speaker button goes; the next run (a new init) tries with audio again.
+   */
+  private goVideoOnly(): void {
+    const raw = this.rawInit;
+    if (!raw || this.videoOnly) return;
+    this.videoOnly = true;
+    this.onAudio?.(false);
+    const video = /codecs="([^",]+)/.exec(raw.mime)?.[1];
+    if (!video) return;
+    this.openMedia(`video/mp4; codecs="${video}"`, stripInit(raw.data, raw.audioId));
   }
 
   /** "No signal since hh:mm:ss" once a frame was seen, else the plain reason. */
@@ -215,6 +246,7 @@ export class LivePlayer {
     if (!next) return;
     try {
       this.appendingWallEndMs = next.wallEndMs;
+      this.appended = true;
       sb.appendBuffer(next.data);
     } catch (err) {
       if (err instanceof DOMException && err.name === 'QuotaExceededError') {
@@ -242,6 +274,11 @@ export class LivePlayer {
         this.lastFrameMs = now;
         this.lastFrameTimeMs = wallMs;
         this.stalled = false;
+        this.appendsWithoutGrowth = 0;
+      } else if (this.appended && this.rawInit && !this.videoOnly && ++this.appendsWithoutGrowth >= 2) {
+        // Fragments keep coming but nothing more is playable: the audio stopped.
+        queueMicrotask(() => this.goVideoOnly());
+        return;
       }
       const start = b.start(b.length - 1);
       // Behind the live edge (tab was hidden, slow decoder) or before the first frame: jump.
@@ -263,6 +300,7 @@ export class LivePlayer {
     if (!sb || sb.updating || b.length === 0) return false;
     const cut = this.video.currentTime - (force ? 1 : KEEP_BEHIND_S);
     if (b.start(0) >= cut - (force ? 0 : 2)) return false;
+    this.appended = false;
     sb.remove(0, cut);
     return true;
   }
