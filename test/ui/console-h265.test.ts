@@ -78,6 +78,17 @@ describe('operator console: an H.265 camera in a browser without HEVC', () => {
     await page.getByRole('button', { name: 'Go live' }).click();
     await expect.poll(() => page.locator('.camera-page').getAttribute('data-preview'), POLL).toBe('live');
     expect(await offer.isVisible()).toBe(false);
+    await expect.poll(() => playing(page, '.camera-page video'), POLL).toEqual({ width: 640, height: 360, advanced: true });
+    // The recorder restarts (a new segment length): the preview's stream ends, and the page asks again.
+    let asked = 0;
+    page.on('request', (r) => {
+      if (r.url().includes('/live/preview.mp4')) asked++;
+    });
+    const res = await vigil.api('/cameras/cam', { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"segment_seconds":3}' });
+    expect(res.status).toBe(200);
+    await expect.poll(() => asked, POLL).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => playing(page, '.camera-page video'), POLL).toEqual({ width: 640, height: 360, advanced: true });
+    expect(await page.locator('.camera-page').getAttribute('data-preview')).toBe('live');
   });
 
   it('recorded: the same offer for stored footage, and the preview plays from the instant asked', async () => {

@@ -20,6 +20,8 @@ import type { View, ViewContext } from './view.js';
 /** The longest clip the API exports by default (media.clip_max_seconds); a longer range is refused before asking. */
 const CLIP_MAX_MS = 3600_000;
 const DATA_DEBOUNCE_MS = 200;
+/** A live preview that ended (its stream restarted) is asked for again after this long. */
+const LIVE_PREVIEW_RETRY_MS = 1000;
 
 /** One camera: live or recorded video, the timeline, and the actions on a selected range. */
 export class CameraView implements View {
@@ -82,6 +84,14 @@ export class CameraView implements View {
     });
     this.previewLabel = h('span', { class: 'preview-label', hidden: true }, PREVIEW_LABEL);
     this.preview = new PreviewPlayer(this.video, (state, detail) => {
+      if (state === 'ended' && this.previewFromMs === null) {
+        // A live preview ends with the stream it transcodes (a recorder restart): it starts again, as live does.
+        this.playerNote.textContent = 'Reconnecting the H.264 preview…';
+        window.setTimeout(() => {
+          if (!this.gone && this.el.dataset.preview === 'live') this.playPreview();
+        }, LIVE_PREVIEW_RETRY_MS);
+        return;
+      }
       this.playerNote.textContent = state === 'playing' ? '' : state === 'loading' ? 'Starting the H.264 preview…' : state === 'ended' ? 'The preview ended.' : `Preview failed: ${detail ?? state}`;
       // A recorded preview covers 10 minutes at most: asked again, it goes on from where it ended.
       if (state === 'ended' && this.previewFromMs !== null) this.playAtMs = this.previewFromMs + this.video.currentTime * 1000;

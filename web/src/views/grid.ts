@@ -131,14 +131,18 @@ class Tile {
   /** The main stream as an H.264 preview transcode, labelled as such on the tile. */
   private playPreview(): void {
     if (!this.video) return;
+    this.preview?.stop();
     this.player?.stop();
     this.player = null;
     this.el.dataset.preview = 'live';
-    this.preview = new PreviewPlayer(this.video, (state) => {
-      this.liveLabel.textContent = state === 'playing' ? 'PREVIEW · H.264' : state === 'loading' ? 'Starting preview…' : state === 'ended' ? 'Preview ended' : 'Preview failed';
-      if (state === 'ended' || state === 'error') this.previewOffer.el.hidden = false;
+    const preview = new PreviewPlayer(this.video, (state) => {
+      this.liveLabel.textContent = state === 'playing' ? 'PREVIEW · H.264' : state === 'loading' ? 'Starting preview…' : state === 'ended' ? 'Preview ended: reconnecting…' : 'Preview failed';
+      // The stream it transcodes restarted (a recorder restart): asked again, as live reconnects.
+      if (state === 'ended') window.setTimeout(() => this.preview === preview && this.playPreview(), 1000);
+      if (state === 'error') this.previewOffer.el.hidden = false;
     });
-    this.preview.play(livePreviewUrl(this.camera.id));
+    this.preview = preview;
+    preview.play(livePreviewUrl(this.camera.id));
   }
 
   updateClock(): void {
