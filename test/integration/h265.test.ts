@@ -379,3 +379,42 @@ describe('a live preview of a camera that sends nothing', () => {
     }
   });
 });
+
+describe('previews are bounded by the media-job limiter', () => {
+  it('with media.max_jobs 1, a preview streaming holds the slot: the next waits 10 s and gets 503; once it ends, one starts', async () => {
+    const server = await RtspServer.start({ mounts: [{ name: 'cam1', codec: 'h265', fps: FPS }] });
+    const vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }], media: { max_jobs: 1 } });
+    try {
+      await waitFor('4 s of footage', () => {
+        const list = readCatalog(vigil.dataDir).segments;
+        return list.length > 0 && (list.at(-1) as SegRow).end_ms - (list[0] as SegRow).start_ms >= 4_000;
+      }, 45_000, 250);
+      const from = iso((readCatalog(vigil.dataDir).segments[0] as SegRow).start_ms);
+      const holder = new AbortController();
+      const first = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/live/preview.mp4?height=144`, { headers: vigil.auth, signal: holder.signal });
+      expect(first.status).toBe(200);
+      const reader = (first.body as ReadableStream<Uint8Array>).getReader();
+      expect((await reader.read()).done).toBe(false);
+      const metrics = async () => parsePrometheusText(await (await vigil.api('/metrics')).text());
+      expect(sampleValue(await metrics(), 'vigil_ffmpeg_processes', { kind: 'preview' })).toBe(1);
+      expect(sampleValue(await metrics(), 'vigil_media_jobs_running', { pool: 'media' })).toBe(1);
+      const t0 = Date.now();
+      const busy = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/playback/preview.mp4?from=${from}&height=144`, { headers: vigil.auth });
+      expect(busy.status).toBe(503);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(9_500);
+      expect(busy.headers.get('retry-after')).toBe('5');
+      await busy.arrayBuffer();
+      // The client of the first goes away: its transcode ends and the slot is free again.
+      holder.abort();
+      await waitFor('the slot freed', async () => sampleValue(await metrics(), 'vigil_media_jobs_running', { pool: 'media' }) === 0, 5_000, 100);
+      const next = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/playback/preview.mp4?from=${from}&height=144`, { headers: vigil.auth });
+      expect(next.status).toBe(200);
+      await next.arrayBuffer();
+      expect(sampleValue(await metrics(), 'vigil_ffmpeg_processes', { kind: 'preview' })).toBe(0);
+    } finally {
+      await vigil.app.stop();
+      await server.stop();
+      await removeDir(vigil.dataDir);
+    }
+  });
+});
