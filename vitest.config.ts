@@ -84,7 +84,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'postgres',
-          include: CATALOG_SUITES,
+          include: [...CATALOG_SUITES, ...POSTGRES_ONLY_SUITES],
           exclude: SQLITE_ONLY_SUITES,
           // One cluster per run (started only when a postgres suite runs), one database per file.
           globalSetup: ['test/support/pg-global-setup.ts'],

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
+import { engineOf } from './engine.js';
 import type { EventsTable, Severity } from './schema.js';
 import { redactDeep } from '../shared/redact.js';
 
@@ -30,7 +31,18 @@ export function toEvent(r: Selectable<EventsTable>): EventRow {
   };
 }
 
+/**
+ * Stores one event. Its id orders it: webhooks read the log past a cursor (`advanceCursor`), so an id
+ * must never become visible after a higher one. SQLite commits one writer at a time; on PostgreSQL the
+ * insert runs as a transaction of its own, under the catalog's transaction lock (src/db/postgres.ts),
+ * so ids commit in order there too.
+ */
 export async function logEvent(db: Db, e: NewEvent): Promise<number> {
+  if (!db.isTransaction && engineOf(db) === 'postgres') return db.transaction().execute((trx) => insertEvent(trx, e));
+  return insertEvent(db, e);
+}
+
+async function insertEvent(db: Db, e: NewEvent): Promise<number> {
   const r = await db
     .insertInto('events')
     .values({
