@@ -25,9 +25,9 @@ export function codecName(codec: string): string {
   return `${family} (${codec})`;
 }
 
-/** The codec of a MIME type `video/mp4; codecs="…"`, or the whole text when it names none. */
+/** The video codec of a MIME type `video/mp4; codecs="…"` (the first listed), or the whole text when it names none. */
 export function codecOfMime(mime: string): string {
-  return /codecs="([^"]+)"/.exec(mime)?.[1] ?? mime;
+  return (/codecs="([^"]+)"/.exec(mime)?.[1] ?? mime).split(',')[0]?.trim() ?? mime;
 }
 
 /** The label a preview carries while it plays. */
