@@ -18,6 +18,8 @@ describe('operator console: sound', () => {
   let browser: Browser;
   let context: BrowserContext;
   const problems: string[] = [];
+  /** When the camera's audio stopped for 8 s (the live test below), so the recording has a hole in its audio. */
+  let audioHoleFromMs = 0;
 
   beforeAll(async () => {
     const built = buildWeb();
@@ -105,6 +107,7 @@ describe('operator console: sound', () => {
     const video = page.locator('.player video');
     const time = () => video.evaluate((v: HTMLVideoElement) => v.currentTime);
     await expect.poll(time, { timeout: 20_000 }).toBeGreaterThan(1);
+    audioHoleFromMs = Date.now();
     await cams.setAudio('talk', 'drop');
     try {
       // 8 s without audio: the picture plays on (a SourceBuffer plays only what every track has buffered).
@@ -119,6 +122,24 @@ describe('operator console: sound', () => {
     const t1 = await time();
     await page.waitForTimeout(4_000);
     expect(await time()).toBeGreaterThan(t1 + 2);
+    await own.close();
+  });
+
+  it('plays the recording through the hole in its audio', async () => {
+    expect(audioHoleFromMs).toBeGreaterThan(0);
+    // The footage of the hole indexed (4 s files): a few seconds after the audio came back.
+    await waitFor('the hole recorded', () => readCatalog(vigil.dataDir).segments.some((s) => s.camera_id === 'talk' && s.start_ms > audioHoleFromMs + 8_000) || undefined, 30_000, 250);
+    const own = await browser.newContext({ timezoneId: 'UTC', viewport: { width: 1366, height: 768 } });
+    const page = await own.newPage();
+    problems.push(...watchConsole(page));
+    await login(page, vigil);
+    await page.goto(`${vigil.app.url}/#/cameras/talk?t=${new Date(audioHoleFromMs - 3_000).toISOString()}`);
+    const time = () => page.locator('.player video').evaluate((v: HTMLVideoElement) => v.currentTime);
+    await expect.poll(time, { timeout: 20_000 }).toBeGreaterThan(0);
+    const t0 = await time();
+    await page.waitForTimeout(12_000);
+    // From 3 s before the audio stopped, through its 8 s without audio, and on.
+    expect(await time()).toBeGreaterThan(t0 + 9);
     await own.close();
   });
 
