@@ -418,3 +418,31 @@ describe('previews are bounded by the media-job limiter', () => {
     }
   });
 });
+
+describe('an H.265 camera with AAC audio', () => {
+  it('records hvc1 video and its audio in the same files, and the live init names both', async () => {
+    const server = await RtspServer.start({ mounts: [{ name: 'cam1', codec: 'h265', fps: FPS, audio: 'aac' }] });
+    const vigil = await startVigil({ cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 2 }] });
+    try {
+      await waitFor('three rows', () => readCatalog(vigil.dataDir).segments.length >= 3, 45_000, 250);
+      const live = await LiveClient.connect(vigil.app.url, '/cameras/cam1/live', vigil.auth);
+      let init: Record<string, unknown>;
+      try {
+        init = await waitFor('a live init', () => live.texts().find((t) => t.type === 'init'), 15_000, 50);
+      } finally {
+        live.socket.close();
+      }
+      expect(init['codec']).toMatch(HVC1_CODEC);
+      expect(init['mime']).toMatch(/^video\/mp4; codecs="hvc1\.[^,]+,mp4a\.40\.2"$/);
+      const segs = readCatalog(vigil.dataDir).segments;
+      for (const s of segs) {
+        const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,codec_tag_string', '-of', 'csv=p=0', join(vigil.dataDir, s.path)]);
+        expect(stdout.trim().split('\n')).toEqual(['hevc,hvc1', 'aac,mp4a']);
+      }
+    } finally {
+      await vigil.app.stop();
+      await server.stop();
+      await removeDir(vigil.dataDir);
+    }
+  });
+});
