@@ -114,6 +114,9 @@ describe('webhook service (real catalog, real HTTP receiver)', () => {
     expect(receiver.received[0]?.headers.host).toBe(`receiver.test:${receiver.port}`);
 
     // Rebinding: public when saved, loopback when delivered; the strict rule refuses it and sends nothing.
+    // The first service stops first: every running service delivers for every subscription, and its
+    // resolver (loopback, allowed) would deliver this one if it claimed it first.
+    await svc.stop();
     let answer = '93.184.216.34';
     const strict = service({ config: { allowPrivateNetworks: false, maxAttempts: 1 }, resolve: async () => [{ address: answer, family: 4 }] });
     const rebound = await strict.create({ url: `http://rebind.test:${receiver.port}/hook` });
@@ -135,6 +138,8 @@ describe('webhook service (real catalog, real HTTP receiver)', () => {
     const row = await waitFor('abandoned', async () => (await svc.deliveries(webhook.id, { status: 'abandoned', limit: 10 }))[0], 10_000);
     expect(row.lastError).toBe('timed out after 1 s');
 
+    // Stopped first, or it might claim the next delivery and time it out after its own 1 s.
+    await svc.stop();
     const slow = service({ config: { timeoutSeconds: 30 } });
     const second = await slow.create({ url: receiver.url('/slow') });
     slow.start();
