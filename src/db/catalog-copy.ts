@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { sql } from 'kysely';
 import { openDatabase, type Db, type OpenedDb } from './connection.js';
-import { isPostgresUrl } from './postgres.js';
+import { isPostgresUrl } from './engine.js';
 
 /**
  * `vigil catalog copy`: a single box's SQLite catalog moved into an empty PostgreSQL catalog — every

@@ -1,8 +1,8 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, SqliteDriver, type CompiledQuery, type DatabaseConnection, type Driver, type MigrationProvider, type QueryResult, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
 import { migrationsFor, type CatalogEngine } from './migrations/index.js';
-import { engineOf } from './engine.js';
-import { isPostgresUrl, postgresKysely, type PostgresOptions } from './postgres.js';
+import { engineOf, isPostgresUrl } from './engine.js';
+import type { PostgresOptions } from './postgres.js';
 import type { Database } from './schema.js';
 import { toCatalogError } from './write-errors.js';
 
@@ -49,6 +49,8 @@ async function openSqlite(file: string): Promise<OpenedDb> {
 }
 
 async function openPostgres(url: string, opts: PostgresOptions): Promise<OpenedDb> {
+  // Loaded only for a PostgreSQL catalog: the SQLite default does not pay for `pg` at start-up.
+  const { postgresKysely } = await import('./postgres.js');
   const db = postgresKysely(url, opts);
   let applied: string[];
   try {

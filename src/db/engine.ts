@@ -5,3 +5,8 @@ import type { CatalogEngine } from './migrations/index.js';
 export function engineOf(db: Pick<Kysely<unknown>, 'getExecutor'>): CatalogEngine {
   return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
 }
+
+/** Whether `target` names a PostgreSQL catalog (postgres:// or postgresql://) rather than a SQLite file. */
+export function isPostgresUrl(target: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(target);
+}

@@ -100,11 +100,6 @@ class CatalogPostgresDialect extends PostgresDialect {
   }
 }
 
-/** Whether `target` names a PostgreSQL catalog (postgres:// or postgresql://) rather than a SQLite file. */
-export function isPostgresUrl(target: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(target);
-}
-
 /** A `pg` pool on the catalog at `url`: numbers read exactly, the 5 s lock timeout, the schema first in the search path. */
 export function postgresPool(url: string, opts: PostgresOptions = {}): pg.Pool {
   if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`invalid catalog schema name ${opts.schema}`);
