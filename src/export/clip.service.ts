@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
@@ -14,6 +14,7 @@ import { planFmp4Join } from './clip-join-plan.js';
 import type { FootageStore } from '../storage/footage-store.js';
 import type { MediaJobs } from './media-jobs.js';
 import { withSegmentsReadLocked } from './read-lock.js';
+import { streamFfmpegBody } from './ffmpeg-body.js';
 import type { Clock } from '../shared/clock.js';
 
 export interface ClipServiceDeps {
@@ -160,57 +161,21 @@ export class ClipService {
    */
   private async remux(cameraId: string, parts: ClipPart[], signal: AbortSignal, opened: (body: Readable) => void, videoCodec?: VideoCodecFamily): Promise<void> {
     const proc = this.launch(this.d.ffmpegPath, buildClipArgs({ videoCodec }), { stdin: buildConcatList(parts) });
-    // ffmpeg's stdout arrives in 64 KiB chunks; a buffer of a few keeps it writing while the socket drains.
-    const body = new PassThrough({ highWaterMark: 512 * 1024 });
-    proc.stdout.pipe(body, { end: false });
-    let exited = false;
-    let stalled = false;
-    let lastProgress = this.d.clock.nowMs();
-    // ffmpeg's output moves only as fast as the client takes it (backpressure through the body).
-    proc.stdout.on('data', () => {
-      lastProgress = this.d.clock.nowMs();
-    });
-    const firstByte = new Promise<void>((resolve) => proc.stdout.once('data', () => resolve()));
-    const stop = () => {
-      if (!exited) void proc.kill();
-    };
-    signal.addEventListener('abort', stop, { once: true });
-    // The consumer went away (Fastify destroys the body when the response closes early).
-    body.once('close', stop);
-    const watchdog = setInterval(() => {
-      const idleMs = this.d.clock.nowMs() - lastProgress;
-      if (idleMs > this.stallMs) {
-        this.d.log.warn({ cameraId, stalledMs: idleMs }, 'clip client took no data; download ended');
-        stalled = true;
-        stop();
-      }
-    }, Math.min(5000, this.stallMs));
-    try {
-      const started = await Promise.race([firstByte.then(() => true), proc.exited.then(() => false)]);
-      if (!started) {
-        const exit = await proc.exited;
-        exited = true;
-        signal.throwIfAborted();
-        this.d.log.error({ cameraId, code: exit.code, signal: exit.signal, stderr: exit.stderrTail }, 'clip export failed before its first byte');
-        throw new VigilError('internal', `clip ffmpeg exited with ${exit.code ?? exit.signal} before any output`);
-      }
-      opened(body);
-      const exit = await proc.exited;
-      exited = true;
-      if (exit.code === 0) {
-        body.end();
-        return;
-      }
-      if (!signal.aborted && !body.destroyed && !stalled) {
-        this.d.log.error({ cameraId, code: exit.code, signal: exit.signal, stderr: exit.stderrTail }, 'clip export failed mid-stream');
-      }
-      body.destroy(new VigilError('internal', `clip ffmpeg exited with ${exit.code ?? exit.signal}`));
-    } finally {
-      clearInterval(watchdog);
-      signal.removeEventListener('abort', stop);
-      if (!exited) await proc.kill();
-    }
+    await streamFfmpegBody({
+      cameraId,
+      what: 'clip export',
+      job: 'clip',
+      stallMessage: 'clip client took no data; download ended',
+      clock: this.d.clock,
+      log: this.d.log,
+      stallMs: this.stallMs,
+      // ffmpeg's stdout arrives in 64 KiB chunks; a buffer of a few keeps it writing while the socket drains.
+      highWaterMark: 512 * 1024,
+      // ffmpeg reads files: it always has output, so no progress means the client takes none.
+      stalled: () => true,
+    }, proc, signal, opened);
   }
+
 
   /**
    * The locked segments of the range still in the catalog, with their files' real paths. Retention

@@ -7,7 +7,7 @@
  * Live: the camera's main stream as the live view reads it (the recorder's files, no second camera
  * connection) fed to ffmpeg. Recorded: the stored files from an instant on, read-locked while read.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { cameraIdTaken } from '../db/camera.repo.js';
 import type { Db } from '../db/connection.js';
@@ -22,6 +22,7 @@ import type { FootageStore } from '../storage/footage-store.js';
 import { clipParts, type PlacedSegment } from './clip-plan.js';
 import type { MediaJobs } from './media-jobs.js';
 import { withSegmentsReadLocked } from './read-lock.js';
+import { streamFfmpegBody } from './ffmpeg-body.js';
 
 /** How far a recorded preview reaches from its start; the page asks again from where it ended. */
 export const RECORDED_PREVIEW_SPAN_MS = 10 * 60_000;
@@ -146,53 +147,20 @@ export class PreviewService {
    * before it is still an error response. Returns once ffmpeg has exited.
    */
   private async stream(cameraId: string, proc: PreviewProcess, signal: AbortSignal, opened: (body: Readable) => void): Promise<void> {
-    const body = new PassThrough({ highWaterMark: 256 * 1024 });
-    proc.stdout.pipe(body, { end: false });
-    let exited = false;
-    let stalled = false;
-    let lastProgress = this.d.clock.nowMs();
-    proc.stdout.on('data', () => {
-      lastProgress = this.d.clock.nowMs();
-    });
-    const firstByte = new Promise<void>((resolve) => proc.stdout.once('data', () => resolve()));
-    const stop = () => {
-      if (!exited) void proc.kill();
-    };
-    signal.addEventListener('abort', stop, { once: true });
-    body.once('close', stop);
-    const watchdog = setInterval(() => {
-      if (this.d.clock.nowMs() - lastProgress > this.stallMs && body.writableNeedDrain) {
-        this.d.log.warn({ cameraId }, 'preview client took no data; preview ended');
-        stalled = true;
-        stop();
-      }
-    }, Math.min(5000, this.stallMs));
-    try {
-      const started = await Promise.race([firstByte.then(() => true), proc.exited.then(() => false)]);
-      if (!started) {
-        const exit = await proc.exited;
-        exited = true;
-        signal.throwIfAborted();
-        this.d.log.error({ cameraId, code: exit.code, signal: exit.signal, stderr: exit.stderrTail }, 'preview failed before its first byte');
-        throw new VigilError('internal', `preview ffmpeg exited with ${exit.code ?? exit.signal} before any output`);
-      }
-      opened(body);
-      const exit = await proc.exited;
-      exited = true;
-      if (exit.code === 0) {
-        body.end();
-        return;
-      }
-      if (!signal.aborted && !body.destroyed && !stalled) {
-        this.d.log.error({ cameraId, code: exit.code, signal: exit.signal, stderr: exit.stderrTail }, 'preview failed mid-stream');
-      }
-      body.destroy(new VigilError('internal', `preview ffmpeg exited with ${exit.code ?? exit.signal}`));
-    } finally {
-      clearInterval(watchdog);
-      signal.removeEventListener('abort', stop);
-      if (!exited) await proc.kill();
-    }
+    await streamFfmpegBody({
+      cameraId,
+      what: 'preview',
+      job: 'preview',
+      stallMessage: 'preview client took no data; preview ended',
+      clock: this.d.clock,
+      log: this.d.log,
+      stallMs: this.stallMs,
+      highWaterMark: 256 * 1024,
+      // A live preview idles while its camera does: only a client that leaves the body full has stalled.
+      stalled: (body) => body.writableNeedDrain,
+    }, proc, signal, opened);
   }
+
 
   /** The locked rows still in the catalog whose files exist, placed for the concat list. */
   private async placed(cameraId: string, fromMs: number, toMs: number, locked: Set<number>): Promise<PlacedSegment[]> {
