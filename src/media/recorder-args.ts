@@ -130,7 +130,10 @@ function audioOutputArgs(audio: RecorderAudio): string[] {
     '-map', '0:v:0',
     '-map', '0:a:0?',
     '-c:v', 'copy',
-    ...(audio === 'copy' ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', AUDIO_AAC_BITRATE]),
+    // aresample=async=1 keeps transcoded audio's timestamps continuous across packets the camera did not
+    // send (silence in their place): without it, audio resuming after a drop came poorly interleaved and
+    // ffmpeg's MP4 muxer aborted (assertion next_dts >= 0, SIGABRT: a restart and a 2.3 s gap).
+    ...(audio === 'copy' ? ['-c:a', 'copy'] : ['-af', 'aresample=async=1', '-c:a', 'aac', '-b:a', AUDIO_AAC_BITRATE]),
     '-max_interleave_delta', String(MAX_INTERLEAVE_DELTA_US),
   ];
 }

@@ -14,6 +14,8 @@ export interface SegRow {
   source: string;
   evidence_locked: number;
   incident_id: string | null;
+  /** Media time (ms) in the file at the row's start: what an earlier row already covers. */
+  media_offset_ms: number;
 }
 
 /** Runs one SQL statement on the data dir's database through a second connection (read-only unless `write`). */
