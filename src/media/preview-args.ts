@@ -21,7 +21,7 @@ export const PREVIEW_READ_RATE = 2;
 export interface PreviewArgsInput {
   /** `live`: the camera's fMP4 as the live view sends it, on stdin. `recorded`: an ffconcat list on stdin. */
   source: 'live' | 'recorded';
-  /** Output height (even width kept to the aspect ratio); a smaller picture is left as it is. */
+  /** Output height, taken down to an even one (even width kept to the aspect ratio); a smaller picture is left as it is. */
   height: number;
 }
 
@@ -38,7 +38,8 @@ export function buildPreviewArgs(i: PreviewArgsInput): string[] {
     ...input,
     '-map', '0:v:0',
     '-an',
-    '-vf', `${select}scale=-2:'min(${i.height},ih)'`,
+    // H.264 wants even dimensions: an odd height asked for (or an odd source) is taken one line less.
+    '-vf', `${select}scale=-2:'2*trunc(min(${i.height},ih)/2)'`,
     '-c:v', 'libx264',
     '-preset', 'ultrafast',
     '-tune', 'zerolatency',

@@ -234,6 +234,14 @@ describe('an H.265 camera: H.264 previews, the sub-stream, a restart and a switc
     expect(frames.length).toBeGreaterThanOrEqual(FPS);
   });
 
+  it('an odd height is taken one line less (H.264 wants even dimensions): 200 and a preview, not a 500', async () => {
+    // Found by the API fuzz storm: height=199 made x264 refuse the size and the route answer 500.
+    const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/playback/preview.mp4?from=${iso(seg(1).start_ms)}&height=179`, { headers: vigil.auth });
+    expect(res.status).toBe(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect((await probe(bytes, 'odd.mp4')).height).toBe('178');
+  });
+
   it('recorded: the footage from the asked instant on, transcoded, every frame of it', async () => {
     const from = seg(1).start_ms + 430;
     const res = await fetch(`${vigil.app.url}/api/v1/cameras/cam1/playback/preview.mp4?from=${iso(from)}&height=180`, { headers: vigil.auth });
