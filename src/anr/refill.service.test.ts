@@ -52,6 +52,20 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+
+/**
+ * The newest events once every type named is among them (5 s at most): a refill writes its event after
+ * the gap's state, in a transaction of its own, so on PostgreSQL the event may land a moment after the
+ * state a test waited for.
+ */
+async function eventsOnceThere(types: string[]) {
+  for (let i = 0; ; i++) {
+    const events = await listEvents(opened.db, { limit: 10 });
+    if (i >= 250 || types.every((t) => events.some((e) => e.type === t))) return events;
+    await sleep(20);
+  }
+}
+
 describe('refill bookkeeping', () => {
   it('after a crash mid-refill, start-up deletes temp files (never indexing them) and puts filling gaps back to pending', async () => {
     const gap = await upsertRecordingGap(opened.db, 'edge', T0, T0 + 20_000, T0);
@@ -138,7 +152,7 @@ describe('a refill end to end with real ffmpeg (synthetic edge)', () => {
     // into the file (time truth, defect 3).
     expect(rows[0]).toMatchObject({ start_ms: t + 300, end_ms: t + 8300, media_offset_ms: 1300 });
     expect(rows[0]!.path).toMatch(/^recordings\/edge\/\d{8}T\d{6}Z-e\d+t[a-z0-9]+\.mp4$/);
-    const types = (await listEvents(opened.db, { limit: 10 })).map((e) => e.type);
+    const types = (await eventsOnceThere(['gap_refill_started', 'gap_refill_succeeded'])).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['gap_refill_started', 'gap_refill_succeeded']));
     await svc.stop();
   });
@@ -174,7 +188,7 @@ describe('a refill into a full recordings disk', () => {
     // Nothing of the failed pull stays behind or is indexed.
     expect(await readdir(join(dir, 'recordings', 'edge'))).toEqual([]);
     expect(await opened.db.selectFrom('segments').selectAll().execute()).toEqual([]);
-    const failed = (await listEvents(opened.db, { limit: 10 })).find((e) => e.type === 'gap_refill_failed');
+    const failed = (await eventsOnceThere(['gap_refill_failed'])).find((e) => e.type === 'gap_refill_failed');
     expect(failed?.payload).toMatchObject({ gap_id: gap!.id, attempt: 0, attempt_counted: false, state: 'pending' });
     // While the disk is full, no refill starts, however due the gap is.
     space.isFull = true;
