@@ -233,7 +233,7 @@ describe('refill scheduling and bookkeeping (issue: time truth, defect 5)', () =
       expect(calls).toBe(2);
       // Both attempts count, and the success's event says which attempt it was.
       expect(gap?.fillAttempts).toBe(2);
-      const ok = (await listEvents(opened.db, { limit: 20 })).find((e) => e.type === 'gap_refill_succeeded');
+      const ok = (await eventsOnceThere(['gap_refill_succeeded'])).find((e) => e.type === 'gap_refill_succeeded');
       expect(ok?.payload).toMatchObject({ attempt: 2, state: 'filled' });
     } finally {
       await svc.stop();
@@ -252,7 +252,7 @@ describe('refill scheduling and bookkeeping (issue: time truth, defect 5)', () =
     }
     await svc.stop();
     expect((await listGaps(opened.db, 'edge'))[0]).toMatchObject({ fillState: 'filled', fillAttempts: 1, lastError: null });
-    expect((await listEvents(opened.db, { limit: 20 })).find((e) => e.type === 'gap_refill_succeeded')?.payload).toMatchObject({ attempt: 1 });
+    expect((await eventsOnceThere(['gap_refill_succeeded'])).find((e) => e.type === 'gap_refill_succeeded')?.payload).toMatchObject({ attempt: 1 });
   });
 });
 
