@@ -51,7 +51,7 @@ export async function reconcileCamera(
     const fallbackStartMs = m ? nameTimeMs(m[1] as string) : parseInt(runId, 36);
     if (opts.runId !== undefined && runId !== opts.runId) continue;
     // A run of this process: its recorder indexes it (or reconciles it when it ends).
-    if (opts.skipRun?.(runId)) { console.error("DEBUG skip", runId, name); continue; }
+    if (opts.skipRun?.(runId)) continue;
     const absPath = join(dir, name);
     const outcome = await recoverFile(d, cameraId, absPath, name, fallbackStartMs, runId, open?.[2]);
     if (outcome === 'recovered') report.recovered++;
