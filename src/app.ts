@@ -39,6 +39,7 @@ import { VigilMetrics } from './metrics/vigil-metrics.js';
 import { buildWarmSnapshotArgs } from './media/snapshot-args.js';
 import { spawnWarmDecoder } from './media/warm-decoder.js';
 import { CameraService } from './cameras/camera.service.js';
+import { ClusterNode } from './cluster/cluster-node.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
 import { EvidenceService } from './footage/evidence.service.js';
@@ -170,7 +171,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     subFeed: (cameraId, url) => live.subFeed(cameraId, url),
     encodeThumbnail: ffmpegThumbnailEncoder(config.recorder.ffmpegPath, (launch) => processes.counted('motion', launch)()),
   });
-  const cameras = new CameraService({ db, clock, events, recorders, motion });
+  // A node of a cluster records only the cameras it holds a lease on (docs/design.md, "Cluster").
+  const cluster: ClusterNode | undefined = config.cluster
+    ? new ClusterNode({ db, clock, events, log: log.child({ component: 'cluster' }), config: config.cluster, apply: (): Promise<void> => cameras.syncRecorders() })
+    : undefined;
+  const cameras: CameraService = new CameraService({ db, clock, events, recorders, motion, ...(cluster ? { placement: cluster } : {}) });
   const footage = new FootageService(db, (cameraId) => {
     const first = recorders.unindexedFiles(cameraId).find((f) => f.startMs !== undefined)?.startMs;
     const last = recorders.frames(cameraId)?.lastFrameAtMs;
@@ -224,6 +229,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ffmpegPath: config.recorder.ffmpegPath,
     log: log.child({ component: 'anr' }),
     space: storage,
+    ...(cluster ? { fenceOf: (cameraId: string) => cluster.fenceOf(cameraId) } : {}),
     // RefillService's own launcher (stderr kept for the reason of a failure), counted.
     launch: processes.counted('refill', (program: string, args: string[]) => spawnSupervised(program, args, ['ignore', 'ignore', 'pipe'])),
   });
@@ -386,9 +392,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         await killAndWait(orphans, clock);
         await events.emit({ type: 'orphan_recorders_killed', severity: 'warning', requestId: null, payload: { pids: orphans } });
       }
-      await clearPids(db, clock.nowMs());
-      // No reader exists before start-up ends: every read-lock left in the table is stale.
-      const staleLocks = await clearReadLocks(db);
+      await clearPids(db, clock.nowMs(), cluster?.nodeId);
+      // No reader exists before start-up ends: every read-lock left in the table is stale (in a cluster,
+      // on this node's footage: the other nodes' readers hold theirs).
+      const staleLocks = await clearReadLocks(db, cluster?.nodeId);
       if (staleLocks > 0) log.warn({ segments: staleLocks }, 'cleared stale read-locks');
       for (const c of config.cameras) await upsertDeclaredCamera(db, c, 'config', clock.nowMs());
       // A camera taken out of the file while Vigil was stopped goes as a reload would take it (its footage
@@ -401,7 +408,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
           await events.emit({ type: 'camera_deleted', cameraId: c.id, requestId: null, payload: { origin: 'config' } });
         }
       }
-      demo = await startDemo(db, config.demo, clock.nowMs(), log.child({ component: 'demo' }));
+      // Demo cameras are one box's: a cluster node starts them only when told to (demo: true).
+      demo = await startDemo(db, cluster && config.demo === 'auto' ? false : config.demo, clock.nowMs(), log.child({ component: 'demo' }));
       // Deletions a crash interrupted are finished before reconciliation looks at the files.
       const finished = await retention.finishTombstones();
       if (finished > 0) log.info({ files: finished }, 'finished interrupted deletions');
@@ -417,7 +425,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       live.start();
       // Connects in the background (a broker that is down delays nothing); before the recorders, so it sees them start.
       await mqtt?.start();
-      await cameras.syncRecorders();
+      // In a cluster: register, take this node's share of the leases, and record those.
+      if (cluster) await cluster.start();
+      else await cameras.syncRecorders();
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
       app.url = address;
       metrics.start();
@@ -461,7 +471,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await backups?.stop();
       // Open motion intervals are closed and written while the catalog is open.
       await motion.stopAll();
+      // No lease is taken or handed off from here on; released once the last segments are indexed.
+      await cluster?.halt();
       await recorders.stopAll();
+      await cluster?.leave();
       await reconciled;
       await demo.stop();
       await events.emit({ type: 'vigil_stopped', requestId: null, payload: {} });
@@ -554,14 +567,14 @@ export function catalogTarget(config: Pick<Config, 'catalogUrl' | 'dataDir'>): s
 
 /** What every command needs, with or without recorders and HTTP: the catalog and the footage services. */
 export async function buildCore(config: Config, clock: Clock, log: Logger): Promise<Core> {
-  const store = new FootageStore(config.dataDir);
+  const store = new FootageStore(config.dataDir, config.cluster?.nodeId);
   await store.ensureRoot();
   const opened = await openDatabase(catalogTarget(config));
   const db = opened.db;
   const events = new EventLog(db, clock, log.child({ component: 'events' }));
   const dbHealth = new DatabaseWriteHealth();
   const signingKey = await SigningKey.open(config.evidence.signingKeyPath, db, clock);
-  const indexer = new Indexer({ db, store, clock, events, log, dbHealth, signer: signingKey });
+  const indexer = new Indexer({ db, store, clock, events, log, dbHealth, signer: signingKey, nodeId: config.cluster?.nodeId });
   const retention = new RetentionService({ db, store, clock, events, config: config.retention, log: log.child({ component: 'retention' }), signer: signingKey });
   return { opened, db, events, store, indexer, retention, dbHealth, signingKey, close: () => opened.close() };
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Fence } from '../db/cluster.repo.js';
 import type { Logger } from 'pino';
 import type { AnrConfig } from '../config/config.js';
 import { getCamera } from '../db/camera.repo.js';
@@ -50,6 +51,11 @@ export interface RefillDeps {
   launch?: RefillLauncher;
   /** The recordings disk: no refill starts while it is full, and one that runs out of room says so. */
   space?: RefillSpace;
+  /**
+   * In a cluster: the lease this node holds on a camera (undefined: another node's camera). Only the
+   * node recording a camera refills its gaps, and its edge rows are written under that lease.
+   */
+  fenceOf?: (cameraId: string) => Fence | undefined;
 }
 
 /** What a refill needs of the recordings disk's watch (StorageWatch). */
@@ -194,6 +200,7 @@ export class RefillService {
     for (const gap of due) {
       if (this.running.size >= this.d.config.maxConcurrent) break;
       if (this.running.has(gap.cameraId)) continue;
+      if (this.d.fenceOf && !this.d.fenceOf(gap.cameraId)) continue;
       if (!(await claimGap(this.d.db, gap.id))) continue;
       const job = this.refill(gap)
         .catch((err) => this.d.log.error({ err, gapId: gap.id }, 'refill failed unexpectedly'))
@@ -310,6 +317,8 @@ export class RefillService {
           endMs: zeroMs + Math.round(scan.videoDurationSeconds * 1000),
           source: 'edge',
           mediaOffsetMs: Math.max(0, spanStartMs - zeroMs),
+          // A lease lost since the refill began: a fence no lease matches, so the row is refused.
+          fence: this.d.fenceOf ? (this.d.fenceOf(gap.cameraId) ?? { nodeId: '', token: 0 }) : undefined,
         },
         scan,
       );

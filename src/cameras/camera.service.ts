@@ -21,13 +21,22 @@ import type { Clock } from '../shared/clock.js';
 import { conflict, notFound } from '../shared/errors.js';
 import { maskUrl } from '../shared/redact.js';
 import type { RecorderManager } from '../recorder/recorder-manager.js';
+import type { Fence } from '../db/cluster.repo.js';
 
 export type { Actor };
 
 /** Camera management: the cameras table, its events, and keeping recorders in step with it. */
 export class CameraService {
   constructor(
-    private readonly d: { db: Db; clock: Clock; events: EventLog; recorders: RecorderManager; motion?: { sync(cameras: CameraRow[]): Promise<void> } },
+    private readonly d: {
+      db: Db;
+      clock: Clock;
+      events: EventLog;
+      recorders: RecorderManager;
+      motion?: { sync(cameras: CameraRow[]): Promise<void> };
+      /** In a cluster: the cameras this node holds leases on (only those record here) and a nudge to place new ones. */
+      placement?: { fences(): ReadonlyMap<string, Fence>; kick(): void };
+    },
   ) {}
 
   list(): Promise<CameraRow[]> {
@@ -130,10 +139,13 @@ export class CameraService {
     return deleted;
   }
 
-  /** Recorders and motion detectors in step with the cameras table. */
+  /** Recorders and motion detectors in step with the cameras table (in a cluster, with this node's leases). */
   async syncRecorders(): Promise<void> {
     const cams = await this.list();
-    await this.d.recorders.sync(cams);
-    await this.d.motion?.sync(cams);
+    const fences = this.d.placement?.fences();
+    await this.d.recorders.sync(cams, fences);
+    await this.d.motion?.sync(fences ? cams.filter((c) => fences.has(c.id)) : cams);
+    // A camera created, enabled or disabled: the cluster places it (or frees its lease) now, not at the next heartbeat.
+    this.d.placement?.kick();
   }
 }

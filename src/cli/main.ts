@@ -90,6 +90,19 @@ program
   });
 
 program
+  .command('node')
+  .description('Cluster nodes on the PostgreSQL catalog: list; drain <node> (hand its cameras to the others; --wait N seconds for it); resume <node>; pin <camera> <node>; unpin <camera>.')
+  .argument('<action>', 'list | drain | resume | pin | unpin')
+  .argument('[args...]')
+  .addOption(new Option('-c, --config <file>', 'YAML config file'))
+  .addOption(new Option('-d, --data <dir>', 'data directory'))
+  .option('--wait <seconds>', 'drain: wait until the node holds no camera (exit 1 if it still does then)')
+  .option('--json', 'list: JSON')
+  .action(async (action: string, args: string[], opts: { config?: string; data?: string; wait?: string; json?: boolean }) => {
+    process.exitCode = await (await import('./node.js')).nodeCommand(action, args, opts);
+  });
+
+program
   .command('users')
   .description('Manage users: add, list, passwd (new password), remove, unlock (forget failed sign-ins).')
   .argument('<action>', 'add | list | passwd | remove | unlock')

@@ -9,6 +9,25 @@ export const ConfigFile = Type.Object(
     catalog: Type.Optional(
       Type.Object({ url: Type.String({ pattern: '^postgres(ql)?://', maxLength: 2048 }) }, { additionalProperties: false }),
     ),
+    /**
+     * Several recording nodes on one PostgreSQL catalog (docs/operations.md, "Cluster"): this node's id and
+     * the URL the other nodes reach it at. Needs `catalog.url`.
+     */
+    cluster: Type.Optional(
+      Type.Object(
+        {
+          node_id: Type.String({ pattern: CAMERA_ID_PATTERN, maxLength: 64 }),
+          url: Type.String({ pattern: '^https?://[^\\s/]+(/.*)?$', maxLength: 2048 }),
+          /** Cameras this node records at most (default 64). */
+          capacity: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          /** A lease not renewed this long is free for another node (default 15). */
+          lease_ttl_seconds: Type.Optional(Type.Integer({ minimum: 3, maximum: 300 })),
+          /** Heartbeat and lease renewal period (default a third of the TTL); must be under the TTL. */
+          heartbeat_seconds: Type.Optional(Type.Number({ minimum: 0.2, maximum: 100 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     listen: Type.Optional(Type.String({ minLength: 1 })),
     log_level: Type.Optional(
       Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { checkAnrSettings } from './anr-replay.js';
 import { checkMotionSettings, motionFromInput } from './motion-settings.js';
 import { errorMessage, VigilError } from '../shared/errors.js';
-import { CAMERA_DEFAULTS, type CameraCreate } from './camera.schema.js';
+import { CAMERA_DEFAULTS, CAMERA_ID_PATTERN, type CameraCreate } from './camera.schema.js';
 import { ConfigFile } from './config.schema.js';
 import { mqttConfigFrom, type MqttConfig } from './mqtt-config.js';
 import { webhooksConfigFrom, type WebhooksConfig } from './webhooks-config.js';
@@ -110,8 +110,21 @@ export interface Config {
   cameras: CameraConfig[];
   /** The PostgreSQL catalog's URL (`catalog.url`, env VIGIL_CATALOG_URL); undefined: SQLite in the data dir. */
   catalogUrl?: string | undefined;
+  /** This node of a cluster (`cluster:`, needs the PostgreSQL catalog); null: a single Vigil. */
+  cluster?: ClusterConfig | null;
   /** The file the config came from, if any. */
   source: string | null;
+}
+
+export interface ClusterConfig {
+  /** This node's id (env VIGIL_NODE_ID wins over the file). */
+  nodeId: string;
+  /** Where the other nodes reach this one (env VIGIL_NODE_URL wins over the file). */
+  url: string;
+  /** Cameras this node records at most. */
+  capacity: number;
+  leaseTtlMs: number;
+  heartbeatMs: number;
 }
 
 export interface LoadOptions {
@@ -247,9 +260,23 @@ export function buildConfig(
     backup: backupConfigFrom(file.backup, ctx.cwd),
     cameras,
     catalogUrl,
+    cluster: clusterConfigFrom(file.cluster, env, catalogUrl),
     source: ctx.source,
   };
   return deepFreeze(config);
+}
+
+function clusterConfigFrom(c: ConfigFile['cluster'], env: (name: string) => string | undefined, catalogUrl: string | undefined): ClusterConfig | null {
+  if (!c) return null;
+  if (catalogUrl === undefined) throw configError('cluster: the nodes of a cluster share a PostgreSQL catalog: set catalog.url (or VIGIL_CATALOG_URL)', 'cluster');
+  const nodeId = env('VIGIL_NODE_ID') ?? c.node_id;
+  if (!new RegExp(CAMERA_ID_PATTERN).test(nodeId) || nodeId.length > 64) throw configError(`VIGIL_NODE_ID: "${nodeId}" is not a valid node id (lower-case letters, digits, - and _, at most 63)`, 'cluster.node_id');
+  const url = (env('VIGIL_NODE_URL') ?? c.url).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^\s/]+(\/.*)?$/.test(url)) throw configError(`cluster.url: "${url}" is not an http(s) URL`, 'cluster.url');
+  const leaseTtlMs = (c.lease_ttl_seconds ?? 15) * 1000;
+  const heartbeatMs = Math.round((c.heartbeat_seconds ?? leaseTtlMs / 3000) * 1000);
+  if (heartbeatMs >= leaseTtlMs) throw configError('cluster.heartbeat_seconds: must be shorter than lease_ttl_seconds (a lease would lapse between two renewals)', 'cluster.heartbeat_seconds');
+  return { nodeId, url, capacity: c.capacity ?? 64, leaseTtlMs, heartbeatMs };
 }
 
 export function cameraFromInput(c: CameraCreate): CameraConfig {

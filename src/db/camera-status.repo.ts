@@ -155,8 +155,15 @@ export async function listRecordedPids(db: Db): Promise<Array<{ cameraId: string
   return rows.map((r) => ({ cameraId: r.camera_id, pid: r.pid as number }));
 }
 
-export async function clearPids(db: Db, nowMs: number): Promise<void> {
-  await db.updateTable('camera_status').set({ pid: null, updated_at_ms: nowMs }).where('pid', 'is not', null).execute();
+export async function clearPids(db: Db, nowMs: number, nodeId?: string): Promise<void> {
+  // In a cluster, only the cameras this node held: the others' recorders run on other nodes.
+  let a = db.updateTable('camera_status').set({ pid: null, updated_at_ms: nowMs }).where('pid', 'is not', null);
+  let b = db.updateTable('camera_status').set({ state: 'connecting', updated_at_ms: nowMs }).where('state', '=', 'recording');
+  if (nodeId !== undefined) {
+    a = a.where('camera_id', 'in', db.selectFrom('camera_leases').select('camera_id').where('node_id', '=', nodeId));
+    b = b.where('camera_id', 'in', db.selectFrom('camera_leases').select('camera_id').where('node_id', '=', nodeId));
+  }
+  await a.execute();
   // After a crash no recorder runs yet: a camera last seen recording is connecting until its recorder says otherwise.
-  await db.updateTable('camera_status').set({ state: 'connecting', updated_at_ms: nowMs }).where('state', '=', 'recording').execute();
+  await b.execute();
 }

@@ -9,6 +9,8 @@ export interface CameraRow extends CameraConfig {
   motion: MotionConfig;
   retentionHoursMotion: number | null;
   origin: CamerasTable['origin'];
+  /** The cluster node an admin pinned the camera to (null: any node may record it). */
+  pinnedNode: string | null;
   createdAtMs: number;
   updatedAtMs: number;
 }
@@ -62,6 +64,7 @@ function toCamera(r: Selectable<CamerasTable>): CameraRow {
     retentionHoursMotion: r.retention_hours_motion,
     audio: r.audio === 'off' ? 'off' : 'auto',
     origin: r.origin,
+    pinnedNode: r.pinned_node,
     createdAtMs: r.created_at_ms,
     updatedAtMs: r.updated_at_ms,
   };

@@ -16,6 +16,8 @@ import { isPostgresUrl } from './engine.js';
 export const CATALOG_TABLES: ReadonlyArray<{ name: string; id: boolean }> = [
   { name: 'cameras', id: false },
   { name: 'camera_status', id: false },
+  { name: 'nodes', id: false },
+  { name: 'camera_leases', id: false },
   { name: 'segments', id: true },
   { name: 'recording_gaps', id: true },
   { name: 'events', id: true },

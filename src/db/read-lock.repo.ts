@@ -26,8 +26,11 @@ export async function releaseReadLocks(db: Db, segmentIds: readonly number[]): P
 }
 
 /** At start-up no reader exists yet: every read-lock is stale (a crash mid-read). */
-export async function clearReadLocks(db: Db): Promise<number> {
-  const res = await db.updateTable('segments').set({ locked: 0 }).where('locked', '!=', 0).executeTakeFirst();
+export async function clearReadLocks(db: Db, nodeId?: string): Promise<number> {
+  // In a cluster only this node's segments: it alone reads its files (other nodes ask it for them).
+  let q = db.updateTable('segments').set({ locked: 0 }).where('locked', '!=', 0);
+  if (nodeId !== undefined) q = q.where('node_id', '=', nodeId);
+  const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 

@@ -25,6 +25,8 @@ export interface CandidateQuery {
    * (footage just before and after motion is kept with it).
    */
   withoutMotion?: { preRollMs: number; postRollMs: number } | undefined;
+  /** In a cluster: only this node's footage (the files in its data dir). */
+  nodeId?: string | undefined;
   limit: number;
 }
 
@@ -36,6 +38,7 @@ export async function listDeletable(db: Db, q: CandidateQuery): Promise<Candidat
     .where('locked', '=', 0)
     .where('evidence_locked', '=', 0);
   if (q.cameraId !== undefined) query = query.where('camera_id', '=', q.cameraId);
+  if (q.nodeId !== undefined) query = query.where('node_id', '=', q.nodeId);
   if (q.endedByMs !== undefined) query = query.where('end_ms', '<=', q.endedByMs);
   if (q.after) {
     const a = q.after;
@@ -75,14 +78,14 @@ export async function deleteToTombstones(db: Db, ids: readonly number[], reason:
       .where('id', 'in', [...ids])
       .where('locked', '=', 0)
       .where('evidence_locked', '=', 0)
-      .returning(['id', 'camera_id', 'path', 'size_bytes', 'start_ms', 'end_ms', 'sha256', 'chain_seq'])
+      .returning(['id', 'camera_id', 'path', 'size_bytes', 'start_ms', 'end_ms', 'sha256', 'chain_seq', 'node_id'])
       .execute();
     // A deletion by policy is a signed link in the camera's chain; only a silent DELETE breaks it.
     await appendDeletionLinks(trx, deleted, reason, signer, nowMs);
     if (deleted.length > 0) {
       await trx
         .insertInto('segment_tombstones')
-        .values(deleted.map((d) => ({ path: d.path, camera_id: d.camera_id, segment_id: d.id, size_bytes: d.size_bytes, reason, created_at_ms: nowMs })))
+        .values(deleted.map((d) => ({ path: d.path, camera_id: d.camera_id, segment_id: d.id, size_bytes: d.size_bytes, reason, created_at_ms: nowMs, node_id: d.node_id })))
         .onConflict((oc) => oc.column('path').doNothing())
         .execute();
     }
@@ -91,16 +94,19 @@ export async function deleteToTombstones(db: Db, ids: readonly number[], reason:
 }
 
 /** A file with no row (an orphan) is tombstoned before it is unlinked, like any other deletion. */
-export async function tombstoneOrphan(db: Db, path: string, cameraId: string, sizeBytes: number, nowMs: number): Promise<void> {
+export async function tombstoneOrphan(db: Db, path: string, cameraId: string, sizeBytes: number, nowMs: number, nodeId?: string): Promise<void> {
   await db
     .insertInto('segment_tombstones')
-    .values({ path, camera_id: cameraId, segment_id: 0, size_bytes: sizeBytes, reason: 'orphan', created_at_ms: nowMs })
+    .values({ path, camera_id: cameraId, segment_id: 0, size_bytes: sizeBytes, reason: 'orphan', created_at_ms: nowMs, node_id: nodeId ?? null })
     .onConflict((oc) => oc.column('path').doNothing())
     .execute();
 }
 
-export async function listTombstones(db: Db, limit = 10_000): Promise<Array<{ path: string; cameraId: string; sizeBytes: number }>> {
-  const rows = await db.selectFrom('segment_tombstones').select(['path', 'camera_id', 'size_bytes']).limit(limit).execute();
+/** Deletions under way (or a crash interrupted); in a cluster (`nodeId`), only this node's files. */
+export async function listTombstones(db: Db, limit = 10_000, nodeId?: string): Promise<Array<{ path: string; cameraId: string; sizeBytes: number }>> {
+  let q = db.selectFrom('segment_tombstones').select(['path', 'camera_id', 'size_bytes']);
+  if (nodeId !== undefined) q = q.where('node_id', '=', nodeId);
+  const rows = await q.limit(limit).execute();
   return rows.map((r) => ({ path: r.path, cameraId: r.camera_id, sizeBytes: r.size_bytes }));
 }
 
@@ -117,12 +123,11 @@ export async function dropTombstones(db: Db, paths: readonly string[]): Promise<
 }
 
 /** Bytes of footage per camera, evidence included (it counts toward quotas but is never deleted). */
-export async function bytesByCamera(db: Db): Promise<Map<string, number>> {
-  const rows = await db
-    .selectFrom('segments')
-    .select(['camera_id', sql<number>`sum(size_bytes)`.as('bytes')])
-    .groupBy('camera_id')
-    .execute();
+export async function bytesByCamera(db: Db, nodeId?: string): Promise<Map<string, number>> {
+  let q = db.selectFrom('segments').select(['camera_id', sql<number>`sum(size_bytes)`.as('bytes')]);
+  // In a cluster each node counts (and deletes) the footage in its own data dir.
+  if (nodeId !== undefined) q = q.where('node_id', '=', nodeId);
+  const rows = await q.groupBy('camera_id').execute();
   return new Map(rows.map((r) => [r.camera_id, Number(r.bytes)]));
 }
 

@@ -22,6 +22,8 @@ export interface CamerasTable {
   retention_hours_motion: number | null;
   /** Record the camera's audio: 'auto' or 'off' (0011). */
   audio: Generated<'auto' | 'off'>;
+  /** The node an admin pinned the camera to; NULL = any (0012). */
+  pinned_node: string | null;
   origin: 'config' | 'api' | 'demo';
   created_at_ms: number;
   updated_at_ms: number;
@@ -66,6 +68,8 @@ export interface SegmentsTable {
   chain_seq: number | null;
   chain_hash: string | null;
   media_offset_ms: Generated<number>;
+  /** The node whose data dir holds the file; NULL = a single Vigil, no cluster (0012). */
+  node_id: string | null;
 }
 
 export type ChainLinkKind = 'segment' | 'deletion';
@@ -164,6 +168,8 @@ export interface SegmentTombstonesTable {
   size_bytes: number;
   reason: DeleteReason;
   created_at_ms: number;
+  /** The node whose data dir holds the file; NULL = a single Vigil (0012). */
+  node_id: string | null;
 }
 
 export type Role = 'admin' | 'operator' | 'viewer';
@@ -303,4 +309,26 @@ export interface Database {
   motion_intervals: MotionIntervalsTable;
   motion_zones: MotionZonesTable;
   motion_thumbnails: MotionThumbnailsTable;
+  nodes: NodesTable;
+  camera_leases: CameraLeasesTable;
+}
+
+/** A recording node of a cluster (0012). */
+export interface NodesTable {
+  id: string;
+  url: string;
+  capacity: number;
+  draining: Generated<number>;
+  started_at_ms: number;
+  heartbeat_at_ms: number;
+  stopped_at_ms: number | null;
+}
+
+/** Which node records a camera, until when, under which fencing token (0012). */
+export interface CameraLeasesTable {
+  camera_id: string;
+  node_id: string | null;
+  token: number;
+  acquired_at_ms: number;
+  expires_at_ms: number;
 }

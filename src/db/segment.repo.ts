@@ -6,6 +6,7 @@ import type { Signer } from '../shared/evidence-hash.js';
 import { logEvent, type EventRow, type NewEvent } from './event.repo.js';
 import { reviseGapsAround, upsertRecordingGap, type Gap } from './gap.repo.js';
 import { isTransientWriteError } from './write-errors.js';
+import { holdsLease, type Fence } from './cluster.repo.js';
 import type { SegmentSource, SegmentsTable } from './schema.js';
 
 /** Longest segment the table accepts (CHECK on duration_ms); lets range queries bound start_ms. */
@@ -75,6 +76,18 @@ export interface NewSegment {
   sha256?: string | undefined;
   /** Media time (ms) in the file at `startMs` (default 0: the file's footage begins at `startMs`). */
   mediaOffsetMs?: number | undefined;
+  /** The cluster node whose data dir holds the file (undefined: a single Vigil). */
+  nodeId?: string | undefined;
+  /** The lease the file was recorded under: the row is written only while it is still the camera's (invariant 17). */
+  fence?: Fence | undefined;
+}
+
+/** A segment row refused: the lease its recorder ran under is no longer the camera's (invariant 17). */
+export class LeaseLostError extends Error {
+  constructor(readonly cameraId: string, readonly fence: Fence) {
+    super(`camera ${cameraId}: the lease (node ${fence.nodeId}, token ${fence.token}) is no longer held; the row is not written`);
+    this.name = 'LeaseLostError';
+  }
 }
 
 export interface IndexResult {
@@ -101,6 +114,7 @@ export interface IndexResult {
  */
 export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEvent?: (gap: Gap) => NewEvent, signer?: Signer): Promise<IndexResult> {
   return db.transaction().execute(async (trx) => {
+    if (s.fence && !(await holdsLease(trx, s.cameraId, s.fence))) throw new LeaseLostError(s.cameraId, s.fence);
     const prev = await trx
       .selectFrom('segments')
       .select(['end_ms'])
@@ -140,6 +154,7 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEven
         // A start clamped forward past footage the file holds moves into the file, never shifts it
         // (time truth): the file's media time at the row's start grows by what was cut.
         media_offset_ms: (s.mediaOffsetMs ?? 0) + (startMs - s.startMs),
+        node_id: s.nodeId ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -271,14 +286,14 @@ export async function getSegmentByPath(db: Db, path: string): Promise<Segment | 
 }
 
 /** Every indexed path under a prefix (e.g. `recordings/cam1/`), for start-up reconciliation. */
-export async function listPathsUnder(db: Db, prefix: string): Promise<Set<string>> {
+export async function listPathsUnder(db: Db, prefix: string): Promise<Map<string, string | null>> {
   const rows = await db
     .selectFrom('segments')
-    .select('path')
+    .select(['path', 'node_id'])
     .where('path', '>=', prefix)
     .where('path', '<', `${prefix}\uffff`)
     .execute();
-  return new Set(rows.map((r) => r.path));
+  return new Map(rows.map((r) => [r.path, r.node_id]));
 }
 
 export async function listAllPaths(db: Db): Promise<Array<{ id: number; cameraId: string; path: string }>> {

@@ -2,7 +2,8 @@ import { access, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
-import { getSegmentByPath, indexSegment, type IndexResult } from '../db/segment.repo.js';
+import { getSegmentByPath, indexSegment, LeaseLostError, type IndexResult } from '../db/segment.repo.js';
+import type { Fence } from '../db/cluster.repo.js';
 import { isTransientWriteError, type DatabaseWriteHealth } from '../db/write-errors.js';
 import type { SegmentSource } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
@@ -27,6 +28,8 @@ export interface ClosedFile {
   mediaOffsetMs?: number;
   /** Told when a recorder's file shows its media clock jumping (the row then ends at the jump). */
   onTimeJump?: (jump: MediaTimeJump) => void;
+  /** The camera lease the file was recorded under (cluster): no row unless it is still held (invariant 17). */
+  fence?: Fence | undefined;
 }
 
 export interface IndexerDeps {
@@ -40,6 +43,8 @@ export interface IndexerDeps {
   dbHealth?: DatabaseWriteHealth;
   /** Signs each segment's chain link (Vigil's evidence key). */
   signer?: Signer;
+  /** This node's id in a cluster: stamped on every row (whose data dir holds the file). */
+  nodeId?: string | undefined;
 }
 
 /** A row that could not be written for a passing reason is tried again after 1 s, doubling up to this. */
@@ -65,6 +70,11 @@ export class Indexer {
   onIndexed(listener: (cameraId: string, sizeBytes: number) => void): () => void {
     this.indexedListeners.add(listener);
     return () => this.indexedListeners.delete(listener);
+  }
+
+  /** This node's id in a cluster (undefined: a single Vigil). */
+  get nodeId(): string | undefined {
+    return this.d.nodeId;
   }
 
   /** The footage store this indexer's files live in (recorders and refills write into it). */
@@ -172,7 +182,36 @@ export class Indexer {
     const onDisk = (await stat(f.absPath)).size;
     // The hash must describe the bytes as stored: a file that grew after its read is read again.
     const { sha256, sizeBytes } = digest && digest.sizeBytes === onDisk ? digest : await this.d.store.digest(f.absPath);
-    const result = await indexSegment(
+    let result: IndexResult;
+    try {
+      result = await this.indexRow(f, video, sizeBytes, sha256, fps);
+    } catch (err) {
+      if (!(err instanceof LeaseLostError)) throw err;
+      // Another node records the camera now (this one was paused or cut off past its lease): the row
+      // would be written by a node that no longer holds the camera. The file is kept, outside the footage.
+      const dest = await this.d.store.setAside(f.cameraId, f.absPath);
+      await this.d.events.emit({
+        type: 'segment_fenced',
+        severity: 'warning',
+        cameraId: f.cameraId,
+        requestId: null,
+        payload: { file: basename(f.absPath), kept_at: dest, node_id: err.fence.nodeId, token: err.fence.token, start: new Date(f.startMs).toISOString(), end: new Date(f.endMs).toISOString() },
+      });
+      return undefined;
+    }
+    if (!result.segment) {
+      // Entirely inside footage already indexed: keeping it would leave a file without a row.
+      await this.discard(f.cameraId, f.absPath, 'overlaps footage already indexed');
+      return result;
+    }
+    if (result.gapError) this.d.log.error({ err: result.gapError, cameraId: f.cameraId }, 'recording the gap failed');
+    if (result.gapEvent) this.d.events.published(result.gapEvent);
+    for (const l of this.indexedListeners) l(f.cameraId, sizeBytes);
+    return result;
+  }
+
+  private indexRow(f: ClosedFile, video: Fmp4Scan['tracks'][number] | undefined, sizeBytes: number, sha256: string, fps: number | null): Promise<IndexResult> {
+    return indexSegment(
       this.d.db,
       {
         cameraId: f.cameraId,
@@ -187,6 +226,8 @@ export class Indexer {
         fps,
         sha256,
         ...(f.mediaOffsetMs ? { mediaOffsetMs: f.mediaOffsetMs } : {}),
+        nodeId: this.d.nodeId,
+        fence: f.fence,
       },
       this.d.clock.nowMs(),
       // Stored with the gap in the row's transaction: a crash never loses it, a retry never repeats it.
@@ -205,15 +246,6 @@ export class Indexer {
         }),
       this.d.signer,
     );
-    if (!result.segment) {
-      // Entirely inside footage already indexed: keeping it would leave a file without a row.
-      await this.discard(f.cameraId, f.absPath, 'overlaps footage already indexed');
-      return result;
-    }
-    if (result.gapError) this.d.log.error({ err: result.gapError, cameraId: f.cameraId }, 'recording the gap failed');
-    if (result.gapEvent) this.d.events.published(result.gapEvent);
-    for (const l of this.indexedListeners) l(f.cameraId, sizeBytes);
-    return result;
   }
 
   /** Reads the file (scan and hash in one pass) until its last box is whole, or the wait runs out. */

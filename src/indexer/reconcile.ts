@@ -6,6 +6,7 @@ import { Fmp4Error, scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } fr
 import { nameTimeMs, OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN, segmentFileName } from '../storage/segment-names.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Indexer } from './indexer.service.js';
+import type { Fence } from '../db/cluster.repo.js';
 import type { EventLog } from '../events/event-log.js';
 
 export interface ReconcileDeps {
@@ -31,7 +32,7 @@ export interface ReconcileReport {
 export async function reconcileCamera(
   d: ReconcileDeps,
   cameraId: string,
-  opts: { runId?: string; reportMissing?: boolean; skipRun?: (runId: string) => boolean } = {},
+  opts: { runId?: string; reportMissing?: boolean; skipRun?: (runId: string) => boolean; fence?: Fence | undefined } = {},
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { recovered: 0, discarded: 0, missing: 0 };
   const store = d.indexer.store;
@@ -53,14 +54,15 @@ export async function reconcileCamera(
     // A run of this process: its recorder indexes it (or reconciles it when it ends).
     if (opts.skipRun?.(runId)) continue;
     const absPath = join(dir, name);
-    const outcome = await recoverFile(d, cameraId, absPath, name, fallbackStartMs, runId, open?.[2]);
+    const outcome = await recoverFile(d, cameraId, absPath, name, fallbackStartMs, runId, open?.[2], opts.fence);
     if (outcome === 'recovered') report.recovered++;
     else report.discarded++;
   }
   if (opts.reportMissing) {
     const onDisk = new Set(names.map((n) => prefix + n));
-    for (const path of indexed) {
-      if (onDisk.has(path)) continue;
+    for (const [path, nodeId] of indexed) {
+      // In a cluster, only this node's rows: the other nodes' files are in their own data dirs.
+      if (onDisk.has(path) || nodeId !== (d.indexer.nodeId ?? null)) continue;
       report.missing++;
       await d.events.emit({
         type: 'segment_missing',
@@ -83,6 +85,7 @@ async function recoverFile(
   runId: string,
   /** Set for a file under ffmpeg's name: its number in the run; it is renamed before it is indexed. */
   openSeq?: string,
+  fence?: Fence,
 ): Promise<'recovered' | 'discarded'> {
   let scan: Fmp4Scan;
   let truncatedBytes = 0;
@@ -113,7 +116,7 @@ async function recoverFile(
     await d.indexer.store.rename(absPath, path);
   }
   const file = await d.indexer.cutAtTimeJump({ cameraId, absPath: path, startMs, endMs: startMs + Math.round(scan.videoDurationSeconds * 1000), source: 'recovered' }, scan);
-  const result = await d.indexer.insert(file, scan);
+  const result = await d.indexer.insert({ ...file, fence }, scan);
   if (!result?.segment) return 'discarded';
   await d.events.emit({
     type: 'segment_recovered',

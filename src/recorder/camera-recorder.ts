@@ -7,6 +7,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { Indexer } from '../indexer/indexer.service.js';
 import { UnindexedFiles, type UnindexedFile } from './unindexed-files.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
+import type { Fence } from '../db/cluster.repo.js';
 import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
 import { buildRecorderArgs, nextAudioAfterRefusal, type RecorderAudio, type SegmentListEntry } from '../media/recorder-args.js';
 import { OPEN_SEGMENT_NAME_PATTERN, openSegmentFileName, openSegmentNamePattern, segmentFileName } from '../storage/segment-names.js';
@@ -157,10 +158,14 @@ export class CameraRecorder {
   private stalledSinceMs: number | undefined;
   /** Files with footage but no row yet (the open one, closed ones queued for indexing): reviewable now. */
   private readonly unindexed = new UnindexedFiles();
+  /** Stopped because another cluster node takes the camera over: its status row is that node's to write. */
+  private handedOff = false;
 
   constructor(
     readonly camera: CameraRow,
     private readonly d: CameraRecorderDeps,
+    /** The camera's lease in a cluster: every row of this recorder is written under it (invariant 17). */
+    readonly fence?: Fence,
   ) {
     this.log = d.log.child({ cameraId: camera.id });
     this.secrets = urlSecrets(camera.mainUrl);
@@ -181,7 +186,12 @@ export class CameraRecorder {
   }
 
   /** Graceful: ffmpeg gets SIGINT, closes and lists its last segment, which is indexed before this resolves. */
-  async stop(): Promise<void> {
+  /**
+   * Stops ffmpeg gracefully; resolves once the last segment is indexed. `handedOff`: another node
+   * records the camera now (cluster), so the shared status row is left to it.
+   */
+  async stop(opts: { handedOff?: boolean } = {}): Promise<void> {
+    if (opts.handedOff) this.handedOff = true;
     this.abort.abort();
     await this.proc?.stop(this.d.config.stopTimeoutMs);
     await this.loopDone;
@@ -288,7 +298,7 @@ export class CameraRecorder {
       await sleep(delayMs, signal);
       if (noSpace) await this.d.space?.whenWritable(signal, NO_SPACE_RETRY_MS);
     }
-    await setStopped(this.d.db, this.camera.id, 'disabled', clock.nowMs());
+    if (!this.handedOff) await setStopped(this.d.db, this.camera.id, 'disabled', clock.nowMs());
   }
 
   private async runOnce(outputDir: string, runId: string): Promise<RunOutcome> {
@@ -347,7 +357,7 @@ export class CameraRecorder {
           await rewriteHev1AsHvc1(closedPath).catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'rewriting the hev1 sample entry failed'));
         }
         return this.d.indexer
-          .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', onTimeJump, ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
+          .indexClosedRetrying({ cameraId: cam.id, absPath: join(outputDir, entry.fileName), startMs, endMs, source: 'live', onTimeJump, fence: this.fence, ...(finalPath ? { finalPath } : {}) }, this.abort.signal)
           .catch((err: unknown) => this.log.error({ err, file: entry.fileName }, 'indexing failed'))
           .finally(() => seq !== undefined && this.unindexed.indexed(runId, Number(seq)));
       });
@@ -487,7 +497,7 @@ export class CameraRecorder {
     // Whatever this run left unlisted (killed mid-segment) is indexed up to its last whole fragment,
     // after the rows of the segments it did list.
     const reconciled = this.queueIndexing(() =>
-      reconcileCamera({ db, indexer: this.d.indexer, events: this.d.events }, cam.id, { runId }).catch((err: unknown) =>
+      reconcileCamera({ db, indexer: this.d.indexer, events: this.d.events }, cam.id, { runId, fence: this.fence }).catch((err: unknown) =>
         this.log.error({ err }, 'reconciling the run failed'),
       ),
     );

@@ -2,10 +2,11 @@ import type { CameraRow } from '../db/camera.repo.js';
 import { CameraRecorder, type CameraRecorderDeps } from './camera-recorder.js';
 import type { UnindexedFile } from './unindexed-files.js';
 import { setState } from '../db/camera-status.repo.js';
+import type { Fence } from '../db/cluster.repo.js';
 
-/** Fields whose change needs a new ffmpeg; a new name does not. */
-function recordingKey(c: CameraRow): string {
-  return JSON.stringify([c.mainUrl, c.segmentSeconds, c.audio ?? 'auto']);
+/** Fields whose change needs a new ffmpeg (a new lease too: its rows carry the new token); a new name does not. */
+function recordingKey(c: CameraRow, fence: Fence | undefined): string {
+  return JSON.stringify([c.mainUrl, c.segmentSeconds, c.audio ?? 'auto', fence?.nodeId, fence?.token]);
 }
 
 /** One recorder per enabled camera; brings the running set in line with the cameras table. */
@@ -25,21 +26,26 @@ export class RecorderManager {
     return this.ownRuns.has(runId);
   }
 
-  /** Start, stop or restart recorders so that exactly the enabled cameras record. Calls are serialised. */
-  sync(cameras: CameraRow[]): Promise<void> {
-    const run = this.chain.then(() => this.apply(cameras));
+  /**
+   * Start, stop or restart recorders so that exactly the enabled cameras record. Calls are serialised.
+   * In a cluster `fences` holds this node's leases: only those cameras record here, each under its lease.
+   */
+  sync(cameras: CameraRow[], fences?: ReadonlyMap<string, Fence>): Promise<void> {
+    const run = this.chain.then(() => this.apply(cameras, fences));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async apply(cameras: CameraRow[]): Promise<void> {
-    const wanted = new Map(cameras.filter((c) => c.enabled).map((c) => [c.id, c]));
+  private async apply(cameras: CameraRow[], fences: ReadonlyMap<string, Fence> | undefined): Promise<void> {
+    const wanted = new Map(cameras.filter((c) => c.enabled && (!fences || fences.has(c.id))).map((c) => [c.id, c]));
     const stops: Promise<void>[] = [];
     for (const [id, rec] of this.recorders) {
       const want = wanted.get(id);
-      if (!want || recordingKey(want) !== recordingKey(rec.camera)) {
+      if (!want || recordingKey(want, fences?.get(id)) !== recordingKey(rec.camera, rec.fence)) {
         this.recorders.delete(id);
-        stops.push(rec.stop());
+        // Still enabled but no longer this node's lease: another node records it (and writes its status).
+        const handedOff = fences !== undefined && cameras.some((c) => c.id === id && c.enabled) && fences.get(id)?.token !== rec.fence?.token;
+        stops.push(rec.stop({ handedOff }));
       }
     }
     await Promise.all(stops);
@@ -49,7 +55,7 @@ export class RecorderManager {
     }
     for (const [id, cam] of wanted) {
       if (this.recorders.has(id)) continue;
-      const rec = new CameraRecorder(cam, this.deps);
+      const rec = new CameraRecorder(cam, this.deps, fences?.get(id));
       this.recorders.set(id, rec);
       rec.start();
     }

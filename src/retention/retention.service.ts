@@ -132,7 +132,7 @@ export class RetentionService {
     if (!dryRun) await this.finishTombstones();
     const planned = new Set<number>();
     const policies = await retentionPolicies(this.d.db);
-    const bytes = await bytesByCamera(this.d.db);
+    const bytes = await bytesByCamera(this.d.db, this.d.store.nodeId);
 
     // (a) age; with motion-aware retention, footage without motion by retention_hours and all of it
     // by retention_hours_motion (a segment overlapping motion, widened by its pre/post roll, has motion)
@@ -206,7 +206,7 @@ export class RetentionService {
     const batchSize = this.settings.batchSize;
     let after: { startMs: number; id: number } | undefined;
     while (more(0) && !this.abort.signal.aborted) {
-      const page = await listDeletable(this.d.db, { ...q, after, limit: batchSize });
+      const page = await listDeletable(this.d.db, { ...q, nodeId: this.d.store.nodeId, after, limit: batchSize });
       if (page.length === 0) return;
       const last = page.at(-1) as Candidate;
       after = { startMs: last.startMs, id: last.id };

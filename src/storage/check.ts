@@ -88,7 +88,7 @@ export async function checkCatalog(d: CheckDeps, opts: { repair: boolean; online
   const report: CheckReport = { online: opts.online, rows: 0, files: 0, problems: [], repaired: [], inProgress: 0, notPlaced: 0 };
   const statFile = d.statFile ?? ((p: string) => stat(p).catch(() => undefined));
 
-  const tombstones = await listTombstones(d.db);
+  const tombstones = await listTombstones(d.db, undefined, d.store.nodeId);
   // A tombstoned file is a deletion under way (or interrupted): not an unindexed file.
   const tombstoned = new Set(tombstones.map((t) => t.path));
   if (!opts.online) {

@@ -1,5 +1,5 @@
 import { mkdir, open, readdir, realpath, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { dropTombstones, listTombstones } from '../db/retention.repo.js';
 import { VigilError } from '../shared/errors.js';
@@ -10,6 +10,8 @@ import { refillTempName, REFILL_TEMP_PATTERN } from './segment-names.js';
 
 /** The folder under the data dir that holds every camera's footage. */
 const RECORDINGS = 'recordings';
+/** Files recorded under a lease that was lost before their rows were written (cluster). */
+const FENCED = 'fenced';
 
 /**
  * The footage store: the one module that knows the recordings layout (`<data>/recordings/<camera>/
@@ -23,7 +25,8 @@ export class FootageStore {
   readonly root: string;
   private rootReal: Promise<string> | undefined;
 
-  constructor(readonly dataDir: string) {
+  /** `nodeId`: this node's id in a cluster (its tombstones are the only ones it finishes). */
+  constructor(readonly dataDir: string, readonly nodeId?: string) {
     this.root = join(dataDir, RECORDINGS);
   }
 
@@ -165,6 +168,20 @@ export class FootageStore {
     await rm(absPath, { force: true });
   }
 
+  /**
+   * Moves a recorder's file its node may no longer index (the camera's lease went to another node while
+   * it was written: invariant 17) out of the recordings folder, to `<data>/fenced/<camera>/`: never
+   * indexed, never reconciled, never deleted by Vigil (the operator decides). Returns where it is now.
+   */
+  async setAside(cameraId: string, absPath: string): Promise<string> {
+    this.assertInside(absPath);
+    const dir = join(this.dataDir, FENCED, cameraId);
+    await mkdir(dir, { recursive: true });
+    const dest = join(dir, basename(absPath));
+    await rename(absPath, dest);
+    return dest;
+  }
+
   /** Where gap `gapId`'s refill is written before it is complete. */
   refillTempPath(cameraId: string, gapId: number): string {
     return join(this.cameraDir(cameraId), refillTempName(gapId));
@@ -211,7 +228,7 @@ export class FootageStore {
   async finishDeletions(db: Db, batchSize: number): Promise<number> {
     let done = 0;
     for (;;) {
-      const batch = await listTombstones(db, batchSize);
+      const batch = await listTombstones(db, batchSize, this.nodeId);
       if (batch.length === 0) return done;
       await this.deleteTombstoned(db, batch.map((t) => t.path));
       done += batch.length;

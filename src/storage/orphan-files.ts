@@ -28,7 +28,7 @@ export async function reclaimOrphans(
       if (!st?.isFile() || nowMs - st.mtimeMs < d.config.orphanGraceSeconds * 1000) continue;
       old.push({ path: p, size: st.size });
     }
-    for (const o of old) await tombstoneOrphan(d.db, o.path, cameraId, o.size, nowMs);
+    for (const o of old) await tombstoneOrphan(d.db, o.path, cameraId, o.size, nowMs, d.store.nodeId);
     await d.store.deleteTombstoned(d.db, old.map((o) => o.path));
     result.segments += old.length;
     result.bytes += old.reduce((a, o) => a + o.size, 0);

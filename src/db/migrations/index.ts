@@ -11,6 +11,7 @@ import * as m0008 from './sqlite/0008-onvif.js';
 import * as m0009 from './sqlite/0009-motion.js';
 import * as m0010 from './sqlite/0010-motion-density.js';
 import * as m0011 from './sqlite/0011-camera-audio.js';
+import { migration as s0012 } from './shared/0012-cluster.js';
 
 /** The catalog engines Vigil's migrations are written for. */
 export type CatalogEngine = 'sqlite' | 'postgres';
@@ -51,8 +52,10 @@ const POSTGRES_BASELINE: Record<string, Migration> = {
   '0011-baseline': pg0011,
 };
 
-/** Migrations after the baseline, both engines (none yet: the next is 0012). */
-const SHARED: Record<string, SharedMigration> = {};
+/** Migrations after the baseline, both engines. */
+const SHARED: Record<string, SharedMigration> = {
+  '0012-cluster': s0012,
+};
 
 export function migrationsFor(engine: CatalogEngine, shared: Record<string, SharedMigration> = SHARED): Record<string, Migration> {
   const out: Record<string, Migration> = { ...(engine === 'sqlite' ? SQLITE_ONLY : POSTGRES_BASELINE) };
