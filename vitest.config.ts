@@ -15,6 +15,7 @@ const ESTIMATE: Array<[RegExp, number]> = [
   [/test\/torture\/tamper\.test\.ts$/, 15],
   [/test\/torture\//, 25],
   [/test\/integration\/time-truth\.test\.ts$/, 60],
+  [/test\/integration\/cluster\.pg\.test\.ts$/, 120],
   [/test\/integration\/time-jump\.test\.ts$/, 35],
   [/test\/integration\/(sighup|service)\.test\.ts$/, 35],
   [/test\/integration\/anr-partial\.test\.ts$/, 30],
@@ -66,7 +67,7 @@ class LongestFirstStormsApart extends BaseSequencer {
  * indexer.service holds a SQLite write lock from a second connection to prove SQLITE_BUSY handling.
  */
 /** Suites of PostgreSQL alone (the copy from SQLite, `vigil migrate`, the baseline against the SQLite schema): `*.pg.test.ts`. */
-const POSTGRES_ONLY_SUITES = ['src/**/*.pg.test.ts'];
+const POSTGRES_ONLY_SUITES = ['src/**/*.pg.test.ts', 'test/**/*.pg.test.ts'];
 const CATALOG_SUITES = ['src/db/**/*.test.ts', 'src/**/*.service.test.ts', 'src/evidence/signing-key.test.ts'];
 const SQLITE_ONLY_SUITES = ['src/backup/backup.service.test.ts', 'src/indexer/indexer.service.test.ts'];
 

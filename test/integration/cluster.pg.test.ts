@@ -1,0 +1,171 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { sleep } from '../../src/shared/sleep.js';
+import { startChildVigil, type ChildVigil } from '../support/child-vigil.js';
+import { removeDir, tempDir, waitFor } from '../support/harness.js';
+
+/**
+ * Three `vigil serve` processes on loopback, one PostgreSQL catalog, four real fake cameras (issue:
+ * scale-out, items 3 and 4; docs/design.md, "Cluster", invariant 17). Leases spread over the nodes;
+ * kill -9 of a node → its cameras recording on the others within TTL + 5 s, the hole a recorded gap;
+ * a node frozen (SIGSTOP) past its TTL writes no row for the cameras taken from it (fencing) and
+ * rejoins; drain hands every camera of a node to the others; no camera has overlapping segments.
+ */
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const TTL_S = 4;
+const CAMS = ['c1', 'c2', 'c3', 'c4'];
+
+let server: RtspServer;
+let catalogUrl: string;
+let sqlc: pg.Pool;
+let base: string;
+const nodes = new Map<string, { vigil: ChildVigil; dataDir: string; configPath: string }>();
+
+async function q<T>(text: string, values: unknown[] = []): Promise<T[]> {
+  return (await sqlc.query(text, values)).rows as T[];
+}
+
+const leases = () => q<{ camera_id: string; node_id: string | null; token: string; expires_at_ms: string }>('SELECT camera_id, node_id, token, expires_at_ms FROM camera_leases ORDER BY camera_id');
+const heldBy = async (node: string) => (await leases()).filter((l) => l.node_id === node && Number(l.expires_at_ms) > Date.now()).map((l) => l.camera_id);
+
+async function startNode(id: string): Promise<void> {
+  const dataDir = join(base, id);
+  const vigil = await startChildVigil(dataDir, {
+    catalog: { url: catalogUrl },
+    cluster: { node_id: id, url: `http://127.0.0.1:1/${id}`, lease_ttl_seconds: TTL_S, heartbeat_seconds: 1 },
+    cameras: CAMS.map((c) => ({ id: c, main_url: server.url(c), segment_seconds: 2 })),
+    recorder: { backoff_initial_ms: 300, backoff_max_ms: 1000 },
+  });
+  nodes.set(id, { vigil, dataDir, configPath: join(base, `${id}.yml`) });
+}
+
+/** Newest segment start per camera (ms). */
+async function newestStart(camera: string): Promise<number> {
+  const r = await q<{ s: string | null }>('SELECT max(start_ms) AS s FROM segments WHERE camera_id = $1', [camera]);
+  return Number(r[0]?.s ?? 0);
+}
+
+function cli(args: string[], configPath: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--config', configPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('close', (code) => res({ code, out }));
+  });
+}
+
+beforeAll(async () => {
+  const admin = inject('pgAdminUrl');
+  const dbName = `vigil_cluster_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${dbName}`);
+  await c.end();
+  catalogUrl = admin.replace(/\/[^/]*$/, `/${dbName}`);
+  sqlc = new pg.Pool({ connectionString: catalogUrl, max: 4 });
+  base = await tempDir('vigil-cluster-');
+  server = await RtspServer.start({ mounts: CAMS.map((name) => ({ name, width: 320, height: 180, fps: 10, bitrateKbps: 200, clock: false })) });
+});
+
+afterAll(async () => {
+  for (const n of nodes.values()) await n.vigil.kill9().catch(() => undefined);
+  await sqlc?.end().catch(() => undefined);
+  await server?.stop();
+  if (base) await removeDir(base);
+});
+
+describe('three nodes on one PostgreSQL catalog', () => {
+  it('spread the cameras, fail over a killed node within TTL + 5 s, fence a frozen one, drain, and never record a camera twice', async () => {
+    for (const id of ['a', 'b', 'c']) await startNode(id);
+    // Leases spread: every node records at least one camera, every camera is leased and recording.
+    await waitFor('every node holding a camera', async () => (await Promise.all(['a', 'b', 'c'].map(heldBy))).every((h) => h.length >= 1) && (await leases()).every((l) => l.node_id !== null), 40_000, 250);
+    const since = Date.now();
+    await waitFor('every camera recording', async () => (await Promise.all(CAMS.map(newestStart))).every((s) => s > since - 1000), 30_000, 250);
+    const nodesRows = await q<{ id: string; url: string }>('SELECT id, url FROM nodes ORDER BY id');
+    expect(nodesRows.map((n) => n.id)).toEqual(['a', 'b', 'c']);
+
+    // kill -9 the node with the most cameras: its cameras record on the others within TTL + 5 s.
+    const counts = await Promise.all(['a', 'b', 'c'].map(async (id) => [id, (await heldBy(id)).length] as const));
+    const victim = counts.sort((x, y) => y[1] - x[1])[0]![0];
+    const victimCams = await heldBy(victim);
+    const killedAt = Date.now();
+    await nodes.get(victim)!.vigil.kill9();
+    nodes.delete(victim);
+    const takenAt = new Map<string, number>();
+    await waitFor('the killed node\'s cameras recording elsewhere', async () => {
+      const ls = await leases();
+      for (const cam of victimCams) {
+        if (takenAt.has(cam)) continue;
+        const l = ls.find((x) => x.camera_id === cam);
+        if (!l || l.node_id === victim || l.node_id === null) continue;
+        const first = await q<{ s: string }>('SELECT min(start_ms) AS s FROM segments WHERE camera_id = $1 AND node_id = $2 AND start_ms > $3', [cam, l.node_id, killedAt]);
+        if (first[0]?.s) takenAt.set(cam, Number(first[0].s));
+      }
+      return takenAt.size === victimCams.length;
+    }, (TTL_S + 20) * 1000, 200);
+    for (const [cam, at] of takenAt) expect(at - killedAt, `${cam}: recording elsewhere after ${at - killedAt} ms`).toBeLessThanOrEqual((TTL_S + 5) * 1000);
+    // The hole is a gap like any other, recorded once per camera.
+    for (const cam of victimCams) {
+      const gaps = await q<{ gap_start_ms: string; gap_end_ms: string }>('SELECT gap_start_ms, gap_end_ms FROM recording_gaps WHERE camera_id = $1 AND gap_end_ms > $2', [cam, killedAt - 10_000]);
+      expect(gaps.length, `${cam}: one gap over the failover`).toBe(1);
+      expect(Number(gaps[0]!.gap_end_ms)).toBeGreaterThan(killedAt);
+    }
+
+    // Freeze a survivor past its TTL: the other takes its cameras; when it thaws, it writes no row for them.
+    const [frozen, other] = [...nodes.keys()] as [string, string];
+    await waitFor(`${frozen} holding a camera`, async () => (await heldBy(frozen)).length > 0, 20_000, 250);
+    const frozenCams = await heldBy(frozen);
+    nodes.get(frozen)!.vigil.proc.kill('SIGSTOP');
+    const takenOver = await waitFor(`${other} taking ${frozen}'s cameras`, async () => {
+      const ls = await leases();
+      return frozenCams.every((cam) => ls.find((l) => l.camera_id === cam)?.node_id === other) ? ls : undefined;
+    }, (TTL_S + 10) * 1000, 200);
+    const takeoverToken = new Map(takenOver.map((l) => [l.camera_id, Number(l.token)]));
+    // Its ffmpegs went on writing files meanwhile; then it thaws.
+    await sleep(3000);
+    const thawedAt = Date.now();
+    nodes.get(frozen)!.vigil.proc.kill('SIGCONT');
+    await waitFor(`${frozen} noticing its lost leases`, async () => (await q<{ n: string }>("SELECT count(*) AS n FROM events WHERE type = 'camera_lease_lost' AND payload LIKE $1", [`%"node_id":"${frozen}"%`]))[0]!.n !== '0', 20_000, 200);
+    await sleep(4000);
+    for (const cam of frozenCams) {
+      // No row of the frozen node for that camera starts after the takeover's first row.
+      const takeoverFirst = Number((await q<{ s: string }>('SELECT min(start_ms) AS s FROM segments WHERE camera_id = $1 AND node_id = $2 AND start_ms > $3', [cam, other, thawedAt - 20_000]))[0]!.s);
+      const late = await q<{ path: string }>('SELECT path FROM segments WHERE camera_id = $1 AND node_id = $2 AND end_ms > $3', [cam, frozen, takeoverFirst]);
+      expect(late, `${cam}: rows written by ${frozen} after ${other} took it (token ${takeoverToken.get(cam)})`).toEqual([]);
+    }
+    // What its recorders wrote under the lost lease is kept aside, never indexed.
+    const fenced = await q<{ payload: string }>("SELECT payload FROM events WHERE type = 'segment_fenced'");
+    const asideDir = join(nodes.get(frozen)!.dataDir, 'fenced');
+    if (fenced.length > 0) expect((await readdir(asideDir, { recursive: true })).some((f) => String(f).endsWith('.mp4'))).toBe(true);
+    // It rejoins: heartbeats again and takes cameras back as the balance moves them.
+    await waitFor(`${frozen} recording again`, async () => (await heldBy(frozen)).length > 0, 30_000, 250);
+
+    // Drain: every camera of the node moves to the other; the command waits for it.
+    const drained = frozen;
+    const dr = await cli(['node', 'drain', drained, '--wait', '30'], nodes.get(drained)!.configPath);
+    expect(dr.code, dr.out).toBe(0);
+    expect(await heldBy(drained)).toEqual([]);
+    const drainDone = Date.now();
+    await waitFor('every camera recording on the remaining node', async () => (await Promise.all(CAMS.map(newestStart))).every((s) => s > drainDone), 20_000, 250);
+    const list = await cli(['node', 'list', '--json'], nodes.get(drained)!.configPath);
+    expect(list.code, list.out).toBe(0);
+    const listed = JSON.parse(list.out) as Array<{ id: string; state: string; cameras: string[] }>;
+    expect(listed.find((n) => n.id === drained)).toMatchObject({ state: 'draining', cameras: [] });
+    expect(listed.find((n) => n.id === other)?.cameras.sort()).toEqual(CAMS);
+
+    // Never two nodes at once: no camera has overlapping segments.
+    const rows = await q<{ camera_id: string; start_ms: string; end_ms: string; node_id: string }>('SELECT camera_id, start_ms, end_ms, node_id FROM segments ORDER BY camera_id, start_ms');
+    for (let i = 1; i < rows.length; i++) {
+      const [p, r] = [rows[i - 1]!, rows[i]!];
+      if (p.camera_id === r.camera_id) expect(Number(r.start_ms), `${r.camera_id} overlaps at ${r.start_ms}`).toBeGreaterThanOrEqual(Number(p.end_ms));
+    }
+    expect(new Set(rows.map((r) => r.node_id)).size).toBe(3);
+  });
+});
