@@ -52,7 +52,7 @@ function preference(nodeId: string, cameraId: string): number {
  * A lease not renewed for the TTL (the node died, froze, or lost the catalog) is free: the next
  * heartbeat of another node takes it (failover within TTL + one heartbeat + recorder start). A node
  * that finds at renewal that a lease is no longer its own stops that recorder at once; the rows its
- * files would have made are refused by the fence (invariant 17).
+ * files would have made are refused by the fence (invariant 14).
  */
 export class ClusterNode {
   private held = new Map<string, Fence>();

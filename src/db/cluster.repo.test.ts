@@ -28,7 +28,7 @@ const seg = (cameraId: string, startMs: number, extra: Record<string, unknown> =
   cameraId, path: `recordings/${cameraId}/${startMs}.mp4`, startMs, endMs: startMs + 10_000, sizeBytes: 1000, codec: 'h264', width: 640, height: 360, source: 'live' as const, fps: 15, ...extra,
 });
 
-describe('camera leases (invariant 17)', () => {
+describe('camera leases (invariant 14)', () => {
   it('one node of two racing for a free camera gets it; the other gets it only once it lapsed, with the next token', async () => {
     const [x, y] = await Promise.all([acquireLease(db, 'front', 'a', T0, TTL), acquireLease(db, 'front', 'b', T0, TTL)]);
     expect([x, y].filter(Boolean)).toHaveLength(1);

@@ -191,7 +191,7 @@ export async function releaseLease(db: Db, cameraId: string, fence: Fence): Prom
 
 /**
  * Whether `fence` is still the camera's lease (same node, same token). Called inside the transaction
- * that writes a segment row (invariant 17): on PostgreSQL that transaction holds the catalog lock, so
+ * that writes a segment row (invariant 14): on PostgreSQL that transaction holds the catalog lock, so
  * no acquisition can slip between this check and the row.
  */
 export async function holdsLease(db: Db, cameraId: string, fence: Fence): Promise<boolean> {

@@ -78,11 +78,11 @@ export interface NewSegment {
   mediaOffsetMs?: number | undefined;
   /** The cluster node whose data dir holds the file (undefined: a single Vigil). */
   nodeId?: string | undefined;
-  /** The lease the file was recorded under: the row is written only while it is still the camera's (invariant 17). */
+  /** The lease the file was recorded under: the row is written only while it is still the camera's (invariant 14). */
   fence?: Fence | undefined;
 }
 
-/** A segment row refused: the lease its recorder ran under is no longer the camera's (invariant 17). */
+/** A segment row refused: the lease its recorder ran under is no longer the camera's (invariant 14). */
 export class LeaseLostError extends Error {
   constructor(readonly cameraId: string, readonly fence: Fence) {
     super(`camera ${cameraId}: the lease (node ${fence.nodeId}, token ${fence.token}) is no longer held; the row is not written`);

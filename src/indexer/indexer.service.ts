@@ -28,7 +28,7 @@ export interface ClosedFile {
   mediaOffsetMs?: number;
   /** Told when a recorder's file shows its media clock jumping (the row then ends at the jump). */
   onTimeJump?: (jump: MediaTimeJump) => void;
-  /** The camera lease the file was recorded under (cluster): no row unless it is still held (invariant 17). */
+  /** The camera lease the file was recorded under (cluster): no row unless it is still held (invariant 14). */
   fence?: Fence | undefined;
 }
 

@@ -164,7 +164,7 @@ export class CameraRecorder {
   constructor(
     readonly camera: CameraRow,
     private readonly d: CameraRecorderDeps,
-    /** The camera's lease in a cluster: every row of this recorder is written under it (invariant 17). */
+    /** The camera's lease in a cluster: every row of this recorder is written under it (invariant 14). */
     readonly fence?: Fence,
   ) {
     this.log = d.log.child({ cameraId: camera.id });

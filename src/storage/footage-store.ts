@@ -170,7 +170,7 @@ export class FootageStore {
 
   /**
    * Moves a recorder's file its node may no longer index (the camera's lease went to another node while
-   * it was written: invariant 17) out of the recordings folder, to `<data>/fenced/<camera>/`: never
+   * it was written: invariant 14) out of the recordings folder, to `<data>/fenced/<camera>/`: never
    * indexed, never reconciled, never deleted by Vigil (the operator decides). Returns where it is now.
    */
   async setAside(cameraId: string, absPath: string): Promise<string> {

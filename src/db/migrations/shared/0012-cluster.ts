@@ -10,7 +10,7 @@ import type { CatalogEngine, SharedMigration } from '../index.js';
  * - `camera_leases`: which node records a camera. A node records only what it holds a lease on; the
  *   lease ends at `expires_at_ms` unless its holder renews it. `token` grows by one at every
  *   acquisition: the fencing token. A segment row is written only by the node holding the camera's
- *   lease with the token its recorder started under (invariant 17), so a node that lost its lease
+ *   lease with the token its recorder started under (invariant 14), so a node that lost its lease
  *   (paused, cut off) never writes rows for that camera again. `node_id` NULL: released.
  * - `cameras.pinned_node`: an admin's choice of node for a camera (NULL: any).
  * - `segments.node_id`, `segment_tombstones.node_id`: the node whose data dir holds the file (NULL: a
