@@ -18,7 +18,7 @@ import { EventLog } from './events/event-log.js';
 import { ClipService } from './export/clip.service.js';
 import { PreviewService } from './export/preview.service.js';
 import { spawnPreview } from './media/preview-args.js';
-import { PlaybackService } from './export/playback.service.js';
+import { PlaybackService, type Head } from './export/playback.service.js';
 import { MediaJobs } from './export/media-jobs.js';
 import { SnapshotService } from './export/snapshot.service.js';
 import { WarmDecoderPool } from './export/warm-decoders.js';
@@ -40,6 +40,9 @@ import { buildWarmSnapshotArgs } from './media/snapshot-args.js';
 import { spawnWarmDecoder } from './media/warm-decoder.js';
 import { CameraService } from './cameras/camera.service.js';
 import { ClusterNode } from './cluster/cluster-node.js';
+import { PeerFiles } from './cluster/peer-files.js';
+import { clusterSecret as clusterSecretOf } from './db/cluster.repo.js';
+import type { Segment } from './db/segment.repo.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
 import { EvidenceService } from './footage/evidence.service.js';
@@ -212,7 +215,18 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     maxSeconds: config.evidence.exportMaxSeconds,
     vigilVersion: VIGIL_VERSION,
   });
+  // Footage other nodes hold is fetched from them (signed requests, checked against the row's hash).
+  let secret: Promise<string> | undefined;
+  const clusterSecret = () => (secret ??= clusterSecretOf(db, clock.nowMs()).catch((err: unknown) => {
+    secret = undefined;
+    throw err;
+  }));
+  const peers = config.cluster
+    ? new PeerFiles({ db, clock, log: log.child({ component: 'cluster' }), nodeId: config.cluster.nodeId, secret: clusterSecret, cacheDir: join(config.dataDir, 'cache', 'peers'), maxCacheBytes: config.cluster.cacheBytes })
+    : undefined;
+  store.peers = peers;
   const playback = new PlaybackService({
+    ...(peers ? { remoteHead: (s: Segment) => peers.ask<Head>({ ...s, nodeId: s.nodeId! }, 'head') } : {}),
     db,
     clock,
     store,
@@ -295,6 +309,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
   const httpDeps: HttpDeps = {
+    ...(cluster ? { cluster: { nodeId: cluster.nodeId, leaseTtlMs: config.cluster!.leaseTtlMs, secret: clusterSecret, kick: () => cluster.kick() } } : {}),
     cameras,
     footage,
     motion: motionQueries,
@@ -426,6 +441,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       // Connects in the background (a broker that is down delays nothing); before the recorders, so it sees them start.
       await mqtt?.start();
       // In a cluster: register, take this node's share of the leases, and record those.
+      await peers?.start();
       if (cluster) await cluster.start();
       else await cameras.syncRecorders();
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });

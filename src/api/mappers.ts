@@ -48,6 +48,8 @@ export const cameraOut = (c: CameraRow) => ({
   retention_hours_motion: c.retentionHoursMotion,
   audio: c.audio,
   origin: c.origin,
+  pinned_node: c.pinnedNode,
+  recording_node: c.recordingNode,
   created_at: toIso(c.createdAtMs),
   updated_at: toIso(c.updatedAtMs),
 });

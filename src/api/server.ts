@@ -31,6 +31,7 @@ import { userRoutes } from './routes/users.routes.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
 import { exportRoutes } from './routes/export.routes.js';
 import { playbackRoutes } from './routes/playback.routes.js';
+import { clusterRoutes, type ClusterRouteDeps } from './routes/cluster.routes.js';
 import { liveRoutes } from './routes/live.routes.js';
 import { previewRoutes } from './routes/preview.routes.js';
 import type { PreviewService } from '../export/preview.service.js';
@@ -55,6 +56,8 @@ import { webRoutes } from './web.js';
 import { redactQuery } from '../shared/redact.js';
 
 export interface HttpDeps {
+  /** This node of a cluster (its nodes routes and the routes other nodes fetch footage by); undefined on a single Vigil. */
+  cluster?: ClusterRouteDeps['node'];
   cameras: CameraService;
   footage: FootageService;
   motion: MotionQueries;
@@ -210,6 +213,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(exportRoutes, { clips: deps.clips, snapshots: deps.snapshots });
       await api.register(exportJobRoutes, { exports: deps.exports, signingKey: deps.signingKey });
       await api.register(playbackRoutes, { playback: deps.playback });
+      await api.register(clusterRoutes, { db: deps.db, clock: deps.clock, playback: deps.playback, node: deps.cluster });
       await api.register(liveRoutes, { live: deps.live, auth: deps.auth });
       await api.register(previewRoutes, { previews: deps.previews, auth: deps.auth });
       await api.register(webhookRoutes, { webhooks: deps.webhooks });

@@ -24,6 +24,8 @@ export const ConfigFile = Type.Object(
           lease_ttl_seconds: Type.Optional(Type.Integer({ minimum: 3, maximum: 300 })),
           /** Heartbeat and lease renewal period (default a third of the TTL); must be under the TTL. */
           heartbeat_seconds: Type.Optional(Type.Number({ minimum: 0.2, maximum: 100 })),
+          /** MiB of other nodes' segment files kept after use (default 2048). */
+          cache_mib: Type.Optional(Type.Integer({ minimum: 16, maximum: 1_048_576 })),
         },
         { additionalProperties: false },
       ),

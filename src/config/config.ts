@@ -125,6 +125,8 @@ export interface ClusterConfig {
   capacity: number;
   leaseTtlMs: number;
   heartbeatMs: number;
+  /** Bytes of other nodes' segment files kept after a clip, export or playback read them. */
+  cacheBytes: number;
 }
 
 export interface LoadOptions {
@@ -276,7 +278,7 @@ function clusterConfigFrom(c: ConfigFile['cluster'], env: (name: string) => stri
   const leaseTtlMs = (c.lease_ttl_seconds ?? 15) * 1000;
   const heartbeatMs = Math.round((c.heartbeat_seconds ?? leaseTtlMs / 3000) * 1000);
   if (heartbeatMs >= leaseTtlMs) throw configError('cluster.heartbeat_seconds: must be shorter than lease_ttl_seconds (a lease would lapse between two renewals)', 'cluster.heartbeat_seconds');
-  return { nodeId, url, capacity: c.capacity ?? 64, leaseTtlMs, heartbeatMs };
+  return { nodeId, url, capacity: c.capacity ?? 64, leaseTtlMs, heartbeatMs, cacheBytes: (c.cache_mib ?? 2048) * 1024 * 1024 };
 }
 
 export function cameraFromInput(c: CameraCreate): CameraConfig {

@@ -11,6 +11,8 @@ export interface CameraRow extends CameraConfig {
   origin: CamerasTable['origin'];
   /** The cluster node an admin pinned the camera to (null: any node may record it). */
   pinnedNode: string | null;
+  /** The cluster node holding the camera's lease (null: a single Vigil, or no node holds it now). */
+  recordingNode: string | null;
   createdAtMs: number;
   updatedAtMs: number;
 }
@@ -43,7 +45,7 @@ function motionFromJson(text: string | null): MotionConfig {
   };
 }
 
-function toCamera(r: Selectable<CamerasTable>): CameraRow {
+function toCamera(r: Selectable<CamerasTable> & { lease_node?: string | null }): CameraRow {
   return {
     id: r.id,
     name: r.name,
@@ -65,6 +67,7 @@ function toCamera(r: Selectable<CamerasTable>): CameraRow {
     audio: r.audio === 'off' ? 'off' : 'auto',
     origin: r.origin,
     pinnedNode: r.pinned_node,
+    recordingNode: r.lease_node ?? null,
     createdAtMs: r.created_at_ms,
     updatedAtMs: r.updated_at_ms,
   };
@@ -93,18 +96,18 @@ function toColumns(c: CameraConfig) {
 
 /** Cameras that are not deleted, ordered by id. */
 export async function listCameras(db: Db): Promise<CameraRow[]> {
-  const rows = await db.selectFrom('cameras').selectAll().where('deleted_at_ms', 'is', null).orderBy('id').execute();
+  const rows = await withLease(db).where('cameras.deleted_at_ms', 'is', null).orderBy('cameras.id').execute();
   return rows.map(toCamera);
 }
 
 export async function getCamera(db: Db, id: string): Promise<CameraRow | undefined> {
-  const row = await db
-    .selectFrom('cameras')
-    .selectAll()
-    .where('id', '=', id)
-    .where('deleted_at_ms', 'is', null)
-    .executeTakeFirst();
+  const row = await withLease(db).where('cameras.id', '=', id).where('cameras.deleted_at_ms', 'is', null).executeTakeFirst();
   return row && toCamera(row);
+}
+
+/** Cameras with the node holding each one's lease (cluster; none on a single Vigil). */
+function withLease(db: Db) {
+  return db.selectFrom('cameras').leftJoin('camera_leases', 'camera_leases.camera_id', 'cameras.id').selectAll('cameras').select('camera_leases.node_id as lease_node');
 }
 
 /** True when a camera (not deleted) has this id: the scope and existence checks of every request, one indexed column read. */

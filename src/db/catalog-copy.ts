@@ -18,6 +18,7 @@ export const CATALOG_TABLES: ReadonlyArray<{ name: string; id: boolean }> = [
   { name: 'camera_status', id: false },
   { name: 'nodes', id: false },
   { name: 'camera_leases', id: false },
+  { name: 'cluster_keys', id: false },
   { name: 'segments', id: true },
   { name: 'recording_gaps', id: true },
   { name: 'events', id: true },

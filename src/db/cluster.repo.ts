@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Db } from './connection.js';
 import { engineOf } from './engine.js';
 
@@ -54,6 +55,12 @@ const toLease = (r: { camera_id: string; node_id: string | null; token: number; 
   acquiredAtMs: r.acquired_at_ms,
   expiresAtMs: r.expires_at_ms,
 });
+
+/** The cluster's request-signing key: created by the first node that asks (one row; a race keeps the first). */
+export async function clusterSecret(db: Db, nowMs: number): Promise<string> {
+  await db.insertInto('cluster_keys').values({ id: 1, secret: randomBytes(32).toString('hex'), created_at_ms: nowMs }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  return (await db.selectFrom('cluster_keys').select('secret').where('id', '=', 1).executeTakeFirstOrThrow()).secret;
+}
 
 /** Registers (or re-registers) a node at start-up: its address and capacity as configured now, heartbeat now. Draining is kept. */
 export async function registerNode(db: Db, n: { id: string; url: string; capacity: number }, nowMs: number): Promise<NodeRow> {

@@ -100,7 +100,7 @@ describe('the PostgreSQL baseline equals the SQLite schema', () => {
   it('tables, columns (order, nullability, keys, defaults), uniques, foreign keys, indexes and triggers', async () => {
     expect([lite.engine, post.engine]).toEqual(['sqlite', 'postgres']);
     const [a, b] = [await sqliteShape(lite.db), await postgresShape(post.db)];
-    expect(Object.keys(a.columns).length).toBe(22);
+    expect(Object.keys(a.columns).length).toBe(23);
     expect(b.columns).toEqual(a.columns);
     expect(b.uniques).toEqual(a.uniques);
     expect(b.foreignKeys).toEqual(a.foreignKeys);

@@ -311,6 +311,14 @@ export interface Database {
   motion_thumbnails: MotionThumbnailsTable;
   nodes: NodesTable;
   camera_leases: CameraLeasesTable;
+  cluster_keys: ClusterKeysTable;
+}
+
+/** The nodes' shared request-signing key (0012). */
+export interface ClusterKeysTable {
+  id: number;
+  secret: string;
+  created_at_ms: number;
 }
 
 /** A recording node of a cluster (0012). */

@@ -35,6 +35,8 @@ export interface Segment {
   chainHash: string | null;
   /** Media time (ms) in the file at `startMs`: footage before it in the file is not this row's. */
   mediaOffsetMs: number;
+  /** The cluster node whose data dir holds the file (null: a single Vigil). */
+  nodeId: string | null;
 }
 
 export function toSegment(r: Selectable<SegmentsTable>): Segment {
@@ -58,6 +60,7 @@ export function toSegment(r: Selectable<SegmentsTable>): Segment {
     chainSeq: r.chain_seq,
     chainHash: r.chain_hash,
     mediaOffsetMs: r.media_offset_ms,
+    nodeId: r.node_id,
   };
 }
 

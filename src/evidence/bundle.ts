@@ -129,7 +129,7 @@ export async function writeBundle(
       for (const s of segments) {
         let file: string | null = null;
         if (job.includeSegments) {
-          const abs = await d.store.resolve(s.path);
+          const abs = await d.store.resolveSegment(s);
           if (!abs) throw new VigilError('internal', `segment ${s.id}'s file ${s.path} is missing`);
           const entry = await addStream(`segments/${cameraId}/${basename(s.path)}`, createReadStream(abs));
           if (s.sha256 !== null && (entry.sha256 !== s.sha256 || entry.size_bytes !== s.sizeBytes)) {

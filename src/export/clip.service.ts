@@ -186,7 +186,7 @@ export class ClipService {
     const locked = new Set(lockedIds);
     const rows = (await listAllSegments(this.d.db, cameraId, fromMs, toMs)).filter((s) => locked.has(s.id));
     // All at once: the first byte waits for these, one file system round trip per segment.
-    const paths = await Promise.all(rows.map((s) => this.files.resolve(s.path)));
+    const paths = await Promise.all(rows.map((s) => this.files.resolveSegment(s)));
     const placed: PlacedSegment[] = [];
     for (const [i, s] of rows.entries()) {
       const absPath = paths[i];

@@ -30,6 +30,8 @@ export interface PlaybackServiceDeps {
   stallMs?: number;
   /** A camera's files with footage and no row yet (the recorders'), so the newest footage is reviewable. */
   unindexed?: (cameraId: string) => readonly UnindexedFileRef[];
+  /** In a cluster: the head of a segment another node holds, from that node. */
+  remoteHead?: (s: Segment) => Promise<Head>;
 }
 
 /** A recorder's file with footage and no catalog row yet (see src/recorder/unindexed-files.ts). */
@@ -62,7 +64,7 @@ export type MediaResponse =
     }
   | { kind: 'unsatisfiable'; totalBytes: number };
 
-interface Head {
+export interface Head {
   path: string;
   initLengthBytes: number;
   fileSizeBytes: number;
@@ -126,14 +128,16 @@ export class PlaybackService {
    * segment is read-locked from before the file is opened until the body closes (sent, failed, or
    * the client went away: `signal`); for HEAD and 416 it is released at once.
    */
-  async openMedia(segmentId: number, req: { rangeHeader: string | undefined; head: boolean }, signal?: AbortSignal): Promise<MediaResponse> {
-    if (!(await getSegment(this.d.db, segmentId))) throw segmentNotFound(segmentId);
+  async openMedia(segmentId: number, req: { rangeHeader: string | undefined; head: boolean }, signal?: AbortSignal, opts: { localOnly?: boolean } = {}): Promise<MediaResponse> {
+    const first = await getSegment(this.d.db, segmentId);
+    // Another node asking (cluster): only footage this node holds, never fetched from a third.
+    if (!first || (opts.localOnly && first.nodeId !== null && first.nodeId !== this.files.nodeId)) throw segmentNotFound(segmentId);
     return new Promise<MediaResponse>((resolve, reject) => {
       withSegmentsReadLocked(this.d, [segmentId], signal, async (lockSignal) => {
         // Retention may have deleted it between the lookup and the lock; now locked, it stays.
         const segment = await getSegment(this.d.db, segmentId);
         if (!segment) throw segmentNotFound(segmentId);
-        const absPath = await this.files.resolve(segment.path);
+        const absPath = await this.files.resolveSegment(segment);
         if (absPath === undefined) throw segmentNotFound(segmentId);
         const fh = await open(absPath, 'r');
         let handedOver = false;
@@ -294,6 +298,13 @@ export class PlaybackService {
     };
   }
 
+  /** The head of one of this node's segment files (another node asks for it: `GET /cluster/segments/:id/head`). */
+  async localHead(segmentId: number): Promise<Head | undefined> {
+    const s = await getSegment(this.d.db, segmentId);
+    if (!s || (s.nodeId !== null && s.nodeId !== this.files.nodeId)) return undefined;
+    return this.head(s);
+  }
+
   private async head(s: Segment): Promise<Head | undefined> {
     const cached = this.heads.get(s.id);
     if (cached && cached.path === s.path) {
@@ -303,6 +314,17 @@ export class PlaybackService {
       return cached;
     }
     let head: Head;
+    // Another node's footage (cluster): that node reads its file's head and sends it (a playlist never fetches whole files).
+    if (s.nodeId !== null && s.nodeId !== this.files.nodeId && this.d.remoteHead) {
+      try {
+        head = await this.d.remoteHead(s);
+      } catch (err) {
+        this.d.log.warn({ err, segmentId: s.id, node: s.nodeId }, 'segment head not available from its node; left out of the playlist');
+        return undefined;
+      }
+      this.heads.set(s.id, head);
+      return head;
+    }
     try {
       const absPath = await this.files.resolve(s.path);
       if (absPath === undefined) {

@@ -165,7 +165,7 @@ export class PreviewService {
   /** The locked rows still in the catalog whose files exist, placed for the concat list. */
   private async placed(cameraId: string, fromMs: number, toMs: number, locked: Set<number>): Promise<PlacedSegment[]> {
     const rows = (await listAllSegments(this.d.db, cameraId, fromMs, toMs)).filter((s) => locked.has(s.id));
-    const paths = await Promise.all(rows.map((s) => this.d.store.resolve(s.path)));
+    const paths = await Promise.all(rows.map((s) => this.d.store.resolveSegment(s)));
     const placed: PlacedSegment[] = [];
     for (const [i, s] of rows.entries()) {
       const absPath = paths[i];

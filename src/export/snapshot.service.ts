@@ -64,7 +64,7 @@ export class SnapshotService {
       const bounded = AbortSignal.any([jobSignal, AbortSignal.timeout(this.timeoutMs)]);
       return withSegmentsReadLocked(this.d, [segment.id], bounded, async () => {
         // Deleted between selection and lock: there is no footage at that instant any more.
-        const absPath = await this.files.resolve(segment.path);
+        const absPath = await this.files.resolveSegment(segment);
         if (absPath === undefined) throw noFootageAt(atMs);
         // In the file's media time: the row's start is `mediaOffsetMs` into it (time truth).
         const offsetSeconds = (atMs - segment.startMs + segment.mediaOffsetMs) / 1000;

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, realpath, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { dropTombstones, listTombstones } from '../db/retention.repo.js';
@@ -161,6 +161,21 @@ export class FootageStore {
     this.assertInside(absPath);
     return hashFile(absPath);
   }
+
+  /**
+   * A local path with a segment row's file, for reading it: `resolve` for this node's footage; in a
+   * cluster, another node's footage is read where the recordings are shared (the same file is here),
+   * else fetched from its node (PeerFiles; `unavailable` when that node cannot send it).
+   */
+  async resolveSegment(s: { id: number; path: string; nodeId: string | null; sha256: string | null; sizeBytes: number }): Promise<string | undefined> {
+    if (s.nodeId === null || s.nodeId === this.nodeId || !this.peers) return this.resolve(s.path);
+    const here = await this.resolve(s.path);
+    if (here !== undefined && (await stat(here).catch(() => undefined))?.size === s.sizeBytes) return here;
+    return this.peers.fetch({ ...s, nodeId: s.nodeId });
+  }
+
+  /** Where other nodes' footage comes from (set by a cluster node at start-up). */
+  peers: { fetch(s: { id: number; nodeId: string; path: string; sha256: string | null; sizeBytes: number }): Promise<string> } | undefined;
 
   /** Removes one file that holds nothing worth a row (already gone is fine). */
   async discard(absPath: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -9,6 +9,7 @@ import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { startChildVigil, type ChildVigil } from '../support/child-vigil.js';
 import { removeDir, tempDir, waitFor } from '../support/harness.js';
+import { freePort } from '../support/mosquitto.js';
 
 /**
  * Three `vigil serve` processes on loopback, one PostgreSQL catalog, four real fake cameras (issue:
@@ -36,13 +37,34 @@ const heldBy = async (node: string) => (await leases()).filter((l) => l.node_id 
 
 async function startNode(id: string): Promise<void> {
   const dataDir = join(base, id);
+  const port = await freePort();
   const vigil = await startChildVigil(dataDir, {
     catalog: { url: catalogUrl },
-    cluster: { node_id: id, url: `http://127.0.0.1:1/${id}`, lease_ttl_seconds: TTL_S, heartbeat_seconds: 1 },
+    cluster: { node_id: id, url: `http://127.0.0.1:${port}`, lease_ttl_seconds: TTL_S, heartbeat_seconds: 1 },
     cameras: CAMS.map((c) => ({ id: c, main_url: server.url(c), segment_seconds: 2 })),
     recorder: { backoff_initial_ms: 300, backoff_max_ms: 1000 },
-  });
+  }, { listen: `127.0.0.1:${port}` });
   nodes.set(id, { vigil, dataDir, configPath: join(base, `${id}.yml`) });
+}
+
+/** Signs in on a node as the admin the first node created (the users table is the cluster's). */
+async function signIn(url: string): Promise<string> {
+  const password = (await readFile(join(base, 'a', 'initial-admin-password'), 'utf8')).trim();
+  const res = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: url }, body: JSON.stringify({ username: 'admin', password }) });
+  expect(res.status).toBe(200);
+  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+}
+
+function ffprobeFrames(file: string): Promise<{ frames: number; errors: string }> {
+  return new Promise((res, rej) => {
+    const p = spawn('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file]);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', rej);
+    p.on('close', () => res({ frames: Number(out.trim()), errors: err.trim() }));
+  });
 }
 
 /** Newest segment start per camera (ms). */
@@ -149,6 +171,8 @@ describe('three nodes on one PostgreSQL catalog', () => {
 
     // Drain: every camera of the node moves to the other; the command waits for it.
     const drained = frozen;
+    const moved = await heldBy(drained);
+    const drainAt = Date.now();
     const dr = await cli(['node', 'drain', drained, '--wait', '30'], nodes.get(drained)!.configPath);
     expect(dr.code, dr.out).toBe(0);
     expect(await heldBy(drained)).toEqual([]);
@@ -159,6 +183,49 @@ describe('three nodes on one PostgreSQL catalog', () => {
     const listed = JSON.parse(list.out) as Array<{ id: string; state: string; cameras: string[] }>;
     expect(listed.find((n) => n.id === drained)).toMatchObject({ state: 'draining', cameras: [] });
     expect(listed.find((n) => n.id === other)?.cameras.sort()).toEqual(CAMS);
+
+    // One API on every node: a clip across the hand-off, asked of either node, is one playable MP4 of
+    // both nodes' footage (the entry node fetches the other's files, signed, checked by their hashes).
+    const cam = moved[0]!;
+    await sleep(2500);
+    const from = drainAt - 6000;
+    const to = Date.now() - 500;
+    const holders = await q<{ node_id: string }>('SELECT DISTINCT node_id FROM segments WHERE camera_id = $1 AND end_ms > $2 AND start_ms < $3', [cam, from, to]);
+    expect(holders.map((h) => h.node_id).sort()).toEqual([other, drained].sort());
+    for (const entry of [other, drained]) {
+      const url = nodes.get(entry)!.vigil.url;
+      const cookie = await signIn(url);
+      const res = await fetch(`${url}/api/v1/cameras/${cam}/clip.mp4?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`, { headers: { cookie } });
+      expect(res.status, await res.clone().text().catch(() => '')).toBe(200);
+      const file = join(base, `clip-${entry}.mp4`);
+      await writeFile(file, Buffer.from(await res.arrayBuffer()));
+      const probe = await ffprobeFrames(file);
+      expect(probe.errors, `clip from ${entry}`).toBe('');
+      // 10 fps over the range, less the hand-off's hole (a few seconds at most).
+      expect(probe.frames, `clip from ${entry}`).toBeGreaterThan(((to - from) / 1000 - 4) * 10);
+      // Recorded playback: the playlist lists both nodes' segments; each is served by the entry node.
+      const pl = await fetch(`${url}/api/v1/cameras/${cam}/playback.m3u8?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`, { headers: { cookie } });
+      expect(pl.status).toBe(200);
+      const ids = [...(await pl.text()).matchAll(/segments\/(\d+)\/media\.mp4/g)].map((m) => Number(m[1]));
+      const owners = await q<{ id: string; node_id: string }>('SELECT id, node_id FROM segments WHERE id = ANY($1::bigint[])', [ids]);
+      expect(new Set(owners.map((o) => o.node_id)).size).toBe(2);
+      const remote = owners.find((o) => o.node_id !== entry)!;
+      const media = await fetch(`${url}/api/v1/segments/${remote.id}/media.mp4`, { headers: { cookie, range: 'bytes=0-99' } });
+      expect(media.status).toBe(206);
+      expect((await media.arrayBuffer()).byteLength).toBe(100);
+    }
+    // The node-to-node route opens nothing to anyone else: no signature, a user's session, or a forged one → 404.
+    const peerUrl = `${nodes.get(other)!.vigil.url}/api/v1/cluster/segments/1/file`;
+    expect((await fetch(peerUrl)).status).toBe(404);
+    expect((await fetch(peerUrl, { headers: { cookie: await signIn(nodes.get(other)!.vigil.url) } })).status).toBe(404);
+    expect((await fetch(peerUrl, { headers: { 'x-vigil-node': `v1.${drained}.${Date.now() + 10_000}.${'0'.repeat(64)}` } })).status).toBe(404);
+    // Footage of the killed node cannot be fetched: a clip that needs it says so (503 naming the node), never a silent hole.
+    const deadRange = await q<{ start_ms: string; end_ms: string; camera_id: string }>('SELECT start_ms, end_ms, camera_id FROM segments WHERE node_id = $1 ORDER BY start_ms DESC LIMIT 1', [victim]);
+    const d0 = deadRange[0]!;
+    const entryUrl = nodes.get(other)!.vigil.url;
+    const dead = await fetch(`${entryUrl}/api/v1/cameras/${d0.camera_id}/clip.mp4?from=${new Date(Number(d0.start_ms)).toISOString()}&to=${new Date(Number(d0.end_ms)).toISOString()}`, { headers: { cookie: await signIn(entryUrl) } });
+    expect(dead.status).toBe(503);
+    expect(await dead.json()).toMatchObject({ message: expect.stringContaining(`node "${victim}"`) });
 
     // Never two nodes at once: no camera has overlapping segments.
     const rows = await q<{ camera_id: string; start_ms: string; end_ms: string; node_id: string }>('SELECT camera_id, start_ms, end_ms, node_id FROM segments ORDER BY camera_id, start_ms');

@@ -18,10 +18,10 @@ export interface ChildVigil {
 }
 
 /** Runs `vigil serve` as its own process (so it can be killed -9), from the sources through tsx. */
-export async function startChildVigil(dataDir: string, config: Record<string, unknown>): Promise<ChildVigil> {
+export async function startChildVigil(dataDir: string, config: Record<string, unknown>, opts: { listen?: string } = {}): Promise<ChildVigil> {
   const configPath = join(dataDir, '..', `${dataDir.split('/').pop()}.yml`);
   await writeFile(configPath, stringify({ demo: false, retention: { min_free_bytes: 0 }, ...config }));
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath, '--data', dataDir, '--listen', '127.0.0.1:0'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath, '--data', dataDir, '--listen', opts.listen ?? '127.0.0.1:0'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

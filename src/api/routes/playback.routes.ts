@@ -112,7 +112,7 @@ export const playbackRoutes: FastifyPluginAsyncTypebox<{ playback: PlaybackServi
 };
 
 /** A media response: 206/200 with its bytes (none for HEAD), or 416 naming the file's length. */
-function sendMedia(reply: FastifyReply, media: MediaResponse): FastifyReply {
+export function sendMedia(reply: FastifyReply, media: MediaResponse): FastifyReply {
   reply.header('accept-ranges', 'bytes').header('cache-control', 'private, no-store');
   if (media.kind === 'unsatisfiable') {
     return reply

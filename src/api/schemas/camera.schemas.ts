@@ -34,6 +34,8 @@ export const CameraOut = Type.Object({
   retention_hours_motion: Type.Union([Type.Integer(), Type.Null()], { description: 'Footage with motion kept this long; retention_hours then applies to footage without.' }),
   audio: Type.Union([Type.Literal('auto'), Type.Literal('off')], { description: "Record the camera's audio with its video (auto) or not (off)." }),
   origin: Type.String({ description: 'config (declared in vigil.yml, re-applied at start), api, or demo' }),
+  pinned_node: Type.Union([Type.String(), Type.Null()], { description: 'Cluster: the node an admin pinned the camera to (PUT /cameras/{id}/node); null = any.' }),
+  recording_node: Type.Union([Type.String(), Type.Null()], { description: 'Cluster: the node holding the camera\'s lease (the one that records it); null on a single Vigil or while no node holds it.' }),
   created_at: IsoTimeOut,
   updated_at: IsoTimeOut,
 });

@@ -12,6 +12,8 @@ import type { CatalogEngine, SharedMigration } from '../index.js';
  *   acquisition: the fencing token. A segment row is written only by the node holding the camera's
  *   lease with the token its recorder started under (invariant 14), so a node that lost its lease
  *   (paused, cut off) never writes rows for that camera again. `node_id` NULL: released.
+ * - `cluster_keys`: one random key, created by the first node, with which nodes sign their requests to
+ *   each other (a node fetching another's segment file; docs/design.md, "Cluster").
  * - `cameras.pinned_node`: an admin's choice of node for a camera (NULL: any).
  * - `segments.node_id`, `segment_tombstones.node_id`: the node whose data dir holds the file (NULL: a
  *   single Vigil, no cluster); retention and crash recovery on a node touch only its own.
@@ -39,6 +41,12 @@ export const migration: SharedMigration = {
       expires_at_ms  ${I} NOT NULL
     )${strict}`).execute(db);
     await sql.raw(`CREATE INDEX camera_leases_node ON camera_leases (node_id)`).execute(db);
+    // The nodes' shared key: a node asks another for a segment file with a request signed by it.
+    await sql.raw(`CREATE TABLE cluster_keys (
+      id            ${I} PRIMARY KEY CHECK (id = 1),
+      secret        ${T} NOT NULL CHECK (length(secret) = 64),
+      created_at_ms ${I} NOT NULL
+    )${strict}`).execute(db);
     // Block comments: SQLite splices an added column's text into the stored CREATE TABLE.
     await sql.raw(`ALTER TABLE cameras ADD COLUMN pinned_node ${T} /* the node an admin pinned the camera to */`).execute(db);
     await sql.raw(`ALTER TABLE segments ADD COLUMN node_id ${T} /* the node whose data dir holds the file */`).execute(db);
