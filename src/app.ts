@@ -41,7 +41,8 @@ import { spawnWarmDecoder } from './media/warm-decoder.js';
 import { CameraService } from './cameras/camera.service.js';
 import { ClusterNode } from './cluster/cluster-node.js';
 import { PeerFiles } from './cluster/peer-files.js';
-import { clusterSecret as clusterSecretOf } from './db/cluster.repo.js';
+import { clusterSecret as clusterSecretOf, getNode } from './db/cluster.repo.js';
+import { NODE_HEADER, signNodeRequest } from './cluster/peer-auth.js';
 import type { Segment } from './db/segment.repo.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
@@ -309,7 +310,23 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
   const httpDeps: HttpDeps = {
-    ...(cluster ? { cluster: { nodeId: cluster.nodeId, leaseTtlMs: config.cluster!.leaseTtlMs, secret: clusterSecret, kick: () => cluster.kick() } } : {}),
+    ...(cluster
+      ? {
+          cluster: { nodeId: cluster.nodeId, leaseTtlMs: config.cluster!.leaseTtlMs, secret: clusterSecret, kick: () => cluster.kick() },
+          liveRelay: async (cameraId: string, stream: 'main' | 'sub', wantsClock: boolean) => {
+            // The sub-stream is opened on demand by any node; the recorded stream is read where it is written.
+            if (stream !== 'main') return undefined;
+            const holder = (await getCamera(db, cameraId))?.recordingNode;
+            if (!holder || holder === cluster.nodeId) return undefined;
+            const node = await getNode(db, holder);
+            const now = clock.nowMs();
+            if (!node || node.stoppedAtMs !== null || now - node.heartbeatAtMs > config.cluster!.leaseTtlMs) return undefined;
+            const path = `/api/v1/cameras/${cameraId}/live`;
+            const token = signNodeRequest(await clusterSecret(), cluster.nodeId, 'GET', path, now);
+            return { nodeId: holder, url: `${node.url.replace(/^http/, 'ws')}${path}?stream=main${wantsClock ? '&clock=true' : ''}`, headers: { [NODE_HEADER]: token } };
+          },
+        }
+      : {}),
     cameras,
     footage,
     motion: motionQueries,

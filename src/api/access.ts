@@ -1,4 +1,5 @@
 import type {} from '@fastify/cookie';
+import { NODE_HEADER } from '../cluster/peer-auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../auth/audit.js';
 import type { AuthService, Principal } from '../auth/auth.service.js';
@@ -42,7 +43,7 @@ declare module 'fastify' {
     /** Set by a handler: this request continues an access already audited (a later byte range of a file). */
     auditSkip: boolean;
     /** How the principal proved itself: the session cookie (CSRF-checked) or an API key. */
-    authVia: 'cookie' | 'key' | null;
+    authVia: 'cookie' | 'key' | 'node' | null;
   }
 }
 
@@ -56,6 +57,8 @@ export interface AccessDeps {
   auth: AuthService;
   audit: AuditLog;
   db: Db;
+  /** In a cluster: the node a signed node request (`X-Vigil-Node`) comes from, undefined when it is not valid. */
+  nodeAuth?: ((token: string | undefined, method: string, path: string) => Promise<string | undefined>) | undefined;
 }
 
 /**
@@ -96,7 +99,7 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
     if (req.authVia === 'cookie') checkSameOrigin(req);
     if (access.cap !== 'authenticated' && !principal.capabilities.has(access.cap)) {
       req.auditOutcome = 'denied';
-      throw new VigilError('forbidden', `not allowed: needs the "${access.cap}" capability, which ${principal.kind === 'user' ? 'your role' : 'this API key'} (${principal.role}) lacks`);
+      throw new VigilError('forbidden', `not allowed: needs the "${access.cap}" capability, which ${principal.kind === 'user' ? 'your role' : principal.kind === 'node' ? 'a relaying node' : 'this API key'} (${principal.role}) lacks`);
     }
     if (access.scope === 'all-cameras' && principal.cameras !== 'all') {
       req.auditOutcome = 'denied';
@@ -171,6 +174,16 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
   });
 
   async function authenticate(req: FastifyRequest): Promise<Principal | undefined> {
+    // Another node of the cluster relaying a live viewer: a request signed for this very path.
+    const nodeHeader = req.headers[NODE_HEADER];
+    if (nodeHeader !== undefined) {
+      const nodeId = deps.nodeAuth ? await deps.nodeAuth(Array.isArray(nodeHeader) ? nodeHeader[0] : nodeHeader, req.method, req.url.split('?')[0] ?? '') : undefined;
+      if (!nodeId) return undefined;
+      req.authVia = 'node';
+      // The entry node wrote the viewer's audit row.
+      req.auditSkip = true;
+      return { kind: 'node', id: 0, name: `node:${nodeId}`, role: 'viewer', capabilities: new Set(['live']), cameras: 'all' };
+    }
     const header = req.headers.authorization;
     if (header !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -32,6 +32,8 @@ import { evidenceRoutes } from './routes/evidence.routes.js';
 import { exportRoutes } from './routes/export.routes.js';
 import { playbackRoutes } from './routes/playback.routes.js';
 import { clusterRoutes, type ClusterRouteDeps } from './routes/cluster.routes.js';
+import { verifyNodeRequest } from '../cluster/peer-auth.js';
+import type { RelayTarget } from '../cluster/live-relay.js';
 import { liveRoutes } from './routes/live.routes.js';
 import { previewRoutes } from './routes/preview.routes.js';
 import type { PreviewService } from '../export/preview.service.js';
@@ -58,6 +60,8 @@ import { redactQuery } from '../shared/redact.js';
 export interface HttpDeps {
   /** This node of a cluster (its nodes routes and the routes other nodes fetch footage by); undefined on a single Vigil. */
   cluster?: ClusterRouteDeps['node'];
+  /** In a cluster: the live view of a camera another node records, relayed from it. */
+  liveRelay?: ((cameraId: string, stream: 'main' | 'sub', clock: boolean) => Promise<RelayTarget | undefined>) | undefined;
   cameras: CameraService;
   footage: FootageService;
   motion: MotionQueries;
@@ -185,7 +189,13 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       message: `too many requests from this address; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
     }),
   });
-  installAccessControl(app, { auth: deps.auth, audit: deps.audit, db: deps.db });
+  const cluster = deps.cluster;
+  installAccessControl(app, {
+    auth: deps.auth,
+    audit: deps.audit,
+    db: deps.db,
+    nodeAuth: cluster ? async (token, method, path) => verifyNodeRequest(await cluster.secret(), token, method, path, deps.clock.nowMs()) : undefined,
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -214,7 +224,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await api.register(exportJobRoutes, { exports: deps.exports, signingKey: deps.signingKey });
       await api.register(playbackRoutes, { playback: deps.playback });
       await api.register(clusterRoutes, { db: deps.db, clock: deps.clock, playback: deps.playback, node: deps.cluster });
-      await api.register(liveRoutes, { live: deps.live, auth: deps.auth });
+      await api.register(liveRoutes, { live: deps.live, auth: deps.auth, relay: deps.liveRelay });
       await api.register(previewRoutes, { previews: deps.previews, auth: deps.auth });
       await api.register(webhookRoutes, { webhooks: deps.webhooks });
       await api.register(onvifRoutes, { onvif: deps.onvif });

@@ -26,7 +26,8 @@ export class AuditLog {
   async write(e: AuditEntry): Promise<void> {
     await repo.insertAudit(this.d.db, {
       tsMs: this.d.clock.nowMs(),
-      actorKind: e.principal ? e.principal.kind : e.system ? 'system' : 'anonymous',
+      // A node relaying a viewer acts as the system (the entry node audited the viewer).
+      actorKind: e.principal ? (e.principal.kind === 'node' ? 'system' : e.principal.kind) : e.system ? 'system' : 'anonymous',
       actorId: e.principal?.id ?? null,
       actorName: e.principal?.name ?? e.actorName ?? null,
       action: e.action,

@@ -17,7 +17,8 @@ import { USERNAME_PATTERN } from './names.js';
 
 /** Who is asking, once authenticated: a signed-in user or an API key. */
 export interface Principal {
-  kind: 'user' | 'api_key';
+  /** `node`: another node of the cluster relaying a viewer it authorized itself (live view only). */
+  kind: 'user' | 'api_key' | 'node';
   id: number;
   name: string;
   role: Role;
@@ -147,6 +148,8 @@ export class AuthService {
    * capabilities and camera scope. Reads only: watching does not keep a session alive.
    */
   async recheck(p: Principal): Promise<Principal | undefined> {
+    // A node's relay: the entry node checks its viewer's access and closes the relay when it ends.
+    if (p.kind === 'node') return p;
     const now = this.d.clock.nowMs();
     if (p.kind === 'api_key') {
       const k = await repo.apiKeyById(this.d.db, p.id);

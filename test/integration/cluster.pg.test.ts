@@ -10,6 +10,7 @@ import { sleep } from '../../src/shared/sleep.js';
 import { startChildVigil, type ChildVigil } from '../support/child-vigil.js';
 import { removeDir, tempDir, waitFor } from '../support/harness.js';
 import { freePort } from '../support/mosquitto.js';
+import { LiveClient } from '../support/live-client.js';
 
 /**
  * Three `vigil serve` processes on loopback, one PostgreSQL catalog, four real fake cameras (issue:
@@ -213,6 +214,22 @@ describe('three nodes on one PostgreSQL catalog', () => {
       const media = await fetch(`${url}/api/v1/segments/${remote.id}/media.mp4`, { headers: { cookie, range: 'bytes=0-99' } });
       expect(media.status).toBe(206);
       expect((await media.arrayBuffer()).byteLength).toBe(100);
+    }
+    // Live view from any node: a camera recorded on `other`, watched through `drained`, is relayed from the recording node.
+    {
+      const url = nodes.get(drained)!.vigil.url;
+      const viewer = await LiveClient.connect(url, `/cameras/${cam}/live`, { cookie: await signIn(url), origin: url });
+      try {
+        await viewer.waitForFragments(3, 15_000);
+        const { init, fragments } = viewer.stream();
+        expect(init?.codec ?? init).toBeTruthy();
+        expect(fragments.length).toBeGreaterThanOrEqual(3);
+        expect(viewer.messages.find((m) => m.text)?.text).toMatchObject({ type: 'init' });
+      } finally {
+        await viewer.close();
+      }
+      // The relaying node is not a way around the route's checks: an unsigned node header opens nothing.
+      await expect(LiveClient.connect(nodes.get(other)!.vigil.url, `/cameras/${cam}/live`, { 'x-vigil-node': `v1.${drained}.${Date.now() + 10_000}.${'0'.repeat(64)}` })).rejects.toMatchObject({ status: 401 });
     }
     // The node-to-node route opens nothing to anyone else: no signature, a user's session, or a forged one → 404.
     const peerUrl = `${nodes.get(other)!.vigil.url}/api/v1/cluster/segments/1/file`;

@@ -5,6 +5,7 @@ import { LIVE_CLOSE, type ViewerConnection } from '../../live/live-channel.js';
 import type { AuthService } from '../../auth/auth.service.js';
 import { inScope } from '../../auth/capabilities.js';
 import type { LiveHub } from '../../live/live-hub.js';
+import { relayLive, type RelayTarget } from '../../cluster/live-relay.js';
 import { VigilError, errorMessage } from '../../shared/errors.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';
 
@@ -72,7 +73,12 @@ function connectionOf(socket: WebSocket, wantsClock: boolean): ViewerConnection 
  * Close codes: 1001 Vigil stopping, 4403 access ended (user deleted, disabled or re-scoped, session
  * ended, key revoked: checked every 0.5 s), 4404 camera deleted/disabled, 4408 offline for 30 s.
  */
-export const liveRoutes: FastifyPluginAsyncTypebox<{ live: LiveHub; auth: AuthService }> = async (app, { live, auth }) => {
+export const liveRoutes: FastifyPluginAsyncTypebox<{
+  live: LiveHub;
+  auth: AuthService;
+  /** In a cluster: where a camera another node records is watched from (its live view, relayed); undefined: here. */
+  relay?: ((cameraId: string, stream: 'main' | 'sub', clock: boolean) => Promise<RelayTarget | undefined>) | undefined;
+}> = async (app, { live, auth, relay }) => {
   app.route<{ Params: Static<typeof CameraIdParams>; Querystring: LiveQuery }>({
     method: 'GET',
     url: '/cameras/:id/live',
@@ -136,18 +142,32 @@ export const liveRoutes: FastifyPluginAsyncTypebox<{ live: LiveHub; auth: AuthSe
       });
       // Viewers have nothing to say; whatever they send is ignored (and bounded by maxPayload).
       socket.on('message', () => undefined);
-      live.join(cameraId, stream, connection).then(
-        (remove) => {
-          if (closed) remove();
-          else leave = remove;
-        },
-        (err: unknown) => {
-          // The camera went away between the check and the upgrade.
-          const gone = err instanceof VigilError && (err.kind === 'not_found' || err.kind === 'failed_precondition');
-          if (!gone) req.log.error({ err }, 'live join failed');
-          socket.close(gone ? LIVE_CLOSE.gone : 1011, errorMessage(err).slice(0, 120));
-        },
-      );
+      // Another node records the camera (cluster): its live view, relayed; else this node's own.
+      const where = relay
+        ? relay(cameraId, stream, req.query.clock === true).catch((err: unknown) => {
+            req.log.error({ err, cameraId }, 'finding the recording node failed; serving the live view here');
+            return undefined;
+          })
+        : Promise.resolve(undefined);
+      void where.then((target) => {
+        if (closed) return;
+        if (target) {
+          leave = relayLive(socket, target, req.log);
+          return;
+        }
+        live.join(cameraId, stream, connection).then(
+          (remove) => {
+            if (closed) remove();
+            else leave = remove;
+          },
+          (err: unknown) => {
+            // The camera went away between the check and the upgrade.
+            const gone = err instanceof VigilError && (err.kind === 'not_found' || err.kind === 'failed_precondition');
+            if (!gone) req.log.error({ err }, 'live join failed');
+            socket.close(gone ? LIVE_CLOSE.gone : 1011, errorMessage(err).slice(0, 120));
+          },
+        );
+      });
     },
   });
 };
