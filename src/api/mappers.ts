@@ -66,6 +66,7 @@ export const statusOut = (
   // A stall is seen by the running recorder, not stored: it overlays the stored `recording`.
   state: frames?.stalled && s?.state === 'recording' ? 'stalled' : s?.state ?? (cam.enabled ? 'connecting' : 'disabled'),
   last_frame_at: toIsoOrNull(frames?.lastFrameAtMs),
+  recording_node: cam.recordingNode,
   pid: s?.pid ?? null,
   last_error: s?.lastError ? redactUrl(s.lastError) : null,
   last_started_at: toIsoOrNull(s?.lastStartedAtMs),

@@ -46,6 +46,7 @@ export const CameraStatusOut = Type.Object({
   state: Type.String({ description: 'disabled | connecting | recording | stalled (connected, media time standing still for 3 s) | offline | error' }),
   /** Wall-clock time of the newest frame the recorder received (its time mapping); null before the first since Vigil started. */
   last_frame_at: NullableIsoTimeOut,
+  recording_node: Type.Union([Type.String(), Type.Null()], { description: 'Cluster: the node that records the camera (holds its lease); null on a single Vigil or while no node holds it. `pid` is a process of that node.' }),
   pid: Type.Union([Type.Integer(), Type.Null()]),
   last_error: Type.Union([Type.String(), Type.Null()]),
   last_started_at: NullableIsoTimeOut,
