@@ -129,11 +129,17 @@ function newestMtime(dir: string): number {
 }
 
 /** Starts `vigil serve` as a child process (log at info to a file in `workDir`) and waits for readyz. */
-export async function startVigilChild(workDir: string, cameras: VigilCamera[], entry: VigilEntry): Promise<VigilChild> {
+export async function startVigilChild(
+  workDir: string,
+  cameras: VigilCamera[],
+  entry: VigilEntry,
+  /** `config`: more of the config file (a cluster's catalog and node); `adminPasswordFile`: where the first admin's password is (another node's data dir); `port`: listen here. */
+  opts: { config?: Record<string, unknown>; adminPasswordFile?: string; port?: number } = {},
+): Promise<VigilChild> {
   const dataDir = join(workDir, 'data');
   const configPath = join(workDir, 'vigil.yml');
   const logPath = join(workDir, 'vigil.log');
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   writeFileSync(
     configPath,
     stringify({
@@ -141,6 +147,7 @@ export async function startVigilChild(workDir: string, cameras: VigilCamera[], e
       listen: `127.0.0.1:${port}`,
       log_level: 'info',
       cameras: cameras.map((c) => ({ id: c.id, main_url: c.url, segment_seconds: c.segmentSeconds })),
+      ...opts.config,
     }),
   );
   const logFd = openSync(logPath, 'a');
@@ -181,7 +188,7 @@ export async function startVigilChild(workDir: string, cameras: VigilCamera[], e
     );
     if (outcome === 'exited') throw new Error(`vigil exited before ready (code ${child.exitCode ?? 'null'}):\n${logTail()}`);
     // No user existed, so Vigil generated the first admin; sign in with its password.
-    const password = readFileSync(join(dataDir, 'initial-admin-password'), 'utf8').trim();
+    const password = readFileSync(opts.adminPasswordFile ?? join(dataDir, 'initial-admin-password'), 'utf8').trim();
     const login = await fetch(`${url}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,catalog,backup,timestamp,placement,export,evidence,retention,refill,live,preview,audio,ui,ui-views,metrics,mqtt,webhooks,integrations,motion --quick]`
+ * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,catalog,backup,timestamp,placement,export,evidence,retention,refill,live,preview,audio,ui,ui-views,metrics,mqtt,webhooks,integrations,motion,restart,capacity,cluster --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -9,6 +9,7 @@ import { runAudio } from './audio.js';
 import { runBackupBench } from './backup.js';
 import { runCapacity, runRestart } from './capacity.js';
 import { runCatalogBench } from './catalog.js';
+import { runClusterBench } from './cluster.js';
 import { runExport } from './export.js';
 import { runIntegrations } from './integrations.js';
 import { runEvidence } from './evidence.js';
@@ -29,7 +30,7 @@ import { runTimestamp } from './timestamp.js';
 import { runUi } from './ui.js';
 import { runUiViews } from './ui-views.js';
 
-const NAMES = ['overhead', 'latency', 'query', 'catalog', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'preview', 'audio', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity'] as const;
+const NAMES = ['overhead', 'latency', 'query', 'catalog', 'backup', 'timestamp', 'placement', 'export', 'evidence', 'retention', 'refill', 'live', 'preview', 'audio', 'ui', 'ui-views', 'metrics', 'mqtt', 'webhooks', 'integrations', 'motion', 'restart', 'capacity', 'cluster'] as const;
 type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
@@ -187,6 +188,10 @@ try {
       runIntegrations({ cameras, seconds, warmupSeconds: params.warmupSeconds, segmentSeconds: params.segmentSeconds, pairs: 2, eventsPerSecond, entry, log }),
     );
   }
+  // Defaults: the shipped TTL (15 s) and heartbeat (5 s); --quick: 6 s and 2 s.
+  await section(['cluster'], 'three nodes on one PostgreSQL catalog: failover after kill -9, cross-node clips, segment list API', () =>
+    runClusterBench({ cameras: 6, kills: quick ? 3 : 10, leaseTtlSeconds: quick ? 6 : 15, heartbeatSeconds: quick ? 2 : 5, clips: quick ? 3 : 5, queries: quick ? 100 : 300, entry, log }),
+  );
   await section(['restart'], `restart after kill -9 with ${cameras} cameras`, () =>
     runRestart({ cameras, repetitions: quick ? 3 : 5, segmentSeconds: params.segmentSeconds, entry, log }),
   );
