@@ -4,6 +4,7 @@
  * holds costs against the same clip asked of the node that holds it, and the segment-list API's p95 on
  * a cluster node (PostgreSQL) against a single Vigil on SQLite recording the same cameras.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startPgCluster } from '../test/support/pg-cluster.js';
@@ -50,6 +51,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<SectionRe
     const port = ports.get(id) ?? (await freePort());
     ports.set(id, port);
     const first = nodes.size === 0 && id === NODES[0];
+    mkdirSync(join(work.path, id), { recursive: true });
     nodes.set(
       id,
       await startVigilChild(join(work.path, id), cams, o.entry, {
@@ -147,6 +149,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<SectionRe
     // … and a single Vigil on SQLite recording the same cameras for as long as the cluster has.
     for (const v of nodes.values()) await v.stop();
     nodes.clear();
+    mkdirSync(join(work.path, 'single'), { recursive: true });
     single = await startVigilChild(join(work.path, 'single'), cams, o.entry);
     // Both answer full pages of 40 rows: the single Vigil records until every camera has 40.
     await waitUntil('the single Vigil recording 40 segments a camera', async () => {

@@ -29,6 +29,8 @@ export interface ClusterNodeDeps {
    * stopped have indexed their last segments (a lease is released only after that).
    */
   apply(): Promise<void>;
+  /** Tests: false to drive heartbeats by calling `tick()` (default true: every `heartbeatMs`). */
+  autoBeat?: boolean;
 }
 
 /** What one camera weighs in the balance: one for the camera, plus its bitrate against the average. */
@@ -88,7 +90,7 @@ export class ClusterNode {
     this.self = await registerNode(this.d.db, { id: c.nodeId, url: c.url, capacity: c.capacity }, this.d.clock.nowMs());
     await this.d.events.emit({ type: 'node_started', requestId: null, payload: { node_id: c.nodeId, url: c.url, capacity: c.capacity, draining: this.self.draining } });
     await this.tick();
-    this.schedule();
+    if (this.d.autoBeat !== false) this.schedule();
   }
 
   /** A placement pass soon (a camera was created, enabled, pinned; a node was drained). */
