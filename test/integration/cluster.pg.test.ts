@@ -42,8 +42,9 @@ async function startNode(id: string): Promise<void> {
   const vigil = await startChildVigil(dataDir, {
     catalog: { url: catalogUrl },
     cluster: { node_id: id, url: `http://127.0.0.1:${port}`, lease_ttl_seconds: TTL_S, heartbeat_seconds: 1 },
-    cameras: CAMS.map((c) => ({ id: c, main_url: server.url(c), segment_seconds: 2 })),
+    cameras: CAMS.map((c) => ({ id: c, main_url: server.url(c), segment_seconds: 2, anr_enabled: true, anr_preset: 'hikvision' })),
     recorder: { backoff_initial_ms: 300, backoff_max_ms: 1000 },
+    anr: { settle_seconds: 0, scan_interval_seconds: 1 },
   }, { listen: `127.0.0.1:${port}` });
   nodes.set(id, { vigil, dataDir, configPath: join(base, `${id}.yml`) });
 }
@@ -94,7 +95,8 @@ beforeAll(async () => {
   catalogUrl = admin.replace(/\/[^/]*$/, `/${dbName}`);
   sqlc = new pg.Pool({ connectionString: catalogUrl, max: 4 });
   base = await tempDir('vigil-cluster-');
-  server = await RtspServer.start({ mounts: CAMS.map((name) => ({ name, width: 320, height: 180, fps: 10, bitrateKbps: 200, clock: false })) });
+  // Cameras with edge storage (ANR): a failover's hole is refilled from them by the node that took the camera.
+  server = await RtspServer.start({ mounts: CAMS.map((name) => ({ name, width: 320, height: 180, fps: 10, bitrateKbps: 200, clock: false, edge: { sinceMs: Date.now() - 60_000 } })) });
 });
 
 afterAll(async () => {
@@ -134,17 +136,28 @@ describe('three nodes on one PostgreSQL catalog', () => {
       return takenAt.size === victimCams.length;
     }, (TTL_S + 20) * 1000, 200);
     for (const [cam, at] of takenAt) expect(at - killedAt, `${cam}: recording elsewhere after ${at - killedAt} ms`).toBeLessThanOrEqual((TTL_S + 5) * 1000);
-    // The hole is a gap like any other, recorded once per camera.
+    // The hole is a gap like any other, recorded once per camera, and refilled from the camera's edge
+    // storage by the node that records the camera now.
     for (const cam of victimCams) {
-      const gaps = await q<{ gap_start_ms: string; gap_end_ms: string }>('SELECT gap_start_ms, gap_end_ms FROM recording_gaps WHERE camera_id = $1 AND gap_end_ms > $2', [cam, killedAt - 10_000]);
+      const gaps = await q<{ id: string; gap_start_ms: string; gap_end_ms: string }>('SELECT id, gap_start_ms, gap_end_ms FROM recording_gaps WHERE camera_id = $1 AND gap_end_ms > $2', [cam, killedAt - 10_000]);
       expect(gaps.length, `${cam}: one gap over the failover`).toBe(1);
       expect(Number(gaps[0]!.gap_end_ms)).toBeGreaterThan(killedAt);
+    }
+    const failoverGaps = await q<{ id: string; camera_id: string }>('SELECT id, camera_id FROM recording_gaps WHERE camera_id = ANY($1) AND gap_end_ms > $2', [victimCams, killedAt]);
+    await waitFor('the failover gaps refilled from the edge', async () => {
+      const states = await q<{ fill_state: string }>('SELECT fill_state FROM recording_gaps WHERE id = ANY($1::bigint[])', [failoverGaps.map((g) => g.id)]);
+      return states.every((s) => s.fill_state === 'filled');
+    }, 60_000, 500);
+    for (const g of failoverGaps) {
+      const edge = await q<{ node_id: string }>("SELECT DISTINCT node_id FROM segments WHERE camera_id = $1 AND source = 'edge' AND start_ms >= $2", [g.camera_id, killedAt - 30_000]);
+      expect(edge.map((e) => e.node_id), `${g.camera_id}: refilled by its new node`).toEqual([(await leases()).find((l) => l.camera_id === g.camera_id)!.node_id]);
     }
 
     // Freeze a survivor past its TTL: the other takes its cameras; when it thaws, it writes no row for them.
     const [frozen, other] = [...nodes.keys()] as [string, string];
     await waitFor(`${frozen} holding a camera`, async () => (await heldBy(frozen)).length > 0, 20_000, 250);
     const frozenCams = await heldBy(frozen);
+    const frozenAt = Date.now();
     nodes.get(frozen)!.vigil.proc.kill('SIGSTOP');
     const takenOver = await waitFor(`${other} taking ${frozen}'s cameras`, async () => {
       const ls = await leases();
@@ -159,10 +172,12 @@ describe('three nodes on one PostgreSQL catalog', () => {
     await sleep(4000);
     expect(thawedAt).toBeGreaterThan(Math.max(...[...takeover.values()].map((t) => t.atMs)));
     for (const cam of frozenCams) {
-      // No row of the frozen node for that camera holds footage from after the other node took its lease.
+      // No row of the frozen node for that camera holds footage recorded under its old lease after the
+      // other node took it (from files begun before the thaw; once thawed, the balance may hand the
+      // camera back to it under a new lease, whose rows are its own).
       const t = takeover.get(cam)!;
-      const late = await q<{ path: string; start_ms: string; end_ms: string }>('SELECT path, start_ms, end_ms FROM segments WHERE camera_id = $1 AND node_id = $2 AND end_ms > $3', [cam, frozen, t.atMs]);
-      expect(late, `${cam}: rows written by ${frozen} after ${other} took it at ${t.atMs} (token ${t.token})`).toEqual([]);
+      const late = await q<{ path: string; start_ms: string; end_ms: string; source: string }>('SELECT path, start_ms, end_ms, source, indexed_at_ms FROM segments WHERE camera_id = $1 AND node_id = $2 AND end_ms > $3 AND start_ms < $4', [cam, frozen, t.atMs, thawedAt]);
+      expect(late, `${cam}: rows written by ${frozen} after ${other} took it at ${t.atMs} (token ${t.token}; frozen at ${frozenAt}): ${JSON.stringify(late)}`).toEqual([]);
     }
     // What its recorders wrote under the lost lease is kept aside, never indexed.
     const fenced = await q<{ payload: string }>("SELECT payload FROM events WHERE type = 'segment_fenced'");
