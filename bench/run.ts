@@ -190,7 +190,7 @@ try {
   }
   // Defaults: the shipped TTL (15 s) and heartbeat (5 s); --quick: 6 s and 2 s.
   await section(['cluster'], 'three nodes on one PostgreSQL catalog: failover after kill -9, cross-node clips, segment list API', () =>
-    runClusterBench({ cameras: 6, kills: quick ? 3 : 10, leaseTtlSeconds: quick ? 6 : 15, heartbeatSeconds: quick ? 2 : 5, clips: quick ? 3 : 5, queries: quick ? 100 : 300, entry, log }),
+    runClusterBench({ cameras: 6, kills: quick ? 3 : 10, leaseTtlSeconds: quick ? 6 : 15, heartbeatSeconds: quick ? 2 : 5, clips: quick ? 4 : 10, queries: quick ? 100 : 300, entry, log }),
   );
   await section(['restart'], `restart after kill -9 with ${cameras} cameras`, () =>
     runRestart({ cameras, repetitions: quick ? 3 : 5, segmentSeconds: params.segmentSeconds, entry, log }),

@@ -15,13 +15,15 @@ export interface CheckRow {
   /** Media time (ms) in the file at `startMs` (docs/design.md, "Time truth"). */
   mediaOffsetMs: number;
   source: SegmentSource;
+  /** The cluster node whose data dir holds the file (null: a single Vigil). */
+  nodeId: string | null;
 }
 
 /** Every segment, ordered by camera then start (what an overlap check needs). */
 export async function allSegmentsForCheck(db: Db): Promise<CheckRow[]> {
   const rows = await db
     .selectFrom('segments')
-    .select(['id', 'camera_id', 'path', 'start_ms', 'end_ms', 'size_bytes', 'locked', 'evidence_locked', 'media_offset_ms', 'source'])
+    .select(['id', 'camera_id', 'path', 'start_ms', 'end_ms', 'size_bytes', 'locked', 'evidence_locked', 'media_offset_ms', 'source', 'node_id'])
     .orderBy('camera_id')
     .orderBy('start_ms')
     .orderBy('id')
@@ -37,6 +39,7 @@ export async function allSegmentsForCheck(db: Db): Promise<CheckRow[]> {
     evidenceLocked: r.evidence_locked === 1,
     mediaOffsetMs: r.media_offset_ms,
     source: r.source,
+    nodeId: r.node_id,
   }));
 }
 

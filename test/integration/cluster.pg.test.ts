@@ -269,5 +269,11 @@ describe('three nodes on one PostgreSQL catalog', () => {
       if (p.camera_id === r.camera_id) expect(Number(r.start_ms), `${r.camera_id} overlaps at ${r.start_ms}`).toBeGreaterThanOrEqual(Number(p.end_ms));
     }
     expect(new Set(rows.map((r) => r.node_id)).size).toBe(3);
+    // `vigil check` on a node checks its own files (and overlaps across every node): clean.
+    for (const id of [other, drained]) {
+      const r = await cli(['check', '--data', nodes.get(id)!.dataDir], nodes.get(id)!.configPath);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain('no problems');
+    }
   });
 });
