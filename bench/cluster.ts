@@ -100,7 +100,12 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<SectionRe
           if (!done.has(r.camera_id) && r.state === 'recording' && Number(r.last_started_at_ms) > killedAt) done.set(r.camera_id, now);
         }
         return done.size === its.length;
-      }, (o.leaseTtlSeconds + 60) * 1000, 50);
+      }, (o.leaseTtlSeconds + 60) * 1000, 50).catch(async (err: unknown) => {
+        // Say what the catalog shows, and whether the fake cameras are still up (a fixture failure is not Vigil's).
+        const status = await q('SELECT s.camera_id, s.state, s.last_started_at_ms, substr(s.last_error, 1, 160) AS last_error, l.node_id, l.token, l.expires_at_ms FROM camera_status s LEFT JOIN camera_leases l ON l.camera_id = s.camera_id');
+        const nodesNow = await q('SELECT id, heartbeat_at_ms, draining, stopped_at_ms FROM nodes');
+        throw new Error(`${String(err)} (killed at ${killedAt}; ${farm.dead() || 'fake cameras up'}):\n${JSON.stringify(status)}\n${JSON.stringify(nodesNow)}`);
+      });
       failover.push(Math.max(...done.values()) - killedAt);
       leaseTaken.push(Math.max(...leased.values()) - killedAt);
       o.log(`  kill ${k + 1}: ${victim} (${its.length} cameras): leases taken after ${leaseTaken.at(-1)} ms, all recording after ${failover.at(-1)} ms`);

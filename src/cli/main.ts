@@ -91,8 +91,8 @@ program
 
 program
   .command('node')
-  .description('Cluster nodes on the PostgreSQL catalog: list; drain <node> (hand its cameras to the others; --wait N seconds for it); resume <node>; pin <camera> <node>; unpin <camera>.')
-  .argument('<action>', 'list | drain | resume | pin | unpin')
+  .description('Cluster nodes on the PostgreSQL catalog: list; drain <node> (hand its cameras to the others; --wait N seconds for it); resume <node>; pin <camera> <node>; unpin <camera>; adopt <node> (footage a single Vigil recorded before its catalog was copied into the cluster\'s is that node\'s).')
+  .argument('<action>', 'list | drain | resume | pin | unpin | adopt')
   .argument('[args...]')
   .addOption(new Option('-c, --config <file>', 'YAML config file'))
   .addOption(new Option('-d, --data <dir>', 'data directory'))

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/config.js';
-import { listLeases, listNodes, pinCamera, setDraining } from '../db/cluster.repo.js';
+import { adoptFootage, listLeases, listNodes, pinCamera, setDraining } from '../db/cluster.repo.js';
 import { openDatabase } from '../db/connection.js';
 import { errorMessage } from '../shared/errors.js';
 import { systemClock } from '../shared/clock.js';
@@ -16,7 +16,7 @@ interface NodeFlags {
 }
 
 /**
- * `vigil node list | drain <id> | resume <id> | pin <camera> <node> | unpin <camera>` on the cluster's
+ * `vigil node list | drain <id> | resume <id> | pin <camera> <node> | unpin <camera> | adopt <id>` on the cluster's
  * PostgreSQL catalog (catalog.url / VIGIL_CATALOG_URL). Exit 0 done; 1 the catalog failed, an unknown
  * node or camera, or a drain that did not finish within --wait; 2 bad usage or config.
  */
@@ -25,8 +25,8 @@ export async function nodeCommand(action: string, args: string[], flags: NodeFla
     process.stderr.write(`vigil node: ${msg}\n`);
     return 2;
   };
-  const arity: Record<string, number> = { list: 0, drain: 1, resume: 1, pin: 2, unpin: 1 };
-  if (!(action in arity)) return usage(`unknown action "${action}" (list, drain, resume, pin, unpin)`);
+  const arity: Record<string, number> = { list: 0, drain: 1, resume: 1, pin: 2, unpin: 1, adopt: 1 };
+  if (!(action in arity)) return usage(`unknown action "${action}" (list, drain, resume, pin, unpin, adopt)`);
   if (args.length !== arity[action]) return usage(`${action} takes ${arity[action]} argument(s), got ${args.length}`);
   const waitS = flags.wait === undefined ? undefined : Number(flags.wait);
   if (waitS !== undefined && (!Number.isFinite(waitS) || waitS < 0)) return usage(`--wait: "${flags.wait}" is not a number of seconds`);
@@ -86,6 +86,12 @@ export async function nodeCommand(action: string, args: string[], flags: NodeFla
         }
         await sleep(250);
       }
+    }
+    if (action === 'adopt') {
+      const id = args[0]!;
+      if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(id)) return usage(`"${id}" is not a node id`);
+      process.stdout.write(`${await adoptFootage(db, id)} segment(s) without a node now held by node ${id}\n`);
+      return 0;
     }
     const cameraId = args[0]!;
     const nodeId = action === 'pin' ? args[1]! : null;

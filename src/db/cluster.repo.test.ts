@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { upsertDeclaredCamera } from './camera.repo.js';
-import { acquireLease, beatHeart, holdsLease, listLeases, placementView, pinCamera, registerNode, releaseLease, renewLeases, setDraining } from './cluster.repo.js';
+import { acquireLease, adoptFootage, beatHeart, holdsLease, listLeases, placementView, pinCamera, registerNode, releaseLease, renewLeases, setDraining } from './cluster.repo.js';
 import { type Db, type OpenedDb } from './connection.js';
 import { bytesByCamera, deleteToTombstones, listDeletable, listTombstones } from './retention.repo.js';
 import { indexSegment, LeaseLostError } from './segment.repo.js';
@@ -84,6 +84,14 @@ describe('camera leases (invariant 14)', () => {
 });
 
 describe('per-node footage', () => {
+  it('footage of a single Vigil copied into a cluster is adopted by the node that holds its files', async () => {
+    await indexSegment(db, seg('front', T0), T0);
+    await indexSegment(db, seg('front', T0 + 10_000, { nodeId: 'b' }), T0);
+    expect(await adoptFootage(db, 'a')).toBe(1);
+    expect((await db.selectFrom('segments').select('node_id').orderBy('start_ms').execute()).map((r) => r.node_id)).toEqual(['a', 'b']);
+    expect(await adoptFootage(db, 'a')).toBe(0);
+  });
+
   it('retention candidates, byte counts, tombstones and read-lock clean-up are each node\'s own', async () => {
     await indexSegment(db, seg('front', T0, { nodeId: 'a' }), T0);
     await indexSegment(db, seg('front', T0 + 10_000, { nodeId: 'b' }), T0);

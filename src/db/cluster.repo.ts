@@ -98,6 +98,18 @@ export async function markStopped(db: Db, id: string, nowMs: number): Promise<vo
   await db.updateTable('nodes').set({ stopped_at_ms: nowMs }).where('id', '=', id).execute();
 }
 
+/**
+ * Gives the footage no node holds (rows written by a single Vigil, before its catalog was copied into a
+ * cluster's) to `nodeId`, the node whose data dir holds those files. Returns the segment rows adopted.
+ */
+export async function adoptFootage(db: Db, nodeId: string): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const r = await trx.updateTable('segments').set({ node_id: nodeId }).where('node_id', 'is', null).executeTakeFirst();
+    await trx.updateTable('segment_tombstones').set({ node_id: nodeId }).where('node_id', 'is', null).execute();
+    return Number(r.numUpdatedRows);
+  });
+}
+
 /** Pins a camera to a node (null: unpinned). Returns whether the camera exists. */
 export async function pinCamera(db: Db, cameraId: string, nodeId: string | null): Promise<boolean> {
   const r = await db.updateTable('cameras').set({ pinned_node: nodeId }).where('id', '=', cameraId).where('deleted_at_ms', 'is', null).executeTakeFirst();
