@@ -73,14 +73,14 @@ export async function nodeCommand(action: string, args: string[], flags: NodeFla
       }
       process.stdout.write(`node ${id} is draining: its cameras move to the other nodes\n`);
       if (waitS === undefined) return 0;
-      const deadline = Date.now() + waitS * 1000;
+      const deadline = systemClock.nowMs() + waitS * 1000;
       for (;;) {
         const held = (await listLeases(db)).filter((l) => l.nodeId === id);
         if (held.length === 0) {
           process.stdout.write(`node ${id} holds no camera\n`);
           return 0;
         }
-        if (Date.now() >= deadline) {
+        if (systemClock.nowMs() >= deadline) {
           process.stderr.write(`vigil node: node ${id} still holds ${held.length} camera(s) after ${waitS}s: ${held.map((l) => l.cameraId).join(', ')}\n`);
           return 1;
         }

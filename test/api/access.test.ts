@@ -252,12 +252,21 @@ describe('access control', () => {
     const doc = (await call(null, 'GET', '/api/docs/json')).json as { paths: Record<string, Record<string, unknown>> };
     // GET /site: the site's time zone, which the login page shows too (src/api/routes/site.routes.ts).
     const PUBLIC = new Set(['GET /api/v1/healthz', 'GET /api/v1/readyz', 'POST /api/v1/auth/login', 'GET /api/v1/site']);
+    // Between cluster nodes: answered only to a request signed with the cluster's key, 404 to anyone else
+    // (and always on a single Vigil): they say nothing, not even that they need an identity.
+    const NODE_ONLY = new Set(['GET /api/v1/cluster/segments/{id}/file', 'GET /api/v1/cluster/segments/{id}/head']);
+    for (const route of NODE_ONLY) {
+      const [m, p] = route.split(' ') as [string, string];
+      const r = await call(null, m, p.replace('{id}', String(segs.cam1[0]?.id)));
+      expect(r.status, route).toBe(404);
+      expect((await call(keys.admin, m, p.replace('{id}', String(segs.cam1[0]?.id)))).status, `${route} with an admin key`).toBe(404);
+    }
     const before = readCatalog(vigil.dataDir);
     const audited = querySql(vigil.dataDir, 'SELECT count(*) AS n FROM audit_log');
     let checked = 0;
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const method of Object.keys(methods).map((m) => m.toUpperCase())) {
-        if (PUBLIC.has(`${method} ${path}`) || method === 'HEAD') continue;
+        if (PUBLIC.has(`${method} ${path}`) || NODE_ONLY.has(`${method} ${path}`) || method === 'HEAD') continue;
         const url = path.replace('{id}', path.startsWith('/api/v1/users') || path.startsWith('/api/v1/api-keys') ? '1' : path.startsWith('/api/v1/segments') ? String(segs.cam1[0]?.id) : 'cam1').replace('{gapId}', '1');
         const body = ['POST', 'PATCH', 'DELETE', 'PUT'].includes(method) ? { bogus: true } : undefined;
         const r = await call(null, method, url, body === undefined ? {} : { body });

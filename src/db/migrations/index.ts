@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import * as pg0011 from './postgres/0011-baseline.js';
 import * as m0001 from './sqlite/0001-initial.js';
 import * as m0002 from './sqlite/0002-footage-lifecycle.js';
@@ -13,17 +13,9 @@ import * as m0010 from './sqlite/0010-motion-density.js';
 import * as m0011 from './sqlite/0011-camera-audio.js';
 import { migration as s0012 } from './shared/0012-cluster.js';
 
-/** The catalog engines Vigil's migrations are written for. */
-export type CatalogEngine = 'sqlite' | 'postgres';
+import type { CatalogEngine, SharedMigration } from './types.js';
 
-/**
- * A migration after the PostgreSQL baseline: one source for both engines. `up` is handed the engine so
- * that the few constructs that differ (a STRICT table, AUTOINCREMENT, a json_valid CHECK) are chosen in
- * one place, next to the rest of the change; everything else is the same statement on both.
- */
-export interface SharedMigration {
-  up(db: Kysely<unknown>, engine: CatalogEngine): Promise<void>;
-}
+export type { CatalogEngine, SharedMigration } from './types.js';
 
 /**
  * Numbered migrations, applied in order at start-up (docs/design.md, "Catalog engines"). Never edit

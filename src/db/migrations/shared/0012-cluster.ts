@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { CatalogEngine, SharedMigration } from '../index.js';
+import type { CatalogEngine, SharedMigration } from '../types.js';
 
 /**
  * Several recording nodes on one catalog (docs/design.md, "Cluster"):
