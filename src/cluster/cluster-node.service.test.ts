@@ -71,6 +71,14 @@ async function beat(nodes: TestNode[], rounds = 1): Promise<void> {
   }
 }
 
+/** Two nodes started one after the other, then `rounds` heartbeats of both. */
+async function started(ids: [string, string], rounds: number): Promise<[TestNode, TestNode]> {
+  const nodes: [TestNode, TestNode] = [node(ids[0]), node(ids[1])];
+  for (const n of nodes) await n.node.start();
+  await beat(nodes, rounds);
+  return nodes;
+}
+
 const held = (t: TestNode) => [...t.recording.keys()].sort();
 
 function assertEveryCameraOnce(nodes: TestNode[], ids: string[]): void {
@@ -101,12 +109,7 @@ describe('camera placement across nodes', () => {
   it('balances by bitrate as well as by count: a heavy camera counts for more', async () => {
     // One 8 Mbit/s camera and five of 1 Mbit/s: the node with the heavy one holds fewer cameras.
     const ids = await cameras(6, [8_000_000, 1_000_000, 1_000_000, 1_000_000, 1_000_000, 1_000_000]);
-    const a = node('a');
-    const b = node('b');
-    for (const n of [a, b]) {
-      await n.node.start();
-    }
-    await beat([a, b], 8);
+    const [a, b] = await started(['a', 'b'], 8);
     assertEveryCameraOnce([a, b], ids);
     const heavy = held(a).includes('c1') ? a : b;
     const light = heavy === a ? b : a;
@@ -127,12 +130,7 @@ describe('camera placement across nodes', () => {
 
   it('a pinned camera goes to its node and stays there; unpinned, it may move again', async () => {
     const ids = await cameras(4);
-    const a = node('a');
-    const b = node('b');
-    for (const n of [a, b]) {
-      await n.node.start();
-    }
-    await beat([a, b], 4);
+    const [a, b] = await started(['a', 'b'], 4);
     const onA = held(a)[0]!;
     await pinCamera(db, onA, 'b');
     await beat([a, b], 3);
@@ -149,12 +147,7 @@ describe('camera placement across nodes', () => {
 
   it('drain hands every camera to the others and takes none until resumed', async () => {
     const ids = await cameras(4);
-    const a = node('a');
-    const b = node('b');
-    for (const n of [a, b]) {
-      await n.node.start();
-    }
-    await beat([a, b], 4);
+    const [a, b] = await started(['a', 'b'], 4);
     expect(held(a).length).toBeGreaterThan(0);
     await setDraining(db, 'a', true);
     await beat([a, b], 2);
@@ -169,12 +162,7 @@ describe('camera placement across nodes', () => {
 
   it('a silent node loses its cameras after the TTL, with new tokens; when it speaks again it learns it and records none of them', async () => {
     const ids = await cameras(4);
-    const a = node('a');
-    const b = node('b');
-    for (const n of [a, b]) {
-      await n.node.start();
-    }
-    await beat([a, b], 4);
+    const [a, b] = await started(['a', 'b'], 4);
     const aHad = new Map(a.recording);
     expect(aHad.size).toBeGreaterThan(0);
     // a stops beating (frozen); b goes on past the TTL.
@@ -192,12 +180,7 @@ describe('camera placement across nodes', () => {
 
   it('a clean stop releases every lease at once (no wait for the TTL) and marks the node stopped', async () => {
     const ids = await cameras(3);
-    const a = node('a');
-    const b = node('b');
-    for (const n of [a, b]) {
-      await n.node.start();
-    }
-    await beat([a, b], 4);
+    const [a, b] = await started(['a', 'b'], 4);
     await a.node.leave();
     await b.node.tick();
     expect(held(b)).toEqual(ids);
