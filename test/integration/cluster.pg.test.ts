@@ -11,6 +11,7 @@ import { startChildVigil, type ChildVigil } from '../support/child-vigil.js';
 import { removeDir, tempDir, waitFor } from '../support/harness.js';
 import { freePort } from '../support/mosquitto.js';
 import { LiveClient } from '../support/live-client.js';
+import { buildWeb, launchChromium } from '../ui/support.js';
 
 /**
  * Three `vigil serve` processes on loopback, one PostgreSQL catalog, four real fake cameras (issue:
@@ -95,6 +96,8 @@ beforeAll(async () => {
   catalogUrl = admin.replace(/\/[^/]*$/, `/${dbName}`);
   sqlc = new pg.Pool({ connectionString: catalogUrl, max: 4 });
   base = await tempDir('vigil-cluster-');
+  // The page the nodes serve, as `npm run build` makes it.
+  await buildWeb();
   // Cameras with edge storage (ANR): a failover's hole is refilled from them by the node that took the camera.
   server = await RtspServer.start({ mounts: CAMS.map((name) => ({ name, width: 320, height: 180, fps: 10, bitrateKbps: 200, clock: false, edge: { sinceMs: Date.now() - 60_000 } })) });
 });
@@ -248,6 +251,24 @@ describe('three nodes on one PostgreSQL catalog', () => {
       }
       // The relaying node is not a way around the route's checks: an unsigned node header opens nothing.
       await expect(LiveClient.connect(nodes.get(other)!.vigil.url, `/cameras/${cam}/live`, { 'x-vigil-node': `v1.${drained}.${Date.now() + 10_000}.${'0'.repeat(64)}` })).rejects.toMatchObject({ status: 401 });
+    }
+    // The page on any node shows which node records each camera (the status badge of the camera's tile).
+    {
+      const url = nodes.get(drained)!.vigil.url;
+      const browser = await launchChromium();
+      try {
+        const page = await (await browser.newContext({ timezoneId: 'UTC' })).newPage();
+        await page.goto(`${url}/`);
+        await page.getByLabel('Username').fill('admin');
+        await page.getByLabel('Password').fill((await readFile(join(base, 'a', 'initial-admin-password'), 'utf8')).trim());
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await page.getByRole('navigation', { name: 'Main' }).waitFor();
+        const badges = page.locator('[data-role="recording-node"]');
+        await badges.first().waitFor({ timeout: 15_000 });
+        await expect.poll(async () => (await badges.allTextContents()).filter((t) => t === `node ${other}`).length, { timeout: 15_000 }).toBe(CAMS.length);
+      } finally {
+        await browser.close();
+      }
     }
     // The node-to-node route opens nothing to anyone else: no signature, a user's session, or a forged one → 404.
     const peerUrl = `${nodes.get(other)!.vigil.url}/api/v1/cluster/segments/1/file`;
