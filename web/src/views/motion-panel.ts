@@ -10,6 +10,8 @@ import { formatDateTime, formatTime } from '../time.js';
 
 /** Playback of a motion starts this long before it: what led up to it. */
 export const MOTION_LEAD_MS = 2000;
+/** A motion N or P went to counts as on screen until this long after its end. */
+const ON_SCREEN_AFTER_MS = 5000;
 const LIST_MAX = 60;
 
 export interface MotionPanelHooks {
@@ -33,6 +35,8 @@ export class MotionPanel {
   private readonly count: HTMLElement;
   private readonly state: HTMLElement;
   private marks: MotionMark[] = [];
+  /** The motion N, P or a click in the list went to last (the next and previous are those around it while it is on screen). */
+  private current: MotionMark | undefined;
   /** Intervals in the window when `marks` holds only the newest. */
   private total: number | undefined;
   /** How many of the newest (in the chosen zone) the list shows; "More" shows a page more. */
@@ -94,13 +98,19 @@ export class MotionPanel {
   private async stepTo(dir: 1 | -1): Promise<void> {
     const marks = this.visible();
     const at = this.hooks.positionMs() ?? Number.POSITIVE_INFINITY;
-    // Each motion plays from MOTION_LEAD_MS before it. Next: the first whose playback starts after here;
-    // previous: the last starting more than a moment before here (pressed again, it goes further back).
+    // Each motion plays from MOTION_LEAD_MS before it. While the motion N or P went to is on screen (its
+    // lead-in, itself and a few seconds after), the next and previous are those around it, however long
+    // one took to press the key again. Elsewhere: next, the first whose playback starts after here;
+    // previous, the last starting more than a moment before here.
     const from = (m: MotionMark) => m.startMs - MOTION_LEAD_MS;
-    let target = dir === 1 ? marks.find((m) => from(m) > at + 500) : [...marks].reverse().find((m) => from(m) < at - 1500);
+    const cur = this.current && at >= from(this.current) - 500 && at <= this.current.endMs + ON_SCREEN_AFTER_MS ? this.current : undefined;
+    // Motions starting after `afterMs` are later ones; before `beforeMs`, earlier ones.
+    const afterMs = cur ? cur.startMs : at + 500 + MOTION_LEAD_MS;
+    const beforeMs = cur ? cur.startMs : at - 1500 + MOTION_LEAD_MS;
+    let target = dir === 1 ? marks.find((m) => m.startMs > afterMs) : [...marks].reverse().find((m) => m.startMs < beforeMs);
     // Only the newest are loaded (a wide window): an earlier one, or one between, is asked for.
     if (this.partial() && this.hooks.lookup && Number.isFinite(at)) {
-      const [asked] = await this.hooks.lookup(dir, dir === 1 ? at + 501 + MOTION_LEAD_MS : at - 1500 + MOTION_LEAD_MS, this.zone.value || undefined, 1).catch(() => []);
+      const [asked] = await this.hooks.lookup(dir, dir === 1 ? afterMs + 1 : beforeMs, this.zone.value || undefined, 1).catch(() => []);
       if (asked && (!target || (dir === 1 ? asked.startMs < target.startMs : asked.startMs > target.startMs))) target = asked;
     }
     if (!target) {
@@ -111,6 +121,7 @@ export class MotionPanel {
   }
 
   private play(m: MotionMark): void {
+    this.current = m;
     this.hooks.say(`Motion ${formatTime(m.startMs)}–${formatTime(m.endMs)}${m.zones.length ? ` in ${m.zones.join(', ')}` : ''}`);
     this.hooks.playAt(m.startMs - MOTION_LEAD_MS);
   }
