@@ -385,3 +385,24 @@ describe('recorder.freeze_seconds (the silence watch)', () => {
     expect(configErrorOf(() => build({ recorder: { freeze_seconds: v } })).field).toBe('recorder.freeze_seconds');
   });
 });
+
+describe('cluster configuration', () => {
+  const catalog = { url: 'postgres://vigil@db/vigil' };
+  const cluster = (extra: Record<string, unknown> = {}) => ({ node_id: 'rec-1', url: 'http://10.0.0.1:8080', ...extra });
+
+  it('defaults: capacity 64, a 15 s lease renewed every 5 s, 2 GiB of peer files; the environment names the node', () => {
+    expect(build({ catalog, cluster: cluster() }).cluster).toEqual({ nodeId: 'rec-1', url: 'http://10.0.0.1:8080', capacity: 64, leaseTtlMs: 15_000, heartbeatMs: 5000, cacheBytes: 2048 * 1024 * 1024 });
+    expect(build({ catalog, cluster: cluster({ url: 'http://h:1/' }) }, { env: { VIGIL_NODE_ID: 'rec-9' } }).cluster).toMatchObject({ nodeId: 'rec-9', url: 'http://h:1' });
+    expect(build({}).cluster).toBeNull();
+  });
+
+  it('refuses what cannot work, naming the field', () => {
+    expect(configErrorOf(() => build({ cluster: cluster() })).field).toBe('cluster');
+    expect(configErrorOf(() => build({ catalog, cluster: cluster({ lease_ttl_seconds: 6, heartbeat_seconds: 6 }) })).field).toBe('cluster.heartbeat_seconds');
+    expect(configErrorOf(() => build({ catalog, cluster: cluster({ node_id: 'Rec 1' }) })).field).toBe('cluster.node_id');
+    expect(configErrorOf(() => build({ catalog, cluster: cluster() }, { env: { VIGIL_NODE_ID: '../x' } })).field).toBe('cluster.node_id');
+    expect(configErrorOf(() => build({ catalog, cluster: cluster({ url: 'ftp://x' }) })).field).toBe('cluster.url');
+    expect(configErrorOf(() => build({ catalog, cluster: cluster({ lease_ttl_seconds: 1 }) })).field).toBe('cluster.lease_ttl_seconds');
+    expect(configErrorOf(() => build({ catalog, cluster: cluster({ bogus: 1 }) })).field).toMatch(/^cluster/);
+  });
+});
