@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/config.js';
+import { NODE_ID_PATTERN } from '../config/camera.schema.js';
 import { adoptFootage, listLeases, listNodes, pinCamera, setDraining } from '../db/cluster.repo.js';
 import { openDatabase } from '../db/connection.js';
 import { errorMessage } from '../shared/errors.js';
@@ -89,7 +90,7 @@ export async function nodeCommand(action: string, args: string[], flags: NodeFla
     }
     if (action === 'adopt') {
       const id = args[0]!;
-      if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(id)) return usage(`"${id}" is not a node id`);
+      if (!new RegExp(NODE_ID_PATTERN).test(id)) return usage(`"${id}" is not a node id`);
       process.stdout.write(`${await adoptFootage(db, id)} segment(s) without a node now held by node ${id}\n`);
       return 0;
     }

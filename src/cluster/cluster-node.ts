@@ -65,8 +65,6 @@ export class ClusterNode {
   private applying = false;
   /** Cameras this node handed off, and when: left to the other nodes for a while. */
   private readonly handedOff = new Map<string, number>();
-  /** Set once the node registered: the API's view of this node. */
-  private self: NodeRow | undefined;
 
   constructor(private readonly d: ClusterNodeDeps) {}
 
@@ -87,8 +85,8 @@ export class ClusterNode {
   /** Registers and takes the first leases (recorders start before this resolves). */
   async start(): Promise<void> {
     const c = this.d.config;
-    this.self = await registerNode(this.d.db, { id: c.nodeId, url: c.url, capacity: c.capacity }, this.d.clock.nowMs());
-    await this.d.events.emit({ type: 'node_started', requestId: null, payload: { node_id: c.nodeId, url: c.url, capacity: c.capacity, draining: this.self.draining } });
+    const self = await registerNode(this.d.db, { id: c.nodeId, url: c.url, capacity: c.capacity }, this.d.clock.nowMs());
+    await this.d.events.emit({ type: 'node_started', requestId: null, payload: { node_id: c.nodeId, url: c.url, capacity: c.capacity, draining: self.draining } });
     await this.tick();
     if (this.d.autoBeat !== false) this.schedule();
   }
@@ -160,7 +158,6 @@ export class ClusterNode {
     const { db, clock, config } = this.d;
     const now = clock.nowMs();
     const me = (await beatHeart(db, config.nodeId, now)) ?? (await registerNode(db, { id: config.nodeId, url: config.url, capacity: config.capacity }, now));
-    this.self = me;
     let changed = false;
 
     // 1. Renewals: a lease missing from what this node still holds was taken over.
@@ -182,22 +179,23 @@ export class ClusterNode {
     if (this.halted) return;
 
     const view = await placementView(db);
-    const nodes = await listNodes(db);
-    const live = nodes.filter((n) => n.stoppedAtMs === null && n.heartbeatAtMs >= now - config.leaseTtlMs);
-    const liveIds = new Set(live.map((n) => n.id));
-    const wanted = new Set(view.map((c) => c.id));
+    const byId = new Map(view.map((c) => [c.id, c]));
+    // The nodes that take cameras: up (a heartbeat within the TTL, not stopped) and not draining.
+    const taking = (await listNodes(db)).filter((n) => n.stoppedAtMs === null && n.heartbeatAtMs >= now - config.leaseTtlMs && !n.draining);
+    const takingIds = new Set(taking.map((n) => n.id));
+    const pinnedElsewhere = (c: PlacementCamera | undefined) => !!c?.pinnedNode && c.pinnedNode !== config.nodeId && takingIds.has(c.pinnedNode);
 
     // 2. Hand-offs: everything when draining; cameras pinned to another live node; one camera when over
     // the fair share while another node has room. The recorder stops first (its last segment indexed
     // under the lease), then the lease is released: the next node's pass takes it at once.
     const release: Array<{ cameraId: string; reason: string }> = [];
     for (const cameraId of this.held.keys()) {
-      const cam = view.find((c) => c.id === cameraId);
+      const cam = byId.get(cameraId);
       if (me.draining) release.push({ cameraId, reason: 'drain' });
-      else if (!wanted.has(cameraId)) release.push({ cameraId, reason: 'not_recording' });
-      else if (cam?.pinnedNode && cam.pinnedNode !== config.nodeId && liveIds.has(cam.pinnedNode) && !nodes.find((n) => n.id === cam.pinnedNode)?.draining) release.push({ cameraId, reason: 'pinned_elsewhere' });
+      else if (!cam) release.push({ cameraId, reason: 'not_recording' });
+      else if (pinnedElsewhere(cam)) release.push({ cameraId, reason: 'pinned_elsewhere' });
     }
-    const balance = this.balance(view, live, now);
+    const balance = this.balance(view, taking, pinnedElsewhere, now);
     if (release.length === 0 && balance.surplus) release.push({ cameraId: balance.surplus, reason: 'rebalance' });
     if (release.length > 0) {
       const fences = release.map((r) => [r.cameraId, this.held.get(r.cameraId)!] as const);
@@ -216,7 +214,7 @@ export class ClusterNode {
     let taken = 0;
     for (const cameraId of balance.take) {
       if (this.halted) break;
-      const before = view.find((c) => c.id === cameraId)?.lease;
+      const before = byId.get(cameraId)?.lease;
       const lease = await acquireLease(db, cameraId, config.nodeId, clock.nowMs(), config.leaseTtlMs);
       if (!lease) continue;
       this.held.set(cameraId, { nodeId: config.nodeId, token: lease.token });
@@ -239,9 +237,13 @@ export class ClusterNode {
    * camera is always taken by some node (one under its share takes it; recording beats balance), and a
    * camera this node just handed off is left to the others for three heartbeats (no ping-pong).
    */
-  private balance(view: PlacementCamera[], live: NodeRow[], now: number): { take: string[]; surplus: string | undefined } {
+  private balance(
+    view: PlacementCamera[],
+    taking: NodeRow[],
+    pinnedElsewhere: (c: PlacementCamera) => boolean,
+    now: number,
+  ): { take: string[]; surplus: string | undefined } {
     const me = this.d.config.nodeId;
-    const taking = live.filter((n) => !n.draining);
     const self = taking.find((n) => n.id === me);
     if (!self) return { take: [], surplus: undefined };
     const w = weights(view);
@@ -252,12 +254,13 @@ export class ClusterNode {
     const myShare = (totalW * self.capacity) / capSum;
     for (const [id, at] of this.handedOff) if (now - at > 3 * this.d.config.heartbeatMs) this.handedOff.delete(id);
     const isFree = (c: PlacementCamera) => !c.lease || c.lease.nodeId === null || (c.lease.nodeId !== me && c.lease.expiresAtMs < now);
-    const heldBy = (nodeId: string) => view.filter((c) => c.lease?.nodeId === nodeId && c.lease.expiresAtMs >= now);
-    const pinnedElsewhere = (c: PlacementCamera) => c.pinnedNode !== null && c.pinnedNode !== me && taking.some((n) => n.id === c.pinnedNode);
+    // Each camera's place in this node's order, hashed once a pass.
+    const rank = new Map(view.map((c) => [c.id, preference(me, c.id)]));
+    const rankOf = (id: string) => rank.get(id) ?? 0;
     let load = [...this.held.keys()].reduce((a, id) => a + weightOf(id), 0);
     let count = this.held.size;
     const free = view.filter((c) => isFree(c) && !this.held.has(c.id) && !pinnedElsewhere(c) && !this.handedOff.has(c.id));
-    free.sort((a, b) => Number(b.pinnedNode === me) - Number(a.pinnedNode === me) || preference(me, b.id) - preference(me, a.id));
+    free.sort((a, b) => Number(b.pinnedNode === me) - Number(a.pinnedNode === me) || rankOf(b.id) - rankOf(a.id));
     const take: string[] = [];
     for (const c of free) {
       if (count >= self.capacity) break;
@@ -269,17 +272,20 @@ export class ClusterNode {
     }
     let surplus: string | undefined;
     if (free.length === 0) {
-      const mine = [...this.held.keys()].filter((id) => view.find((c) => c.id === id)?.pinnedNode !== me);
-      mine.sort((a, b) => preference(me, a) - preference(me, b));
+      // The other nodes' cameras and loads, from their unexpired leases.
+      const others = new Map(taking.filter((n) => n.id !== me).map((n) => [n.id, { node: n, count: 0, load: 0 }]));
+      for (const c of view) {
+        const o = c.lease?.nodeId ? others.get(c.lease.nodeId) : undefined;
+        if (!o || c.lease!.expiresAtMs < now) continue;
+        o.count++;
+        o.load += weightOf(c.id);
+      }
+      const pinnedHere = new Set(view.filter((c) => c.pinnedNode === me).map((c) => c.id));
+      const mine = [...this.held.keys()].filter((id) => !pinnedHere.has(id));
+      mine.sort((a, b) => rankOf(a) - rankOf(b));
       for (const id of mine) {
         const cw = weightOf(id);
-        const lighter = taking.some((n) => {
-          if (n.id === me) return false;
-          const theirs = heldBy(n.id);
-          if (theirs.length >= n.capacity) return false;
-          const theirLoad = theirs.reduce((a, c) => a + weightOf(c.id), 0);
-          return (load - cw) / self.capacity >= (theirLoad + cw) / n.capacity;
-        });
+        const lighter = [...others.values()].some((o) => o.count < o.node.capacity && (load - cw) / self.capacity >= (o.load + cw) / o.node.capacity);
         if (lighter) {
           surplus = id;
           break;
@@ -289,8 +295,4 @@ export class ClusterNode {
     return { take, surplus };
   }
 
-  /** This node as the catalog last saw it (the API's `GET /nodes` reads the catalog itself). */
-  get row(): NodeRow | undefined {
-    return this.self;
-  }
 }

@@ -5,6 +5,8 @@ import { Type, type Static } from '@sinclair/typebox';
  * Field names are the product's public contract (snake_case, as in the YAML file).
  */
 export const CAMERA_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
+/** A cluster node's id: the same rule as a camera's. */
+export const NODE_ID_PATTERN = CAMERA_ID_PATTERN;
 /** rtsp:// or rtsps:// with no whitespace or control characters; anything else reaches ffmpeg as one argv element. */
 export const RTSP_URL_PATTERN = '^rtsps?://[^\\s\\x00-\\x1f\\x7f]+$';
 

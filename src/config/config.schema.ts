@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CAMERA_ID_PATTERN, CameraCreate } from './camera.schema.js';
+import { CAMERA_ID_PATTERN, CameraCreate, NODE_ID_PATTERN } from './camera.schema.js';
 
 /** The YAML file (`vigil.yml`). Every key is optional; defaults live in `config.ts`. */
 export const ConfigFile = Type.Object(
@@ -16,7 +16,7 @@ export const ConfigFile = Type.Object(
     cluster: Type.Optional(
       Type.Object(
         {
-          node_id: Type.String({ pattern: CAMERA_ID_PATTERN, maxLength: 64 }),
+          node_id: Type.String({ pattern: NODE_ID_PATTERN }),
           url: Type.String({ pattern: '^https?://[^\\s/]+(/.*)?$', maxLength: 2048 }),
           /** Cameras this node records at most (default 64). */
           capacity: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { checkAnrSettings } from './anr-replay.js';
 import { checkMotionSettings, motionFromInput } from './motion-settings.js';
 import { errorMessage, VigilError } from '../shared/errors.js';
-import { CAMERA_DEFAULTS, CAMERA_ID_PATTERN, type CameraCreate } from './camera.schema.js';
+import { CAMERA_DEFAULTS, NODE_ID_PATTERN, type CameraCreate } from './camera.schema.js';
 import { ConfigFile } from './config.schema.js';
 import { mqttConfigFrom, type MqttConfig } from './mqtt-config.js';
 import { webhooksConfigFrom, type WebhooksConfig } from './webhooks-config.js';
@@ -272,7 +272,7 @@ function clusterConfigFrom(c: ConfigFile['cluster'], env: (name: string) => stri
   if (!c) return null;
   if (catalogUrl === undefined) throw configError('cluster: the nodes of a cluster share a PostgreSQL catalog: set catalog.url (or VIGIL_CATALOG_URL)', 'cluster');
   const nodeId = env('VIGIL_NODE_ID') ?? c.node_id;
-  if (!new RegExp(CAMERA_ID_PATTERN).test(nodeId) || nodeId.length > 64) throw configError(`VIGIL_NODE_ID: "${nodeId}" is not a valid node id (lower-case letters, digits, - and _, at most 63)`, 'cluster.node_id');
+  if (!new RegExp(NODE_ID_PATTERN).test(nodeId)) throw configError(`VIGIL_NODE_ID: "${nodeId}" is not a valid node id (lower-case letters, digits, - and _, at most 63)`, 'cluster.node_id');
   const url = (env('VIGIL_NODE_URL') ?? c.url).replace(/\/+$/, '');
   if (!/^https?:\/\/[^\s/]+(\/.*)?$/.test(url)) throw configError(`cluster.url: "${url}" is not an http(s) URL`, 'cluster.url');
   const leaseTtlMs = (c.lease_ttl_seconds ?? 15) * 1000;

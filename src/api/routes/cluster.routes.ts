@@ -8,6 +8,7 @@ import type { Clock } from '../../shared/clock.js';
 import { notFound, VigilError } from '../../shared/errors.js';
 import { toIso } from '../../shared/time.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';
+import { NODE_ID_PATTERN } from '../../config/camera.schema.js';
 import { SegmentIdParams } from '../schemas/evidence.schemas.js';
 import { binaryResponse } from '../schemas/export.schemas.js';
 import { disconnectSignal } from '../disconnect.js';
@@ -21,7 +22,7 @@ export interface ClusterRouteDeps {
   node?: { nodeId: string; leaseTtlMs: number; secret(): Promise<string>; kick(): void } | undefined;
 }
 
-const NodeIdParams = Type.Object({ id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Node id.' }) }, { additionalProperties: false });
+const NodeIdParams = Type.Object({ id: Type.String({ pattern: NODE_ID_PATTERN, description: 'Node id.' }) }, { additionalProperties: false });
 const NodeOut = Type.Object({
   id: Type.String(),
   url: Type.String(),
@@ -90,7 +91,7 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<ClusterRouteDeps> = async 
       tags,
       summary: 'Pin a camera to a node (it records there whenever that node is up and not draining), or unpin it (node_id null).',
       params: CameraIdParams,
-      body: Type.Object({ node_id: Type.Union([Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), Type.Null()]) }, { additionalProperties: false }),
+      body: Type.Object({ node_id: Type.Union([Type.String({ pattern: NODE_ID_PATTERN }), Type.Null()]) }, { additionalProperties: false }),
       response: { 200: Type.Object({ camera_id: Type.String(), pinned_node: Type.Union([Type.String(), Type.Null()]) }), 400: ErrorRef, 404: ErrorRef },
     },
     config: { access: { cap: 'cameras.manage', scope: 'camera' }, audit: 'camera.pin' },
