@@ -40,9 +40,8 @@ import { buildWarmSnapshotArgs } from './media/snapshot-args.js';
 import { spawnWarmDecoder } from './media/warm-decoder.js';
 import { CameraService } from './cameras/camera.service.js';
 import { ClusterNode } from './cluster/cluster-node.js';
-import { PeerFiles } from './cluster/peer-files.js';
-import { clusterSecret as clusterSecretOf, getNode } from './db/cluster.repo.js';
-import { NODE_HEADER, signNodeRequest } from './cluster/peer-auth.js';
+import { cachedClusterSecret, PeerFiles } from './cluster/peer-files.js';
+import { relayTargetFor } from './cluster/live-relay.js';
 import type { Segment } from './db/segment.repo.js';
 import { findOrphanRecorders, killAndWait } from './recorder/orphans.js';
 import { RecorderManager } from './recorder/recorder-manager.js';
@@ -217,11 +216,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     vigilVersion: VIGIL_VERSION,
   });
   // Footage other nodes hold is fetched from them (signed requests, checked against the row's hash).
-  let secret: Promise<string> | undefined;
-  const clusterSecret = () => (secret ??= clusterSecretOf(db, clock.nowMs()).catch((err: unknown) => {
-    secret = undefined;
-    throw err;
-  }));
+  const clusterSecret = cachedClusterSecret(db, clock);
   const peers = config.cluster
     ? new PeerFiles({ db, clock, log: log.child({ component: 'cluster' }), nodeId: config.cluster.nodeId, secret: clusterSecret, cacheDir: join(config.dataDir, 'cache', 'peers'), maxCacheBytes: config.cluster.cacheBytes })
     : undefined;
@@ -313,18 +308,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ...(cluster
       ? {
           cluster: { nodeId: cluster.nodeId, leaseTtlMs: config.cluster!.leaseTtlMs, secret: clusterSecret, kick: () => cluster.kick() },
-          liveRelay: async (cameraId: string, stream: 'main' | 'sub', wantsClock: boolean) => {
-            // The sub-stream is opened on demand by any node; the recorded stream is read where it is written.
-            if (stream !== 'main') return undefined;
-            const holder = (await getCamera(db, cameraId))?.recordingNode;
-            if (!holder || holder === cluster.nodeId) return undefined;
-            const node = await getNode(db, holder);
-            const now = clock.nowMs();
-            if (!node || node.stoppedAtMs !== null || now - node.heartbeatAtMs > config.cluster!.leaseTtlMs) return undefined;
-            const path = `/api/v1/cameras/${cameraId}/live`;
-            const token = signNodeRequest(await clusterSecret(), cluster.nodeId, 'GET', path, now);
-            return { nodeId: holder, url: `${node.url.replace(/^http/, 'ws')}${path}?stream=main${wantsClock ? '&clock=true' : ''}`, headers: { [NODE_HEADER]: token } };
-          },
+          liveRelay: (cameraId: string, stream: 'main' | 'sub', wantsClock: boolean) =>
+            relayTargetFor({ db, clock, nodeId: cluster.nodeId, leaseTtlMs: config.cluster!.leaseTtlMs, secret: clusterSecret }, cameraId, stream, wantsClock),
         }
       : {}),
     cameras,

@@ -1,10 +1,37 @@
 import { WebSocket } from 'ws';
+import { getCamera } from '../db/camera.repo.js';
+import { getNode } from '../db/cluster.repo.js';
+import type { Db } from '../db/connection.js';
+import type { Clock } from '../shared/clock.js';
+import { NODE_HEADER, signNodeRequest } from './peer-auth.js';
 
 /** Where a camera's live view comes from when another node records it: that node's live route, signed. */
 export interface RelayTarget {
   nodeId: string;
   url: string;
   headers: Record<string, string>;
+}
+
+/**
+ * Where a viewer of this node watches `cameraId` from: the live route of the node that records it,
+ * signed for that path; undefined when this node records it, no node does, its node is silent or
+ * stopped, or the stream asked is the sub-stream (opened on demand by any node).
+ */
+export async function relayTargetFor(
+  d: { db: Db; clock: Clock; nodeId: string; leaseTtlMs: number; secret: () => Promise<string> },
+  cameraId: string,
+  stream: 'main' | 'sub',
+  wantsClock: boolean,
+): Promise<RelayTarget | undefined> {
+  if (stream !== 'main') return undefined;
+  const holder = (await getCamera(d.db, cameraId))?.recordingNode;
+  if (!holder || holder === d.nodeId) return undefined;
+  const node = await getNode(d.db, holder);
+  const now = d.clock.nowMs();
+  if (!node || node.stoppedAtMs !== null || now - node.heartbeatAtMs > d.leaseTtlMs) return undefined;
+  const path = `/api/v1/cameras/${cameraId}/live`;
+  const token = signNodeRequest(await d.secret(), d.nodeId, 'GET', path, now);
+  return { nodeId: holder, url: `${node.url.replace(/^http/, 'ws')}${path}?stream=main${wantsClock ? '&clock=true' : ''}`, headers: { [NODE_HEADER]: token } };
 }
 
 /** The viewer's unsent bytes above which the relay stops reading from the recording node (and below which it reads again). */

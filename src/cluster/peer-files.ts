@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { getNode } from '../db/cluster.repo.js';
+import { clusterSecret, getNode } from '../db/cluster.repo.js';
 import type { Db } from '../db/connection.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage, VigilError } from '../shared/errors.js';
@@ -34,6 +34,16 @@ export interface PeerFilesDeps {
   maxCacheBytes: number;
   /** A fetch that takes longer fails (the request answers 503). */
   timeoutMs?: number;
+}
+
+/** The cluster's request-signing key, read from the catalog once (again after a failed read). */
+export function cachedClusterSecret(db: Db, clock: Clock): () => Promise<string> {
+  let secret: Promise<string> | undefined;
+  return () =>
+    (secret ??= clusterSecret(db, clock.nowMs()).catch((err: unknown) => {
+      secret = undefined;
+      throw err;
+    }));
 }
 
 /** Fetched files used within this long are never evicted (a reader may be about to open one). */
