@@ -80,18 +80,26 @@ export class PeerFiles {
 
   /** A small JSON answer of the segment's node about it (`GET /api/v1/cluster/segments/:id/<what>`). */
   async ask<T>(s: PeerSegment, what: 'head'): Promise<T> {
+    return (await (await this.request(s, what, 10_000)).json()) as T;
+  }
+
+  /** A signed GET of `/api/v1/cluster/segments/:id/<what>` on the segment's node: its answer when 2xx, else `unavailable`. */
+  private async request(s: PeerSegment, what: 'file' | 'head', timeoutMs: number): Promise<Response> {
     const node = await getNode(this.d.db, s.nodeId);
     if (!node) throw unreachable(s, `node "${s.nodeId}" is not in the catalog`);
     const path = `/api/v1/cluster/segments/${s.id}/${what}`;
     const token = signNodeRequest(await this.d.secret(), this.d.nodeId, 'GET', path, this.d.clock.nowMs());
     let res: Response;
     try {
-      res = await fetch(`${node.url}${path}`, { headers: { [NODE_HEADER]: token }, signal: AbortSignal.timeout(10_000) });
+      res = await fetch(`${node.url}${path}`, { headers: { [NODE_HEADER]: token }, signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
       throw unreachable(s, `node "${s.nodeId}" (${node.url}) did not answer: ${errorMessage(err)}`);
     }
-    if (!res.ok) throw unreachable(s, `node "${s.nodeId}" (${node.url}) answered ${res.status}`);
-    return (await res.json()) as T;
+    if (!res.ok || !res.body) {
+      await res.body?.cancel().catch(() => undefined);
+      throw unreachable(s, `node "${s.nodeId}" (${node.url}) answered ${res.status}`);
+    }
+    return res;
   }
 
   private async fetchOnce(s: PeerSegment): Promise<string> {
@@ -102,26 +110,13 @@ export class PeerFiles {
       await utimes(dest, now, now).catch(() => undefined);
       return dest;
     }
-    const node = await getNode(this.d.db, s.nodeId);
-    if (!node) throw unreachable(s, `node "${s.nodeId}" is not in the catalog`);
-    const path = `/api/v1/cluster/segments/${s.id}/file`;
-    const token = signNodeRequest(await this.d.secret(), this.d.nodeId, 'GET', path, this.d.clock.nowMs());
     const started = this.d.clock.nowMs();
-    let res: Response;
-    try {
-      res = await fetch(`${node.url}${path}`, { headers: { [NODE_HEADER]: token }, signal: AbortSignal.timeout(this.d.timeoutMs ?? 60_000) });
-    } catch (err) {
-      throw unreachable(s, `node "${s.nodeId}" (${node.url}) did not answer: ${errorMessage(err)}`);
-    }
-    if (!res.ok || !res.body) {
-      await res.body?.cancel().catch(() => undefined);
-      throw unreachable(s, `node "${s.nodeId}" (${node.url}) answered ${res.status}`);
-    }
+    const res = await this.request(s, 'file', this.d.timeoutMs ?? 60_000);
     const part = `${dest}.${process.pid}.part`;
     const hash = createHash('sha256');
     let bytes = 0;
     try {
-      const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+      const body = Readable.fromWeb(res.body! as import('node:stream/web').ReadableStream<Uint8Array>);
       body.on('data', (chunk: Buffer) => {
         hash.update(chunk);
         bytes += chunk.length;
