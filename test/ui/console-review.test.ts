@@ -12,6 +12,15 @@ type Timeline = { spans: { start: string; end: string }[]; gaps: { gap_start: st
  * playback clicked 15 s back plays on across files and playlists past the click + 30 s, announces the
  * gap it skips, and once it has played the newest footage hands over to live without a click.
  */
+/** Where the page's video stands: what a failure needs to tell a stalled player from a missed announcement. */
+const videoState = (page: Page) =>
+  page.evaluate(() => {
+    const v = document.querySelector<HTMLVideoElement>('.camera-page video');
+    if (!v) return null;
+    const buffered = Array.from({ length: v.buffered.length }, (_, i) => [v.buffered.start(i), v.buffered.end(i)]);
+    return { currentTime: v.currentTime, paused: v.paused, ended: v.ended, readyState: v.readyState, networkState: v.networkState, buffered, error: v.error?.message ?? null };
+  });
+
 describe('operator console: review that never stops', () => {
   let cams: RtspServer;
   let vigil: TestVigil;
@@ -60,7 +69,11 @@ describe('operator console: review that never stops', () => {
 
     // The gap is skipped and said so, with its bounds.
     const message = page.locator('.camera-page > .message');
-    await expect.poll(() => message.textContent(), { timeout: 30_000 }).toMatch(/^No recording \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2} \(skipped\)$/);
+    try {
+      await expect.poll(() => message.textContent(), { timeout: 60_000 }).toMatch(/^No recording \d{2}:\d{2}:\d{2}–\d{2}:\d{2}:\d{2} \(skipped\)$/);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nvideo: ${JSON.stringify(await videoState(page))}\ngap: ${JSON.stringify(gap)}, click ${new Date(clickMs).toISOString()}`);
+    }
     // The message is set as the skip starts; the frame clock follows as the footage after the gap plays
     // (4 ms later, measured): read together, the clock could still show the last frame before the gap.
     await expect.poll(wallMs, { timeout: 2_000 }).toBeGreaterThanOrEqual(Date.parse(gap.gap_end) - 1000);

@@ -1,5 +1,5 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
@@ -133,9 +133,11 @@ describe('operator console: trust', () => {
     // Newest first: a silence stop, when it has come, is newer than the stall.
     if (silentIdx >= 0) expect(silentIdx).toBeLessThan(stalledIdx);
     // The badge: operator words, the last frame's time, the raw state one click away.
+    // On a starved machine ffmpeg's progress can come late enough to read as a resume for a moment.
+    await expect.poll(async () => (await status('frozen')).state, { timeout: 10_000 }).toMatch(/^(stalled|offline|connecting)$/);
     const st = await status('frozen');
-    expect(['stalled', 'offline', 'connecting']).toContain(st.state);
-    expect(Date.parse(st.last_frame_at!)).toBe(lastFrameAt);
+    expect(Date.parse(st.last_frame_at!)).toBeGreaterThanOrEqual(lastFrameAt);
+    expect(Date.parse(st.last_frame_at!)).toBeLessThanOrEqual(frozenAt + 200);
     const badge = tile.locator('.status');
     await expect.poll(() => badge.locator('.badge').textContent(), { timeout: 12_000 }).toMatch(/^(No signal|Camera offline|Connecting)$/);
     await expect.poll(() => badge.locator('.no-signal-since').textContent(), { timeout: 12_000 }).toMatch(/^since \d{2}:\d{2}:\d{2}$/);
@@ -243,9 +245,13 @@ describe('operator console: trust', () => {
     // Events are marks at their instants; hovering one names it.
     const stallMark = camPage.locator('.tl-event[data-type="camera_stalled"]').first();
     await expect.poll(() => stallMark.count(), { timeout: 10_000 }).toBe(1);
-    const mark = (await stallMark.boundingBox())!;
-    await camPage.mouse.move(mark.x + mark.width / 2, track.y + track.height * 0.85);
-    await expect.poll(() => hover.textContent()).toMatch(/camera stalled at \d{2}:\d{2}:\d{2}/);
+    // The marks are drawn again at every follow tick: one may be replaced between finding it and measuring it.
+    await vi.waitFor(async () => {
+      const mark = await stallMark.boundingBox();
+      expect(mark).not.toBeNull();
+      await camPage.mouse.move(mark!.x + mark!.width / 2, track.y + track.height * 0.85);
+      expect(await hover.textContent()).toMatch(/camera stalled at \d{2}:\d{2}:\d{2}/);
+    }, { timeout: 10_000, interval: 250 });
     await screenshot(camPage, 'console-trust-timeline-hover-1366x768');
     await camPage.mouse.move(track.x + track.width / 2, track.y - 40);
     await expect.poll(() => hover.isVisible()).toBe(false);
