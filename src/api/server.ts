@@ -54,6 +54,7 @@ import type { ExportService } from '../evidence/export.service.js';
 import type { SigningKey } from '../evidence/signing-key.js';
 import { ErrorBody } from './schemas/common.js';
 import { validatorCompiler } from './validation.js';
+import { LazySchemas } from './lazy-schemas.js';
 import { webRoutes } from './web.js';
 import { redactQuery } from '../shared/redact.js';
 
@@ -144,6 +145,9 @@ function requestForLog(req: { method?: string; url?: string; host?: string; ip?:
   return { method: req.method, url: redactQuery(req.url ?? ''), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
 }
 
+/** The deferred schema compiles of each server built here (a test compiles them all). */
+export const routeSchemas = new WeakMap<object, LazySchemas>();
+
 /** The HTTP API as a Fastify instance; tests use `inject()`, `app.ts` listens. */
 export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
   const trust = deps.http.trustProxy;
@@ -159,9 +163,13 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   };
   // With TLS the server is an https.Server, which Fastify types apart; routes and hooks are the same.
   const tlsOptions = deps.http.tls ? { https: { cert: deps.http.tls.cert, key: deps.http.tls.key } } : {};
-  const app = Fastify({ ...options, ...tlsOptions } as FastifyHttpOptions<Server>).withTypeProvider<TypeBoxTypeProvider>();
+  // Route schemas compile at their first request, not all before the server is ready (`LazySchemas`).
+  const schemas = new LazySchemas();
+  const schemaController = { compilersFactory: { buildSerializer: schemas.serializerFactory() } };
+  const app = Fastify({ ...options, ...tlsOptions, schemaController } as FastifyHttpOptions<Server>).withTypeProvider<TypeBoxTypeProvider>();
+  routeSchemas.set(app, schemas);
 
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler((route) => schemas.validator(() => validatorCompiler(route)));
   const security = securityHeaders({
     contentSecurityPolicy: { directives: CSP },
     // HSTS only means something over TLS; a proxy terminating TLS sets its own.

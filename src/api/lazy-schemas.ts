@@ -1,0 +1,69 @@
+import SerializerSelector from '@fastify/fast-json-stringify-compiler';
+import type { FastifySchemaCompiler } from 'fastify';
+
+type Compile<F> = () => F;
+
+/**
+ * Route schemas compiled at first use. Compiling every route's validators (Ajv) and response serializers
+ * (fast-json-stringify) when the server is built took about half a second of start-up, before `readyz`,
+ * for routes most runs never call; each now compiles on its route's first request (a few ms once), and
+ * the code of routes never called is never generated. `compileAll()` compiles whatever is still pending:
+ * a test calls it to prove that every route's schemas compile, as start-up used to.
+ */
+export class LazySchemas {
+  private readonly pending = new Set<() => void>();
+
+  /** A validator that compiles on its first call; Ajv's `errors` are carried over for Fastify to read. */
+  validator(compile: Compile<ReturnType<FastifySchemaCompiler<unknown>>>): ReturnType<FastifySchemaCompiler<unknown>> {
+    let fn: ReturnType<typeof compile> | undefined;
+    const now = () => {
+      this.pending.delete(now);
+      fn ??= compile();
+      return fn;
+    };
+    this.pending.add(now);
+    type Validate = ((data: unknown, ctx?: unknown) => unknown) & { errors?: unknown; schemaEnv?: unknown };
+    const validate: Validate = (data, ctx) => {
+      const inner = now() as Validate;
+      const ret = inner(data, ctx);
+      validate.errors = inner.errors;
+      return ret;
+    };
+    // Fastify passes the parent object (so that Ajv may coerce a root value in place) to Ajv's functions,
+    // which it knows by this property: the wrapper stands for one.
+    validate.schemaEnv = true;
+    return validate as ReturnType<FastifySchemaCompiler<unknown>>;
+  }
+
+  serializer(compile: Compile<(data: unknown) => string>): (data: unknown) => string {
+    let fn: ((data: unknown) => string) | undefined;
+    const now = () => {
+      this.pending.delete(now);
+      fn ??= compile();
+      return fn;
+    };
+    this.pending.add(now);
+    return (data) => now()(data);
+  }
+
+  /** Fastify's own serializer factory (fast-json-stringify, with the shared schemas), each compile deferred. */
+  serializerFactory(): SerializerSelector.SerializerFactory {
+    const base = SerializerSelector();
+    return (externalSchemas, options) => {
+      const compile = base(externalSchemas, options);
+      return (route) => this.serializer(() => compile(route));
+    };
+  }
+
+  /** Schemas not compiled yet. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Compiles every schema not compiled yet; returns how many. Throws what a broken schema throws. */
+  compileAll(): number {
+    const all = [...this.pending];
+    for (const compile of all) compile();
+    return all.length;
+  }
+}
