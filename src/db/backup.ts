@@ -34,7 +34,8 @@ const ALL_PAGES = 0x7fffffff;
  */
 export function backupInWorker(sourceFile: string, destFile: string): Promise<BackupProgress> {
   const ext = extname(fileURLToPath(import.meta.url));
-  const entry = new URL(`./backup-worker${ext}`, import.meta.url);
+  // By way of the folder's name: this code may run from the server's bundle (dist/cli/), one folder below dist/ too.
+  const entry = new URL(`../db/backup-worker${ext}`, import.meta.url);
   // From dist/ the worker is JavaScript. From src/ (tests, benchmarks) it is TypeScript: a worker does not
   // inherit the parent's loader, so a small bootstrap registers tsx's before importing it.
   const worker =

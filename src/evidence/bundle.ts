@@ -19,8 +19,11 @@ import type { FootageStore } from '../storage/footage-store.js';
 import type { SigningKey } from './signing-key.js';
 import { BUNDLE_FORMAT } from '../shared/evidence-hash.js';
 
-/** The page that verifies a bundle in a browser, offline (shipped next to this module). */
-const VERIFY_PAGE = new URL('./verify-page.html', import.meta.url);
+/**
+ * The page that verifies a bundle in a browser, offline (shipped next to this module; named by way of its
+ * folder, as this code may run from the server's bundle in dist/cli/, one folder below dist/ too).
+ */
+const VERIFY_PAGE = new URL('../evidence/verify-page.html', import.meta.url);
 
 export interface BundleDeps {
   db: Db;

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { VIGIL_NODE_FLAGS } from '../../src/cli/service.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -17,11 +18,18 @@ export interface ChildVigil {
   term(): Promise<number | null>;
 }
 
-/** Runs `vigil serve` as its own process (so it can be killed -9), from the sources through tsx. */
-export async function startChildVigil(dataDir: string, config: Record<string, unknown>, opts: { listen?: string } = {}): Promise<ChildVigil> {
+/** The built server bundle (`npm run build`), run as a service runs it. */
+export const BUILT_ENTRY = join(ROOT, 'dist', 'cli', 'main.js');
+
+/**
+ * Runs `vigil serve` as its own process (so it can be killed -9), from the sources through tsx, or
+ * (`entry: 'built'`) from the built bundle with Vigil's Node flags, as `npm start` and the unit run it.
+ */
+export async function startChildVigil(dataDir: string, config: Record<string, unknown>, opts: { listen?: string; entry?: 'src' | 'built' } = {}): Promise<ChildVigil> {
   const configPath = join(dataDir, '..', `${dataDir.split('/').pop()}.yml`);
   await writeFile(configPath, stringify({ demo: false, retention: { min_free_bytes: 0 }, ...config }));
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath, '--data', dataDir, '--listen', opts.listen ?? '127.0.0.1:0'], {
+  const entry = opts.entry === 'built' ? [...VIGIL_NODE_FLAGS, BUILT_ENTRY] : ['--import', 'tsx', 'src/cli/main.ts'];
+  const proc = spawn(process.execPath, [...entry, 'serve', '--config', configPath, '--data', dataDir, '--listen', opts.listen ?? '127.0.0.1:0'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
