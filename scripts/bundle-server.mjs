@@ -6,7 +6,7 @@
 // the backup worker and the verifier page are read from there (by folder name: see src/db/backup.ts).
 // Left outside the bundle, loaded from node_modules as usual: native addons (better-sqlite3, argon2),
 // packages that read their own files or start workers at run time (pino, swagger, swagger-ui), and
-// those loaded only when configured (pg, mqtt, onvif, prom-client's optional parts).
+// those loaded only when configured (pg, mqtt).
 import { build } from 'esbuild';
 import { readdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -25,8 +25,6 @@ export const EXTERNAL = [
   '@fastify/swagger',
   '@fastify/swagger-ui',
   'mqtt',
-  'onvif',
-  'prom-client',
   'bufferutil',
   'utf-8-validate',
   'tsx',

@@ -64,6 +64,10 @@ describe('the built server bundle', () => {
     const docs = await fetch(`${vigil.url}/api/docs/json`);
     expect(docs.status).toBe(200);
     expect(((await docs.json()) as { paths: Record<string, unknown> }).paths).toHaveProperty('/api/v1/cameras');
+    // prom-client and the recorder's metrics, from inside the bundle.
+    const metrics = await fetch(`${vigil.url}/metrics`, { headers: { cookie } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^vigil_camera_segments_written_total\{camera="cam"\} [1-9]/m);
     const v = await built(['--version']);
     expect(v.stdout.trim()).toBe(VIGIL_VERSION);
   });
