@@ -85,6 +85,8 @@ export interface VigilChild {
   readonly dataDir: string;
   readonly dbPath: string;
   readonly entry: VigilEntry;
+  /** When readyz first answered 200 (Date.now()), before the bench signed in. */
+  readonly readyAtMs: number;
   api(path: string): Promise<Response>;
   /** Headers that authenticate as the signed-in admin, e.g. for a WebSocket upgrade (cookie and same Origin). */
   readonly headers: Record<string, string>;
@@ -168,6 +170,7 @@ export async function startVigilChild(
   const url = `http://127.0.0.1:${port}`;
   const isExited = () => child.exitCode !== null || child.signalCode !== null;
   let cookie = '';
+  let readyAtMs = 0;
   const logTail = () => {
     try {
       return readFileSync(logPath, 'utf8').slice(-2000);
@@ -184,9 +187,10 @@ export async function startVigilChild(
         return res?.ok ? 'ready' : undefined;
       },
       60_000,
-      100,
+      20,
     );
     if (outcome === 'exited') throw new Error(`vigil exited before ready (code ${child.exitCode ?? 'null'}):\n${logTail()}`);
+    readyAtMs = Date.now();
     // No user existed, so Vigil generated the first admin; sign in with its password.
     const password = readFileSync(opts.adminPasswordFile ?? join(dataDir, 'initial-admin-password'), 'utf8').trim();
     const login = await fetch(`${url}/api/v1/auth/login`, {
@@ -206,6 +210,7 @@ export async function startVigilChild(
     dataDir,
     dbPath: join(dataDir, 'vigil.db'),
     entry,
+    readyAtMs,
     api: (path) => fetch(`${url}/api/v1${path}`, { headers: { cookie } }),
     headers: { cookie, origin: url },
     exited: isExited,
