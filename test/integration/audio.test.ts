@@ -284,9 +284,14 @@ describe('a camera whose audio breaks keeps recording video', () => {
   it('never restarts the recorder and records no gap', () => {
     const { gaps, events, status } = readCatalog(vigil.dataDir);
     expect(gaps).toEqual([]);
-    const ends = events.filter((e) => ['recorder_exited', 'recorder_stalled', 'camera_silent', 'camera_stalled'].includes(e.type));
+    const ends = events.filter((e) => ['recorder_exited', 'recorder_stalled', 'camera_silent'].includes(e.type));
+    const said = JSON.stringify(events.filter((e) => e.type.startsWith('recorder_') || e.type.startsWith('camera_')).map((e) => [e.camera_id, e.type, e.payload]));
     // The G.711 camera's one reconnect at the start, to transcode its audio; none for the faults.
-    expect(ends.map((e) => [e.camera_id, (JSON.parse(e.payload) as { audio_next?: string }).audio_next])).toEqual([['drop', 'aac']]);
+    expect(ends.map((e) => [e.camera_id, (JSON.parse(e.payload) as { audio_next?: string }).audio_next]), said).toEqual([['drop', 'aac']]);
+    // A stall notice (ffmpeg's progress late on a starved machine: one was seen in CI) is no restart, but
+    // it must have ended: video came again on the same run (the next test: every file on time).
+    const stalls = events.filter((e) => e.type === 'camera_stalled').length;
+    expect(events.filter((e) => e.type === 'camera_resumed').length, said).toBe(stalls);
     expect(status.find((s) => s.camera_id === 'garbage')?.['reconnect_count']).toBe(0);
     expect(status.find((s) => s.camera_id === 'drop')?.['reconnect_count']).toBe(1);
   });
