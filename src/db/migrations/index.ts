@@ -12,6 +12,7 @@ import * as m0009 from './sqlite/0009-motion.js';
 import * as m0010 from './sqlite/0010-motion-density.js';
 import * as m0011 from './sqlite/0011-camera-audio.js';
 import { migration as s0012 } from './shared/0012-cluster.js';
+import { migration as s0013 } from './shared/0013-segments-end-in-index.js';
 
 import type { CatalogEngine, SharedMigration } from './types.js';
 
@@ -47,6 +48,7 @@ const POSTGRES_BASELINE: Record<string, Migration> = {
 /** Migrations after the baseline, both engines. */
 const SHARED: Record<string, SharedMigration> = {
   '0012-cluster': s0012,
+  '0013-segments-end-in-index': s0013,
 };
 
 export function migrationsFor(engine: CatalogEngine, shared: Record<string, SharedMigration> = SHARED): Record<string, Migration> {
