@@ -42,6 +42,12 @@ export interface ClipDownload {
   gaps: TimeSpan[];
   segments: number;
   /**
+   * The clip's length in bytes when it is known before the first byte (fragments joined in Node: the
+   * plan sizes every box); undefined when ffmpeg remuxes. Sent as Content-Length, so a browser shows
+   * the download's progress and a cut-off response is known as one.
+   */
+  sizeBytes?: number;
+  /**
    * The MP4 bytes. It ends only when the whole clip was made; when reading or ffmpeg fails it is
    * destroyed with the error, so the HTTP response is cut off instead of looking complete.
    */
@@ -118,13 +124,14 @@ export class ClipService {
     signal.throwIfAborted();
     const parts = clipParts(placed, fromMs, toMs, await this.innerKeyframes(placed, fromMs));
     const cover = coverage(placed, fromMs, toMs);
-    const download = (body: Readable): ClipDownload => ({
+    const download = (body: Readable, sizeBytes?: number): ClipDownload => ({
       fileName: clipFileName(cameraId, fromMs, toMs),
       fromMs,
       toMs,
       coveredMs: cover.coveredMs,
       gaps: cover.gaps,
       segments: placed.length,
+      ...(sizeBytes === undefined ? {} : { sizeBytes }),
       body,
     });
     // A file that cannot be read here fails the same way under ffmpeg, which then reports it.
@@ -132,7 +139,7 @@ export class ClipService {
     signal.throwIfAborted();
     if (plan.ok) {
       this.d.log.debug({ cameraId, path: 'join', parts: parts.length, bytes: plan.value.totalBytes }, 'clip export path');
-      await runJoinedClip(plan.value, { cameraId, log: this.d.log, signal, stallMs: this.stallMs, clock: this.d.clock, opened: (body) => opened(download(body)) });
+      await runJoinedClip(plan.value, { cameraId, log: this.d.log, signal, stallMs: this.stallMs, clock: this.d.clock, opened: (body) => opened(download(body, plan.value.totalBytes)) });
       return;
     }
     this.d.log.debug({ cameraId, path: 'ffmpeg', reason: plan.reason }, 'clip export path');

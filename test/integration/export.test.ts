@@ -148,7 +148,11 @@ describe('clip export and snapshots of real recorded footage', () => {
     expect(Number(res.headers.get('x-vigil-covered-seconds'))).toBeCloseTo(rangeS, 3);
     expect(JSON.parse(res.headers.get('x-vigil-gaps') ?? 'null')).toEqual([]);
     const file = join(work, 'clip.mp4');
-    await writeFile(file, Buffer.from(await res.arrayBuffer()));
+    const bytes = Buffer.from(await res.arrayBuffer());
+    // Joined as recorded: its length is known before the first byte and sent (no chunked encoding).
+    expect(res.headers.get('transfer-encoding')).toBeNull();
+    expect(Number(res.headers.get('content-length'))).toBe(bytes.length);
+    await writeFile(file, bytes);
 
     const probe = await ffprobe(file, 'format=duration,start_time:stream=codec_name');
     expect(probe['codec_name']).toBe('h264');

@@ -46,6 +46,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox<{ clips: ClipService; snaps
     const range = { fromMs: parseTime(req.query.from, 'from'), toMs: parseTime(req.query.to, 'to') };
     const clip = await clips.open(req.params.id, range, disconnectSignal(reply));
     const gaps = clip.gaps.slice(0, MAX_GAPS_IN_HEADER).map((g) => ({ start: toIso(g.startMs), end: toIso(g.endMs) }));
+    if (clip.sizeBytes !== undefined) reply.header('content-length', String(clip.sizeBytes));
     return reply
       .type('video/mp4')
       .header('content-disposition', `attachment; filename="${clip.fileName}"`)

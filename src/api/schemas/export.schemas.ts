@@ -49,6 +49,10 @@ export const CLIP_HEADERS = {
     description: 'JSON array of {start, end} (ISO-8601): the holes inside [from, to), which the clip jumps over (at most 100; see X-Vigil-Gap-Count).',
   },
   'X-Vigil-Gap-Count': { type: 'string', description: 'How many holes the range has.' },
+  'Content-Length': {
+    type: 'string',
+    description: 'The clip\'s size when known before its first byte (footage joined as recorded); absent when the clip is remuxed by ffmpeg (chunked).',
+  },
 };
 
 export const SNAPSHOT_HEADERS = {
