@@ -48,5 +48,7 @@ await build({
   external: EXTERNAL,
   // CommonJS packages inside an ES module bundle still call require() for Node's own modules.
   banner: { js: "import { createRequire as __vigilRequire } from 'node:module'; const require = __vigilRequire(import.meta.url);" },
+  // Maps beside each file (tsc's main.js.map would otherwise describe the file this one replaced).
+  sourcemap: 'linked',
   logLevel: 'warning',
 });
