@@ -36,6 +36,16 @@ const types = {
 const LOCK_TIMEOUT_MS = 5000;
 
 /**
+ * A session that sits inside a transaction this long without sending anything is ended by the server,
+ * its transaction rolled back and its locks released. Vigil's transactions last milliseconds; one held
+ * this long belongs to a process that stopped (SIGSTOP, a frozen VM, a cut network) while holding the
+ * catalog's transaction lock, which would otherwise stall every other node's writes, lease takeovers
+ * included, until it came back (docs/design.md, "Cluster"). Under LOCK_TIMEOUT_MS, so that writers
+ * waiting behind it get the lock instead of timing out.
+ */
+export const IDLE_IN_TRANSACTION_MS = 3000;
+
+/**
  * Every transaction takes this catalog-wide transaction lock first, so transactions run one at a
  * time, as on SQLite (one writer): each read-modify-write a repository does in a transaction (the
  * hash chain's next link, a gap's fill state, a webhook cursor) sees no other transaction's writes
@@ -65,15 +75,28 @@ function domainErrorPool(pool: pg.Pool): PostgresPool {
       let w = wrapped.get(client);
       if (!w) {
         const c = client;
+        // The server may end a session on its own while it is checked out (IDLE_IN_TRANSACTION_MS, a
+        // restart): the client then emits 'error', which pg's pool listens for only on idle clients; unheard
+        // it would end the process. Its queries then fail with what ended it, and it leaves the pool.
+        let broken: unknown;
+        c.on('error', (err) => {
+          broken ??= err;
+        });
         w = {
           query: (async (text: string, values: readonly unknown[]) => {
             try {
               return await c.query(text, [...values]);
             } catch (err) {
-              throw toCatalogError(err);
+              throw toCatalogError(broken ?? err);
             }
           }) as unknown as PostgresPoolClient['query'],
-          release: () => c.release(),
+          release: () => {
+            if (broken === undefined) c.release();
+            else {
+              wrapped.delete(c);
+              c.release(broken instanceof Error ? broken : new Error(String(broken)));
+            }
+          },
         };
         wrapped.set(client, w);
       }
@@ -100,7 +123,7 @@ class CatalogPostgresDialect extends PostgresDialect {
   }
 }
 
-/** A `pg` pool on the catalog at `url`: numbers read exactly, the 5 s lock timeout, the schema first in the search path. */
+/** A `pg` pool on the catalog at `url`: numbers read exactly, the 5 s lock timeout, the 3 s idle-in-transaction end, the schema first in the search path. */
 export function postgresPool(url: string, opts: PostgresOptions = {}): pg.Pool {
   if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`invalid catalog schema name ${opts.schema}`);
   const pool = new pg.Pool({
@@ -108,6 +131,7 @@ export function postgresPool(url: string, opts: PostgresOptions = {}): pg.Pool {
     types,
     max: opts.maxConnections ?? 10,
     lock_timeout: LOCK_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     application_name: 'vigil',
     ...(opts.schema !== undefined ? { options: `-c search_path=${opts.schema}` } : {}),
   });

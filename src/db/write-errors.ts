@@ -66,7 +66,8 @@ const UNREACHABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH',
  * The engine's error as a domain error. SQLite: SQLITE_FULL → catalog full; SQLITE_BUSY /
  * SQLITE_LOCKED → catalog busy. PostgreSQL: 53100 disk_full (and 53200 out of memory, 53300 too many
  * connections as busy) → full / busy; 40001 serialization failure, 40P01 deadlock, 55P03 lock timeout →
- * busy; 57P01-57P03 (server shutting down, starting) and class 08 (connection) or a refused/reset
+ * busy; 57P01-57P03 (server shutting down, starting), 25P03 (the session ended for idling in a
+ * transaction) and class 08 (connection) or a refused/reset
  * socket → unreachable. Anything else (a constraint, a bug) is returned unchanged.
  */
 export function toCatalogError(err: unknown): unknown {
@@ -76,7 +77,8 @@ export function toCatalogError(err: unknown): unknown {
     if (state.startsWith('23')) return sameWords(err as Error & { constraint?: string; table?: string; column?: string }, state);
     if (state === '53100') return new CatalogUnavailableError('full', err);
     if (state === '40001' || state === '40P01' || state === '55P03' || state === '53200' || state === '53300') return new CatalogUnavailableError('busy', err);
-    if (state === '57P01' || state === '57P02' || state === '57P03' || state.startsWith('08')) return new CatalogUnavailableError('unreachable', err);
+    // 25P03: this session sat idle inside a transaction past IDLE_IN_TRANSACTION_MS and was ended (postgres.ts).
+    if (state === '57P01' || state === '57P02' || state === '57P03' || state === '25P03' || state.startsWith('08')) return new CatalogUnavailableError('unreachable', err);
     return err;
   }
   const errno = (err as NodeJS.ErrnoException | null)?.code;
