@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist', 'cli');
-export const EXTERNAL = [
+const EXTERNAL = [
   'better-sqlite3',
   '@node-rs/argon2',
   'pg',
@@ -27,8 +27,6 @@ export const EXTERNAL = [
   'mqtt',
   'bufferutil',
   'utf-8-validate',
-  'tsx',
-  'tsx/*',
 ];
 
 // Chunks of an earlier build go first: their names carry content hashes.

@@ -13,20 +13,32 @@ type Compile<F> = () => F;
 export class LazySchemas {
   private readonly pending = new Set<() => void>();
 
-  /** A validator that compiles on its first call; Ajv's `errors` are carried over for Fastify to read. */
-  validator(compile: Compile<ReturnType<FastifySchemaCompiler<unknown>>>): ReturnType<FastifySchemaCompiler<unknown>> {
-    let fn: ReturnType<typeof compile> | undefined;
-    const now = () => {
-      this.pending.delete(now);
-      fn ??= compile();
+  /**
+   * `compile` run at the first call of what this returns, once; until then it is pending. A compile that
+   * throws stays pending (the next call, or compileAll, throws again). Past the first call nothing but
+   * the compiled function is touched: these stand on every request's path.
+   */
+  private deferred<F>(compile: Compile<F>): () => F {
+    let fn: F | undefined;
+    const now = (): F => {
+      if (fn === undefined) {
+        fn = compile();
+        this.pending.delete(now);
+      }
       return fn;
     };
     this.pending.add(now);
+    return now;
+  }
+
+  /** A validator that compiles on its first call; Ajv's `errors` are carried over for Fastify to read. */
+  validator(compile: Compile<ReturnType<FastifySchemaCompiler<unknown>>>): ReturnType<FastifySchemaCompiler<unknown>> {
     type Validate = ((data: unknown, ctx?: unknown) => unknown) & { errors?: unknown; schemaEnv?: unknown };
+    const inner = this.deferred(compile as Compile<Validate>);
     const validate: Validate = (data, ctx) => {
-      const inner = now() as Validate;
-      const ret = inner(data, ctx);
-      validate.errors = inner.errors;
+      const fn = inner();
+      const ret = fn(data, ctx);
+      validate.errors = fn.errors;
       return ret;
     };
     // Fastify passes the parent object (so that Ajv may coerce a root value in place) to Ajv's functions,
@@ -36,14 +48,8 @@ export class LazySchemas {
   }
 
   serializer(compile: Compile<(data: unknown) => string>): (data: unknown) => string {
-    let fn: ((data: unknown) => string) | undefined;
-    const now = () => {
-      this.pending.delete(now);
-      fn ??= compile();
-      return fn;
-    };
-    this.pending.add(now);
-    return (data) => now()(data);
+    const inner = this.deferred(compile);
+    return (data) => inner()(data);
   }
 
   /** Fastify's own serializer factory (fast-json-stringify, with the shared schemas), each compile deferred. */

@@ -16,7 +16,7 @@ describe('the index segments are found by (migration 0013)', () => {
       const old = await sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND name = 'segments_camera_start'`.execute(db);
       expect(Number(old.rows[0]!.n)).toBe(0);
     } else {
-      const defs = await sql<{ indexname: string; indexdef: string }>`SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'segments'`.execute(db);
+      const defs = await sql<{ indexname: string; indexdef: string }>`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'segments'`.execute(db);
       const byName = new Map(defs.rows.map((r) => [r.indexname, r.indexdef]));
       expect(byName.get('segments_camera_start_end')).toMatch(/\(camera_id, start_ms, end_ms\)$/);
       expect(byName.has('segments_camera_start')).toBe(false);
