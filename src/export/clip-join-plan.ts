@@ -124,7 +124,7 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
     const inTicks = microsToTicks(concatMicros(firstPart.inpointSeconds, 'inpoint'), ts);
     startIndex = -1;
     first.fragments.forEach((f, j) => {
-      if (f.fragment.baseDecodeTime <= inTicks) startIndex = j;
+      if (f.keyframe && f.fragment.baseDecodeTime <= inTicks) startIndex = j;
     });
     if (startIndex < 0) return fail('no keyframe at or before the inpoint');
     startDts = (first.fragments[startIndex]?.fragment.baseDecodeTime ?? 0) - inTicks;
@@ -200,8 +200,9 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
       const f = k.source.fragment;
       trafs.push({ fragment: f, baseDecodeTime: k.baseDecodeTime, from: 0, count: k.sampleCount });
       ranges.push({ offset: k.source.payloadOffset, bytes: payloadBytes(f, k.sampleCount) });
-      // ffmpeg's tfra time: the first sample's presentation time after the edit, never below 0.
-      tfra.push({ timeTicks: Math.max(0, k.baseDecodeTime + (f.compositionOffsets[0] ?? 0) - mediaTimeTicks), moofOffset: offset });
+      // A random access point per keyframe fragment. ffmpeg's tfra time: the first sample's
+      // presentation time after the edit, never below 0.
+      if (k.source.keyframe) tfra.push({ timeTicks: Math.max(0, k.baseDecodeTime + (f.compositionOffsets[0] ?? 0) - mediaTimeTicks), moofOffset: offset });
     }
     if (p.audio) {
       trafs.push(p.audio.traf);

@@ -15,6 +15,8 @@ export interface JoinSourceFragment {
   fragment: JoinFragmentAV;
   /** File offset of the first byte of the fragment's mdat payload. */
   payloadOffset: number;
+  /** The fragment starts with a keyframe (a decoder can start here); else it continues the GOP before it. */
+  keyframe: boolean;
 }
 
 export interface JoinSource {
@@ -160,8 +162,9 @@ async function readMoofs(fh: FileHandle, start: number, fileSize: number, trackI
 
 /**
  * The file as ffmpeg's mp4 muxer writes a recorder segment: ftyp, moov, (moof, mdat)+, then an
- * optional mfra, nothing else; fragments contiguous in decode time from 0, each starting with its
- * only sync sample, each mdat holding exactly its trun's samples. Anything else is a reason string.
+ * optional mfra, nothing else; fragments contiguous in decode time from 0, the first starting with a
+ * keyframe, each keyframe starting its fragment and alone in it (the fragments after it in its GOP hold
+ * none), each mdat holding exactly its trun's samples. Anything else is a reason string.
  */
 export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> {
   const fh = await open(path, 'r');
@@ -199,10 +202,14 @@ export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> 
         if (nextAudioDecodeTime !== undefined && f.audio.baseDecodeTime !== nextAudioDecodeTime) return fail(`audio of the fragment at ${at} is not contiguous in decode time`);
         nextAudioDecodeTime = f.audio.baseDecodeTime + f.audio.durations.reduce((a, b) => a + b, 0);
       }
-      if (f.syncSamples.length !== 1 || f.syncSamples[0] !== 0) return fail(`fragment at ${at} does not start with its only keyframe`);
+      // A keyframe starts a fragment and is its only one; the fragments after it in its GOP have none
+      // (the recorder's frag_duration), and the file starts with a keyframe.
+      const keyframe = f.syncSamples.length === 1 && f.syncSamples[0] === 0;
+      if (!keyframe && f.syncSamples.length > 0) return fail(`fragment at ${at} has a keyframe that does not start it, or more than one`);
+      if (!keyframe && fragments.length === 0) return fail(`first fragment at ${at} does not start with a keyframe`);
       if (f.baseDecodeTime !== nextDecodeTime) return fail(`fragment at ${at} is not contiguous in decode time`);
       nextDecodeTime = f.baseDecodeTime + f.durations.reduce((a, b) => a + b, 0);
-      fragments.push({ fragment: f, payloadOffset: at + m.moof.length + m.mdatHeaderBytes });
+      fragments.push({ fragment: f, payloadOffset: at + m.moof.length + m.mdatHeaderBytes, keyframe });
     }
     if (fragments.length === 0) return fail('no fragment');
     return { ok: true, value: { ftyp, moov, track, fragments, endDecodeTime: nextDecodeTime } };

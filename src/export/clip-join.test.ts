@@ -16,6 +16,8 @@ import { scanFmp4Buffer } from '../media/fmp4/scan.js';
 import { ClipService } from './clip.service.js';
 import { joinedClipBytes } from './clip-join.js';
 import { planFmp4Join, type JoinPlan } from './clip-join-plan.js';
+import { readJoinSource } from './clip-join-source.js';
+import { RECORD_FRAGMENT_US } from '../media/recorder-args.js';
 import { MediaJobs } from './media-jobs.js';
 import { systemClock } from '../shared/clock.js';
 import { FootageStore } from '../storage/footage-store.js';
@@ -33,15 +35,18 @@ const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 let dir: string;
 const path = (name: string) => join(dir, name);
 
-/** Recorder-like segment files `<prefix>000.mp4 …` of 2 s each, 1-s GOP. */
-async function record(prefix: string, seconds: number, opts: { size?: string; bframes?: boolean; timescale?: number; noise?: boolean } = {}) {
+/**
+ * Recorder-like segment files `<prefix>000.mp4 …` of 2 s each, 1-s GOP; with `fragUs`, each GOP cut
+ * into fragments of at most that (what the recorder writes: RECORD_FRAGMENT_US), else one per GOP.
+ */
+async function record(prefix: string, seconds: number, opts: { size?: string; bframes?: boolean; timescale?: number; noise?: boolean; fragUs?: number } = {}) {
   const filter = `testsrc2=size=${opts.size ?? '320x240'}:rate=${FPS}${opts.noise ? ',noise=alls=100:allf=t' : ''}`;
   await run('ffmpeg', [
     '-v', 'error', '-f', 'lavfi', '-i', filter, '-t', String(seconds),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(FPS), '-pix_fmt', 'yuv420p',
     ...(opts.bframes ? ['-bf', '2'] : ['-bf', '0']), ...(opts.noise ? ['-qp', '0'] : []),
     '-f', 'segment', '-segment_time', '2', '-segment_format', 'mp4',
-    '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof${opts.timescale ? `:video_track_timescale=${opts.timescale}` : ''}`,
+    '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof${opts.fragUs ? `:frag_duration=${opts.fragUs}` : ''}${opts.timescale ? `:video_track_timescale=${opts.timescale}` : ''}`,
     path(`${prefix}%03d.mp4`),
   ]);
 }
@@ -104,6 +109,18 @@ function fragmentsOf(buf: Buffer): Array<{ sequence: number }> {
   return out;
 }
 
+/** The entries of the clip's tfra (its random access points): their times, in track ticks. */
+function tfraTimes(buf: Buffer): number[] {
+  const mfraSize = buf.readUInt32BE(buf.length - 4);
+  const tfra = buf.subarray(buf.length - mfraSize + 8);
+  if (tfra.toString('latin1', 4, 8) !== 'tfra') throw new Error('no tfra first in the mfra');
+  const v1 = tfra.readUInt8(8) === 1;
+  const sizes = tfra.readUInt32BE(16);
+  const entryBytes = (v1 ? 16 : 8) + ((sizes >> 4) & 3) + 1 + ((sizes >> 2) & 3) + 1 + (sizes & 3) + 1;
+  const count = tfra.readUInt32BE(20);
+  return Array.from({ length: count }, (_, i) => (v1 ? Number(tfra.readBigUInt64BE(24 + i * entryBytes)) : tfra.readUInt32BE(24 + i * entryBytes)));
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vigil-join-'));
   await Promise.all([
@@ -111,6 +128,8 @@ beforeAll(async () => {
     record('bf', 6, { bframes: true }),
     record('small', 2),
     record('large', 2, { size: '640x360' }),
+    record('sub', 6, { timescale: 90000, fragUs: RECORD_FRAGMENT_US }),
+    record('subbf', 6, { bframes: true, fragUs: RECORD_FRAGMENT_US }),
   ]);
   await record('big', 6, { noise: true });
 }, 120_000);
@@ -160,6 +179,10 @@ describe('the join makes the same clip as the ffmpeg path', () => {
     ['ending mid-GOP, starting on a keyframe', [{ absPath: 'rec001.mp4', inpointSeconds: 1 }, { absPath: 'rec002.mp4', outpointSeconds: 0.77 }], 1.77],
     ['whole files', [0, 1, 2].map((i) => ({ absPath: `rec00${i}.mp4` })), 6],
     ['B-frames, across 3 files', [{ absPath: 'bf000.mp4', inpointSeconds: 0.5 }, { absPath: 'bf001.mp4' }, { absPath: 'bf002.mp4', outpointSeconds: 1.3 }], 4.8],
+    // The recorder's layout: a GOP in several fragments, the inpoints inside a fragment after a GOP's first.
+    ['sub-GOP fragments, starting in a GOP\'s second fragment', [{ absPath: 'sub000.mp4', inpointSeconds: 1.8 }, { absPath: 'sub001.mp4', outpointSeconds: 0.7 }], 0.9],
+    ['sub-GOP fragments, across 3 files, ending in a GOP\'s second fragment', [{ absPath: 'sub000.mp4', inpointSeconds: 0.6 }, { absPath: 'sub001.mp4' }, { absPath: 'sub002.mp4', outpointSeconds: 1.8 }], 5.2],
+    ['B-frames, sub-GOP fragments, across 2 files', [{ absPath: 'subbf000.mp4', inpointSeconds: 1.7 }, { absPath: 'subbf001.mp4', outpointSeconds: 1.6 }], 1.9],
   ];
   for (const [name, named, rangeS] of cases) {
     it(`${name}: same frames in the same order, same start, presented duration within one frame of the range`, async () => {
@@ -182,6 +205,20 @@ describe('the join makes the same clip as the ffmpeg path', () => {
       if (inpoint !== undefined) expect(pj.start).toBeCloseTo(-(inpoint - GOP_START(inpoint)), 3);
     });
   }
+
+  it('sub-GOP fragments: starts at the keyframe fragment before the inpoint, and lists only keyframe fragments as random access points', async () => {
+    const src = await readJoinSource(file('sub', 0));
+    if (!src.ok) throw new Error(src.reason);
+    // The fixture really has GOPs in several fragments (else this proves nothing).
+    expect(src.value.fragments.filter((f) => !f.keyframe).length).toBeGreaterThan(0);
+    const p = await plan([{ absPath: file('sub', 0), inpointSeconds: 1.8 }, { absPath: file('sub', 1) }]);
+    const clip = await collect(joinedClipBytes(p));
+    const scan = scanFmp4Buffer(clip);
+    // Its first fragment is the keyframe one at 1.0 s: the edit list skips 0.8 s.
+    expect(scan.fragments[0]?.startsWithKeyframe).toBe(true);
+    expect(scan.fragments.length).toBeGreaterThan(scan.fragments.filter((f) => f.startsWithKeyframe).length);
+    expect(tfraTimes(clip)).toHaveLength(scan.fragments.filter((f) => f.startsWithKeyframe).length);
+  });
 
   it('falls back (a reason, no plan) for parts whose codec configuration differs, and for a file that is not fMP4', async () => {
     const mixed = await planFmp4Join([{ absPath: file('small', 0), inpointSeconds: 0.5 }, { absPath: file('large', 0) }]);

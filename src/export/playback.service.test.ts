@@ -8,7 +8,7 @@ import { openDatabase, type Db, type OpenedDb } from '../db/connection.js';
 import { readLockCounts } from '../db/read-lock.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
 import { systemClock } from '../shared/clock.js';
-import { ownFragments, PlaybackService } from './playback.service.js';
+import { gopParts, ownFragments, PlaybackService } from './playback.service.js';
 import { buildPlaylist } from './playback-playlist.js';
 import { scanFmp4 } from '../media/fmp4/scan.js';
 import { FootageStore } from '../storage/footage-store.js';
@@ -129,5 +129,42 @@ describe('recorded playback of a row that starts inside its file (time truth, de
     );
     expect(text).toContain(`#EXT-X-BYTERANGE:${own!.endByte - own!.startByte}@${own!.startByte}`);
     expect(text).toContain(`#EXT-X-PROGRAM-DATE-TIME:${new Date(T0 + 10_500).toISOString()}`);
+  });
+});
+
+describe('recorded playback of the recorder\'s layout (a GOP in several fragments)', () => {
+  /** A file as the recorder writes it: 1 s GOPs at 10 fps, each cut into fragments of at most 0.5 s. */
+  async function subGopFile(): Promise<string> {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const file = join(dir, 'sub.mp4');
+    await promisify(execFile)('ffmpeg', [
+      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-t', '4', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10',
+      '-pix_fmt', 'yuv420p', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-frag_duration', '500000', '-f', 'mp4', file,
+    ]);
+    return file;
+  }
+
+  it('a row starting inside its file starts at a keyframe fragment, never in a GOP\'s later fragment', async () => {
+    const scan = await scanFmp4(await subGopFile());
+    expect(scan.fragments.map((f) => f.startsWithKeyframe)).toEqual([true, false, true, false, true, false, true, false]);
+    // The row covers file time [0.5 s, 3.5 s): the fragment at 0.5 s is inside it but starts mid-GOP.
+    const own = ownFragments(scan, { startMs: T0 + 10_000, endMs: T0 + 13_000, mediaOffsetMs: 500 });
+    expect(own).toEqual({ startByte: scan.fragments[2]!.offset, endByte: scan.fragments[6]!.endOffset, startMs: T0 + 10_500, durationMs: 2500 });
+  });
+
+  it('an open file\'s playlist parts are whole GOPs: each starts on a keyframe and runs to the next', async () => {
+    const scan = await scanFmp4(await subGopFile());
+    const parts = gopParts(scan.fragments);
+    expect(parts).toHaveLength(4);
+    for (const [i, p] of parts.entries()) {
+      expect(p.startByte).toBe(scan.fragments[2 * i]!.offset);
+      expect(p.endByte).toBe(scan.fragments[2 * i + 1]!.endOffset);
+      expect(p.decodeSeconds).toBeCloseTo(i, 6);
+      expect(p.durationSeconds).toBeCloseTo(1, 6);
+    }
+    // A GOP still being written is listed as far as it is; fragments before any keyframe are not.
+    expect(gopParts(scan.fragments.slice(0, 3)).map((p) => p.endByte)).toEqual([scan.fragments[1]!.endOffset, scan.fragments[2]!.endOffset]);
+    expect(gopParts(scan.fragments.slice(1, 3)).map((p) => p.startByte)).toEqual([scan.fragments[2]!.offset]);
   });
 });

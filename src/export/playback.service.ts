@@ -7,7 +7,7 @@ import type { Db } from '../db/connection.js';
 import { getSegment } from '../db/evidence.repo.js';
 import { getSegmentByRunFile, listAllSegments, type Segment } from '../db/segment.repo.js';
 import { readFmp4Head } from '../media/fmp4/head.js';
-import { fileSource, scanFmp4, scanFmp4Source, type Fmp4Scan } from '../media/fmp4/scan.js';
+import { fileSource, scanFmp4, scanFmp4Source, type Fmp4Scan, type FragmentInfo } from '../media/fmp4/scan.js';
 import { SEGMENT_NAME_PATTERN } from '../storage/segment-names.js';
 import { invalidArgument, notFound, VigilError } from '../shared/errors.js';
 import { parseByteRange } from './byte-range.js';
@@ -214,8 +214,9 @@ export class PlaybackService {
   }
 
   /**
-   * The playlist entry of an unindexed file: its whole fragments so far that overlap [fromMs, toMs),
-   * each placed from the file's start on the run's time mapping (as its row will be when it closes).
+   * The playlist entry of an unindexed file: its whole fragments so far, as GOPs (`gopParts`), that
+   * overlap [fromMs, toMs), each placed from the file's start on the run's time mapping (as its row
+   * will be when it closes). The newest GOP is listed as far as it is written.
    */
   private async placeUnindexed(cameraId: string, f: UnindexedFileRef, fromMs: number, toMs: number): Promise<PlaylistSegment | undefined> {
     const startMs = f.startMs;
@@ -227,14 +228,13 @@ export class PlaybackService {
       const { size } = await fh.stat();
       const scan = await scanFmp4Source(fileSource(fh, size));
       const first = scan.fragments[0]?.decodeTimeSeconds ?? 0;
-      const parts = scan.fragments
-        .filter((x) => x.endOffset <= scan.completeEndOffset)
-        .map((x) => ({
-          startByte: x.offset,
-          endByte: x.endOffset,
-          startMs: Math.round(startMs + ((x.decodeTimeSeconds ?? first) - first) * 1000),
-          durationMs: Math.round(x.durationSeconds * 1000),
-          decodeMs: (x.decodeTimeSeconds ?? first) * 1000,
+      const parts = gopParts(scan.fragments.filter((x) => x.endOffset <= scan.completeEndOffset))
+        .map((g) => ({
+          startByte: g.startByte,
+          endByte: g.endByte,
+          startMs: Math.round(startMs + (g.decodeSeconds - first) * 1000),
+          durationMs: Math.round(g.durationSeconds * 1000),
+          decodeMs: g.decodeSeconds * 1000,
         }))
         .filter((p) => p.startMs + p.durationMs > fromMs && p.startMs < toMs && p.durationMs > 0);
       const head = parts[0];
@@ -360,10 +360,10 @@ export class PlaybackService {
 }
 
 /**
- * The whole fragments of a file that lie inside its row: from the first one starting at or after the
- * row's media offset to the last one ending by the row's end (1 ms of rounding allowed), with their
- * instants. A fragment straddling either edge is left out: a GOP of the timeline left blank rather
- * than footage shown twice or at the wrong instant.
+ * The whole fragments of a file that lie inside its row: from the first keyframe fragment starting at
+ * or after the row's media offset to the last one ending by the row's end (1 ms of rounding allowed),
+ * with their instants. A fragment straddling either edge is left out: a GOP of the timeline left blank
+ * rather than footage shown twice or at the wrong instant.
  */
 export function ownFragments(scan: Fmp4Scan, s: Pick<Segment, 'startMs' | 'endMs' | 'mediaOffsetMs'>): Head['own'] {
   const first = scan.fragments[0]?.decodeTimeSeconds ?? 0;
@@ -373,6 +373,8 @@ export function ownFragments(scan: Fmp4Scan, s: Pick<Segment, 'startMs' | 'endMs
     const at = ((f.decodeTimeSeconds ?? first) - first) * 1000;
     return at >= fromMs && at + f.durationSeconds * 1000 <= toMs;
   });
+  // The player starts decoding at the first: the fragments before the row's first keyframe are left out too.
+  while (own.length > 0 && !own[0]?.startsWithKeyframe) own.shift();
   const a = own[0];
   const b = own.at(-1);
   if (!a || !b) return undefined;
@@ -383,6 +385,27 @@ export function ownFragments(scan: Fmp4Scan, s: Pick<Segment, 'startMs' | 'endMs
     startMs: Math.round(s.startMs - s.mediaOffsetMs + startInFileMs),
     durationMs: Math.round(own.reduce((sum, f) => sum + f.durationSeconds * 1000, 0)),
   };
+}
+
+/**
+ * Whole fragments (in file order) grouped by GOP: each group a keyframe fragment and the fragments
+ * after it up to the next keyframe (the recorder cuts a GOP into fragments of at most
+ * RECORD_FRAGMENT_US), contiguous bytes. A player is given whole groups, so every media segment of a
+ * playlist starts on a keyframe. Fragments before the first keyframe are left out (nothing decodes them).
+ */
+export function gopParts(fragments: readonly FragmentInfo[]): Array<{ startByte: number; endByte: number; decodeSeconds: number; durationSeconds: number }> {
+  const out: Array<{ startByte: number; endByte: number; decodeSeconds: number; durationSeconds: number }> = [];
+  const first = fragments[0]?.decodeTimeSeconds ?? 0;
+  for (const f of fragments) {
+    const last = out.at(-1);
+    if (f.startsWithKeyframe) {
+      out.push({ startByte: f.offset, endByte: f.endOffset, decodeSeconds: f.decodeTimeSeconds ?? first, durationSeconds: f.durationSeconds });
+    } else if (last) {
+      last.endByte = f.endOffset;
+      last.durationSeconds += f.durationSeconds;
+    }
+  }
+  return out;
 }
 
 /** `<run>-<seq>` of a segment file's name (indexed or as ffmpeg wrote it), or '' when it has no number. */

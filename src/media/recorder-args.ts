@@ -2,6 +2,15 @@ import { join } from 'node:path';
 import { QUIET_ARGS, rtspInputArgs, VIDEO_TRACK_TIMESCALE } from './ffmpeg-common-args.js';
 import type { VideoCodecFamily } from './video-codec.js';
 
+/**
+ * Longest fragment of a segment file, µs. Every keyframe still starts a fragment (`frag_keyframe`), and
+ * a GOP is cut into fragments of at most this, so a viewer reading the growing file (live view, the
+ * open segment's playlist) is at most this behind the camera instead of a whole GOP.
+ * Fragments after the first of a GOP start on a frame that is not a keyframe: the readers that start
+ * a decoder (clip join, snapshot, playback, live) start at a keyframe fragment.
+ */
+export const RECORD_FRAGMENT_US = 500_000;
+
 export interface RecorderArgsInput {
   /** The camera's RTSP URL, passed to ffmpeg as one argv element whatever it contains. */
   url: string;
@@ -108,9 +117,11 @@ export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
     '-f', 'segment',
     '-segment_time', String(i.segmentSeconds),
     '-segment_format', 'mp4',
-    // flush_packets=1: each fragment reaches the file as soon as it ends, so a crash loses at most one GOP
-    // (the segment muxer does not pass the global -flush_packets on to the files it opens).
-    '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1:video_track_timescale=${VIDEO_TRACK_TIMESCALE}`,
+    // Fragments of at most RECORD_FRAGMENT_US (and one at every keyframe); flush_packets=1: each fragment
+    // reaches the file as soon as it ends, so live view and the newest reviewable footage lag it by
+    // that much, and a crash loses at most that much (the segment muxer does not pass the global
+    // -flush_packets on to the files it opens).
+    '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=${RECORD_FRAGMENT_US}:flush_packets=1:video_track_timescale=${VIDEO_TRACK_TIMESCALE}`,
     '-segment_list', `pipe:${SEGMENT_LIST_FD}`,
     '-segment_list_type', 'csv',
     '-segment_list_flags', 'live',

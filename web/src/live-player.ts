@@ -25,8 +25,9 @@ const KEEP_BEHIND_S = 6;
 const MAX_QUEUED = 60;
 const RECONNECT_MS = 3000;
 /**
- * No new fragment for this long (or 1.5 fragment intervals, for a long GOP) means no signal. A fragment
- * is one GOP, flushed as it ends, so its last frame was received about when the fragment arrived.
+ * No new fragment for this long (or 1.5 fragment intervals, for a long fragment) means no signal. A
+ * fragment (at most half a second of a GOP, the recorder's RECORD_FRAGMENT_US) is flushed as it ends,
+ * so its last frame was received about when the fragment arrived.
  */
 const STALL_MIN_MS = 2500;
 const WATCH_MS = 250;
@@ -198,8 +199,9 @@ export class LivePlayer {
 
   /**
    * The camera's audio stopped while its video goes on: a fresh MediaSource with the video alone (the
-   * init without the audio track, each fragment without its audio), from the next fragment (each starts
-   * with a keyframe). The speaker button goes; the next run (a new init) tries with audio again.
+   * init without the audio track, each fragment without its audio), from the next fragment (the new
+   * SourceBuffer drops frames up to the next keyframe). The speaker button goes; the next run (a new
+   * init) tries with audio again.
    */
   private goVideoOnly(): void {
     const raw = this.rawInit;
@@ -266,7 +268,7 @@ export class LivePlayer {
       const last = this.arrivals[this.arrivals.length - 1];
       if (!last || end > last.endS + 1e-3) {
         const now = Date.now();
-        // A fragment interval measured across a stall or a reconnect is no GOP: it is left out.
+        // A fragment interval measured across a stall or a reconnect is not one: it is left out.
         if (last && !this.stalled && now - last.atMs < 10_000) this.fragmentEveryMs = 0.8 * this.fragmentEveryMs + 0.2 * (now - last.atMs);
         const wallMs = this.appendingWallEndMs ?? now;
         this.arrivals.push({ endS: end, wallMs, atMs: now });
