@@ -16,7 +16,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { RtspServer } from '../src/demo/rtsp-server.js';
 import { RECORD_FRAGMENT_US } from '../src/media/recorder-args.js';
 import { removeDir, startVigil, waitFor } from '../test/support/harness.js';
@@ -29,8 +29,13 @@ export interface UiOptions {
   log: (msg: string) => void;
 }
 
-// code: each frame carries its capture instant as a QR code (bottom-right), read in the page for glass-to-glass.
-const MOUNT = { name: 'ui', width: 1280, height: 720, fps: 25, gop: 50, bitrateKbps: 2000, code: true } as const;
+const MOUNT = { name: 'ui', width: 1280, height: 720, fps: 25, gop: 50, bitrateKbps: 2000 } as const;
+/**
+ * The same camera with each frame's capture instant burned in as a QR code (bottom-right), for
+ * glass-to-glass; recorded by its own Vigil after the other figures, since the overlay costs the fake
+ * camera CPU that would weigh on them.
+ */
+const CODE_MOUNT = { ...MOUNT, name: 'glass', code: true } as const;
 // A realistic segment length: review reaches the open segment's newest whole fragment, not the last closed segment.
 const SEGMENT_SECONDS = 60;
 
@@ -64,11 +69,6 @@ export async function runUi(o: UiOptions): Promise<SectionResult[]> {
       return out;
     })).filter((x) => Number.isFinite(x) && x >= 0);
     o.log(`  live buffer lag p50 ${percentile(lag, 50).toFixed(0)} ms`);
-
-    // Glass to glass: each frame's display instant minus the capture instant the camera burned into it.
-    await page.addScriptTag({ path: createRequire(import.meta.url).resolve('jsqr') });
-    const glass = await glassToGlass(page, 10_000);
-    o.log(`  glass-to-glass p50 ${percentile(glass, 50).toFixed(0)} ms over ${glass.length} frames`);
 
     // Enough footage to click around in: 40 s.
     await waitFor('40 s of footage', async () => {
@@ -124,6 +124,9 @@ export async function runUi(o: UiOptions): Promise<SectionResult[]> {
       await server.freeze(MOUNT.name, false);
       await waitFor('recording again', async () => ((await (await vigil.api('/cameras/cam/status')).json()) as { state: string }).state === 'recording', 60_000, 250);
     }
+    const glass = await measureGlass(browser);
+    o.log(`  glass-to-glass p50 ${percentile(glass, 50).toFixed(0)} ms over ${glass.length} frames`);
+
     const sp50 = percentile(stalls, 50);
     const smax = Math.max(...stalls);
 
@@ -144,7 +147,7 @@ export async function runUi(o: UiOptions): Promise<SectionResult[]> {
         {
           figure: `live glass-to-glass p50 / p95 (${glass.length} frames over 10 s: shown − capture instant burned into the frame)`,
           value: `${fmt.ms(percentile(glass, 50))} / ${fmt.ms(percentile(glass, 95))}`,
-          baseline: `GOP ${MOUNT.gop / MOUNT.fps} s; fragments ≤ ${RECORD_FRAGMENT_US / 1000} ms`,
+          baseline: `GOP ${CODE_MOUNT.gop / CODE_MOUNT.fps} s; fragments ≤ ${RECORD_FRAGMENT_US / 1000} ms; its own camera and Vigil`,
           goal: goal('p95 ≤ 1000 ms', check(percentile(glass, 95), (v) => v <= 1000)),
         },
         { figure: `recorded click-to-first-frame p50 (${o.samples} clicks)`, value: fmt.ms(rp50), goal: goal('≤ 300 ms', check(rp50, (v) => v <= 300)) },
@@ -152,7 +155,7 @@ export async function runUi(o: UiOptions): Promise<SectionResult[]> {
         {
           figure: `newest reviewable footage behind live p50 / p95 (segment_seconds ${SEGMENT_SECONDS})`,
           value: `${fmt.ms(percentile(newest, 50))} / ${fmt.ms(percentile(newest, 95))}`,
-          baseline: `the open segment's whole fragments are listed: about one GOP (${MOUNT.gop / MOUNT.fps} s) + the fragment being written; was up to one segment + indexing`,
+          baseline: `the open segment's whole fragments are listed, GOP by GOP: the fragment being written (≤ ${RECORD_FRAGMENT_US / 1000} ms) + reading`,
         },
         { figure: `stall-to-indicator p50 (${stalls.length} freezes, camera page live)`, value: fmt.ms(sp50), goal: goal('≤ 3000 ms', check(sp50, (v) => v <= 3000)) },
         { figure: 'stall-to-indicator max', value: fmt.ms(smax), goal: goal('≤ 3000 ms', check(smax, (v) => v <= 3000)) },
@@ -178,6 +181,29 @@ async function openLive(page: Page): Promise<number> {
     await new Promise<void>((resolve) => video!.requestVideoFrameCallback(() => resolve()));
     return performance.now() - t0;
   });
+}
+
+/** Glass to glass on a camera of its own: each frame's display instant minus the capture instant burned into it. */
+async function measureGlass(browser: Browser): Promise<number[]> {
+  const server = await RtspServer.start({ mounts: [CODE_MOUNT] });
+  const vigil = await startVigil({ cameras: [{ id: 'cam', name: 'Glass', main_url: server.url(CODE_MOUNT.name), segment_seconds: SEGMENT_SECONDS }] });
+  // bypassCSP: jsQR is added to the page to read the codes (Vigil's CSP forbids inline scripts).
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  try {
+    const page = await context.newPage();
+    await login(page, vigil);
+    await waitFor('recording', async () => ((await (await vigil.api('/cameras/cam/status')).json()) as { state: string }).state === 'recording', 30_000);
+    await page.goto(`${vigil.app.url}/#/events`);
+    await openLive(page);
+    await page.addScriptTag({ path: createRequire(import.meta.url).resolve('jsqr') });
+    await page.waitForTimeout(3000);
+    return await glassToGlass(page, 10_000);
+  } finally {
+    await context.close();
+    await vigil.app.stop();
+    await server.stop();
+    await removeDir(vigil.dataDir);
+  }
 }
 
 /**
