@@ -124,8 +124,8 @@ export async function runUi(o: UiOptions): Promise<SectionResult[]> {
       await server.freeze(MOUNT.name, false);
       await waitFor('recording again', async () => ((await (await vigil.api('/cameras/cam/status')).json()) as { state: string }).state === 'recording', 60_000, 250);
     }
-    const glass = await measureGlass(browser);
-    o.log(`  glass-to-glass p50 ${percentile(glass, 50).toFixed(0)} ms over ${glass.length} frames`);
+    const { ms: glass, framesPerSecond } = await measureGlass(browser);
+    o.log(`  glass-to-glass p50 ${percentile(glass, 50).toFixed(0)} ms over ${glass.length} frames; ${framesPerSecond.toFixed(1)} frames/s presented`);
 
     const sp50 = percentile(stalls, 50);
     const smax = Math.max(...stalls);
@@ -150,6 +150,12 @@ export async function runUi(o: UiOptions): Promise<SectionResult[]> {
           baseline: `GOP ${CODE_MOUNT.gop / CODE_MOUNT.fps} s; fragments ≤ ${RECORD_FRAGMENT_US / 1000} ms; its own camera and Vigil`,
           goal: goal('p95 ≤ 1000 ms', check(percentile(glass, 95), (v) => v <= 1000)),
         },
+        {
+          figure: 'live: frames presented per second over those 10 s (a jump to the live edge skips frames)',
+          value: framesPerSecond.toFixed(1),
+          baseline: `${CODE_MOUNT.fps} fps camera`,
+          ratio: (framesPerSecond / CODE_MOUNT.fps).toFixed(2) + '×',
+        },
         { figure: `recorded click-to-first-frame p50 (${o.samples} clicks)`, value: fmt.ms(rp50), goal: goal('≤ 300 ms', check(rp50, (v) => v <= 300)) },
         { figure: 'recorded click-to-first-frame p95', value: fmt.ms(rp95), goal: goal('≤ 300 ms', check(rp95, (v) => v <= 300)) },
         {
@@ -160,7 +166,7 @@ export async function runUi(o: UiOptions): Promise<SectionResult[]> {
         { figure: `stall-to-indicator p50 (${stalls.length} freezes, camera page live)`, value: fmt.ms(sp50), goal: goal('≤ 3000 ms', check(sp50, (v) => v <= 3000)) },
         { figure: 'stall-to-indicator max', value: fmt.ms(smax), goal: goal('≤ 3000 ms', check(smax, (v) => v <= 3000)) },
       ],
-      data: { liveMs: live, liveBufferLagMs: lag, glassToGlassMs: glass, recordedMs: recorded, clockAt300msAfterFirstFrameMinusClickMs: errors, newestBehindLiveMs: newest, stallToIndicatorMs: stalls, mount: MOUNT },
+      data: { liveMs: live, liveBufferLagMs: lag, glassToGlassMs: glass, livePresentedFramesPerSecond: framesPerSecond, recordedMs: recorded, clockAt300msAfterFirstFrameMinusClickMs: errors, newestBehindLiveMs: newest, stallToIndicatorMs: stalls, mount: MOUNT },
     }];
   } finally {
     await browser.close();
@@ -184,7 +190,7 @@ async function openLive(page: Page): Promise<number> {
 }
 
 /** Glass to glass on a camera of its own: each frame's display instant minus the capture instant burned into it. */
-async function measureGlass(browser: Browser): Promise<number[]> {
+async function measureGlass(browser: Browser): Promise<{ ms: number[]; framesPerSecond: number }> {
   const server = await RtspServer.start({ mounts: [CODE_MOUNT] });
   const vigil = await startVigil({ cameras: [{ id: 'cam', name: 'Glass', main_url: server.url(CODE_MOUNT.name), segment_seconds: SEGMENT_SECONDS }] });
   // bypassCSP: jsQR is added to the page to read the codes (Vigil's CSP forbids inline scripts).
@@ -211,7 +217,7 @@ async function measureGlass(browser: Browser): Promise<number[]> {
  * instant in its QR code (read from the bottom-right of the frame with jsQR, loaded into the page).
  * Frames presented while the last one was still being read are skipped.
  */
-async function glassToGlass(page: Page, ms: number): Promise<number[]> {
+async function glassToGlass(page: Page, ms: number): Promise<{ ms: number[]; framesPerSecond: number }> {
   return page.evaluate(async (forMs) => {
     const v = document.querySelector<HTMLVideoElement>('.player video')!;
     const read = (window as unknown as { jsQR: (d: Uint8ClampedArray, w: number, h: number, o: object) => { data: string } | null }).jsQR;
@@ -224,16 +230,22 @@ async function glassToGlass(page: Page, ms: number): Promise<number[]> {
     const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
     const out: number[] = [];
     const end = Date.now() + forMs;
+    let first: { frames: number; at: number } | undefined;
+    let last: { frames: number; at: number } | undefined;
     // No named inner functions (see openLive).
     while (Date.now() < end) {
-      const meta = await new Promise<{ expectedDisplayTime: number }>((r) => v.requestVideoFrameCallback((_now, m) => r(m)));
+      const meta = await new Promise<{ expectedDisplayTime: number; presentedFrames: number }>((r) => v.requestVideoFrameCallback((_now, m) => r(m)));
+      first ??= { frames: meta.presentedFrames, at: meta.expectedDisplayTime };
+      last = { frames: meta.presentedFrames, at: meta.expectedDisplayTime };
       const shownAt = performance.timeOrigin + meta.expectedDisplayTime;
       ctx.drawImage(v, w - size, h - size, size, size, 0, 0, size, size);
       const code = read(ctx.getImageData(0, 0, size, size).data, size, size, { inversionAttempts: 'dontInvert' });
       const m = /^VTC:(\d+)$/.exec(code?.data ?? '');
       if (m) out.push(shownAt - Number(m[1]));
     }
-    return out;
+    // Frames the player presented (skipped ones not: a jump to the live edge skips what it passes over).
+    const framesPerSecond = first && last && last.at > first.at ? ((last.frames - first.frames) * 1000) / (last.at - first.at) : 0;
+    return { ms: out, framesPerSecond };
   }, ms);
 }
 

@@ -2,6 +2,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { scanFmp4Buffer } from '../../src/media/fmp4/scan.js';
+import { RECORD_FRAGMENT_US } from '../../src/media/recorder-args.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { decodedFrames, status } from '../support/live-checks.js';
 import { LiveClient } from '../support/live-client.js';
@@ -106,5 +107,48 @@ describe('live view from the recording', () => {
     await waitFor('fds back to baseline', async () => (await recordingFds(vigil.dataDir)).length <= baseline.length, 10_000, 50);
     expect((await recordingFds(vigil.dataDir)).filter((t) => t.endsWith('(deleted)'))).toEqual([]);
     expect((await status(vigil, 'cam')).state).toBe('recording');
+  });
+});
+
+/**
+ * The recorder cuts each GOP into fragments of at most RECORD_FRAGMENT_US, and live reads them as they
+ * are flushed: with a 2 s GOP, a viewer gets a fragment every half second, not one per GOP (the picture
+ * then lags the camera by up to half a second instead of two).
+ */
+describe('live view of a long-GOP camera', () => {
+  let server: RtspServer;
+  let vigil: TestVigil;
+
+  beforeAll(async () => {
+    server = await RtspServer.start({ mounts: [{ name: 'cam', fps: 15, gop: 30 }] });
+    vigil = await startVigil({ cameras: [{ id: 'cam', main_url: server.url('cam'), segment_seconds: 6 }] });
+    await waitFor('recording', async () => (await status(vigil, 'cam')).state === 'recording', 30_000, 200);
+  });
+
+  afterAll(async () => {
+    await vigil?.app.stop();
+    await server?.stop();
+    if (vigil) await removeDir(vigil.dataDir);
+  });
+
+  it('sends fragments of at most half a second, a keyframe starting each GOP: 2 s GOPs arrive in pieces', async () => {
+    const c = await LiveClient.connect(vigil.app.url, '/cameras/cam/live?clock=true', vigil.auth);
+    try {
+      await c.waitForFragments(12, 30_000);
+      const scan = scanFmp4Buffer(Buffer.concat(c.binaries()));
+      const frame = 1 / 15;
+      expect(scan.fragments.length).toBeGreaterThanOrEqual(12);
+      for (const f of scan.fragments) expect(f.durationSeconds).toBeLessThanOrEqual(RECORD_FRAGMENT_US / 1e6 + frame + 1e-6);
+      // Keyframes every 2 s, one at the start of a fragment; three fragments or more per GOP.
+      const keyframes = scan.fragments.filter((f) => f.startsWithKeyframe);
+      expect(scan.fragments[0]?.startsWithKeyframe).toBe(true);
+      expect(keyframes.length).toBeGreaterThanOrEqual(2);
+      expect(scan.fragments.length).toBeGreaterThanOrEqual(3 * (keyframes.length - 1));
+      // Every frame decodes: a viewer joins at the latest keyframe and the fragments after it follow.
+      const decoded = await decodedFrames(vigil.dataDir, 'long-gop.mp4', c.binaries());
+      expect(decoded.frames).toBe(scan.sampleCount);
+    } finally {
+      await c.close();
+    }
   });
 });
