@@ -1,7 +1,8 @@
 /**
  * How many cameras this machine records with zero gaps: Vigil (a child process) records 8, 16, 32, 64 …
  * cameras of ~2 Mbit/s each for `minutes` per step, and a step passes when no gap was recorded, no
- * recorder exited or stalled, and every camera kept closing segments. The ramp stops at the first
+ * recorder exited or stalled, and every camera's footage covers the window (less three segment
+ * lengths) with a segment in the last three. The ramp stops at the first
  * failed step. The fake cameras (bench/camera-farm.ts: a shared GStreamer mount encoded once per server
  * process, up to 64 cameras per process, each with a keeper client; joins do not seek) have their CPU
  * reported apart from Vigil's; a fake camera server that dies fails the step as a fixture failure, not as
