@@ -164,19 +164,21 @@ describe('LiveChannel', () => {
     expect(c2.closed).toBeUndefined();
   });
 
-  it('measures the bitrate over the last 5 s of fragments, and has none once the stream is silent', () => {
+  it('measures the bitrate of the last 5 s of fragments over whole GOPs of their media time, and has none once the stream is silent', () => {
     let now = 1_000_000;
     const ch = channel({}, { nowMs: () => now });
     const run = ch.begin();
     ch.push(run, init.data);
-    for (const f of fragments) {
-      now += 200;
-      ch.push(run, f.data);
-    }
-    // The media fragments only (the init is no part of the stream's rate).
-    const total = fragments.reduce((s, f) => s + f.data.length, 0);
-    // 4 s since the run began: the window is those 4 s.
-    expect(ch.stats().bitrateBps).toBe(Math.round((total * 8 * 1000) / (now - 1_000_000)));
+    // All at once, as a follower catching up reads them: the rate is the media's, not the arrivals'.
+    for (const f of fragments) ch.push(run, f.data);
+    const keys = fragments.flatMap((f, i) => (f.keyframe ? [i] : []));
+    expect(keys.length).toBeGreaterThanOrEqual(3);
+    // The media fragments only (the init is no part of the stream's rate), from the first keyframe to the last.
+    const whole = fragments.slice(keys[0], keys.at(-1));
+    const bytes = whole.reduce((s, f) => s + f.data.length, 0);
+    const seconds = whole.reduce((s, f) => s + f.durationSeconds, 0);
+    expect(seconds).toBeCloseTo((keys.length - 1) * 1, 3);
+    expect(ch.stats().bitrateBps).toBe(Math.round((bytes * 8) / seconds));
     now += 6_000;
     expect(ch.stats().bitrateBps).toBeNull();
   });

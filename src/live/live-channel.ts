@@ -87,8 +87,7 @@ export class LiveChannel {
   private gop: LiveFragment[] = [];
   private gopBytes = 0;
   private droppedTotal = 0;
-  private readonly arrivals: Array<{ atMs: number; bytes: number }> = [];
-  private runStartMs = 0;
+  private readonly arrivals: Array<{ atMs: number; bytes: number; seconds: number; keyframe: boolean }> = [];
 
   constructor(
     readonly cameraId: string,
@@ -100,7 +99,6 @@ export class LiveChannel {
   begin(): number {
     this.run++;
     this.splitter = new Fmp4StreamSplitter();
-    this.runStartMs = this.d.clock.nowMs();
     this.resetStream();
     return this.run;
   }
@@ -133,7 +131,7 @@ export class LiveChannel {
       return;
     }
     if (!backlog) {
-      this.arrivals.push({ atMs: this.d.clock.nowMs(), bytes: c.fragment.data.length });
+      this.arrivals.push({ atMs: this.d.clock.nowMs(), bytes: c.fragment.data.length, seconds: c.fragment.durationSeconds, keyframe: c.fragment.keyframe });
       this.pruneArrivals();
     }
     this.onFragment(c.fragment);
@@ -185,15 +183,33 @@ export class LiveChannel {
 
   stats(): ChannelStats {
     this.pruneArrivals();
-    let bytes = 0;
-    for (const a of this.arrivals) bytes += a.bytes;
-    const spanMs = Math.max(1000, Math.min(BITRATE_WINDOW_MS, this.d.clock.nowMs() - this.runStartMs));
     return {
       viewers: this.viewers.size,
-      bitrateBps: this.arrivals.length === 0 ? null : Math.round((bytes * 8 * 1000) / spanMs),
+      bitrateBps: this.bitrateBps(),
       droppedFragments: this.droppedTotal,
       online: this.init !== undefined,
     };
+  }
+
+  /**
+   * The stream's rate over the fragments that arrived in the last BITRATE_WINDOW_MS: their bytes over
+   * their own media duration (as the segments' figure is size over duration), taken over whole GOPs
+   * when the window holds two keyframes, since a GOP's keyframe fragment carries most of its bytes and
+   * fragments arrive in bursts (a follower catching up). Null while none arrived.
+   */
+  private bitrateBps(): number | null {
+    const a = this.arrivals;
+    const first = a.findIndex((x) => x.keyframe);
+    let last = a.length - 1;
+    while (last > first && !(a[last] as (typeof a)[number]).keyframe) last--;
+    const [from, to] = first >= 0 && last > first ? [first, last] : [0, a.length];
+    let bytes = 0;
+    let seconds = 0;
+    for (let i = from; i < to; i++) {
+      bytes += (a[i] as (typeof a)[number]).bytes;
+      seconds += (a[i] as (typeof a)[number]).seconds;
+    }
+    return seconds > 0 ? Math.round((bytes * 8) / seconds) : null;
   }
 
   private pruneArrivals(): void {

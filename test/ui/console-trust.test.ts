@@ -153,6 +153,39 @@ describe('operator console: trust', () => {
     expect(problems).toEqual([]);
   }, 120_000);
 
+  it('a fragment the browser cannot take (a media error) starts the live stream again instead of leaving an error on the picture', async () => {
+    const page = await context.newPage();
+    const seen = watchConsole(page);
+    const warnings: string[] = [];
+    page.on('console', (m) => void (m.type() === 'warning' && warnings.push(m.text())));
+    // The 8th append of the page's SourceBuffers (a fragment: the init is each one's first) is garbled once.
+    await page.addInitScript(() => {
+      const append = SourceBuffer.prototype.appendBuffer;
+      let n = 0;
+      SourceBuffer.prototype.appendBuffer = function (this: SourceBuffer, data: BufferSource) {
+        n += 1;
+        if (n !== 8) return append.call(this, data);
+        // The fragment with its moof's insides overwritten: boxes larger than the moof that holds them.
+        const bytes = new Uint8Array((data as ArrayBuffer).slice(0));
+        const moofSize = new DataView(bytes.buffer).getUint32(0);
+        bytes.fill(0xff, 8, Math.min(moofSize, bytes.length));
+        (window as unknown as { garbledAt?: number }).garbledAt = Date.now();
+        return append.call(this, bytes);
+      };
+    });
+    await page.goto(`${vigil.app.url}/#/cameras/steady`);
+    await waitFor('the garbled append', async () => (await page.evaluate(() => (window as unknown as { garbledAt?: number }).garbledAt)) !== undefined, 30_000, 100);
+    // Playing again, nothing on the picture, the camera page live.
+    await expect.poll(() => page.locator('.player-note').textContent(), { timeout: 20_000 }).toBe('');
+    await expect.poll(() => page.evaluate(() => {
+      const v = document.querySelector<HTMLVideoElement>('.player video');
+      return v !== null && v.error === null && v.readyState >= 2 && !v.paused;
+    }), { timeout: 20_000 }).toBe(true);
+    expect(warnings.filter((w) => w.startsWith('live: '))).not.toEqual([]);
+    expect(seen).toEqual([]);
+    await page.close();
+  });
+
   it('a stall shorter than the silence watch is `stalled`, then back to recording with camera_resumed', async () => {
     await waitFor('recording', async () => (await status('frozen')).state === 'recording', 30_000, 250);
     await cams.freeze('frozen', true);

@@ -97,6 +97,7 @@ export class LivePlayer {
     }
     this.stopped = false;
     this.video.addEventListener('playing', this.onPlaying);
+    this.video.addEventListener('error', this.onMediaError);
     this.connect();
     this.watchTimer = window.setInterval(() => this.watch(), WATCH_MS);
   }
@@ -118,6 +119,23 @@ export class LivePlayer {
     if (!this.stopped && !this.stalled && this.mediaSource) this.onState('playing');
   };
 
+  /**
+   * The media element failed (a fragment it could not parse or decode): the stream is started again,
+   * from the newest keyframe, as a reconnect does; the error is logged for whoever looks, not shown.
+   */
+  private readonly onMediaError = (): void => {
+    const e = this.video.error;
+    if (this.stopped || !e || !this.mediaSource) return;
+    console.warn(`live: media error ${e.code}${e.message ? ` (${e.message})` : ''}; starting the stream again`);
+    this.recover();
+  };
+
+  /** A fresh MediaSource on a new connection (the server starts it at the newest keyframe). */
+  private recover(): void {
+    this.resetMedia();
+    this.ws?.close();
+  }
+
   /** No frame for longer than a fragment interval allows: say so, naming the last frame's time. */
   private watch(): void {
     if (this.stopped || this.lastFrameMs === null || this.stalled) return;
@@ -132,6 +150,7 @@ export class LivePlayer {
     window.clearTimeout(this.reconnectTimer);
     window.clearInterval(this.watchTimer);
     this.video.removeEventListener('playing', this.onPlaying);
+    this.video.removeEventListener('error', this.onMediaError);
     this.ws?.close();
     this.ws = null;
     this.resetMedia();
@@ -235,7 +254,11 @@ export class LivePlayer {
       const sb = ms.addSourceBuffer(mime);
       sb.mode = 'segments';
       sb.addEventListener('updateend', () => this.afterAppend());
-      sb.addEventListener('error', () => this.onState('error', 'media error'));
+      sb.addEventListener('error', () => {
+        if (this.sourceBuffer !== sb || this.stopped) return;
+        console.warn('live: a fragment could not be appended; starting the stream again');
+        this.recover();
+      });
       this.sourceBuffer = sb;
       this.pump();
     }, { once: true });
@@ -243,7 +266,7 @@ export class LivePlayer {
 
   private pump(): void {
     const sb = this.sourceBuffer;
-    if (!sb || sb.updating || this.mediaSource?.readyState !== 'open') return;
+    if (!sb || sb.updating || this.mediaSource?.readyState !== 'open' || this.video.error) return;
     const next = this.queue.shift();
     if (!next) return;
     try {

@@ -56,7 +56,7 @@ export const CameraStatusOut = Type.Object({
   bitrate_bps: Type.Union([Type.Integer(), Type.Null()]),
   fps: Type.Union([Type.Number(), Type.Null()]),
   live_viewers: Type.Integer({ description: 'WebSocket live viewers now (main and sub stream).' }),
-  live_bitrate_bps: Type.Union([Type.Integer(), Type.Null()], { description: 'Main stream bitrate over the last 5 s, measured on the fragments read for live viewers; null while nobody watches.' }),
+  live_bitrate_bps: Type.Union([Type.Integer(), Type.Null()], { description: 'Main stream bitrate of the fragments read for live viewers in the last 5 s: their bytes over their media duration, over whole GOPs when the 5 s hold two keyframes; null while nobody watches.' }),
   live_dropped_fragments: Type.Integer({ description: 'Fragments not sent to backed-up live viewers since start (they resume at the next keyframe).' }),
   clock_drift_ms: Type.Union([Type.Integer(), Type.Null()], {
     description: 'Camera clock minus Vigil\'s at the last ONVIF check (cameras with an onvif_url); more than ±2000 makes edge refills pull the wrong span. Null: not read yet.',
