@@ -15,6 +15,10 @@ import { scanFmp4 } from '../src/media/fmp4/scan.js';
 import { RECORD_FRAGMENT_US } from '../src/media/recorder-args.js';
 
 const seconds = Number(process.argv[2] ?? 60);
+if (!Number.isInteger(seconds) || seconds < 1) {
+  process.stderr.write(`fragment-bytes: seconds must be a whole number ≥ 1, got "${process.argv[2]}"\nusage: node --import tsx bench/fragment-bytes.ts [seconds]\n`);
+  process.exit(2);
+}
 const server = await RtspServer.start({ mounts: [{ name: 'c', pattern: 'snow', width: 1280, height: 720, fps: 15, gop: 30, bitrateKbps: 2000, shared: true }] });
 const dir = await mkdtemp(join(tmpdir(), 'vigil-fragment-bytes-'));
 try {
