@@ -1,6 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  AUD_FILTER_FAILED,
   buildRecorderArgs,
   nextAudioAfterRefusal,
   parseSegmentListLine,
@@ -56,6 +57,17 @@ describe('buildRecorderArgs', () => {
     expect(movflags).toMatch(/movflags=\S*\+frag_keyframe/);
     expect(movflags).toContain('+empty_moov');
     expect(movflags).toContain('+default_base_moof');
+  });
+
+  it('drops the access unit delimiters of the codec it records (H.265: type 35; H.264 or unknown: type 9), after -i, unless told not to', () => {
+    for (const [codec, type] of [['h264', 9], [undefined, 9], ['h265', 35]] as const) {
+      const args = buildRecorderArgs(input({ videoCodec: codec }));
+      expect(valueOf(args, '-bsf:v')).toBe(`filter_units=remove_types=${type}`);
+      expect(args.indexOf('-bsf:v')).toBeGreaterThan(args.indexOf('-i'));
+    }
+    expect(buildRecorderArgs(input({ dropAud: false }))).not.toContain('-bsf:v');
+    expect(AUD_FILTER_FAILED.test('Error initializing bitstream filter: filter_units')).toBe(true);
+    expect(AUD_FILTER_FAILED.test('Connection refused')).toBe(false);
   });
 
   it('puts input options before -i and output options after it', () => {

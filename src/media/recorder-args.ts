@@ -34,7 +34,33 @@ export interface RecorderArgsInput {
    * until both streams are described (QUICK_PROBE_WITH_AUDIO_ARGS).
    */
   audio?: RecorderAudio;
+  /**
+   * Drop the stream's access unit delimiters (`audFilter`). Default true; false for a camera whose
+   * parameter sets the filter cannot read (`AUD_FILTER_FAILED`), which records as before.
+   */
+  dropAud?: boolean;
 }
+
+/**
+ * Access unit delimiters, taken out of the video as it is copied (H.264 NAL type 9, H.265 type 35;
+ * an unknown codec is taken for H.264, as the recorder does for the sample entry, and a run that finds
+ * H.265 in its first file restarts). MP4 does not need them (each sample is one access unit). They
+ * matter at the end of a run: a camera that stops sending while connected (frozen, or gone with the
+ * socket left open) leaves the next frame's delimiter in ffmpeg's parser, which flushes it when the
+ * run ends as a sample of its own with no picture in it ("missing picture in access unit with size
+ * 6"). Chrome's decoder refuses that sample (PIPELINE_ERROR_DECODE), so the recorded player and the
+ * live view stopped on it at the end of every such run. The filter also drops a packet it leaves empty,
+ * so the sample is never written. It only splits the NAL units (none is parsed), at no measurable cost.
+ */
+export function audFilter(codec: VideoCodecFamily | undefined): string {
+  return `filter_units=remove_types=${codec === 'h265' ? 35 : 9}`;
+}
+
+/**
+ * What ffmpeg says when the delimiter filter cannot start: it reads the stream's parameter sets from
+ * the SDP (the extradata) and refuses ones it cannot split. The next run records without it.
+ */
+export const AUD_FILTER_FAILED = /Error initializing bitstream filter: filter_units|Failed to (?:read|write) extradata/;
 
 /**
  * The camera's audio in the segment files: `off` (video only, the camera's `audio: off`), `copy`
@@ -114,6 +140,7 @@ export function buildSegmentRecorderArgs(i: RecorderArgsInput): string[] {
     ...input,
     ...audioOutputArgs(audio),
     ...(i.videoCodec === 'h265' ? ['-tag:v', 'hvc1'] : []),
+    ...(i.dropAud ?? true ? ['-bsf:v', audFilter(i.videoCodec)] : []),
     '-f', 'segment',
     '-segment_time', String(i.segmentSeconds),
     '-segment_format', 'mp4',

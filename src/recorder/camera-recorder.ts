@@ -9,7 +9,7 @@ import { UnindexedFiles, type UnindexedFile } from './unindexed-files.js';
 import { reconcileCamera } from '../indexer/reconcile.js';
 import type { Fence } from '../db/cluster.repo.js';
 import type { ExitInfo, RecorderLauncher, RecorderProcess } from '../media/ffmpeg-process.js';
-import { buildRecorderArgs, nextAudioAfterRefusal, type RecorderAudio, type SegmentListEntry } from '../media/recorder-args.js';
+import { AUD_FILTER_FAILED, buildRecorderArgs, nextAudioAfterRefusal, type RecorderAudio, type SegmentListEntry } from '../media/recorder-args.js';
 import { OPEN_SEGMENT_NAME_PATTERN, openSegmentFileName, openSegmentNamePattern, segmentFileName } from '../storage/segment-names.js';
 import type { Clock } from '../shared/clock.js';
 import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
@@ -140,6 +140,8 @@ export class CameraRecorder {
    * until one fails for want of the stream's parameters, then with ffmpeg's full analysis.
    */
   private fullProbe = false;
+  /** Access unit delimiters are dropped (recorder-args' audFilter) until a run fails on the filter. */
+  private dropAud = true;
   /**
    * The camera's audio in the next run (`audio: auto` starts with a stream copy, `off` never records
    * it): a run the MP4 muxer refused the copy of goes on with a transcode to AAC, one whose transcode
@@ -243,6 +245,11 @@ export class CameraRecorder {
         this.videoCodec = codecChange.to;
         this.log.warn({ from: codecChange.from ?? 'unknown', to: codecChange.to }, 'the camera sends another video codec: restarting to write its sample entry');
       }
+      const audFilterFailed = this.dropAud && !outcome.silent && AUD_FILTER_FAILED.test(outcome.exit.stderrTail);
+      if (audFilterFailed) {
+        this.dropAud = false;
+        this.log.warn('the camera\'s parameter sets cannot be read to drop its access unit delimiters: recording the stream as sent');
+      }
       if (probeFailed) {
         this.fullProbe = true;
         this.log.warn('the camera does not describe its stream in its SDP: recording with ffmpeg\'s full stream analysis');
@@ -258,6 +265,8 @@ export class CameraRecorder {
             ? `the camera sends ${codecChange.to === 'h265' ? 'H.265' : 'H.264'}; reconnecting to record it as ${codecChange.to === 'h265' ? 'hvc1' : 'avc1'} (${describeExit(outcome.exit)})`
           : audioRefused
             ? `${describeAudioRefusal(audioRefused)} (${describeExit(outcome.exit)})`
+          : audFilterFailed
+            ? `the camera's parameter sets cannot be read to drop its access unit delimiters; reconnecting to record the stream as sent (${describeExit(outcome.exit)})`
           : probeFailed
             ? `the camera's SDP lacks the stream's parameters, which the quick start needs; reconnecting with full stream analysis (${describeExit(outcome.exit)})`
           : outcome.stalled
@@ -271,7 +280,7 @@ export class CameraRecorder {
       await bumpReconnect(this.d.db, this.camera.id, state, lastError, clock.nowMs()).catch((err: unknown) =>
         this.log.error({ err }, 'recording the exit failed'),
       );
-      const delayMs = audioRefused || probeFailed || clockBack || codecChange ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
+      const delayMs = audioRefused || audFilterFailed || probeFailed || clockBack || codecChange ? 0 : backoff.next(runMs, config.healthyRunSeconds * 1000);
       await this.d.events.emit({
         type: silent ? 'camera_silent' : outcome.stalled ? 'recorder_stalled' : 'recorder_exited',
         severity: 'warning',
@@ -387,6 +396,7 @@ export class CameraRecorder {
       quickProbe: !this.fullProbe,
       audio: this.audio,
       videoCodec: this.videoCodec,
+      dropAud: this.dropAud,
     });
     // The run's first file tells what the camera sends (its init is on disk from the first frame on):
     // another codec than the argv was made for stops the run, and the next writes the right entry.

@@ -184,4 +184,32 @@ describe('recorder supervision', () => {
     const ev = (await sql<{ payload: string }>`SELECT payload FROM events WHERE type = 'recorder_exited' ORDER BY id LIMIT 1`.execute(db)).rows[0];
     expect(JSON.parse(ev?.payload ?? '{}').reason).toMatch(/SDP lacks the stream's parameters.*full stream analysis/);
   });
+
+  it('drops access unit delimiters and, once ffmpeg cannot start that filter (parameter sets it cannot read), reconnects at once recording the stream as sent', async () => {
+    const { db, start } = await setup({ backoff_initial_ms: 2000, backoff_max_ms: 4000 }, 60);
+    const argvs: string[][] = [];
+    const launcher: RecorderLauncher = (_p, args) => {
+      argvs.push(args);
+      const exited: Promise<ExitInfo> = sleep(5).then(() => ({
+        code: 1,
+        signal: null,
+        stderrTail: argvs.length === 1 ? '[filter_units @ 0x1] Failed to read extradata.\nError initializing bitstream filter: filter_units' : 'Connection refused',
+      }));
+      return { pid: 0, exited, stop: () => exited, kill: () => exited };
+    };
+    const rec = await start(launcher);
+    rec.start();
+    try {
+      const deadline = Date.now() + 1500;
+      while (argvs.length < 2 && Date.now() < deadline) await sleep(10);
+    } finally {
+      await rec.stop();
+    }
+    // The retry came without the backoff's 2 s and without the filter; later runs stay without it.
+    expect(argvs.length).toBeGreaterThanOrEqual(2);
+    expect(argvs[0]?.[argvs[0].indexOf('-bsf:v') + 1]).toBe('filter_units=remove_types=9');
+    for (const a of argvs.slice(1)) expect(a).not.toContain('-bsf:v');
+    const ev = (await sql<{ payload: string }>`SELECT payload FROM events WHERE type = 'recorder_exited' ORDER BY id LIMIT 1`.execute(db)).rows[0];
+    expect(JSON.parse(ev?.payload ?? '{}').reason).toMatch(/access unit delimiters; reconnecting to record the stream as sent/);
+  });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
-import { checkConsistency, readCatalog } from '../support/footage.js';
+import { join } from 'node:path';
+import { checkConsistency, readCatalog, sampleNalTypes } from '../support/footage.js';
 import { removeDir, startVigil, waitFor } from '../support/harness.js';
 
 type Status = { state: string; last_error: string | null; reconnect_count: number; segments_written: number };
@@ -131,6 +132,34 @@ describe('a camera that goes away and comes back', () => {
       await server.stop();
     }
     expect(await checkConsistency(vigil.dataDir)).toEqual([]);
+    await removeDir(vigil.dataDir);
+  });
+
+  it('a camera that stops sending while connected leaves no sample without a picture at the end of its run (the next frame\'s delimiter, which Chrome cannot decode)', async () => {
+    // The fake camera's x264 starts every access unit with a delimiter (AUD), as many cameras do. Frozen,
+    // it leaves the next frame's AUD in ffmpeg's parser; when the run ends (here ffmpeg's own 3 s
+    // socket timeout) ffmpeg flushed it as a 6-byte sample of its own: "missing picture in access unit".
+    const server = await RtspServer.start({ mounts: [{ name: 'cam1' }] });
+    const vigil = await startVigil({
+      cameras: [{ id: 'cam1', main_url: server.url('cam1'), segment_seconds: 60 }],
+      recorder: { rtsp_timeout_seconds: 3, freeze_seconds: 120 },
+    });
+    const status = async () => (await (await vigil.api('/cameras/cam1/status')).json()) as Status;
+    try {
+      await waitFor('recording', async () => (await status()).state === 'recording', 30_000);
+      await sleep(3000);
+      await server.freeze('cam1', true);
+      await waitFor('the run ended and its file indexed', async () => readCatalog(vigil.dataDir).segments.length >= 1, 30_000);
+      const seg = readCatalog(vigil.dataDir).segments[0] as { path: string };
+      const samples = await sampleNalTypes(join(vigil.dataDir, seg.path));
+      expect(samples.length).toBeGreaterThan(30);
+      // Every sample carries a picture (a slice, NAL type 1–5), the last one too.
+      const pictureless = samples.map((types, i) => ({ i, types })).filter((x) => !x.types.some((t) => t >= 1 && t <= 5));
+      expect(pictureless, `of ${samples.length} samples`).toEqual([]);
+    } finally {
+      await vigil.app.stop();
+      await server.stop();
+    }
     await removeDir(vigil.dataDir);
   });
 

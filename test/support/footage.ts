@@ -1,7 +1,11 @@
 import Database from 'better-sqlite3';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { filesUnder } from './harness.js';
+
+const execFileP = promisify(execFile);
 
 export interface SegRow {
   id: number;
@@ -89,4 +93,29 @@ export async function checkConsistency(dataDir: string): Promise<string[]> {
     }
   }
   return problems;
+}
+
+/**
+ * The NAL unit types of each video sample of an MP4 file (H.264: 1–5 carry a picture, 9 is an access
+ * unit delimiter, 6 SEI, 7/8 parameter sets; H.265: type = (byte >> 1) & 63, 0–31 a picture), read from
+ * ffprobe's packet data: samples are NAL units behind 4-byte lengths.
+ */
+export async function sampleNalTypes(file: string, codec: 'h264' | 'h265' = 'h264'): Promise<number[][]> {
+  const { stdout } = await execFileP('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_data', '-show_entries', 'packet=data', '-of', 'json', file], { maxBuffer: 256 * 1024 * 1024 });
+  const packets = (JSON.parse(stdout) as { packets: { data: string }[] }).packets;
+  return packets.map((p) => {
+    const hex = p.data
+      .split('\n')
+      .map((line) => line.replace(/^[0-9a-f]{8}: /, '').slice(0, 40).replace(/\s+/g, ''))
+      .join('');
+    const bytes = Buffer.from(hex, 'hex');
+    const types: number[] = [];
+    for (let o = 0; o + 4 < bytes.length; ) {
+      const len = bytes.readUInt32BE(o);
+      const b = bytes[o + 4] as number;
+      types.push(codec === 'h265' ? (b >> 1) & 63 : b & 31);
+      o += 4 + len;
+    }
+    return types;
+  });
 }
