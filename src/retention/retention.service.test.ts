@@ -155,6 +155,25 @@ describe('retention never deletes what is read-locked or held as evidence', () =
     expect(blocked[0]?.severity).toBe('critical');
   });
 
+  it('by disk floor: a page whose first candidates looked enough is gone back to when the disk, measured again, is still short (the recorders write on)', async () => {
+    await camera('c1');
+    const s: number[] = [];
+    for (let i = 0; i < 5; i++) s.push(await segment('c1', NOW - (5 - i) * HOUR, 10_000));
+    // 100 kB disk holding 50 kB of footage, and recorders that write 8 kB more between two measures.
+    const footage = smallDisk(100_000);
+    let probes = 0;
+    const writing: DiskProbe = async (path) => {
+      const d = await footage(path);
+      return { ...d, freeBytes: d.freeBytes - 8_000 * probes++ };
+    };
+    // Floor 55 kB: one segment looks enough (50 + 10 kB), but 8 kB were written meanwhile: two more go.
+    const svc = service({ minFree: { bytes: 55_000 }, batchSize: 10 }, writing);
+    const report = await svc.sweepOnce({ dryRun: false });
+    expect(report.blocked).toBeNull();
+    expect(report.byReason.disk_floor).toEqual({ segments: 3, bytes: 30_000 });
+    expect(await ids()).toEqual([s[3], s[4]]);
+  });
+
   it('by disk floor: measures the recordings folder, which may be a disk of its own, not the data dir', async () => {
     await camera('c1');
     const s = [await segment('c1', NOW - 3 * HOUR, 10_000), await segment('c1', NOW - 2 * HOUR, 10_000)];

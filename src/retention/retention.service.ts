@@ -208,18 +208,20 @@ export class RetentionService {
     while (more(0) && !this.abort.signal.aborted) {
       const page = await listDeletable(this.d.db, { ...q, nodeId: this.d.store.nodeId, after, limit: batchSize });
       if (page.length === 0) return;
-      const last = page.at(-1) as Candidate;
-      after = { startMs: last.startMs, id: last.id };
-      // Take only as many as the limit needs (quota/cap/floor), all of them for age.
+      // Take only as many as the limit needs (quota/cap/floor), all of them for age. The next page starts
+      // after the last candidate looked at, not the page's last: the floor is measured again after each
+      // batch, and when the recorders wrote meanwhile the rest of this page is needed after all.
       const chosen: Candidate[] = [];
       let chosenBytes = 0;
       for (const c of page) {
-        if (planned.has(c.id)) continue;
-        if (reason !== 'age' && !more(chosenBytes)) break;
-        chosen.push(c);
-        chosenBytes += c.sizeBytes;
-        planned.add(c.id);
-        bytes.set(c.cameraId, (bytes.get(c.cameraId) ?? 0) - c.sizeBytes);
+        if (!planned.has(c.id)) {
+          if (reason !== 'age' && !more(chosenBytes)) break;
+          chosen.push(c);
+          chosenBytes += c.sizeBytes;
+          planned.add(c.id);
+          bytes.set(c.cameraId, (bytes.get(c.cameraId) ?? 0) - c.sizeBytes);
+        }
+        after = { startMs: c.startMs, id: c.id };
       }
       let gone = chosen;
       if (!report.dryRun && chosen.length > 0) {
