@@ -114,6 +114,14 @@ const CODEC_CHECK_TRIES = 20;
 
 /** Within a run, a segment starting this close to where the previous one ended is snapped to it. */
 const SNAP_MS = 250;
+/**
+ * Media times (s) of a file's end and the next file's start this close are one instant: the segment
+ * list prints them with %f, and ffmpeg ends a file at its last frame's timestamp plus the nominal frame
+ * duration while the next starts at the keyframe's own, so a camera whose timestamps jitter by a 90 kHz
+ * tick makes them differ by 0.000011 s. Such a file starts where the previous one ended (placed apart,
+ * the two rows' rounding left a 1 ms hole or overlap between them).
+ */
+const SAME_INSTANT_SECONDS = 0.02;
 /** How long a run's end waits for its rows before the next run may start (they are written meanwhile). */
 const RUN_END_INDEX_WAIT_MS = 10_000;
 /** With the disk still full, ffmpeg is tried again this often anyway (the space report could be wrong). */
@@ -344,10 +352,12 @@ export class CameraRecorder {
       // Placed by the anchor of the media clock's epoch the segment starts in (a forward jump starts one).
       const anchorMs = mediaClock.anchorMs(entry.startSeconds) ?? wallMs - entry.endSeconds * 1000;
       let startMs = Math.round(anchorMs + entry.startSeconds * 1000);
-      if (lastEndMs !== undefined && lastEndSeconds === entry.startSeconds && Math.abs(startMs - lastEndMs) <= SNAP_MS) {
+      let endMs = startMs + Math.round((entry.endSeconds - entry.startSeconds) * 1000);
+      if (lastEndMs !== undefined && lastEndSeconds !== undefined && Math.abs(entry.startSeconds - lastEndSeconds) <= SAME_INSTANT_SECONDS && Math.abs(startMs - lastEndMs) <= SNAP_MS) {
+        // Where the previous file ended, and its end where the run's media clock puts it from there.
         startMs = lastEndMs;
+        endMs = lastEndMs + Math.round((entry.endSeconds - lastEndSeconds) * 1000);
       }
-      const endMs = startMs + Math.round((entry.endSeconds - entry.startSeconds) * 1000);
       lastEndMs = endMs;
       lastEndSeconds = entry.endSeconds;
       // Index in order, one at a time per camera, without blocking the reading of ffmpeg's output.

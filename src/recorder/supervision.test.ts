@@ -8,7 +8,7 @@ import { getCamera, upsertDeclaredCamera } from '../db/camera.repo.js';
 import { openDatabase, type OpenedDb } from '../db/connection.js';
 import { EventLog } from '../events/event-log.js';
 import { Indexer } from '../indexer/indexer.service.js';
-import type { ExitInfo, RecorderLauncher } from '../media/ffmpeg-process.js';
+import type { ExitInfo, RecorderHandlers, RecorderLauncher } from '../media/ffmpeg-process.js';
 import { systemClock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
 import { memoryLogger } from '../../test/support/harness.js';
@@ -211,5 +211,42 @@ describe('recorder supervision', () => {
     for (const a of argvs.slice(1)) expect(a).not.toContain('-bsf:v');
     const ev = (await sql<{ payload: string }>`SELECT payload FROM events WHERE type = 'recorder_exited' ORDER BY id LIMIT 1`.execute(db)).rows[0];
     expect(JSON.parse(ev?.payload ?? '{}').reason).toMatch(/access unit delimiters; reconnecting to record the stream as sent/);
+  });
+
+  it('places the files of a run end to start when the segment list\'s end and next start differ by a tick (video timestamps jitter), without drifting from the media clock', async () => {
+    const { start } = await setup({}, 2);
+    const placed: { startMs: number; endMs: number }[] = [];
+    let handlers!: RecorderHandlers;
+    let end!: (e: ExitInfo) => void;
+    const exited = new Promise<ExitInfo>((resolve) => (end = resolve));
+    const launcher: RecorderLauncher = (_p, _a, h) => {
+      handlers = h;
+      return { pid: 0, exited, stop: () => (end({ code: 255, signal: null, stderrTail: '' }), exited), kill: () => (end({ code: null, signal: 'SIGKILL', stderrTail: '' }), exited) };
+    };
+    const rec = await start(launcher);
+    // The rows as the indexer is asked for them (no files here).
+    (rec as unknown as { d: { indexer: Indexer } }).d.indexer.indexClosedRetrying = async (f) => {
+      placed.push({ startMs: f.startMs, endMs: f.endMs });
+      return undefined;
+    };
+    rec.start();
+    try {
+      const deadline = Date.now() + 5_000;
+      while (!handlers && Date.now() < deadline) await sleep(5);
+      const anchor = Date.now() - 10_000;
+      handlers.onProgress(0, 1, anchor + 0.495);
+      // ffmpeg's segment list prints times with %f: one 90 kHz tick apart reads as 0.000011 s.
+      const lines: [number, number][] = [[0, 2.000011], [2, 4.0], [4.000011, 6.000022], [6.000011, 8.0]];
+      lines.forEach(([a, b], n) => handlers.onSegment({ fileName: `r-${String(n).padStart(6, '0')}.mp4`, startSeconds: a, endSeconds: b }, anchor + b * 1000 + 0.495));
+      const wait = Date.now() + 2_000;
+      while (placed.length < lines.length && Date.now() < wait) await sleep(5);
+    } finally {
+      await rec.stop();
+    }
+    expect(placed).toHaveLength(4);
+    for (let n = 1; n < placed.length; n++) expect(placed[n]!.startMs, `file ${n}`).toBe(placed[n - 1]!.endMs);
+    // Each end stays where the media clock puts it (the anchor + its end), within a millisecond.
+    const first = placed[0]!.startMs;
+    expect(placed.map((p) => p.endMs - first)).toEqual([2000, 4000, 6000, 8000]);
   });
 });
