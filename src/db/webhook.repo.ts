@@ -328,14 +328,18 @@ export async function releaseAttempt(db: Db, id: string, nowMs: number): Promise
  * Redelivery on demand: the same delivery (same id, so a receiver that already processed it can tell)
  * becomes pending with a fresh attempt budget, due now.
  */
-export async function requeueDelivery(db: Db, webhookId: number, deliveryId: string, nowMs: number): Promise<boolean> {
-  const r = await db
-    .updateTable('webhook_deliveries')
-    .set({ status: 'pending', attempts: 0, next_attempt_at_ms: nowMs, delivered_at_ms: null, updated_at_ms: nowMs })
-    .where('webhook_id', '=', webhookId)
-    .where('id', '=', deliveryId)
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
+export async function requeueDelivery(db: Db, webhookId: number, deliveryId: string, nowMs: number): Promise<Delivery | undefined> {
+  // The row as requeued, read in the same transaction: read after it, a dispatcher that picked it up
+  // meanwhile (it is due at once) would already have counted an attempt.
+  return db.transaction().execute(async (trx) => {
+    const r = await trx
+      .updateTable('webhook_deliveries')
+      .set({ status: 'pending', attempts: 0, next_attempt_at_ms: nowMs, delivered_at_ms: null, updated_at_ms: nowMs })
+      .where('webhook_id', '=', webhookId)
+      .where('id', '=', deliveryId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? getDelivery(trx, webhookId, deliveryId) : undefined;
+  });
 }
 
 /**

@@ -160,9 +160,10 @@ export class WebhookService {
     if (this.dispatcher.isInFlight(deliveryId)) {
       throw new VigilError('conflict', `delivery ${deliveryId} is being attempted right now; ask again once it ends`, { field: 'delivery_id' });
     }
-    await repo.requeueDelivery(this.d.db, id, deliveryId, this.d.clock.nowMs());
+    const requeued = await repo.requeueDelivery(this.d.db, id, deliveryId, this.d.clock.nowMs());
+    if (!requeued) throw notFound(`delivery ${deliveryId} of webhook ${id} not found`, 'delivery_id');
     this.dispatcher.wake();
-    return (await repo.getDelivery(this.d.db, id, deliveryId)) as Delivery;
+    return requeued;
   }
 
   /** Stores a `webhook_test` event with a delivery to this subscription only, due now. */
