@@ -205,11 +205,16 @@ export interface SegmentPageQuery {
   fromMs: number;
   toMs: number;
   limit: number;
-  after?: { startMs: number; id: number } | undefined;
+  /** The last row of the previous page; without `endMs` (a cursor of the older form) keyed by (start_ms, id). */
+  after?: { startMs: number; endMs?: number | undefined; id: number } | undefined;
 }
 
-/** Segments overlapping [from, to), oldest first, keyset-paginated by (start_ms, id). */
-export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment[]> {
+/**
+ * Segments overlapping [from, to), oldest first, keyset-paginated by (start_ms, end_ms, id): the order
+ * of the index (camera_id, start_ms, end_ms), whose entries end with the rowid (the id), so SQLite reads
+ * the page in order instead of sorting each run of equal start_ms by id.
+ */
+export function segmentPageQuery(db: Db, q: SegmentPageQuery) {
   let query = db
     .selectFrom('segments')
     .selectAll()
@@ -219,25 +224,34 @@ export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment
     .where('end_ms', '>', q.fromMs);
   if (q.after) {
     const a = q.after;
+    const endMs = a.endMs;
     query = query.where((eb) =>
-      eb.or([eb('start_ms', '>', a.startMs), eb.and([eb('start_ms', '=', a.startMs), eb('id', '>', a.id)])]),
+      endMs === undefined
+        ? eb.or([eb('start_ms', '>', a.startMs), eb.and([eb('start_ms', '=', a.startMs), eb('id', '>', a.id)])])
+        : eb.or([
+            eb('start_ms', '>', a.startMs),
+            eb.and([eb('start_ms', '=', a.startMs), eb.or([eb('end_ms', '>', endMs), eb.and([eb('end_ms', '=', endMs), eb('id', '>', a.id)])])]),
+          ]),
     );
   }
-  const rows = await query.orderBy('start_ms').orderBy('id').limit(q.limit).execute();
-  return rows.map(toSegment);
+  return query.orderBy('start_ms').orderBy('end_ms').orderBy('id').limit(q.limit);
+}
+
+export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment[]> {
+  return (await segmentPageQuery(db, q).execute()).map(toSegment);
 }
 
 /** Every segment overlapping [from, to), oldest first, read a page of 1000 at a time. */
 export async function listAllSegments(db: Db, cameraId: string, fromMs: number, toMs: number): Promise<Segment[]> {
   const PAGE = 1000;
   const out: Segment[] = [];
-  let after: { startMs: number; id: number } | undefined;
+  let after: SegmentPageQuery['after'];
   for (;;) {
     const page = await listSegments(db, { cameraId, fromMs, toMs, limit: PAGE, after });
     out.push(...page);
     const last = page.at(-1);
     if (page.length < PAGE || !last) return out;
-    after = { startMs: last.startMs, id: last.id };
+    after = { startMs: last.startMs, endMs: last.endMs, id: last.id };
   }
 }
 

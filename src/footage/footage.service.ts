@@ -1,5 +1,5 @@
 import type { Db } from '../db/connection.js';
-import { decodeCursor, encodeCursor } from '../shared/cursor.js';
+import { decodeSegmentCursor, encodeSegmentCursor } from '../shared/cursor.js';
 import { cameraExists } from '../db/camera.repo.js';
 import { getStatus, type CameraStatus } from '../db/camera-status.repo.js';
 import { listEvents, type EventQuery, type EventRow } from '../db/event.repo.js';
@@ -40,12 +40,12 @@ export class FootageService {
 
   async segments(cameraId: string, range: Range, limit: number, cursor: string | undefined): Promise<SegmentPage> {
     await this.requireCamera(cameraId);
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const after = cursor === undefined ? undefined : decodeSegmentCursor(cursor);
     const segments = await listSegments(this.db, { cameraId, ...range, limit: limit + 1, after });
     const more = segments.length > limit;
     if (more) segments.pop();
     const last = segments.at(-1);
-    return { segments, nextCursor: more && last ? encodeCursor(last.startMs, last.id) : null };
+    return { segments, nextCursor: more && last ? encodeSegmentCursor(last.startMs, last.endMs, last.id) : null };
   }
 
   async timeline(cameraId: string, range: Range): Promise<{ spans: Span[]; gaps: Gap[]; recording: { startMs: number; endMs: number } | null }> {

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CAMERA_ID_PATTERN } from '../../config/camera.schema.js';
 
 export const ErrorBody = Type.Object(
@@ -22,7 +22,19 @@ export const CameraIdParams = Type.Object(
 /** ISO-8601 with an offset, e.g. 2026-11-25T10:15:00Z or 2026-11-25T11:15:00+01:00. */
 export const IsoTime = Type.String({ maxLength: 40, description: 'ISO-8601 instant with offset (Z or ±hh:mm).' });
 export const IsoTimeOut = Type.String({ format: 'date-time' });
-export const NullableIsoTimeOut = Type.Union([IsoTimeOut, Type.Null()]);
+
+/**
+ * A response field that is `schema` or null, said as OpenAPI 3.0 says it (`nullable: true`) rather than
+ * as an anyOf with null: the API docs are OpenAPI 3.0, which has no null type, and fast-json-stringify
+ * writes a nullable field directly where it tries an anyOf's branches on every value (a page of 100
+ * segments serialized in about two thirds of the time). Responses only: request bodies keep their
+ * unions, which Ajv validates as they are.
+ */
+export function NullableOut<T extends TSchema>(schema: T, options: { description?: string } = {}) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, ...options, nullable: true });
+}
+
+export const NullableIsoTimeOut = NullableOut(IsoTimeOut);
 
 export const errorResponses = {
   400: ErrorRef,

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { IsoTime, IsoTimeOut } from './common.js';
+import { IsoTime, IsoTimeOut, NullableOut } from './common.js';
 
 export const RangeQuery = Type.Object(
   { from: Type.Optional(IsoTime), to: Type.Optional(IsoTime) },
@@ -25,22 +25,22 @@ export const SegmentOut = Type.Object({
   end: IsoTimeOut,
   duration_ms: Type.Integer(),
   size_bytes: Type.Integer(),
-  codec: Type.Union([Type.String(), Type.Null()]),
-  width: Type.Union([Type.Integer(), Type.Null()]),
-  height: Type.Union([Type.Integer(), Type.Null()]),
+  codec: NullableOut(Type.String()),
+  width: NullableOut(Type.Integer()),
+  height: NullableOut(Type.Integer()),
   source: Type.String({ description: 'live | recovered | edge' }),
   locked: Type.Integer({ description: 'Read-lock reference count.' }),
   evidence_locked: Type.Boolean(),
-  incident_id: Type.Union([Type.String(), Type.Null()]),
-  sha256: Type.Union([Type.String(), Type.Null()], { description: 'Hex SHA-256 of the file, taken when it was indexed; null for footage indexed before Vigil hashed segments.' }),
-  chain_seq: Type.Union([Type.Integer(), Type.Null()], { description: "This segment's link in its camera's hash chain." }),
-  chain_hash: Type.Union([Type.String(), Type.Null()], { description: 'That link\'s chain_hash (docs/evidence.md).' }),
+  incident_id: NullableOut(Type.String()),
+  sha256: NullableOut(Type.String(), { description: 'Hex SHA-256 of the file, taken when it was indexed; null for footage indexed before Vigil hashed segments.' }),
+  chain_seq: NullableOut(Type.Integer(), { description: "This segment's link in its camera's hash chain." }),
+  chain_hash: NullableOut(Type.String(), { description: 'That link\'s chain_hash (docs/evidence.md).' }),
   media_offset_ms: Type.Integer({ description: 'Media time (ms) in the file at `start`: footage before it in the file belongs to an earlier segment.' }),
 });
 
 export const SegmentPage = Type.Object({
   segments: Type.Array(SegmentOut),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
+  next_cursor: NullableOut(Type.String()),
 });
 
 export const GapOut = Type.Object({
@@ -51,9 +51,9 @@ export const GapOut = Type.Object({
   seconds: Type.Number(),
   fill_state: Type.String({ description: 'pending | filling | filled | partial (some of it refilled; last_error names what is still missing) | failed | not_applicable (the camera has no edge replay)' }),
   fill_attempts: Type.Integer(),
-  last_error: Type.Union([Type.String(), Type.Null()]),
+  last_error: NullableOut(Type.String()),
   detected_at: IsoTimeOut,
-  next_attempt_at: Type.Union([IsoTimeOut, Type.Null()], { description: 'Earliest next refill attempt (backoff after a failed or partial one); for a partial gap, null means no retry is coming.' }),
+  next_attempt_at: NullableOut(IsoTimeOut, { description: 'Earliest next refill attempt (backoff after a failed or partial one); for a partial gap, null means no retry is coming.' }),
 });
 
 export const TimelineOut = Type.Object({
@@ -63,7 +63,7 @@ export const TimelineOut = Type.Object({
   spans: Type.Array(Type.Object({ start: IsoTimeOut, end: IsoTimeOut, segments: Type.Integer() })),
   gaps: Type.Array(GapOut),
   recorded_seconds: Type.Number(),
-  recording: Type.Union([Type.Object({ start: IsoTimeOut, end: IsoTimeOut }), Type.Null()], {
+  recording: NullableOut(Type.Object({ start: IsoTimeOut, end: IsoTimeOut }), {
     description: 'Footage being recorded now that has no segment row yet (first frame → newest frame): playable and snapshotted, not yet in spans or clips.',
   }),
 });
@@ -83,7 +83,7 @@ export const EventOut = Type.Object({
   ts: IsoTimeOut,
   type: Type.String(),
   severity: Type.String(),
-  camera_id: Type.Union([Type.String(), Type.Null()]),
+  camera_id: NullableOut(Type.String()),
   payload: Type.Record(Type.String(), Type.Unknown()),
-  request_id: Type.Union([Type.String(), Type.Null()]),
+  request_id: NullableOut(Type.String()),
 });
