@@ -154,7 +154,7 @@ export async function runQuery(o: QueryOptions): Promise<SectionResult[]> {
       const windows = (len: number) =>
         Array.from({ length: o.queries + 20 }, () => ({ cam: ids[Math.floor(rand() * ids.length)] as string, from: seeded.baseMs + Math.floor(rand() * (spanMs - len)) }));
       const segSql = raw.prepare(
-        'SELECT * FROM segments WHERE camera_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ? ORDER BY start_ms, id LIMIT ?',
+        'SELECT * FROM segments WHERE camera_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ? ORDER BY start_ms, end_ms, id LIMIT ?',
       );
       const spanSql = raw.prepare(
         'SELECT start_ms, end_ms FROM segments WHERE camera_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ? ORDER BY start_ms',
