@@ -60,7 +60,14 @@ describe('MQTT: a real Vigil recording a real camera, on a real mosquitto, seen 
       cameras: [{ id: 'cam1', name: 'Front door', main_url: server.url('cam1'), segment_seconds: 2, motion: { enabled: true } }],
       mqtt: { url: broker.url, topic_prefix: PREFIX, publish_interval_seconds: 1 },
     });
-    await waitFor('a first segment', () => segmentCount() >= 1, 30_000);
+    try {
+      await waitFor('a first segment', () => segmentCount() >= 1, 30_000);
+    } catch (err) {
+      // Seen once in CI (not here): say what the recorder was doing.
+      const status = await (await vigil.api('/cameras/cam1/status')).text();
+      const events = readCatalog(vigil.dataDir).events.slice(-10).map((e) => `${e.type} ${e.payload}`);
+      throw new Error(`${(err as Error).message}\nstatus: ${status}\nevents: ${events.join('\n')}\nlog tail: ${vigil.logs().slice(-3000)}`);
+    }
   }, 90_000);
 
   afterAll(async () => {
