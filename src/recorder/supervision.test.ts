@@ -157,16 +157,18 @@ describe('recorder supervision', () => {
     expect(cam?.last_error).toMatch(/camera (stopped sending|sent no) video/);
   });
 
-  it('starts with a quick probe and, once ffmpeg cannot learn the stream from it (the SDP lacks its parameters), reconnects at once with the full analysis', async () => {
+  /**
+   * Runs the recorder over an ffmpeg whose first run fails with `firstStderr` and whose later runs find
+   * no camera, until it has been started twice (a backoff of 2 s would keep the second start past the
+   * 1.5 s waited: a second start in time is an immediate retry). Returns every run's argv and the first
+   * recorder_exited event's reason.
+   */
+  async function failFirstRun(firstStderr: string): Promise<{ argvs: string[][]; reason: string }> {
     const { db, start } = await setup({ backoff_initial_ms: 2000, backoff_max_ms: 4000 }, 60);
     const argvs: string[][] = [];
     const launcher: RecorderLauncher = (_p, args) => {
       argvs.push(args);
-      const exited: Promise<ExitInfo> = sleep(5).then(() => ({
-        code: 1,
-        signal: null,
-        stderrTail: argvs.length === 1 ? "[rtsp @ 0x1] Could not find codec parameters for stream 0 (Video: h264, none): unspecified size\nConsider increasing the value for the 'analyzeduration' (100000) and 'probesize' (32) options" : 'Connection refused',
-      }));
+      const exited: Promise<ExitInfo> = sleep(5).then(() => ({ code: 1, signal: null, stderrTail: argvs.length === 1 ? firstStderr : 'Connection refused' }));
       return { pid: 0, exited, stop: () => exited, kill: () => exited };
     };
     const rec = await start(launcher);
@@ -177,40 +179,26 @@ describe('recorder supervision', () => {
     } finally {
       await rec.stop();
     }
+    const ev = (await sql<{ payload: string }>`SELECT payload FROM events WHERE type = 'recorder_exited' ORDER BY id LIMIT 1`.execute(db)).rows[0];
+    return { argvs, reason: String(JSON.parse(ev?.payload ?? '{}').reason) };
+  }
+
+  it('starts with a quick probe and, once ffmpeg cannot learn the stream from it (the SDP lacks its parameters), reconnects at once with the full analysis', async () => {
+    const { argvs, reason } = await failFirstRun("[rtsp @ 0x1] Could not find codec parameters for stream 0 (Video: h264, none): unspecified size\nConsider increasing the value for the 'analyzeduration' (100000) and 'probesize' (32) options");
     // The retry came without the backoff's 2 s, and without the quick probe; later runs keep the full analysis.
     expect(argvs.length).toBeGreaterThanOrEqual(2);
     expect(argvs[0]).toContain('-probesize');
     expect(argvs[1]).not.toContain('-probesize');
-    const ev = (await sql<{ payload: string }>`SELECT payload FROM events WHERE type = 'recorder_exited' ORDER BY id LIMIT 1`.execute(db)).rows[0];
-    expect(JSON.parse(ev?.payload ?? '{}').reason).toMatch(/SDP lacks the stream's parameters.*full stream analysis/);
+    expect(reason).toMatch(/SDP lacks the stream's parameters.*full stream analysis/);
   });
 
   it('drops access unit delimiters and, once ffmpeg cannot start that filter (parameter sets it cannot read), reconnects at once recording the stream as sent', async () => {
-    const { db, start } = await setup({ backoff_initial_ms: 2000, backoff_max_ms: 4000 }, 60);
-    const argvs: string[][] = [];
-    const launcher: RecorderLauncher = (_p, args) => {
-      argvs.push(args);
-      const exited: Promise<ExitInfo> = sleep(5).then(() => ({
-        code: 1,
-        signal: null,
-        stderrTail: argvs.length === 1 ? '[filter_units @ 0x1] Failed to read extradata.\nError initializing bitstream filter: filter_units' : 'Connection refused',
-      }));
-      return { pid: 0, exited, stop: () => exited, kill: () => exited };
-    };
-    const rec = await start(launcher);
-    rec.start();
-    try {
-      const deadline = Date.now() + 1500;
-      while (argvs.length < 2 && Date.now() < deadline) await sleep(10);
-    } finally {
-      await rec.stop();
-    }
+    const { argvs, reason } = await failFirstRun('[filter_units @ 0x1] Failed to read extradata.\nError initializing bitstream filter: filter_units');
     // The retry came without the backoff's 2 s and without the filter; later runs stay without it.
     expect(argvs.length).toBeGreaterThanOrEqual(2);
     expect(argvs[0]?.[argvs[0].indexOf('-bsf:v') + 1]).toBe('filter_units=remove_types=9');
     for (const a of argvs.slice(1)) expect(a).not.toContain('-bsf:v');
-    const ev = (await sql<{ payload: string }>`SELECT payload FROM events WHERE type = 'recorder_exited' ORDER BY id LIMIT 1`.execute(db)).rows[0];
-    expect(JSON.parse(ev?.payload ?? '{}').reason).toMatch(/access unit delimiters; reconnecting to record the stream as sent/);
+    expect(reason).toMatch(/access unit delimiters; reconnecting to record the stream as sent/);
   });
 
   it('places the files of a run end to start when the segment list\'s end and next start differ by a tick (video timestamps jitter), without drifting from the media clock', async () => {
