@@ -15,6 +15,15 @@ import { formatTime, iso } from './time.js';
 const PLAYLIST_SPAN_MS = 30 * 60_000;
 /** A hole between two files longer than this is a gap in the recording (shorter ones are seams). */
 const GAP_MIN_MS = 1000;
+/**
+ * A frame the browser cannot decode is stepped over by this much from the frame on screen. Footage
+ * recorded before the recorder dropped access unit delimiters ends each run a silent camera ended with
+ * a 6-byte sample holding no picture, which Chrome refuses (PIPELINE_ERROR_DECODE) and which hls.js
+ * would append again on every retry: playback goes on past it, into the gap that follows it.
+ */
+const UNDECODABLE_SKIP_MS = 1000;
+/** Steps over undecodable footage in a row (each within a few seconds of the last) before giving up. */
+const UNDECODABLE_MAX_SKIPS = 5;
 
 interface FragmentTime {
   startS: number;
@@ -43,6 +52,8 @@ export class RecordedPlayer {
   /** Holes between the playlist's files, and the index of the next one still ahead of the playhead. */
   private holes: { fromMs: number; toMs: number; atS: number }[] = [];
   private nextHole = 0;
+  /** The last step over undecodable footage (where it landed) and how many came in a row. */
+  private skipped: { toMs: number; count: number } | null = null;
 
   constructor(
     private readonly video: HTMLVideoElement,
@@ -55,6 +66,9 @@ export class RecordedPlayer {
       if (this.isActive()) void this.continueAfter();
     });
     video.addEventListener('timeupdate', () => this.announceHoles());
+    video.addEventListener('error', () => {
+      if (this.hls && this.video.error?.code === MediaError.MEDIA_ERR_DECODE) void this.skipUndecodable(this.generation);
+    });
   }
 
   /** Plays `cameraId` from the wall-clock instant `atMs`. */
@@ -62,7 +76,10 @@ export class RecordedPlayer {
     this.stop();
     this.cameraId = cameraId;
     const gen = ++this.generation;
-    if (!continuing) this.onState('loading');
+    if (!continuing) {
+      this.skipped = null;
+      this.onState('loading');
+    }
     const toMs = Math.min(atMs + PLAYLIST_SPAN_MS, Date.now());
     if (toMs <= atMs) {
       this.onState('no-footage', 'nothing is recorded at that instant yet');
@@ -119,6 +136,10 @@ export class RecordedPlayer {
         return;
       }
       if (!data.fatal) return;
+      if (data.type === HlsClass.ErrorTypes.MEDIA_ERROR && gen === this.generation) {
+        void this.skipUndecodable(gen);
+        return;
+      }
       const noFootage = data.details === HlsClass.ErrorDetails.MANIFEST_LOAD_ERROR && data.response?.code === 404;
       if (noFootage && continuing) {
         // Nothing stored after where the last playlist ended: that was the newest footage.
@@ -155,6 +176,28 @@ export class RecordedPlayer {
     const frag = this.fragments.find((f) => t >= f.startS && t < f.startS + f.durationS) ?? this.fragments.at(-1);
     if (frag && Number.isFinite(frag.pdtMs)) return frag.pdtMs + (t - frag.startS) * 1000;
     return this.hls.playingDate?.getTime() ?? null;
+  }
+
+  /**
+   * The footage at the playhead cannot be decoded (a media error): playback starts again a little after
+   * the frame on screen, as a continuation (a gap there is announced as any skipped hole). Steps in a row
+   * that get nowhere end in the error state.
+   */
+  private async skipUndecodable(gen: number): Promise<void> {
+    const cameraId = this.cameraId;
+    const atMs = this.wallClockMs();
+    if (gen !== this.generation || !this.hls) return;
+    const count = this.skipped && atMs !== null && atMs < this.skipped.toMs + 3 * UNDECODABLE_SKIP_MS ? this.skipped.count + 1 : 1;
+    if (!cameraId || atMs === null || count > UNDECODABLE_MAX_SKIPS) {
+      this.onState('error', this.video.error?.message || 'the footage cannot be decoded');
+      this.hls?.destroy();
+      this.hls = null;
+      return;
+    }
+    const toMs = Math.round(atMs) + UNDECODABLE_SKIP_MS;
+    this.skipped = { toMs, count };
+    console.warn(`recorded: footage at ${iso(atMs)} cannot be decoded (${this.video.error?.message ?? 'media error'}); playing on from ${iso(toMs)}`);
+    await this.play(cameraId, toMs, true);
   }
 
   /** The end of the playlist: on with what was recorded since, or the newest footage was reached. */
