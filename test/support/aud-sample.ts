@@ -23,7 +23,6 @@ export async function appendPicturelessSample(file: string): Promise<void> {
   if (!traf || !trun) throw new Error(`${file}: no traf/trun in the last moof`);
   const flags = buf.readUInt32BE(trun.bodyStart) & 0xffffff;
   const count = buf.readUInt32BE(trun.bodyStart + 4);
-  let entrySize = 0;
   const entry: number[] = [];
   // Per-sample fields present, in order: duration (0x100), size (0x200), flags (0x400), composition offset (0x800).
   const durationOf = () => {
@@ -37,7 +36,7 @@ export async function appendPicturelessSample(file: string): Promise<void> {
   else throw new Error(`${file}: the trun has no per-sample sizes`);
   if (flags & 0x400) entry.push(0x01010000); // not a sync sample, depends on others
   if (flags & 0x800) entry.push(0);
-  entrySize = entry.length * 4;
+  const entrySize = entry.length * 4;
   const added = Buffer.alloc(entrySize);
   entry.forEach((v, i) => added.writeUInt32BE(v >>> 0, i * 4));
   const out = Buffer.concat([buf.subarray(0, trun.end), added, buf.subarray(trun.end, mdat.end), AUD_ALONE, buf.subarray(mdat.end)]);
