@@ -25,9 +25,12 @@ const FPS = 10;
 function ffmpeg(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-    for (const s of [p.stdout, p.stderr, p.stdio[3]]) (s as NodeJS.ReadableStream | null)?.resume();
+    for (const s of [p.stdout, p.stdio[3]]) (s as NodeJS.ReadableStream | null)?.resume();
+    // Its stderr's tail goes with a failure (CI saw one exit 1 here, not reproduced).
+    let stderr = '';
+    p.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited with ${code}`))));
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited with ${code}: ${stderr}`))));
   });
 }
 
