@@ -45,8 +45,8 @@ export interface RecorderArgsInput {
  * Access unit delimiters, taken out of the video as it is copied (H.264 NAL type 9, H.265 type 35;
  * an unknown codec is taken for H.264, as the recorder does for the sample entry, and a run that finds
  * H.265 in its first file restarts within a second: until then H.265's type 9, a leading picture of an
- * open GOP with B-frames, which cameras rarely send, would be dropped). MP4 does not need them (each sample is one access unit). They
- * matter at the end of a run: a camera that stops sending while connected (frozen, or gone with the
+ * open GOP with B-frames, which cameras rarely send, would be dropped). MP4 does not need them (each
+ * sample is one access unit). They matter at the end of a run: a camera that stops sending while connected (frozen, or gone with the
  * socket left open) leaves the next frame's delimiter in ffmpeg's parser, which flushes it when the
  * run ends as a sample of its own with no picture in it ("missing picture in access unit with size
  * 6"). Chrome's decoder refuses that sample (PIPELINE_ERROR_DECODE), so the recorded player and the
