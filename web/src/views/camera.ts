@@ -258,11 +258,12 @@ export class CameraView implements View {
     const abort = new AbortController();
     this.dataAbort = abort;
     try {
-      const data = await loadTimelineData(this.cameraId, this.timeline.window, abort.signal);
+      const window = this.timeline.window;
+      const data = await loadTimelineData(this.cameraId, window, abort.signal);
       if (abort.signal.aborted) return;
       this.spans = data.spans;
       this.timeline.setData(data);
-      this.motion.setData(data.motion ?? [], data.motionTotal);
+      this.motion.setData(data.motion ?? [], data.motionTotal, window);
       this.timeline.el.dataset.loaded = 'true';
     } catch (err) {
       if (!abort.signal.aborted) this.message.textContent = `Could not load the timeline: ${errorText(err)}`;

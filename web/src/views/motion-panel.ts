@@ -5,7 +5,7 @@
  */
 import { apiUrl } from '../api.js';
 import { h } from '../dom.js';
-import type { MotionMark } from '../timeline.js';
+import type { Interval, MotionMark } from '../timeline.js';
 import { formatDateTime, formatTime } from '../time.js';
 
 /** Playback of a motion starts this long before it: what led up to it. */
@@ -44,6 +44,8 @@ export class MotionPanel {
   /** Zones ('' all) whose older intervals have all been asked for. */
   private readonly exhausted = new Set<string>();
   private readonly more: HTMLButtonElement;
+  /** The timeline window `marks` was loaded for. */
+  private window: Interval | undefined;
 
   constructor(private readonly hooks: MotionPanelHooks) {
     this.zone = h('select', { id: 'motion-zone', 'aria-label': 'Motion in zone' }, h('option', { value: '' }, 'All zones'));
@@ -80,12 +82,32 @@ export class MotionPanel {
     this.state.dataset.state = state;
   }
 
-  /** The window's intervals (or its newest, when `total` says how many there are in all). */
-  setData(marks: MotionMark[], total?: number): void {
+  /**
+   * The window's intervals (or its newest, when `total` says how many there are in all). The window
+   * slides with the present every few seconds and each slide reloads it: what "More" fetched and how
+   * many the list shows stay while the loaded run still reaches the new page (the list grew a page and
+   * collapsed back to 60 at the next slide). A window moved elsewhere starts the list again.
+   */
+  setData(marks: MotionMark[], total: number | undefined, window: Interval): void {
+    const fresh = [...marks].sort((a, b) => a.startMs - b.startMs);
+    const before = this.window;
+    this.window = window;
+    const newestOld = this.marks.at(-1)?.startMs ?? Number.NEGATIVE_INFINITY;
+    const oldestNew = fresh[0]?.startMs ?? Number.POSITIVE_INFINITY;
+    // The window slid on (its start no earlier, still overlapping) and, when only the newest page came,
+    // the run loaded before (contiguous back from the old window's end) meets it: the union has no hole.
+    const slid = before !== undefined && window.startMs >= before.startMs && window.startMs <= before.endMs;
+    const partial = total !== undefined && total > fresh.length;
+    if (slid && (!partial || newestOld >= oldestNew)) {
+      const have = new Set(fresh.map((m) => m.id));
+      const older = partial ? this.marks.filter((m) => !have.has(m.id) && m.startMs < oldestNew && m.startMs >= window.startMs) : [];
+      this.marks = [...older, ...fresh];
+    } else {
+      this.marks = fresh;
+      this.shown = LIST_MAX;
+      this.exhausted.clear();
+    }
     this.total = total;
-    this.shown = LIST_MAX;
-    this.exhausted.clear();
-    this.marks = [...marks].sort((a, b) => a.startMs - b.startMs);
     if (marks.length > 0) this.el.hidden = false;
     this.render();
   }
