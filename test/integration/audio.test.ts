@@ -284,16 +284,24 @@ describe('a camera whose audio breaks keeps recording video', () => {
   it('never restarts the recorder and records no gap', () => {
     const { gaps, events, status } = readCatalog(vigil.dataDir);
     expect(gaps).toEqual([]);
-    const ends = events.filter((e) => ['recorder_exited', 'recorder_stalled', 'camera_silent'].includes(e.type));
     const said = JSON.stringify(events.filter((e) => e.type.startsWith('recorder_') || e.type.startsWith('camera_')).map((e) => [e.camera_id, e.type, e.payload]));
+    // A fake camera whose encoder starts late on a loaded machine sends 0.1 s of audio before any video:
+    // the quick start fails ("unspecified size") and the recorder reconnects at once with the full
+    // analysis, for good (a run before any footage: no gap). Seen once in CI; not one of the faults.
+    const quickStartFallback = (e: { type: string; payload: string }) =>
+      e.type === 'recorder_exited' && /which the quick start needs/.test((JSON.parse(e.payload) as { reason?: string }).reason ?? '');
+    const fallbacks = events.filter(quickStartFallback);
+    const ends = events.filter((e) => ['recorder_exited', 'recorder_stalled', 'camera_silent'].includes(e.type) && !quickStartFallback(e));
     // The G.711 camera's one reconnect at the start, to transcode its audio; none for the faults.
     expect(ends.map((e) => [e.camera_id, (JSON.parse(e.payload) as { audio_next?: string }).audio_next]), said).toEqual([['drop', 'aac']]);
+    const fellBack = (id: string) => fallbacks.filter((e) => e.camera_id === id).length;
+    for (const id of ['garbage', 'drop']) expect(fellBack(id), said).toBeLessThanOrEqual(1);
     // A stall notice (ffmpeg's progress late on a starved machine: one was seen in CI) is no restart, but
     // it must have ended: video came again on the same run (the next test: every file on time).
     const stalls = events.filter((e) => e.type === 'camera_stalled').length;
     expect(events.filter((e) => e.type === 'camera_resumed').length, said).toBe(stalls);
-    expect(status.find((s) => s.camera_id === 'garbage')?.['reconnect_count']).toBe(0);
-    expect(status.find((s) => s.camera_id === 'drop')?.['reconnect_count']).toBe(1);
+    expect(status.find((s) => s.camera_id === 'garbage')?.['reconnect_count']).toBe(fellBack('garbage'));
+    expect(status.find((s) => s.camera_id === 'drop')?.['reconnect_count']).toBe(1 + fellBack('drop'));
   });
 
   it('writes every file on time while the audio is broken: contiguous rows, each indexed within a few seconds of its end', () => {
