@@ -45,8 +45,8 @@ export interface BareRecorder {
  * without the live output, so it is the bare `ffmpeg -c copy -f segment` and everything Vigil adds
  * (live output, Node) counts as overhead.
  */
-export function spawnBareRecorder(url: string, outputDir: string, segmentSeconds: number): BareRecorder {
-  const args = buildSegmentRecorderArgs({ url, outputDir, segmentSeconds, socketTimeoutSeconds: 10, fileNamePattern: 'bare-%06d.mp4' });
+export function spawnBareRecorder(url: string, outputDir: string, segmentSeconds: number, opts: { quickProbe?: boolean } = {}): BareRecorder {
+  const args = buildSegmentRecorderArgs({ url, outputDir, segmentSeconds, socketTimeoutSeconds: 10, fileNamePattern: 'bare-%06d.mp4', ...opts });
   const argv = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', 'ffmpeg', ...args] : ['ffmpeg', ...args];
   const child = spawn(argv[0] as string, argv.slice(1), {
     detached: true,

@@ -80,6 +80,8 @@ export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
 const BOOTSTRAP_ADMIN = 'admin';
 /** After a write failed for want of space, the catalog counts as writable again with this much free. */
 const DB_ROOM_BYTES = 8 * 1024 * 1024;
+/** The idle snapshot decoders start this long after the recorders (see start()). */
+const WARM_DECODERS_AFTER_MS = 3000;
 
 export interface VigilApp {
   readonly config: Config;
@@ -126,6 +128,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   }
   const core = await buildCore(config, clock, log);
   const { db, events, indexer, retention, opened, store } = core;
+  // Asked now, answered while the rest is built (ffmpeg takes ~0.15 s to load its libraries): start()
+  // waits for both before anything records. A failure is start()'s to report.
+  const preflight = Promise.all([ffmpegVersion(config.recorder.ffmpegPath), findOrphanRecorders(store.root)]);
+  preflight.catch(() => undefined);
   // Every ffmpeg launcher below is counted for /metrics (vigil_ffmpeg_processes).
   const processes = new FfmpegProcesses();
   // Reads the segment files the recorders write, while watched: live view opens no second camera connection.
@@ -296,6 +302,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const initialPasswordFile = join(config.dataDir, INITIAL_PASSWORD_FILE);
   const tls = config.tls ? { cert: await readPem(config.tls.certPath, 'tls.cert'), key: await readPem(config.tls.keyPath, 'tls.key') } : undefined;
   let ready = false;
+  let warmDecodersTimer: NodeJS.Timeout | undefined;
   /** Camera folders start-up reconciliation has still to look at (see reconcileAtStart). */
   let startupReconcile: Set<string> | undefined;
   /** Folders not reconciled yet, those being reconciled included. */
@@ -363,7 +370,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         const blocked = retention.blocked;
         const recordings = storage.status();
         return {
-          ready: ready && reconciling.fired && dbOk && !dbFull && !blocked && !recordings.full,
+          ready: ready && dbOk && !dbFull && !blocked && !recordings.full,
           detail: {
             started: ready,
             reconciliation: reconciling.fired ? 'done' : 'running',
@@ -403,7 +410,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await checkExposure();
       await writePidFile(config.dataDir);
       // Both before anything records: ffmpeg must run, and no writer a crash left may share a camera's folder.
-      const [ffmpeg, orphans] = await Promise.all([ffmpegVersion(config.recorder.ffmpegPath), findOrphanRecorders(store.root)]);
+      const [ffmpeg, orphans] = await preflight;
       log.info({ ffmpeg }, 'ffmpeg found');
       if (orphans.length > 0) {
         await killAndWait(orphans, clock);
@@ -449,7 +456,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
       app.url = address;
       metrics.start();
-      warmDecoders.start();
+      // The idle snapshot decoders wait until the recorders' ffmpegs have started: loading ffmpeg's
+      // libraries costs ~0.1 s of CPU each, and the cameras come first after a restart.
+      warmDecodersTimer = setTimeout(() => warmDecoders.start(), WARM_DECODERS_AFTER_MS);
+      warmDecodersTimer.unref();
       retention.start();
       storage.start();
       refills.start();
@@ -458,14 +468,17 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       cameraClocks.start();
       await exports.start();
       backups?.start();
-      // Recording has started; ready (and the start-up log line) once the leftovers are indexed too.
+      // Recording and serving: ready. The files a crash left are indexed meanwhile (readyz's
+      // detail.reconciliation says when that is done); start() resolves, and the start-up log line is
+      // written, once they are.
+      ready = true;
       reconciled = reconcileRest();
       await reconciled;
-      ready = true;
       await events.emit({ type: 'vigil_started', requestId: null, payload: { listen: address, recorders: recorders.runningIds().length } });
     },
     async stop() {
       ready = false;
+      clearTimeout(warmDecodersTimer);
       // A download in flight would keep http.close() waiting: its ffmpeg is killed first.
       mediaJobs.stop();
       // An export being built stays `running`: the next start builds it again. Its own abort comes

@@ -19,6 +19,7 @@ import { MediaClock, type ClockJump } from './media-clock.js';
 import type { MediaTimeJump } from '../media/fmp4/time-jump.js';
 import { Backoff } from '../shared/backoff.js';
 import { reasonAndTail } from './last-error.js';
+import { spawnTurn } from './spawn-turns.js';
 import { isNoSpace, NO_SPACE_REASON } from '../media/no-space.js';
 import { QUICK_PROBE_FAILED } from '../media/ffmpeg-common-args.js';
 import { codecFamily, HVC1_TAG_REFUSED, rewriteHev1AsHvc1, videoCodecOfFile, type VideoCodecFamily } from '../media/video-codec.js';
@@ -439,6 +440,7 @@ export class CameraRecorder {
       pathOf: (seq) => join(outputDir, openSegmentFileName(runId, seq)),
       startMsOf: (seq) => fileStarts.get(seq)?.(),
     });
+    await spawnTurn();
     const proc = this.d.launcher(config.ffmpegPath, args, {
       onSegment,
       onProgress: (outTimeUs, frame, wallMs) => {

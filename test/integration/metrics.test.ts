@@ -134,6 +134,8 @@ describe('Prometheus /metrics of a real Vigil recording a real camera', () => {
       const recorders = await ffmpegPidsFor(vigil.dataDir);
       return recorders.length === 1 && sampleValue(families, 'vigil_ffmpeg_processes', { kind: 'recorder' }) === 1;
     });
+    // The warm decoder starts a few seconds after the recorders (they come first after a restart).
+    await waitFor('the warm decoder in the scrape', async () => sampleValue((await scrape()).families, 'vigil_ffmpeg_processes', { kind: 'warm_decoder' }) === 1);
     const { families } = await scrape();
     expect(sampleValue(families, 'vigil_ffmpeg_processes', { kind: 'warm_decoder' })).toBe(1);
     expect(sampleValue(families, 'vigil_ffmpeg_processes', { kind: 'clip' })).toBe(0);

@@ -1,14 +1,17 @@
 /**
  * Start-up after a crash: the files a crash left are reconciled beside recording, not before it. A
  * data dir whose disabled camera left thousands of unreadable files still has the recording camera
- * recording while they are being discarded, and start-up (the "recording" log line, readiness) ends
- * only once every one of them is dealt with. Real ffmpeg from the real GStreamer RTSP server.
+ * recording, and Vigil ready (readyz 200, its detail saying the reconciliation runs), while they are
+ * being discarded; start() (and the "recording" log line) ends only once every one of them is dealt
+ * with. Real ffmpeg from the real GStreamer RTSP server.
  */
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { readCatalog } from '../support/footage.js';
+import type { VigilApp } from '../../src/app.js';
+import { sleep } from '../../src/shared/sleep.js';
 import { removeDir, startVigil, tempDir, type TestVigil } from '../support/harness.js';
 
 const LEFTOVERS = 6000;
@@ -23,7 +26,7 @@ describe('start-up reconciliation does not delay recording', () => {
     if (vigil) await removeDir(vigil.dataDir);
   });
 
-  it('records while a large leftover folder is reconciled, and is ready only once it is done', async () => {
+  it('records and is ready while a large leftover folder is reconciled; start() ends once it is done', async () => {
     server = await RtspServer.start({ mounts: [{ name: 'cam' }] });
     const dataDir = await tempDir('vigil-start-order-');
     const old = join(dataDir, 'recordings', 'old');
@@ -32,13 +35,30 @@ describe('start-up reconciliation does not delay recording', () => {
     const junk = Buffer.alloc(64, 7);
     for (let i = 0; i < LEFTOVERS; i++) await writeFile(join(old, `k${i.toString(36)}-000000.mp4`), junk);
 
+    // Readiness while start() still runs: the first 200 of readyz, and the leftovers then on disk.
+    let early: { status: string; reconciliation: string; leftovers: number } | undefined;
+    const whileStarting = async (app: VigilApp) => {
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(20)) {
+        if (!app.url) continue;
+        const r = await fetch(`${app.url}/api/v1/readyz`);
+        const body = (await r.json()) as { status: string; detail: { reconciliation: string } };
+        if (r.status !== 200) continue;
+        early = { status: body.status, reconciliation: body.detail.reconciliation, leftovers: (await readdir(old)).length };
+        return;
+      }
+    };
     vigil = await startVigil({
       dataDir,
       cameras: [
         { id: 'cam', main_url: server.url('cam'), segment_seconds: 2 },
         { id: 'old', main_url: server.url('cam'), segment_seconds: 2, enabled: false },
       ],
+      whileStarting,
     });
+    // Ready (listening, recorders started) before the leftovers were all dealt with; said so.
+    expect(early?.status).toBe('ready');
+    expect(early?.reconciliation).toBe('running');
+    expect(early?.leftovers).toBeGreaterThan(0);
     // start() has returned: every leftover is dealt with, and Vigil says it is ready.
     expect(await readdir(old)).toEqual([]);
     const ready = await fetch(`${vigil.app.url}/api/v1/readyz`);

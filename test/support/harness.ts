@@ -85,6 +85,8 @@ export async function startVigil(
     live?: AppOptions['live'];
     /** Keep only about the last this many bytes of log (a storm of thousands of cycles); default all. */
     logTailBytes?: number;
+    /** Runs beside app.start() (what the API says while start-up is still under way); both are awaited. */
+    whileStarting?: (app: VigilApp) => Promise<unknown>;
   } = {},
 ): Promise<TestVigil> {
   const dataDir = opts.dataDir ?? (await tempDir());
@@ -114,7 +116,7 @@ export async function startVigil(
   // A second start on the same data dir finds the admin there already.
   if (!(await app.auth.userByName(admin.username))) await app.auth.createUser({ ...admin, role: 'admin' });
   const { key } = await app.auth.createKey({ name: 'tests', role: 'admin' }, null);
-  await app.start();
+  await Promise.all([app.start(), opts.whileStarting?.(app)]);
   const auth: Record<string, string> = { authorization: `Bearer ${key}` };
   return {
     app,
