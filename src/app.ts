@@ -460,7 +460,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       // libraries costs ~0.1 s of CPU each, and the cameras come first after a restart.
       warmDecodersTimer = setTimeout(() => warmDecoders.start(), WARM_DECODERS_AFTER_MS);
       warmDecodersTimer.unref();
-      retention.start();
+      // Orphans (files with no row) wait for reconciliation: until then a crash's leftovers have no row either.
+      retention.start({ reclaimOrphansAfter: reconciling.promise });
       storage.start();
       refills.start();
       // Events emitted before this point are in the log already: the cursors find them.

@@ -241,4 +241,30 @@ describe('orphan files', () => {
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(recent)).toBe(true);
   });
+
+  it('reclaims none before start-up reconciliation is done: a crash leftover has no row until then', async () => {
+    await camera('c1');
+    await mkdir(join(dir, 'recordings', 'c1'), { recursive: true });
+    // The open file of a Vigil that stopped 3 h ago: older than the grace period, not yet reconciled.
+    const leftover = join(dir, 'recordings', 'c1', 'k0-000000.mp4');
+    await writeFile(leftover, 'x'.repeat(100));
+    const old = new Date(NOW - 3 * HOUR);
+    await utimes(leftover, old, old);
+    let reconciled!: () => void;
+    const reconciling = new Promise<void>((r) => (reconciled = r));
+    const s = service();
+    s.start({ reclaimOrphansAfter: reconciling });
+    try {
+      const before = await s.sweepOnce({ dryRun: false });
+      expect(before.byReason.orphan).toBeUndefined();
+      expect(existsSync(leftover)).toBe(true);
+      reconciled();
+      await reconciling;
+      const after = await s.sweepOnce({ dryRun: false });
+      expect(after.byReason.orphan).toEqual({ segments: 1, bytes: 100 });
+      expect(existsSync(leftover)).toBe(false);
+    } finally {
+      await s.stop();
+    }
+  });
 });

@@ -60,6 +60,8 @@ export interface RetentionDeps {
  */
 export class RetentionService {
   private readonly abort = new AbortController();
+  /** Whether files with no row may be reclaimed yet (see start()). */
+  private orphansAllowed = true;
   private loop: Promise<void> | undefined;
   private running: Promise<SweepReport> | undefined;
   private lastBlocked: SweepReport['blocked'] = null;
@@ -89,7 +91,17 @@ export class RetentionService {
     return this.lastBlocked;
   }
 
-  start(): void {
+  /**
+   * Files with no row are reclaimed as orphans only once `reclaimOrphansAfter` has resolved: at start-up,
+   * the files a crash left have no row until reconciliation indexes them, and the first sweep runs
+   * beside it (a file of a Vigil stopped longer than the grace period would go as an orphan instead of
+   * being recovered).
+   */
+  start(opts: { reclaimOrphansAfter?: Promise<unknown> } = {}): void {
+    if (opts.reclaimOrphansAfter) {
+      this.orphansAllowed = false;
+      void opts.reclaimOrphansAfter.then(() => (this.orphansAllowed = true), () => undefined);
+    }
     this.loop ??= (async () => {
       const signal = this.abort.signal;
       while (!signal.aborted) {
@@ -181,8 +193,10 @@ export class RetentionService {
     }
     if (!dryRun) {
       await this.pruneMotion(policies, now);
-      const orphans = await reclaimOrphans(this.d, now);
-      if (orphans.segments > 0) report.byReason.orphan = orphans;
+      if (this.orphansAllowed) {
+        const orphans = await reclaimOrphans(this.d, now);
+        if (orphans.segments > 0) report.byReason.orphan = orphans;
+      }
       await this.compactChains(policies.map((p) => p.id));
     }
     await this.announce(report);

@@ -8,7 +8,8 @@ import type { FootageStore } from './footage-store.js';
 /**
  * Files in the recordings folder with no row and older than the grace period (longer than any
  * segment, so never a file still being written) are reclaimed, through a tombstone like any delete.
- * Files a crash left are indexed at start-up before this could ever see them.
+ * Files a crash left are indexed at start-up before this may see them: the sweeper reclaims none
+ * until start-up reconciliation is done (RetentionService.start's `reclaimOrphansAfter`).
  */
 export async function reclaimOrphans(
   d: { db: Db; store: FootageStore; config: RetentionConfig },
