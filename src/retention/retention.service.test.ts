@@ -21,13 +21,16 @@ import { FootageStore } from '../storage/footage-store.js';
 
 const HOUR = 3600_000;
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
-const clock: Clock = { nowMs: () => NOW };
+/** The sweeper's clock: NOW unless a test moves it (put back before each test). */
+let clockMs = NOW;
+const clock: Clock = { nowMs: () => clockMs };
 const log = pino({ level: 'silent' });
 
 let dir: string;
 let opened: OpenedDb;
 
 beforeEach(async () => {
+  clockMs = NOW;
   dir = await mkdtemp(join(tmpdir(), 'vigil-retention-'));
   opened = await openDatabase(join(dir, 'vigil.db'));
 });
@@ -240,6 +243,24 @@ describe('orphan files', () => {
     expect(report.byReason.orphan).toEqual({ segments: 1, bytes: 100 });
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(recent)).toBe(true);
+  });
+
+  it('looks for orphans every half grace period, not at every sweep (it reads every path of every camera)', async () => {
+    await camera('c1');
+    await mkdir(join(dir, 'recordings', 'c1'), { recursive: true });
+    const s = service({ intervalSeconds: 300, orphanGraceSeconds: 7200 });
+    expect((await s.sweepOnce({ dryRun: false })).byReason.orphan).toBeUndefined();
+    const stale = join(dir, 'recordings', 'c1', 'stale.mp4');
+    await writeFile(stale, 'x'.repeat(100));
+    const old = new Date(NOW - 3 * HOUR);
+    await utimes(stale, old, old);
+    // The next sweeps within the hour leave it; the first one an hour after the last look takes it.
+    clockMs = NOW + 300_000;
+    expect((await s.sweepOnce({ dryRun: false })).byReason.orphan).toBeUndefined();
+    expect(existsSync(stale)).toBe(true);
+    clockMs = NOW + HOUR;
+    expect((await s.sweepOnce({ dryRun: false })).byReason.orphan).toEqual({ segments: 1, bytes: 100 });
+    expect(existsSync(stale)).toBe(false);
   });
 
   it('reclaims none before start-up reconciliation is done: a crash leftover has no row until then', async () => {

@@ -62,6 +62,8 @@ export class RetentionService {
   private readonly abort = new AbortController();
   /** Whether files with no row may be reclaimed yet (see start()). */
   private orphansAllowed = true;
+  /** When the last look for orphans began. */
+  private lastOrphanPassMs = Number.NEGATIVE_INFINITY;
   private loop: Promise<void> | undefined;
   private running: Promise<SweepReport> | undefined;
   private lastBlocked: SweepReport['blocked'] = null;
@@ -193,7 +195,12 @@ export class RetentionService {
     }
     if (!dryRun) {
       await this.pruneMotion(policies, now);
-      if (this.orphansAllowed) {
+      // Looking for orphans reads every row's path and lists every camera's folder (a month of 10-s
+      // segments: ~1 s of CPU per camera): done every half grace period, not every sweep. A file
+      // waits for the grace period before it is reclaimed anyway.
+      const orphanEveryMs = Math.max(this.settings.intervalSeconds, this.settings.orphanGraceSeconds / 2) * 1000;
+      if (this.orphansAllowed && now - this.lastOrphanPassMs >= orphanEveryMs) {
+        this.lastOrphanPassMs = now;
         const orphans = await reclaimOrphans(this.d, now);
         if (orphans.segments > 0) report.byReason.orphan = orphans;
       }
