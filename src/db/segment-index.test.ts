@@ -2,7 +2,7 @@ import { CompiledQuery, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { tempCatalog } from '../../test/support/temp-catalog.js';
 import type { OpenedDb } from './connection.js';
-import { listSegments, segmentPageQuery, spansQuery } from './segment.repo.js';
+import { listPathsUnder, listSegments, nodeIdsOfPaths, segmentPageQuery, spansQuery } from './segment.repo.js';
 import { upsertDeclaredCamera } from './camera.repo.js';
 
 describe('the index segments are found by (migration 0013)', () => {
@@ -66,5 +66,27 @@ describe('the index segments are found by (migration 0013)', () => {
       after = { startMs: last.startMs, endMs: last.endMs, id: last.id };
     }
     expect([...seen].sort((a, b) => a - b)).toEqual([...want].sort((a, b) => a - b));
+  });
+
+  it('lists a folder\'s indexed paths from the path index alone, and the node of the few asked for', async () => {
+    const { db, engine } = cat.opened;
+    for (const id of ['pa', 'pb']) {
+      await upsertDeclaredCamera(db, { id, name: id, mainUrl: 'rtsp://127.0.0.1:9/x', subUrl: null, segmentSeconds: 60, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', Date.now());
+    }
+    const row = (camera: string, name: string, node: string | null) =>
+      db.insertInto('segments').values({ camera_id: camera, path: `recordings/${camera}/${name}`, start_ms: 1, end_ms: 2, duration_ms: 1, size_bytes: 1, source: 'live', indexed_at_ms: 2, node_id: node }).execute();
+    await row('pa', 'a.mp4', null);
+    await row('pa', 'b.mp4', 'node-2');
+    await row('pb', 'a.mp4', null);
+    // A folder whose name starts with another's is not under it.
+    expect([...(await listPathsUnder(db, 'recordings/pa/'))].sort()).toEqual(['recordings/pa/a.mp4', 'recordings/pa/b.mp4']);
+    expect(await listPathsUnder(db, 'recordings/p/')).toEqual(new Set());
+    expect(await nodeIdsOfPaths(db, ['recordings/pa/b.mp4', 'recordings/pa/a.mp4', 'recordings/pa/gone.mp4'])).toEqual(new Map([['recordings/pa/a.mp4', null], ['recordings/pa/b.mp4', 'node-2']]));
+    expect(await nodeIdsOfPaths(db, [])).toEqual(new Map());
+    if (engine === 'sqlite') {
+      const q = db.selectFrom('segments').select('path').where('path', '>=', 'recordings/pa/').where('path', '<', 'recordings/pa/\uffff').compile();
+      const plan = await db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${q.sql}`, [...q.parameters]));
+      expect(plan.rows.map((r) => r.detail).join('; ')).toMatch(/USING COVERING INDEX/);
+    }
   });
 });

@@ -309,15 +309,31 @@ export async function getSegmentByPath(db: Db, path: string): Promise<Segment | 
   return r && toSegment(r);
 }
 
-/** Every indexed path under a prefix (e.g. `recordings/cam1/`), for start-up reconciliation. */
-export async function listPathsUnder(db: Db, prefix: string): Promise<Map<string, string | null>> {
+/**
+ * Every indexed path under a prefix (e.g. `recordings/cam1/`), for start-up reconciliation and the
+ * orphan look. The path alone, read from its unique index without touching the table: a month of
+ * 10-s segments (260 k rows) in ~0.15 s instead of ~0.5 s with another column (docs/proof.md).
+ */
+export async function listPathsUnder(db: Db, prefix: string): Promise<Set<string>> {
   const rows = await db
     .selectFrom('segments')
-    .select(['path', 'node_id'])
+    .select('path')
     .where('path', '>=', prefix)
     .where('path', '<', `${prefix}\uffff`)
     .execute();
-  return new Map(rows.map((r) => [r.path, r.node_id]));
+  const out = new Set<string>();
+  for (const r of rows) out.add(r.path);
+  return out;
+}
+
+/** The node whose data dir holds each of these paths' files (NULL: a single Vigil), for the few that need it. */
+export async function nodeIdsOfPaths(db: Db, paths: string[]): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  for (let i = 0; i < paths.length; i += 500) {
+    const rows = await db.selectFrom('segments').select(['path', 'node_id']).where('path', 'in', paths.slice(i, i + 500)).execute();
+    for (const r of rows) out.set(r.path, r.node_id);
+  }
+  return out;
 }
 
 export async function listAllPaths(db: Db): Promise<Array<{ id: number; cameraId: string; path: string }>> {

@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { isTombstoned } from '../db/retention.repo.js';
-import { lastSegment, listPathsUnder } from '../db/segment.repo.js';
+import { lastSegment, listPathsUnder, nodeIdsOfPaths } from '../db/segment.repo.js';
 import { Fmp4Error, scanFmp4, truncateToLastCompleteFragment, type Fmp4Scan } from '../media/fmp4/scan.js';
 import { nameTimeMs, OPEN_SEGMENT_NAME_PATTERN, SEGMENT_NAME_PATTERN, segmentFileName } from '../storage/segment-names.js';
 import { errorMessage } from '../shared/errors.js';
@@ -60,9 +60,12 @@ export async function reconcileCamera(
   }
   if (opts.reportMissing) {
     const onDisk = new Set(names.map((n) => prefix + n));
-    for (const [path, nodeId] of indexed) {
-      // In a cluster, only this node's rows: the other nodes' files are in their own data dirs.
-      if (onDisk.has(path) || nodeId !== (d.indexer.nodeId ?? null)) continue;
+    const gone = [...indexed].filter((path) => !onDisk.has(path));
+    const nodeOf = await nodeIdsOfPaths(d.db, gone);
+    for (const path of gone) {
+      // In a cluster, only this node's rows: the other nodes' files are in their own data dirs. A row
+      // deleted since the listing has no node here: not missing either.
+      if (!nodeOf.has(path) || nodeOf.get(path) !== (d.indexer.nodeId ?? null)) continue;
       report.missing++;
       await d.events.emit({
         type: 'segment_missing',
