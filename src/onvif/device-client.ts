@@ -1,7 +1,8 @@
-import onvif from 'onvif';
+import type onvif from 'onvif';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage, VigilError } from '../shared/errors.js';
 import { boundedAgent, ResponseTooLargeError, type BoundedAgent } from './bounded-agent.js';
+import { onvifPackage } from './package.js';
 import { xmlAttributes, xmlElement, xmlText } from './xml-text.js';
 
 type Cam = InstanceType<typeof onvif.Cam>;
@@ -212,8 +213,9 @@ class Session {
 
 async function withSession<T>(target: DeviceTarget, opts: DeviceClientOptions, work: (s: Session) => Promise<T>): Promise<T> {
   const secure = target.url.protocol === 'https:';
+  const { Cam } = await onvifPackage();
   const bounded = boundedAgent(secure, opts.maxResponseBytes);
-  const cam = new onvif.Cam({
+  const cam = new Cam({
     hostname: target.url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: Number(target.url.port) || (secure ? 443 : 80),
     path: `${target.url.pathname}${target.url.search}` || '/onvif/device_service',

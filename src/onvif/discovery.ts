@@ -1,4 +1,4 @@
-import onvif from 'onvif';
+import { onvifPackage } from './package.js';
 import { VigilError } from '../shared/errors.js';
 import { DISCOVERY_TIMEOUT_MAX_MS, DISCOVERY_TIMEOUT_MIN_MS } from './limits.js';
 /** More answers than this in one round are dropped: a LAN rarely has more cameras than this on one subnet. */
@@ -34,9 +34,9 @@ interface RawMatch {
  * interface the routing table picks for 239.255.255.250 (usually the default route's), and a router
  * does not forward it: cameras on other subnets are added by address instead.
  */
-export function discover(timeoutMs: number): Promise<DiscoveredDevice[]> {
+export async function discover(timeoutMs: number): Promise<DiscoveredDevice[]> {
   const timeout = Math.min(DISCOVERY_TIMEOUT_MAX_MS, Math.max(DISCOVERY_TIMEOUT_MIN_MS, Math.round(timeoutMs)));
-  const { Discovery } = onvif;
+  const { Discovery } = await onvifPackage();
   return new Promise((resolve, reject) => {
     let settled = false;
     // The package's Discovery is a process-wide emitter that emits 'error' for every malformed answer;
