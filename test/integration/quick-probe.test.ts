@@ -69,17 +69,22 @@ describe('a camera whose SDP lacks sprop-parameter-sets, joined mid-GOP', () => 
     server = await RtspServer.start({ mounts: MOUNTS });
     const port = server.port;
     viewers.push(attachViewer(server.url('nosprop')));
-    await untilMidGop(await server.waitForFirstKeyframe('nosprop', { after: t0 }), 1_000);
     vigil = await startVigil({
       // The video-only quick probe (-probesize 32) and its fallback: audio off. With audio (auto) the
       // probe reads until every stream is described, and a mid-GOP join then waits for the keyframe.
-      cameras: [
-        { id: 'nosprop', main_url: server.url('nosprop'), segment_seconds: 2, audio: 'off' },
-        { id: 'control', main_url: server.url('control'), segment_seconds: 2, audio: 'off' },
-      ],
+      cameras: [{ id: 'control', main_url: server.url('control'), segment_seconds: 2, audio: 'off' }],
       // Slower than the camera's restart below, so the reconnect joins the viewer's running stream.
       recorder: { backoff_initial_ms: 3_000, backoff_max_ms: 6_000 },
     });
+    // The camera is added once Vigil runs, a second into a GOP: how long Vigil takes to start (seconds
+    // on a loaded CI machine) cannot move the join onto a keyframe, where the quick probe would succeed.
+    await untilMidGop(await server.waitForFirstKeyframe('nosprop', { after: t0 }), 1_000);
+    const added = await vigil.api('/cameras', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'nosprop', main_url: server.url('nosprop'), segment_seconds: 2, audio: 'off' }),
+    });
+    expect(added.status, await added.clone().text()).toBe(201);
     await waitFor('4 segments of each camera', () => segmentsOf('nosprop').length >= 4 && segmentsOf('control').length >= 4, 45_000);
     argvFirst = await recorderArgv(vigil.dataDir);
 
