@@ -138,6 +138,11 @@ export function buildWarmSnapshotArgs(): string[] {
     '-threads', '1',
     // Timestamps as written: the frame wanted is the one at T0, not at T0 minus the input's start.
     '-copyts',
+    // The feed's init segment describes the stream (its avcC/hvcC): no packets are read and decoded
+    // ahead to learn what it already says (~20 ms of a 1080p snapshot). The decoder and the filters are
+    // set up from the first decoded frame either way, so the picture is the same.
+    '-probesize', '32',
+    '-analyzeduration', '0',
     '-f', 'mp4',
     '-i', 'pipe:0',
     '-map', '0:v:0',
