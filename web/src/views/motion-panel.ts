@@ -41,8 +41,13 @@ export class MotionPanel {
   private total: number | undefined;
   /** How many of the newest (in the chosen zone) the list shows; "More" shows a page more. */
   private shown = LIST_MAX;
-  /** Zones ('' all) whose older intervals have all been asked for. */
-  private readonly exhausted = new Set<string>();
+  /**
+   * Per zone ('' all zones), the start from which `marks` holds every interval of that zone in the
+   * window (-Infinity: all of them). "More" in one zone fetches that zone's older intervals only: the
+   * other zones' are not loaded between them, so those marks are not shown unfiltered (nor does the
+   * unfiltered "More" start from them), which would list a run with silent holes in it.
+   */
+  private reach = new Map<string, number>([['', Number.NEGATIVE_INFINITY]]);
   private readonly more: HTMLButtonElement;
   /** The timeline window `marks` was loaded for. */
   private window: Interval | undefined;
@@ -102,10 +107,12 @@ export class MotionPanel {
       const have = new Set(fresh.map((m) => m.id));
       const older = partial ? this.marks.filter((m) => !have.has(m.id) && m.startMs < oldestNew && m.startMs >= window.startMs) : [];
       this.marks = [...older, ...fresh];
+      // The run loaded before reaches as far back as it did; a whole window reaches its start.
+      if (!partial) this.reach = new Map([['', Number.NEGATIVE_INFINITY]]);
     } else {
       this.marks = fresh;
       this.shown = LIST_MAX;
-      this.exhausted.clear();
+      this.reach = new Map([['', partial ? oldestNew : Number.NEGATIVE_INFINITY]]);
     }
     this.total = total;
     if (marks.length > 0) this.el.hidden = false;
@@ -153,18 +160,25 @@ export class MotionPanel {
     return this.total !== undefined && this.total > this.marks.length;
   }
 
+  /** Where the loaded intervals of a zone ('' all) are complete from: all zones' reach, or the zone's own "More" further back. */
+  private reachOf(zone: string): number {
+    const all = this.reach.get('') ?? Number.NEGATIVE_INFINITY;
+    return zone ? Math.min(all, this.reach.get(zone) ?? all) : all;
+  }
+
   /** A page more of the list: the loaded ones first, then older ones asked of the API. */
   private async showMore(): Promise<void> {
     const zone = this.zone.value;
     const marks = this.visible();
-    if (marks.length <= this.shown && this.partial() && this.hooks.lookup && !this.exhausted.has(zone)) {
-      const oldest = marks[0]?.startMs ?? Number.POSITIVE_INFINITY;
+    const reach = this.reachOf(zone);
+    if (marks.length <= this.shown && Number.isFinite(reach) && this.hooks.lookup) {
       this.more.disabled = true;
       try {
-        const older = await this.hooks.lookup(-1, Number.isFinite(oldest) ? oldest : Date.now(), zone || undefined, LIST_MAX);
+        const older = await this.hooks.lookup(-1, reach, zone || undefined, LIST_MAX);
         const have = new Set(this.marks.map((m) => m.id));
         this.marks = [...older.filter((m) => !have.has(m.id)), ...this.marks].sort((a, b) => a.startMs - b.startMs);
-        if (older.length < LIST_MAX) this.exhausted.add(zone);
+        // A short page: nothing older in the window. Else complete down to the oldest fetched.
+        this.reach.set(zone, older.length < LIST_MAX ? Number.NEGATIVE_INFINITY : Math.min(reach, ...older.map((m) => m.startMs)));
       } catch (err) {
         this.hooks.say(`Could not load more motion: ${err instanceof Error ? err.message : String(err)}`);
         return;
@@ -178,7 +192,8 @@ export class MotionPanel {
 
   private visible(): MotionMark[] {
     const zone = this.zone.value;
-    return zone ? this.marks.filter((m) => m.zones.includes(zone)) : this.marks;
+    const reach = this.reachOf(zone);
+    return this.marks.filter((m) => m.startMs >= reach && (!zone || m.zones.includes(zone)));
   }
 
   private render(): void {
@@ -186,7 +201,7 @@ export class MotionPanel {
     const newest = marks.slice(-this.shown).reverse();
     const all = this.zone.value || this.total === undefined ? marks.length : Math.max(this.total, marks.length);
     const listed = newest.length;
-    this.more.hidden = !(marks.length > this.shown || (this.partial() && this.hooks.lookup !== undefined && !this.exhausted.has(this.zone.value)));
+    this.more.hidden = !(marks.length > this.shown || (Number.isFinite(this.reachOf(this.zone.value)) && this.hooks.lookup !== undefined));
     this.count.textContent = all === 0 ? 'No motion in this window.' : all > listed ? `${all} motions (newest ${listed} listed)` : `${all} motion${all === 1 ? '' : 's'}`;
     this.list.replaceChildren(...newest.map((m) => {
       const when = `${formatDateTime(m.startMs)} (${Math.max(1, Math.round((m.endMs - m.startMs) / 1000))} s)`;
