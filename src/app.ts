@@ -82,6 +82,8 @@ const BOOTSTRAP_ADMIN = 'admin';
 const DB_ROOM_BYTES = 8 * 1024 * 1024;
 /** The idle snapshot decoders start this long after the recorders (see start()). */
 const WARM_DECODERS_AFTER_MS = 3000;
+/** Start-up reconciliation waits for the recorders' first ffmpegs at most this long (see start()). */
+const RECONCILE_AFTER_LAUNCHES_MAX_MS = 10_000;
 
 export interface VigilApp {
   readonly config: Config;
@@ -308,6 +310,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   /** Folders not reconciled yet, those being reconciled included. */
   let reconcilesLeft = 0;
   const reconciling = oneShot();
+  /** The recorders started with Vigil have spawned their first ffmpegs: start-up reconciliation may begin. */
+  const launched = oneShot();
   let reconciled: Promise<void> = Promise.resolve();
   let demo: Demo = { server: undefined, stop: async () => undefined };
 
@@ -453,6 +457,16 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await peers?.start();
       if (cluster) await cluster.start();
       else await cameras.syncRecorders();
+      // Start-up reconciliation reads a camera's whole listing of indexed paths, one synchronous call of
+      // up to a second for a camera-month on SQLite: begun beside the spawns (one per turn of the event
+      // loop), sixteen such calls held the later cameras' spawns back by as much. It waits for the first
+      // spawns (invariant 6); each recorder's own rows still queue behind its camera's.
+      const launchCap = setTimeout(() => launched.done(), RECONCILE_AFTER_LAUNCHES_MAX_MS);
+      launchCap.unref();
+      void recorders.firstLaunches().finally(() => {
+        clearTimeout(launchCap);
+        launched.done();
+      });
       const address = await http.listen({ host: config.listen.host, port: config.listen.port });
       app.url = address;
       metrics.start();
@@ -479,6 +493,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     },
     async stop() {
       ready = false;
+      // A reconciliation still waiting for the first spawns runs now: the recorders' stops wait for it.
+      launched.done();
       clearTimeout(warmDecodersTimer);
       // A download in flight would keep http.close() waiting: its ffmpeg is killed first.
       mediaJobs.stop();
@@ -550,6 +566,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   async function reconcileAtStart(cameraId: string): Promise<void> {
     if (!startupReconcile?.delete(cameraId)) return;
     try {
+      await launched.promise;
+      log.debug({ cameraId }, 'start-up reconciliation of the folder begins');
       const taken = await cameraIdTaken(db, cameraId);
       if (!taken.live && !taken.deleted) {
         log.warn({ dir: cameraId }, 'recordings folder of an unknown camera left alone');

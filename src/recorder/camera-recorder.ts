@@ -171,6 +171,8 @@ export class CameraRecorder {
   private readonly unindexed = new UnindexedFiles();
   /** Stopped because another cluster node takes the camera over: its status row is that node's to write. */
   private handedOff = false;
+  private launched!: () => void;
+  private readonly firstLaunched = new Promise<void>((resolve) => (this.launched = resolve));
 
   constructor(
     readonly camera: CameraRow,
@@ -193,7 +195,14 @@ export class CameraRecorder {
       const job = this.d.firstIndexJob;
       void this.queueIndexing(() => job(this.camera.id).catch((err: unknown) => this.log.error({ err }, 'start-up reconciliation failed')));
     }
-    this.loopDone ??= this.loop().catch((err: unknown) => this.log.error({ err }, 'recorder loop failed'));
+    this.loopDone ??= this.loop()
+      .catch((err: unknown) => this.log.error({ err }, 'recorder loop failed'))
+      .finally(() => this.launched());
+  }
+
+  /** Resolves once this recorder's first ffmpeg is spawned, or its loop ended without one. */
+  get firstLaunch(): Promise<void> {
+    return this.firstLaunched;
   }
 
   /** Graceful: ffmpeg gets SIGINT, closes and lists its last segment, which is indexed before this resolves. */
@@ -441,7 +450,7 @@ export class CameraRecorder {
       startMsOf: (seq) => fileStarts.get(seq)?.(),
     });
     await spawnTurn();
-    const proc = this.d.launcher(config.ffmpegPath, args, {
+    const proc = this.launch(config.ffmpegPath, args, {
       onSegment,
       onProgress: (outTimeUs, frame, wallMs) => {
         this.noteClock(mediaClock.report(wallMs, outTimeUs, frame));
@@ -526,6 +535,15 @@ export class CameraRecorder {
     // Normally done at once; while the catalog cannot take rows, the camera is not kept from reconnecting.
     await Promise.race([reconciled, sleep(RUN_END_INDEX_WAIT_MS, this.abort.signal)]);
     return { exit, stalled, silent, ...(backwardJump ? { clockBack: backwardJump } : {}), ...(codecChange ? { codecChange } : {}) };
+  }
+
+  /** The launcher, and the first launch told (start-up reconciliation waits for every recorder's). */
+  private launch(...args: Parameters<RecorderLauncher>): RecorderProcess {
+    try {
+      return this.d.launcher(...args);
+    } finally {
+      this.launched();
+    }
   }
 
   private queueIndexing(job: () => Promise<unknown>): Promise<unknown> {

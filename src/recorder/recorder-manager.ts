@@ -79,6 +79,12 @@ export class RecorderManager {
     return this.recorders.get(cameraId)?.unindexedFiles() ?? [];
   }
 
+  /** Resolves once every recorder running now has spawned its first ffmpeg (or ended without one). */
+  async firstLaunches(): Promise<void> {
+    await this.chain;
+    await Promise.all([...this.recorders.values()].map((r) => r.firstLaunch));
+  }
+
   runningIds(): string[] {
     return [...this.recorders.keys()];
   }

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { readCatalog } from '../support/footage.js';
 import type { VigilApp } from '../../src/app.js';
+import { spawnRecorder, type RecorderLauncher } from '../../src/media/ffmpeg-process.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { removeDir, startVigil, tempDir, type TestVigil } from '../support/harness.js';
 
@@ -73,4 +74,44 @@ describe('start-up reconciliation does not delay recording', () => {
     expect(started).toBeGreaterThanOrEqual(0);
     expect(started).toBeLessThan(discarded.at(-1)!.i);
   }, 120_000);
+
+  it('looks at no leftover before every recorder started with Vigil has spawned its first ffmpeg', async () => {
+    // A camera-month's listing of indexed paths is one synchronous catalog read of up to a second: begun
+    // beside the spawns, each held the later cameras' spawns back (invariant 6).
+    const CAMERAS = 6;
+    const srv = await RtspServer.start({ mounts: [{ name: 'cam' }] });
+    const dataDir = await tempDir('vigil-start-order-');
+    let v: TestVigil | undefined;
+    try {
+      const ids = Array.from({ length: CAMERAS }, (_, i) => `c${i}`);
+      for (const id of ids) {
+        const dir = join(dataDir, 'recordings', id);
+        await mkdir(dir, { recursive: true });
+        for (let i = 0; i < 3; i++) await writeFile(join(dir, `k${i.toString(36)}-000000.mp4`), Buffer.alloc(64, 7));
+      }
+      const launches: number[] = [];
+      const launcher: RecorderLauncher = (program, args, handlers, now) => {
+        launches.push(Date.now());
+        // A spawn in a restart's storm holds the event loop for tens of ms while other ffmpegs load.
+        for (const until = Date.now() + 40; Date.now() < until; );
+        return spawnRecorder(program, args, handlers, now);
+      };
+      v = await startVigil({ dataDir, cameras: ids.map((id) => ({ id, main_url: srv.url('cam'), segment_seconds: 2 })), launcher });
+      const events = readCatalog(dataDir).events as Array<{ type: string; camera_id: string | null; ts_ms: number }>;
+      const discarded = events.filter((e) => e.type === 'segment_discarded');
+      expect(discarded).toHaveLength(CAMERAS * 3);
+      expect(launches.length).toBeGreaterThanOrEqual(CAMERAS);
+      const lastFirstLaunch = [...launches].sort((a, b) => a - b)[CAMERAS - 1] as number;
+      expect(Math.min(...discarded.map((e) => e.ts_ms))).toBeGreaterThanOrEqual(lastFirstLaunch);
+      // Every camera's first spawn came before any folder's reconciliation began (its first log line).
+      const lines = v.logs().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; time: number; cameraId?: string });
+      const began = lines.filter((l) => l.msg === 'start-up reconciliation of the folder begins');
+      expect(began.map((l) => l.cameraId).sort()).toEqual([...ids].sort());
+      expect(Math.min(...began.map((l) => l.time))).toBeGreaterThanOrEqual(lastFirstLaunch);
+    } finally {
+      await v?.app.stop();
+      await srv.stop();
+      await removeDir(dataDir);
+    }
+  }, 60_000);
 });

@@ -62,7 +62,7 @@ export function readCatalog(dataDir: string) {
     return {
       segments: db.prepare('SELECT * FROM segments ORDER BY camera_id, start_ms').all() as SegRow[],
       gaps: db.prepare('SELECT * FROM recording_gaps ORDER BY camera_id, gap_start_ms').all() as Array<Record<string, number | string>>,
-      events: db.prepare('SELECT * FROM events ORDER BY id').all() as Array<{ type: string; camera_id: string | null; request_id: string | null; payload: string }>,
+      events: db.prepare('SELECT * FROM events ORDER BY id').all() as Array<{ type: string; camera_id: string | null; request_id: string | null; payload: string; ts_ms: number }>,
       status: db.prepare('SELECT * FROM camera_status').all() as Array<Record<string, number | string | null>>,
       audit: db.prepare('SELECT * FROM audit_log ORDER BY id').all() as Array<Record<string, number | string | null>>,
     };

@@ -85,6 +85,8 @@ export async function startVigil(
     live?: AppOptions['live'];
     /** Keep only about the last this many bytes of log (a storm of thousands of cycles); default all. */
     logTailBytes?: number;
+    /** The recorders' ffmpeg launcher (e.g. the real one, watched); default the real one. */
+    launcher?: AppOptions['launcher'];
     /** Runs beside app.start() (what the API says while start-up is still under way); both are awaited. */
     whileStarting?: (app: VigilApp) => Promise<unknown>;
   } = {},
@@ -110,7 +112,7 @@ export async function startVigil(
     { source: null, cwd: dataDir, env: {}, overrides: { dataDir } },
   );
   const { log, text } = memoryLogger(opts.logTailBytes);
-  const app = await createApp(config, { log, ...(opts.live ? { live: opts.live } : {}) });
+  const app = await createApp(config, { log, ...(opts.live ? { live: opts.live } : {}), ...(opts.launcher ? { launcher: opts.launcher } : {}) });
   // A user exists before start-up, so no first admin is generated; the tests act through an admin API key.
   const admin = { username: 'admin', password: 'correct horse battery' };
   // A second start on the same data dir finds the admin there already.
