@@ -37,9 +37,12 @@ export async function reconcileCamera(
   const report: ReconcileReport = { recovered: 0, discarded: 0, missing: 0 };
   const store = d.indexer.store;
   const dir = store.cameraDir(cameraId);
-  const names = await store.fileNames(cameraId);
   const prefix = store.cameraPrefix(cameraId);
-  const indexed = await listPathsUnder(d.db, prefix);
+  // A run's own reconciliation (at each recorder exit) looks up that run's files alone: the camera's
+  // whole listing of indexed paths is a catalog read of up to a second per camera-month.
+  const byRun = opts.runId !== undefined && !opts.reportMissing;
+  const names = (await store.fileNames(cameraId)).filter((n) => !byRun || runOfName(n) === opts.runId);
+  const indexed = byRun ? new Set((await nodeIdsOfPaths(d.db, names.map((n) => prefix + n))).keys()) : await listPathsUnder(d.db, prefix);
   // A tombstoned file is being deleted: indexing it again would resurrect deleted footage.
   const tombstoned = await isTombstoned(d.db, names.map((n) => prefix + n).filter((p) => !indexed.has(p)));
   for (const name of names) {
@@ -77,6 +80,11 @@ export async function reconcileCamera(
     }
   }
   return report;
+}
+
+/** The recorder run a segment file belongs to, by its name (final or ffmpeg's); undefined for any other file. */
+function runOfName(name: string): string | undefined {
+  return SEGMENT_NAME_PATTERN.exec(name)?.[2] ?? OPEN_SEGMENT_NAME_PATTERN.exec(name)?.[1];
 }
 
 async function recoverFile(
