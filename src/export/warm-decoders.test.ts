@@ -61,14 +61,25 @@ describe('WarmDecoderPool', () => {
     expect(spawned).toHaveLength(2);
   });
 
-  it('take() hands one out and starts its replacement at once; 0 keeps none', async () => {
+  it('take() hands one out and starts its replacement once its input is written, not while it is; 0 keeps none', async () => {
     const { p, spawned } = pool(1);
     p.start();
     const taken = p.take();
     expect(taken).toBe(spawned[0]);
-    expect(spawned).toHaveLength(2);
+    // Starting a child holds the event loop: not while the request writes the decoder's input.
+    taken?.stdin.write(Buffer.alloc(1000));
+    await sleep(50);
+    expect(spawned).toHaveLength(1);
+    expect(p.idleCount).toBe(0);
+    expect(p.take()).toBeUndefined();
+    // The input ends: the decoder works on it, and its replacement starts loading meanwhile.
+    taken?.stdin.end();
+    await until('the replacement', () => spawned.length === 2);
     expect(p.idleCount).toBe(1);
     await taken?.kill();
+    // One replacement only, though the taken one then exits too.
+    await sleep(50);
+    expect(spawned).toHaveLength(2);
     const none = pool(0);
     none.p.start();
     expect(none.p.take()).toBeUndefined();

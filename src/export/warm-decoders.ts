@@ -19,7 +19,10 @@ export interface WarmDecoderPoolOptions {
 /**
  * Keeps `size` ffmpeg decoders started and idle, so a snapshot does not pay ffmpeg's start-up
  * (150–200 ms for a Debian ffmpeg and its 215 shared libraries). `take()` hands one out (the
- * caller owns it from then on and must see it exit or kill it) and starts its replacement at once.
+ * caller owns it from then on and must see it exit or kill it); its replacement starts once the
+ * request has written its input (or the decoder has exited): starting a child holds Node's event loop
+ * for 10–40 ms (more while other ffmpegs start), which at once delayed that very input; later (at the
+ * exit) left the next request a decoder still loading its libraries.
  * A decoder that dies while idle is replaced after a backoff; `stop()` kills the idle ones.
  */
 export class WarmDecoderPool {
@@ -54,7 +57,15 @@ export class WarmDecoderPool {
     const [proc] = this.idle;
     if (!proc) return undefined;
     this.idle.delete(proc);
-    this.fill();
+    let replaced = false;
+    const replace = () => {
+      if (replaced) return;
+      replaced = true;
+      // In a turn of its own, after the callbacks of the moment (the input's last write, the answer).
+      setImmediate(() => this.fill());
+    };
+    proc.stdin.once('finish', replace);
+    void proc.exited.then(replace);
     return proc;
   }
 
