@@ -1,31 +1,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KyselyPlugin } from 'kysely';
-import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeDir, tempDir } from '../../test/support/harness.js';
-import { buildCore, type Core } from '../app.js';
-import { buildConfig, cameraFromInput } from '../config/config.js';
-import { upsertDeclaredCamera } from '../db/camera.repo.js';
+import { describe, expect, it } from 'vitest';
+import { tempCore } from '../../test/support/temp-core.js';
+import type { Core } from '../app.js';
 import { indexSegment, pathsUnderQuery } from '../db/segment.repo.js';
-import { systemClock } from '../shared/clock.js';
 import { reconcileCamera } from './reconcile.js';
 
 const T0 = Date.UTC(2026, 10, 26, 9, 0, 0);
 let dataDir: string;
 let core: Core;
-
-beforeEach(async () => {
-  dataDir = await tempDir();
-  const config = buildConfig({ retention: { min_free_bytes: 0 } }, { source: null, cwd: dataDir, env: {}, overrides: { dataDir } });
-  core = await buildCore(config, systemClock, pino({ level: 'silent' }));
-  await upsertDeclaredCamera(core.db, cameraFromInput({ id: 'cam1', main_url: 'rtsp://127.0.0.1:9/x', enabled: false }), 'config', T0);
-});
-
-afterEach(async () => {
-  await core.close();
-  await removeDir(dataDir);
-});
+tempCore((c) => ({ dataDir, core } = c), T0);
 
 /** The SQL of every query run through the returned catalog handle. */
 function watched(): { db: Core['db']; sql: string[] } {

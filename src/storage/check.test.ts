@@ -1,33 +1,19 @@
 import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSegmentFiles } from '../../test/support/evidence-footage.js';
 import { removeDir, tempDir } from '../../test/support/harness.js';
-import { buildCore, type Core } from '../app.js';
-import { buildConfig, cameraFromInput } from '../config/config.js';
-import { upsertDeclaredCamera } from '../db/camera.repo.js';
+import { tempCore } from '../../test/support/temp-core.js';
+import type { Core } from '../app.js';
 import { deleteRowWithoutFile } from '../db/check.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
-import { systemClock } from '../shared/clock.js';
 import { checkCatalog } from './check.js';
 import { edgeSegmentFileName } from './segment-names.js';
 
 const T0 = Date.UTC(2026, 10, 26, 9, 0, 0);
 let dataDir: string;
 let core: Core;
-
-beforeEach(async () => {
-  dataDir = await tempDir();
-  const config = buildConfig({ retention: { min_free_bytes: 0 } }, { source: null, cwd: dataDir, env: {}, overrides: { dataDir } });
-  core = await buildCore(config, systemClock, pino({ level: 'silent' }));
-  await upsertDeclaredCamera(core.db, cameraFromInput({ id: 'cam1', main_url: 'rtsp://127.0.0.1:9/x', enabled: false }), 'config', T0);
-});
-
-afterEach(async () => {
-  await core.close();
-  await removeDir(dataDir);
-});
+tempCore((c) => ({ dataDir, core } = c), T0);
 
 async function segment(i: number): Promise<{ id: number; path: string }> {
   const path = `recordings/cam1/20261126T0900${String(i * 10).padStart(2, '0')}Z-r1-00000${i}.mp4`;

@@ -4,17 +4,14 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
-import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '../../test/support/harness.js';
-import { buildCore, type Core } from '../app.js';
-import { buildConfig, cameraFromInput } from '../config/config.js';
-import { upsertDeclaredCamera } from '../db/camera.repo.js';
+import { tempCore } from '../../test/support/temp-core.js';
+import type { Core } from '../app.js';
 import { latestCheckpoint, listChainLinks } from '../db/chain.repo.js';
 import { deleteToTombstones } from '../db/retention.repo.js';
 import { getSegment } from '../db/evidence.repo.js';
 import type { Segment } from '../db/segment.repo.js';
-import { systemClock } from '../shared/clock.js';
 import { chainHash, GENESIS_HASH, verifyEd25519 } from '../shared/evidence-hash.js';
 import { checkCatalog } from './check.js';
 import { hashFile, scanAndHash } from './segment-digest.js';
@@ -38,17 +35,7 @@ afterAll(() => removeDir(fixtureDir));
 
 let dataDir: string;
 let core: Core;
-
-beforeEach(async () => {
-  dataDir = await tempDir();
-  const config = buildConfig({ retention: { min_free_bytes: 0 } }, { source: null, cwd: dataDir, env: {}, overrides: { dataDir } });
-  core = await buildCore(config, systemClock, pino({ level: 'silent' }));
-  await upsertDeclaredCamera(core.db, cameraFromInput({ id: 'cam1', main_url: 'rtsp://127.0.0.1:9/x', enabled: false, retention_hours: 1 }), 'config', T0);
-});
-afterEach(async () => {
-  await core.close();
-  await removeDir(dataDir);
-});
+tempCore((c) => ({ dataDir, core } = c), T0, { retention_hours: 1 });
 
 /** Indexes a copy of the fixture (made unique by a trailing free box) as 2 s of footage at T0 + i·2 s. */
 async function record(i: number, source: 'live' | 'edge' = 'live'): Promise<Segment> {
