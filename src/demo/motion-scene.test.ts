@@ -17,6 +17,8 @@ const FRAME_BYTES = W * H;
 const RECT_A: SceneRect = { x: 0.55, y: 0.5, w: 0.4, h: 0.45 };
 /** A change reaches the decoded frames ~1 s after the server applied it (its live pipeline, RTP, decoding). */
 const SETTLE_MS = 1500;
+/** How much later than its stream time a collected run of frames may arrive on a loaded machine. */
+const COLLECT_SLACK_MS = 8000;
 
 type Frame = { atMs: number; px: Buffer };
 type Region = (x: number, y: number) => boolean;
@@ -92,12 +94,18 @@ class FrameReader {
     });
   }
 
-  /** The frames that arrive during the next `ms` (after skipping `settleMs`: the change reaching the decoder). */
+  /**
+   * The next `ms` of the stream (after skipping `settleMs`: the change reaching the decoder): as many
+   * frames as the stream carries in that time (`fps=` makes it steady), however late a loaded machine
+   * hands them over; a wall-clock window of that length may hold fewer.
+   */
   async collect(ms: number, settleMs = 0): Promise<Frame[]> {
     if (settleMs > 0) await sleep(settleMs);
     const from = this.frames.length;
-    await sleep(ms);
-    return this.frames.slice(from);
+    const want = Math.floor((ms * FPS) / 1000);
+    const deadline = Date.now() + ms + COLLECT_SLACK_MS;
+    while (this.frames.length - from < want && Date.now() < deadline) await sleep(50);
+    return this.frames.slice(from, from + want);
   }
 
   async stop(): Promise<void> {
@@ -141,7 +149,7 @@ describe.skipIf(!availability.ok)('motion test camera: scene still (real gst-rts
     for (let i = FPS; i < still.length; i++) {
       expect(changed(still[i - FPS]!, still[i]!, inClock, 10)[0], `frames ${i - FPS}→${i} in the clock box`).toBeGreaterThanOrEqual(3);
     }
-  }, 15_000);
+  }, 30_000);
 
   it('moves an object inside the rectangle moveObject() names, nowhere else, until moveObject(null)', async () => {
     const before = Date.now();
@@ -175,7 +183,7 @@ describe.skipIf(!availability.ok)('motion test camera: scene still (real gst-rts
     }
     // Still again, and the same picture as before the object came (not a frozen frame of it).
     expect(meanDiff(still[0]!, after.at(-1)!, not(inClock))).toBeLessThan(1.5);
-  }, 20_000);
+  }, 40_000);
 
   it('moves the object in another rectangle when asked, and rejects a rectangle outside the picture', async () => {
     const left: SceneRect = { x: 0.05, y: 0.3, w: 0.3, h: 0.5 };
@@ -188,7 +196,7 @@ describe.skipIf(!availability.ok)('motion test camera: scene still (real gst-rts
     await server.moveObject('door', null);
     await expect(server.moveObject('door', { x: 0.8, y: 0.5, w: 0.4, h: 0.2 })).rejects.toThrow(/inside the picture/);
     await expect(server.moveObject('nosuch', RECT_A)).rejects.toThrow(/no scene=still mount/);
-  }, 15_000);
+  }, 30_000);
 
   it('setBrightness ramps the whole picture up smoothly: steady from frame to frame, never a jump', async () => {
     await sleep(SETTLE_MS);
@@ -210,7 +218,7 @@ describe.skipIf(!availability.ok)('motion test camera: scene still (real gst-rts
     }
     // Spread over the ramp's frames (3 s at 5 fps = 15), not a few big steps.
     expect(rising, levels.map((l) => l.toFixed(1)).join(' ')).toBeGreaterThanOrEqual(10);
-  }, 15_000);
+  }, 30_000);
 });
 
 describe.skipIf(!availability.ok)('motion test camera: every media of the mount (shared false, seek on)', () => {
@@ -254,5 +262,5 @@ describe.skipIf(!availability.ok)('motion test camera: every media of the mount 
       expect(frames.length).toBeGreaterThan(FPS);
       expect(meanDiff(frames[0]!, frames[FPS]!, not(inClock))).toBeLessThan(1.5);
     }
-  }, 45_000);
+  }, 75_000);
 });
