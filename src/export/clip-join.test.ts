@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { readBoxHeader } from '../media/fmp4/boxes.js';
 import { scanFmp4Buffer } from '../media/fmp4/scan.js';
 import { ClipService } from './clip.service.js';
 import { joinedClipBytes } from './clip-join.js';
+import { mdatHeader } from './clip-join-boxes.js';
 import { planFmp4Join, type JoinPlan } from './clip-join-plan.js';
 import { readJoinSource } from './clip-join-source.js';
 import { RECORD_FRAGMENT_US } from '../media/recorder-args.js';
@@ -158,6 +160,26 @@ describe('the joined clip\'s timeline', () => {
     expect(scan.fragments.map((f) => f.sampleCount)).toEqual([15, 15, 15, 15, 5]);
     expect(p.mediaTimeTicks).toBe(0.4 * 90000);
     expect(scan.videoDurationSeconds).toBeCloseTo(1 + 2 + 1 + 5 * FRAME_S, 9);
+  });
+
+  it('the same bytes whatever the read window: views across windows, a window per file, each the plan\'s boxes and the file\'s payload bytes', async () => {
+    const parts: ClipPart[] = [{ absPath: file('big', 0), inpointSeconds: 0.5 }, { absPath: file('big', 1) }, { absPath: file('big', 2), outpointSeconds: 1.5 }];
+    const p = await plan(parts);
+    // Built here from the plan alone: init, each fragment's moof, mdat header and payload ranges, mfra.
+    const pieces: Buffer[] = [p.init];
+    for (const part of p.parts) {
+      const bytes = readFileSync(part.absPath);
+      for (const piece of part.pieces) {
+        pieces.push(piece.moof, mdatHeader(piece.payloadBytes), ...piece.ranges.map((r) => bytes.subarray(r.offset, r.offset + r.bytes)));
+      }
+    }
+    pieces.push(p.mfra);
+    const expected = Buffer.concat(pieces);
+    expect(expected.length).toBe(p.totalBytes);
+    for (const windowBytes of [997, 64 * 1024, 64 * 1024 * 1024]) {
+      const clip = await collect(joinedClipBytes(p, undefined, windowBytes));
+      expect({ windowBytes, same: clip.equals(expected) }).toEqual({ windowBytes, same: true });
+    }
   });
 
   it('cuts the last fragment before the first frame whose decode time is at or after the outpoint', async () => {

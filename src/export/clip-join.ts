@@ -1,65 +1,114 @@
 /**
  * Streams a clip planned by `clip-join-plan.ts`: the init segment, then for each fragment its new
- * moof, an mdat header and the payload (its video, then its audio bytes) copied from the segment file with positioned reads into large
- * buffers, then the mfra. Bytes are read only as fast as the client takes them (the body is pulled),
- * so memory stays at a few buffers whatever the clip's length.
+ * moof, an mdat header and the payload (its video, then its audio bytes) taken from the segment file,
+ * then the mfra. A part's file is read in large positioned reads with the next ones already under way
+ * (a 1 MB read from the page cache is a thread-pool round trip and a copy: read one at a time, they
+ * were most of a clip's time); the payloads are handed on as views of those reads, never copied again.
+ * Bytes are read only as fast as the client takes them (the body is pulled), so memory stays at a few
+ * windows whatever the clip's length.
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { mdatHeader } from './clip-join-boxes.js';
+import { readAt } from '../media/fmp4/walk.js';
 import { VigilError } from '../shared/errors.js';
-import type { JoinPlan } from './clip-join-plan.js';
+import type { JoinPlan, JoinPlanPart } from './clip-join-plan.js';
 import type { Clock } from '../shared/clock.js';
 
-/** Bytes per read and per chunk handed to the HTTP response. */
-const CHUNK_BYTES = 1024 * 1024;
+/** Bytes per positioned read of a segment file. */
+const WINDOW_BYTES = 2 * 1024 * 1024;
+/** Reads under way beyond the one being sent. */
+const READ_AHEAD = 1;
+/** What the HTTP body buffers ahead of the client. */
+const BODY_BUFFER_BYTES = 2 * 1024 * 1024;
 
 /** The clip's bytes in order. `onPull` is called each time the consumer asks for more. */
-export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () => undefined, chunkBytes = CHUNK_BYTES): AsyncGenerator<Buffer> {
+export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () => undefined, windowBytes = WINDOW_BYTES): AsyncGenerator<Buffer> {
   onPull();
   yield plan.init;
-  let chunk = Buffer.allocUnsafe(chunkBytes);
-  let used = 0;
   for (const part of plan.parts) {
+    if (part.pieces.length === 0) continue;
     const fh = await open(part.absPath, 'r');
+    const windows = new FileWindows(fh, part, windowBytes);
     try {
       for (const piece of part.pieces) {
-        const head = Buffer.concat([piece.moof, mdatHeader(piece.payloadBytes)]);
-        if (chunk.length - used < head.length) {
-          if (used > 0) {
-            onPull();
-            yield chunk.subarray(0, used);
-          }
-          chunk = Buffer.allocUnsafe(Math.max(chunkBytes, head.length));
-          used = 0;
-        }
-        used += head.copy(chunk, used);
+        windows.keepFrom(Math.min(...piece.ranges.map((r) => r.offset)));
+        onPull();
+        yield Buffer.concat([piece.moof, mdatHeader(piece.payloadBytes)]);
         for (const range of piece.ranges) {
           let position = range.offset;
           let left = range.bytes;
           while (left > 0) {
-            if (used === chunk.length) {
-              onPull();
-              yield chunk;
-              chunk = Buffer.allocUnsafe(chunkBytes);
-              used = 0;
-            }
-            const { bytesRead } = await fh.read(chunk, used, Math.min(left, chunk.length - used), position);
-            if (bytesRead === 0) throw new VigilError('internal', `segment file ended before its last fragment: ${part.absPath}`);
-            used += bytesRead;
-            position += bytesRead;
-            left -= bytesRead;
+            const view = await windows.view(position, left);
+            onPull();
+            yield view;
+            position += view.length;
+            left -= view.length;
           }
         }
       }
     } finally {
+      // A read still under way (the client left) finishes first: FileHandle.close waits for it.
       await fh.close();
     }
   }
   onPull();
-  yield Buffer.concat([chunk.subarray(0, used), plan.mfra]);
+  yield plan.mfra;
+}
+
+/**
+ * A part's payload span [first range, last range end) read as consecutive windows, the next
+ * `READ_AHEAD` requested before they are needed. Windows below the piece being sent are let go.
+ */
+class FileWindows {
+  private readonly reads = new Map<number, Promise<Buffer>>();
+  private readonly base: number;
+  private readonly end: number;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly part: JoinPlanPart,
+    private readonly size: number,
+  ) {
+    let base = Infinity;
+    let end = 0;
+    for (const piece of part.pieces) {
+      for (const r of piece.ranges) {
+        base = Math.min(base, r.offset);
+        end = Math.max(end, r.offset + r.bytes);
+      }
+    }
+    this.base = base === Infinity ? 0 : base;
+    this.end = end;
+  }
+
+  /** Up to `bytes` of the file from `position`, as a view of one window (at least one byte). */
+  async view(position: number, bytes: number): Promise<Buffer> {
+    const k = Math.floor((position - this.base) / this.size);
+    for (let j = k; j <= k + READ_AHEAD; j++) this.request(j);
+    const window = await (this.reads.get(k) as Promise<Buffer>);
+    const at = position - (this.base + k * this.size);
+    if (at >= window.length) throw new VigilError('internal', `segment file ended before its last fragment: ${this.part.absPath}`);
+    return window.subarray(at, at + Math.min(bytes, window.length - at));
+  }
+
+  /** Windows wholly below `position` are no longer needed. */
+  keepFrom(position: number): void {
+    for (const k of this.reads.keys()) {
+      if (this.base + (k + 1) * this.size <= position) this.reads.delete(k);
+    }
+  }
+
+  private request(k: number): void {
+    const from = this.base + k * this.size;
+    if (this.reads.has(k) || k < 0 || from >= this.end) return;
+    const read = readAt(this.fh, from, Math.min(this.size, this.end - from));
+    // Awaited by view() when needed; a read-ahead nobody needs (the client left) must not fail unseen.
+    read.catch(() => undefined);
+    this.reads.set(k, read);
+  }
 }
 
 export interface JoinedClipRun {
@@ -86,7 +135,7 @@ export async function runJoinedClip(plan: JoinPlan, run: JoinedClipRun): Promise
     joinedClipBytes(plan, () => {
       lastProgress = run.clock.nowMs();
     }),
-    { objectMode: false, highWaterMark: 2 * CHUNK_BYTES },
+    { objectMode: false, highWaterMark: BODY_BUFFER_BYTES },
   );
   const stop = () => body.destroy(new VigilError('internal', 'clip download ended before its end'));
   run.signal.addEventListener('abort', stop, { once: true });
