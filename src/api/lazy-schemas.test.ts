@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVigil, type TestVigil } from '../../test/support/harness.js';
 import { routeSchemas } from './server.js';
 import { LazySchemas } from './lazy-schemas.js';
-import { validatorCompiler } from './validation.js';
+import { schemaProblems, validatorCompiler } from './validation.js';
 
 describe('LazySchemas', () => {
   it('compiles a route\'s validator and serializer at its first request only, and they answer as eager ones do', async () => {
@@ -66,5 +66,15 @@ describe('every route of Vigil\'s API', () => {
     const n = schemas.compileAll();
     // ~75 routes, most with a query or body and a response schema or two.
     expect(n).toBeGreaterThan(100);
+  });
+
+  it('has request schemas that are valid JSON Schema (the validators no longer check them at run time)', () => {
+    const schemas = routeSchemas.get(vigil.app.http)!;
+    expect(schemas.requestSchemas.length).toBeGreaterThan(50);
+    const problems = schemas.requestSchemas.map((s) => schemaProblems(s)).filter((p) => p !== undefined);
+    expect(problems).toEqual([]);
+    // The check can fail: a misspelt type, a minimum that is not a number.
+    expect(schemaProblems({ type: 'objekt' })).toMatch(/type/);
+    expect(schemaProblems({ type: 'object', properties: { n: { type: 'integer', minimum: 'one' } } })).toMatch(/minimum/);
   });
 });

@@ -12,6 +12,8 @@ type Compile<F> = () => F;
  */
 export class LazySchemas {
   private readonly pending = new Set<() => void>();
+  /** Every request schema handed to `validator` (a test checks each against JSON Schema's meta-schema). */
+  readonly requestSchemas: object[] = [];
 
   /**
    * `compile` run at the first call of what this returns, once; until then it is pending. A compile that
@@ -32,7 +34,8 @@ export class LazySchemas {
   }
 
   /** A validator that compiles on its first call; Ajv's `errors` are carried over for Fastify to read. */
-  validator(compile: Compile<ReturnType<FastifySchemaCompiler<unknown>>>): ReturnType<FastifySchemaCompiler<unknown>> {
+  validator(compile: Compile<ReturnType<FastifySchemaCompiler<unknown>>>, schema?: object): ReturnType<FastifySchemaCompiler<unknown>> {
+    if (schema !== undefined) this.requestSchemas.push(schema);
     type Validate = ((data: unknown, ctx?: unknown) => unknown) & { errors?: unknown; schemaEnv?: unknown };
     const inner = this.deferred(compile as Compile<Validate>);
     const validate: Validate = (data, ctx) => {

@@ -169,7 +169,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   const app = Fastify({ ...options, ...tlsOptions, schemaController } as FastifyHttpOptions<Server>).withTypeProvider<TypeBoxTypeProvider>();
   routeSchemas.set(app, schemas);
 
-  app.setValidatorCompiler((route) => schemas.validator(() => validatorCompiler(route)));
+  app.setValidatorCompiler((route) => schemas.validator(() => validatorCompiler(route), route.schema as object));
   const security = securityHeaders({
     contentSecurityPolicy: { directives: CSP },
     // HSTS only means something over TLS; a proxy terminating TLS sets its own.
