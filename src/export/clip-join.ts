@@ -1,9 +1,10 @@
 /**
  * Streams a clip planned by `clip-join-plan.ts`: the init segment, then for each fragment its new
  * moof, an mdat header and the payload (its video, then its audio bytes) taken from the segment file,
- * then the mfra. A part's file is read in large positioned reads with the next ones already under way
- * (a 1 MB read from the page cache is a thread-pool round trip and a copy: read one at a time, they
- * were most of a clip's time); the payloads are handed on as views of those reads, never copied again.
+ * then the mfra. A part's file is read in large positioned reads with the next one already under way
+ * (each read is a thread-pool round trip and a copy: a read per fragment, one at a time, took ~45 ms
+ * of reading a 10-min clip's bytes, these ~27); the payloads are handed on as views of those reads,
+ * never copied again.
  * Bytes are read only as fast as the client takes them (the body is pulled), so memory stays at a few
  * windows whatever the clip's length.
  */
