@@ -41,23 +41,19 @@ export async function reconcileCamera(
   // A run's own reconciliation (at each recorder exit) looks up that run's files alone: the camera's
   // whole listing of indexed paths is a catalog read of up to a second per camera-month.
   const byRun = opts.runId !== undefined && !opts.reportMissing;
-  const names = (await store.fileNames(cameraId)).filter((n) => !byRun || runOfName(n) === opts.runId);
+  const listed = (await store.fileNames(cameraId)).map(segmentFileOf);
+  const files = byRun ? listed.filter((f) => f.run?.id === opts.runId) : listed;
+  const names = files.map((f) => f.name);
   const indexed = byRun ? new Set((await nodeIdsOfPaths(d.db, names.map((n) => prefix + n))).keys()) : await listPathsUnder(d.db, prefix);
   // A tombstoned file is being deleted: indexing it again would resurrect deleted footage.
   const tombstoned = await isTombstoned(d.db, names.map((n) => prefix + n).filter((p) => !indexed.has(p)));
-  for (const name of names) {
-    if (indexed.has(prefix + name) || tombstoned.has(prefix + name)) continue;
-    const m = SEGMENT_NAME_PATTERN.exec(name);
-    const open = m ? undefined : OPEN_SEGMENT_NAME_PATTERN.exec(name);
-    if (!m && !open) continue;
-    // A file under ffmpeg's name was never renamed: its run started at the instant its id encodes.
-    const runId = (m ? m[2] : open?.[1]) as string;
-    const fallbackStartMs = m ? nameTimeMs(m[1] as string) : parseInt(runId, 36);
-    if (opts.runId !== undefined && runId !== opts.runId) continue;
+  for (const { name, run } of files) {
+    if (!run || indexed.has(prefix + name) || tombstoned.has(prefix + name)) continue;
+    if (opts.runId !== undefined && run.id !== opts.runId) continue;
     // A run of this process: its recorder indexes it (or reconciles it when it ends).
-    if (opts.skipRun?.(runId)) continue;
+    if (opts.skipRun?.(run.id)) continue;
     const absPath = join(dir, name);
-    const outcome = await recoverFile(d, cameraId, absPath, name, fallbackStartMs, runId, open?.[2], opts.fence);
+    const outcome = await recoverFile(d, cameraId, absPath, name, run.startMs, run.id, run.openSeq, opts.fence);
     if (outcome === 'recovered') report.recovered++;
     else report.discarded++;
   }
@@ -82,9 +78,18 @@ export async function reconcileCamera(
   return report;
 }
 
-/** The recorder run a segment file belongs to, by its name (final or ffmpeg's); undefined for any other file. */
-function runOfName(name: string): string | undefined {
-  return SEGMENT_NAME_PATTERN.exec(name)?.[2] ?? OPEN_SEGMENT_NAME_PATTERN.exec(name)?.[1];
+/**
+ * A file of the camera's folder as its name says: the recorder run it belongs to (final or ffmpeg's
+ * name; none for any other file), when that run started, and for a file under ffmpeg's name its number
+ * in the run.
+ */
+function segmentFileOf(name: string): { name: string; run?: { id: string; startMs: number; openSeq?: string } } {
+  const m = SEGMENT_NAME_PATTERN.exec(name);
+  if (m) return { name, run: { id: m[2] as string, startMs: nameTimeMs(m[1] as string) } };
+  const open = OPEN_SEGMENT_NAME_PATTERN.exec(name);
+  // A file under ffmpeg's name was never renamed: its run started at the instant its id encodes.
+  if (open) return { name, run: { id: open[1] as string, startMs: parseInt(open[1] as string, 36), openSeq: open[2] as string } };
+  return { name };
 }
 
 async function recoverFile(
