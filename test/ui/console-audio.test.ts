@@ -134,12 +134,15 @@ describe('operator console: sound', () => {
     problems.push(...watchConsole(page));
     await login(page, vigil);
     await page.goto(`${vigil.app.url}/#/cameras/talk?t=${new Date(audioHoleFromMs - 3_000).toISOString()}`);
-    const time = () => page.locator('.player video').evaluate((v: HTMLVideoElement) => v.currentTime);
-    await expect.poll(time, { timeout: 20_000 }).toBeGreaterThan(0);
-    const t0 = await time();
+    // The instant of the footage on the picture (the page's clock): the video element's own time
+    // starts again at each playlist the player goes on with (review never stops at a playlist's end).
+    const shownMs = async () => Number((await page.locator('.clock').getAttribute('data-wall-ms')) ?? NaN);
+    await expect.poll(shownMs, { timeout: 20_000 }).toBeGreaterThan(0);
+    const t0 = await shownMs();
+    expect(t0).toBeLessThan(audioHoleFromMs);
     await page.waitForTimeout(12_000);
     // From 3 s before the audio stopped, through its 8 s without audio, and on.
-    expect(await time()).toBeGreaterThan(t0 + 9);
+    expect(await shownMs()).toBeGreaterThan(t0 + 9_000);
     await own.close();
   });
 
