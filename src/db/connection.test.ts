@@ -35,3 +35,28 @@ describe('row objects of the SQLite catalog', () => {
     expect(await read(9)).toEqual([]);
   });
 });
+
+/** SQLite plans with a bound LIMIT's value, re-preparing such a statement at every run: limits are written into the SQL. */
+describe('LIMIT and OFFSET of the SQLite catalog', () => {
+  it('are written into the SQL when they are integers, and each limit reads its own number of rows', async () => {
+    const { db } = opened;
+    await sql`CREATE TABLE n (k INTEGER)`.execute(db);
+    for (let k = 1; k <= 5; k++) await sql`INSERT INTO n VALUES (${k})`.execute(db);
+    const page = (limit: number, offset: number) => (db as unknown as import('kysely').Kysely<{ n: { k: number } }>).selectFrom('n').select('k').orderBy('k').limit(limit).offset(offset);
+    const compiled = page(2, 1).compile();
+    expect(compiled.sql).toMatch(/limit 2 offset 1$/);
+    expect(compiled.parameters).toEqual([]);
+    expect((await page(2, 1).execute()).map((r) => r.k)).toEqual([2, 3]);
+    expect((await page(3, 0).execute()).map((r) => r.k)).toEqual([1, 2, 3]);
+    expect((await page(2, 4).execute()).map((r) => r.k)).toEqual([5]);
+  });
+
+  it('stay parameters when they are not safe integers, so that nothing but digits is ever written into the SQL', () => {
+    const q = (opened.db as unknown as import('kysely').Kysely<{ n: { k: number } }>).selectFrom('n').select('k');
+    for (const bad of [2.5, Number.NaN, 2 ** 60, '1; DROP TABLE n' as unknown as number]) {
+      const compiled = q.limit(bad).offset(bad).compile();
+      expect(compiled.sql).toMatch(/limit \? offset \?$/);
+      expect(compiled.parameters).toEqual([bad, bad]);
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, SqliteDriver, type CompiledQuery, type DatabaseConnection, type Driver, type MigrationProvider, type QueryResult, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, SqliteQueryCompiler, sql, SqliteDriver, ValueNode, type CompiledQuery, type DatabaseConnection, type Driver, type LimitNode, type MigrationProvider, type OffsetNode, type QueryCompiler, type QueryResult, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
 import { migrationsFor, type CatalogEngine } from './migrations/index.js';
 import { engineOf, isPostgresUrl } from './engine.js';
 import type { PostgresOptions } from './postgres.js';
@@ -129,6 +129,37 @@ class CatalogDialect extends SqliteDialect {
   override createDriver(): Driver {
     return new CatalogDriver({ database: withStatementCache(this.sqlite) }, this.sqlite);
   }
+
+  override createQueryCompiler(): QueryCompiler {
+    return new CatalogQueryCompiler();
+  }
+}
+
+/**
+ * Writes a LIMIT or OFFSET that is an integer into the SQL rather than binding it: SQLite plans with a
+ * bound LIMIT's value, so a statement whose LIMIT is a parameter is prepared again at every run once
+ * its parameters are bound (as if the schema had changed) — ~3 µs for a one-row look-up, 50–90 µs for
+ * a page of 100 segments. Each limit then has its own kept statement (`withStatementCache`); the value
+ * is checked to be a safe integer, so only digits ever reach the SQL.
+ */
+class CatalogQueryCompiler extends SqliteQueryCompiler {
+  protected override visitLimit(node: LimitNode): void {
+    const n = integerValue(node.limit);
+    if (n === undefined) super.visitLimit(node);
+    else this.append(`limit ${n}`);
+  }
+
+  protected override visitOffset(node: OffsetNode): void {
+    const n = integerValue(node.offset);
+    if (n === undefined) super.visitOffset(node);
+    else this.append(`offset ${n}`);
+  }
+}
+
+function integerValue(node: LimitNode['limit']): number | undefined {
+  if (!ValueNode.is(node)) return undefined;
+  const { value } = node;
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
 }
 
 /** Prepared statements kept, most recently used last (a query with an IN list of another length is another). */
