@@ -5,21 +5,27 @@ import type { OpenedDb } from './connection.js';
 import { listPathsUnder, listSegments, nodeIdsOfPaths, pathsUnderQuery, segmentPageQuery, spansQuery } from './segment.repo.js';
 import { upsertDeclaredCamera } from './camera.repo.js';
 
-describe('the index segments are found by (migration 0013)', () => {
+describe('the index segments are found by (migrations 0013, 0014)', () => {
   let cat: { opened: OpenedDb };
   tempCatalog('vigil-segidx-', (c) => (cat = c));
 
-  it('is (camera_id, start_ms, end_ms), and the narrower (camera_id, start_ms) is gone', async () => {
+  it('are (camera_id, start_ms, end_ms) and, on SQLite, one holding every column with (camera_id, start_ms, end_ms, id) first', async () => {
     const { db, engine } = cat.opened;
     if (engine === 'sqlite') {
-      const cols = await sql<{ name: string }>`SELECT name FROM pragma_index_info('segments_camera_start_end') ORDER BY seqno`.execute(db);
-      expect(cols.rows.map((r) => r.name)).toEqual(['camera_id', 'start_ms', 'end_ms']);
+      const columnsOf = async (index: string) => (await sql<{ name: string }>`SELECT name FROM pragma_index_info(${index}) ORDER BY seqno`.execute(db)).rows.map((r) => r.name);
+      expect(await columnsOf('segments_camera_start_end')).toEqual(['camera_id', 'start_ms', 'end_ms']);
+      const rows = await columnsOf('segments_camera_rows');
+      expect(rows.slice(0, 4)).toEqual(['camera_id', 'start_ms', 'end_ms', 'id']);
+      // A column added to segments later must be added to this index too, or every page reads the table again.
+      const table = (await sql<{ name: string }>`SELECT name FROM pragma_table_info('segments')`.execute(db)).rows.map((r) => r.name);
+      expect([...rows].sort()).toEqual([...table].sort());
       const old = await sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND name = 'segments_camera_start'`.execute(db);
       expect(Number(old.rows[0]!.n)).toBe(0);
     } else {
       const defs = await sql<{ indexname: string; indexdef: string }>`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'segments'`.execute(db);
       const byName = new Map(defs.rows.map((r) => [r.indexname, r.indexdef]));
       expect(byName.get('segments_camera_start_end')).toMatch(/\(camera_id, start_ms, end_ms\)$/);
+      expect(byName.get('segments_camera_rows')).toMatch(/\(camera_id, start_ms, end_ms, id\)$/);
       expect(byName.has('segments_camera_start')).toBe(false);
     }
   });
@@ -32,14 +38,14 @@ describe('the index segments are found by (migration 0013)', () => {
     expect(plan.rows.map((r) => r.detail).join('; ')).toMatch(/USING COVERING INDEX segments_camera_start_end/);
   });
 
-  it('reads a page of segments in the index\'s order, with no sort of its own (SQLite plan), first page and next', async () => {
+  it('reads a page of segments from the index alone, in its order, with no sort of its own (SQLite plan), first page and next', async () => {
     const { db, engine } = cat.opened;
     if (engine !== 'sqlite') return;
     for (const after of [undefined, { startMs: 1_500_000, endMs: 1_560_000, id: 7 }]) {
       const q = segmentPageQuery(db, { cameraId: 'cam', fromMs: 1_000_000, toMs: 2_000_000, limit: 101, after }).compile();
       const plan = await db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${q.sql}`, [...q.parameters]));
       const detail = plan.rows.map((r) => r.detail).join('; ');
-      expect(detail).toMatch(/USING INDEX segments_camera_start_end/);
+      expect(detail).toMatch(/USING COVERING INDEX segments_camera_rows/);
       expect(detail).not.toMatch(/TEMP B-TREE/);
     }
   });

@@ -13,6 +13,7 @@ import * as m0010 from './sqlite/0010-motion-density.js';
 import * as m0011 from './sqlite/0011-camera-audio.js';
 import { migration as s0012 } from './shared/0012-cluster.js';
 import { migration as s0013 } from './shared/0013-segments-end-in-index.js';
+import { migration as s0014 } from './shared/0014-segment-rows-in-index.js';
 
 import type { CatalogEngine, SharedMigration } from './types.js';
 
@@ -49,6 +50,7 @@ const POSTGRES_BASELINE: Record<string, Migration> = {
 const SHARED: Record<string, SharedMigration> = {
   '0012-cluster': s0012,
   '0013-segments-end-in-index': s0013,
+  '0014-segment-rows-in-index': s0014,
 };
 
 export function migrationsFor(engine: CatalogEngine, shared: Record<string, SharedMigration> = SHARED): Record<string, Migration> {
