@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 
 export interface LagFigures {
   p50Seconds: number;
@@ -6,24 +6,42 @@ export interface LagFigures {
   maxSeconds: number;
 }
 
-/** Sampling resolution of the event-loop delay histogram (Node's default is 10 ms too). */
-const RESOLUTION_MS = 10;
+/**
+ * How often the lag is sampled: the timer wakes the process this often. Node's own delay monitor
+ * (`monitorEventLoopDelay`, 10 ms by default) woke an idle recording Vigil 100 times a second, ~0.4 %
+ * of a core for the wake-ups alone (docs/proof.md). At 100 ms a stall of S ms shows as a lag of at least
+ * S − 100 ms (a tick falls due inside it), and each tick's own lateness is measured to the microsecond.
+ */
+export const RESOLUTION_MS = 100;
 
 /**
- * How late the event loop runs, from Node's own delay histogram (no timer of ours, no clock read).
- * Each `take()` reports the interval since the previous one and starts a new interval, so a scrape
- * every 15 s sees the worst stall of those 15 s rather than one averaged away since start-up.
+ * How late the event loop runs: a timer every RESOLUTION_MS records the time since its previous run
+ * into a histogram. Each `take()` reports the interval since the previous one and starts a new interval,
+ * so a scrape every 15 s sees the worst stall of those 15 s rather than one averaged away since start-up.
+ * The timer is ours rather than Node's delay monitor: that one drops the first tick after each reset,
+ * so a stall beginning within one period of a scrape went unreported (a blind 100 ms at this period).
  */
 export class EventLoopLag {
-  private histogram: IntervalHistogram | undefined;
+  private histogram: RecordableHistogram | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lastTickNs = 0n;
 
   start(): void {
-    this.histogram ??= monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-    this.histogram.enable();
+    if (this.timer) return;
+    const h = (this.histogram ??= createHistogram());
+    this.lastTickNs = process.hrtime.bigint();
+    this.timer = setInterval(() => {
+      const now = process.hrtime.bigint();
+      h.record(now - this.lastTickNs > 0n ? now - this.lastTickNs : 1n);
+      this.lastTickNs = now;
+    }, RESOLUTION_MS);
+    // Sampling never keeps the process alive.
+    this.timer.unref();
   }
 
   stop(): void {
-    this.histogram?.disable();
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** The figures since the previous take (zeros while nothing was sampled), or undefined before `start`. */
@@ -38,7 +56,7 @@ export class EventLoopLag {
   }
 }
 
-/** The histogram holds each interval between its timer's runs; the lag is what exceeds the resolution. */
+/** The histogram holds each interval between its timer's runs; the lag is what exceeds the period. */
 function lagSeconds(intervalNs: number): number {
   return Math.max(0, intervalNs / 1e9 - RESOLUTION_MS / 1000);
 }

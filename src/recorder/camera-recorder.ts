@@ -13,6 +13,7 @@ import { AUD_FILTER_FAILED, buildRecorderArgs, nextAudioAfterRefusal, type Recor
 import { OPEN_SEGMENT_NAME_PATTERN, openSegmentFileName, openSegmentNamePattern, segmentFileName } from '../storage/segment-names.js';
 import type { Clock } from '../shared/clock.js';
 import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
+import { SharedTick } from '../shared/shared-tick.js';
 import { sleep } from '../shared/sleep.js';
 import { errorMessage } from '../shared/errors.js';
 import { MediaClock, type ClockJump } from './media-clock.js';
@@ -72,6 +73,8 @@ export interface LiveRun {
 const PROBE_ALLOWANCE_SECONDS = 5;
 /** How often a run's watchdogs look (the silence watch's resolution). */
 const WATCH_EVERY_MS = 250;
+/** The watchdogs of every camera's run look at the same ticks of one timer (see SharedTick). */
+const watchTick = new SharedTick(WATCH_EVERY_MS);
 /**
  * A watchdog tick this much later than due means the event loop was held (a long synchronous task, a
  * stopped or swapped-out process). Timers run before pending I/O when the loop resumes, so ffmpeg's
@@ -481,7 +484,7 @@ export class CameraRecorder {
     let exit: ExitInfo;
     let stalled = 0;
     let silent: Silence | undefined;
-    let watchdog: NodeJS.Timeout | undefined;
+    let unwatch: (() => void) | undefined;
     try {
       // A status write that fails (disk full, I/O error) is logged; the process it describes runs on.
       if (proc.pid > 0) {
@@ -498,7 +501,7 @@ export class CameraRecorder {
       const freezeMs = config.freezeSeconds * 1000;
       const firstVideoMs = (config.rtspTimeoutSeconds + PROBE_ALLOWANCE_SECONDS) * 1000;
       let lastTickMs = clock.nowMs();
-      watchdog = setInterval(() => {
+      unwatch = watchTick.watch(() => {
         if (stalled || silent) return;
         const now = clock.nowMs();
         const held = now - lastTickMs > WATCH_EVERY_MS + HELD_LOOP_MS;
@@ -513,14 +516,14 @@ export class CameraRecorder {
           stalled = stallMs;
           void proc.kill();
         }
-      }, WATCH_EVERY_MS);
+      });
       exit = await proc.exited;
     } catch (err) {
       // Anything unforeseen: the process ends with the run, before the loop may start another.
       await proc.kill();
       throw err;
     } finally {
-      clearInterval(watchdog);
+      unwatch?.();
       this.proc = undefined;
       // The run's end is its own state (offline, error): a stall is only ever that of a running ffmpeg.
       this.stalledSinceMs = undefined;

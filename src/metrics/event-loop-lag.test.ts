@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { sleep } from '../shared/sleep.js';
+import { EventLoopLag, RESOLUTION_MS } from './event-loop-lag.js';
+
+function hold(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // the event loop is held
+  }
+}
+
+describe('EventLoopLag', () => {
+  it('reports a held event loop as at least its length less the period, whenever after a take it begins, and a free one as next to nothing', async () => {
+    const lag = new EventLoopLag();
+    expect(lag.take()).toBeUndefined();
+    lag.start();
+    try {
+      // Node's own delay monitor missed a stall that began within one period of a take (its reset drops a tick).
+      for (const afterTakeMs of [0, 20, 50, 80]) {
+        await sleep(2 * RESOLUTION_MS);
+        lag.take();
+        if (afterTakeMs > 0) await sleep(afterTakeMs);
+        hold(400);
+        await sleep(2 * RESOLUTION_MS);
+        const held = lag.take()!;
+        expect(held.maxSeconds, `a stall ${afterTakeMs} ms after a take`).toBeGreaterThanOrEqual((400 - RESOLUTION_MS) / 1000 - 0.005);
+        expect(held.maxSeconds).toBeLessThan(1);
+      }
+      // Each take starts a new interval: the stall is not reported again.
+      await sleep(4 * RESOLUTION_MS);
+      expect(lag.take()!.maxSeconds).toBeLessThan(0.1);
+    } finally {
+      lag.stop();
+    }
+  });
+});
