@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --cameras N --seconds D --only overhead,latency,query,catalog,backup,timestamp,placement,export,evidence,retention,refill,live,preview,audio,ui,ui-views,metrics,mqtt,webhooks,integrations,motion,restart,capacity,cluster --quick]`
+ * `npm run bench [-- --cameras N --seconds D --warmup W --only overhead,latency,query,catalog,backup,timestamp,placement,export,evidence,retention,refill,live,preview,audio,ui,ui-views,metrics,mqtt,webhooks,integrations,motion,restart,capacity,cluster --quick]`
  * Prints the figures table on stdout (progress on stderr) and writes bench/results/latest.json.
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
@@ -35,7 +35,7 @@ type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
   (code === 0 ? process.stdout : process.stderr).write(
-    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--rows R] [--capacity-minutes M] [--capacity-steps 8,16,…] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
+    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--warmup W] [--rows R] [--capacity-minutes M] [--capacity-steps 8,16,…] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
   );
   process.exit(code);
 }
@@ -54,6 +54,7 @@ const { values } = (() => {
       options: {
         cameras: { type: 'string' },
         seconds: { type: 'string' },
+        warmup: { type: 'string' },
         rows: { type: 'string' },
         'capacity-minutes': { type: 'string' },
         'capacity-steps': { type: 'string' },
@@ -72,6 +73,9 @@ if (values.help) usage('prints the figures of the recording core and writes benc
 const quick = values.quick ?? false;
 const cameras = positiveInt('cameras', values.cameras, quick ? 4 : 16);
 const seconds = positiveInt('seconds', values.seconds, quick ? 15 : 60);
+// Seconds of recording before the recording figures' window opens: Node's own CPU settles only after
+// about a minute (V8 optimizing the per-segment code, its heap reaching its size; docs/proof.md).
+const recordingWarmupSeconds = positiveInt('warmup', values.warmup, quick ? 5 : 60);
 const capacityMinutes = positiveInt('capacity-minutes', values['capacity-minutes'], quick ? 1 : 10);
 const capacitySteps = values['capacity-steps']?.split(',').map((v) => positiveInt('capacity-steps', v.trim(), 1));
 const rows = positiveInt('rows', values.rows, quick ? 100_000 : 1_000_000);
@@ -88,7 +92,7 @@ const entry = vigilEntry(values.tsx ?? false);
 if (entry.note && (only.has('overhead') || only.has('latency') || only.has('timestamp') || only.has('integrations') || only.has('motion'))) {
   log(`bench: Vigil runs from ${entry.kind === 'tsx' ? 'src/ through tsx (RSS and CPU include the loader)' : 'dist/'}: ${entry.note}`);
 }
-const params = { cameras, seconds, rows, warmupSeconds: 5, segmentSeconds: 10, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
+const params = { cameras, seconds, rows, warmupSeconds: 5, recordingWarmupSeconds, segmentSeconds: 10, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
 const machine = machineInfo();
 const load1 = (machine['loadAvgAtStart'] as number[])[0] ?? 0;
 if (load1 > 0.5) log(`bench: load average is ${load1} before starting; other work on this machine will skew the CPU figures`);
@@ -117,7 +121,7 @@ try {
     runOverhead({
       cameras,
       seconds,
-      warmupSeconds: params.warmupSeconds,
+      warmupSeconds: recordingWarmupSeconds,
       segmentSeconds: params.segmentSeconds,
       entry,
       overhead: only.has('overhead'),
@@ -208,7 +212,7 @@ const header = [
   `Vigil bench — ${startedAt.toISOString()}`,
   `machine: ${m.cpuModel} × ${m.cpuCount}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}, Node ${m.node}`,
   `${m.ffmpeg}`,
-  `params: ${cameras} cameras, ${seconds} s measured after ${params.warmupSeconds} s warm-up, segment ${params.segmentSeconds} s, ${rows} rows, Vigil from ${entry.kind}${entry.note ? ` (${entry.note})` : ''}${quick ? ', --quick' : ''}`,
+  `params: ${cameras} cameras, ${seconds} s measured after ${params.warmupSeconds} s warm-up (recording: ${recordingWarmupSeconds} s), segment ${params.segmentSeconds} s, ${rows} rows, Vigil from ${entry.kind}${entry.note ? ` (${entry.note})` : ''}${quick ? ', --quick' : ''}`,
   '',
 ];
 process.stdout.write(header.join('\n') + renderTable(sections) + '\n');
