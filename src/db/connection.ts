@@ -176,7 +176,7 @@ interface KeptStatement {
  * the columns as its keys has one shape from its first row on, where setting the keys one by one by
  * name costs ~1 µs a row of 20 columns. A later duplicate name wins, as in better-sqlite3's own objects.
  */
-function rowMaker(columns: readonly string[]): (row: unknown[]) => Record<string, unknown> {
+export function rowMaker(columns: readonly string[]): (row: unknown[]) => Record<string, unknown> {
   const last = new Map<string, number>();
   columns.forEach((c, i) => last.set(c, i));
   // `__proto__: …` in a literal would set the prototype, not a key: such a row is made key by key.

@@ -16,7 +16,7 @@ import { listEvents, logEvent, type NewEvent } from './event.repo.js';
 import { listGaps, upsertRecordingGap } from './gap.repo.js';
 import { failGapAttempt } from './refill.repo.js';
 import type { CameraState } from './schema.js';
-import { countSegments, indexSegment, listSegments, type NewSegment, type Segment } from './segment.repo.js';
+import { countSegments, indexSegment, listSegments, toSegment, type NewSegment, type Segment } from './segment.repo.js';
 import { tempCatalog } from '../../test/support/temp-catalog.js';
 
 const T0 = Date.UTC(2024, 2, 9, 7, 0, 0);
@@ -380,6 +380,21 @@ describe('segment repository: listSegments', () => {
     expect(new Set(seen.map((s) => s.id)).size).toBe(23);
     expect(seen.every((s) => s.cameraId === 'front')).toBe(true);
     expect(seen.map((s) => s.startMs)).toEqual([...seen.map((s) => s.startMs)].sort((a, b) => a - b));
+  });
+
+  it('reads every column of a row as the row itself holds it (SQLite reads a page as JSON text)', async () => {
+    await indexSegment(db, seg(T0, T0 + 10_000, { path: 'recordings/front/"quoted" \\ back\u0001slash – ünïcode 📷.mp4', codec: null, width: null, height: null }), T0);
+    await indexSegment(db, seg(T0 + 10_000, T0 + 20_000, { sizeBytes: 2 ** 53 - 1, source: 'edge' }), T0 + 5);
+    await db
+      .updateTable('segments')
+      .set({ locked: 3, evidence_locked: 1, incident_id: 'case "7"', sha256: 'ab'.repeat(32), chain_seq: 41, chain_hash: 'cd'.repeat(32), media_offset_ms: 1234, node_id: 'node-ä' })
+      .where('start_ms', '=', T0 + 10_000)
+      .execute();
+    const rows = await db.selectFrom('segments').selectAll().where('camera_id', '=', 'front').orderBy('start_ms').execute();
+    const expected = rows.map(toSegment);
+    expect(expected[0]?.path).toContain('📷');
+    expect(expected[1]).toMatchObject({ sizeBytes: 2 ** 53 - 1, evidenceLocked: true, locked: 3, nodeId: 'node-ä', chainSeq: 41 });
+    expect(await listSegments(db, { cameraId: 'front', fromMs: T0, toMs: T0 + 20_000, limit: 10 })).toStrictEqual(expected);
   });
 
   it('includes a segment that starts before from but ends after it, and excludes ones that only touch the range', async () => {

@@ -1,5 +1,6 @@
 import { sql, type Selectable } from 'kysely';
-import type { Db } from './connection.js';
+import { rowMaker, type Db } from './connection.js';
+import { engineOf } from './engine.js';
 import { recordSegmentIndexed } from './camera-status.repo.js';
 import { appendSegmentLink } from './chain.repo.js';
 import type { Signer } from '../shared/evidence-hash.js';
@@ -238,8 +239,22 @@ export function segmentPageQuery(db: Db, q: SegmentPageQuery) {
 }
 
 export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment[]> {
-  return (await segmentPageQuery(db, q).execute()).map(toSegment);
+  if (engineOf(db) === 'postgres') return (await segmentPageQuery(db, q).execute()).map(toSegment);
+  // SQLite: each row as one JSON array that SQLite writes. better-sqlite3 on Node 20 hands a row over
+  // through V8's API one cell at a time, which costs more than reading it; one string a row, parsed
+  // here, costs less (a page of 101 rows ~245 -> ~210 µs). Exact: the table is STRICT, its columns
+  // INTEGER (as numbers either way) or TEXT.
+  const rows = await segmentPageQuery(db, q).clearSelect().select(SEGMENT_JSON_ROW).execute();
+  return rows.map((r) => toSegment(segmentRowOf(JSON.parse(r.row) as unknown[]) as unknown as Selectable<SegmentsTable>));
 }
+
+/** Every column of a segment row, in the order of `SEGMENT_JSON_ROW`'s array. */
+const SEGMENT_COLUMNS = [
+  'id', 'camera_id', 'path', 'start_ms', 'end_ms', 'duration_ms', 'size_bytes', 'codec', 'width', 'height', 'source',
+  'locked', 'evidence_locked', 'incident_id', 'indexed_at_ms', 'sha256', 'chain_seq', 'chain_hash', 'media_offset_ms', 'node_id',
+] as const satisfies ReadonlyArray<keyof SegmentsTable>;
+const SEGMENT_JSON_ROW = sql<string>`json_array(${sql.join(SEGMENT_COLUMNS.map((c) => sql.ref(c)))})`.as('row');
+const segmentRowOf = rowMaker(SEGMENT_COLUMNS);
 
 /** Every segment overlapping [from, to), oldest first, read a page of 1000 at a time. */
 export async function listAllSegments(db: Db, cameraId: string, fromMs: number, toMs: number): Promise<Segment[]> {
