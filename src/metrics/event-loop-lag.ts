@@ -1,4 +1,5 @@
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { monotonicNs } from '../shared/clock.js';
 
 export interface LagFigures {
   p50Seconds: number;
@@ -29,9 +30,9 @@ export class EventLoopLag {
   start(): void {
     if (this.timer) return;
     const h = (this.histogram ??= createHistogram());
-    this.lastTickNs = process.hrtime.bigint();
+    this.lastTickNs = monotonicNs();
     this.timer = setInterval(() => {
-      const now = process.hrtime.bigint();
+      const now = monotonicNs();
       h.record(now - this.lastTickNs > 0n ? now - this.lastTickNs : 1n);
       this.lastTickNs = now;
     }, RESOLUTION_MS);
