@@ -9,9 +9,9 @@ import type { CatalogEngine, SharedMigration } from '../types.js';
  * consecutive segments lie in different pages of the table, one page read each. A page of 100 segments
  * read ~100 table pages by rowid after the index; from an index holding every column it reads the few
  * pages its entries lie in, in order (the clustering Moonfire NVR gets from its composite row id).
- * Measured on 1 M rows of 16 cameras: a page of a 24 h window 0.33 → 0.27 ms (docs/proof.md). Paid for in
- * catalog size (the segments' columns stored a second time, ~100 bytes a row) and one more index entry
- * per write; built once at the upgrade (~2 s per million segments). `id` comes fourth, as the page's
+ * Measured on 1 M rows of 16 cameras: a page of a 24 h window 0.33 → 0.25–0.29 ms (docs/proof.md). Paid
+ * for in catalog size (the segments' columns stored a second time: 132 MB beside the table's 117 MB on
+ * those rows) and one more index entry per write; built once at the upgrade (~2 s per million segments). `id` comes fourth, as the page's
  * order (start, end, id) needs. `segments_camera_start_end` stays: the timeline's spans read it alone,
  * and its narrow entries are six times fewer pages than these.
  *
