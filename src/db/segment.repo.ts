@@ -242,8 +242,8 @@ export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment
   if (engineOf(db) === 'postgres') return (await segmentPageQuery(db, q).execute()).map(toSegment);
   // SQLite: each row as one JSON array that SQLite writes. better-sqlite3 on Node 20 hands a row over
   // through V8's API one cell at a time, which costs more than reading it; one string a row, parsed
-  // here, costs less (a page of 101 rows 273–275 -> 238–254 µs in the bench). Exact: the table is STRICT, its columns
-  // INTEGER (as numbers either way) or TEXT.
+  // here, costs less (a page of 101 rows 273–275 -> 238–254 µs in the bench). Exact: the table is
+  // STRICT, its columns INTEGER (as numbers either way) or TEXT.
   const rows = await segmentPageQuery(db, q).clearSelect().select(SEGMENT_JSON_ROW).execute();
   return rows.map((r) => toSegment(segmentRowOf(JSON.parse(r.row) as unknown[]) as unknown as Selectable<SegmentsTable>));
 }
