@@ -24,11 +24,12 @@ describe('EventLoopLag', () => {
         await sleep(2 * RESOLUTION_MS);
         const held = lag.take()!;
         expect(held.maxSeconds, `a stall ${afterTakeMs} ms after a take`).toBeGreaterThanOrEqual((400 - RESOLUTION_MS) / 1000 - 0.005);
-        expect(held.maxSeconds).toBeLessThan(1);
+        // Not garbage (a loaded machine may add its own delay on top of the 400 ms).
+        expect(held.maxSeconds).toBeLessThan(2);
       }
-      // Each take starts a new interval: the stall is not reported again.
+      // Each take starts a new interval: the stall (at least 0.295 s, above) is not reported again.
       await sleep(4 * RESOLUTION_MS);
-      expect(lag.take()!.maxSeconds).toBeLessThan(0.1);
+      expect(lag.take()!.maxSeconds).toBeLessThan(0.25);
     } finally {
       lag.stop();
     }
