@@ -261,41 +261,69 @@ export interface JoinTrafPart {
 /** Whether a traf's trun carries each sample's duration (so the first one can be given another). */
 export const hasSampleDurations = (f: JoinFragment) => (f.trunFlags & TRUN.duration) !== 0;
 
+/** Box types as the big-endian words a box header holds. */
+const TYPE = { moof: 0x6d6f6f66, mfhd: 0x6d666864, traf: 0x74726166, tfhd: 0x74666864, tfdt: 0x74666474, trun: 0x7472756e } as const;
+
 /**
  * A moof of one traf per part (video first, then audio), in order, with data offsets pointing right
  * after the 8-byte mdat header that follows, where each part's sample bytes follow one another.
+ * Written into one buffer of its exact size: a plan makes one per fragment of the clip (thousands for
+ * an hour), before the first byte is sent.
  */
 export function buildJoinMoofOf(sequence: number, parts: readonly JoinTrafPart[]): Buffer {
-  const mfhd = box('mfhd', u32(0, sequence));
-  const built: Array<{ tfhd: Buffer; tfdt: Buffer; trunHead: Buffer; entries: Buffer; bytes: number }> = [];
-  for (const p of parts) {
+  let moofSize = 8 + 16; // moof header, mfhd
+  const trafs = parts.map((p) => {
     const f = p.fragment;
     if (p.count < 1 || p.from < 0 || p.from + p.count > f.durations.length) throw new Error(`samples [${p.from}, ${p.from + p.count}) out of range`);
-    const tfdtBody = Buffer.alloc(12);
-    tfdtBody.writeUInt32BE(0x01000000, 0);
-    tfdtBody.writeBigUInt64BE(BigInt(p.baseDecodeTime), 4);
-    const entries = Buffer.from(f.entries.subarray(p.from * f.entryBytes, (p.from + p.count) * f.entryBytes));
-    if (p.firstDuration !== undefined) {
-      if (!hasSampleDurations(f)) throw new Error('the trun carries no sample durations');
-      entries.writeUInt32BE(p.firstDuration, 0); // the duration is an entry's first field
-    }
+    if (p.firstDuration !== undefined && !hasSampleDurations(f)) throw new Error('the trun carries no sample durations');
     // first_sample_flags describe the fragment's first sample: kept only when it still is.
     const firstFlags = p.from === 0 ? f.firstSampleFlags : undefined;
     const flags = firstFlags === undefined ? f.trunFlags & ~TRUN.firstSampleFlags : f.trunFlags;
-    const trunHead = u32(((f.trunVersion << 24) | flags) >>> 0, p.count, 0, ...(firstFlags !== undefined ? [firstFlags] : []));
-    const bytes = f.sizes.slice(p.from, p.from + p.count).reduce((a, b) => a + b, 0);
-    built.push({ tfhd: box('tfhd', f.tfhd), tfdt: box('tfdt', tfdtBody), trunHead, entries, bytes });
-  }
-  const trafBytes = (b: (typeof built)[number]) => 8 + b.tfhd.length + b.tfdt.length + 8 + b.trunHead.length + b.entries.length;
-  const moofSize = 8 + mfhd.length + built.reduce((n, b) => n + trafBytes(b), 0);
+    const trunSize = 8 + 12 + (firstFlags === undefined ? 0 : 4) + p.count * f.entryBytes;
+    const size = 8 + (8 + f.tfhd.length) + 20 + trunSize;
+    let bytes = 0;
+    for (let i = p.from; i < p.from + p.count; i++) bytes += f.sizes[i] as number;
+    moofSize += size;
+    return { p, f, firstFlags, flags, trunSize, size, bytes };
+  });
+  const out = Buffer.allocUnsafe(moofSize);
+  let at = 0;
+  const head = (size: number, type: number) => {
+    out.writeUInt32BE(size, at);
+    out.writeUInt32BE(type, at + 4);
+    at += 8;
+  };
+  head(moofSize, TYPE.moof);
+  head(16, TYPE.mfhd);
+  out.writeUInt32BE(0, at);
+  out.writeUInt32BE(sequence >>> 0, at + 4);
+  at += 8;
   let dataOffset = moofSize + MDAT_HEADER_BYTES;
-  const trafs: Buffer[] = [];
-  for (const b of built) {
-    b.trunHead.writeInt32BE(dataOffset, 8);
-    dataOffset += b.bytes;
-    trafs.push(box('traf', b.tfhd, b.tfdt, box('trun', b.trunHead, b.entries)));
+  for (const t of trafs) {
+    const { p, f } = t;
+    head(t.size, TYPE.traf);
+    head(8 + f.tfhd.length, TYPE.tfhd);
+    at += f.tfhd.copy(out, at);
+    head(20, TYPE.tfdt);
+    out.writeUInt32BE(0x01000000, at);
+    out.writeBigUInt64BE(BigInt(p.baseDecodeTime), at + 4);
+    at += 12;
+    head(t.trunSize, TYPE.trun);
+    out.writeUInt32BE(((f.trunVersion << 24) | t.flags) >>> 0, at);
+    out.writeUInt32BE(p.count, at + 4);
+    out.writeInt32BE(dataOffset, at + 8);
+    at += 12;
+    if (t.firstFlags !== undefined) {
+      out.writeUInt32BE(t.firstFlags >>> 0, at);
+      at += 4;
+    }
+    const entriesAt = at;
+    at += f.entries.copy(out, at, p.from * f.entryBytes, (p.from + p.count) * f.entryBytes);
+    // The duration is an entry's first field.
+    if (p.firstDuration !== undefined) out.writeUInt32BE(p.firstDuration, entriesAt);
+    dataOffset += t.bytes;
   }
-  return box('moof', mfhd, ...trafs);
+  return out;
 }
 
 export function mdatHeader(payload: number): Buffer {

@@ -54,8 +54,8 @@ interface MoofAt {
  * window holds both); a larger moof is read again whole. The moof gets its own copy: the plan keeps
  * every moof and must not keep every read window with it.
  */
-async function readMoofAt(fh: FileHandle, offset: number, fileSize: number): Promise<Parsed<MoofAt>> {
-  let buf = await readAt(fh, offset, Math.min(WINDOW_BYTES, fileSize - offset));
+async function readMoofAt(fh: FileHandle, offset: number, fileSize: number, window?: Buffer): Promise<Parsed<MoofAt>> {
+  let buf = await readAt(fh, offset, Math.min(WINDOW_BYTES, fileSize - offset), window);
   const h = readBoxHeader(buf);
   if (!h || h.type !== 'moof' || h.size < h.headerSize || h.size > MAX_MOOF_BYTES) return fail(`no usable moof at ${offset}`);
   const want = Math.min(h.size + 16, fileSize - offset);
@@ -64,7 +64,9 @@ async function readMoofAt(fh: FileHandle, offset: number, fileSize: number): Pro
   if (!mdat || mdat.type !== 'mdat' || mdat.size < mdat.headerSize || offset + h.size + mdat.size > fileSize) {
     return fail(`moof at ${offset} is not followed by a whole mdat`);
   }
-  return { ok: true, value: { offset, moof: Buffer.from(buf.subarray(0, h.size)), mdatHeaderBytes: mdat.headerSize, mdatBytes: mdat.size } };
+  const moof = Buffer.allocUnsafe(h.size);
+  buf.copy(moof, 0, 0, h.size);
+  return { ok: true, value: { offset, moof, mdatHeaderBytes: mdat.headerSize, mdatBytes: mdat.size } };
 }
 
 /**
@@ -147,7 +149,12 @@ async function walkMoofs(fh: FileHandle, start: number, fileSize: number): Promi
 async function readMoofs(fh: FileHandle, start: number, fileSize: number, trackId: number): Promise<Parsed<MoofAt[]>> {
   const index = await indexedMoofOffsets(fh, fileSize, trackId);
   if (index) {
-    const read = await Promise.all(index.offsets.map((o) => (o >= start && o < index.mfraOffset ? readMoofAt(fh, o, fileSize) : undefined)));
+    // One allocation for every window (a window each from Node's 8 KiB pool took a new pool every few
+    // reads); each moof is copied out of it, so the plan does not keep the windows.
+    const windows = Buffer.allocUnsafe(index.offsets.length * WINDOW_BYTES);
+    const read = await Promise.all(
+      index.offsets.map((o, i) => (o >= start && o < index.mfraOffset ? readMoofAt(fh, o, fileSize, windows.subarray(i * WINDOW_BYTES, (i + 1) * WINDOW_BYTES)) : undefined)),
+    );
     let next = start;
     const out: MoofAt[] = [];
     for (const m of read) {
