@@ -235,8 +235,15 @@ function parseJoinTraf(trafBox: Box, dataOffset: number, track: JoinTrack): Pars
   }
 }
 
+/** The sum of the first `n` values (a loop: a plan sums every fragment's samples, some more than once). */
+export function sumOf(xs: Uint32Array, n = xs.length): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) total += xs[i] as number;
+  return total;
+}
+
 /** Bytes of the first `n` samples of a fragment: the mdat payload they occupy. */
-export const payloadBytes = (f: JoinFragment, n = f.sizes.length) => f.sizes.slice(0, n).reduce((a, b) => a + b, 0);
+export const payloadBytes = (f: JoinFragment, n = f.sizes.length) => sumOf(f.sizes, n);
 
 /** Size in bytes of the mdat header the join writes (always the 8-byte form: a fragment is far below 4 GiB). */
 export const MDAT_HEADER_BYTES = 8;

@@ -25,7 +25,7 @@
  * planning returns a reason and the caller uses ffmpeg.
  */
 import { concatCutMicros, type ClipPart } from '../media/clip-args.js';
-import { buildJoinMoofOf, hasSampleDurations, MDAT_HEADER_BYTES, payloadBytes, type JoinFragment, type JoinTrafPart, type Parsed } from './clip-join-boxes.js';
+import { buildJoinMoofOf, hasSampleDurations, sumOf, MDAT_HEADER_BYTES, payloadBytes, type JoinFragment, type JoinTrafPart, type Parsed } from './clip-join-boxes.js';
 import { buildJoinInit, buildJoinMfra, type RandomAccessEntry } from './clip-join-init.js';
 import { readJoinSource, type JoinSource, type JoinSourceFragment } from './clip-join-source.js';
 
@@ -75,8 +75,6 @@ export function microsToTicks(us: bigint, timescale: number): number {
   const half = 500_000n;
   return Number(num >= 0n ? (num + half) / 1_000_000n : -((-num + half) / 1_000_000n));
 }
-
-const sum = (xs: Uint32Array) => xs.reduce((a, b) => a + b, 0);
 
 /** Reads every part's boxes and plans the clip, or says why the ffmpeg path must make it. */
 export async function planFmp4Join(parts: readonly ClipPart[]): Promise<Parsed<JoinPlan>> {
@@ -160,7 +158,7 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
       if (sampleCount === 0) break;
       const baseDecodeTime = f.baseDecodeTime - origin;
       kept.push({ part: i, source, sampleCount, baseDecodeTime, origin, index });
-      durationTicks = baseDecodeTime + sum(f.durations.slice(0, sampleCount));
+      durationTicks = baseDecodeTime + sumOf(f.durations, sampleCount);
       if (sampleCount < f.durations.length) break;
     }
     clipEnd = src.endDecodeTime - origin;

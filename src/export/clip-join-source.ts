@@ -8,7 +8,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Fmp4Error, readBoxHeader } from '../media/fmp4/boxes.js';
 import { fileSource } from '../media/fmp4/scan.js';
 import { readAt, walkSource } from '../media/fmp4/walk.js';
-import { parseJoinMoof, parseJoinMoov, payloadBytes, type JoinFragmentAV, type JoinTracks, type Parsed } from './clip-join-boxes.js';
+import { parseJoinMoof, parseJoinMoov, payloadBytes, sumOf, type JoinFragmentAV, type JoinTracks, type Parsed } from './clip-join-boxes.js';
 
 export interface JoinSourceFragment {
   /** The video samples, and the audio samples when the fragment carries any (their bytes right after the video's). */
@@ -207,7 +207,7 @@ export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> 
       if (f.audio) {
         // The audio runs on from fragment to fragment too (where it starts is its own: see clip-join-plan.ts).
         if (nextAudioDecodeTime !== undefined && f.audio.baseDecodeTime !== nextAudioDecodeTime) return fail(`audio of the fragment at ${at} is not contiguous in decode time`);
-        nextAudioDecodeTime = f.audio.baseDecodeTime + f.audio.durations.reduce((a, b) => a + b, 0);
+        nextAudioDecodeTime = f.audio.baseDecodeTime + sumOf(f.audio.durations);
       }
       // A keyframe starts a fragment and is its only one; the fragments after it in its GOP have none
       // (the recorder's frag_duration), and the file starts with a keyframe.
@@ -215,7 +215,7 @@ export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> 
       if (!keyframe && f.syncSamples.length > 0) return fail(`fragment at ${at} has a keyframe that does not start it, or more than one`);
       if (!keyframe && fragments.length === 0) return fail(`first fragment at ${at} does not start with a keyframe`);
       if (f.baseDecodeTime !== nextDecodeTime) return fail(`fragment at ${at} is not contiguous in decode time`);
-      nextDecodeTime = f.baseDecodeTime + f.durations.reduce((a, b) => a + b, 0);
+      nextDecodeTime = f.baseDecodeTime + sumOf(f.durations);
       fragments.push({ fragment: f, payloadOffset: at + m.moof.length + m.mdatHeaderBytes, keyframe });
     }
     if (fragments.length === 0) return fail('no fragment');
