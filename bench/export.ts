@@ -1,7 +1,7 @@
 /**
  * Figures of clip export and snapshots, on synthesized footage: one 60-s 1080p segment of noisy
- * H.264 (~2 Mbit/s, 25 fps, 2-s GOP, fragmented MP4 as the recorder writes it) copied into
- * `minutes` contiguous segment files and indexed with `indexSegment`, served by an in-process Vigil
+ * H.264 (~2 Mbit/s, 25 fps, 2-s GOP, fragmented MP4 as the recorder writes it: 500-ms fragments)
+ * copied into `minutes` contiguous segment files and indexed with `indexSegment`, served by an in-process Vigil
  * and fetched with curl (a separate process, so the client does not share Vigil's event loop).
  *
  * - clip of all `minutes`: time to first byte; throughput ÷ `cat` of the same files into a pipe
@@ -22,6 +22,8 @@ import { buildConfig } from '../src/config/config.js';
 import { upsertDeclaredCamera } from '../src/db/camera.repo.js';
 import { openDatabase } from '../src/db/connection.js';
 import { indexSegment } from '../src/db/segment.repo.js';
+import { VIDEO_TRACK_TIMESCALE } from '../src/media/ffmpeg-common-args.js';
+import { RECORD_FRAGMENT_US } from '../src/media/recorder-args.js';
 import { benchCredentials } from './auth.js';
 import { cleanupAll, defer, installSignalHandlers, tempDir } from './cleanup.js';
 import { mean, percentile } from './proc.js';
@@ -61,7 +63,10 @@ export async function runExport(o: ExportBenchOptions): Promise<SectionResult[]>
     '-t', String(SEGMENT_S),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
     '-b:v', '2M', '-maxrate', '2M', '-bufsize', '2M', '-g', String(GOP_FRAMES), '-pix_fmt', 'yuv420p',
-    '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4', source,
+    // The recorder's fragment layout: a fragment at every keyframe and at most every RECORD_FRAGMENT_US
+    // between them (four a GOP here), so a clip's plan reads as many moofs as it would of a recording.
+    '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-frag_duration', String(RECORD_FRAGMENT_US),
+    '-video_track_timescale', String(VIDEO_TRACK_TIMESCALE), '-f', 'mp4', source,
   ]);
 
   // Contiguous segments, as one recorder run writes them; each its own file (cat reads the same bytes).

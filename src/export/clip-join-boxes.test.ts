@@ -89,6 +89,23 @@ describe('reading recorder fMP4 for joining', () => {
     expect((await readJoinSource(join(dir, 'partial.mp4'))).ok).toBe(false);
   });
 
+  it('reads a moof larger than one read window (800 samples in a fragment) whole, as the box walk does', async () => {
+    const name = join(dir, 'long-fragments.mp4');
+    await run('ffmpeg', [
+      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=100', '-t', '16', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '800',
+      '-movflags', '+frag_keyframe+empty_moov+default_base_moof', name,
+    ]);
+    const indexed = await readJoinSource(name);
+    if (!indexed.ok) throw new Error(indexed.reason);
+    // 800 samples a fragment: each moof is over 3 KiB, more than the 2 KiB read at each mfra entry.
+    const moofBytes = indexed.value.fragments.map((f) => f.fragment.entries.length);
+    expect(Math.min(...moofBytes)).toBeGreaterThan(2048);
+    const file = await readFile(name);
+    await writeFile(join(dir, 'long-fragments-walked.mp4'), file.subarray(0, file.length - file.readUInt32BE(file.length - 4)));
+    const walked = await readJoinSource(join(dir, 'long-fragments-walked.mp4'));
+    expect(walked.ok && walked.value.fragments).toEqual(indexed.value.fragments);
+  });
+
   it('reads a video track with an audio track after it; refuses audio first, an edit list, naming why', async () => {
     const make = (name: string, maps: string[]) => run('ffmpeg', [
       '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-f', 'lavfi', '-i', 'sine=sample_rate=8000', '-t', '2',

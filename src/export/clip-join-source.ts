@@ -4,6 +4,7 @@
  * (one positioned read per fragment, all at once when the file's mfra lists them); payloads stay
  * on disk until the clip streams them.
  */
+import { read } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Fmp4Error, readBoxHeader } from '../media/fmp4/boxes.js';
 import { fileSource } from '../media/fmp4/scan.js';
@@ -50,16 +51,16 @@ interface MoofAt {
 }
 
 /**
- * The moof at `offset` and the mdat header after it, in one read for what the recorder writes (a
- * window holds both); a larger moof is read again whole. The moof gets its own copy: the plan keeps
- * every moof and must not keep every read window with it.
+ * The moof at `offset` and the mdat header after it, from `buf` (the file's bytes from `offset` on):
+ * one window holds both for what the recorder writes; else (a larger moof) how many bytes from
+ * `offset` would, for the caller to read them. The moof gets its own copy: the plan keeps every moof and must
+ * not keep every read window with it.
  */
-async function readMoofAt(fh: FileHandle, offset: number, fileSize: number, window?: Buffer): Promise<Parsed<MoofAt>> {
-  let buf = await readAt(fh, offset, Math.min(WINDOW_BYTES, fileSize - offset), window);
+function moofIn(buf: Buffer, offset: number, fileSize: number): Parsed<MoofAt> | number {
   const h = readBoxHeader(buf);
   if (!h || h.type !== 'moof' || h.size < h.headerSize || h.size > MAX_MOOF_BYTES) return fail(`no usable moof at ${offset}`);
   const want = Math.min(h.size + 16, fileSize - offset);
-  if (buf.length < want) buf = await readAt(fh, offset, want);
+  if (buf.length < want) return want;
   const mdat = readBoxHeader(buf, h.size);
   if (!mdat || mdat.type !== 'mdat' || mdat.size < mdat.headerSize || offset + h.size + mdat.size > fileSize) {
     return fail(`moof at ${offset} is not followed by a whole mdat`);
@@ -67,6 +68,36 @@ async function readMoofAt(fh: FileHandle, offset: number, fileSize: number, wind
   const moof = Buffer.allocUnsafe(h.size);
   buf.copy(moof, 0, 0, h.size);
   return { ok: true, value: { offset, moof, mdatHeaderBytes: mdat.headerSize, mdatBytes: mdat.size } };
+}
+
+/**
+ * A window of `WINDOW_BYTES` (fewer at the file's end) at each of `offsets`, read all at once through
+ * the callback API on the handle's descriptor, with one promise for them all: a `FileHandle.read`
+ * each cost ~5 µs of the main thread against ~1.7 µs, and a 10-min clip of recorder files reads 1 200.
+ * Settles once every read has ended, so the caller may close the handle then. The windows share one
+ * allocation (a window each from Node's 8 KiB pool took a new pool every few reads).
+ */
+function readWindows(fh: FileHandle, offsets: readonly number[], fileSize: number): Promise<Buffer[]> {
+  const slab = Buffer.allocUnsafe(offsets.length * WINDOW_BYTES);
+  const windows = new Array<Buffer>(offsets.length);
+  return new Promise((resolve, reject) => {
+    let left = offsets.length;
+    let error: unknown;
+    const done = () => {
+      if (--left > 0) return;
+      if (error === undefined) resolve(windows);
+      else reject(error);
+    };
+    if (left === 0) resolve(windows);
+    offsets.forEach((offset, i) => {
+      const at = i * WINDOW_BYTES;
+      read(fh.fd, slab, at, Math.max(0, Math.min(WINDOW_BYTES, fileSize - offset)), offset, (err, bytesRead) => {
+        if (err) error ??= err;
+        else windows[i] = slab.subarray(at, at + bytesRead);
+        done();
+      });
+    });
+  });
 }
 
 /**
@@ -149,20 +180,20 @@ async function walkMoofs(fh: FileHandle, start: number, fileSize: number): Promi
 async function readMoofs(fh: FileHandle, start: number, fileSize: number, trackId: number): Promise<Parsed<MoofAt[]>> {
   const index = await indexedMoofOffsets(fh, fileSize, trackId);
   if (index) {
-    // One allocation for every window (a window each from Node's 8 KiB pool took a new pool every few
-    // reads); each moof is copied out of it, so the plan does not keep the windows.
-    const windows = Buffer.allocUnsafe(index.offsets.length * WINDOW_BYTES);
-    const read = await Promise.all(
-      index.offsets.map((o, i) => (o >= start && o < index.mfraOffset ? readMoofAt(fh, o, fileSize, windows.subarray(i * WINDOW_BYTES, (i + 1) * WINDOW_BYTES)) : undefined)),
-    );
-    let next = start;
-    const out: MoofAt[] = [];
-    for (const m of read) {
-      if (!m?.ok || m.value.offset !== next) break;
-      out.push(m.value);
-      next = m.value.offset + m.value.moof.length + m.value.mdatBytes;
+    const { offsets, mfraOffset } = index;
+    if (offsets.every((o) => o >= start && o < mfraOffset)) {
+      const windows = await readWindows(fh, offsets, fileSize);
+      let next = start;
+      const out: MoofAt[] = [];
+      for (const [i, offset] of offsets.entries()) {
+        let m = moofIn(windows[i] as Buffer, offset, fileSize);
+        if (typeof m === 'number') m = moofIn(await readAt(fh, offset, m), offset, fileSize);
+        if (typeof m === 'number' || !m.ok || m.value.offset !== next) break;
+        out.push(m.value);
+        next = m.value.offset + m.value.moof.length + m.value.mdatBytes;
+      }
+      if (out.length === offsets.length && next === mfraOffset) return { ok: true, value: out };
     }
-    if (out.length === read.length && next === index.mfraOffset) return { ok: true, value: out };
   }
   return walkMoofs(fh, start, fileSize);
 }

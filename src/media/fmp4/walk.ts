@@ -115,14 +115,9 @@ export function runOnBuffer<T>(steps: Generator<{ offset: number; length: number
   return r.value;
 }
 
-/** Reads `length` bytes at `position` (fewer only at the end of the file), into `into` when given (at least `length` long). */
-export async function readAt(
-  fh: { read(buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }> },
-  position: number,
-  length: number,
-  into?: Buffer,
-): Promise<Buffer> {
-  const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+/** Reads `length` bytes at `position` (fewer only at the end of the file). */
+export async function readAt(fh: { read(buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }> }, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {
     const { bytesRead } = await fh.read(buf, got, length - got, position + got);
