@@ -3,7 +3,7 @@ import type { CameraRow } from '../db/camera.repo.js';
 import type { Incident } from '../db/evidence.repo.js';
 import type { EventRow } from '../db/event.repo.js';
 import type { Gap } from '../db/gap.repo.js';
-import type { Segment, SegmentJsonField } from '../db/segment.repo.js';
+import type { Segment } from '../db/segment.repo.js';
 import type { LiveStats } from '../live/live-hub.js';
 import type { RangeHold } from '../footage/evidence.service.js';
 import { maskUrl, redactUrl } from '../shared/redact.js';
@@ -86,18 +86,6 @@ export const statusOut = (
   last_motion_at: toIsoOrNull(motion?.lastMotionAtMs ?? undefined),
   updated_at: toIsoOrNull(s?.updatedAtMs),
 });
-
-/**
- * A segment as the API shows it, key by key in order: `segmentOut` makes the object, and the segment
- * list has the catalog write the same text (`listSegmentsJson`); `mappers.test.ts` holds the two to it.
- */
-export const SEGMENT_OUT: readonly SegmentJsonField[] = [
-  ['id', 'id', 'value'], ['camera_id', 'cameraId', 'value'], ['path', 'path', 'value'], ['start', 'startMs', 'iso'], ['end', 'endMs', 'iso'],
-  ['duration_ms', 'durationMs', 'value'], ['size_bytes', 'sizeBytes', 'value'], ['codec', 'codec', 'value'], ['width', 'width', 'value'],
-  ['height', 'height', 'value'], ['source', 'source', 'value'], ['locked', 'locked', 'value'], ['evidence_locked', 'evidenceLocked', 'value'],
-  ['incident_id', 'incidentId', 'value'], ['sha256', 'sha256', 'value'], ['chain_seq', 'chainSeq', 'value'], ['chain_hash', 'chainHash', 'value'],
-  ['media_offset_ms', 'mediaOffsetMs', 'value'],
-];
 
 export const segmentOut = (s: Segment) => ({
   id: s.id,

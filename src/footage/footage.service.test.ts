@@ -42,26 +42,4 @@ describe('the segment list through its cursor', () => {
     expect(old.segments.map((s) => s.id)).toEqual([ids[2], ids[1], ids[3], ids[4]]);
     await expect(footage.segments('cam', range, 2, 'bm9wZQ')).rejects.toMatchObject({ field: 'cursor' });
   });
-
-  it('pages the same as JSON text: written by the catalog on SQLite, as objects on PostgreSQL; same rows, same cursors', async () => {
-    await seed();
-    const footage = new FootageService(cat.opened.db);
-    const range = { fromMs: 0, toMs: 2_000_000_000_000 };
-    const fields = [['id', 'id', 'value'], ['start', 'startMs', 'iso']] as const;
-    let cursor: string | undefined;
-    for (let n = 0; n < 10; n++) {
-      const want = await footage.segments('cam', range, 2, cursor);
-      const got = await footage.segmentsJson('cam', range, 2, cursor, fields);
-      if (cat.opened.engine === 'postgres') {
-        expect(got).toEqual({ objects: want });
-      } else {
-        if (!('json' in got)) throw new Error('SQLite did not write the page');
-        expect(got.json.segments.map((r) => JSON.parse(r.json) as unknown)).toEqual(want.segments.map((s) => ({ id: s.id, start: new Date(s.startMs).toISOString() })));
-        expect(got.json.nextCursor).toBe(want.nextCursor);
-      }
-      if (want.nextCursor === null) break;
-      cursor = want.nextCursor;
-    }
-    await expect(footage.segmentsJson('nope', range, 2, undefined, fields)).rejects.toMatchObject({ field: 'id' });
-  });
 });

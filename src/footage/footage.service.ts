@@ -4,7 +4,7 @@ import { cameraExists } from '../db/camera.repo.js';
 import { getStatus, type CameraStatus } from '../db/camera-status.repo.js';
 import { listEvents, type EventQuery, type EventRow } from '../db/event.repo.js';
 import { listGaps, type Gap } from '../db/gap.repo.js';
-import { listSegments, listSegmentsJson, listSpans, type Segment, type SegmentJsonField, type SegmentJsonRow } from '../db/segment.repo.js';
+import { listSegments, listSpans, type Segment } from '../db/segment.repo.js';
 import { invalidArgument, notFound } from '../shared/errors.js';
 import { mergeSpans, type Span } from './timeline.js';
 
@@ -19,19 +19,6 @@ export interface Range {
 export interface SegmentPage {
   segments: Segment[];
   nextCursor: string | null;
-}
-
-export interface SegmentJsonPage {
-  segments: SegmentJsonRow[];
-  nextCursor: string | null;
-}
-
-/** A page of `limit` from `limit + 1` rows read, and the cursor after it when there were more. */
-function pageOf<T extends { startMs: number; endMs: number; id: number }>(rows: T[], limit: number): { segments: T[]; nextCursor: string | null } {
-  const more = rows.length > limit;
-  if (more) rows.pop();
-  const last = rows.at(-1);
-  return { segments: rows, nextCursor: more && last ? encodeSegmentCursor(last.startMs, last.endMs, last.id) : null };
 }
 
 /** Read side of the recorded footage: segments, timeline, gaps, status, events. */
@@ -53,19 +40,12 @@ export class FootageService {
 
   async segments(cameraId: string, range: Range, limit: number, cursor: string | undefined): Promise<SegmentPage> {
     await this.requireCamera(cameraId);
-    const q = { cameraId, ...range, limit: limit + 1, after: cursor === undefined ? undefined : decodeSegmentCursor(cursor) };
-    return pageOf(await listSegments(this.db, q), limit);
-  }
-
-  /**
-   * The same page with each segment as the JSON text of `fields`, written by the catalog when it can
-   * (see `listSegmentsJson`), else as `segments` gives it.
-   */
-  async segmentsJson(cameraId: string, range: Range, limit: number, cursor: string | undefined, fields: readonly SegmentJsonField[]): Promise<{ json: SegmentJsonPage } | { objects: SegmentPage }> {
-    await this.requireCamera(cameraId);
-    const q = { cameraId, ...range, limit: limit + 1, after: cursor === undefined ? undefined : decodeSegmentCursor(cursor) };
-    const rows = await listSegmentsJson(this.db, q, fields);
-    return rows ? { json: pageOf(rows, limit) } : { objects: pageOf(await listSegments(this.db, q), limit) };
+    const after = cursor === undefined ? undefined : decodeSegmentCursor(cursor);
+    const segments = await listSegments(this.db, { cameraId, ...range, limit: limit + 1, after });
+    const more = segments.length > limit;
+    if (more) segments.pop();
+    const last = segments.at(-1);
+    return { segments, nextCursor: more && last ? encodeSegmentCursor(last.startMs, last.endMs, last.id) : null };
   }
 
   async timeline(cameraId: string, range: Range): Promise<{ spans: Span[]; gaps: Gap[]; recording: { startMs: number; endMs: number } | null }> {

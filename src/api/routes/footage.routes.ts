@@ -3,7 +3,7 @@ import type { FootageService } from '../../footage/footage.service.js';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/time.js';
 import { scopedCameraIds } from '../access.js';
-import { eventOut, gapOut, SEGMENT_OUT, segmentOut } from '../mappers.js';
+import { eventOut, gapOut, segmentOut } from '../mappers.js';
 import { CameraIdParams, ErrorRef } from '../schemas/common.js';
 import { EventOut, EventsQuery, GapOut, RangeQuery, SegmentPage, SegmentsQuery, TimelineOut } from '../schemas/footage.schemas.js';
 import { parseRange, parseTime } from '../time-params.js';
@@ -22,14 +22,10 @@ export const footageRoutes: FastifyPluginAsyncTypebox<{ footage: FootageService;
       querystring: SegmentsQuery,
       response: { 200: SegmentPage, 400: ErrorRef, 404: ErrorRef },
     },
-  }, async (req, reply) => {
+  }, async (req) => {
     const range = parseRange(req.query, { fromMs: 0, toMs: END_OF_TIME_MS });
-    // The catalog writes each segment's JSON when it can (SQLite): the page is sent as that text,
-    // the same bytes the serializer would make of the objects (mappers.test.ts), without making them.
-    const page = await footage.segmentsJson(req.params.id, range, req.query.limit ?? 100, req.query.cursor, SEGMENT_OUT);
-    if ('objects' in page) return { segments: page.objects.segments.map(segmentOut), next_cursor: page.objects.nextCursor };
-    const body = `{"segments":[${page.json.segments.map((s) => s.json).join(',')}],"next_cursor":${JSON.stringify(page.json.nextCursor)}}`;
-    return reply.type('application/json; charset=utf-8').send(body);
+    const page = await footage.segments(req.params.id, range, req.query.limit ?? 100, req.query.cursor);
+    return { segments: page.segments.map(segmentOut), next_cursor: page.nextCursor };
   });
 
   app.get('/cameras/:id/timeline', {
