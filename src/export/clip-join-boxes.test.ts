@@ -106,6 +106,21 @@ describe('reading recorder fMP4 for joining', () => {
     expect(walked.ok && walked.value.fragments).toEqual(indexed.value.fragments);
   });
 
+  it('reads a file of more fragments than one batch of moof reads (a fragment a frame), as the box walk does', async () => {
+    const name = join(dir, 'many-fragments.mp4');
+    await run('ffmpeg', [
+      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-t', '24', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25',
+      '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-frag_duration', '1000', name,
+    ]);
+    const indexed = await readJoinSource(name);
+    if (!indexed.ok) throw new Error(indexed.reason);
+    expect(indexed.value.fragments.length).toBeGreaterThan(2 * 256);
+    const file = await readFile(name);
+    await writeFile(join(dir, 'many-fragments-walked.mp4'), file.subarray(0, file.length - file.readUInt32BE(file.length - 4)));
+    const walked = await readJoinSource(join(dir, 'many-fragments-walked.mp4'));
+    expect(walked.ok && walked.value.fragments).toEqual(indexed.value.fragments);
+  });
+
   it('reads a video track with an audio track after it; refuses audio first, an edit list, naming why', async () => {
     const make = (name: string, maps: string[]) => run('ffmpeg', [
       '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-f', 'lavfi', '-i', 'sine=sample_rate=8000', '-t', '2',
