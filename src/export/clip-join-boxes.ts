@@ -288,10 +288,8 @@ export function buildJoinMoofOf(sequence: number, parts: readonly JoinTrafPart[]
     const flags = firstFlags === undefined ? f.trunFlags & ~TRUN.firstSampleFlags : f.trunFlags;
     const trunSize = 8 + 12 + (firstFlags === undefined ? 0 : 4) + p.count * f.entryBytes;
     const size = 8 + (8 + f.tfhd.length) + 20 + trunSize;
-    let bytes = 0;
-    for (let i = p.from; i < p.from + p.count; i++) bytes += f.sizes[i] as number;
     moofSize += size;
-    return { p, f, firstFlags, flags, trunSize, size, bytes };
+    return { p, f, firstFlags, flags, trunSize, size, bytes: sumOf(f.sizes.subarray(p.from), p.count) };
   });
   const out = Buffer.allocUnsafe(moofSize);
   let at = 0;

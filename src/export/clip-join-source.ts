@@ -53,8 +53,8 @@ interface MoofAt {
 /**
  * The moof at `offset` and the mdat header after it, from `buf` (the file's bytes from `offset` on):
  * one window holds both for what the recorder writes; else (a larger moof) how many bytes from
- * `offset` would, for the caller to read them. The moof gets its own copy: the plan keeps every moof and must
- * not keep every read window with it.
+ * `offset` would, for the caller to read them. The moof gets its own copy: the plan keeps every moof
+ * and must not keep every read window with it.
  */
 function moofIn(buf: Buffer, offset: number, fileSize: number): Parsed<MoofAt> | number {
   const h = readBoxHeader(buf);
