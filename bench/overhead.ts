@@ -224,7 +224,7 @@ export async function runOverhead(o: OverheadOptions): Promise<SectionResult[]> 
       const barePct = bare.cpu.percentOfCore;
       const rows: Row[] = [
         {
-          figure: `Recording CPU, ${n} cams (Vigil + its ffmpegs)`,
+          figure: `Recording CPU, ${n} cams, ${o.segmentSeconds}-s segments (Vigil + its ffmpegs)`,
           value: fmt.pct(vigilPct),
           baseline: `${fmt.pct(barePct)} (${n} bare ffmpeg)`,
           ratio: fmt.ratio(vigilPct / barePct),

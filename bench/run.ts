@@ -4,6 +4,7 @@
  * Benchmarks never fail on time: the exit code is non-zero only when a benchmark crashed.
  */
 import { parseArgs } from 'node:util';
+import { SEGMENT_SECONDS_MAX, SEGMENT_SECONDS_MIN } from '../src/config/camera.schema.js';
 import { cleanupAll, installSignalHandlers, wasInterrupted } from './cleanup.js';
 import { runAudio } from './audio.js';
 import { runBackupBench } from './backup.js';
@@ -35,7 +36,7 @@ type Name = (typeof NAMES)[number];
 
 function usage(msg: string, code = 2): never {
   (code === 0 ? process.stdout : process.stderr).write(
-    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--warmup W] [--rows R] [--capacity-minutes M] [--capacity-steps 8,16,…] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
+    `bench: ${msg}\nusage: npm run bench -- [--cameras N] [--seconds D] [--warmup W] [--rows R] [--capacity-minutes M] [--capacity-steps 8,16,…] [--segment-seconds S] [--only ${NAMES.join(',')}] [--quick] [--tsx]\n`,
   );
   process.exit(code);
 }
@@ -58,6 +59,7 @@ const { values } = (() => {
         rows: { type: 'string' },
         'capacity-minutes': { type: 'string' },
         'capacity-steps': { type: 'string' },
+        'segment-seconds': { type: 'string' },
         only: { type: 'string' },
         quick: { type: 'boolean', default: false },
         tsx: { type: 'boolean', default: false },
@@ -79,6 +81,12 @@ const recordingWarmupSeconds = positiveInt('warmup', values.warmup, quick ? 5 : 
 const capacityMinutes = positiveInt('capacity-minutes', values['capacity-minutes'], quick ? 1 : 10);
 const capacitySteps = values['capacity-steps']?.split(',').map((v) => positiveInt('capacity-steps', v.trim(), 1));
 const rows = positiveInt('rows', values.rows, quick ? 100_000 : 1_000_000);
+// The segment length of every camera the bench records: 10 s by default, six times the closes (each
+// file hashed, scanned and catalogued) of the product's default 60 s, so the per-segment work shows.
+const segmentSeconds = positiveInt('segment-seconds', values['segment-seconds'], 10);
+if (segmentSeconds < SEGMENT_SECONDS_MIN || segmentSeconds > SEGMENT_SECONDS_MAX) {
+  usage(`--segment-seconds must be ${SEGMENT_SECONDS_MIN}–${SEGMENT_SECONDS_MAX} (a camera's segment_seconds), got ${segmentSeconds}`);
+}
 const only = new Set<Name>();
 for (const n of (values.only ?? NAMES.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
   if (!(NAMES as readonly string[]).includes(n)) usage(`unknown benchmark "${n}" (names: ${NAMES.join(', ')})`);
@@ -92,7 +100,7 @@ const entry = vigilEntry(values.tsx ?? false);
 if (entry.note && (only.has('overhead') || only.has('latency') || only.has('timestamp') || only.has('integrations') || only.has('motion'))) {
   log(`bench: Vigil runs from ${entry.kind === 'tsx' ? 'src/ through tsx (RSS and CPU include the loader)' : 'dist/'}: ${entry.note}`);
 }
-const params = { cameras, seconds, rows, warmupSeconds: 5, recordingWarmupSeconds, segmentSeconds: 10, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
+const params = { cameras, seconds, rows, warmupSeconds: 5, recordingWarmupSeconds, segmentSeconds, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
 const machine = machineInfo();
 const load1 = (machine['loadAvgAtStart'] as number[])[0] ?? 0;
 if (load1 > 0.5) log(`bench: load average is ${load1} before starting; other work on this machine will skew the CPU figures`);

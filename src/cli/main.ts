@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --single-threaded-gc
 import { Command, Option } from 'commander';
 import { VIGIL_VERSION } from '../shared/version.js';
 import type { UserFlags } from './users.js';

@@ -13,6 +13,7 @@ describe('the Node flags Vigil runs with', () => {
   it('are the same in the unit, npm start and the entry point\'s shebang', async () => {
     const flags = VIGIL_NODE_FLAGS.join(' ');
     expect(flags).toMatch(/--max-semi-space-size=\d+/);
+    expect(flags).toContain('--single-threaded-gc');
     expect(directive(renderUnit(DEFAULT_LAYOUT), 'ExecStart')[0]).toContain(`/usr/bin/node ${flags} /opt/vigil/dist/cli/main.js `);
     const pkg = JSON.parse(await readFile(resolve(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts.start).toBe(`node ${flags} dist/cli/main.js serve`);
@@ -28,7 +29,7 @@ describe('the systemd unit', () => {
 
   it('runs the built entry point as the vigil user, stops with SIGTERM to Vigil alone, reloads with SIGHUP', () => {
     const unit = renderUnit(DEFAULT_LAYOUT);
-    expect(directive(unit, 'ExecStart')).toEqual(['/usr/bin/node --max-semi-space-size=2 /opt/vigil/dist/cli/main.js serve --config /etc/vigil/vigil.yml --data /var/lib/vigil']);
+    expect(directive(unit, 'ExecStart')).toEqual(['/usr/bin/node --max-semi-space-size=2 --single-threaded-gc /opt/vigil/dist/cli/main.js serve --config /etc/vigil/vigil.yml --data /var/lib/vigil']);
     expect(directive(unit, 'User')).toEqual(['vigil']);
     expect(directive(unit, 'Group')).toEqual(['vigil']);
     expect(directive(unit, 'KillSignal')).toEqual(['SIGTERM']);

@@ -31,9 +31,13 @@ export const DEFAULT_UNIT_PATH = '/etc/systemd/system/vigil.service';
  * Node flags Vigil runs with (the unit, `npm start`, the entry point's shebang, the bench). V8 lets
  * the young generation grow to 2 × 16 MiB; Vigil's garbage is many small, short-lived objects (pipe
  * reads, rows, progress blocks), collected as well in 2 MiB: at 16 cameras the Node process keeps
- * ~30 MiB less resident and its CPU does not move (docs/proof.md, Node RSS).
+ * ~30 MiB less resident and its CPU does not move (docs/proof.md, Node RSS). V8's collector works
+ * beside the main thread by default (parallel scavenges, concurrent marking); for a heap this small
+ * the hand-offs cost more than the work: collected on the main thread alone, the recording Node
+ * process at 16 cameras spends ~0.35 % of a core less (a sixth of its CPU) with its event-loop lag
+ * unchanged (docs/proof.md, issue 17, fourteenth session).
  */
-export const VIGIL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+export const VIGIL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--single-threaded-gc'];
 
 /** Long enough for every recorder's graceful stop (recorder.stop_timeout_ms, 5 s) and the indexing of its last segment, with room to spare. */
 const STOP_TIMEOUT_SECONDS = 90;

@@ -34,7 +34,7 @@ describe('vigil service install', () => {
   it('prints the unit for this install, with the node running it, and writes nothing', async () => {
     const out = await vigil(['service', 'install']);
     expect(out.code, out.stderr).toBe(0);
-    expect(out.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=2 ${join(ROOT, 'dist/cli/main.js')} serve --config /etc/vigil/vigil.yml --data /var/lib/vigil\n`);
+    expect(out.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=2 --single-threaded-gc ${join(ROOT, 'dist/cli/main.js')} serve --config /etc/vigil/vigil.yml --data /var/lib/vigil\n`);
     expect(out.stdout).toContain('KillSignal=SIGTERM\n');
     expect(out.stderr).not.toContain('Wrote');
   });
@@ -50,7 +50,7 @@ describe('vigil service install', () => {
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout).toBe('');
     const unit = await readFile(unitPath, 'utf8');
-    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=2 ${join(ROOT, 'dist/cli/main.js')} serve --config ${configPath} --data ${dataDir}\n`);
+    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=2 --single-threaded-gc ${join(ROOT, 'dist/cli/main.js')} serve --config ${configPath} --data ${dataDir}\n`);
     expect(unit).toContain(`ReadWritePaths=${dataDir}\n`);
     expect(unit).toContain('User=nvr\nGroup=nvr\n');
     // The commands are printed, never run.

@@ -49,4 +49,12 @@ describe('npm run bench command line', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--cameras');
   }, 120_000);
+
+  it('takes a segment length a camera may have, and names --segment-seconds otherwise', async () => {
+    for (const bad of ['1', '3601', 'ten']) {
+      const r = await bench('--segment-seconds', bad, '--only', 'overhead');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--segment-seconds must be/);
+    }
+  }, 120_000);
 });
