@@ -35,6 +35,12 @@ export interface JoinPiece {
   /** Where the payload lies in the part's file: the video samples' bytes, then the audio samples'. */
   ranges: Array<{ offset: number; bytes: number }>;
   payloadBytes: number;
+  /**
+   * Set when the piece is its source fragment whole (every sample of its mdat) and its new moof is the
+   * old one's length: the piece's bytes are then the file's [offset, offset + bytes) with the moof
+   * replaced, so a run of such pieces streams as the file's bytes in large reads (`clip-join.ts`).
+   */
+  span?: { offset: number; bytes: number };
 }
 
 export interface JoinPlanPart {
@@ -211,7 +217,8 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
     const bytes = ranges.reduce((a, r) => a + r.bytes, 0);
     const absPath = (parts[p.part] as ClipPart).absPath;
     if (planned.at(-1)?.absPath !== absPath || n === 0) planned.push({ absPath, pieces: [] });
-    (planned.at(-1) as JoinPlanPart).pieces.push({ moof, ranges, payloadBytes: bytes });
+    const span = p.video ? wholeSpan(p.video.source, moof, ranges) : undefined;
+    (planned.at(-1) as JoinPlanPart).pieces.push({ moof, ranges, payloadBytes: bytes, ...(span ? { span } : {}) });
     offset += moof.length + MDAT_HEADER_BYTES + bytes;
   }
   const mfra = buildJoinMfra(ref.trackId, tfra);
@@ -228,6 +235,21 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
       ...(audio && ref.audio ? { audio: { timescale: ref.audio.timescale, mediaTimeTicks: audio.ticks(mediaTimeTicks), durationTicks: audio.end } } : {}),
     },
   };
+}
+
+/**
+ * The source fragment's moof and mdat in the file, when the piece is all of it: its payload ranges are
+ * the whole mdat payload in file order, and the new moof (renumbered, its tfdt moved) has the old one's
+ * length, so the file's mdat header is the one the piece would write.
+ */
+function wholeSpan(source: JoinSourceFragment, moof: Buffer, ranges: JoinPiece['ranges']): JoinPiece['span'] {
+  if (moof.length !== source.moofBytes || source.payloadOffset !== source.moofOffset + source.moofBytes + MDAT_HEADER_BYTES) return undefined;
+  let at = source.payloadOffset;
+  for (const r of ranges) {
+    if (r.offset !== at) return undefined;
+    at += r.bytes;
+  }
+  return at === source.end ? { offset: source.moofOffset, bytes: source.end - source.moofOffset } : undefined;
 }
 
 /** The audio samples one clip fragment takes from a source fragment, and where their bytes are. */

@@ -16,6 +16,11 @@ export interface JoinSourceFragment {
   fragment: JoinFragmentAV;
   /** File offset of the first byte of the fragment's mdat payload. */
   payloadOffset: number;
+  /** Where the fragment's moof starts in the file, and its length (its mdat follows it). */
+  moofOffset: number;
+  moofBytes: number;
+  /** File offset just past the fragment's mdat. */
+  end: number;
   /** The fragment starts with a keyframe (a decoder can start here); else it continues the GOP before it. */
   keyframe: boolean;
 }
@@ -253,7 +258,7 @@ export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> 
       if (!keyframe && fragments.length === 0) return fail(`first fragment at ${at} does not start with a keyframe`);
       if (f.baseDecodeTime !== nextDecodeTime) return fail(`fragment at ${at} is not contiguous in decode time`);
       nextDecodeTime = f.baseDecodeTime + sumOf(f.durations);
-      fragments.push({ fragment: f, payloadOffset: at + m.moof.length + m.mdatHeaderBytes, keyframe });
+      fragments.push({ fragment: f, payloadOffset: at + m.moof.length + m.mdatHeaderBytes, moofOffset: at, moofBytes: m.moof.length, end: at + m.moof.length + m.mdatBytes, keyframe });
     }
     if (fragments.length === 0) return fail('no fragment');
     return { ok: true, value: { ftyp, moov, track, fragments, endDecodeTime: nextDecodeTime } };

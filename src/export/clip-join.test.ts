@@ -99,6 +99,19 @@ async function presentedSeconds(f: string): Promise<{ start: number; duration: n
   return { start, duration, presented: start + duration };
 }
 
+/** The clip built from the plan alone: init, each fragment's moof, mdat header and payload ranges, mfra. */
+function expectedBytes(p: JoinPlan): Buffer {
+  const pieces: Buffer[] = [p.init];
+  for (const part of p.parts) {
+    const bytes = readFileSync(part.absPath);
+    for (const piece of part.pieces) {
+      pieces.push(piece.moof, mdatHeader(piece.payloadBytes), ...piece.ranges.map((r) => bytes.subarray(r.offset, r.offset + r.bytes)));
+    }
+  }
+  pieces.push(p.mfra);
+  return Buffer.concat(pieces);
+}
+
 /** mfhd sequence numbers and trun sample counts of the clip's fragments, in file order. */
 function fragmentsOf(buf: Buffer): Array<{ sequence: number }> {
   const out: Array<{ sequence: number }> = [];
@@ -165,21 +178,33 @@ describe('the joined clip\'s timeline', () => {
   it('the same bytes whatever the read window: views across windows, a window per file, each the plan\'s boxes and the file\'s payload bytes', async () => {
     const parts: ClipPart[] = [{ absPath: file('big', 0), inpointSeconds: 0.5 }, { absPath: file('big', 1) }, { absPath: file('big', 2), outpointSeconds: 1.5 }];
     const p = await plan(parts);
-    // Built here from the plan alone: init, each fragment's moof, mdat header and payload ranges, mfra.
-    const pieces: Buffer[] = [p.init];
-    for (const part of p.parts) {
-      const bytes = readFileSync(part.absPath);
-      for (const piece of part.pieces) {
-        pieces.push(piece.moof, mdatHeader(piece.payloadBytes), ...piece.ranges.map((r) => bytes.subarray(r.offset, r.offset + r.bytes)));
-      }
-    }
-    pieces.push(p.mfra);
-    const expected = Buffer.concat(pieces);
+    // Fragments taken whole stream as the file's bytes with their moofs replaced: windows of 997 bytes
+    // cut through moofs, so a moof is written across two or more windows.
+    expect(p.parts.flatMap((part) => part.pieces).filter((piece) => piece.span).length).toBeGreaterThanOrEqual(3);
+    const expected = expectedBytes(p);
     expect(expected.length).toBe(p.totalBytes);
     for (const windowBytes of [997, 64 * 1024, 64 * 1024 * 1024]) {
       const clip = await collect(joinedClipBytes(p, undefined, windowBytes));
       expect({ windowBytes, same: clip.equals(expected) }).toEqual({ windowBytes, same: true });
     }
+  });
+
+  it('fragments taken whole go out as the file\'s own bytes, a read window at a time (not a moof and a payload per fragment); cut ones as before', async () => {
+    // Sub-GOP fragments (the recorder's layout): 4 per file. The clip starts at a keyframe fragment and
+    // ends in a cut one, so every fragment but the last is whole.
+    const parts: ClipPart[] = [{ absPath: file('sub', 0), inpointSeconds: 1.2 }, { absPath: file('sub', 1) }, { absPath: file('sub', 2), outpointSeconds: 1.3 }];
+    const p = await plan(parts);
+    const pieces = p.parts.flatMap((part) => part.pieces);
+    expect(pieces.length).toBeGreaterThanOrEqual(9);
+    expect(pieces.map((piece) => piece.span !== undefined)).toEqual([...pieces.slice(1).map(() => true), false]);
+    for (const piece of pieces) {
+      if (piece.span) expect(piece.span.bytes).toBe(piece.moof.length + 8 + piece.payloadBytes);
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of joinedClipBytes(p, undefined, 64 * 1024 * 1024)) chunks.push(c);
+    // init; a chunk per file for its whole fragments; the cut fragment's moof and payload; the mfra.
+    expect(chunks.length).toBe(1 + 3 + 2 + 1);
+    expect(Buffer.concat(chunks).equals(expectedBytes(p))).toBe(true);
   });
 
   it('cuts the last fragment before the first frame whose decode time is at or after the outpoint', async () => {
