@@ -44,11 +44,9 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
           // A run of whole fragments, one after the other in the file: its bytes as read, each moof
           // replaced by its new one (same length) in the read window before the window is handed on.
           let j = i + 1;
-          for (let at = piece.span.offset + piece.span.bytes; j < pieces.length && pieces[j]?.span?.offset === at; j++) {
-            at += (pieces[j] as Required<JoinPiece>).span.bytes;
-          }
+          let end = piece.span.offset + piece.span.bytes;
+          for (let next = pieces[j]?.span; next?.offset === end; next = pieces[++j]?.span) end += next.bytes;
           const run = pieces.slice(i, j) as Array<Required<JoinPiece>>;
-          const end = (run.at(-1) as Required<JoinPiece>).span.offset + (run.at(-1) as Required<JoinPiece>).span.bytes;
           let k = 0; // the first moof not yet wholly written into a window
           for (let position = piece.span.offset; position < end; ) {
             windows.keepFrom(position);
