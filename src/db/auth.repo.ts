@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
+import { prepared } from './prepared.js';
 import type { ApiKeysTable, AuditLogTable, AuditOutcome, LoginFailuresTable, Role, UsersTable } from './schema.js';
 import { redactDeep } from '../shared/redact.js';
 
@@ -86,8 +87,9 @@ export async function insertSession(
     .execute();
 }
 
-export async function sessionWithUser(db: Db, tokenSha256: string) {
-  return db
+/** A session by its token's hash, with its user: every request signed in by cookie reads it (compiled once). */
+const sessionWithUserQuery = prepared((db, v: { tokenSha256: string }) =>
+  db
     .selectFrom('sessions')
     .innerJoin('users', 'users.id', 'sessions.user_id')
     .select([
@@ -100,8 +102,11 @@ export async function sessionWithUser(db: Db, tokenSha256: string) {
       'users.cameras',
       'users.disabled',
     ])
-    .where('sessions.token_sha256', '=', tokenSha256)
-    .executeTakeFirst();
+    .where('sessions.token_sha256', '=', v.tokenSha256),
+);
+
+export async function sessionWithUser(db: Db, tokenSha256: string) {
+  return (await sessionWithUserQuery(db, { tokenSha256 }))[0];
 }
 
 export async function touchSession(db: Db, tokenSha256: string, nowMs: number): Promise<void> {
@@ -179,8 +184,11 @@ export async function insertApiKey(
     .executeTakeFirstOrThrow();
 }
 
+/** Every request signed by an API key reads its row (compiled once). */
+const apiKeyByShaQuery = prepared((db, v: { keySha256: string }) => db.selectFrom('api_keys').selectAll().where('key_sha256', '=', v.keySha256));
+
 export async function apiKeyBySha(db: Db, keySha256: string): Promise<ApiKeyRow | undefined> {
-  return db.selectFrom('api_keys').selectAll().where('key_sha256', '=', keySha256).executeTakeFirst();
+  return (await apiKeyByShaQuery(db, { keySha256 }))[0];
 }
 
 export async function apiKeyById(db: Db, id: number): Promise<ApiKeyRow | undefined> {

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { ANR_DISABLED, MOTION_DEFAULTS, type AnrSettings, type CameraAudio, type CameraConfig, type MotionConfig } from '../shared/camera-settings.js';
 import type { Db } from './connection.js';
+import { prepared } from './prepared.js';
 import type { CamerasTable } from './schema.js';
 
 export interface CameraRow extends CameraConfig {
@@ -112,9 +113,10 @@ function withLease(db: Db) {
 
 /** True when a camera (not deleted) has this id: the scope and existence checks of every request, one indexed column read. */
 export async function cameraExists(db: Db, id: string): Promise<boolean> {
-  const row = await db.selectFrom('cameras').select('id').where('id', '=', id).where('deleted_at_ms', 'is', null).executeTakeFirst();
-  return row !== undefined;
+  return (await cameraExistsQuery(db, { id })).length > 0;
 }
+
+const cameraExistsQuery = prepared((db, v: { id: string }) => db.selectFrom('cameras').select('id').where('id', '=', v.id).where('deleted_at_ms', 'is', null));
 
 /** True when the id exists, deleted or not (footage of a deleted camera still carries its id). */
 export async function cameraIdTaken(db: Db, id: string): Promise<{ live: boolean; deleted: boolean }> {

@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import { rowMaker, type Db } from './connection.js';
 import { engineOf } from './engine.js';
+import { prepared } from './prepared.js';
 import { recordSegmentIndexed } from './camera-status.repo.js';
 import { appendSegmentLink } from './chain.repo.js';
 import type { Signer } from '../shared/evidence-hash.js';
@@ -210,41 +211,74 @@ export interface SegmentPageQuery {
   after?: { startMs: number; endMs?: number | undefined; id: number } | undefined;
 }
 
+/** A page query's values (slots when it is prepared), apart from what shapes its SQL (`PageShape`). */
+interface PageValues {
+  cameraId: string;
+  /** Rows starting after this may overlap the range (a segment lasts at most MAX_SEGMENT_MS). */
+  startsAfterMs: number;
+  fromMs: number;
+  toMs: number;
+  afterStartMs: number;
+  afterEndMs: number;
+  afterId: number;
+}
+
+/** What shapes a page query's SQL: its LIMIT (written into the SQL on SQLite) and its cursor's form. */
+type PageShape = `${number}:${'first' | 'start-id' | 'start-end-id'}`;
+
+function pageShape(q: SegmentPageQuery): PageShape {
+  return `${q.limit}:${q.after === undefined ? 'first' : q.after.endMs === undefined ? 'start-id' : 'start-end-id'}`;
+}
+
+function pageValues(q: SegmentPageQuery): PageValues {
+  const a = q.after;
+  // Values the shape leaves out are not in the SQL; any number stands for them.
+  return { cameraId: q.cameraId, startsAfterMs: q.fromMs - MAX_SEGMENT_MS, fromMs: q.fromMs, toMs: q.toMs, afterStartMs: a?.startMs ?? 0, afterEndMs: a?.endMs ?? 0, afterId: a?.id ?? 0 };
+}
+
 /**
  * Segments overlapping [from, to), oldest first, keyset-paginated by (start_ms, end_ms, id): the order
  * of the index (camera_id, start_ms, end_ms), whose entries end with the rowid (the id), so SQLite reads
  * the page in order instead of sorting each run of equal start_ms by id.
  */
-export function segmentPageQuery(db: Db, q: SegmentPageQuery) {
+function pageQuery(db: Db, v: PageValues, shape: PageShape) {
+  const [limit, cursor] = shape.split(':') as [string, string];
   let query = db
     .selectFrom('segments')
     .selectAll()
-    .where('camera_id', '=', q.cameraId)
-    .where('start_ms', '>', q.fromMs - MAX_SEGMENT_MS)
-    .where('start_ms', '<', q.toMs)
-    .where('end_ms', '>', q.fromMs);
-  if (q.after) {
-    const a = q.after;
-    const endMs = a.endMs;
+    .where('camera_id', '=', v.cameraId)
+    .where('start_ms', '>', v.startsAfterMs)
+    .where('start_ms', '<', v.toMs)
+    .where('end_ms', '>', v.fromMs);
+  if (cursor === 'start-id') {
+    query = query.where((eb) => eb.or([eb('start_ms', '>', v.afterStartMs), eb.and([eb('start_ms', '=', v.afterStartMs), eb('id', '>', v.afterId)])]));
+  } else if (cursor === 'start-end-id') {
     query = query.where((eb) =>
-      endMs === undefined
-        ? eb.or([eb('start_ms', '>', a.startMs), eb.and([eb('start_ms', '=', a.startMs), eb('id', '>', a.id)])])
-        : eb.or([
-            eb('start_ms', '>', a.startMs),
-            eb.and([eb('start_ms', '=', a.startMs), eb.or([eb('end_ms', '>', endMs), eb.and([eb('end_ms', '=', endMs), eb('id', '>', a.id)])])]),
-          ]),
+      eb.or([
+        eb('start_ms', '>', v.afterStartMs),
+        eb.and([eb('start_ms', '=', v.afterStartMs), eb.or([eb('end_ms', '>', v.afterEndMs), eb.and([eb('end_ms', '=', v.afterEndMs), eb('id', '>', v.afterId)])])]),
+      ]),
     );
   }
-  return query.orderBy('start_ms').orderBy('end_ms').orderBy('id').limit(q.limit);
+  return query.orderBy('start_ms').orderBy('end_ms').orderBy('id').limit(Number(limit));
 }
 
+/** The query of one page, as `listSegments` runs it (its plan is tested). */
+export function segmentPageQuery(db: Db, q: SegmentPageQuery) {
+  return pageQuery(db, pageValues(q), pageShape(q));
+}
+
+const pageRows = prepared(pageQuery);
+// SQLite: each row as one JSON array that SQLite writes. better-sqlite3 on Node 20 hands a row over
+// through V8's API one cell at a time, which costs more than reading it; one string a row, parsed
+// here, costs less (a page of 101 rows 273–275 -> 238–254 µs in the bench). Exact: the table is
+// STRICT, its columns INTEGER (as numbers either way) or TEXT.
+const pageJsonRows = prepared((db, v: PageValues, shape: PageShape) => pageQuery(db, v, shape).clearSelect().select(SEGMENT_JSON_ROW));
+
+/** A page of segments (see `pageQuery`); its SQL is compiled once per catalog and page shape. */
 export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment[]> {
-  if (engineOf(db) === 'postgres') return (await segmentPageQuery(db, q).execute()).map(toSegment);
-  // SQLite: each row as one JSON array that SQLite writes. better-sqlite3 on Node 20 hands a row over
-  // through V8's API one cell at a time, which costs more than reading it; one string a row, parsed
-  // here, costs less (a page of 101 rows 273–275 -> 238–254 µs in the bench). Exact: the table is
-  // STRICT, its columns INTEGER (as numbers either way) or TEXT.
-  const rows = await segmentPageQuery(db, q).clearSelect().select(SEGMENT_JSON_ROW).execute();
+  if (engineOf(db) === 'postgres') return (await pageRows(db, pageValues(q), pageShape(q))).map(toSegment);
+  const rows = await pageJsonRows(db, pageValues(q), pageShape(q));
   return rows.map((r) => toSegment(segmentRowOf(JSON.parse(r.row) as unknown[]) as unknown as Selectable<SegmentsTable>));
 }
 
