@@ -71,6 +71,14 @@ describe('joining files with audio', () => {
     for await (const c of joinedClipBytes(planned.value)) chunks.push(c);
     const bytes = Buffer.concat(chunks);
     expect(bytes.length).toBe(planned.value.totalBytes);
+    // The same bytes when every part is read again as the clip streams (a plan keeping one fragment):
+    // each part's audio starts where the part before it left the audio.
+    const bounded = await planFmp4Join(parts, { parsed: 1, planned: 1 });
+    if (!bounded.ok) throw new Error(bounded.reason);
+    expect(bounded.value.parts.filter((part) => part.pieces === undefined).length).toBeGreaterThanOrEqual(2);
+    const again: Buffer[] = [];
+    for await (const c of joinedClipBytes(bounded.value)) again.push(c);
+    expect(Buffer.concat(again).equals(bytes)).toBe(true);
     const clip = join(dir, 'clip.mp4');
     await writeFile(clip, bytes);
 

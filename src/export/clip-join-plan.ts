@@ -25,7 +25,7 @@
  * planning returns a reason and the caller uses ffmpeg.
  */
 import { concatCutMicros, type ClipPart } from '../media/clip-args.js';
-import { buildJoinMoofOf, hasSampleDurations, sumOf, MDAT_HEADER_BYTES, payloadBytes, type JoinFragment, type JoinTrafPart, type Parsed } from './clip-join-boxes.js';
+import { buildJoinMoofOf, hasSampleDurations, sumOf, MDAT_HEADER_BYTES, payloadBytes, type JoinFragment, type JoinTracks, type JoinTrafPart, type Parsed } from './clip-join-boxes.js';
 import { buildJoinInit, buildJoinMfra, type RandomAccessEntry } from './clip-join-init.js';
 import { readJoinSource, type JoinSource, type JoinSourceFragment } from './clip-join-source.js';
 
@@ -43,9 +43,17 @@ export interface JoinPiece {
   span?: { offset: number; bytes: number };
 }
 
+/**
+ * One part's pieces in the clip, in order. A plan keeps them (`pieces`) up to `PLAN_KEPT_FRAGMENTS`
+ * of the clip; for the parts after that, `rebuild` reads the file again and makes the same pieces
+ * when the clip gets to them (`partPieces`), so a long clip is not held in memory whole.
+ */
 export interface JoinPlanPart {
   absPath: string;
-  pieces: JoinPiece[];
+  /** The part's pieces, when the plan kept them. */
+  pieces?: JoinPiece[];
+  /** The part's pieces made again from its file; fails if they are not the ones the plan sized. */
+  rebuild?: () => Promise<JoinPiece[]>;
 }
 
 export interface JoinPlan {
@@ -65,8 +73,23 @@ export interface JoinPlan {
   audio?: { timescale: number; mediaTimeTicks: number; durationTicks: number };
 }
 
+/** A part's pieces: those the plan kept, or made again from the file. */
+export async function partPieces(part: JoinPlanPart): Promise<JoinPiece[]> {
+  if (part.pieces) return part.pieces;
+  if (!part.rebuild) throw new Error(`join plan part without pieces: ${part.absPath}`);
+  return part.rebuild();
+}
+
 /** Part files whose boxes are read at once while planning. */
 const READ_CONCURRENCY = 4;
+
+/**
+ * Fragments a plan holds in memory: parsed (its files' moofs, between its two passes) up to an hour of
+ * the recorder's fragments (120 a minute), planned (the clip's moofs, until the body has sent them) up
+ * to two. A longer clip's other parts are read again when they are needed: a day-long clip (172 800
+ * fragments) held ~160 MB of planned moofs, and ~320 MB more of parsed ones while planning (docs/proof.md).
+ */
+export const PLAN_KEPT_FRAGMENTS = { parsed: 7_200, planned: 14_400 };
 
 const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 
@@ -82,121 +105,150 @@ export function microsToTicks(us: bigint, timescale: number): number {
   return Number(num >= 0n ? (num + half) / 1_000_000n : -((-num + half) / 1_000_000n));
 }
 
-/** Reads every part's boxes and plans the clip, or says why the ffmpeg path must make it. */
-export async function planFmp4Join(parts: readonly ClipPart[]): Promise<Parsed<JoinPlan>> {
-  if (parts.length === 0) return fail('no parts');
-  // A few files at a time: one positioned read per fragment, so the first byte waits on the slowest file.
-  const sources: Array<Parsed<JoinSource>> = new Array(parts.length);
+/** The parts' sources in order, up to `ahead` read at once; each is let go once the caller moves on. */
+async function* inOrder<T>(count: number, read: (i: number) => Promise<T>, ahead: number): AsyncGenerator<[number, T]> {
+  const started: Array<Promise<T> | undefined> = [];
   let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < parts.length; i = next++) sources[i] = await readJoinSource((parts[i] as ClipPart).absPath);
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, parts.length) }, worker));
-  const read: JoinSource[] = [];
-  for (const [i, s] of sources.entries()) {
-    if (!s.ok) return fail(`${(parts[i] as ClipPart).absPath}: ${s.reason}`);
-    read.push(s.value);
+  for (let i = 0; i < count; i++) {
+    for (; next < count && next < i + ahead; next++) {
+      const p = read(next);
+      // Awaited below in turn; one left behind (planning stopped early) must not fail unseen.
+      p.catch(() => undefined);
+      started[next] = p;
+    }
+    const value = await (started[i] as Promise<T>);
+    started[i] = undefined;
+    yield [i, value];
   }
-  return planFromSources(parts, read);
 }
 
-/** The plan for parts whose boxes are read: the timeline rules of the module comment, in order. */
-function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSource[]): Parsed<JoinPlan> {
-  const first = sources[0] as JoinSource;
-  const ref = first.track;
-  for (const s of sources) {
-    if (!s.track.stsd.equals(ref.stsd)) return fail('codec configuration (stsd) differs between parts');
-    if (s.track.timescale !== ref.timescale || s.track.trackId !== ref.trackId || !s.track.trex.equals(ref.trex)) {
-      return fail('timescale, track id or fragment defaults differ between parts');
-    }
-    const [a, r] = [s.track.audio, ref.audio];
-    if ((a === undefined) !== (r === undefined)) return fail('some parts have audio and others not');
-    if (a && r && (!a.stsd.equals(r.stsd) || a.timescale !== r.timescale || a.trackId !== r.trackId || !a.trex.equals(r.trex))) {
-      return fail('audio configuration differs between parts');
-    }
+/** Why two parts cannot be joined (their tracks differ), or undefined. */
+function tracksDiffer(ref: JoinTracks, t: JoinTracks): string | undefined {
+  if (!t.stsd.equals(ref.stsd)) return 'codec configuration (stsd) differs between parts';
+  if (t.timescale !== ref.timescale || t.trackId !== ref.trackId || !t.trex.equals(ref.trex)) return 'timescale, track id or fragment defaults differ between parts';
+  const [a, r] = [t.audio, ref.audio];
+  if ((a === undefined) !== (r === undefined)) return 'some parts have audio and others not';
+  if (a && r && (!a.stsd.equals(r.stsd) || a.timescale !== r.timescale || a.trackId !== r.trackId || !a.trex.equals(r.trex))) {
+    return 'audio configuration differs between parts';
   }
-  if (parts.some((p, i) => (p.inpointSeconds !== undefined && i > 0) || (p.outpointSeconds !== undefined && i < parts.length - 1))) {
-    return fail('a cut inside the clip (inpoint after the first part or outpoint before the last)');
-  }
-  const ts = ref.timescale;
+  return undefined;
+}
 
-  // Where the first part starts: the keyframe at or before its inpoint, or the file's first frame.
-  const firstPart = parts[0] as ClipPart;
-  let startIndex = 0;
+/** A source fragment the clip keeps (all of its video samples or the first `sampleCount`), placed on the clip's decode timeline. */
+interface KeptFragment {
+  source: JoinSourceFragment;
+  sampleCount: number;
+  baseDecodeTime: number;
+  /** The part's shift: its decode time minus the clip's. */
+  origin: number;
+  /** The fragment's index in its file. */
+  index: number;
+}
+
+/** Where the clip starts in its first part (the module comment's first rule). */
+interface ClipStart {
+  /** The first kept fragment of the first part. */
+  index: number;
+  /** Edit list media time: the pre-roll, track ticks. */
+  mediaTimeTicks: number;
+}
+
+function clipStart(part: ClipPart, first: JoinSource): Parsed<ClipStart> {
+  const ts = first.track.timescale;
+  // The keyframe at or before the inpoint, or the file's first frame.
+  let index = 0;
   let startDts: number; // the first kept sample's decode time on the concat timeline (≤ 0)
-  if (firstPart.inpointSeconds !== undefined) {
-    const inTicks = microsToTicks(concatMicros(firstPart.inpointSeconds, 'inpoint'), ts);
-    startIndex = -1;
+  if (part.inpointSeconds !== undefined) {
+    const inTicks = microsToTicks(concatMicros(part.inpointSeconds, 'inpoint'), ts);
+    index = -1;
     first.fragments.forEach((f, j) => {
-      if (f.keyframe && f.fragment.baseDecodeTime <= inTicks) startIndex = j;
+      if (f.keyframe && f.fragment.baseDecodeTime <= inTicks) index = j;
     });
-    if (startIndex < 0) return fail('no keyframe at or before the inpoint');
-    startDts = (first.fragments[startIndex]?.fragment.baseDecodeTime ?? 0) - inTicks;
+    if (index < 0) return fail('no keyframe at or before the inpoint');
+    startDts = (first.fragments[index]?.fragment.baseDecodeTime ?? 0) - inTicks;
   } else {
     // The demuxer's start time is the first frame's presentation time.
     startDts = -(first.fragments[0]?.fragment.compositionOffsets[0] ?? 0);
   }
-  const firstKept = first.fragments[startIndex]?.fragment;
+  const firstKept = first.fragments[index]?.fragment;
   if (!firstKept) return fail('no fragment to start from');
   // ffmpeg writes an empty edit first when the first frame is presented after `from` (B-frames only).
   if (startDts + (firstKept.compositionOffsets[0] ?? 0) > 0) return fail('first frame presented after the inpoint');
-  const mediaTimeTicks = startDts === 0 ? 0 : -startDts;
+  return { ok: true, value: { index, mediaTimeTicks: startDts === 0 ? 0 : -startDts } };
+}
 
-  // Which samples of which fragments, and where they sit on the clip's decode timeline.
-  const kept: Array<{ part: number; source: JoinSourceFragment; sampleCount: number; baseDecodeTime: number; origin: number; index: number }> = [];
-  let clipEnd = 0; // decode time on the clip's timeline where the next part starts
-  let durationTicks = 0;
-  for (const [i, part] of parts.entries()) {
-    const src = sources[i] as JoinSource;
-    const from = i === 0 ? startIndex : 0;
-    const origin = (src.fragments[from]?.fragment.baseDecodeTime ?? 0) - clipEnd;
-    const outUs = part.outpointSeconds === undefined ? undefined : concatMicros(part.outpointSeconds, 'outpoint');
-    for (const [index, source] of src.fragments.entries()) {
-      if (index < from) continue;
-      const f = source.fragment;
-      let sampleCount = f.durations.length;
-      if (outUs !== undefined) {
-        // Samples whose decode time is at or after the outpoint are dropped (dts·1e6 ≥ out_us·timescale).
-        let dts = f.baseDecodeTime;
-        sampleCount = 0;
-        while (sampleCount < f.durations.length && BigInt(dts) * 1_000_000n < outUs * BigInt(ts)) dts += f.durations[sampleCount++] ?? 0;
-      }
-      if (sampleCount === 0) break;
-      const baseDecodeTime = f.baseDecodeTime - origin;
-      kept.push({ part: i, source, sampleCount, baseDecodeTime, origin, index });
-      durationTicks = baseDecodeTime + sumOf(f.durations, sampleCount);
-      if (sampleCount < f.durations.length) break;
+/**
+ * The fragments part `i` gives the clip, placed after the parts before it (which end at `clipEnd` on
+ * the clip's timeline), and where the next part starts.
+ */
+function keptOf(i: number, part: ClipPart, src: JoinSource, start: ClipStart, clipEnd: number): { kept: KeptFragment[]; clipEnd: number } {
+  const ts = src.track.timescale;
+  const from = i === 0 ? start.index : 0;
+  const origin = (src.fragments[from]?.fragment.baseDecodeTime ?? 0) - clipEnd;
+  const outUs = part.outpointSeconds === undefined ? undefined : concatMicros(part.outpointSeconds, 'outpoint');
+  const kept: KeptFragment[] = [];
+  for (let index = from; index < src.fragments.length; index++) {
+    const source = src.fragments[index] as JoinSourceFragment;
+    const f = source.fragment;
+    let sampleCount = f.durations.length;
+    if (outUs !== undefined) {
+      // Samples whose decode time is at or after the outpoint are dropped (dts·1e6 ≥ out_us·timescale).
+      let dts = f.baseDecodeTime;
+      sampleCount = 0;
+      while (sampleCount < f.durations.length && BigInt(dts) * 1_000_000n < outUs * BigInt(ts)) dts += f.durations[sampleCount++] ?? 0;
     }
-    clipEnd = src.endDecodeTime - origin;
+    if (sampleCount === 0) break;
+    kept.push({ source, sampleCount, baseDecodeTime: f.baseDecodeTime - origin, origin, index });
+    if (sampleCount < f.durations.length) break;
   }
-  if (kept.length === 0) return fail('no sample inside the range');
+  return { kept, clipEnd: src.endDecodeTime - origin };
+}
 
-  // The audio of each kept fragment (see the module comment), then what of it follows the last one.
-  const audio = ref.audio ? new AudioCut(ref.audio.timescale, ts, durationTicks) : undefined;
-  const pieces: Array<{ part: number; video?: (typeof kept)[number]; audio?: AudioTake }> = kept.map((k) => ({
-    part: k.part,
-    video: k,
-    ...(audio ? { audio: audio.take(k.source, k.origin) } : {}),
-  }));
-  const last = kept.at(-1) as (typeof kept)[number];
-  if (audio) {
-    const src = sources[last.part] as JoinSource;
+/** Where the clip stands when a part begins: what the pieces before it left. */
+interface PartStart {
+  /** Where the part starts on the clip's decode timeline (the parts before it end there). */
+  clipEnd: number;
+  /** Where the clip's audio so far ends (audio ticks). */
+  audioEnd: number;
+  /** Pieces before the part (the next moof's sequence number less one). */
+  pieces: number;
+  /** Bytes of the clip before the part. */
+  offset: number;
+}
+
+/** What the whole clip's timeline says, known once every part was read once. */
+interface ClipTimeline {
+  parts: readonly ClipPart[];
+  track: JoinTracks;
+  start: ClipStart;
+  /** Decode duration of the clip's video, pre-roll included (track ticks). */
+  durationTicks: number;
+  /** The part holding the clip's last video fragment, and that fragment's index in its file. */
+  last: { part: number; index: number };
+}
+
+/**
+ * Part `i`'s pieces (its kept fragments with their audio, and after the clip's last video fragment the
+ * audio-only ones), their moofs built, from where the clip stands at its start; `tfra` gets its random
+ * access points. Returns the pieces and where the clip stands after them.
+ */
+function piecesOf(t: ClipTimeline, i: number, src: JoinSource, at: PartStart, tfra: RandomAccessEntry[] | undefined): { pieces: JoinPiece[]; next: PartStart } {
+  const { kept, clipEnd } = keptOf(i, t.parts[i] as ClipPart, src, t.start, at.clipEnd);
+  const audio = t.track.audio ? new AudioCut(t.track.audio.timescale, t.track.timescale, t.durationTicks, at.audioEnd) : undefined;
+  const planned: Array<{ video?: KeptFragment; audio?: AudioTake }> = kept.map((k) => ({ video: k, ...(audio ? { audio: audio.take(k.source, k.origin) } : {}) }));
+  const last = kept.at(-1);
+  if (audio && last && i === t.last.part) {
     for (const source of src.fragments.slice(last.index + 1)) {
       const take = audio.take(source, last.origin);
       if (!take) break;
-      pieces.push({ part: last.part, audio: take });
+      planned.push({ audio: take });
     }
   }
-
-  const init = buildJoinInit(first.ftyp, first.moov, {
-    mediaTimeTicks,
-    mediaDurationTicks: durationTicks,
-    ...(audio ? { audio: { mediaTimeTicks: audio.ticks(mediaTimeTicks), mediaDurationTicks: audio.end } } : {}),
-  });
-  const planned: JoinPlanPart[] = [];
-  const tfra: RandomAccessEntry[] = [];
-  let offset = init.length;
-  for (const [n, p] of pieces.entries()) {
+  const pieces: JoinPiece[] = [];
+  let n = at.pieces;
+  let offset = at.offset;
+  for (const p of planned) {
+    n++;
     const trafs: JoinTrafPart[] = [];
     const ranges: JoinPiece['ranges'] = [];
     if (p.video) {
@@ -206,33 +258,154 @@ function planFromSources(parts: readonly ClipPart[], sources: readonly JoinSourc
       ranges.push({ offset: k.source.payloadOffset, bytes: payloadBytes(f, k.sampleCount) });
       // A random access point per keyframe fragment. ffmpeg's tfra time: the first sample's
       // presentation time after the edit, never below 0.
-      if (k.source.keyframe) tfra.push({ timeTicks: Math.max(0, k.baseDecodeTime + (f.compositionOffsets[0] ?? 0) - mediaTimeTicks), moofOffset: offset });
+      if (k.source.keyframe) tfra?.push({ timeTicks: Math.max(0, k.baseDecodeTime + (f.compositionOffsets[0] ?? 0) - t.start.mediaTimeTicks), moofOffset: offset });
     }
     if (p.audio) {
       trafs.push(p.audio.traf);
       ranges.push(p.audio.range);
     }
     if (trafs.length === 0) continue;
-    const moof = buildJoinMoofOf(n + 1, trafs);
+    const moof = buildJoinMoofOf(n, trafs);
     const bytes = ranges.reduce((a, r) => a + r.bytes, 0);
-    const absPath = (parts[p.part] as ClipPart).absPath;
-    if (planned.at(-1)?.absPath !== absPath || n === 0) planned.push({ absPath, pieces: [] });
     const span = p.video ? wholeSpan(p.video.source, moof, ranges) : undefined;
-    (planned.at(-1) as JoinPlanPart).pieces.push({ moof, ranges, payloadBytes: bytes, ...(span ? { span } : {}) });
+    pieces.push({ moof, ranges, payloadBytes: bytes, ...(span ? { span } : {}) });
     offset += moof.length + MDAT_HEADER_BYTES + bytes;
   }
-  const mfra = buildJoinMfra(ref.trackId, tfra);
+  return { pieces, next: { clipEnd, audioEnd: audio?.end ?? 0, pieces: n, offset } };
+}
+
+/**
+ * The pieces with their moofs in one buffer: each moof is a small allocation from Node's shared 8 KiB
+ * pool, so a kept moof kept its whole pool chunk, filled by the plan's other garbage (a day-long clip's
+ * kept pieces held ~2 KiB each for a moof of a few hundred bytes).
+ */
+function packed(pieces: JoinPiece[]): JoinPiece[] {
+  const all = Buffer.allocUnsafeSlow(pieces.reduce((a, p) => a + p.moof.length, 0));
+  let at = 0;
+  return pieces.map((p) => {
+    const moof = all.subarray(at, at + p.moof.copy(all, at));
+    at += moof.length;
+    return { ...p, moof };
+  });
+}
+
+const bytesOf = (pieces: readonly JoinPiece[]) => pieces.reduce((a, p) => a + p.moof.length + MDAT_HEADER_BYTES + p.payloadBytes, 0);
+
+/**
+ * Reads every part's boxes and plans the clip, or says why the ffmpeg path must make it. Two passes
+ * over the parts, in order: the first places each part on the clip's timeline (where the clip starts,
+ * where each part begins, where the video ends); the second makes each part's pieces, sizing the clip
+ * and listing its random access points. Parts are kept between the passes, and pieces after them, up to
+ * `keep` fragments; others are read again (`PLAN_KEPT_FRAGMENTS`).
+ */
+export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: number; planned: number } = PLAN_KEPT_FRAGMENTS): Promise<Parsed<JoinPlan>> {
+  if (parts.length === 0) return fail('no parts');
+  if (parts.some((p, i) => (p.inpointSeconds !== undefined && i > 0) || (p.outpointSeconds !== undefined && i < parts.length - 1))) {
+    return fail('a cut inside the clip (inpoint after the first part or outpoint before the last)');
+  }
+  const read = async (i: number): Promise<Parsed<JoinSource>> => {
+    const absPath = (parts[i] as ClipPart).absPath;
+    const s = await readJoinSource(absPath);
+    return s.ok ? s : fail(`${absPath}: ${s.reason}`);
+  };
+
+  // First pass: the timeline. A few files at a time (one positioned read per fragment).
+  const kept = new Map<number, JoinSource>();
+  let keptCount = 0;
+  let first: JoinSource | undefined;
+  let start: ClipStart | undefined;
+  const clipEndAt: number[] = [];
+  let clipEnd = 0;
+  let durationTicks = 0;
+  let last: ClipTimeline['last'] | undefined;
+  for await (const [i, s] of inOrder(parts.length, read, READ_CONCURRENCY)) {
+    if (!s.ok) return s;
+    const src = s.value;
+    if (!first || !start) {
+      const c = clipStart(parts[0] as ClipPart, src);
+      if (!c.ok) return c;
+      first = src;
+      start = c.value;
+    } else {
+      const why = tracksDiffer(first.track, src.track);
+      if (why) return fail(why);
+    }
+    clipEndAt[i] = clipEnd;
+    const k = keptOf(i, parts[i] as ClipPart, src, start, clipEnd);
+    const lastKept = k.kept.at(-1);
+    if (lastKept) {
+      durationTicks = lastKept.baseDecodeTime + sumOf(lastKept.source.fragment.durations, lastKept.sampleCount);
+      last = { part: i, index: lastKept.index };
+    }
+    clipEnd = k.clipEnd;
+    if (keptCount + src.fragments.length <= keep.parsed) {
+      kept.set(i, src);
+      keptCount += src.fragments.length;
+    }
+  }
+  if (!first || !start || !last) return fail('no sample inside the range');
+  const timeline: ClipTimeline = { parts, track: first.track, start, durationTicks, last };
+  const ts = first.track.timescale;
+  const audioTimescale = first.track.audio?.timescale;
+  const audioTicks = (videoTicks: number) => Math.round((videoTicks * (audioTimescale ?? ts)) / ts);
+  const initOf = (audioEnd: number) =>
+    buildJoinInit((first as JoinSource).ftyp, (first as JoinSource).moov, {
+      mediaTimeTicks: start.mediaTimeTicks,
+      mediaDurationTicks: durationTicks,
+      ...(audioTimescale !== undefined ? { audio: { mediaTimeTicks: audioTicks(start.mediaTimeTicks), mediaDurationTicks: audioEnd } } : {}),
+    });
+  // The init's length does not depend on the audio's end (fixed-width fields below 2^32 ticks of
+  // presentation); its bytes are made once that end is known, after the second pass.
+  const initBytes = initOf(0).length;
+
+  // Second pass: every part's pieces, their bytes counted and their random access points listed.
+  const planned: JoinPlanPart[] = [];
+  const tfra: RandomAccessEntry[] = [];
+  let at: PartStart = { clipEnd: 0, audioEnd: 0, pieces: 0, offset: initBytes };
+  let piecesKept = 0;
+  for await (const [i, s] of inOrder(parts.length, (j) => (kept.has(j) ? Promise.resolve({ ok: true as const, value: kept.get(j) as JoinSource }) : read(j)), READ_CONCURRENCY)) {
+    if (!s.ok) return s;
+    kept.delete(i);
+    const partStart: PartStart = { ...at, clipEnd: clipEndAt[i] as number };
+    const { pieces, next } = piecesOf(timeline, i, s.value, partStart, tfra);
+    at = next;
+    if (pieces.length === 0) continue;
+    const absPath = (parts[i] as ClipPart).absPath;
+    if (piecesKept + pieces.length <= keep.planned) {
+      planned.push({ absPath, pieces: packed(pieces) });
+      piecesKept += pieces.length;
+      continue;
+    }
+    // Only the count and the bytes are kept for the check (the closure must not hold the pieces).
+    const count = pieces.length;
+    const bytes = bytesOf(pieces);
+    planned.push({
+      absPath,
+      rebuild: async () => {
+        const again = await read(i);
+        if (!again.ok) throw new Error(`clip part read again: ${again.reason}`);
+        const why = tracksDiffer(timeline.track, again.value.track);
+        if (why) throw new Error(`clip part read again: ${why}`);
+        const made = piecesOf(timeline, i, again.value, partStart, undefined).pieces;
+        if (made.length !== count || bytesOf(made) !== bytes) throw new Error(`clip part read again differs from its plan: ${absPath}`);
+        return made;
+      },
+    });
+  }
+  const init = initOf(at.audioEnd);
+  if (init.length !== initBytes) return fail('clip init segment length depends on its audio duration');
+  const mfra = buildJoinMfra(first.track.trackId, tfra);
   return {
     ok: true,
     value: {
       init,
       parts: planned,
       mfra,
-      totalBytes: offset + mfra.length,
+      totalBytes: at.offset + mfra.length,
       timescale: ts,
-      mediaTimeTicks,
+      mediaTimeTicks: start.mediaTimeTicks,
       durationTicks,
-      ...(audio && ref.audio ? { audio: { timescale: ref.audio.timescale, mediaTimeTicks: audio.ticks(mediaTimeTicks), durationTicks: audio.end } } : {}),
+      ...(audioTimescale !== undefined ? { audio: { timescale: audioTimescale, mediaTimeTicks: audioTicks(start.mediaTimeTicks), durationTicks: at.audioEnd } } : {}),
     },
   };
 }
@@ -264,14 +437,14 @@ interface AudioTake {
  * far ends (`end`, audio ticks) to where the clip's video ends.
  */
 class AudioCut {
-  /** Where the audio kept so far ends, on the clip's timeline (audio ticks); nothing before 0 is kept. */
-  end = 0;
   private readonly limit: number;
 
+  /** `end`: where the audio kept so far ends, on the clip's timeline (audio ticks); nothing before it is kept (0 at the clip's start). */
   constructor(
     private readonly timescale: number,
     private readonly videoTimescale: number,
     videoEndTicks: number,
+    public end: number,
   ) {
     this.limit = this.ticks(videoEndTicks);
   }

@@ -17,7 +17,7 @@ import { scanFmp4Buffer } from '../media/fmp4/scan.js';
 import { ClipService } from './clip.service.js';
 import { joinedClipBytes } from './clip-join.js';
 import { mdatHeader } from './clip-join-boxes.js';
-import { planFmp4Join, type JoinPlan } from './clip-join-plan.js';
+import { partPieces, planFmp4Join, type JoinPlan } from './clip-join-plan.js';
 import { readJoinSource } from './clip-join-source.js';
 import { RECORD_FRAGMENT_US } from '../media/recorder-args.js';
 import { MediaJobs } from './media-jobs.js';
@@ -61,8 +61,8 @@ async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function plan(parts: ClipPart[]): Promise<JoinPlan> {
-  const p = await planFmp4Join(parts);
+async function plan(parts: ClipPart[], keep?: { parsed: number; planned: number }): Promise<JoinPlan> {
+  const p = await planFmp4Join(parts, keep);
   if (!p.ok) throw new Error(`expected a join plan, got: ${p.reason}`);
   return p.value;
 }
@@ -100,11 +100,11 @@ async function presentedSeconds(f: string): Promise<{ start: number; duration: n
 }
 
 /** The clip built from the plan alone: init, each fragment's moof, mdat header and payload ranges, mfra. */
-function expectedBytes(p: JoinPlan): Buffer {
+async function expectedBytes(p: JoinPlan): Promise<Buffer> {
   const pieces: Buffer[] = [p.init];
   for (const part of p.parts) {
     const bytes = readFileSync(part.absPath);
-    for (const piece of part.pieces) {
+    for (const piece of await partPieces(part)) {
       pieces.push(piece.moof, mdatHeader(piece.payloadBytes), ...piece.ranges.map((r) => bytes.subarray(r.offset, r.offset + r.bytes)));
     }
   }
@@ -180,8 +180,8 @@ describe('the joined clip\'s timeline', () => {
     const p = await plan(parts);
     // Fragments taken whole stream as the file's bytes with their moofs replaced: windows of 997 bytes
     // cut through moofs, so a moof is written across two or more windows.
-    expect(p.parts.flatMap((part) => part.pieces).filter((piece) => piece.span).length).toBeGreaterThanOrEqual(3);
-    const expected = expectedBytes(p);
+    expect(p.parts.flatMap((part) => part.pieces ?? []).filter((piece) => piece.span).length).toBeGreaterThanOrEqual(3);
+    const expected = await expectedBytes(p);
     expect(expected.length).toBe(p.totalBytes);
     for (const windowBytes of [997, 64 * 1024, 64 * 1024 * 1024]) {
       const clip = await collect(joinedClipBytes(p, undefined, windowBytes));
@@ -194,7 +194,7 @@ describe('the joined clip\'s timeline', () => {
     // ends in a cut one, so every fragment but the last is whole.
     const parts: ClipPart[] = [{ absPath: file('sub', 0), inpointSeconds: 1.2 }, { absPath: file('sub', 1) }, { absPath: file('sub', 2), outpointSeconds: 1.3 }];
     const p = await plan(parts);
-    const pieces = p.parts.flatMap((part) => part.pieces);
+    const pieces = p.parts.flatMap((part) => part.pieces ?? []);
     expect(pieces.length).toBeGreaterThanOrEqual(9);
     expect(pieces.map((piece) => piece.span !== undefined)).toEqual([...pieces.slice(1).map(() => true), false]);
     for (const piece of pieces) {
@@ -204,7 +204,7 @@ describe('the joined clip\'s timeline', () => {
     for await (const c of joinedClipBytes(p, undefined, 64 * 1024 * 1024)) chunks.push(c);
     // init; a chunk per file for its whole fragments; the cut fragment's moof and payload; the mfra.
     expect(chunks.length).toBe(1 + 3 + 2 + 1);
-    expect(Buffer.concat(chunks).equals(expectedBytes(p))).toBe(true);
+    expect(Buffer.concat(chunks).equals(await expectedBytes(p))).toBe(true);
   });
 
   it('cuts the last fragment before the first frame whose decode time is at or after the outpoint', async () => {
@@ -213,6 +213,34 @@ describe('the joined clip\'s timeline', () => {
       const scan = scanFmp4Buffer(await collect(joinedClipBytes(p)));
       expect({ out, kept: scan.sampleCount }).toEqual({ out, kept });
     }
+  });
+});
+
+describe('a clip longer than the plan keeps', () => {
+  const threeFiles = (prefix: string): ClipPart[] => [{ absPath: file(prefix, 0), inpointSeconds: 1.2 }, { absPath: file(prefix, 1) }, { absPath: file(prefix, 2), outpointSeconds: 1.3 }];
+
+  it('is the same bytes when its parts are read again as it streams', async () => {
+    for (const prefix of ['sub', 'subbf', 'rec']) {
+      const whole = await plan(threeFiles(prefix));
+      expect(whole.parts.every((part) => part.pieces !== undefined)).toBe(true);
+      const expected = await collect(joinedClipBytes(whole));
+      // Keeping one fragment: the parts are read again when the clip gets to them (the first too when it has more).
+      const bounded = await plan(threeFiles(prefix), { parsed: 1, planned: 1 });
+      expect({ prefix, readAgain: bounded.parts.filter((part) => part.pieces === undefined).length }).toEqual({ prefix, readAgain: prefix === 'rec' ? 2 : 3 });
+      expect(bounded.totalBytes).toBe(whole.totalBytes);
+      const clip = await collect(joinedClipBytes(bounded, undefined, 997));
+      expect({ prefix, same: clip.equals(expected) }).toEqual({ prefix, same: true });
+    }
+  });
+
+  it('ends its body with an error when a part read again is not what was planned', async () => {
+    await mkdir(path('changed'), { recursive: true });
+    const parts = [0, 1, 2].map((i) => ({ absPath: path(`changed/sub${i}.mp4`) }));
+    for (const [i, part] of parts.entries()) await copyFile(file('sub', i), part.absPath);
+    const bounded = await plan(parts, { parsed: 5, planned: 5 });
+    // The last file replaced by another of another length after the plan: its pieces differ.
+    await copyFile(file('rec', 2), (parts[2] as ClipPart).absPath);
+    await expect(collect(joinedClipBytes(bounded))).rejects.toThrow(/differs from its plan|clip part read again/);
   });
 });
 

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { mdatHeader } from './clip-join-boxes.js';
 import { readAt } from '../media/fmp4/walk.js';
 import { VigilError } from '../shared/errors.js';
-import type { JoinPiece, JoinPlan, JoinPlanPart } from './clip-join-plan.js';
+import { partPieces, type JoinPiece, type JoinPlan, type JoinPlanPart } from './clip-join-plan.js';
 import type { Clock } from '../shared/clock.js';
 
 /** Bytes per positioned read of a segment file. */
@@ -32,12 +32,16 @@ const BODY_BUFFER_BYTES = 2 * 1024 * 1024;
 export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () => undefined, windowBytes = WINDOW_BYTES): AsyncGenerator<Buffer> {
   onPull();
   yield plan.init;
-  for (const part of plan.parts) {
-    if (part.pieces.length === 0) continue;
+  // A part the plan did not keep (a long clip's later parts) is made again from its file: the next
+  // one is made while this one streams.
+  let next = plan.parts.length > 0 ? settled(partPieces(plan.parts[0] as JoinPlanPart)) : undefined;
+  for (const [index, part] of plan.parts.entries()) {
+    const pieces = await (next as Promise<JoinPiece[]>);
+    next = index + 1 < plan.parts.length ? settled(partPieces(plan.parts[index + 1] as JoinPlanPart)) : undefined;
+    if (pieces.length === 0) continue;
     const fh = await open(part.absPath, 'r');
-    const windows = new FileWindows(fh, part, windowBytes);
+    const windows = new FileWindows(fh, part.absPath, pieces, windowBytes);
     try {
-      const pieces = part.pieces;
       for (let i = 0; i < pieces.length; ) {
         const piece = pieces[i] as JoinPiece;
         if (piece.span) {
@@ -92,6 +96,12 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
   yield plan.mfra;
 }
 
+/** `p`, with a failure seen even when nobody awaits it (the client left before its part). */
+function settled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
 /**
  * A part's payload span [first range, last range end) read as consecutive windows, the next
  * `READ_AHEAD` requested before they are needed. Windows below the piece being sent are let go.
@@ -103,12 +113,13 @@ class FileWindows {
 
   constructor(
     private readonly fh: FileHandle,
-    private readonly part: JoinPlanPart,
+    private readonly absPath: string,
+    pieces: readonly JoinPiece[],
     private readonly size: number,
   ) {
     let base = Infinity;
     let end = 0;
-    for (const piece of part.pieces) {
+    for (const piece of pieces) {
       for (const r of piece.span ? [piece.span] : piece.ranges) {
         base = Math.min(base, r.offset);
         end = Math.max(end, r.offset + r.bytes);
@@ -124,7 +135,7 @@ class FileWindows {
     for (let j = k; j <= k + READ_AHEAD; j++) this.request(j);
     const window = await (this.reads.get(k) as Promise<Buffer>);
     const at = position - (this.base + k * this.size);
-    if (at >= window.length) throw new VigilError('internal', `segment file ended before its last fragment: ${this.part.absPath}`);
+    if (at >= window.length) throw new VigilError('internal', `segment file ended before its last fragment: ${this.absPath}`);
     return window.subarray(at, at + Math.min(bytes, window.length - at));
   }
 
