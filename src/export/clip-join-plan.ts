@@ -348,8 +348,11 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
   const ts = first.track.timescale;
   const audioTimescale = first.track.audio?.timescale;
   const audioTicks = (videoTicks: number) => Math.round((videoTicks * (audioTimescale ?? ts)) / ts);
+  // Closures below keep this function's scope while the clip streams: they name the first part's
+  // boxes, not the part (its parsed fragments).
+  const { ftyp, moov } = first;
   const initOf = (audioEnd: number) =>
-    buildJoinInit((first as JoinSource).ftyp, (first as JoinSource).moov, {
+    buildJoinInit(ftyp, moov, {
       mediaTimeTicks: start.mediaTimeTicks,
       mediaDurationTicks: durationTicks,
       ...(audioTimescale !== undefined ? { audio: { mediaTimeTicks: audioTicks(start.mediaTimeTicks), mediaDurationTicks: audioEnd } } : {}),
