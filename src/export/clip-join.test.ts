@@ -233,6 +233,19 @@ describe('a clip longer than the plan keeps', () => {
     }
   });
 
+  it('leaves no file open when the client leaves while the next part is being read again', async () => {
+    await mkdir(path('leave'), { recursive: true });
+    const parts = [0, 1, 2].map((i) => ({ absPath: path(`leave/big${i}.mp4`) }));
+    for (const [i, part] of parts.entries()) await copyFile(file('big', i), part.absPath);
+    const open = async () => (await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))).filter((t) => t.includes('/leave/'));
+    const bounded = await plan(parts, { parsed: 1, planned: 1 });
+    const body = joinedClipBytes(bounded, undefined, 64 * 1024);
+    await body.next(); // init
+    await body.next(); // the first part's first window: the second part is being made again by now
+    await body.return(undefined);
+    expect(await open()).toEqual([]);
+  });
+
   it('ends its body with an error when a part read again is not what was planned', async () => {
     await mkdir(path('changed'), { recursive: true });
     const parts = [0, 1, 2].map((i) => ({ absPath: path(`changed/sub${i}.mp4`) }));

@@ -33,64 +33,69 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
   onPull();
   yield plan.init;
   // A part the plan did not keep (a long clip's later parts) is made again from its file: the next
-  // one is made while this one streams.
+  // one is made while this one streams, and is waited for when the body ends early (the client left),
+  // so no read of a part outlives the body and the read-locks held for it.
   let next = plan.parts.length > 0 ? settled(partPieces(plan.parts[0] as JoinPlanPart)) : undefined;
-  for (const [index, part] of plan.parts.entries()) {
-    const pieces = await (next as Promise<JoinPiece[]>);
-    next = index + 1 < plan.parts.length ? settled(partPieces(plan.parts[index + 1] as JoinPlanPart)) : undefined;
-    if (pieces.length === 0) continue;
-    const fh = await open(part.absPath, 'r');
-    const windows = new FileWindows(fh, part.absPath, pieces, windowBytes);
-    try {
-      for (let i = 0; i < pieces.length; ) {
-        const piece = pieces[i] as JoinPiece;
-        if (piece.span) {
-          // A run of whole fragments, one after the other in the file: its bytes as read, each moof
-          // replaced by its new one (same length) in the read window before the window is handed on.
-          let j = i + 1;
-          let end = piece.span.offset + piece.span.bytes;
-          for (let next = pieces[j]?.span; next?.offset === end; next = pieces[++j]?.span) end += next.bytes;
-          const run = pieces.slice(i, j) as Array<Required<JoinPiece>>;
-          let k = 0; // the first moof not yet wholly written into a window
-          for (let position = piece.span.offset; position < end; ) {
-            windows.keepFrom(position);
-            const view = await windows.view(position, end - position);
-            const viewEnd = position + view.length;
-            for (; k < run.length; k++) {
-              const { moof, span } = run[k] as Required<JoinPiece>;
-              if (span.offset >= viewEnd) break;
-              const from = Math.max(span.offset, position);
-              const to = Math.min(span.offset + moof.length, viewEnd);
-              if (to > from) moof.copy(view, from - position, from - span.offset, to - span.offset);
-              if (span.offset + moof.length > viewEnd) break;
+  try {
+    for (const [index, part] of plan.parts.entries()) {
+      const pieces = await (next as Promise<JoinPiece[]>);
+      next = index + 1 < plan.parts.length ? settled(partPieces(plan.parts[index + 1] as JoinPlanPart)) : undefined;
+      if (pieces.length === 0) continue;
+      const fh = await open(part.absPath, 'r');
+      const windows = new FileWindows(fh, part.absPath, pieces, windowBytes);
+      try {
+        for (let i = 0; i < pieces.length; ) {
+          const piece = pieces[i] as JoinPiece;
+          if (piece.span) {
+            // A run of whole fragments, one after the other in the file: its bytes as read, each moof
+            // replaced by its new one (same length) in the read window before the window is handed on.
+            let j = i + 1;
+            let end = piece.span.offset + piece.span.bytes;
+            for (let next = pieces[j]?.span; next?.offset === end; next = pieces[++j]?.span) end += next.bytes;
+            const run = pieces.slice(i, j) as Array<Required<JoinPiece>>;
+            let k = 0; // the first moof not yet wholly written into a window
+            for (let position = piece.span.offset; position < end; ) {
+              windows.keepFrom(position);
+              const view = await windows.view(position, end - position);
+              const viewEnd = position + view.length;
+              for (; k < run.length; k++) {
+                const { moof, span } = run[k] as Required<JoinPiece>;
+                if (span.offset >= viewEnd) break;
+                const from = Math.max(span.offset, position);
+                const to = Math.min(span.offset + moof.length, viewEnd);
+                if (to > from) moof.copy(view, from - position, from - span.offset, to - span.offset);
+                if (span.offset + moof.length > viewEnd) break;
+              }
+              onPull();
+              yield view;
+              position = viewEnd;
             }
-            onPull();
-            yield view;
-            position = viewEnd;
+            i = j;
+            continue;
           }
-          i = j;
-          continue;
-        }
-        windows.keepFrom(Math.min(...piece.ranges.map((r) => r.offset)));
-        onPull();
-        yield Buffer.concat([piece.moof, mdatHeader(piece.payloadBytes)]);
-        for (const range of piece.ranges) {
-          let position = range.offset;
-          let left = range.bytes;
-          while (left > 0) {
-            const view = await windows.view(position, left);
-            onPull();
-            yield view;
-            position += view.length;
-            left -= view.length;
+          windows.keepFrom(Math.min(...piece.ranges.map((r) => r.offset)));
+          onPull();
+          yield Buffer.concat([piece.moof, mdatHeader(piece.payloadBytes)]);
+          for (const range of piece.ranges) {
+            let position = range.offset;
+            let left = range.bytes;
+            while (left > 0) {
+              const view = await windows.view(position, left);
+              onPull();
+              yield view;
+              position += view.length;
+              left -= view.length;
+            }
           }
+          i++;
         }
-        i++;
+      } finally {
+        // A read still under way (the client left) finishes first: FileHandle.close waits for it.
+        await fh.close();
       }
-    } finally {
-      // A read still under way (the client left) finishes first: FileHandle.close waits for it.
-      await fh.close();
     }
+  } finally {
+    await next?.catch(() => undefined);
   }
   onPull();
   yield plan.mfra;
