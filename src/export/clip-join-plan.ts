@@ -89,7 +89,7 @@ const READ_CONCURRENCY = 4;
  * to two. A longer clip's other parts are read again when they are needed: a day-long clip (172 800
  * fragments) held ~160 MB of planned moofs, and ~320 MB more of parsed ones while planning (docs/proof.md).
  */
-export const PLAN_KEPT_FRAGMENTS = { parsed: 7_200, planned: 14_400 };
+export const PLAN_KEPT_FRAGMENTS = { parsed: 7_200, planned: 14_400 } as const;
 
 const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 
