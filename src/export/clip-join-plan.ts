@@ -289,8 +289,6 @@ function packed(pieces: JoinPiece[]): JoinPiece[] {
   });
 }
 
-const bytesOf = (pieces: readonly JoinPiece[]) => pieces.reduce((a, p) => a + p.moof.length + MDAT_HEADER_BYTES + p.payloadBytes, 0);
-
 /**
  * Reads every part's boxes and plans the clip, or says why the ffmpeg path must make it. Two passes
  * over the parts, in order: the first places each part on the clip's timeline (where the clip starts,
@@ -347,7 +345,7 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
   const timeline: ClipTimeline = { parts, track: first.track, start, durationTicks, last };
   const ts = first.track.timescale;
   const audioTimescale = first.track.audio?.timescale;
-  const audioTicks = (videoTicks: number) => Math.round((videoTicks * (audioTimescale ?? ts)) / ts);
+  const audioTicks = (videoTicks: number) => ticksIn(videoTicks, ts, audioTimescale ?? ts);
   // Closures below keep this function's scope while the clip streams: they name the first part's
   // boxes, not the part (its parsed fragments).
   const { ftyp, moov } = first;
@@ -379,9 +377,8 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
       piecesKept += pieces.length;
       continue;
     }
-    // Only the count and the bytes are kept for the check (the closure must not hold the pieces).
-    const count = pieces.length;
-    const bytes = bytesOf(pieces);
+    // Only where the part ends is kept for the check (the closure must not hold the pieces).
+    const ends = { pieces: next.pieces, offset: next.offset };
     planned.push({
       absPath,
       rebuild: async () => {
@@ -389,9 +386,9 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
         if (!again.ok) throw new Error(`clip part read again: ${again.reason}`);
         const why = tracksDiffer(timeline.track, again.value.track);
         if (why) throw new Error(`clip part read again: ${why}`);
-        const made = piecesOf(timeline, i, again.value, partStart, undefined).pieces;
-        if (made.length !== count || bytesOf(made) !== bytes) throw new Error(`clip part read again differs from its plan: ${absPath}`);
-        return made;
+        const made = piecesOf(timeline, i, again.value, partStart, undefined);
+        if (made.next.pieces !== ends.pieces || made.next.offset !== ends.offset) throw new Error(`clip part read again differs from its plan: ${absPath}`);
+        return made.pieces;
       },
     });
   }
@@ -428,6 +425,11 @@ function wholeSpan(source: JoinSourceFragment, moof: Buffer, ranges: JoinPiece['
   return at === source.end ? { offset: source.moofOffset, bytes: source.end - source.moofOffset } : undefined;
 }
 
+/** `ticks` of timescale `from` in timescale `to`, to the nearest tick. */
+function ticksIn(ticks: number, from: number, to: number): number {
+  return Math.round((ticks * to) / from);
+}
+
 /** The audio samples one clip fragment takes from a source fragment, and where their bytes are. */
 interface AudioTake {
   traf: JoinTrafPart;
@@ -454,7 +456,7 @@ class AudioCut {
 
   /** Video ticks in audio ticks (nearest). */
   ticks(videoTicks: number): number {
-    return Math.round((videoTicks * this.timescale) / this.videoTimescale);
+    return ticksIn(videoTicks, this.videoTimescale, this.timescale);
   }
 
   take(source: JoinSourceFragment, origin: number): AudioTake | undefined {

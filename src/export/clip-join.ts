@@ -51,7 +51,7 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
             // replaced by its new one (same length) in the read window before the window is handed on.
             let j = i + 1;
             let end = piece.span.offset + piece.span.bytes;
-            for (let next = pieces[j]?.span; next?.offset === end; next = pieces[++j]?.span) end += next.bytes;
+            for (let following = pieces[j]?.span; following?.offset === end; following = pieces[++j]?.span) end += following.bytes;
             const run = pieces.slice(i, j) as Array<Required<JoinPiece>>;
             let k = 0; // the first moof not yet wholly written into a window
             for (let position = piece.span.offset; position < end; ) {
