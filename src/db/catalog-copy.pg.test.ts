@@ -151,7 +151,7 @@ describe('vigil migrate on PostgreSQL', () => {
     try {
       const first = await cli(['migrate', '-d', dir], { VIGIL_CATALOG_URL: url });
       expect([first.code, first.stderr]).toEqual([0, '']);
-      expect(first.stdout).toMatch(/^postgres catalog .*: applied 0011-baseline, 0012-cluster, 0013-segments-end-in-index, 0014-segment-rows-in-index$/m);
+      expect(first.stdout).toMatch(/^postgres catalog .*: applied 0011-baseline, 0012-cluster, 0013-segments-end-in-index, 0014-segment-rows-in-index, 0015-segment-keyframe-fragments$/m);
       const c = new pg.Client({ connectionString: url });
       await c.connect();
       const tables = (await c.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE 'kysely%' ORDER BY 1`)).rows.map((r) => r.t);

@@ -70,6 +70,8 @@ export interface SegmentsTable {
   media_offset_ms: Generated<number>;
   /** The node whose data dir holds the file; NULL = a single Vigil, no cluster (0012). */
   node_id: string | null;
+  /** Fragments of the file that start with a keyframe, counted when it was indexed; NULL before 0015. */
+  keyframe_fragments: number | null;
 }
 
 export type ChainLinkKind = 'segment' | 'deletion';

@@ -39,6 +39,8 @@ export interface Segment {
   mediaOffsetMs: number;
   /** The cluster node whose data dir holds the file (null: a single Vigil). */
   nodeId: string | null;
+  /** Fragments of the file that start with a keyframe (its random access points); null when unknown (indexed before 0015). */
+  keyframeFragments: number | null;
 }
 
 export function toSegment(r: Selectable<SegmentsTable>): Segment {
@@ -63,6 +65,7 @@ export function toSegment(r: Selectable<SegmentsTable>): Segment {
     chainHash: r.chain_hash,
     mediaOffsetMs: r.media_offset_ms,
     nodeId: r.node_id,
+    keyframeFragments: r.keyframe_fragments,
   };
 }
 
@@ -83,6 +86,8 @@ export interface NewSegment {
   mediaOffsetMs?: number | undefined;
   /** The cluster node whose data dir holds the file (undefined: a single Vigil). */
   nodeId?: string | undefined;
+  /** Fragments of the file that start with a keyframe, from the indexer's scan (undefined: not counted). */
+  keyframeFragments?: number | undefined;
   /** The lease the file was recorded under: the row is written only while it is still the camera's (invariant 14). */
   fence?: Fence | undefined;
 }
@@ -160,6 +165,7 @@ export async function indexSegment(db: Db, s: NewSegment, nowMs: number, gapEven
         // (time truth): the file's media time at the row's start grows by what was cut.
         media_offset_ms: (s.mediaOffsetMs ?? 0) + (startMs - s.startMs),
         node_id: s.nodeId ?? null,
+        keyframe_fragments: s.keyframeFragments ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -286,6 +292,7 @@ export async function listSegments(db: Db, q: SegmentPageQuery): Promise<Segment
 const SEGMENT_COLUMNS = [
   'id', 'camera_id', 'path', 'start_ms', 'end_ms', 'duration_ms', 'size_bytes', 'codec', 'width', 'height', 'source',
   'locked', 'evidence_locked', 'incident_id', 'indexed_at_ms', 'sha256', 'chain_seq', 'chain_hash', 'media_offset_ms', 'node_id',
+  'keyframe_fragments',
 ] as const satisfies ReadonlyArray<keyof SegmentsTable>;
 const SEGMENT_JSON_ROW = sql<string>`json_array(${sql.join(SEGMENT_COLUMNS.map((c) => sql.ref(c)))})`.as('row');
 const segmentRowOf = rowMaker(SEGMENT_COLUMNS);

@@ -316,3 +316,20 @@ describe('Indexer: every segment is hashed (invariant 10)', () => {
     expect(r?.segment).toMatchObject({ sha256: sha(grown), sizeBytes: grown.length });
   });
 });
+
+describe('Indexer: a row counts its file\'s random access points (migration 0015)', () => {
+  it('stores how many fragments start with a keyframe, fragments cut between keyframes not counted', async () => {
+    // 2 s at 15 fps, a keyframe every second, fragments of at most 250 ms: 8 fragments, 2 keyframes.
+    const path = join(fixtureDir, 'subgop.mp4');
+    await run('ffmpeg', [
+      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-t', '2',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '15', '-keyint_min', '15', '-sc_threshold', '0', '-pix_fmt', 'yuv420p',
+      '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-frag_duration', '250000', path,
+    ]);
+    const scan = await scanFmp4(path);
+    expect(scan.fragments.length).toBeGreaterThan(2);
+    const r = await indexer().indexClosed(closed(await file('subgop.mp4', await readFile(path)), T0, T0 + 2000));
+    expect(r?.segment?.keyframeFragments).toBe(2);
+    expect((await rows())[0]?.keyframeFragments).toBe(2);
+  });
+});

@@ -7,7 +7,7 @@ import type { Fence } from '../db/cluster.repo.js';
 import { isTransientWriteError, type DatabaseWriteHealth } from '../db/write-errors.js';
 import type { SegmentSource } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
-import type { Fmp4Scan } from '../media/fmp4/scan.js';
+import { keyframeFragments, type Fmp4Scan } from '../media/fmp4/scan.js';
 import { firstMediaTimeJump, type MediaTimeJump } from '../media/fmp4/time-jump.js';
 import type { Clock } from '../shared/clock.js';
 import type { Signer } from '../shared/evidence-hash.js';
@@ -184,7 +184,7 @@ export class Indexer {
     const { sha256, sizeBytes } = digest && digest.sizeBytes === onDisk ? digest : await this.d.store.digest(f.absPath);
     let result: IndexResult;
     try {
-      result = await this.indexRow(f, video, sizeBytes, sha256, fps);
+      result = await this.indexRow(f, video, sizeBytes, sha256, fps, keyframeFragments(scan));
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
       // Another node records the camera now (this one was paused or cut off past its lease): the row
@@ -210,7 +210,7 @@ export class Indexer {
     return result;
   }
 
-  private indexRow(f: ClosedFile, video: Fmp4Scan['tracks'][number] | undefined, sizeBytes: number, sha256: string, fps: number | null): Promise<IndexResult> {
+  private indexRow(f: ClosedFile, video: Fmp4Scan['tracks'][number] | undefined, sizeBytes: number, sha256: string, fps: number | null, keyframes: number): Promise<IndexResult> {
     return indexSegment(
       this.d.db,
       {
@@ -227,6 +227,7 @@ export class Indexer {
         sha256,
         ...(f.mediaOffsetMs ? { mediaOffsetMs: f.mediaOffsetMs } : {}),
         nodeId: this.d.nodeId,
+        keyframeFragments: keyframes,
         fence: f.fence,
       },
       this.d.clock.nowMs(),

@@ -14,6 +14,7 @@ import * as m0011 from './sqlite/0011-camera-audio.js';
 import { migration as s0012 } from './shared/0012-cluster.js';
 import { migration as s0013 } from './shared/0013-segments-end-in-index.js';
 import { migration as s0014 } from './shared/0014-segment-rows-in-index.js';
+import { migration as s0015 } from './shared/0015-segment-keyframe-fragments.js';
 
 import type { CatalogEngine, SharedMigration } from './types.js';
 
@@ -51,6 +52,7 @@ const SHARED: Record<string, SharedMigration> = {
   '0012-cluster': s0012,
   '0013-segments-end-in-index': s0013,
   '0014-segment-rows-in-index': s0014,
+  '0015-segment-keyframe-fragments': s0015,
 };
 
 export function migrationsFor(engine: CatalogEngine, shared: Record<string, SharedMigration> = SHARED): Record<string, Migration> {

@@ -26,7 +26,7 @@ export interface FragmentInfo {
   decodeTimeSeconds?: number;
   durationSeconds: number;
   sampleCount: number;
-  /** First main-track sample is a sync sample (ffmpeg's frag_keyframe makes this always true). */
+  /** First main-track sample is a sync sample (every keyframe starts a fragment with ffmpeg's frag_keyframe; fragments cut by frag_duration between them start without one). */
   startsWithKeyframe: boolean;
   /** Main track: each sample's duration and composition offset in seconds, in decode order. */
   sampleDurationsSeconds: number[];
@@ -160,6 +160,13 @@ function* scanSteps(fileSize: number): Generator<{ offset: number; length: numbe
   };
   if (main && mainFirst !== undefined) scan.firstDecodeTimeSeconds = mainFirst / main.timescale;
   return scan;
+}
+
+/** Fragments that start with a keyframe: the file's random access points (`segments.keyframe_fragments`). */
+export function keyframeFragments(scan: Pick<Fmp4Scan, 'fragments'>): number {
+  let n = 0;
+  for (const f of scan.fragments) if (f.startsWithKeyframe) n++;
+  return n;
 }
 
 /** Scans an fMP4 held in memory (tests, small files). */
