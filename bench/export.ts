@@ -23,6 +23,7 @@ import { upsertDeclaredCamera } from '../src/db/camera.repo.js';
 import { openDatabase } from '../src/db/connection.js';
 import { indexSegment } from '../src/db/segment.repo.js';
 import { VIDEO_TRACK_TIMESCALE } from '../src/media/ffmpeg-common-args.js';
+import { keyframeFragments, scanFmp4 } from '../src/media/fmp4/scan.js';
 import { RECORD_FRAGMENT_US } from '../src/media/recorder-args.js';
 import { benchCredentials } from './auth.js';
 import { cleanupAll, defer, installSignalHandlers, tempDir } from './cleanup.js';
@@ -71,6 +72,8 @@ export async function runExport(o: ExportBenchOptions): Promise<SectionResult[]>
 
   // Contiguous segments, as one recorder run writes them; each its own file (cat reads the same bytes).
   const files: string[] = [];
+  // What the indexer stores of each file it indexes (`segments.keyframe_fragments`): every copy is the same file.
+  const keyframes = keyframeFragments(await scanFmp4(source));
   const opened = await openDatabase(join(dataDir, 'vigil.db'));
   try {
     await upsertDeclaredCamera(
@@ -87,7 +90,7 @@ export async function runExport(o: ExportBenchOptions): Promise<SectionResult[]>
       files.push(file);
       await indexSegment(
         opened.db,
-        { cameraId: CAMERA, path: `recordings/${CAMERA}/${name}`, startMs, endMs: startMs + SEGMENT_S * 1000, sizeBytes: (await stat(file)).size, codec: 'h264', width: 1920, height: 1080, source: 'live', fps: FPS },
+        { cameraId: CAMERA, path: `recordings/${CAMERA}/${name}`, startMs, endMs: startMs + SEGMENT_S * 1000, sizeBytes: (await stat(file)).size, codec: 'h264', width: 1920, height: 1080, source: 'live', fps: FPS, keyframeFragments: keyframes },
         T0,
       );
     }

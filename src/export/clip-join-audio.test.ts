@@ -6,7 +6,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipPart } from '../media/clip-args.js';
 import { joinedClipBytes } from './clip-join.js';
-import { planFmp4Join } from './clip-join-plan.js';
+import { planFmp4Join, type JoinPlan } from './clip-join-plan.js';
+import { readJoinSource } from './clip-join-source.js';
+import { RECORD_FRAGMENT_US } from '../media/recorder-args.js';
 
 /**
  * The Node join of files with audio, made as the recorder makes them (segment muxer, one GOP per
@@ -54,6 +56,48 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('a joined clip with audio, its middle files planned from their ends', () => {
+  it('is the same clip, byte for byte, as the one planned from every moof (the recorder\'s sub-GOP fragments)', async () => {
+    // The recorder's layout with audio: GOPs cut into fragments of at most RECORD_FRAGMENT_US.
+    await run('ffmpeg', [
+      '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=160x120:rate=${FPS}`,
+      '-f', 'lavfi', '-i', `anoisesrc=sample_rate=${RATE}:color=pink:seed=7:amplitude=0.3`, '-t', '8',
+      '-map', '0:v', '-map', '1:a', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(FPS), '-bf', '0', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-b:a', '32k', '-max_interleave_delta', '500000',
+      '-f', 'segment', '-segment_time', '2', '-segment_format', 'mp4',
+      '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=${RECORD_FRAGMENT_US}:video_track_timescale=90000`,
+      join(dir, 'avs%03d.mp4'),
+    ]);
+    const sub = (i: number) => join(dir, `avs${String(i).padStart(3, '0')}.mp4`);
+    const counted = (parts: ClipPart[]) =>
+      Promise.all(
+        parts.map(async (part) => {
+          const src = await readJoinSource(part.absPath);
+          if (!src.ok) throw new Error(src.reason);
+          return { ...part, keyframeFragments: src.value.fragments.filter((f) => f.keyframe).length };
+        }),
+      );
+    const bytesOf = async (p: JoinPlan) => {
+      const chunks: Buffer[] = [];
+      for await (const c of joinedClipBytes(p)) chunks.push(c);
+      return Buffer.concat(chunks);
+    };
+    const shapes: Array<[ClipPart[], number]> = [
+      [[{ absPath: sub(1), inpointSeconds: 0.43 }, { absPath: sub(2) }, { absPath: sub(3), outpointSeconds: 0.73 }], 1],
+      [[{ absPath: sub(1) }, { absPath: sub(2) }, { absPath: sub(3) }], 3],
+    ];
+    for (const [parts, light] of shapes) {
+      const full = await planFmp4Join(parts);
+      const ends = await planFmp4Join(await counted(parts));
+      if (!full.ok || !ends.ok) throw new Error('expected join plans');
+      expect(ends.value.parts.filter((part) => part.pieces === undefined)).toHaveLength(light);
+      expect(ends.value.totalBytes).toBe(full.value.totalBytes);
+      expect(ends.value.audio).toEqual(full.value.audio);
+      expect((await bytesOf(ends.value)).equals(await bytesOf(full.value))).toBe(true);
+    }
+  });
 });
 
 describe('joining files with audio', () => {

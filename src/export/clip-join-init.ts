@@ -100,6 +100,11 @@ export interface RandomAccessEntry {
   moofOffset: number;
 }
 
+/** Bytes of the mfra `buildJoinMfra` makes of `entries` random access points: mfra, tfra (19 bytes an entry), mfro. */
+export function joinMfraBytes(entries: number): number {
+  return 8 + (12 + 12 + entries * 19) + 16;
+}
+
 /** mfra (tfra + mfro) as ffmpeg closes a fragmented file with: lets players seek without reading every moof. */
 export function buildJoinMfra(trackId: number, entries: readonly RandomAccessEntry[]): Buffer {
   const table = Buffer.alloc(entries.length * 19);

@@ -26,8 +26,8 @@
  */
 import { concatCutMicros, type ClipPart } from '../media/clip-args.js';
 import { buildJoinMoofOf, hasSampleDurations, sumOf, MDAT_HEADER_BYTES, payloadBytes, type JoinFragment, type JoinTracks, type JoinTrafPart, type Parsed } from './clip-join-boxes.js';
-import { buildJoinInit, buildJoinMfra, type RandomAccessEntry } from './clip-join-init.js';
-import { readJoinSource, type JoinSource, type JoinSourceFragment } from './clip-join-source.js';
+import { buildJoinInit, buildJoinMfra, joinMfraBytes, type RandomAccessEntry } from './clip-join-init.js';
+import { isJoinEnds, readJoinEnds, readJoinSource, type JoinEnds, type JoinSource, type JoinSourceFragment } from './clip-join-source.js';
 
 /** One fragment of the clip: its new moof, then the mdat payload copied from the part's file. */
 export interface JoinPiece {
@@ -43,25 +43,36 @@ export interface JoinPiece {
   span?: { offset: number; bytes: number };
 }
 
+/** A part's pieces, and the random access points among them (the clip's mfra lists them). */
+export interface PartPieces {
+  pieces: JoinPiece[];
+  tfra: RandomAccessEntry[];
+}
+
 /**
  * One part's pieces in the clip, in order. A plan keeps them (`pieces`) up to `PLAN_KEPT_FRAGMENTS`
- * of the clip; for the parts after that, `rebuild` reads the file again and makes the same pieces
- * when the clip gets to them (`partPieces`), so a long clip is not held in memory whole.
+ * of the clip; for the parts after that, and for every file the clip takes whole that the plan sized
+ * from its ends (`readJoinEnds`), `rebuild` reads the file and makes the pieces when the clip gets to
+ * them (`partPieces`), so a long clip is not held in memory whole, nor read whole before its first byte.
  */
 export interface JoinPlanPart {
   absPath: string;
-  /** The part's pieces, when the plan kept them. */
+  /** The part's pieces and random access points, when the plan kept them. */
   pieces?: JoinPiece[];
-  /** The part's pieces made again from its file; fails if they are not the ones the plan sized. */
-  rebuild?: () => Promise<JoinPiece[]>;
+  tfra?: RandomAccessEntry[];
+  /** The part's pieces made from its file; fails if they are not the ones the plan sized. */
+  rebuild?: () => Promise<PartPieces>;
 }
 
 export interface JoinPlan {
   /** ftyp + moov with the edit list. */
   init: Buffer;
   parts: JoinPlanPart[];
-  /** mfra closing the clip. */
-  mfra: Buffer;
+  /**
+   * The mfra closing the clip, from every part's random access points in clip order (`partPieces`);
+   * throws when they are not as many as the plan sized.
+   */
+  closing(tfra: readonly RandomAccessEntry[]): Buffer;
   /** Bytes of the whole clip. */
   totalBytes: number;
   timescale: number;
@@ -73,9 +84,9 @@ export interface JoinPlan {
   audio?: { timescale: number; mediaTimeTicks: number; durationTicks: number };
 }
 
-/** A part's pieces: those the plan kept, or made again from the file. */
-export async function partPieces(part: JoinPlanPart): Promise<JoinPiece[]> {
-  if (part.pieces) return part.pieces;
+/** A part's pieces: those the plan kept, or made from the file. */
+export async function partPieces(part: JoinPlanPart): Promise<PartPieces> {
+  if (part.pieces) return { pieces: part.pieces, tfra: part.tfra ?? [] };
   if (!part.rebuild) throw new Error(`join plan part without pieces: ${part.absPath}`);
   return part.rebuild();
 }
@@ -289,12 +300,67 @@ function packed(pieces: JoinPiece[]): JoinPiece[] {
   });
 }
 
+/** Where a part leaves the clip, as its plan says: what its pieces made again from its file must match. */
+interface PartEnds {
+  pieces: number;
+  offset: number;
+  clipEnd: number;
+  audioEnd: number;
+  /** Its random access points. */
+  tfra: number;
+}
+
+/** Bytes of a piece in the clip: its moof, an mdat header, its payload. */
+const pieceBytes = (p: JoinPiece) => p.moof.length + MDAT_HEADER_BYTES + p.payloadBytes;
+
 /**
- * Reads every part's boxes and plans the clip, or says why the ffmpeg path must make it. Two passes
+ * Where a part known by its ends (`src`, a file the clip takes whole) leaves the clip, without its
+ * middle fragments: their pieces are the file's own bytes between its first fragment's end and its last
+ * fragment's moof (each moof renumbered and moved in time, its length unchanged, as the last fragment's
+ * shows), and their audio runs on from the first fragment's to the last's. Undefined when that cannot
+ * be said from the ends (the file is then read in full): the last fragment's moof would change length,
+ * the audio before the part overhangs its first fragment's, or the clip's video ends before its last
+ * fragment's audio starts. `keyframes`: the part's random access points, from its catalog row.
+ * What is assumed here is checked when the clip streams the part (`rebuild`).
+ */
+function endsOfWhole(t: ClipTimeline, i: number, src: JoinEnds, at: PartStart, keyframes: number): PartEnds | undefined {
+  const { pieces, next } = piecesOf(t, i, src, at, undefined);
+  const [firstPiece, lastPiece] = pieces;
+  const [first, last] = src.fragments as [JoinSourceFragment, JoinSourceFragment];
+  if (pieces.length !== 2 || !firstPiece || !lastPiece?.span) return undefined;
+  const audio = t.track.audio;
+  if (audio) {
+    const a0 = first.fragment.audio;
+    const a1 = last.fragment.audio;
+    if (!a0 || !a1) return undefined;
+    // The part's audio placed on the clip's timeline as AudioCut places it (the part's shift, audio ticks).
+    const shift = ticksIn(first.fragment.baseDecodeTime - at.clipEnd, t.track.timescale, audio.timescale);
+    if (at.audioEnd > a0.baseDecodeTime - shift + sumOf(a0.durations)) return undefined;
+    if (a1.baseDecodeTime - shift > ticksIn(t.durationTicks, t.track.timescale, audio.timescale)) return undefined;
+  }
+  const ends = (first.keyframe ? 1 : 0) + (last.keyframe ? 1 : 0);
+  if (!Number.isInteger(keyframes) || keyframes < ends || keyframes - ends > src.count - 2) return undefined;
+  return {
+    pieces: at.pieces + src.count,
+    offset: at.offset + pieceBytes(firstPiece) + (last.moofOffset - first.end) + pieceBytes(lastPiece),
+    clipEnd: next.clipEnd,
+    audioEnd: next.audioEnd,
+    tfra: keyframes,
+  };
+}
+
+/**
+ * Reads the parts' boxes and plans the clip, or says why the ffmpeg path must make it. Two passes
  * over the parts, in order: the first places each part on the clip's timeline (where the clip starts,
  * where each part begins, where the video ends); the second makes each part's pieces, sizing the clip
  * and listing its random access points. Parts are kept between the passes, and pieces after them, up to
  * `keep` fragments; others are read again (`PLAN_KEPT_FRAGMENTS`).
+ *
+ * A part the clip takes whole whose catalog row counts its random access points (`keyframeFragments`)
+ * is read by its ends only (`readJoinEnds`: its init, its mfra, its first and last moofs) and sized from
+ * them (`endsOfWhole`); its pieces are made from the whole file when the clip streams it, and checked
+ * against the plan then. So the first byte of a clip of many files waits for a few reads of each, not
+ * for every moof of every file.
  */
 export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: number; planned: number } = PLAN_KEPT_FRAGMENTS): Promise<Parsed<JoinPlan>> {
   if (parts.length === 0) return fail('no parts');
@@ -306,6 +372,16 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
     const s = await readJoinSource(absPath);
     return s.ok ? s : fail(`${absPath}: ${s.reason}`);
   };
+  // A part that may be taken whole, read by its ends; anything else (a file without an mfra, one whose
+  // ends do not read as they should) is read in full, which says what is wrong with it.
+  const readFirst = async (i: number): Promise<Parsed<JoinSource>> => {
+    const part = parts[i] as ClipPart;
+    if (part.keyframeFragments !== undefined && (i > 0 || part.inpointSeconds === undefined)) {
+      const ends = await readJoinEnds(part.absPath);
+      if (ends?.ok) return ends;
+    }
+    return read(i);
+  };
 
   // First pass: the timeline. A few files at a time (one positioned read per fragment).
   const kept = new Map<number, JoinSource>();
@@ -316,9 +392,9 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
   let clipEnd = 0;
   let durationTicks = 0;
   let last: ClipTimeline['last'] | undefined;
-  for await (const [i, s] of inOrder(parts.length, read, READ_CONCURRENCY)) {
+  for await (const [i, s] of inOrder(parts.length, readFirst, READ_CONCURRENCY)) {
     if (!s.ok) return s;
-    const src = s.value;
+    let src = s.value;
     if (!first || !start) {
       const c = clipStart(parts[0] as ClipPart, src);
       if (!c.ok) return c;
@@ -329,14 +405,23 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
       if (why) return fail(why);
     }
     clipEndAt[i] = clipEnd;
-    const k = keptOf(i, parts[i] as ClipPart, src, start, clipEnd);
+    let k = keptOf(i, parts[i] as ClipPart, src, start, clipEnd);
+    if (isJoinEnds(src) && (k.kept.length !== 2 || k.kept.some((f) => f.sampleCount !== f.source.fragment.durations.length))) {
+      // The outpoint falls inside the file: it is cut, so read in full.
+      const full = await read(i);
+      if (!full.ok) return full;
+      src = full.value;
+      k = keptOf(i, parts[i] as ClipPart, src, start, clipEnd);
+    }
     const lastKept = k.kept.at(-1);
     if (lastKept) {
       durationTicks = lastKept.baseDecodeTime + sumOf(lastKept.source.fragment.durations, lastKept.sampleCount);
-      last = { part: i, index: lastKept.index };
+      // A file known by its ends is kept whole: its last fragment is its `count`th.
+      last = { part: i, index: isJoinEnds(src) ? src.count - 1 : lastKept.index };
     }
     clipEnd = k.clipEnd;
-    if (keptCount + src.fragments.length <= keep.parsed) {
+    if (isJoinEnds(src)) kept.set(i, src);
+    else if (keptCount + src.fragments.length <= keep.parsed) {
       kept.set(i, src);
       keptCount += src.fragments.length;
     }
@@ -344,6 +429,7 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
   if (!first || !start || !last) return fail('no sample inside the range');
   const timeline: ClipTimeline = { parts, track: first.track, start, durationTicks, last };
   const ts = first.track.timescale;
+  const trackId = first.track.trackId;
   const audioTimescale = first.track.audio?.timescale;
   const audioTicks = (videoTicks: number) => ticksIn(videoTicks, ts, audioTimescale ?? ts);
   // Closures below keep this function's scope while the clip streams: they name the first part's
@@ -359,49 +445,72 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
   // presentation); its bytes are made once that end is known, after the second pass.
   const initBytes = initOf(0).length;
 
+  /** Part `i`'s pieces made from its file when the clip gets to it, checked against where the plan says it ends. */
+  const rebuildOf = (i: number, partStart: PartStart, ends: PartEnds) => async (): Promise<PartPieces> => {
+    const absPath = (parts[i] as ClipPart).absPath;
+    const again = await read(i);
+    if (!again.ok) throw new Error(`clip part read again: ${again.reason}`);
+    const why = tracksDiffer(timeline.track, again.value.track);
+    if (why) throw new Error(`clip part read again: ${why}`);
+    const tfra: RandomAccessEntry[] = [];
+    const made = piecesOf(timeline, i, again.value, partStart, tfra);
+    const n = made.next;
+    if (n.pieces !== ends.pieces || n.offset !== ends.offset || n.clipEnd !== ends.clipEnd || n.audioEnd !== ends.audioEnd || tfra.length !== ends.tfra) {
+      throw new Error(`clip part read again differs from its plan: ${absPath}`);
+    }
+    return { pieces: made.pieces, tfra };
+  };
+
   // Second pass: every part's pieces, their bytes counted and their random access points listed.
   const planned: JoinPlanPart[] = [];
-  const tfra: RandomAccessEntry[] = [];
+  let tfraCount = 0;
   let at: PartStart = { clipEnd: 0, audioEnd: 0, pieces: 0, offset: initBytes };
   let piecesKept = 0;
   for await (const [i, s] of inOrder(parts.length, (j) => (kept.has(j) ? Promise.resolve({ ok: true as const, value: kept.get(j) as JoinSource }) : read(j)), READ_CONCURRENCY)) {
     if (!s.ok) return s;
     kept.delete(i);
     const partStart: PartStart = { ...at, clipEnd: clipEndAt[i] as number };
-    const { pieces, next } = piecesOf(timeline, i, s.value, partStart, tfra);
-    at = next;
-    if (pieces.length === 0) continue;
     const absPath = (parts[i] as ClipPart).absPath;
+    let src = s.value;
+    if (isJoinEnds(src)) {
+      const ends = endsOfWhole(timeline, i, src, partStart, (parts[i] as ClipPart).keyframeFragments as number);
+      if (ends) {
+        at = { clipEnd: ends.clipEnd, audioEnd: ends.audioEnd, pieces: ends.pieces, offset: ends.offset };
+        tfraCount += ends.tfra;
+        planned.push({ absPath, rebuild: rebuildOf(i, partStart, ends) });
+        continue;
+      }
+      const full = await read(i);
+      if (!full.ok) return full;
+      src = full.value;
+    }
+    const tfra: RandomAccessEntry[] = [];
+    const { pieces, next } = piecesOf(timeline, i, src, partStart, tfra);
+    at = next;
+    tfraCount += tfra.length;
+    if (pieces.length === 0) continue;
     if (piecesKept + pieces.length <= keep.planned) {
-      planned.push({ absPath, pieces: packed(pieces) });
+      planned.push({ absPath, pieces: packed(pieces), tfra });
       piecesKept += pieces.length;
       continue;
     }
     // Only where the part ends is kept for the check (the closure must not hold the pieces).
-    const ends = { pieces: next.pieces, offset: next.offset };
-    planned.push({
-      absPath,
-      rebuild: async () => {
-        const again = await read(i);
-        if (!again.ok) throw new Error(`clip part read again: ${again.reason}`);
-        const why = tracksDiffer(timeline.track, again.value.track);
-        if (why) throw new Error(`clip part read again: ${why}`);
-        const made = piecesOf(timeline, i, again.value, partStart, undefined);
-        if (made.next.pieces !== ends.pieces || made.next.offset !== ends.offset) throw new Error(`clip part read again differs from its plan: ${absPath}`);
-        return made.pieces;
-      },
-    });
+    planned.push({ absPath, rebuild: rebuildOf(i, partStart, { ...next, tfra: tfra.length }) });
   }
   const init = initOf(at.audioEnd);
   if (init.length !== initBytes) return fail('clip init segment length depends on its audio duration');
-  const mfra = buildJoinMfra(first.track.trackId, tfra);
+  const mfraBytes = joinMfraBytes(tfraCount);
   return {
     ok: true,
     value: {
       init,
       parts: planned,
-      mfra,
-      totalBytes: at.offset + mfra.length,
+      closing: (tfra) => {
+        const mfra = buildJoinMfra(trackId, tfra);
+        if (mfra.length !== mfraBytes) throw new Error(`clip random access points differ from its plan (${tfra.length}, planned ${tfraCount})`);
+        return mfra;
+      },
+      totalBytes: at.offset + mfraBytes,
       timescale: ts,
       mediaTimeTicks: start.mediaTimeTicks,
       durationTicks,

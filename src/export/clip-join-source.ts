@@ -209,6 +209,49 @@ async function readMoofs(fh: FileHandle, start: number, fileSize: number, trackI
   return walkMoofs(fh, start, fileSize);
 }
 
+/** The file's ftyp and moov and its tracks, and where its first moof starts. */
+interface JoinHead {
+  ftyp: Buffer;
+  moov: Buffer;
+  track: JoinTracks;
+  initEnd: number;
+}
+
+async function readHead(fh: FileHandle, size: number): Promise<Parsed<JoinHead>> {
+  // ftyp and moov: both in the first window for what the recorder writes.
+  let head = await readAt(fh, 0, Math.min(WINDOW_BYTES, size));
+  const ftypBox = readBoxHeader(head);
+  if (!ftypBox || ftypBox.type !== 'ftyp' || ftypBox.size < 8 || ftypBox.size > 4096) return fail('first box is not a small ftyp');
+  const moovBox = readBoxHeader(head, ftypBox.size);
+  if (!moovBox || moovBox.type !== 'moov' || moovBox.size < 8 || moovBox.size > MAX_MOOF_BYTES || ftypBox.size + moovBox.size > size) {
+    return fail('second box is not a whole moov');
+  }
+  const initEnd = ftypBox.size + moovBox.size;
+  if (head.length < initEnd) head = await readAt(fh, 0, initEnd);
+  const ftyp = Buffer.from(head.subarray(0, ftypBox.size));
+  const moov = Buffer.from(head.subarray(ftypBox.size, initEnd));
+  const parsedMoov = parseJoinMoov(moov);
+  if (!parsedMoov.ok) return parsedMoov;
+  return { ok: true, value: { ftyp, moov, track: parsedMoov.value, initEnd } };
+}
+
+/** A moof read with its mdat's header, parsed: what its fragment holds and where its payload lies. */
+function fragmentOf(m: MoofAt, track: JoinTracks): Parsed<JoinSourceFragment> {
+  const at = m.offset;
+  const parsed = parseJoinMoof(m.moof.subarray(8), m.moof.length, m.mdatHeaderBytes, track);
+  if (!parsed.ok) return fail(`moof at ${at}: ${parsed.reason}`);
+  const f = parsed.value;
+  if (payloadBytes(f) + (f.audio ? payloadBytes(f.audio) : 0) !== m.mdatBytes - m.mdatHeaderBytes) return fail(`mdat after the moof at ${at} does not hold exactly its samples`);
+  // A keyframe starts a fragment and is its only one; the fragments after it in its GOP have none
+  // (the recorder's frag_duration).
+  const keyframe = f.syncSamples.length === 1 && f.syncSamples[0] === 0;
+  if (!keyframe && f.syncSamples.length > 0) return fail(`fragment at ${at} has a keyframe that does not start it, or more than one`);
+  return {
+    ok: true,
+    value: { fragment: f, payloadOffset: at + m.moof.length + m.mdatHeaderBytes, moofOffset: at, moofBytes: m.moof.length, end: at + m.moof.length + m.mdatBytes, keyframe },
+  };
+}
+
 /**
  * The file as ffmpeg's mp4 muxer writes a recorder segment: ftyp, moov, (moof, mdat)+, then an
  * optional mfra, nothing else; fragments contiguous in decode time from 0, the first starting with a
@@ -219,22 +262,9 @@ export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> 
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
-    // ftyp and moov: both in the first window for what the recorder writes.
-    let head = await readAt(fh, 0, Math.min(WINDOW_BYTES, size));
-    const ftypBox = readBoxHeader(head);
-    if (!ftypBox || ftypBox.type !== 'ftyp' || ftypBox.size < 8 || ftypBox.size > 4096) return fail('first box is not a small ftyp');
-    const moovBox = readBoxHeader(head, ftypBox.size);
-    if (!moovBox || moovBox.type !== 'moov' || moovBox.size < 8 || moovBox.size > MAX_MOOF_BYTES || ftypBox.size + moovBox.size > size) {
-      return fail('second box is not a whole moov');
-    }
-    const initEnd = ftypBox.size + moovBox.size;
-    if (head.length < initEnd) head = await readAt(fh, 0, initEnd);
-    const ftyp = Buffer.from(head.subarray(0, ftypBox.size));
-    const moov = Buffer.from(head.subarray(ftypBox.size, initEnd));
-    const parsedMoov = parseJoinMoov(moov);
-    if (!parsedMoov.ok) return parsedMoov;
-    const track = parsedMoov.value;
-
+    const head = await readHead(fh, size);
+    if (!head.ok) return head;
+    const { ftyp, moov, track, initEnd } = head.value;
     const moofs = await readMoofs(fh, initEnd, size, track.trackId);
     if (!moofs.ok) return moofs;
     const fragments: JoinSourceFragment[] = [];
@@ -242,26 +272,85 @@ export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> 
     let nextAudioDecodeTime: number | undefined;
     for (const m of moofs.value) {
       const at = m.offset;
-      const parsed = parseJoinMoof(m.moof.subarray(8), m.moof.length, m.mdatHeaderBytes, track);
-      if (!parsed.ok) return fail(`moof at ${at}: ${parsed.reason}`);
-      const f = parsed.value;
-      if (payloadBytes(f) + (f.audio ? payloadBytes(f.audio) : 0) !== m.mdatBytes - m.mdatHeaderBytes) return fail(`mdat after the moof at ${at} does not hold exactly its samples`);
+      const parsed = fragmentOf(m, track);
+      if (!parsed.ok) return parsed;
+      const f = parsed.value.fragment;
       if (f.audio) {
         // The audio runs on from fragment to fragment too (where it starts is its own: see clip-join-plan.ts).
         if (nextAudioDecodeTime !== undefined && f.audio.baseDecodeTime !== nextAudioDecodeTime) return fail(`audio of the fragment at ${at} is not contiguous in decode time`);
         nextAudioDecodeTime = f.audio.baseDecodeTime + sumOf(f.audio.durations);
       }
-      // A keyframe starts a fragment and is its only one; the fragments after it in its GOP have none
-      // (the recorder's frag_duration), and the file starts with a keyframe.
-      const keyframe = f.syncSamples.length === 1 && f.syncSamples[0] === 0;
-      if (!keyframe && f.syncSamples.length > 0) return fail(`fragment at ${at} has a keyframe that does not start it, or more than one`);
-      if (!keyframe && fragments.length === 0) return fail(`first fragment at ${at} does not start with a keyframe`);
+      if (!parsed.value.keyframe && fragments.length === 0) return fail(`first fragment at ${at} does not start with a keyframe`);
       if (f.baseDecodeTime !== nextDecodeTime) return fail(`fragment at ${at} is not contiguous in decode time`);
       nextDecodeTime = f.baseDecodeTime + sumOf(f.durations);
-      fragments.push({ fragment: f, payloadOffset: at + m.moof.length + m.mdatHeaderBytes, moofOffset: at, moofBytes: m.moof.length, end: at + m.moof.length + m.mdatBytes, keyframe });
+      fragments.push(parsed.value);
     }
     if (fragments.length === 0) return fail('no fragment');
     return { ok: true, value: { ftyp, moov, track, fragments, endDecodeTime: nextDecodeTime } };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A file known by its ends: `fragments` holds its first and its last fragment of `count` (more than
+ * two), the others known only by where they lie (between the first's end and the last's moof) and by
+ * what `readJoinSource` checks of every fragment when the file is read in full.
+ */
+export interface JoinEnds extends JoinSource {
+  count: number;
+}
+
+export function isJoinEnds(s: JoinSource): s is JoinEnds {
+  return 'count' in s;
+}
+
+/**
+ * The file's init, its mfra's list of moofs (ffmpeg closes every file with one), and its first and last
+ * fragments: a few reads, whatever the file's length. A file of at most two fragments comes back whole
+ * (a `JoinSource`). Undefined when the file has no usable mfra (a file recovered after a crash): the
+ * caller reads it in full. `endDecodeTime` is the last fragment's end; that the fragments between run
+ * on without a hole is checked when the file is read in full (`readJoinSource`), as the clip streams.
+ */
+export async function readJoinEnds(path: string): Promise<Parsed<JoinSource | JoinEnds> | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const head = await readHead(fh, size);
+    if (!head.ok) return head;
+    const { ftyp, moov, track, initEnd } = head.value;
+    const index = await indexedMoofOffsets(fh, size, track.trackId);
+    if (!index) return undefined;
+    const { offsets, mfraOffset } = index;
+    if (offsets[0] !== initEnd || offsets.some((o, i) => i > 0 && o <= (offsets[i - 1] as number)) || (offsets.at(-1) as number) >= mfraOffset) return undefined;
+    const ends = offsets.length > 2 ? [offsets[0] as number, offsets.at(-1) as number] : offsets;
+    const fragments: JoinSourceFragment[] = [];
+    for (const offset of ends) {
+      let m = moofIn(await readAt(fh, offset, Math.min(WINDOW_BYTES, size - offset)), offset, size);
+      if (typeof m === 'number') m = moofIn(await readAt(fh, offset, m), offset, size);
+      if (typeof m === 'number' || !m.ok) return fail(`moof at ${offset}: ${typeof m === 'number' ? 'cut short' : m.reason}`);
+      const parsed = fragmentOf(m.value, track);
+      if (!parsed.ok) return parsed;
+      fragments.push(parsed.value);
+    }
+    const [first, last] = [fragments[0] as JoinSourceFragment, fragments.at(-1) as JoinSourceFragment];
+    if (!first.keyframe) return fail(`first fragment at ${first.moofOffset} does not start with a keyframe`);
+    if (first.fragment.baseDecodeTime !== 0) return fail(`fragment at ${first.moofOffset} is not contiguous in decode time`);
+    // Each fragment ends where the mfra says the next begins, the last where the mfra does.
+    for (const [i, f] of fragments.entries()) {
+      const next = ends[i + 1] ?? mfraOffset;
+      if (f.end !== (ends.length < offsets.length && i === 0 ? offsets[1] : next)) return fail(`fragment at ${f.moofOffset} does not end where the next begins`);
+    }
+    if (offsets.length <= 2) {
+      // The whole file: the same checks as a full read.
+      if (last !== first && last.fragment.baseDecodeTime !== sumOf(first.fragment.durations)) return fail(`fragment at ${last.moofOffset} is not contiguous in decode time`);
+      if (last !== first && first.fragment.audio && last.fragment.audio && last.fragment.audio.baseDecodeTime !== first.fragment.audio.baseDecodeTime + sumOf(first.fragment.audio.durations)) {
+        return fail(`audio of the fragment at ${last.moofOffset} is not contiguous in decode time`);
+      }
+      return { ok: true, value: { ftyp, moov, track, fragments, endDecodeTime: last.fragment.baseDecodeTime + sumOf(last.fragment.durations) } };
+    }
+    if (last.fragment.baseDecodeTime < sumOf(first.fragment.durations)) return fail(`fragment at ${last.moofOffset} is not contiguous in decode time`);
+    return { ok: true, value: { ftyp, moov, track, fragments, endDecodeTime: last.fragment.baseDecodeTime + sumOf(last.fragment.durations), count: offsets.length } };
   } finally {
     await fh.close();
   }

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -13,10 +13,11 @@ import { readLockCounts } from '../db/read-lock.repo.js';
 import { indexSegment } from '../db/segment.repo.js';
 import { buildClipArgs, buildConcatList, type ClipPart } from '../media/clip-args.js';
 import { readBoxHeader } from '../media/fmp4/boxes.js';
-import { scanFmp4Buffer } from '../media/fmp4/scan.js';
+import { keyframeFragments, scanFmp4Buffer } from '../media/fmp4/scan.js';
 import { ClipService } from './clip.service.js';
 import { joinedClipBytes } from './clip-join.js';
 import { mdatHeader } from './clip-join-boxes.js';
+import type { RandomAccessEntry } from './clip-join-init.js';
 import { partPieces, planFmp4Join, type JoinPlan } from './clip-join-plan.js';
 import { readJoinSource } from './clip-join-source.js';
 import { RECORD_FRAGMENT_US } from '../media/recorder-args.js';
@@ -102,13 +103,16 @@ async function presentedSeconds(f: string): Promise<{ start: number; duration: n
 /** The clip built from the plan alone: init, each fragment's moof, mdat header and payload ranges, mfra. */
 async function expectedBytes(p: JoinPlan): Promise<Buffer> {
   const pieces: Buffer[] = [p.init];
+  const tfra: RandomAccessEntry[] = [];
   for (const part of p.parts) {
     const bytes = readFileSync(part.absPath);
-    for (const piece of await partPieces(part)) {
+    const made = await partPieces(part);
+    for (const piece of made.pieces) {
       pieces.push(piece.moof, mdatHeader(piece.payloadBytes), ...piece.ranges.map((r) => bytes.subarray(r.offset, r.offset + r.bytes)));
     }
+    tfra.push(...made.tfra);
   }
-  pieces.push(p.mfra);
+  pieces.push(p.closing(tfra));
   return Buffer.concat(pieces);
 }
 
@@ -257,6 +261,84 @@ describe('a clip longer than the plan keeps', () => {
   });
 });
 
+describe('files a clip takes whole, planned from their ends (their rows count their keyframe fragments)', () => {
+  /** The parts with each file's keyframe fragments counted, as its catalog row holds them (`keyframe_fragments`). */
+  const counted = async (parts: ClipPart[], adjust: (i: number) => number = () => 0): Promise<ClipPart[]> =>
+    Promise.all(
+      parts.map(async (part, i) => {
+        const src = await readJoinSource(part.absPath);
+        if (!src.ok) throw new Error(src.reason);
+        return { ...part, keyframeFragments: src.value.fragments.filter((f) => f.keyframe).length + adjust(i) };
+      }),
+    );
+  const fromEnds = (p: JoinPlan) => p.parts.filter((part) => part.pieces === undefined).length;
+
+  it('is the same clip, byte for byte, as the one planned from every moof, its middle files read only as it streams', async () => {
+    const shapes: Array<[string, (prefix: string) => ClipPart[], number]> = [
+      // Cut at both ends: only the middle file is taken whole.
+      ['cut', (x) => [{ absPath: file(x, 0), inpointSeconds: 1.2 }, { absPath: file(x, 1) }, { absPath: file(x, 2), outpointSeconds: 1.3 }], 1],
+      ['whole files', (x) => [0, 1, 2].map((i) => ({ absPath: file(x, i) })), 3],
+      // An outpoint past the last file's last frame takes it whole too.
+      ['to the end', (x) => [{ absPath: file(x, 0) }, { absPath: file(x, 1) }, { absPath: file(x, 2), outpointSeconds: 2.5 }], 3],
+    ];
+    for (const prefix of ['sub', 'subbf', 'rec']) {
+      for (const [shape, parts, light] of shapes) {
+        const full = await plan(parts(prefix));
+        const expected = await collect(joinedClipBytes(full));
+        expect(expected.length).toBe(full.totalBytes);
+        const ends = await plan(await counted(parts(prefix)));
+        // `rec` holds one GOP a fragment, two a file: a file of two fragments is read whole anyway.
+        expect({ prefix, shape, fromEnds: fromEnds(ends) }).toEqual({ prefix, shape, fromEnds: prefix === 'rec' ? 0 : light });
+        expect(ends.totalBytes).toBe(full.totalBytes);
+        expect(ends.init.equals(full.init)).toBe(true);
+        const clip = await collect(joinedClipBytes(ends, undefined, 997));
+        expect({ prefix, shape, same: clip.equals(expected) }).toEqual({ prefix, shape, same: true });
+      }
+    }
+  });
+
+  it('plans without reading the middle of a file: a fragment damaged there is found as the clip streams, and ends the body with an error', async () => {
+    await mkdir(path('damaged'), { recursive: true });
+    const parts = [0, 1, 2].map((i) => ({ absPath: path(`damaged/sub${i}.mp4`) }));
+    for (const [i, part] of parts.entries()) await copyFile(file('sub', i), part.absPath);
+    const src = await readJoinSource((parts[1] as ClipPart).absPath);
+    if (!src.ok) throw new Error(src.reason);
+    const inner = src.value.fragments[1] as { moofOffset: number };
+    // The second fragment's moof turned into a box of another type: the file no longer reads in full.
+    const fh = await open((parts[1] as ClipPart).absPath, 'r+');
+    await fh.write(Buffer.from('free'), 0, 4, inner.moofOffset + 4);
+    await fh.close();
+    expect((await readJoinSource((parts[1] as ClipPart).absPath)).ok).toBe(false);
+    const ends = await plan(await counted(parts.map((p, i) => (i === 1 ? { ...p, absPath: file('sub', 1) } : p))).then((c) => c.map((p, i) => ({ ...p, absPath: (parts[i] as ClipPart).absPath }))));
+    expect(fromEnds(ends)).toBe(3);
+    await expect(collect(joinedClipBytes(ends))).rejects.toThrow(/clip part read again/);
+  });
+
+  it('a row whose count is wrong: the clip ends with an error before its mfra, or (a count no file of that many fragments can hold) the file is read in full', async () => {
+    const parts = [0, 1, 2].map((i) => ({ absPath: file('sub', i) }));
+    const expected = await collect(joinedClipBytes(await plan(parts)));
+    const oneMore = await plan(await counted(parts, (i) => (i === 1 ? 1 : 0)));
+    expect(oneMore.totalBytes).toBe(expected.length + 19);
+    await expect(collect(joinedClipBytes(oneMore))).rejects.toThrow(/differs from its plan/);
+    const impossible = await plan(await counted(parts, (i) => (i === 1 ? 100 : 0)));
+    expect(fromEnds(impossible)).toBe(2);
+    expect((await collect(joinedClipBytes(impossible))).equals(expected)).toBe(true);
+  });
+
+  it('a file without an mfra (recovered after a crash) is read in full', async () => {
+    await mkdir(path('nomfra'), { recursive: true });
+    const parts = [0, 1, 2].map((i) => ({ absPath: path(`nomfra/sub${i}.mp4`) }));
+    for (const [i, part] of parts.entries()) await copyFile(file('sub', i), part.absPath);
+    const middle = (parts[1] as ClipPart).absPath;
+    const bytes = readFileSync(middle);
+    await truncate(middle, bytes.length - bytes.readUInt32BE(bytes.length - 4));
+    const expected = await collect(joinedClipBytes(await plan(parts)));
+    const ends = await plan(await counted(parts));
+    expect(fromEnds(ends)).toBe(2);
+    expect((await collect(joinedClipBytes(ends))).equals(expected)).toBe(true);
+  });
+});
+
 describe('the join makes the same clip as the ffmpeg path', () => {
   const GOP_START = (s: number) => Math.floor(s);
   // Parts name files of the fixture folder (it exists only once the tests run).
@@ -345,7 +427,7 @@ describe('ClipService choosing the path', () => {
   beforeAll(async () => {
     data = path('data');
     opened = await openDatabase(path('vigil.db'));
-    const cams: Record<string, string[]> = { same: ['rec000', 'rec001', 'rec002'], mixed: ['small000', 'large000'], big: ['big000', 'big001', 'big002'] };
+    const cams: Record<string, string[]> = { same: ['rec000', 'rec001', 'rec002'], mixed: ['small000', 'large000'], big: ['big000', 'big001', 'big002'], counted: ['sub000', 'sub001', 'sub002'] };
     for (const [cam, names] of Object.entries(cams)) {
       await mkdir(join(data, 'recordings', cam), { recursive: true });
       await upsertDeclaredCamera(opened.db, { id: cam, name: cam, mainUrl: 'rtsp://h/x', subUrl: null, segmentSeconds: 2, retentionHours: null, storageQuotaBytes: null, enabled: true }, 'config', T0);
@@ -354,7 +436,9 @@ describe('ClipService choosing the path', () => {
         const rel = `recordings/${cam}/${name}.mp4`;
         await copyFile(path(`${name}.mp4`), join(data, rel));
         const size = (await stat(join(data, rel))).size;
-        const r = await indexSegment(opened.db, { cameraId: cam, path: rel, startMs: T0 + i * 2000, endMs: T0 + (i + 1) * 2000, sizeBytes: size, codec: 'h264', width: 320, height: 240, source: 'live', fps: FPS }, T0);
+        // `counted`: rows as the indexer writes them now, with their files' keyframe fragments.
+        const keyframes = cam === 'counted' ? { keyframeFragments: keyframeFragments(scanFmp4Buffer(readFileSync(join(data, rel)))) } : {};
+        const r = await indexSegment(opened.db, { cameraId: cam, path: rel, startMs: T0 + i * 2000, endMs: T0 + (i + 1) * 2000, sizeBytes: size, codec: 'h264', width: 320, height: 240, source: 'live', fps: FPS, ...keyframes }, T0);
         ids[cam]?.push(r.segment?.id ?? -1);
       }
     }
@@ -367,7 +451,7 @@ describe('ClipService choosing the path', () => {
   it('recorder files of one configuration are joined in Node: the bytes of the plan, locks held until the body ends', async () => {
     const { clips, jobs } = service();
     const dl = await clips.open('same', { fromMs: T0 + 500, toMs: T0 + 5300 });
-    expect(logged('clip export path')).toMatchObject([{ level: 20, path: 'join', parts: 3 }]);
+    expect(logged('clip export path')).toMatchObject([{ level: 20, path: 'join', parts: 3, partsReadAsSent: 0 }]);
     expect(await locks('same')).toEqual([1, 1, 1]);
     const body = await collect(dl.body);
     const expected = await collect(joinedClipBytes(await plan([
@@ -379,6 +463,24 @@ describe('ClipService choosing the path', () => {
     expect(dl).toMatchObject({ coveredMs: 4800, gaps: [], segments: 3 });
     await settle(async () => (await locks('same')).every((c) => c === 0));
     expect(await locks('same')).toEqual([0, 0, 0]);
+    expect(jobs.active).toBe(0);
+  });
+
+  it('files whose rows count their keyframe fragments: the middle ones planned from their ends, the same bytes, Content-Length exact', async () => {
+    const { clips, jobs } = service();
+    const dl = await clips.open('counted', { fromMs: T0 + 500, toMs: T0 + 5300 });
+    expect(logged('clip export path')).toMatchObject([{ path: 'join', parts: 3, partsReadAsSent: 1 }]);
+    const body = await collect(dl.body);
+    const expected = await collect(joinedClipBytes(await plan([
+      { absPath: join(data, 'recordings/counted/sub000.mp4'), inpointSeconds: 0.5 },
+      { absPath: join(data, 'recordings/counted/sub001.mp4') },
+      { absPath: join(data, 'recordings/counted/sub002.mp4'), outpointSeconds: 1.3 },
+    ])));
+    expect(body.equals(expected)).toBe(true);
+    expect(dl.sizeBytes).toBe(body.length);
+    await settle(async () => (await locks('counted')).every((c) => c === 0));
+    expect(await locks('counted')).toEqual([0, 0, 0]);
+    expect(await openFiles('counted')).toEqual([]);
     expect(jobs.active).toBe(0);
   });
 

@@ -18,7 +18,8 @@ import type { Logger } from 'pino';
 import { mdatHeader } from './clip-join-boxes.js';
 import { readAt } from '../media/fmp4/walk.js';
 import { VigilError } from '../shared/errors.js';
-import { partPieces, type JoinPiece, type JoinPlan, type JoinPlanPart } from './clip-join-plan.js';
+import { partPieces, type JoinPiece, type JoinPlan, type JoinPlanPart, type PartPieces } from './clip-join-plan.js';
+import type { RandomAccessEntry } from './clip-join-init.js';
 import type { Clock } from '../shared/clock.js';
 
 /** Bytes per positioned read of a segment file. */
@@ -32,13 +33,16 @@ const BODY_BUFFER_BYTES = 2 * 1024 * 1024;
 export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () => undefined, windowBytes = WINDOW_BYTES): AsyncGenerator<Buffer> {
   onPull();
   yield plan.init;
-  // A part the plan did not keep (a long clip's later parts) is made again from its file: the next
-  // one is made while this one streams, and is waited for when the body ends early (the client left),
-  // so no read of a part outlives the body and the read-locks held for it.
+  // A part the plan did not keep (a long clip's later parts, a file it sized by its ends) is made from
+  // its file: the next one is made while this one streams, and is waited for when the body ends early
+  // (the client left), so no read of a part outlives the body and the read-locks held for it.
+  const tfra: RandomAccessEntry[] = [];
   let next = plan.parts.length > 0 ? settled(partPieces(plan.parts[0] as JoinPlanPart)) : undefined;
   try {
     for (const [index, part] of plan.parts.entries()) {
-      const pieces = await (next as Promise<JoinPiece[]>);
+      const made = await (next as Promise<PartPieces>);
+      const pieces = made.pieces;
+      for (const entry of made.tfra) tfra.push(entry);
       next = index + 1 < plan.parts.length ? settled(partPieces(plan.parts[index + 1] as JoinPlanPart)) : undefined;
       if (pieces.length === 0) continue;
       const fh = await open(part.absPath, 'r');
@@ -98,7 +102,7 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
     await next?.catch(() => undefined);
   }
   onPull();
-  yield plan.mfra;
+  yield plan.closing(tfra);
 }
 
 /** `p`, with a failure seen even when nobody awaits it (the client left before its part). */

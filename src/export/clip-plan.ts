@@ -34,6 +34,8 @@ export interface PlacedSegment extends TimeSpan {
   absPath: string;
   /** Media time (ms) in the file at `startMs` (the row's `media_offset_ms`; 0 when omitted). */
   mediaOffsetMs?: number;
+  /** The row's `keyframe_fragments`, when known. */
+  keyframeFragments?: number;
 }
 
 /**
@@ -60,6 +62,7 @@ export function clipParts(
     const inMs = Math.max(0, fromMs - s.startMs) + offset;
     const part: ClipPart = {
       absPath: s.absPath,
+      ...(s.keyframeFragments !== undefined ? { keyframeFragments: s.keyframeFragments } : {}),
       ...(inMs > 0 ? { inpointSeconds: inMs / 1000 } : {}),
       // A file with footage before its row's start (an edge refill) may also hold more after its end.
       ...(toMs < s.endMs || offset > 0 ? { outpointSeconds: (Math.min(toMs, s.endMs) - s.startMs + offset) / 1000 } : {}),

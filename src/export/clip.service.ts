@@ -138,7 +138,9 @@ export class ClipService {
     const plan = await planFmp4Join(parts).catch((err: unknown) => ({ ok: false as const, reason: `read failed: ${String(err)}` }));
     signal.throwIfAborted();
     if (plan.ok) {
-      this.d.log.debug({ cameraId, path: 'join', parts: parts.length, bytes: plan.value.totalBytes }, 'clip export path');
+      // partsReadAsSent: parts whose pieces are made as the clip streams (files sized by their ends, a long clip's later parts).
+      const partsReadAsSent = plan.value.parts.filter((part) => part.pieces === undefined).length;
+      this.d.log.debug({ cameraId, path: 'join', parts: parts.length, partsReadAsSent, bytes: plan.value.totalBytes }, 'clip export path');
       await runJoinedClip(plan.value, { cameraId, log: this.d.log, signal, stallMs: this.stallMs, clock: this.d.clock, opened: (body) => opened(download(body, plan.value.totalBytes)) });
       return;
     }
@@ -201,7 +203,7 @@ export class ClipService {
         this.d.log.warn({ cameraId, segmentId: s.id, path: s.path }, 'segment file missing; left out of the clip');
         continue;
       }
-      placed.push({ absPath, startMs: s.startMs, endMs: s.endMs, mediaOffsetMs: s.mediaOffsetMs });
+      placed.push({ absPath, startMs: s.startMs, endMs: s.endMs, mediaOffsetMs: s.mediaOffsetMs, ...(s.keyframeFragments !== null ? { keyframeFragments: s.keyframeFragments } : {}) });
     }
     if (placed.length === 0) throw noFootage(fromMs, toMs);
     return placed;

@@ -11,6 +11,11 @@ export interface ClipPart {
   inpointSeconds?: number;
   /** Where the clip ends inside this file; omitted = its end. */
   outpointSeconds?: number;
+  /**
+   * Fragments of the file that start with a keyframe, from its catalog row (`keyframe_fragments`):
+   * lets a clip joined in Node plan a file it takes whole from the file's ends (`clip-join-plan.ts`).
+   */
+  keyframeFragments?: number;
 }
 
 /**
