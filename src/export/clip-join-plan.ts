@@ -27,6 +27,7 @@
 import { concatCutMicros, type ClipPart } from '../media/clip-args.js';
 import { buildJoinMoofOf, hasSampleDurations, sumOf, MDAT_HEADER_BYTES, payloadBytes, type JoinFragment, type JoinTracks, type JoinTrafPart, type Parsed } from './clip-join-boxes.js';
 import { buildJoinInit, buildJoinMfra, joinMfraBytes, type RandomAccessEntry } from './clip-join-init.js';
+import type { JoinMiddle } from './clip-join-middle.js';
 import { isJoinEnds, readJoinEnds, readJoinSource, type JoinEnds, type JoinSource, type JoinSourceFragment } from './clip-join-source.js';
 
 /** One fragment of the clip: its new moof, then the mdat payload copied from the part's file. */
@@ -50,18 +51,32 @@ export interface PartPieces {
 }
 
 /**
- * One part's pieces in the clip, in order. A plan keeps them (`pieces`) up to `PLAN_KEPT_FRAGMENTS`
- * of the clip; for the parts after that, and for every file the clip takes whole that the plan sized
- * from its ends (`readJoinEnds`), `rebuild` reads the file and makes the pieces when the clip gets to
- * them (`partPieces`), so a long clip is not held in memory whole, nor read whole before its first byte.
+ * A file the clip takes whole, planned from its ends (`endsOfWhole`): its first and last fragments'
+ * pieces with their random access points, and between them the file's own bytes, whose moofs the body
+ * rewrites as it sends them (`clip-join-middle.ts`).
+ */
+export interface JoinWhole {
+  first: JoinPiece;
+  firstTfra: RandomAccessEntry[];
+  middle: JoinMiddle;
+  last: JoinPiece;
+  lastTfra: RandomAccessEntry[];
+}
+
+/**
+ * One part in the clip. A plan keeps its pieces (`pieces`) up to `PLAN_KEPT_FRAGMENTS` of the clip;
+ * for the parts after that, `rebuild` reads the file again and makes the pieces when the clip gets to
+ * them (`partPieces`), so a long clip is not held in memory whole. A file the clip takes whole whose
+ * row counts its keyframe fragments is planned from its ends (`whole`), whatever the clip's length.
  */
 export interface JoinPlanPart {
   absPath: string;
   /** The part's pieces and random access points, when the plan kept them. */
   pieces?: JoinPiece[];
   tfra?: RandomAccessEntry[];
-  /** The part's pieces made from its file; fails if they are not the ones the plan sized. */
+  /** The part's pieces made again from its file; fails if they are not the ones the plan sized. */
   rebuild?: () => Promise<PartPieces>;
+  whole?: JoinWhole;
 }
 
 export interface JoinPlan {
@@ -314,37 +329,66 @@ interface PartEnds {
 const pieceBytes = (p: JoinPiece) => p.moof.length + MDAT_HEADER_BYTES + p.payloadBytes;
 
 /**
- * Where a part known by its ends (`src`, a file the clip takes whole) leaves the clip, without its
- * middle fragments: their pieces are the file's own bytes between its first fragment's end and its last
- * fragment's moof (each moof renumbered and moved in time, its length unchanged, as the last fragment's
- * shows), and their audio runs on from the first fragment's to the last's. Undefined when that cannot
- * be said from the ends (the file is then read in full): the last fragment's moof would change length,
- * the audio before the part overhangs its first fragment's, or the clip's video ends before its last
- * fragment's audio starts. `keyframes`: the part's random access points, from its catalog row.
- * What is assumed here is checked when the clip streams the part (`rebuild`).
+ * A part known by its ends (`src`, a file the clip takes whole) planned without its middle fragments:
+ * they go out as the file's own bytes between its first fragment's end and its last fragment's moof,
+ * each moof renumbered and moved in time with its length unchanged (as the last fragment's shows), and
+ * their audio runs on from the first fragment's to the last's. Undefined when that cannot be said from
+ * the ends (the file is then read in full): the last fragment's moof would change length, the audio
+ * before the part overhangs its first fragment's, or the clip's video ends before its last fragment's
+ * audio starts. `keyframes`: the part's random access points, from its catalog row. What is assumed here
+ * is checked as the body sends the middle (`clip-join-middle.ts`).
  */
-function endsOfWhole(t: ClipTimeline, i: number, src: JoinEnds, at: PartStart, keyframes: number): PartEnds | undefined {
-  const { pieces, next } = piecesOf(t, i, src, at, undefined);
+function endsOfWhole(t: ClipTimeline, i: number, src: JoinEnds, at: PartStart, keyframes: number): { whole: JoinWhole; next: PartStart; tfra: number } | undefined {
+  const tfra: RandomAccessEntry[] = [];
+  const { pieces, next } = piecesOf(t, i, src, at, tfra);
   const [firstPiece, lastPiece] = pieces;
   const [first, last] = src.fragments as [JoinSourceFragment, JoinSourceFragment];
   if (pieces.length !== 2 || !firstPiece || !lastPiece?.span) return undefined;
+  const origin = first.fragment.baseDecodeTime - at.clipEnd;
   const audio = t.track.audio;
+  let audioShift = 0;
+  let audioRun: JoinMiddle['audio'];
   if (audio) {
     const a0 = first.fragment.audio;
     const a1 = last.fragment.audio;
     if (!a0 || !a1) return undefined;
     // The part's audio placed on the clip's timeline as AudioCut places it (the part's shift, audio ticks).
-    const shift = ticksIn(first.fragment.baseDecodeTime - at.clipEnd, t.track.timescale, audio.timescale);
-    if (at.audioEnd > a0.baseDecodeTime - shift + sumOf(a0.durations)) return undefined;
-    if (a1.baseDecodeTime - shift > ticksIn(t.durationTicks, t.track.timescale, audio.timescale)) return undefined;
+    audioShift = -ticksIn(origin, t.track.timescale, audio.timescale);
+    if (at.audioEnd > a0.baseDecodeTime + audioShift + sumOf(a0.durations)) return undefined;
+    if (a1.baseDecodeTime + audioShift > ticksIn(t.durationTicks, t.track.timescale, audio.timescale)) return undefined;
+    audioRun = { start: a0.baseDecodeTime + sumOf(a0.durations), end: a1.baseDecodeTime };
   }
   const ends = (first.keyframe ? 1 : 0) + (last.keyframe ? 1 : 0);
   if (!Number.isInteger(keyframes) || keyframes < ends || keyframes - ends > src.count - 2) return undefined;
+  const middleAt = at.offset + pieceBytes(firstPiece);
+  const lastAt = middleAt + (last.moofOffset - first.end);
+  // The last piece was made as the pseudo-file's second: its sequence number and place are the file's last.
+  lastPiece.moof.writeUInt32BE((at.pieces + src.count) >>> 0, 20);
+  const firstTfra = first.keyframe ? tfra.slice(0, 1) : [];
+  const lastTfra = last.keyframe ? [{ ...(tfra.at(-1) as RandomAccessEntry), moofOffset: lastAt }] : [];
+  const [kept0, kept1] = packed([firstPiece, lastPiece]) as [JoinPiece, JoinPiece];
   return {
-    pieces: at.pieces + src.count,
-    offset: at.offset + pieceBytes(firstPiece) + (last.moofOffset - first.end) + pieceBytes(lastPiece),
-    clipEnd: next.clipEnd,
-    audioEnd: next.audioEnd,
+    whole: {
+      first: kept0,
+      firstTfra,
+      last: kept1,
+      lastTfra,
+      middle: {
+        from: first.end,
+        to: last.moofOffset,
+        clipOffset: middleAt,
+        fragments: src.count - 2,
+        keyframes: keyframes - ends,
+        sequence: at.pieces + 2,
+        shift: -origin,
+        audioShift,
+        video: { start: first.fragment.baseDecodeTime + sumOf(first.fragment.durations), end: last.fragment.baseDecodeTime },
+        ...(audioRun ? { audio: audioRun } : {}),
+        mediaTimeTicks: t.start.mediaTimeTicks,
+        tracks: t.track,
+      },
+    },
+    next: { ...next, pieces: at.pieces + src.count, offset: lastAt + pieceBytes(lastPiece) },
     tfra: keyframes,
   };
 }
@@ -475,9 +519,9 @@ export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: n
     if (isJoinEnds(src)) {
       const ends = endsOfWhole(timeline, i, src, partStart, (parts[i] as ClipPart).keyframeFragments as number);
       if (ends) {
-        at = { clipEnd: ends.clipEnd, audioEnd: ends.audioEnd, pieces: ends.pieces, offset: ends.offset };
+        at = ends.next;
         tfraCount += ends.tfra;
-        planned.push({ absPath, rebuild: rebuildOf(i, partStart, ends) });
+        planned.push({ absPath, whole: ends.whole });
         continue;
       }
       const full = await read(i);

@@ -18,7 +18,8 @@ import type { Logger } from 'pino';
 import { mdatHeader } from './clip-join-boxes.js';
 import { readAt } from '../media/fmp4/walk.js';
 import { VigilError } from '../shared/errors.js';
-import { partPieces, type JoinPiece, type JoinPlan, type JoinPlanPart, type PartPieces } from './clip-join-plan.js';
+import { middleBytes } from './clip-join-middle.js';
+import { partPieces, type JoinPiece, type JoinPlan, type JoinPlanPart } from './clip-join-plan.js';
 import type { RandomAccessEntry } from './clip-join-init.js';
 import type { Clock } from '../shared/clock.js';
 
@@ -33,65 +34,35 @@ const BODY_BUFFER_BYTES = 2 * 1024 * 1024;
 export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () => undefined, windowBytes = WINDOW_BYTES): AsyncGenerator<Buffer> {
   onPull();
   yield plan.init;
-  // A part the plan did not keep (a long clip's later parts, a file it sized by its ends) is made from
-  // its file: the next one is made while this one streams, and is waited for when the body ends early
-  // (the client left), so no read of a part outlives the body and the read-locks held for it.
+  // A part the plan did not keep (a long clip's later parts) is made again from its file: the next
+  // one is made while this one streams, and is waited for when the body ends early (the client left),
+  // so no read of a part outlives the body and the read-locks held for it. A file the plan sized by its
+  // ends (`whole`) goes out as its bytes, its moofs rewritten on the way (`clip-join-middle.ts`).
   const tfra: RandomAccessEntry[] = [];
-  let next = plan.parts.length > 0 ? settled(partPieces(plan.parts[0] as JoinPlanPart)) : undefined;
+  const made = (part: JoinPlanPart | undefined) => (part === undefined ? undefined : part.whole ? Promise.resolve(undefined) : settled(partPieces(part)));
+  let next = made(plan.parts[0]);
   try {
     for (const [index, part] of plan.parts.entries()) {
-      const made = await (next as Promise<PartPieces>);
-      const pieces = made.pieces;
-      for (const entry of made.tfra) tfra.push(entry);
-      next = index + 1 < plan.parts.length ? settled(partPieces(plan.parts[index + 1] as JoinPlanPart)) : undefined;
+      const own = await next;
+      next = made(plan.parts[index + 1]);
+      const w = part.whole;
+      const pieces = w ? [w.first, w.last] : (own?.pieces ?? []);
       if (pieces.length === 0) continue;
       const fh = await open(part.absPath, 'r');
       const windows = new FileWindows(fh, part.absPath, pieces, windowBytes);
       try {
-        for (let i = 0; i < pieces.length; ) {
-          const piece = pieces[i] as JoinPiece;
-          if (piece.span) {
-            // A run of whole fragments, one after the other in the file: its bytes as read, each moof
-            // replaced by its new one (same length) in the read window before the window is handed on.
-            let j = i + 1;
-            let end = piece.span.offset + piece.span.bytes;
-            for (let following = pieces[j]?.span; following?.offset === end; following = pieces[++j]?.span) end += following.bytes;
-            const run = pieces.slice(i, j) as Array<Required<JoinPiece>>;
-            let k = 0; // the first moof not yet wholly written into a window
-            for (let position = piece.span.offset; position < end; ) {
-              windows.keepFrom(position);
-              const view = await windows.view(position, end - position);
-              const viewEnd = position + view.length;
-              for (; k < run.length; k++) {
-                const { moof, span } = run[k] as Required<JoinPiece>;
-                if (span.offset >= viewEnd) break;
-                const from = Math.max(span.offset, position);
-                const to = Math.min(span.offset + moof.length, viewEnd);
-                if (to > from) moof.copy(view, from - position, from - span.offset, to - span.offset);
-                if (span.offset + moof.length > viewEnd) break;
-              }
-              onPull();
-              yield view;
-              position = viewEnd;
-            }
-            i = j;
-            continue;
+        if (w) {
+          yield* piecesBytes([w.first], windows, onPull);
+          for (const entry of w.firstTfra) tfra.push(entry);
+          for await (const view of middleBytes(part.absPath, windows, w.middle, tfra)) {
+            onPull();
+            yield view;
           }
-          windows.keepFrom(Math.min(...piece.ranges.map((r) => r.offset)));
-          onPull();
-          yield Buffer.concat([piece.moof, mdatHeader(piece.payloadBytes)]);
-          for (const range of piece.ranges) {
-            let position = range.offset;
-            let left = range.bytes;
-            while (left > 0) {
-              const view = await windows.view(position, left);
-              onPull();
-              yield view;
-              position += view.length;
-              left -= view.length;
-            }
-          }
-          i++;
+          yield* piecesBytes([w.last], windows, onPull);
+          for (const entry of w.lastTfra) tfra.push(entry);
+        } else {
+          yield* piecesBytes(pieces, windows, onPull);
+          for (const entry of own?.tfra ?? []) tfra.push(entry);
         }
       } finally {
         // A read still under way (the client left) finishes first: FileHandle.close waits for it.
@@ -103,6 +74,55 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
   }
   onPull();
   yield plan.closing(tfra);
+}
+
+/** A part's pieces, in order, from its file's read windows. */
+async function* piecesBytes(pieces: readonly JoinPiece[], windows: FileWindows, onPull: () => void): AsyncGenerator<Buffer> {
+  for (let i = 0; i < pieces.length; ) {
+    const piece = pieces[i] as JoinPiece;
+    if (piece.span) {
+      // A run of whole fragments, one after the other in the file: its bytes as read, each moof
+      // replaced by its new one (same length) in the read window before the window is handed on.
+      let j = i + 1;
+      let end = piece.span.offset + piece.span.bytes;
+      for (let following = pieces[j]?.span; following?.offset === end; following = pieces[++j]?.span) end += following.bytes;
+      const run = pieces.slice(i, j) as Array<Required<JoinPiece>>;
+      let k = 0; // the first moof not yet wholly written into a window
+      for (let position = piece.span.offset; position < end; ) {
+        windows.keepFrom(position);
+        const view = await windows.view(position, end - position);
+        const viewEnd = position + view.length;
+        for (; k < run.length; k++) {
+          const { moof, span } = run[k] as Required<JoinPiece>;
+          if (span.offset >= viewEnd) break;
+          const from = Math.max(span.offset, position);
+          const to = Math.min(span.offset + moof.length, viewEnd);
+          if (to > from) moof.copy(view, from - position, from - span.offset, to - span.offset);
+          if (span.offset + moof.length > viewEnd) break;
+        }
+        onPull();
+        yield view;
+        position = viewEnd;
+      }
+      i = j;
+      continue;
+    }
+    windows.keepFrom(Math.min(...piece.ranges.map((r) => r.offset)));
+    onPull();
+    yield Buffer.concat([piece.moof, mdatHeader(piece.payloadBytes)]);
+    for (const range of piece.ranges) {
+      let position = range.offset;
+      let left = range.bytes;
+      while (left > 0) {
+        const view = await windows.view(position, left);
+        onPull();
+        yield view;
+        position += view.length;
+        left -= view.length;
+      }
+    }
+    i++;
+  }
 }
 
 /** `p`, with a failure seen even when nobody awaits it (the client left before its part). */
