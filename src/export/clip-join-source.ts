@@ -112,14 +112,16 @@ function readWindows(fh: FileHandle, offsets: readonly number[], fileSize: numbe
  * so the moofs can be read all at once instead of one after the other. Undefined when the file has
  * no usable mfra (a file recovered after a crash has none): the caller walks the boxes instead.
  */
-async function indexedMoofOffsets(fh: FileHandle, fileSize: number, trackId: number): Promise<{ offsets: number[]; mfraOffset: number } | undefined> {
+async function indexedMoofOffsets(fh: FileHandle, fileSize: number, trackId: number, tailBytes = 16): Promise<{ offsets: number[]; mfraOffset: number } | undefined> {
   if (fileSize < 16) return undefined;
-  const mfro = await readAt(fh, fileSize - 16, 16);
+  // The file's last `tailBytes` (more than the mfro alone when the caller expects the mfra to fit).
+  const tail = await readAt(fh, Math.max(0, fileSize - tailBytes), Math.min(tailBytes, fileSize));
+  const mfro = tail.subarray(tail.length - 16);
   if (mfro.readUInt32BE(0) !== 16 || mfro.toString('latin1', 4, 8) !== 'mfro') return undefined;
   const mfraBytes = mfro.readUInt32BE(12);
   const mfraOffset = fileSize - mfraBytes;
   if (mfraBytes < 16 + 8 || mfraBytes > MAX_MOOF_BYTES || mfraOffset < 0) return undefined;
-  const mfra = await readAt(fh, mfraOffset, mfraBytes);
+  const mfra = mfraBytes <= tail.length ? tail.subarray(tail.length - mfraBytes) : await readAt(fh, mfraOffset, mfraBytes);
   const h = readBoxHeader(mfra);
   if (!h || h.type !== 'mfra' || h.size !== mfraBytes) return undefined;
   const tfra = readBoxHeader(mfra, h.headerSize);
@@ -209,17 +211,18 @@ async function readMoofs(fh: FileHandle, start: number, fileSize: number, trackI
   return walkMoofs(fh, start, fileSize);
 }
 
-/** The file's ftyp and moov and its tracks, and where its first moof starts. */
+/** The file's ftyp and moov and its tracks, and where its first moof starts; `rest`: the bytes read after the moov. */
 interface JoinHead {
   ftyp: Buffer;
   moov: Buffer;
   track: JoinTracks;
   initEnd: number;
+  rest: Buffer;
 }
 
-async function readHead(fh: FileHandle, size: number): Promise<Parsed<JoinHead>> {
+async function readHead(fh: FileHandle, size: number, bytes = WINDOW_BYTES): Promise<Parsed<JoinHead>> {
   // ftyp and moov: both in the first window for what the recorder writes.
-  let head = await readAt(fh, 0, Math.min(WINDOW_BYTES, size));
+  let head = await readAt(fh, 0, Math.min(bytes, size));
   const ftypBox = readBoxHeader(head);
   if (!ftypBox || ftypBox.type !== 'ftyp' || ftypBox.size < 8 || ftypBox.size > 4096) return fail('first box is not a small ftyp');
   const moovBox = readBoxHeader(head, ftypBox.size);
@@ -232,7 +235,7 @@ async function readHead(fh: FileHandle, size: number): Promise<Parsed<JoinHead>>
   const moov = Buffer.from(head.subarray(ftypBox.size, initEnd));
   const parsedMoov = parseJoinMoov(moov);
   if (!parsedMoov.ok) return parsedMoov;
-  return { ok: true, value: { ftyp, moov, track: parsedMoov.value, initEnd } };
+  return { ok: true, value: { ftyp, moov, track: parsedMoov.value, initEnd, rest: head.subarray(initEnd) } };
 }
 
 /** A moof read with its mdat's header, parsed: what its fragment holds and where its payload lies. */
@@ -316,17 +319,19 @@ export async function readJoinEnds(path: string): Promise<Parsed<JoinSource | Jo
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
-    const head = await readHead(fh, size);
+    // The init and the first moof in one read, the mfra (a minute's: ~2.3 kB) and its mfro in another.
+    const head = await readHead(fh, size, 2 * WINDOW_BYTES);
     if (!head.ok) return head;
     const { ftyp, moov, track, initEnd } = head.value;
-    const index = await indexedMoofOffsets(fh, size, track.trackId);
+    const index = await indexedMoofOffsets(fh, size, track.trackId, 4 * WINDOW_BYTES);
     if (!index) return undefined;
     const { offsets, mfraOffset } = index;
     if (offsets[0] !== initEnd || offsets.some((o, i) => i > 0 && o <= (offsets[i - 1] as number)) || (offsets.at(-1) as number) >= mfraOffset) return undefined;
     const ends = offsets.length > 2 ? [offsets[0] as number, offsets.at(-1) as number] : offsets;
     const fragments: JoinSourceFragment[] = [];
     for (const offset of ends) {
-      let m = moofIn(await readAt(fh, offset, Math.min(WINDOW_BYTES, size - offset)), offset, size);
+      const inHead = offset === initEnd && head.value.rest.length >= 16 ? head.value.rest : undefined;
+      let m = moofIn(inHead ?? (await readAt(fh, offset, Math.min(WINDOW_BYTES, size - offset))), offset, size);
       if (typeof m === 'number') m = moofIn(await readAt(fh, offset, m), offset, size);
       if (typeof m === 'number' || !m.ok) return fail(`moof at ${offset}: ${typeof m === 'number' ? 'cut short' : m.reason}`);
       const parsed = fragmentOf(m.value, track);
