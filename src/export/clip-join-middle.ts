@@ -180,15 +180,18 @@ export async function* middleBytes(absPath: string, w: ByteWindows & { keepFrom(
     while (box < viewEnd) {
       const fail = (why: string) => new JoinMiddleError(absPath, box, why);
       if (box + 16 > m.to) throw fail('no moof and mdat header fit before the last fragment');
-      const head = whole(await spans(w, box, 8));
+      // Most moofs and their mdat headers lie inside the window: read there, with no await.
+      const at = box - position;
+      const head = box + 8 <= viewEnd ? view.subarray(at, at + 8) : whole(await spans(w, box, 8));
       const moofSize = head.readUInt32BE(0);
       if (head.toString('latin1', 4, 8) !== 'moof' || moofSize < 8 || box + moofSize + 8 > m.to) throw fail('not a moof');
-      const views = await spans(w, box, moofSize);
+      const inside = box + moofSize + 8 <= viewEnd;
+      const views = inside ? [view.subarray(at, at + moofSize)] : await spans(w, box, moofSize);
       const moof = whole(views);
       const facts = patchMoof(moof, m, sequence, next);
       if (typeof facts === 'string') throw fail(facts);
       if (views.length > 1) scatter(moof, views);
-      const mdat = whole(await spans(w, box + moofSize, 8));
+      const mdat = inside ? view.subarray(at + moofSize, at + moofSize + 8) : whole(await spans(w, box + moofSize, 8));
       const mdatSize = mdat.readUInt32BE(0);
       if (mdat.toString('latin1', 4, 8) !== 'mdat' || mdatSize !== 8 + facts.bytes || box + moofSize + mdatSize > m.to) throw fail('the mdat after it does not hold exactly its samples');
       if (facts.keyframe) {
