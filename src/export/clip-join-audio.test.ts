@@ -40,18 +40,23 @@ async function startTime(path: string, stream: 'a' | 'v'): Promise<number> {
   return Number(stdout.trim());
 }
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vigil-join-audio-'));
-  await run('ffmpeg', [
+/** 8 s of video and audio as the recorder writes them, in 2-s files `<prefix>000.mp4 …`; `fragUs`: GOPs cut into fragments of at most that. */
+function recordAv(prefix: string, fragUs?: number) {
+  return run('ffmpeg', [
     // Noise, not a tone: every AAC frame differs, so a frame is known by its bytes.
     '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=160x120:rate=${FPS}`,
     '-f', 'lavfi', '-i', `anoisesrc=sample_rate=${RATE}:color=pink:seed=7:amplitude=0.3`, '-t', '8',
     '-map', '0:v', '-map', '1:a', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(FPS), '-bf', '0', '-pix_fmt', 'yuv420p',
     '-c:a', 'aac', '-b:a', '32k', '-max_interleave_delta', '500000',
     '-f', 'segment', '-segment_time', '2', '-segment_format', 'mp4',
-    '-segment_format_options', 'movflags=+frag_keyframe+empty_moov+default_base_moof:video_track_timescale=90000',
-    join(dir, 'av%03d.mp4'),
+    '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof${fragUs ? `:frag_duration=${fragUs}` : ''}:video_track_timescale=90000`,
+    join(dir, `${prefix}%03d.mp4`),
   ]);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vigil-join-audio-'));
+  await recordAv('av');
 }, 60_000);
 
 afterAll(async () => {
@@ -61,15 +66,7 @@ afterAll(async () => {
 describe('a joined clip with audio, its middle files planned from their ends', () => {
   it('is the same clip, byte for byte, as the one planned from every moof (the recorder\'s sub-GOP fragments)', async () => {
     // The recorder's layout with audio: GOPs cut into fragments of at most RECORD_FRAGMENT_US.
-    await run('ffmpeg', [
-      '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=160x120:rate=${FPS}`,
-      '-f', 'lavfi', '-i', `anoisesrc=sample_rate=${RATE}:color=pink:seed=7:amplitude=0.3`, '-t', '8',
-      '-map', '0:v', '-map', '1:a', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(FPS), '-bf', '0', '-pix_fmt', 'yuv420p',
-      '-c:a', 'aac', '-b:a', '32k', '-max_interleave_delta', '500000',
-      '-f', 'segment', '-segment_time', '2', '-segment_format', 'mp4',
-      '-segment_format_options', `movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=${RECORD_FRAGMENT_US}:video_track_timescale=90000`,
-      join(dir, 'avs%03d.mp4'),
-    ]);
+    await recordAv('avs', RECORD_FRAGMENT_US);
     const sub = (i: number) => join(dir, `avs${String(i).padStart(3, '0')}.mp4`);
     const counted = (parts: ClipPart[]) =>
       Promise.all(
