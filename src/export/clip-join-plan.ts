@@ -402,9 +402,9 @@ function endsOfWhole(t: ClipTimeline, i: number, src: JoinEnds, at: PartStart, k
  *
  * A part the clip takes whole whose catalog row counts its random access points (`keyframeFragments`)
  * is read by its ends only (`readJoinEnds`: its init, its mfra, its first and last moofs) and sized from
- * them (`endsOfWhole`); its pieces are made from the whole file when the clip streams it, and checked
- * against the plan then. So the first byte of a clip of many files waits for a few reads of each, not
- * for every moof of every file.
+ * them (`endsOfWhole`); the fragments between go out as the file's bytes, each moof checked and
+ * rewritten as the clip streams it (`clip-join-middle.ts`). So the first byte of a clip of many files
+ * waits for a few reads of each, not for every moof of every file.
  */
 export async function planFmp4Join(parts: readonly ClipPart[], keep: { parsed: number; planned: number } = PLAN_KEPT_FRAGMENTS): Promise<Parsed<JoinPlan>> {
   if (parts.length === 0) return fail('no parts');
