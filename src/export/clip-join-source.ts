@@ -116,6 +116,7 @@ async function indexedMoofOffsets(fh: FileHandle, fileSize: number, trackId: num
   if (fileSize < 16) return undefined;
   // The file's last `tailBytes` (more than the mfro alone when the caller expects the mfra to fit).
   const tail = await readAt(fh, Math.max(0, fileSize - tailBytes), Math.min(tailBytes, fileSize));
+  if (tail.length < 16) return undefined;
   const mfro = tail.subarray(tail.length - 16);
   if (mfro.readUInt32BE(0) !== 16 || mfro.toString('latin1', 4, 8) !== 'mfro') return undefined;
   const mfraBytes = mfro.readUInt32BE(12);
@@ -297,8 +298,8 @@ export async function readJoinSource(path: string): Promise<Parsed<JoinSource>> 
 
 /**
  * A file known by its ends: `fragments` holds its first and its last fragment of `count` (more than
- * two), the others known only by where they lie (between the first's end and the last's moof) and by
- * what `readJoinSource` checks of every fragment when the file is read in full.
+ * two), the others known only by where they lie (between the first's end and the last's moof). The
+ * clip's body checks each of them as it sends it (`clip-join-middle.ts`), as `readJoinSource` would.
  */
 export interface JoinEnds extends JoinSource {
   count: number;
@@ -313,7 +314,7 @@ export function isJoinEnds(s: JoinSource): s is JoinEnds {
  * fragments: a few reads, whatever the file's length. A file of at most two fragments comes back whole
  * (a `JoinSource`). Undefined when the file has no usable mfra (a file recovered after a crash): the
  * caller reads it in full. `endDecodeTime` is the last fragment's end; that the fragments between run
- * on without a hole is checked when the file is read in full (`readJoinSource`), as the clip streams.
+ * on without a hole is checked as the clip sends them.
  */
 export async function readJoinEnds(path: string): Promise<Parsed<JoinSource | JoinEnds> | undefined> {
   const fh = await open(path, 'r');
