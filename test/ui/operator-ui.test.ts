@@ -124,8 +124,23 @@ describe('operator web UI', () => {
     // Far enough from the end that a slow machine still catches the clock before the footage runs out.
     const T = Math.max(Date.parse(last.start) + 1_000, Date.parse(last.end) - 15_000);
     expect(Date.parse(last.end) - T).toBeGreaterThanOrEqual(6_000);
-    await clickAt(T);
     const clock = page.getByLabel('Time of the frame on screen');
+    // Live was on screen, its clock showing its frames' times.
+    await waitFor('the live clock', async () => (parseClock((await clock.textContent()) ?? '') !== null ? true : undefined), 15_000);
+    // What the page shows right after the timeline has taken the click (a listener on the window runs
+    // after the timeline's own): the clock shows no time or the recorded frame's, never the live
+    // frame's, which stays on screen until the recorded video replaces it.
+    await page.evaluate(() => {
+      window.addEventListener('click', () => {
+        const el = document.querySelector<HTMLElement>('.camera-page');
+        (window as unknown as { afterClick: unknown }).afterClick = { mode: el?.dataset['mode'], clock: el?.querySelector('.clock')?.textContent ?? '' };
+      });
+    });
+    await clickAt(T);
+    const shown = await page.evaluate(() => (window as unknown as { afterClick: { mode?: string; clock: string } }).afterClick);
+    expect(shown.mode).toBe('recorded');
+    const atClick = parseClock(shown.clock);
+    if (atClick !== null) expect(Math.abs(atClick - T)).toBeLessThanOrEqual(2_000);
     const first = await waitFor('recorded video on screen', async () => {
       const ms = parseClock((await clock.textContent()) ?? '');
       const playing = await page.locator('.player video').evaluate((v: HTMLVideoElement) => !v.paused && v.readyState >= 2);

@@ -278,6 +278,7 @@ export class CameraView implements View {
     this.mode = 'live';
     this.modeLabel.textContent = 'LIVE';
     this.el.dataset.mode = 'live';
+    this.clearClock();
     this.timeline.setPlayhead(null);
     this.speaker.setAudio(false);
     this.live = new LivePlayer(this.video, liveUrl(this.camera.id, 'main'), (state, detail) => {
@@ -339,8 +340,18 @@ export class CameraView implements View {
     this.mode = 'recorded';
     this.modeLabel.textContent = 'RECORDED';
     this.el.dataset.mode = 'recorded';
+    this.clearClock();
     this.timeline.setPlayhead(ms);
     void this.recorded.play(this.cameraId, ms);
+  }
+
+  /**
+   * No time until the new mode's player gives one: the frame on screen may still be the old mode's
+   * (the clock ticks every 200 ms), and its time must not pass for the instant asked.
+   */
+  private clearClock(): void {
+    this.clock.textContent = '—';
+    delete this.clock.dataset.wallMs;
   }
 
   private updateClock(): void {
