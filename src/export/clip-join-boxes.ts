@@ -180,6 +180,21 @@ export function parseJoinMoof(moofBody: Buffer, moofSize: number, mdatHeaderByte
   return { ok: true, value: { ...video.value, audio: audio.value } };
 }
 
+/** Why the join does not rewrite a traf with this tfhd (another track, a base it does not keep), or undefined. */
+export function tfhdRefusal(tfhd: Tfhd, track: JoinTrack): string | undefined {
+  if (tfhd.trackId !== track.trackId) return 'tfhd of another track';
+  if (tfhd.flags & (TFHD.baseDataOffset | TFHD.durationIsEmpty)) return `tfhd flags ${tfhd.flags.toString(16)}`;
+  return undefined;
+}
+
+/** Why the join does not rewrite a trun of this version and flags (it needs the data offset, knows no other field), or undefined. */
+export function trunRefusal(version: number, flags: number): string | undefined {
+  return version > 1 || !(flags & TRUN.dataOffset) || flags & ~0xf05 ? `trun v${version} flags ${flags.toString(16)}` : undefined;
+}
+
+/** The sample defaults of a traf of `track`: its tfhd's, else the track's trex. */
+export const joinDefaults = (tfhd: Tfhd, track: JoinTrack) => ({ duration: tfhd.defaultDuration ?? track.defaultDuration, size: tfhd.defaultSize ?? track.defaultSize, flags: tfhd.defaultFlags ?? track.defaultFlags });
+
 /** One traf of `track` whose trun data must start at `dataOffset` (from the moof's start). */
 function parseJoinTraf(trafBox: Box, dataOffset: number, track: JoinTrack): Parsed<JoinFragment> {
   const traf = boxes(trafBox.body);
@@ -191,16 +206,17 @@ function parseJoinTraf(trafBox: Box, dataOffset: number, track: JoinTrack): Pars
   let trun: Trun;
   try {
     tfhd = parseTfhd(tfhdBox.body);
-    if (tfhd.trackId !== track.trackId) return fail('tfhd of another track');
-    if (tfhd.flags & (TFHD.baseDataOffset | TFHD.durationIsEmpty)) return fail(`tfhd flags ${tfhd.flags.toString(16)}`);
+    const refused = tfhdRefusal(tfhd, track);
+    if (refused) return fail(refused);
     const tfdt = parseTfdt(tfdtBox.body);
     if (!tfdt || tfdtBox.body.length !== 12 || tfdt.version !== 1) return fail('tfdt is not version 1');
     const t = trunBox.body;
     if (t.length < 8) return fail('trun too short');
     const version = t.readUInt8(0);
     const flags = t.readUInt32BE(0) & 0xffffff;
-    if (version > 1 || !(flags & TRUN.dataOffset) || flags & ~0xf05) return fail(`trun v${version} flags ${flags.toString(16)}`);
-    trun = parseTrun(t, { duration: tfhd.defaultDuration ?? track.defaultDuration, size: tfhd.defaultSize ?? track.defaultSize, flags: tfhd.defaultFlags ?? track.defaultFlags });
+    const trunRefused = trunRefusal(version, flags);
+    if (trunRefused) return fail(trunRefused);
+    trun = parseTrun(t, joinDefaults(tfhd, track));
     const baseDecodeTime = Number(tfdt.baseDecodeTime);
     if (!Number.isSafeInteger(baseDecodeTime)) return fail('tfdt beyond 2^53');
     if (trun.dataOffset !== dataOffset) return fail('trun data does not start right after the mdat header');

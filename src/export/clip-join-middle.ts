@@ -12,8 +12,8 @@
  * fragment's start. The moofs must be as many as the file's mfra listed, their keyframes as many as
  * the catalog counted. Anything else ends the clip with an error before the bytes concerned are sent.
  */
-import { isSyncSample, parseTfhd, TFHD, TRUN } from '../media/fmp4/boxes.js';
-import type { JoinTrack, JoinTracks } from './clip-join-boxes.js';
+import { parseTfhd, trunTotals } from '../media/fmp4/boxes.js';
+import { joinDefaults, tfhdRefusal, trunRefusal, type JoinTrack, type JoinTracks } from './clip-join-boxes.js';
 import type { RandomAccessEntry } from './clip-join-init.js';
 
 /** What the plan says of a file's middle fragments. */
@@ -82,7 +82,10 @@ function scatter(src: Buffer, views: Buffer[]): void {
   for (const v of views) at += src.copy(v, 0, at, at + v.length);
 }
 
-/** One traf at `at` in `moof`: checked, its tfdt moved by `shift`; returns its samples' sums and what the caller checks. */
+/**
+ * One traf at `at` in `moof`: checked as `parseJoinTraf` checks it (the same refusals, the trun read by
+ * the one trun reader, summed instead of tabled), its tfdt moved by `shift`; returns its samples' sums.
+ */
 function patchTraf(moof: Buffer, at: number, end: number, track: JoinTrack, shift: number, dataOffset: number, expectBase: number) {
   const box = (o: number, type: string) => {
     if (o + 8 > end) return -1;
@@ -92,47 +95,24 @@ function patchTraf(moof: Buffer, at: number, end: number, track: JoinTrack, shif
   const tfhdSize = box(at, 'tfhd');
   if (tfhdSize < 0) return 'traf is not tfhd + tfdt + trun';
   const tfhd = parseTfhd(moof.subarray(at + 8, at + tfhdSize));
-  if (tfhd.trackId !== track.trackId) return 'tfhd of another track';
-  if (tfhd.flags & (TFHD.baseDataOffset | TFHD.durationIsEmpty)) return `tfhd flags ${tfhd.flags.toString(16)}`;
+  const refused = tfhdRefusal(tfhd, track);
+  if (refused) return refused;
   const tfdtAt = at + tfhdSize;
   if (box(tfdtAt, 'tfdt') !== 20 || moof.readUInt8(tfdtAt + 8) !== 1) return 'tfdt is not version 1';
   const base = Number(moof.readBigUInt64BE(tfdtAt + 12));
   if (base !== expectBase) return 'not contiguous in decode time';
-  moof.writeBigUInt64BE(BigInt(base + shift), tfdtAt + 12);
   const trunAt = tfdtAt + 20;
   const trunSize = box(trunAt, 'trun');
   if (trunSize < 0 || trunAt + trunSize !== end) return 'traf is not tfhd + tfdt + trun';
-  const vf = moof.readUInt32BE(trunAt + 8);
-  const version = vf >>> 24;
-  const flags = vf & 0xffffff;
-  if (version > 1 || !(flags & TRUN.dataOffset) || flags & ~0xf05) return `trun v${version} flags ${flags.toString(16)}`;
-  const count = moof.readUInt32BE(trunAt + 12);
-  if (moof.readInt32BE(trunAt + 16) !== dataOffset) return 'trun data does not start right after the mdat header';
-  let p = trunAt + 20;
-  const firstFlags = flags & TRUN.firstSampleFlags ? moof.readUInt32BE((p += 4) - 4) : undefined;
-  const entryBytes = 4 * ((flags & TRUN.duration ? 1 : 0) + (flags & TRUN.size ? 1 : 0) + (flags & TRUN.flags ? 1 : 0) + (flags & TRUN.compositionOffset ? 1 : 0));
-  if (count === 0 || p + count * entryBytes !== end) return 'trun sample table does not fill the box';
-  const dDuration = tfhd.defaultDuration ?? track.defaultDuration;
-  const dSize = tfhd.defaultSize ?? track.defaultSize;
-  const dFlags = tfhd.defaultFlags ?? track.defaultFlags;
-  let duration = 0;
-  let bytes = 0;
-  let syncs = 0;
-  let firstSync = false;
-  let firstCto = 0;
-  for (let i = 0; i < count; i++) {
-    duration += flags & TRUN.duration ? moof.readUInt32BE((p += 4) - 4) : dDuration;
-    bytes += flags & TRUN.size ? moof.readUInt32BE((p += 4) - 4) : dSize;
-    const sampleFlags = flags & TRUN.flags ? moof.readUInt32BE((p += 4) - 4) : i === 0 && firstFlags !== undefined ? firstFlags : dFlags;
-    const cto = flags & TRUN.compositionOffset ? (version === 0 ? moof.readUInt32BE((p += 4) - 4) : moof.readInt32BE((p += 4) - 4)) : 0;
-    if (cto > 0x7fffffff) return 'composition offset beyond 2^31';
-    if (i === 0) firstCto = cto;
-    if (isSyncSample(sampleFlags)) {
-      syncs++;
-      if (i === 0) firstSync = true;
-    }
-  }
-  return { base: base + shift, duration, bytes, keyframe: firstSync && syncs === 1, stray: syncs > (firstSync ? 1 : 0), firstCto };
+  const body = moof.subarray(trunAt + 8, end);
+  const t = trunTotals(body, joinDefaults(tfhd, track));
+  const trunRefused = trunRefusal(t.version, t.flags);
+  if (trunRefused) return trunRefused;
+  if (t.dataOffset !== dataOffset) return 'trun data does not start right after the mdat header';
+  if (t.sampleCount === 0 || t.entriesStart + t.sampleCount * t.entryBytes !== body.length) return 'trun sample table does not fill the box';
+  if (t.maxCompositionOffset > 0x7fffffff) return 'composition offset beyond 2^31';
+  moof.writeBigUInt64BE(BigInt(base + shift), tfdtAt + 12);
+  return { base: base + shift, duration: t.duration, bytes: t.bytes, keyframe: t.firstIsSync && t.syncSamples === 1, stray: t.syncSamples > (t.firstIsSync ? 1 : 0), firstCto: t.firstCompositionOffset };
 }
 
 /** Checks a middle moof (header included) and rewrites its sequence number and decode times in place. */

@@ -311,12 +311,12 @@ export function isJoinEnds(s: JoinSource): s is JoinEnds {
 
 /**
  * The file's init, its mfra's list of moofs (ffmpeg closes every file with one), and its first and last
- * fragments: a few reads, whatever the file's length. A file of at most two fragments comes back whole
- * (a `JoinSource`). Undefined when the file has no usable mfra (a file recovered after a crash): the
- * caller reads it in full. `endDecodeTime` is the last fragment's end; that the fragments between run
+ * fragments: a few reads, whatever the file's length. Undefined when the file has no usable mfra (a file
+ * recovered after a crash) or at most two fragments (nothing between its ends): the caller reads it in
+ * full. `endDecodeTime` is the last fragment's end; that the fragments between run
  * on without a hole is checked as the clip sends them.
  */
-export async function readJoinEnds(path: string): Promise<Parsed<JoinSource | JoinEnds> | undefined> {
+export async function readJoinEnds(path: string): Promise<Parsed<JoinEnds> | undefined> {
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
@@ -327,10 +327,9 @@ export async function readJoinEnds(path: string): Promise<Parsed<JoinSource | Jo
     const index = await indexedMoofOffsets(fh, size, track.trackId, 4 * WINDOW_BYTES);
     if (!index) return undefined;
     const { offsets, mfraOffset } = index;
-    if (offsets[0] !== initEnd || offsets.some((o, i) => i > 0 && o <= (offsets[i - 1] as number)) || (offsets.at(-1) as number) >= mfraOffset) return undefined;
-    const ends = offsets.length > 2 ? [offsets[0] as number, offsets.at(-1) as number] : offsets;
+    if (offsets.length <= 2 || offsets[0] !== initEnd || offsets.some((o, i) => i > 0 && o <= (offsets[i - 1] as number)) || (offsets.at(-1) as number) >= mfraOffset) return undefined;
     const fragments: JoinSourceFragment[] = [];
-    for (const offset of ends) {
+    for (const offset of [offsets[0] as number, offsets.at(-1) as number]) {
       const inHead = offset === initEnd && head.value.rest.length >= 16 ? head.value.rest : undefined;
       let m = moofIn(inHead ?? (await readAt(fh, offset, Math.min(WINDOW_BYTES, size - offset))), offset, size);
       if (typeof m === 'number') m = moofIn(await readAt(fh, offset, m), offset, size);
@@ -339,22 +338,12 @@ export async function readJoinEnds(path: string): Promise<Parsed<JoinSource | Jo
       if (!parsed.ok) return parsed;
       fragments.push(parsed.value);
     }
-    const [first, last] = [fragments[0] as JoinSourceFragment, fragments.at(-1) as JoinSourceFragment];
+    const [first, last] = fragments as [JoinSourceFragment, JoinSourceFragment];
     if (!first.keyframe) return fail(`first fragment at ${first.moofOffset} does not start with a keyframe`);
     if (first.fragment.baseDecodeTime !== 0) return fail(`fragment at ${first.moofOffset} is not contiguous in decode time`);
-    // Each fragment ends where the mfra says the next begins, the last where the mfra does.
-    for (const [i, f] of fragments.entries()) {
-      const next = ends[i + 1] ?? mfraOffset;
-      if (f.end !== (ends.length < offsets.length && i === 0 ? offsets[1] : next)) return fail(`fragment at ${f.moofOffset} does not end where the next begins`);
-    }
-    if (offsets.length <= 2) {
-      // The whole file: the same checks as a full read.
-      if (last !== first && last.fragment.baseDecodeTime !== sumOf(first.fragment.durations)) return fail(`fragment at ${last.moofOffset} is not contiguous in decode time`);
-      if (last !== first && first.fragment.audio && last.fragment.audio && last.fragment.audio.baseDecodeTime !== first.fragment.audio.baseDecodeTime + sumOf(first.fragment.audio.durations)) {
-        return fail(`audio of the fragment at ${last.moofOffset} is not contiguous in decode time`);
-      }
-      return { ok: true, value: { ftyp, moov, track, fragments, endDecodeTime: last.fragment.baseDecodeTime + sumOf(last.fragment.durations) } };
-    }
+    // The first fragment ends where the mfra says the second begins, the last where the mfra does.
+    if (first.end !== offsets[1]) return fail(`fragment at ${first.moofOffset} does not end where the next begins`);
+    if (last.end !== mfraOffset) return fail(`fragment at ${last.moofOffset} does not end where the mfra begins`);
     if (last.fragment.baseDecodeTime < sumOf(first.fragment.durations)) return fail(`fragment at ${last.moofOffset} is not contiguous in decode time`);
     return { ok: true, value: { ftyp, moov, track, fragments, endDecodeTime: last.fragment.baseDecodeTime + sumOf(last.fragment.durations), count: offsets.length } };
   } finally {

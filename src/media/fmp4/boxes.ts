@@ -292,8 +292,22 @@ export interface SampleDefaults {
   flags: number;
 }
 
-/** The one trun reader (ISO 14496-12 8.8.8, versions 0 and 1). */
-export function parseTrun(body: Buffer, defaults: SampleDefaults): Trun {
+/** A trun's header, and where each per-sample field lies in an entry (-1: absent). */
+interface TrunLayout {
+  version: number;
+  flags: number;
+  count: number;
+  dataOffset: number | undefined;
+  firstSampleFlags: number | undefined;
+  entriesStart: number;
+  entryBytes: number;
+  dAt: number;
+  sAt: number;
+  fAt: number;
+  cAt: number;
+}
+
+function trunLayout(body: Buffer): TrunLayout {
   if (body.length < 8) throw malformed('trun too short');
   const version = body.readUInt8(0);
   const flags = body.readUInt32BE(0) & 0xffffff;
@@ -311,35 +325,92 @@ export function parseTrun(body: Buffer, defaults: SampleDefaults): Trun {
     firstSampleFlags = body.readUInt32BE(q);
     q += 4;
   }
-  // Field positions inside an entry (-1: absent), in the order the spec lays them out.
+  // Field positions inside an entry, in the order the spec lays them out.
   let at = 0;
   const pos = (flag: number) => (flags & flag ? (at += 4) - 4 : -1);
   const dAt = pos(TRUN.duration);
   const sAt = pos(TRUN.size);
   const fAt = pos(TRUN.flags);
   const cAt = pos(TRUN.compositionOffset);
-  const entryBytes = at;
-  if (q + count * entryBytes > body.length) throw malformed('trun sample table overruns the box');
+  if (q + count * at > body.length) throw malformed('trun sample table overruns the box');
+  return { version, flags, count, dataOffset, firstSampleFlags, entriesStart: q, entryBytes: at, dAt, sAt, fAt, cAt };
+}
+
+/** Sample `i`'s flags: its entry's, else the trun's first-sample flags for the first, else the default. */
+const sampleFlagsOf = (body: Buffer, l: TrunLayout, e: number, i: number, defaults: SampleDefaults) =>
+  l.fAt >= 0 ? body.readUInt32BE(e + l.fAt) : i === 0 && l.firstSampleFlags !== undefined ? l.firstSampleFlags : defaults.flags;
+
+/** Sample composition offset at entry `e`: signed in version 1, unsigned in version 0. */
+const ctoOf = (body: Buffer, l: TrunLayout, e: number) => (l.cAt < 0 ? 0 : l.version === 1 ? body.readInt32BE(e + l.cAt) : body.readUInt32BE(e + l.cAt));
+
+/** The one trun reader (ISO 14496-12 8.8.8, versions 0 and 1). */
+export function parseTrun(body: Buffer, defaults: SampleDefaults): Trun {
+  const l = trunLayout(body);
+  const { count, entryBytes } = l;
   const t: Trun = {
-    version,
-    flags,
+    version: l.version,
+    flags: l.flags,
     sampleCount: count,
-    dataOffset,
-    firstSampleFlags,
-    entriesStart: q,
+    dataOffset: l.dataOffset,
+    firstSampleFlags: l.firstSampleFlags,
+    entriesStart: l.entriesStart,
     entryBytes,
     durations: new Uint32Array(count),
     sizes: new Uint32Array(count),
     sampleFlags: new Uint32Array(count),
     compositionOffsets: new Float64Array(count),
   };
-  for (let i = 0, e = q; i < count; i++, e += entryBytes) {
-    t.durations[i] = dAt < 0 ? defaults.duration : body.readUInt32BE(e + dAt);
-    t.sizes[i] = sAt < 0 ? defaults.size : body.readUInt32BE(e + sAt);
-    t.sampleFlags[i] = fAt >= 0 ? body.readUInt32BE(e + fAt) : i === 0 && firstSampleFlags !== undefined ? firstSampleFlags : defaults.flags;
-    t.compositionOffsets[i] = cAt < 0 ? 0 : version === 1 ? body.readInt32BE(e + cAt) : body.readUInt32BE(e + cAt);
+  for (let i = 0, e = l.entriesStart; i < count; i++, e += entryBytes) {
+    t.durations[i] = l.dAt < 0 ? defaults.duration : body.readUInt32BE(e + l.dAt);
+    t.sizes[i] = l.sAt < 0 ? defaults.size : body.readUInt32BE(e + l.sAt);
+    t.sampleFlags[i] = sampleFlagsOf(body, l, e, i, defaults);
+    t.compositionOffsets[i] = ctoOf(body, l, e);
   }
   return t;
+}
+
+/** A trun's header with its samples' totals, for a reader that needs no per-sample tables. */
+export type TrunTotals = Omit<Trun, 'durations' | 'sizes' | 'sampleFlags' | 'compositionOffsets'> & {
+  /** Sum of the samples' durations and of their sizes. */
+  duration: number;
+  bytes: number;
+  /** Which samples are sync samples: how many, and whether the first is. */
+  syncSamples: number;
+  firstIsSync: boolean;
+  firstCompositionOffset: number;
+  maxCompositionOffset: number;
+};
+
+/** `parseTrun`'s reading of `body`, summed as it goes: no allocation per sample. */
+export function trunTotals(body: Buffer, defaults: SampleDefaults): TrunTotals {
+  const l = trunLayout(body);
+  const out: TrunTotals = {
+    version: l.version,
+    flags: l.flags,
+    sampleCount: l.count,
+    dataOffset: l.dataOffset,
+    firstSampleFlags: l.firstSampleFlags,
+    entriesStart: l.entriesStart,
+    entryBytes: l.entryBytes,
+    duration: 0,
+    bytes: 0,
+    syncSamples: 0,
+    firstIsSync: false,
+    firstCompositionOffset: 0,
+    maxCompositionOffset: 0,
+  };
+  for (let i = 0, e = l.entriesStart; i < l.count; i++, e += l.entryBytes) {
+    out.duration += l.dAt < 0 ? defaults.duration : body.readUInt32BE(e + l.dAt);
+    out.bytes += l.sAt < 0 ? defaults.size : body.readUInt32BE(e + l.sAt);
+    if (isSyncSample(sampleFlagsOf(body, l, e, i, defaults))) {
+      out.syncSamples++;
+      if (i === 0) out.firstIsSync = true;
+    }
+    const cto = ctoOf(body, l, e);
+    if (i === 0) out.firstCompositionOffset = cto;
+    if (i === 0 || cto > out.maxCompositionOffset) out.maxCompositionOffset = cto;
+  }
+  return out;
 }
 
 /** A tfdt body: the decode time of the fragment's first sample (version 0: 32 bits, 1: 64 bits). */
