@@ -16,6 +16,8 @@ import { readBoxHeader } from '../media/fmp4/boxes.js';
 import { keyframeFragments, scanFmp4Buffer } from '../media/fmp4/scan.js';
 import { ClipService } from './clip.service.js';
 import { joinedClipBytes } from './clip-join.js';
+import { ClipBody, WindowPool } from './clip-body.js';
+import { servePiped, slowDownload } from '../../test/support/slow-client.js';
 import { mdatHeader } from './clip-join-boxes.js';
 import type { RandomAccessEntry } from './clip-join-init.js';
 import { partPieces, planFmp4Join, type JoinPlan } from './clip-join-plan.js';
@@ -188,7 +190,7 @@ describe('the joined clip\'s timeline', () => {
     const expected = await expectedBytes(p);
     expect(expected.length).toBe(p.totalBytes);
     for (const windowBytes of [997, 64 * 1024, 64 * 1024 * 1024]) {
-      const clip = await collect(joinedClipBytes(p, undefined, windowBytes));
+      const clip = await collect(joinedClipBytes(p, undefined, new WindowPool(windowBytes)));
       expect({ windowBytes, same: clip.equals(expected) }).toEqual({ windowBytes, same: true });
     }
   });
@@ -205,7 +207,7 @@ describe('the joined clip\'s timeline', () => {
       if (piece.span) expect(piece.span.bytes).toBe(piece.moof.length + 8 + piece.payloadBytes);
     }
     const chunks: Buffer[] = [];
-    for await (const c of joinedClipBytes(p, undefined, 64 * 1024 * 1024)) chunks.push(c);
+    for await (const c of joinedClipBytes(p, undefined, new WindowPool(64 * 1024 * 1024))) chunks.push(c);
     // init; a chunk per file for its whole fragments; the cut fragment's moof and payload; the mfra.
     expect(chunks.length).toBe(1 + 3 + 2 + 1);
     expect(Buffer.concat(chunks).equals(await expectedBytes(p))).toBe(true);
@@ -232,7 +234,7 @@ describe('a clip longer than the plan keeps', () => {
       const bounded = await plan(threeFiles(prefix), { parsed: 1, planned: 1 });
       expect({ prefix, readAgain: bounded.parts.filter((part) => part.pieces === undefined).length }).toEqual({ prefix, readAgain: prefix === 'rec' ? 2 : 3 });
       expect(bounded.totalBytes).toBe(whole.totalBytes);
-      const clip = await collect(joinedClipBytes(bounded, undefined, 997));
+      const clip = await collect(joinedClipBytes(bounded, undefined, new WindowPool(997)));
       expect({ prefix, same: clip.equals(expected) }).toEqual({ prefix, same: true });
     }
   });
@@ -243,7 +245,7 @@ describe('a clip longer than the plan keeps', () => {
     for (const [i, part] of parts.entries()) await copyFile(file('big', i), part.absPath);
     const open = async () => (await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))).filter((t) => t.includes('/leave/'));
     const bounded = await plan(parts, { parsed: 1, planned: 1 });
-    const body = joinedClipBytes(bounded, undefined, 64 * 1024);
+    const body = joinedClipBytes(bounded, undefined, new WindowPool(64 * 1024));
     await body.next(); // init
     await body.next(); // the first part's first window: the second part is being made again by now
     await body.return(undefined);
@@ -291,8 +293,25 @@ describe('files a clip takes whole, planned from their ends (their rows count th
         expect({ prefix, shape, fromEnds: fromEnds(ends) }).toEqual({ prefix, shape, fromEnds: prefix === 'rec' ? 0 : light });
         expect(ends.totalBytes).toBe(full.totalBytes);
         expect(ends.init.equals(full.init)).toBe(true);
-        const clip = await collect(joinedClipBytes(ends, undefined, 997));
+        const clip = await collect(joinedClipBytes(ends, undefined, new WindowPool(997)));
         expect({ prefix, shape, same: clip.equals(expected) }).toEqual({ prefix, shape, same: true });
+      }
+    }
+  });
+
+  it('sent into an HTTP response to a slow client, read windows reused once written (moofs rewritten in them): the same bytes', async () => {
+    for (const prefix of ['sub', 'subbf']) {
+      const ends = await plan(await counted([0, 1, 2].map((i) => ({ absPath: file(prefix, i) }))));
+      expect(fromEnds(ends)).toBe(3);
+      const expected = await collect(joinedClipBytes(ends));
+      // Windows smaller than a moof at times: moofs across two windows are written back into both.
+      const { url, server, bodies } = await servePiped(() => new ClipBody((pool) => joinedClipBytes(ends, undefined, pool), 997, 4096), ends.totalBytes);
+      try {
+        const got = await slowDownload(url, 100);
+        expect({ prefix, complete: got.complete, same: got.bytes.equals(expected) }).toEqual({ prefix, complete: true, same: true });
+        expect((bodies[0] as ClipBody).windows?.counts.reused).toBeGreaterThan(0);
+      } finally {
+        server.close();
       }
     }
   });
@@ -315,7 +334,7 @@ describe('files a clip takes whole, planned from their ends (their rows count th
     const sent: Buffer[] = [];
     await expect(
       (async () => {
-        for await (const c of joinedClipBytes(ends, undefined, 997)) sent.push(c);
+        for await (const c of joinedClipBytes(ends, undefined, new WindowPool(997))) sent.push(c);
       })(),
     ).rejects.toThrow(new RegExp(`damaged/sub1.mp4: fragment at ${inner.moofOffset}: not a moof`));
     const clean = await collect(joinedClipBytes(await plan(await counted([0, 1, 2].map((i) => ({ absPath: file('sub', i) }))))));
@@ -329,7 +348,7 @@ describe('files a clip takes whole, planned from their ends (their rows count th
     for (const [i, part] of parts.entries()) await copyFile(file('sub', i), part.absPath);
     const ends = await plan(await counted(parts));
     const openHere = async () => (await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))).filter((t) => t.includes('/step/'));
-    const body = joinedClipBytes(ends, undefined, 4096);
+    const body = joinedClipBytes(ends, undefined, new WindowPool(4096));
     for (let i = 0; i < 12; i++) await body.next();
     expect(await openHere()).toHaveLength(1);
     await body.return(undefined);

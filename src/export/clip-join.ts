@@ -12,11 +12,12 @@
  * windows whatever the clip's length.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { mdatHeader } from './clip-join-boxes.js';
-import { readAt } from '../media/fmp4/walk.js';
+import { ClipBody, WindowPool } from './clip-body.js';
+import { readInto } from '../media/fmp4/walk.js';
 import { VigilError } from '../shared/errors.js';
 import { middleBytes } from './clip-join-middle.js';
 import { partPieces, type JoinPiece, type JoinPlan, type JoinPlanPart } from './clip-join-plan.js';
@@ -30,8 +31,11 @@ const READ_AHEAD = 1;
 /** What the HTTP body buffers ahead of the client. */
 const BODY_BUFFER_BYTES = 2 * 1024 * 1024;
 
-/** The clip's bytes in order. `onPull` is called each time the consumer asks for more. */
-export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () => undefined, windowBytes = WINDOW_BYTES): AsyncGenerator<Buffer> {
+/**
+ * The clip's bytes in order, segment files read into `pool`'s windows (a chunk is a view of one when it
+ * holds a file's bytes). `onPull` is called each time the consumer asks for more.
+ */
+export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () => undefined, pool = new WindowPool(WINDOW_BYTES)): AsyncGenerator<Buffer> {
   onPull();
   yield plan.init;
   // A part the plan did not keep (a long clip's later parts) is made again from its file: the next
@@ -49,7 +53,7 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
       const pieces = w ? [w.first, w.last] : (own?.pieces ?? []);
       if (pieces.length === 0) continue;
       const fh = await open(part.absPath, 'r');
-      const windows = new FileWindows(fh, part.absPath, pieces, windowBytes);
+      const windows = new FileWindows(fh, part.absPath, pieces, pool);
       try {
         if (w) {
           yield* piecesBytes([w.first], windows, onPull);
@@ -67,6 +71,7 @@ export async function* joinedClipBytes(plan: JoinPlan, onPull: () => void = () =
       } finally {
         // A read still under way (the client left) finishes first: FileHandle.close waits for it.
         await fh.close();
+        windows.close();
       }
     }
   } finally {
@@ -132,20 +137,23 @@ function settled<T>(p: Promise<T>): Promise<T> {
 }
 
 /**
- * A part's payload span [first range, last range end) read as consecutive windows, the next
- * `READ_AHEAD` requested before they are needed. Windows below the piece being sent are let go.
+ * A part's payload span [first range, last range end) read as consecutive windows of `pool`, the next
+ * `READ_AHEAD` requested before they are needed. Windows below the piece being sent are let go (given
+ * back to the pool, which reuses them once no write of theirs is pending).
  */
 class FileWindows {
   private readonly reads = new Map<number, Promise<Buffer>>();
   private readonly base: number;
   private readonly end: number;
+  private readonly size: number;
 
   constructor(
     private readonly fh: FileHandle,
     private readonly absPath: string,
     pieces: readonly JoinPiece[],
-    private readonly size: number,
+    private readonly pool: WindowPool,
   ) {
+    this.size = pool.bytes;
     let base = Infinity;
     let end = 0;
     for (const piece of pieces) {
@@ -170,15 +178,26 @@ class FileWindows {
 
   /** Windows wholly below `position` are no longer needed. */
   keepFrom(position: number): void {
-    for (const k of this.reads.keys()) {
-      if (this.base + (k + 1) * this.size <= position) this.reads.delete(k);
+    for (const [k, read] of this.reads) {
+      if (this.base + (k + 1) * this.size <= position) this.let(k, read);
     }
+  }
+
+  /** Every window is let go (the file is done with, its reads settled). */
+  close(): void {
+    for (const [k, read] of this.reads) this.let(k, read);
+  }
+
+  private let(k: number, read: Promise<Buffer>): void {
+    this.reads.delete(k);
+    // A window whose read failed is not given back: nothing is known of what still reads into it.
+    read.then((window) => this.pool.drop(window), () => undefined);
   }
 
   private request(k: number): void {
     const from = this.base + k * this.size;
     if (this.reads.has(k) || k < 0 || from >= this.end) return;
-    const read = readAt(this.fh, from, Math.min(this.size, this.end - from));
+    const read = readInto(this.fh, this.pool.take(Math.min(this.size, this.end - from)), from);
     // Awaited by view() when needed; a read-ahead nobody needs (the client left) must not fail unseen.
     read.catch(() => undefined);
     this.reads.set(k, read);
@@ -205,12 +224,10 @@ export interface JoinedClipRun {
 export async function runJoinedClip(plan: JoinPlan, run: JoinedClipRun): Promise<void> {
   let lastProgress = run.clock.nowMs();
   let stalled = false;
-  const body = Readable.from(
-    joinedClipBytes(plan, () => {
-      lastProgress = run.clock.nowMs();
-    }),
-    { objectMode: false, highWaterMark: BODY_BUFFER_BYTES },
-  );
+  const onPull = () => {
+    lastProgress = run.clock.nowMs();
+  };
+  const body = new ClipBody((pool) => joinedClipBytes(plan, onPull, pool), WINDOW_BYTES, BODY_BUFFER_BYTES);
   const stop = () => body.destroy(new VigilError('internal', 'clip download ended before its end'));
   run.signal.addEventListener('abort', stop, { once: true });
   const watchdog = setInterval(() => {

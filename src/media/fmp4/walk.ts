@@ -115,12 +115,18 @@ export function runOnBuffer<T>(steps: Generator<{ offset: number; length: number
   return r.value;
 }
 
+type PositionedReader = { read(buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }> };
+
 /** Reads `length` bytes at `position` (fewer only at the end of the file). */
-export async function readAt(fh: { read(buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }> }, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+export function readAt(fh: PositionedReader, position: number, length: number): Promise<Buffer> {
+  return readInto(fh, Buffer.allocUnsafe(length), position);
+}
+
+/** Fills `buf` from the file at `position` (less only at the end of the file); returns the part filled. */
+export async function readInto(fh: PositionedReader, buf: Buffer, position: number): Promise<Buffer> {
   let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
