@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../shared/sleep.js';
+import { quarterSecondTick } from '../shared/shared-tick.js';
 import { EventLoopLag, RESOLUTION_MS } from './event-loop-lag.js';
 
 function hold(ms: number): void {
@@ -33,5 +34,15 @@ describe('EventLoopLag', () => {
     } finally {
       lag.stop();
     }
+  });
+
+  it('samples at the ticks the recorders\' watchdogs use, with no timer of its own', () => {
+    const lag = new EventLoopLag();
+    expect(quarterSecondTick.running).toBe(false);
+    lag.start();
+    expect(quarterSecondTick.running).toBe(true);
+    expect(RESOLUTION_MS).toBe(quarterSecondTick.everyMs);
+    lag.stop();
+    expect(quarterSecondTick.running).toBe(false);
   });
 });

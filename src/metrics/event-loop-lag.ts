@@ -1,5 +1,6 @@
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { monotonicNs } from '../shared/clock.js';
+import { quarterSecondTick } from '../shared/shared-tick.js';
 
 export interface LagFigures {
   p50Seconds: number;
@@ -8,41 +9,41 @@ export interface LagFigures {
 }
 
 /**
- * How often the lag is sampled: the timer wakes the process this often. Node's own delay monitor
- * (`monitorEventLoopDelay`, 10 ms by default) woke an idle recording Vigil 100 times a second, ~0.4 %
- * of a core for the wake-ups alone (docs/proof.md). At 100 ms a stall of S ms shows as a lag of at least
- * S − 100 ms (a tick falls due inside it), and each tick's own lateness is measured to the microsecond.
+ * How often the lag is sampled: at each tick of the process's quarter-second tick, whose wake-ups the
+ * recorders' watchdogs already make. Node's own delay monitor (`monitorEventLoopDelay`, 10 ms by
+ * default) woke an idle recording Vigil 100 times a second, ~0.4 % of a core for the wake-ups alone; a
+ * 100-ms timer of its own still cost ~0.15 % (docs/proof.md). A stall of S ms shows as a lag of at
+ * least S − 250 ms (a tick falls due inside it), and each tick's own lateness is measured to the
+ * microsecond.
  */
-export const RESOLUTION_MS = 100;
+export const RESOLUTION_MS = quarterSecondTick.everyMs;
 
 /**
- * How late the event loop runs: a timer every RESOLUTION_MS records the time since its previous run
+ * How late the event loop runs: each quarter-second tick records the time since the previous one
  * into a histogram. Each `take()` reports the interval since the previous one and starts a new interval,
  * so a scrape every 15 s sees the worst stall of those 15 s rather than one averaged away since start-up.
  * The timer is ours rather than Node's delay monitor: that one drops the first tick after each reset,
- * so a stall beginning within one period of a scrape went unreported (a blind 100 ms at this period).
+ * so a stall beginning within one period of a scrape went unreported.
  */
 export class EventLoopLag {
   private histogram: RecordableHistogram | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
   private lastTickNs = 0n;
 
   start(): void {
-    if (this.timer) return;
+    if (this.unwatch) return;
     const h = (this.histogram ??= createHistogram());
     this.lastTickNs = monotonicNs();
-    this.timer = setInterval(() => {
+    this.unwatch = quarterSecondTick.watch(() => {
       const now = monotonicNs();
       h.record(now - this.lastTickNs > 0n ? now - this.lastTickNs : 1n);
       this.lastTickNs = now;
-    }, RESOLUTION_MS);
-    // Sampling never keeps the process alive.
-    this.timer.unref();
+    });
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.unwatch?.();
+    this.unwatch = undefined;
   }
 
   /** The figures since the previous take (zeros while nothing was sampled), or undefined before `start`. */

@@ -13,7 +13,7 @@ import { AUD_FILTER_FAILED, buildRecorderArgs, nextAudioAfterRefusal, type Recor
 import { OPEN_SEGMENT_NAME_PATTERN, openSegmentFileName, openSegmentNamePattern, segmentFileName } from '../storage/segment-names.js';
 import type { Clock } from '../shared/clock.js';
 import { maskUrl, redactSecrets, urlSecrets } from '../shared/redact.js';
-import { SharedTick } from '../shared/shared-tick.js';
+import { quarterSecondTick } from '../shared/shared-tick.js';
 import { sleep } from '../shared/sleep.js';
 import { errorMessage } from '../shared/errors.js';
 import { MediaClock, type ClockJump } from './media-clock.js';
@@ -71,10 +71,10 @@ export interface LiveRun {
  * 5 s, when a camera's SDP lacks the stream's parameters) on top of the RTSP timeout.
  */
 const PROBE_ALLOWANCE_SECONDS = 5;
-/** How often a run's watchdogs look (the silence watch's resolution). */
-const WATCH_EVERY_MS = 250;
 /** The watchdogs of every camera's run look at the same ticks of one timer (see SharedTick). */
-const watchTick = new SharedTick(WATCH_EVERY_MS);
+const watchTick = quarterSecondTick;
+/** How often a run's watchdogs look (the silence watch's resolution). */
+const WATCH_EVERY_MS = watchTick.everyMs;
 /**
  * A watchdog tick this much later than due means the event loop was held (a long synchronous task, a
  * stopped or swapped-out process). Timers run before pending I/O when the loop resumes, so ffmpeg's

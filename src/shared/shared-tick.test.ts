@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { sleep } from './sleep.js';
 import { SharedTick } from './shared-tick.js';
@@ -57,5 +59,12 @@ describe('SharedTick', () => {
     b();
     d();
     expect(tick.running).toBe(false);
+  });
+
+  it('never keeps the process alive on its own (a watchdog or a sampler watches something else that does)', async () => {
+    const script = "import { SharedTick } from './src/shared/shared-tick.ts'; new SharedTick(20).watch(() => undefined); console.log('watching');";
+    // Before: the tick's timer held the process open for ever (killed here after 10 s).
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 10_000 });
+    expect(stdout.trim()).toBe('watching');
   });
 });

@@ -16,7 +16,11 @@ export class SharedTick {
     // A wrapper of its own: the same function watched twice is two watchers.
     const watcher = () => fn();
     this.watchers.add(watcher);
-    this.timer ??= setInterval(() => this.tick(), this.everyMs);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.tick(), this.everyMs);
+      // A watchdog or a sampler never keeps the process alive: what it watches does.
+      this.timer.unref();
+    }
     return () => {
       this.watchers.delete(watcher);
       if (this.watchers.size === 0 && this.timer) {
@@ -45,3 +49,10 @@ export class SharedTick {
     if (failure) throw failure.err;
   }
 }
+
+/**
+ * The process's quarter-second tick: the recorders' watchdogs and the event-loop lag sampler look at
+ * the same wake-ups. Each wake-up of an otherwise idle process costs ~150 µs of a core on this
+ * project's VMs (a 100-ms timer of its own alone: 0.15 % of a core; docs/proof.md).
+ */
+export const quarterSecondTick = new SharedTick(250);
