@@ -178,6 +178,7 @@ export async function runExport(o: ExportBenchOptions): Promise<SectionResult[]>
             ratio: fmt.ratio(bodyMBps / catMBps),
           },
           { figure: 'Clip export path taken (join = fMP4 fragments joined in Node, ffmpeg = remux)', value: Object.entries(clipPaths).map(([p, n]) => `${p} ×${n}`).join(', ') || 'none logged' },
+          { figure: 'Joined clips\' read windows: made / handed out again once written (HTTP responses only)', value: `${clipWindows.made} / ${clipWindows.reused}` },
           { figure: `Clip of ${o.minutes} min: ffmpeg remux alone (same argv, stdout into a pipe)`, value: `${fmt.num(totalBytes / 1e6 / (ffmpegMs / 1000))} MB/s`, baseline: `${fmt.num(catMBps)} MB/s`, ratio: fmt.ratio(catMs / ffmpegMs) },
           {
             figure: `Clip exactness (${o.exactnessRanges} random ranges): presented duration − range, max |error| (pre-roll cut by the edit list: mean/max)`,
@@ -218,6 +219,7 @@ export async function runExport(o: ExportBenchOptions): Promise<SectionResult[]>
           backToBackSnapshotMs: backToBack,
           ffmpegStartMs,
           clipPaths,
+          clipWindows,
           method: 'in-process Vigil (tsx), curl client; throughput = footage bytes / wall time, median of repetitions',
         },
       },
@@ -232,6 +234,8 @@ export async function runExport(o: ExportBenchOptions): Promise<SectionResult[]>
 let authArgs: string[] = [];
 /** How many clips each export path made (from the service's debug line `clip export path`). */
 const clipPaths: Record<string, number> = {};
+/** The joined clips' read windows: made new, and handed out again once written (`clip read windows`). */
+const clipWindows = { made: 0, reused: 0 };
 
 /**
  * Vigil's log at debug level, of which only the clip path lines are kept (counted) and warnings or
@@ -242,8 +246,12 @@ function benchLog() {
     write(chunk: Buffer, _enc, done) {
       for (const line of chunk.toString().split('\n')) {
         if (!line) continue;
-        const entry = JSON.parse(line) as { msg?: string; level?: number; path?: string };
+        const entry = JSON.parse(line) as { msg?: string; level?: number; path?: string; windowsMade?: number; windowsReused?: number };
         if (entry.msg === 'clip export path' && entry.path) clipPaths[entry.path] = (clipPaths[entry.path] ?? 0) + 1;
+        else if (entry.msg === 'clip read windows') {
+          clipWindows.made += entry.windowsMade ?? 0;
+          clipWindows.reused += entry.windowsReused ?? 0;
+        }
         else if ((entry.level ?? 0) >= 40) process.stderr.write(`${line}\n`);
       }
       done();

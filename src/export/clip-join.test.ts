@@ -536,6 +536,34 @@ describe('ClipService choosing the path', () => {
     expect(await locks('counted')).toEqual([0, 0, 0]);
     expect(await openFiles('counted')).toEqual([]);
     expect(jobs.active).toBe(0);
+    // Read as a stream, its windows are the reader's to keep: each one new (a window a file here).
+    expect(logged('clip read windows')).toMatchObject([{ windowsMade: 3, windowsReused: 0 }]);
+  });
+
+  it('piped into an HTTP response, the same bytes from windows handed out again once written; locks released, no file left open', async () => {
+    const { clips, jobs } = service();
+    const dl = await clips.open('counted', { fromMs: T0 + 500, toMs: T0 + 5300 });
+    const { url, server } = await servePiped(() => dl.body, dl.sizeBytes);
+    try {
+      const got = await slowDownload(url, 0);
+      const expected = await collect(joinedClipBytes(await plan([
+        { absPath: join(data, 'recordings/counted/sub000.mp4'), inpointSeconds: 0.5 },
+        { absPath: join(data, 'recordings/counted/sub001.mp4') },
+        { absPath: join(data, 'recordings/counted/sub002.mp4'), outpointSeconds: 1.3 },
+      ])));
+      expect(got.complete).toBe(true);
+      expect(got.bytes.equals(expected)).toBe(true);
+    } finally {
+      server.close();
+    }
+    await settle(async () => logged('clip read windows').length > 0 && (await locks('counted')).every((c) => c === 0));
+    expect(await locks('counted')).toEqual([0, 0, 0]);
+    expect(await openFiles('counted')).toEqual([]);
+    expect(jobs.active).toBe(0);
+    // A window a file, each given back once its writes called back: the later files may take it again.
+    const [windows] = logged('clip read windows') as Array<{ windowsMade: number; windowsReused: number }>;
+    expect(windows!.windowsMade + windows!.windowsReused).toBe(3);
+    expect(windows!.windowsMade).toBeGreaterThanOrEqual(1);
   });
 
   it('a clip across a change of resolution goes through ffmpeg and decodes across the change', async () => {

@@ -249,5 +249,8 @@ export async function runJoinedClip(plan: JoinPlan, run: JoinedClipRun): Promise
     clearInterval(watchdog);
     run.signal.removeEventListener('abort', stop);
     if (!body.destroyed) body.destroy();
+    // Windows made and handed out again (reused only when the body wrote into Node's HTTP response itself).
+    const windows = body.windows?.counts;
+    if (windows) run.log.debug({ cameraId: run.cameraId, windowsMade: windows.made, windowsReused: windows.reused }, 'clip read windows');
   }
 }
