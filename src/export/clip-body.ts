@@ -9,6 +9,7 @@
  */
 import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { drained } from '../shared/drain.js';
 
 /**
  * Buffers of `bytes` for a body's positioned reads. With `recycle`, a window is held by its reader
@@ -73,6 +74,8 @@ export class ClipBody extends Readable {
   private pool: WindowPool | undefined;
   private direct = false;
   private pulling = false;
+  /** Aborted when the body is destroyed: a write waiting for the response to drain stops waiting. */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly make: ClipBytes,
@@ -109,6 +112,7 @@ export class ClipBody extends Readable {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.closing.abort();
     const bytes = this.bytes;
     if (!bytes) return callback(err);
     // Waits for a pull under way, then runs the generator's finally blocks (files closed).
@@ -147,7 +151,7 @@ export class ClipBody extends Readable {
         if (r.done) break;
         const chunk = r.value;
         pool.hold(chunk);
-        if (!res.write(chunk, () => pool.drop(chunk)) && !(await this.drained(res))) return void this.destroy();
+        if (!res.write(chunk, () => pool.drop(chunk)) && !(await drained(res, this.closing.signal))) return void this.destroy();
       }
     } catch (err) {
       this.destroy(err as Error);
@@ -157,23 +161,5 @@ export class ClipBody extends Readable {
     if (end) this.once('end', () => res.end());
     this.push(null);
     this.resume();
-  }
-
-  /** Resolves true when `res` takes more, false when it or the body closed first. */
-  private drained(res: ServerResponse): Promise<boolean> {
-    if (this.destroyed || res.destroyed) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const settle = (more: boolean) => () => {
-        res.off('drain', onDrain);
-        res.off('close', onClose);
-        this.off('close', onClose);
-        resolve(more);
-      };
-      const onDrain = settle(true);
-      const onClose = settle(false);
-      res.once('drain', onDrain);
-      res.once('close', onClose);
-      this.once('close', onClose);
-    });
   }
 }

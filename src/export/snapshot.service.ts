@@ -9,6 +9,7 @@ import { fileSource, scanFmp4, scanFmp4Source } from '../media/fmp4/scan.js';
 import { buildSnapshotArgs, snapshotSeek } from '../media/snapshot-args.js';
 import { planSnapshot, type SnapshotFeed, type SnapshotPlan } from '../media/snapshot-feed.js';
 import type { WarmDecoderProcess } from '../media/warm-decoder.js';
+import { drained } from '../shared/drain.js';
 import { notFound, VigilError } from '../shared/errors.js';
 import type { FootageStore } from '../storage/footage-store.js';
 import type { MediaJobs } from './media-jobs.js';
@@ -196,19 +197,7 @@ const FEED_CHUNK_BYTES = 256 * 1024;
 async function writeFeed(stdin: Writable, fh: FileHandle, feed: SnapshotFeed, signal: AbortSignal): Promise<void> {
   const write = async (chunk: Buffer): Promise<boolean> => {
     if (signal.aborted || stdin.destroyed) return false;
-    if (stdin.write(chunk)) return true;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        stdin.off('drain', done);
-        stdin.off('close', done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      stdin.on('drain', done);
-      stdin.on('close', done);
-      signal.addEventListener('abort', done, { once: true });
-    });
-    return !signal.aborted && !stdin.destroyed;
+    return stdin.write(chunk) || drained(stdin, signal);
   };
   try {
     if (!(await write(feed.init))) return;
