@@ -1,5 +1,8 @@
 import { spawnSupervised, type ExitInfo } from './child.js';
 import type { Readable } from 'node:stream';
+import { quarterSecondTick } from '../shared/shared-tick.js';
+import { LineSplitter } from './lines.js';
+import { ProgressFile } from './progress-file.js';
 import { PROGRESS_FD, ProgressParser, SEGMENT_LIST_FD, parseSegmentListLine, type SegmentListEntry } from './recorder-args.js';
 
 export type { ExitInfo };
@@ -23,40 +26,41 @@ export interface RecorderProcess {
 /** How the recorder starts ffmpeg; tests of supervision logic can pass a fake. */
 export type RecorderLauncher = (program: string, args: string[], handlers: RecorderHandlers, now: () => number) => RecorderProcess;
 
-/**
- * Calls `onLine` for each line of a pipe ffmpeg writes (its segment list, its progress blocks), the
- * last one even without a final newline. Plain splitting of each chunk: readline's interface, made
- * for terminals, cost more than the parsing itself at two progress blocks a second per camera.
- */
+/** Calls `onLine` for each line of a pipe ffmpeg writes (its segment list), the last one even without a final newline. */
 export function onLines(stream: Readable, onLine: (line: string) => void): void {
-  let rest = '';
+  const lines = new LineSplitter(onLine);
   stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    let start = 0;
-    for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', start)) {
-      const line = chunk.slice(start, nl);
-      start = nl + 1;
-      if (rest) {
-        onLine((rest + line).replace(/\r$/, ''));
-        rest = '';
-      } else {
-        onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
-      }
-    }
-    rest += chunk.slice(start);
-  });
-  stream.on('end', () => {
-    if (rest) onLine(rest.replace(/\r$/, ''));
-    rest = '';
-  });
+  stream.on('data', (chunk: string) => lines.push(chunk));
+  stream.on('end', () => lines.end());
+}
+
+function attempt(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    /* see the caller */
+  }
 }
 
 /** A graceful stop's second SIGINT, for an ffmpeg blocked on a silent input (see `stop`). */
 const SECOND_SIGINT_MS = 300;
 
 export const spawnRecorder: RecorderLauncher = (program, args, handlers, now) => {
+  const parser = new ProgressParser();
+  const onProgressLine = (line: string, wallMs: number) => {
+    const p = parser.push(line);
+    if (p && Number.isFinite(p.outTimeUs)) handlers.onProgress(p.outTimeUs, p.frame, wallMs);
+  };
+  // The reports go to a file read on the quarter-second tick (ProgressFile); where none can be made
+  // (no writable temporary folder), to a pipe as before, each read as it comes.
+  let progressFile: ProgressFile | undefined;
+  try {
+    progressFile = ProgressFile.create(onProgressLine, now);
+  } catch {
+    progressFile = undefined;
+  }
   // -strftime names files in local time; UTC makes the names UTC.
-  const { child, exited, signal } = spawnSupervised(program, args, ['ignore', 'pipe', 'pipe', 'pipe'], {
+  const { child, exited: closed, signal } = spawnSupervised(program, args, ['ignore', 'pipe', 'pipe', progressFile?.fd ?? 'pipe'], {
     ...process.env,
     TZ: 'UTC',
   });
@@ -67,13 +71,22 @@ export const spawnRecorder: RecorderLauncher = (program, args, handlers, now) =>
       if (entry) handlers.onSegment(entry, now());
     });
   }
-  const progressStream = child.stdio[PROGRESS_FD] as Readable | null;
-  if (progressStream) {
-    const parser = new ProgressParser();
-    onLines(progressStream, (line) => {
-      const p = parser.push(line);
-      if (p && Number.isFinite(p.outTimeUs)) handlers.onProgress(p.outTimeUs, p.frame, now());
+  let exited = closed;
+  if (progressFile) {
+    const file = progressFile;
+    // Watching from the spawn on: a recorder's watchdog, which judges the reports, starts watching
+    // after this and so runs after the read in each tick (SharedTick calls watchers in order).
+    // A read that fails (it should not: the file is ours and open) must not throw out of the shared
+    // tick: reports stop, and the silence watch ends the run, whose successor makes a new file.
+    const unwatch = quarterSecondTick.watch(() => attempt(() => file.read()));
+    exited = closed.then((info) => {
+      unwatch();
+      attempt(() => file.close());
+      return info;
     });
+  } else {
+    const progressStream = child.stdio[PROGRESS_FD] as Readable | null;
+    if (progressStream) onLines(progressStream, (line) => onProgressLine(line, now()));
   }
   return {
     pid: child.pid ?? -1,

@@ -117,7 +117,7 @@ export const PROGRESS_FD = 3;
 /**
  * argv (without the program) for recording one camera: RTSP over TCP, stream copy of the first video
  * stream (and its first audio stream, copied or transcoded to AAC, per `audio`), fragmented-MP4 segment files, the segment list (one CSV line per closed file) on stdout and
- * progress (media time as it is muxed) on fd 3. Nothing else: the live view reads the segment files
+ * progress (media time as it is muxed) on fd 3 (a file Vigil reads on its quarter-second tick, `ProgressFile`). Nothing else: the live view reads the segment files
  * as they grow (src/live/segment-follower.ts), so one camera connection and one output serve both.
  */
 export function buildRecorderArgs(i: RecorderArgsInput): string[] {

@@ -78,7 +78,8 @@ const WATCH_EVERY_MS = watchTick.everyMs;
 /**
  * A watchdog tick this much later than due means the event loop was held (a long synchronous task, a
  * stopped or swapped-out process). Timers run before pending I/O when the loop resumes, so ffmpeg's
- * progress and segment lines of that time are still unread: the tick passes and the next one judges.
+ * segment lines of that time are still unread (its progress file is read in the tick itself, but a
+ * launcher may report through a pipe): the tick passes and the next one judges.
  */
 const HELD_LOOP_MS = 1000;
 /**

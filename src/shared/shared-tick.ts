@@ -4,6 +4,7 @@
  * Vigil 64 times a second, ~0.5 % of a core on this project's VMs for the wake-ups alone (docs/proof.md);
  * one shared timer wakes it 4 times. The timer runs while anyone watches and is cleared with the last.
  * A watcher's first call comes within one period of `watch` (not exactly one period after it).
+ * Watchers are called in the order they started watching.
  */
 export class SharedTick {
   private readonly watchers = new Set<() => void>();
