@@ -110,4 +110,23 @@ describe('the recorder process', () => {
     // The second block was written ~1 s after the first, and is timed so.
     expect((reports[1]?.wallMs ?? 0) - (reports[0]?.wallMs ?? 0)).toBeGreaterThan(800);
   });
+
+  it('reports through a pipe, read as it comes, where no progress file can be made', async () => {
+    const frames: number[] = [];
+    const handlers: RecorderHandlers = { onSegment: () => undefined, onProgress: (_o, frame) => frames.push(frame) };
+    const before = process.env['TMPDIR'];
+    process.env['TMPDIR'] = join(tempDir(), 'gone');
+    let proc: ReturnType<typeof spawnRecorder>;
+    try {
+      proc = spawnRecorder('/bin/sh', ['-c', 'printf "frame=4\\nout_time_us=300000\\nprogress=continue\\n" >&3; sleep 0.5'], handlers, () => Date.now());
+    } finally {
+      if (before === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = before;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    // Node makes a stdio pipe of a socket pair.
+    expect(readlinkSync(`/proc/${proc.pid}/fd/3`)).toMatch(/^(?:pipe|socket):/);
+    await proc.exited;
+    expect(frames).toEqual([4]);
+  });
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { sleep } from '../../src/shared/sleep.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
+import { printLogIfFailed } from '../support/log-on-failure.js';
 import { buildWeb, closeUiTest, ffprobe, launchChromium, login, screenshot, watchConsole } from './support.js';
 
 type Status = { state: string; segments_written: number; last_frame_at: string | null };
@@ -244,6 +245,8 @@ describe('operator console: trust', () => {
   }, 90_000);
 
   it('the timeline: the window label names both ends, hovering tells the time and what is there, a gap is never thinner than 4 px', async () => {
+    // It once waited 45 s in CI for an event that comes within ~21 s by design, and left nothing to read.
+    printLogIfFailed(vigil, 'frozen');
     await camPage.goto(`${vigil.app.url}/#/cameras/frozen`);
     // Frozen past the silence watch: the run is stopped at its last frame, a gap until it sends again.
     await cams.freeze('frozen', true);
