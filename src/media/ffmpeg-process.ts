@@ -34,14 +34,6 @@ export function onLines(stream: Readable, onLine: (line: string) => void): void 
   stream.on('end', () => lines.end());
 }
 
-function attempt(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    /* see the caller */
-  }
-}
-
 /** A graceful stop's second SIGINT, for an ffmpeg blocked on a silent input (see `stop`). */
 const SECOND_SIGINT_MS = 300;
 
@@ -76,12 +68,10 @@ export const spawnRecorder: RecorderLauncher = (program, args, handlers, now) =>
     const file = progressFile;
     // Watching from the spawn on: a recorder's watchdog, which judges the reports, starts watching
     // after this and so runs after the read in each tick (SharedTick calls watchers in order).
-    // A read that fails (it should not: the file is ours and open) must not throw out of the shared
-    // tick: reports stop, and the silence watch ends the run, whose successor makes a new file.
-    const unwatch = quarterSecondTick.watch(() => attempt(() => file.read()));
-    exited = closed.then((info) => {
+    const unwatch = quarterSecondTick.watch(() => file.read());
+    exited = closed.then(async (info) => {
       unwatch();
-      attempt(() => file.close());
+      await file.close();
       return info;
     });
   } else {

@@ -1,4 +1,4 @@
-import { fstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ afterEach(() => {
 });
 
 describe('ffmpeg progress file', () => {
-  it('leaves no name behind and gives whole lines, a line cut between reads once whole', () => {
+  it('leaves no name behind and gives whole lines, a line cut between reads once whole', async () => {
     const dir = tempDir();
     const lines: string[] = [];
     const file = ProgressFile.create((l) => lines.push(l), () => Date.now(), dir);
@@ -30,7 +30,7 @@ describe('ffmpeg progress file', () => {
     file.read();
     expect(lines).toHaveLength(3);
     writeSync(file.fd, 'progress=end');
-    file.close();
+    await file.close();
     expect(lines.at(-1)).toBe('progress=end');
     expect(() => fstatSync(file.fd)).toThrow();
     file.read();
@@ -55,10 +55,10 @@ describe('ffmpeg progress file', () => {
       expect(at - aheadMs).toBeGreaterThanOrEqual(writtenAfter);
       expect(at - aheadMs).toBeLessThan(writtenBefore + 100);
     }
-    file.close();
+    await file.close();
   });
 
-  it('empties itself once large and read to a line end, and goes on from its start', () => {
+  it('empties itself once large and read to a line end, and goes on from its start', async () => {
     const lines: string[] = [];
     const file = ProgressFile.create((l) => lines.push(l), () => Date.now(), tempDir());
     const block = 'frame=1\nout_time_us=1\nprogress=continue\n';
@@ -72,10 +72,10 @@ describe('ffmpeg progress file', () => {
     file.read();
     expect(lines.at(-1)).toBe('frame=2');
     expect(fstatSync(file.fd).size).toBe(8);
-    file.close();
+    await file.close();
   });
 
-  it('is not emptied while part of a line waits for its end', () => {
+  it('is not emptied while part of a line waits for its end', async () => {
     const lines: string[] = [];
     const file = ProgressFile.create((l) => lines.push(l), () => Date.now(), tempDir());
     writeSync(file.fd, 'x'.repeat(EMPTY_AT_BYTES) + '\nfra');
@@ -85,7 +85,19 @@ describe('ffmpeg progress file', () => {
     file.read();
     expect(lines.at(-1)).toBe('frame=3');
     expect(fstatSync(file.fd).size).toBe(0);
-    file.close();
+    await file.close();
+  });
+  it("throws what a line's handler throws, and nothing for a read that fails", async () => {
+    const file = ProgressFile.create(() => {
+      throw new Error('handler bug');
+    }, () => Date.now(), tempDir());
+    writeSync(file.fd, 'frame=1\n');
+    // A bug in the handler is not hidden.
+    expect(() => file.read()).toThrow('handler bug');
+    // The file's fd gone from under it: the read fails, quietly (the silence watch takes it from there).
+    closeSync(file.fd);
+    expect(() => file.read()).not.toThrow();
+    await file.close();
   });
 });
 

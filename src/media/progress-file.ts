@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { close as fsClose, closeSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -66,44 +66,64 @@ export class ProgressFile {
     return new ProgressFile(fd, onLine, now);
   }
 
-  /** Bytes written and not yet read; for tests. */
-  get pendingBytes(): number {
-    return this.open ? fstatSync(this.fd).size - this.offset : 0;
-  }
-
-  /** Gives every whole line written since the last call, with when it was written at the latest. */
+  /**
+   * Gives every whole line written since the last call, with when it was written at the latest. A
+   * read of the file that fails (it should not: the file is Vigil's own and open) gives nothing: the
+   * reports stop, and the recorder's silence watch ends the run, whose successor has a new file.
+   * What a line's handler throws is thrown.
+   */
   read(): void {
     if (!this.open) return;
+    let text: string;
+    try {
+      text = this.readText();
+    } catch {
+      return;
+    }
+    if (text) this.lines.push(text);
+  }
+
+  /** What was written since the last call, up to the size seen with the modification time (sets `writtenMs`). */
+  private readText(): string {
     const st = fstatSync(this.fd);
-    // Only up to the size seen with this modification time: a report appended meanwhile is later
-    // than it, and is read at the next call with its own.
+    // Only up to that size: a report appended meanwhile is later than this modification time, and
+    // is read at the next call with its own.
     const end = st.size;
     if (end < this.offset) this.offset = 0;
-    if (end === this.offset) return;
+    if (end === this.offset) return '';
     // The instant in `now`'s terms (a test's clock may be set apart from the system's), in whole ms
     // as every instant Vigil keeps, rounded up (still never before the write).
     const ageMs = Math.floor(systemClock.nowMs() - (st.mtimeMs + MTIME_GRAIN_MS));
     const nowMs = this.now();
     this.writtenMs = ageMs > 0 ? nowMs - ageMs : nowMs;
+    let text = '';
     while (this.offset < end) {
       const n = readSync(this.fd, this.buf, 0, Math.min(this.buf.length, end - this.offset), this.offset);
       if (n <= 0) break;
       this.offset += n;
-      this.lines.push(this.decoder.write(this.buf.subarray(0, n)));
+      text += this.decoder.write(this.buf.subarray(0, n));
     }
-    if (this.offset >= EMPTY_AT_BYTES && !this.lines.pending && fstatSync(this.fd).size === this.offset) {
+    // Emptied only at a line's end: the part of a line held would otherwise lose its rest.
+    if (this.offset >= EMPTY_AT_BYTES && text.endsWith('\n') && fstatSync(this.fd).size === this.offset) {
       ftruncateSync(this.fd, 0);
       this.offset = 0;
     }
+    return text;
   }
 
-  /** Reads what is left (the process has ended: its last line may lack a newline) and closes the file. */
-  close(): void {
-    if (!this.open) return;
+  /**
+   * Reads what is left (the process has ended: its last line may lack a newline) and closes the file.
+   * The close itself goes to the thread pool: the
+   * last close of an unlinked file frees it, which took ~2 ms here, and 64 cameras stopping together
+   * would each hold the event loop that long.
+   */
+  close(): Promise<void> {
+    if (!this.open) return Promise.resolve();
     this.read();
+    this.open = false;
+    const closed = new Promise<void>((resolve) => fsClose(this.fd, () => resolve()));
     this.lines.push(this.decoder.end());
     this.lines.end();
-    this.open = false;
-    closeSync(this.fd);
+    return closed;
   }
 }
