@@ -20,8 +20,10 @@ export const FORWARD_JUMP_MS = 2500;
  * Frame intervals between ffmpeg's `out_time` and the media whose capture the report follows: the
  * frame the MP4 muxer holds, and the camera's own capture-to-send delay. Calibrated against burned-in
  * capture instants (test/integration/time-truth.test.ts: frames placed +16 ms after capture with 2,
- * +87 ms with 1). Until the live view read the segment files, a second (fifo) output reported one frame
- * past the MP4 muxer and 1 here gave the same placement.
+ * +87 ms with 1, when reports were timed by their arrival through a pipe; +27 ms with 2 since they are
+ * timed by their file's modification time plus its 10-ms grain, `npm run bench -- --only placement`).
+ * Until the live view read the segment files, a second (fifo) output reported one frame past the MP4
+ * muxer and 1 here gave the same placement.
  */
 const FRAMES_PAST_OUT_TIME = 2;
 
