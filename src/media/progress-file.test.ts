@@ -99,6 +99,15 @@ describe('ffmpeg progress file', () => {
     expect(() => file.read()).not.toThrow();
     await file.close();
   });
+  it('closes its file at the close even when a line handler throws there', async () => {
+    const file = ProgressFile.create((line) => {
+      if (line === 'progress=end') throw new Error('handler bug');
+    }, () => Date.now(), tempDir());
+    writeSync(file.fd, 'frame=1\nprogress=end\n');
+    expect(() => file.close()).toThrow('handler bug');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(() => fstatSync(file.fd)).toThrow();
+  });
 });
 
 describe('the recorder process', () => {

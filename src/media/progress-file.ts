@@ -20,11 +20,11 @@ const READ_BYTES = 16 * 1024;
  * Where one ffmpeg writes its `-progress` reports: a file of its own, opened for appending and
  * unlinked at once (nothing is left behind, whatever ends Vigil), given to ffmpeg as an inherited fd.
  *
- * A pipe woke Vigil for every report: two a second per camera, ~150 µs of a core each on this
- * project's VMs (docs/proof.md), the largest part of Node's cost of recording. The file is read on the
- * quarter-second tick that already wakes the recorders' watchdogs, so the reports cost no wake-up of
- * their own, and they lose nothing of what a pipe told: the file's modification time is when the
- * last report was written. Each line read by one `read` is given that instant plus `MTIME_GRAIN_MS`,
+ * A pipe woke Vigil for every report, two a second per camera: 32 wake-ups a second at 16 cameras,
+ * ~0.1–0.2 % of a core on this project's VMs (docs/proof.md, issue 17, nineteenth session). The file
+ * is read on the quarter-second tick that already wakes the recorders' watchdogs, so the reports cost
+ * no wake-up of their own, and they lose nothing of what a pipe told: the file's modification time is
+ * when the last report was written. Each line read by one `read` is given that instant plus `MTIME_GRAIN_MS`,
  * which is never before it was written: the time mapping (invariant 15) needs each report's time as
  * an upper bound of its frame's arrival, and the silence watch needs the last advance's time.
  *
@@ -112,16 +112,20 @@ export class ProgressFile {
   }
 
   /**
-   * Reads what is left (the process has ended: its last line may lack a newline) and closes the file.
-   * The close itself goes to the thread pool: the
-   * last close of an unlinked file frees it, which took ~2 ms here, and 64 cameras stopping together
-   * would each hold the event loop that long.
+   * Reads what is left (the process has ended: its last line may lack a newline) and closes the file,
+   * even when a line's handler throws. The close itself goes to the thread pool: the last close of an
+   * unlinked file frees it, which took ~2 ms here, and 64 cameras stopping together would each hold
+   * the event loop that long.
    */
   close(): Promise<void> {
     if (!this.open) return Promise.resolve();
-    this.read();
-    this.open = false;
-    const closed = new Promise<void>((resolve) => fsClose(this.fd, () => resolve()));
+    let closed: Promise<void> | undefined;
+    try {
+      this.read();
+    } finally {
+      this.open = false;
+      closed = new Promise<void>((resolve) => fsClose(this.fd, () => resolve()));
+    }
     this.lines.push(this.decoder.end());
     this.lines.end();
     return closed;
