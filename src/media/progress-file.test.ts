@@ -2,7 +2,7 @@ import { closeSync, fstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnRecorder, type RecorderHandlers } from './ffmpeg-process.js';
+import { firstReportTick, spawnRecorder, type RecorderHandlers } from './ffmpeg-process.js';
 import { EMPTY_AT_BYTES, ProgressFile } from './progress-file.js';
 
 const dirs: string[] = [];
@@ -149,5 +149,26 @@ describe('the recorder process', () => {
     expect(readlinkSync(`/proc/${proc.pid}/fd/3`)).toMatch(/^(?:pipe|socket):/);
     await proc.exited;
     expect(frames).toEqual([4]);
+  });
+
+  it('reads the progress file at a faster tick until the first report of media muxed, and no longer', async () => {
+    const frames: number[] = [];
+    const handlers: RecorderHandlers = { onSegment: () => undefined, onProgress: (_o, frame) => frames.push(frame) };
+    // A report with no media yet (ffmpeg's first may say out_time 0), then one with media.
+    const script = 'sleep 0.3; printf "frame=0\\nout_time_us=0\\nprogress=continue\\n" >&3; sleep 0.4; printf "frame=2\\nout_time_us=100000\\nprogress=continue\\n" >&3; sleep 0.6';
+    const proc = spawnRecorder('/bin/sh', ['-c', script], handlers, () => Date.now());
+    expect(firstReportTick.running).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(frames).toEqual([0]);
+    expect(firstReportTick.running).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(frames).toEqual([0, 2]);
+    expect(firstReportTick.running).toBe(false);
+    await proc.exited;
+    // A run that ends before any report of media stops watching too.
+    const silent = spawnRecorder('/bin/sh', ['-c', 'sleep 0.2'], handlers, () => Date.now());
+    expect(firstReportTick.running).toBe(true);
+    await silent.exited;
+    expect(firstReportTick.running).toBe(false);
   });
 });
