@@ -246,8 +246,19 @@ describe('operator console: trust', () => {
 
   it('the timeline: the window label names both ends, hovering tells the time and what is there, a gap is never thinner than 4 px', async () => {
     // It once waited 45 s in CI for an event that comes within ~21 s by design, and left nothing to read.
-    printLogIfFailed(vigil, 'frozen');
+    printLogIfFailed(vigil, '"cameraId":"frozen"');
     await camPage.goto(`${vigil.app.url}/#/cameras/frozen`);
+    // A run that has had video, and has closed two files since: frozen while a run still waits for its
+    // first frame (the earlier tests' freezes and releases can leave the camera reconnecting, e.g. for
+    // the back-dated burst a release sends), every run ends by ffmpeg's own timeout (its PLAY
+    // unanswered), never by the silence watch. CI waited 45 s for camera_silent so, twice.
+    const recordingNow = async () => {
+      const s = await status('frozen');
+      return s.state === 'recording' && s.last_frame_at !== null && Date.now() - Date.parse(s.last_frame_at) < 2000 ? s.segments_written : undefined;
+    };
+    let since: number | undefined;
+    await waitFor('the frozen camera recording with video', async () => (since = await recordingNow()) !== undefined, 60_000, 250);
+    await waitFor('two more of its files', async () => ((await recordingNow()) ?? -Infinity) >= (since as number) + 2, 30_000, 250);
     // Frozen past the silence watch: the run is stopped at its last frame, a gap until it sends again.
     await cams.freeze('frozen', true);
     // The event comes after the run's end: 6 s of silence, then a graceful stop (up to stop_timeout_ms,
