@@ -125,7 +125,7 @@ async function section(names: Name[], label: string, fn: () => Promise<SectionRe
 }
 
 try {
-  await section(['overhead', 'latency'], `recording ${cameras} cameras (bare ffmpeg, then Vigil), ${seconds} s each`, () =>
+  await section(['overhead', 'latency'], `recording ${cameras} cameras (Vigil beside as many bare ffmpegs), ${seconds} s`, () =>
     runOverhead({
       cameras,
       seconds,
