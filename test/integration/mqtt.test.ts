@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
+import { fakeCameraFailure } from '../support/fixture-state.js';
 import { startChildVigil, type ChildVigil } from '../support/child-vigil.js';
 import { readCatalog } from '../support/footage.js';
 import { removeDir, startVigil, tempDir, waitFor, type TestVigil } from '../support/harness.js';
@@ -63,10 +64,13 @@ describe('MQTT: a real Vigil recording a real camera, on a real mosquitto, seen 
     try {
       await waitFor('a first segment', () => segmentCount() >= 1, 30_000);
     } catch (err) {
-      // Seen once in CI (not here): say what the recorder was doing.
+      // Seen twice in CI (not here): say whether the fake camera was up, and what the recorder was doing.
+      // The second time every run was refused at the TCP connect: the fixture, not Vigil.
+      const fixture = await fakeCameraFailure(server);
       const status = await (await vigil.api('/cameras/cam1/status')).text();
       const events = readCatalog(vigil.dataDir).events.slice(-10).map((e) => `${e.type} ${e.payload}`);
-      throw new Error(`${(err as Error).message}\nstatus: ${status}\nevents: ${events.join('\n')}\nlog tail: ${vigil.logs().slice(-3000)}`);
+      const detail = `status: ${status}\nevents: ${events.join('\n')}\nlog tail: ${vigil.logs().slice(-3000)}`;
+      throw new Error(`${fixture ? `${fixture}\n` : ''}${(err as Error).message}\n${detail}`);
     }
   }, 90_000);
 
