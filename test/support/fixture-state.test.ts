@@ -2,15 +2,10 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { RtspServer } from '../../src/demo/rtsp-server.js';
 import { fakeCameraFailure, portAccepts } from './fixture-state.js';
+import { freePort } from './mosquitto.js';
 
 /** A port nothing listens on: one a listener had, closed again. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+const closedPort = freePort;
 
 describe('the fake camera fixture, read when footage did not come', () => {
   it('tells a port that accepts from one that refuses', async () => {
