@@ -1,6 +1,6 @@
 /**
  * Figures 1 and 2: recording overhead at N cameras (Vigil + its ffmpegs vs the same number of bare
- * ffmpegs with the recorder's argv, on one shared RTSP mount), Vigil's RSS, and segment close → row
+ * ffmpegs with the recorder's argv, each side on a shared RTSP mount of its own), Vigil's RSS, and segment close → row
  * visible latency (observed while Vigil records).
  *
  * The bare ffmpegs and Vigil record at the same time and are measured over the same window. Measured
