@@ -139,7 +139,8 @@ export async function recordSegmentIndexed(
         last_segment_at_ms: eb
           .case()
           .when(eb.or([eb('camera_status.last_segment_at_ms', 'is', null), eb('camera_status.last_segment_at_ms', '<', segmentEndMs)]))
-          .then(segmentEndMs)
+          // Bound, not written into the SQL: a literal made every segment's upsert a statement of its own.
+          .then(eb.val(segmentEndMs))
           .else(eb.ref('camera_status.last_segment_at_ms'))
           .end(),
         ...(measured ? { bitrate_bps: measured.bitrateBps, fps: measured.fps } : {}),

@@ -158,6 +158,25 @@ describe('camera-status repository', () => {
     expect(s.lastSegmentAtMs).toBe(T0 + 20_000);
   });
 
+  it('recordSegmentIndexed sends the same SQL text for every segment: its values are bound, not written into it', async () => {
+    // A value written into the text makes each call a new statement: prepared again (each closed file
+    // of every camera), and the catalog's statement cache filled with copies (native memory).
+    const texts: string[] = [];
+    const executor = db.getExecutor();
+    const seen = db.withPlugin({
+      transformQuery: ({ node, queryId }) => {
+        texts.push(executor.compileQuery(node, queryId).sql);
+        return node;
+      },
+      transformResult: ({ result }) => Promise.resolve(result),
+    });
+    for (let i = 0; i < 3; i++) await recordSegmentIndexed(seen, 'front', T0 + 10_000 * (i + 1), { bitrateBps: 800_000 + i, fps: 25 }, T0 + i);
+    expect(texts).toHaveLength(3);
+    expect(new Set(texts).size).toBe(1);
+    for (let i = 0; i < 3; i++) expect(texts[0]).not.toContain(String(T0 + 10_000 * (i + 1)));
+    expect((await status()).lastSegmentAtMs).toBe(T0 + 30_000);
+  });
+
   it('counters never decrease through any sequence of status writes', async () => {
     let last = { reconnectCount: 0, segmentsWritten: 0 };
     const ops: Array<(i: number) => Promise<void>> = [
