@@ -100,7 +100,7 @@ describe('camera lifecycle through the API', () => {
       }, 30_000);
       const readyz = await fetch(`${app.url}/api/v1/readyz`);
       // The body says why when it is not 200.
-      expect(readyz.status, await readyz.clone().text()).toBe(200);
+      expect(readyz.status, await readyz.text()).toBe(200);
     } finally {
       await app.stop();
       await removeDir(dataDir);
