@@ -11,18 +11,21 @@ export interface SegmentDigest {
 }
 
 /**
- * Bytes read per call. Each read is handed to libuv's thread pool and back, ~60 µs of a core on this
- * project's VMs whatever its size, beside the copy itself (~0.2 ms a MiB): measured per MiB read from
- * the page cache, 64 KiB reads cost 1.0–1.1 ms, 256 KiB 0.45–0.47 ms, 1 MiB 0.26–0.27 ms. At 16
- * cameras (~4 MB/s of closed files) 1 MiB instead of 256 KiB is ~0.08 % of a core less.
+ * Bytes read per call. Each read is handed to libuv's thread pool and back (~60 µs of a core on this
+ * project's VMs whatever its size), so chunks are large; but not larger than a core's L2 cache (512 KiB
+ * here), or the hash reads each chunk back from memory. Read and hashed in a loop from the page cache
+ * (60 s of 2-Mbit/s noise in the recorder.s fragment layout, 14.4 MB; `node --import tsx
+ * bench/scan-chunk.ts`), 1-MiB chunks cost ~21 ms of CPU per file and 512-KiB ones ~14 ms. Inside
+ * a recording Vigil (16 cameras, side by side with the 1-MiB build) the CPU did not differ measurably;
+ * the process's RSS was 3–6 MiB lower (docs/proof.md, issue 17, twenty-second session).
  */
-export const SCAN_CHUNK_BYTES = 1024 * 1024;
+export const SCAN_CHUNK_BYTES = 512 * 1024;
 
 /**
  * Files read at once. Cameras that share a segment length close their files together (16 cameras:
  * 16 index jobs in the same few ms); each read holds two chunks, so unbounded they took 32 MiB of
  * buffers at once, every segment length, and the process's RSS with it. The hash runs on the main
- * thread, so more than two at a time on a two-core box would only hold more buffers: 4 MiB in all.
+ * thread, so more than two at a time on a two-core box would only hold more buffers: 2 MiB in all.
  */
 export const SCAN_READERS = 2;
 const CHUNK = SCAN_CHUNK_BYTES;
@@ -79,23 +82,46 @@ class HashingSource implements ByteSource {
     return this.cur.start + this.cur.len;
   }
 
+  /** Where the bytes in hand begin: the older chunk's start, or the newer's while there is only one. */
+  private get heldFrom(): number {
+    return this.prev.len > 0 ? this.prev.start : this.cur.start;
+  }
+
+  /** A copy of the bytes when the chunks in hand hold them all (a box header, a moof body), else undefined. */
+  readHeld(offset: number, length: number): Buffer | undefined {
+    const end = Math.min(offset + length, this.size);
+    if (end > this.pos || offset < this.heldFrom) return undefined;
+    return this.copyHeld(offset, end);
+  }
+
   async read(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(offset + length, this.size);
     const out = Buffer.allocUnsafe(Math.max(0, end - offset));
     let filled = 0;
+    // Copied as the chunks pass: a request may span more than the two in hand (a large moov).
     while (offset + filled < end) {
       const at = offset + filled;
       if (at >= this.pos) {
         if (!(await this.advance())) break; // shrank under us: the digest covers what was there
         continue;
       }
-      const c = at >= this.cur.start ? this.cur : at >= this.prev.start && at < this.prev.start + this.prev.len ? this.prev : undefined;
-      if (!c) throw new Error(`hashing read went backwards (${at} < ${this.prev.start})`);
-      const n = Math.min(end, c.start + c.len) - at;
-      c.mem.copy(out, filled, at - c.start, at - c.start + n);
+      if (at < this.heldFrom) throw new Error(`hashing read went backwards (${at} < ${this.heldFrom})`);
+      const n = Math.min(end, this.pos) - at;
+      this.copyHeld(at, at + n, out, filled);
       filled += n;
     }
     return out.subarray(0, filled);
+  }
+
+  /** Copies [offset, end), which the chunks in hand hold, into `out` at `into` (a new buffer by default). */
+  private copyHeld(offset: number, end: number, out = Buffer.allocUnsafe(Math.max(0, end - offset)), into = 0): Buffer {
+    for (let at = offset; at < end; ) {
+      const c = at >= this.cur.start ? this.cur : this.prev;
+      const n = Math.min(end, c.start + c.len) - at;
+      c.mem.copy(out, into + at - offset, at - c.start, at - c.start + n);
+      at += n;
+    }
+    return out;
   }
 
   /** Reads and hashes the next chunk into the older buffer; false at the end of the file. */

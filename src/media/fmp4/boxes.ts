@@ -69,13 +69,13 @@ export interface BoxHeader {
   size: number;
 }
 
-/** Parses the box header at `off`, or returns undefined if `buf` ends before the header does. */
-export function readBoxHeader(buf: Buffer, off = 0): BoxHeader | undefined {
-  if (buf.length - off < 8) return undefined;
+/** Parses the box header at `off`, or returns undefined if `buf` (or its first `end` bytes) ends before the header does. */
+export function readBoxHeader(buf: Buffer, off = 0, end = buf.length): BoxHeader | undefined {
+  if (end - off < 8) return undefined;
   const size32 = buf.readUInt32BE(off);
   const type = buf.toString('latin1', off + 4, off + 8);
   if (size32 !== 1) return { type, headerSize: 8, size: size32 };
-  if (buf.length - off < 16) return undefined;
+  if (end - off < 16) return undefined;
   const large = buf.readBigUInt64BE(off + 8);
   // Beyond 2^53 is corrupt for any real file; report a size no file can hold.
   const size = large > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(large);
@@ -102,7 +102,7 @@ export interface BoxSpan {
 export function* boxSpans(buf: Buffer, start: number, end = buf.length): Generator<BoxSpan> {
   let off = start;
   while (end - off >= 8) {
-    const h = readBoxHeader(buf.subarray(0, end), off);
+    const h = readBoxHeader(buf, off, end);
     if (!h) throw malformed('truncated child box header');
     const size = h.size === 0 ? end - off : h.size;
     if (size < h.headerSize || off + size > end) throw malformed(`box '${h.type}' overruns its parent`);
@@ -438,14 +438,16 @@ function parseTraf(traf: Buffer, trexMap: Map<number, TrexDefaults>): TrafInfo {
       if (tfdt) info.baseDecodeTime = Number(tfdt.baseDecodeTime);
     }
     if (type !== 'trun' || b.length < 8) continue;
-    const trun = parseTrun(b, defaults);
-    if (trun.sampleCount > 0 && info.sampleCount === 0) info.firstSampleFlags = trun.sampleFlags[0];
-    for (const d of trun.durations) {
+    // Read in place, as parseTrun reads it: its four tables per trun were most of a scan's garbage.
+    const l = trunLayout(b);
+    for (let i = 0, e = l.entriesStart; i < l.count; i++, e += l.entryBytes) {
+      const d = l.dAt < 0 ? defaults.duration : b.readUInt32BE(e + l.dAt);
+      if (i === 0 && info.sampleCount === 0) info.firstSampleFlags = sampleFlagsOf(b, l, e, 0, defaults);
       info.durationTicks += d;
       info.sampleDurations.push(d);
+      info.compositionOffsets.push(ctoOf(b, l, e));
     }
-    for (const c of trun.compositionOffsets) info.compositionOffsets.push(c);
-    info.sampleCount += trun.sampleCount;
+    info.sampleCount += l.count;
   }
   return info;
 }

@@ -62,6 +62,12 @@ export interface Fmp4Scan {
 export interface ByteSource {
   size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * The same bytes when the source already holds them all, else undefined (then `read` is asked). A
+   * scan asks for ~3 small pieces per fragment, nearly all inside the chunk last read: answered here,
+   * they cost no promise and no turn of the event loop each.
+   */
+  readHeld?(offset: number, length: number): Buffer | undefined;
 }
 
 /**
@@ -178,7 +184,10 @@ export function scanFmp4Buffer(buf: Buffer): Fmp4Scan {
 export async function scanFmp4Source(src: ByteSource): Promise<Fmp4Scan> {
   const steps = scanSteps(src.size);
   let r = steps.next();
-  while (!r.done) r = steps.next(await src.read(r.value.offset, r.value.length));
+  while (!r.done) {
+    const { offset, length } = r.value;
+    r = steps.next(src.readHeld?.(offset, length) ?? (await src.read(offset, length)));
+  }
   return r.value;
 }
 
@@ -189,11 +198,16 @@ const MIN_READ = 4096;
 export function fileSource(fh: FileHandle, size: number): ByteSource {
   let cacheOffset = 0;
   let cache = Buffer.alloc(0);
+  const held = (offset: number, length: number): Buffer | undefined => {
+    const rel = offset - cacheOffset;
+    return rel >= 0 && rel + length <= cache.length ? cache.subarray(rel, rel + length) : undefined;
+  };
   return {
     size,
+    readHeld: held,
     async read(offset, length) {
-      const rel = offset - cacheOffset;
-      if (rel >= 0 && rel + length <= cache.length) return cache.subarray(rel, rel + length);
+      const inHand = held(offset, length);
+      if (inHand) return inHand;
       const want = Math.max(0, Math.min(Math.max(length, MIN_READ), size - offset));
       const buf = Buffer.allocUnsafe(want);
       let got = 0;

@@ -34,8 +34,10 @@ const BACKWARD_RUN = 3;
 
 /** The first media-time jump in a file's main track, or undefined when its clock runs true. */
 export function firstMediaTimeJump(file: { fragments: ReadonlyArray<Pick<FragmentInfo, 'sampleDurationsSeconds'>> }): MediaTimeJump | undefined {
-  const durations = file.fragments.flatMap((f) => f.sampleDurationsSeconds);
-  const real = durations.filter((d) => d > TICK_SECONDS).sort((a, b) => a - b);
+  const durations: number[] = [];
+  for (const f of file.fragments) for (const d of f.sampleDurationsSeconds) durations.push(d);
+  // A typed array sorts numbers natively, without a comparator called per comparison.
+  const real = Float64Array.from(durations.filter((d) => d > TICK_SECONDS)).sort();
   if (real.length === 0) return undefined;
   const frame = real[Math.floor(real.length / 2)] as number;
   const forwardAt = Math.max(FORWARD_JUMP_MIN_SECONDS, FORWARD_FACTOR * frame);
