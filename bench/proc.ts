@@ -36,6 +36,17 @@ export function readStat(pid: number): ProcStat | undefined {
   return { pid, ppid: num(4), state: f[0] ?? '?', ticks: num(14) + num(15), starttime: num(22) };
 }
 
+/** utime + stime of one thread of `pid` (the main thread when `tid` is the pid), in clock ticks; undefined if gone. */
+export function readThreadTicks(pid: number, tid = pid): number | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** VmRSS in bytes, or undefined if the process is gone. */
 export function readRssBytes(pid: number): number | undefined {
   try {
