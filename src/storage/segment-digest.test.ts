@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanFmp4 } from '../media/fmp4/scan.js';
+import { scanFmp4, scanFmp4Buffer } from '../media/fmp4/scan.js';
 import { hashFile, scanAndHash, SCAN_CHUNK_BYTES, SCAN_READERS } from './segment-digest.js';
 
 const run = promisify(execFile);
@@ -39,5 +39,31 @@ describe('a closed file read once for its structure and its hash', () => {
       expect(d.scan).toEqual(plain);
     }
     expect(await hashFile(file)).toEqual({ sha256, sizeBytes: (await stat(file)).size });
+  });
+
+  it('reads whole a moof whose header or body crosses the end of a read chunk', async () => {
+    const bytes = await readFile(file);
+    const firstMoof = scanFmp4Buffer(bytes).initEndOffset;
+    const target = scanFmp4Buffer(bytes).fragments.find((f) => f.offset >= SCAN_CHUNK_BYTES);
+    expect(target).toBeDefined();
+    const moofAt = (target as { offset: number }).offset;
+    // A free box after the moov moves every fragment; sized so that the target's moof starts `before`
+    // bytes short of a chunk's end: its size field, its header, or its body crosses into the next chunk
+    // (12: the header is read across the end, and the body then starts in the older chunk of the two held).
+    for (const before of [4, 8, 12, 40]) {
+      const k = Math.ceil((moofAt + 8 + before) / SCAN_CHUNK_BYTES);
+      const pad = k * SCAN_CHUNK_BYTES - before - moofAt;
+      const free = Buffer.alloc(pad);
+      free.writeUInt32BE(pad, 0);
+      free.write('free', 4, 'latin1');
+      const shifted = Buffer.concat([bytes.subarray(0, firstMoof), free, bytes.subarray(firstMoof)]);
+      const path = join(dir, `shifted-${before}.mp4`);
+      await writeFile(path, shifted);
+      const plain = await scanFmp4(path);
+      expect(plain.fragments.find((f) => f.offset === moofAt + pad)).toBeDefined();
+      const d = await scanAndHash(path);
+      expect(d.scan).toEqual(plain);
+      expect(d.sha256).toBe(createHash('sha256').update(shifted).digest('hex'));
+    }
   });
 });
