@@ -24,27 +24,27 @@ export interface ProcStat {
 }
 
 export function readStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // comm (field 2) may hold spaces and parentheses: fields 3.. follow the last ')'.
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const f = statFields(`/proc/${pid}/stat`);
+  if (!f) return undefined;
   const num = (fieldNo: number) => Number(f[fieldNo - 3]);
   return { pid, ppid: num(4), state: f[0] ?? '?', ticks: num(14) + num(15), starttime: num(22) };
 }
 
-/** utime + stime of one thread of `pid` (the main thread when `tid` is the pid), in clock ticks; undefined if gone. */
-export function readThreadTicks(pid: number, tid = pid): number | undefined {
+/** Fields 3.. of a /proc stat file (comm, field 2, may hold spaces and parentheses: they follow the last ')'). */
+function statFields(path: string): string[] | undefined {
+  let text: string;
   try {
-    const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
+    text = readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/** utime + stime of one thread of `pid` (the main thread when `tid` is the pid), in clock ticks; undefined if gone. */
+export function readThreadTicks(pid: number, tid = pid): number | undefined {
+  const f = statFields(`/proc/${pid}/task/${tid}/stat`);
+  return f ? Number(f[11]) + Number(f[12]) : undefined;
 }
 
 /** VmRSS in bytes, or undefined if the process is gone. */

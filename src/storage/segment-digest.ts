@@ -14,7 +14,7 @@ export interface SegmentDigest {
  * Bytes read per call. Each read is handed to libuv's thread pool and back (~60 µs of a core on this
  * project's VMs whatever its size), so chunks are large; but not larger than a core's L2 cache (512 KiB
  * here), or the hash reads each chunk back from memory. Read and hashed in a loop from the page cache
- * (60 s of 2-Mbit/s noise in the recorder.s fragment layout, 14.4 MB; `node --import tsx
+ * (60 s of 2-Mbit/s noise in the recorder's fragment layout, 14.4 MB; `node --import tsx
  * bench/scan-chunk.ts`), 1-MiB chunks cost ~21 ms of CPU per file and 512-KiB ones ~14 ms. Inside
  * a recording Vigil (16 cameras, side by side with the 1-MiB build) the CPU did not differ measurably;
  * the process's RSS was 3–6 MiB lower (docs/proof.md, issue 17, twenty-second session).
