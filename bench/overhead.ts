@@ -57,11 +57,27 @@ interface Window {
   rss: RssTracker;
   /** CPU seconds of the Node process's main thread (JavaScript, the hash, GC) over the window. */
   mainThreadCpuSeconds: number;
+  /** Each whole minute of the window on its own (none when it is shorter than two minutes). */
+  minutes: MinuteFigures[];
   startWallMs: number;
   endWallMs: number;
 }
 
-/** Measures Vigil's tree and the bare ffmpegs' side by side for `seconds`, sampling every 500 ms. */
+/** One minute of the window: % of a core of Vigil's tree, of its Node process, and of the bare ffmpegs. */
+interface MinuteFigures {
+  vigilPct: number;
+  nodePct: number;
+  barePct: number;
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Measures Vigil's tree and the bare ffmpegs' side by side for `seconds`, sampling every 500 ms. A
+ * window of two minutes or more is also cut into minutes: whether the ratio drifts as Vigil runs on
+ * (V8 compiling code that runs once a minute, the heap growing between full collections) shows there,
+ * where one mean over the window hides it.
+ */
 async function measure(vigilPid: number, barePids: (() => number[]) | undefined, serverPid: number, seconds: number): Promise<Window> {
   const cpu = new CpuTracker(() => [vigilPid]);
   const own = new CpuTracker(() => [vigilPid], false);
@@ -74,17 +90,27 @@ async function measure(vigilPid: number, barePids: (() => number[]) | undefined,
   for (const t of trackers) t.start(stats);
   const mainTicks0 = readThreadTicks(vigilPid) ?? 0;
   rss.sample();
-  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  const minutes: MinuteFigures[] = [];
+  let mark = { ms: t0, vigil: 0, node: 0, bare: 0 };
   while (performance.now() < end) {
     await sleep(Math.min(SAMPLE_MS, Math.max(0, end - performance.now())));
     stats = allStats();
     for (const t of trackers) t.sample(stats);
     rss.sample();
+    const nowMs = performance.now();
+    if (seconds >= 120 && nowMs - mark.ms >= MINUTE_MS) {
+      const next = { ms: nowMs, vigil: cpu.cpuSeconds, node: own.cpuSeconds, bare: bare?.cpuSeconds ?? 0 };
+      const pct = (a: number, b: number) => (100 * (a - b)) / ((nowMs - mark.ms) / 1000);
+      minutes.push({ vigilPct: pct(next.vigil, mark.vigil), nodePct: pct(next.node, mark.node), barePct: pct(next.bare, mark.bare) });
+      mark = next;
+    }
   }
   stats = allStats();
   for (const t of trackers) t.stop(stats);
   const mainThreadCpuSeconds = ((readThreadTicks(vigilPid) ?? mainTicks0) - mainTicks0) / CLK_TCK;
-  return { cpu, own, ...(bare ? { bare } : {}), server, rss, mainThreadCpuSeconds, startWallMs, endWallMs: Date.now() };
+  return { cpu, own, ...(bare ? { bare } : {}), server, rss, mainThreadCpuSeconds, minutes, startWallMs, endWallMs: Date.now() };
 }
 
 function camIds(n: number): string[] {
@@ -300,6 +326,14 @@ export async function runOverhead(o: OverheadOptions): Promise<SectionResult[]> 
           baseline: 'with nothing else, the ratio would be',
           ratio: fmt.ratio((barePct + vig.integrity.percentOfCore) / barePct),
         },
+        ...(vig.minutes.length > 0
+          ? [
+              {
+                figure: `  minute by minute: ratio (Node % of a core)`,
+                value: vig.minutes.map((m) => `${(m.vigilPct / m.barePct).toFixed(2)} (${m.nodePct.toFixed(2)})`).join(' '),
+              },
+            ]
+          : []),
         {
           figure: `Vigil Node RSS, ${n} cams (mean / max)`,
           value: `${fmt.mib(vig.rss.meanBytes)} / ${fmt.mib(vig.rss.maxBytes)}`,
@@ -337,6 +371,7 @@ export async function runOverhead(o: OverheadOptions): Promise<SectionResult[]> 
             nodeMainThreadPercentOfCore: mainPct,
             integrityFloor: { ...vig.integrity, method: 'files closed in the window, read and hashed again by the bench (hashFile, page cache); a floor under the Node process\'s CPU (invariant 10)' },
             ffmpegPercentOfCore: vigilPct - vig.own.percentOfCore,
+            minutes: vig.minutes.map((m) => ({ ...m, ratio: m.vigilPct / m.barePct })),
             processes: vig.cpu.processes,
             rssMeanBytes: vig.rss.meanBytes,
             rssMaxBytes: vig.rss.maxBytes,
