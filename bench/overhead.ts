@@ -100,7 +100,9 @@ async function measure(vigilPid: number, barePids: (() => number[]) | undefined,
     for (const t of trackers) t.sample(stats);
     rss.sample();
     const nowMs = performance.now();
-    if (seconds >= 120 && nowMs - mark.ms >= MINUTE_MS) {
+    // Within a sample of a minute: samples come every 500 ms and a little more, so the window's
+    // last minute would otherwise end just after the window does and go unprinted.
+    if (seconds >= 120 && nowMs - mark.ms >= MINUTE_MS - SAMPLE_MS) {
       const next = { ms: nowMs, vigil: cpu.cpuSeconds, node: own.cpuSeconds, bare: bare?.cpuSeconds ?? 0 };
       const pct = (a: number, b: number) => (100 * (a - b)) / ((nowMs - mark.ms) / 1000);
       minutes.push({ vigilPct: pct(next.vigil, mark.vigil), nodePct: pct(next.node, mark.node), barePct: pct(next.bare, mark.bare) });

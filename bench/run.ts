@@ -78,6 +78,11 @@ const seconds = positiveInt('seconds', values.seconds, quick ? 15 : 60);
 // Seconds of recording before the recording figures' window opens: Node's own CPU settles only after
 // about a minute (V8 optimizing the per-segment code, its heap reaching its size; docs/proof.md).
 const recordingWarmupSeconds = positiveInt('warmup', values.warmup, quick ? 5 : 60);
+// The recording window: five minutes unless --seconds says otherwise. Each camera closes a file a
+// minute at the product's segment length, so one minute is one sample of that cycle, and the first
+// after start-up: V8 still compiles the code that indexes it (docs/proof.md, issue 17). Five minutes,
+// printed minute by minute, show the start-up minute and the ones after it.
+const recordingSeconds = values.seconds === undefined ? (quick ? 15 : 300) : seconds;
 const capacityMinutes = positiveInt('capacity-minutes', values['capacity-minutes'], quick ? 1 : 10);
 const capacitySteps = values['capacity-steps']?.split(',').map((v) => positiveInt('capacity-steps', v.trim(), 1));
 const rows = positiveInt('rows', values.rows, quick ? 100_000 : 1_000_000);
@@ -100,7 +105,7 @@ const entry = vigilEntry(values.tsx ?? false);
 if (entry.note && (only.has('overhead') || only.has('latency') || only.has('timestamp') || only.has('integrations') || only.has('motion'))) {
   log(`bench: Vigil runs from ${entry.kind === 'tsx' ? 'src/ through tsx (RSS and CPU include the loader)' : 'dist/'}: ${entry.note}`);
 }
-const params = { cameras, seconds, rows, warmupSeconds: 5, recordingWarmupSeconds, segmentSeconds, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
+const params = { cameras, seconds, recordingSeconds, rows, warmupSeconds: 5, recordingWarmupSeconds, segmentSeconds, quick, only: [...only], vigilEntry: entry.kind, vigilEntryNote: entry.note };
 const machine = machineInfo();
 const load1 = (machine['loadAvgAtStart'] as number[])[0] ?? 0;
 if (load1 > 0.5) log(`bench: load average is ${load1} before starting; other work on this machine will skew the CPU figures`);
@@ -125,10 +130,10 @@ async function section(names: Name[], label: string, fn: () => Promise<SectionRe
 }
 
 try {
-  await section(['overhead', 'latency'], `recording ${cameras} cameras (Vigil beside as many bare ffmpegs), ${seconds} s`, () =>
+  await section(['overhead', 'latency'], `recording ${cameras} cameras (Vigil beside as many bare ffmpegs), ${recordingSeconds} s`, () =>
     runOverhead({
       cameras,
-      seconds,
+      seconds: recordingSeconds,
       warmupSeconds: recordingWarmupSeconds,
       segmentSeconds: params.segmentSeconds,
       entry,
@@ -220,7 +225,7 @@ const header = [
   `Vigil bench — ${startedAt.toISOString()}`,
   `machine: ${m.cpuModel} × ${m.cpuCount}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}, Node ${m.node}`,
   `${m.ffmpeg}`,
-  `params: ${cameras} cameras, ${seconds} s measured after ${params.warmupSeconds} s warm-up (recording: ${recordingWarmupSeconds} s), segment ${params.segmentSeconds} s, ${rows} rows, Vigil from ${entry.kind}${entry.note ? ` (${entry.note})` : ''}${quick ? ', --quick' : ''}`,
+  `params: ${cameras} cameras, ${seconds} s measured after ${params.warmupSeconds} s warm-up (recording: ${recordingSeconds} s after ${recordingWarmupSeconds} s), segment ${params.segmentSeconds} s, ${rows} rows, Vigil from ${entry.kind}${entry.note ? ` (${entry.note})` : ''}${quick ? ', --quick' : ''}`,
   '',
 ];
 process.stdout.write(header.join('\n') + renderTable(sections) + '\n');
