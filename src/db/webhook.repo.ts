@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
+import { prepared } from './prepared.js';
 import { toEvent, type EventRow, type NewEvent } from './event.repo.js';
 import type { DeliveryStatus, Severity, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
 import { redactDeep } from '../shared/redact.js';
@@ -128,10 +129,18 @@ export async function insertWebhook(db: Db, w: NewWebhook, nowMs: number): Promi
   });
 }
 
+/**
+ * Compiled once (`prepared`): the dispatcher lists the enabled subscriptions at every pass, every 5 s
+ * with none, and Kysely building the query each time cost more than SQLite answering it (docs/proof.md,
+ * issue 17, twenty-third session).
+ */
+const webhooksQuery = prepared((db, _v: Record<string, never>, which: 'enabled' | 'all') => {
+  const q = db.selectFrom('webhooks').selectAll();
+  return (which === 'enabled' ? q.where('enabled', '=', 1) : q).orderBy('id');
+});
+
 export async function listWebhooks(db: Db, opts: { enabledOnly?: boolean } = {}): Promise<WebhookWithSecret[]> {
-  let q = db.selectFrom('webhooks').selectAll();
-  if (opts.enabledOnly) q = q.where('enabled', '=', 1);
-  return (await q.orderBy('id').execute()).map(toWebhook);
+  return (await webhooksQuery(db, {}, opts.enabledOnly ? 'enabled' : 'all')).map(toWebhook);
 }
 
 export async function getWebhook(db: Db, id: number): Promise<WebhookWithSecret | undefined> {
@@ -233,26 +242,33 @@ const deliverySelect = (db: Db) =>
   db.selectFrom('webhook_deliveries as d').innerJoin('events as e', 'e.id', 'd.event_id').selectAll('d').select('e.type as event_type');
 
 /** Deliveries due by `nowMs` of enabled subscriptions, the earliest due (then the oldest event) first. */
-export async function listDueDeliveries(db: Db, nowMs: number, limit: number): Promise<Delivery[]> {
-  const rows = await deliverySelect(db)
+/** Compiled once per LIMIT (the dispatcher's pass runs it with the same one every time). */
+const dueDeliveriesQuery = prepared((db, v: { nowMs: number }, limit: number) =>
+  deliverySelect(db)
     .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
     .where('w.enabled', '=', 1)
-    .where('d.next_attempt_at_ms', '<=', nowMs)
+    .where('d.next_attempt_at_ms', '<=', v.nowMs)
     .orderBy('d.next_attempt_at_ms')
     .orderBy('d.event_id')
-    .limit(limit)
-    .execute();
-  return rows.map(toDelivery);
+    .limit(limit),
+);
+
+export async function listDueDeliveries(db: Db, nowMs: number, limit: number): Promise<Delivery[]> {
+  return (await dueDeliveriesQuery(db, { nowMs }, limit)).map(toDelivery);
 }
 
-/** When the next delivery of an enabled subscription falls due, if any. */
-export async function nextDueMs(db: Db): Promise<number | undefined> {
-  const r = await db
+/** Compiled once: the dispatcher asks it after every pass. */
+const nextDueQuery = prepared((db) =>
+  db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
     .where('w.enabled', '=', 1)
-    .select((eb) => eb.fn.min('d.next_attempt_at_ms').as('due'))
-    .executeTakeFirst();
+    .select((eb) => eb.fn.min('d.next_attempt_at_ms').as('due')),
+);
+
+/** When the next delivery of an enabled subscription falls due, if any. */
+export async function nextDueMs(db: Db): Promise<number | undefined> {
+  const r = (await nextDueQuery(db, {}))[0];
   return r?.due === null || r?.due === undefined ? undefined : Number(r.due);
 }
 
