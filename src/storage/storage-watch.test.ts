@@ -175,4 +175,28 @@ describe('the recordings disk watch', () => {
     await settle();
     expect(t.sweeps()).toBe(2);
   });
+
+  it('once started, looks at the disk at once and about once a second, finds it full without being told, and stops looking at stop', async () => {
+    const t = setup({ freeBytes: 50 * MiB });
+    t.watch.start();
+    t.watch.start(); // a second start is no second series of looks
+    await settle();
+    expect(t.disk.probed).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 2_200));
+    // The look at start, then one a second on the quarter-second tick: two or three in 2.2 s, not eight.
+    expect(t.disk.probed.length).toBeGreaterThanOrEqual(2);
+    expect(t.disk.probed.length).toBeLessThanOrEqual(4);
+    t.disk.free = FULL_BELOW_BYTES - 1;
+    const deadline = Date.now() + 3_000;
+    while (!t.watch.isFull && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(t.watch.isFull).toBe(true);
+    expect(await t.events('disk_full')).toHaveLength(1);
+    await t.watch.stop();
+    const looks = t.disk.probed.length;
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(t.disk.probed).toHaveLength(looks);
+    t.watch.start(); // stopped for good
+    await settle();
+    expect(t.disk.probed).toHaveLength(looks);
+  });
 });

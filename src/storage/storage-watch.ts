@@ -1,13 +1,18 @@
 import type { Logger } from 'pino';
 import type { EventLog } from '../events/event-log.js';
 import type { Clock } from '../shared/clock.js';
-import { sleep } from '../shared/sleep.js';
+import { quarterSecondTick } from '../shared/shared-tick.js';
 import { probeDisk, type DiskProbe, type DiskSpace } from './disk.js';
 
 const MiB = 1024 * 1024;
 /** Less free than this and the disk counts as full: the next fragment will not fit. */
 export const FULL_BELOW_BYTES = 1 * MiB;
-const CHECK_EVERY_MS = 1000;
+/**
+ * The disk is looked at every fourth beat of the quarter-second tick (once a second): on the tick's
+ * wake-up, not on a timer of its own. A wake-up of Node costs ~200 µs of a core on this project's VMs
+ * whatever it does (docs/proof.md, issue 17, twenty-third session).
+ */
+const CHECK_EVERY_BEATS = 4;
 /**
  * While the disk is full or under the floor, a sweep is asked for at most this often; a sweep that
  * frees nothing (all held, or the space taken by something else) doubles the wait, up to the max.
@@ -50,8 +55,10 @@ interface FullEpisode {
  * Between sweeps, a disk that falls under the floor gets a sweep at once, before it fills.
  */
 export class StorageWatch {
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | undefined;
+  private unwatch: (() => void) | undefined;
+  private stopped = false;
+  /** The look at the disk under way; the next beat due skips while it runs (a slow statfs is not piled on). */
+  private checking: Promise<void> | undefined;
   private full: FullEpisode | undefined;
   private last: DiskSpace | undefined;
   private waiters = new Set<() => void>();
@@ -64,24 +71,33 @@ export class StorageWatch {
     this.disk = d.disk ?? probeDisk;
   }
 
+  /** Looks at the disk now, then once a second until `stop`. */
   start(): void {
-    this.loop ??= (async () => {
-      while (!this.abort.signal.aborted) {
-        try {
-          await this.check();
-        } catch (err) {
-          this.d.log.error({ err }, 'checking the recordings disk failed');
-        }
-        await sleep(CHECK_EVERY_MS, this.abort.signal);
-      }
-    })();
+    if (this.unwatch || this.stopped) return;
+    let beats = 0;
+    this.unwatch = quarterSecondTick.watch(() => {
+      if (++beats < CHECK_EVERY_BEATS || this.checking) return;
+      beats = 0;
+      this.checkInBackground();
+    });
+    this.checkInBackground();
   }
 
-  /** Ends the loop and lets waiting recorders go; a sweep it asked for is awaited by retention's stop(). */
+  /** Ends the looks (the one under way is awaited) and lets waiting recorders go; a sweep it asked for is awaited by retention's stop(). */
   async stop(): Promise<void> {
-    this.abort.abort();
-    await this.loop;
+    this.stopped = true; // for good: a later start() does nothing, and no sweep is asked for
+    this.unwatch?.();
+    this.unwatch = undefined;
+    await this.checking;
     this.release();
+  }
+
+  private checkInBackground(): void {
+    this.checking = this.check()
+      .catch((err: unknown) => this.d.log.error({ err }, 'checking the recordings disk failed'))
+      .finally(() => {
+        this.checking = undefined;
+      });
   }
 
   get isFull(): boolean {
@@ -180,7 +196,7 @@ export class StorageWatch {
 
   private requestSweep(): void {
     const now = this.d.clock.nowMs();
-    if (this.sweeping || this.abort.signal.aborted || now - this.lastSweepMs < this.sweepGapMs) return;
+    if (this.sweeping || this.stopped || now - this.lastSweepMs < this.sweepGapMs) return;
     this.lastSweepMs = now;
     this.sweeping = this.d
       .sweep()
