@@ -241,7 +241,6 @@ export async function advanceCursor(
 const deliverySelect = (db: Db) =>
   db.selectFrom('webhook_deliveries as d').innerJoin('events as e', 'e.id', 'd.event_id').selectAll('d').select('e.type as event_type');
 
-/** Deliveries due by `nowMs` of enabled subscriptions, the earliest due (then the oldest event) first. */
 /** Compiled once per LIMIT (the dispatcher's pass runs it with the same one every time). */
 const dueDeliveriesQuery = prepared((db, v: { nowMs: number }, limit: number) =>
   deliverySelect(db)
@@ -253,6 +252,7 @@ const dueDeliveriesQuery = prepared((db, v: { nowMs: number }, limit: number) =>
     .limit(limit),
 );
 
+/** Deliveries due by `nowMs` of enabled subscriptions, the earliest due (then the oldest event) first. */
 export async function listDueDeliveries(db: Db, nowMs: number, limit: number): Promise<Delivery[]> {
   return (await dueDeliveriesQuery(db, { nowMs }, limit)).map(toDelivery);
 }
